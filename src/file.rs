@@ -1,0 +1,307 @@
+//! [`FileStore`] and [`FileStoreFactory`]: spill every page to one shared file.
+//!
+//! Why: parquet's default store keeps a whole row group of compressed pages
+//! on the heap until the row group is flushed, so peak memory grows with the
+//! row group. These stores move each page body into the factory's single
+//! [`SpillFile`] as it is produced and read it back, checksum-verified, when
+//! the writer splices the column chunk into the output.
+//!
+//! Blobs no larger than [`FileStoreFactory::with_inline_threshold`] (page
+//! headers, tens of bytes each) stay on the heap: a syscall per header would
+//! cost more than the bytes it saves. They are reported by
+//! [`PageStore::memory_size`] so the writer's accounting stays honest.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
+
+use crate::error::{Error, Result};
+use crate::metrics::SpillStats;
+use crate::spill_file::{Extent, SpillFile};
+
+/// Blobs up to this many bytes stay on the heap by default.
+pub const DEFAULT_INLINE_THRESHOLD: usize = 256;
+
+/// Creates [`FileStore`]s that all spill into one shared, unlinked file.
+///
+/// One factory serves a whole writer — every column of every row group, on
+/// any number of threads — with one open descriptor. Cloning the factory
+/// shares the file.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+/// use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+/// use parquet_spill::FileStoreFactory;
+///
+/// let factory = Arc::new(FileStoreFactory::new()?);
+/// let options = ArrowWriterOptions::new().with_page_store_factory(factory.clone());
+///
+/// let col = Arc::new(Int64Array::from_iter_values(0..100_000)) as ArrayRef;
+/// let batch = RecordBatch::try_from_iter([("id", col)])?;
+/// let mut out = Vec::new();
+/// let mut writer = ArrowWriter::try_new_with_options(&mut out, batch.schema(), options)?;
+/// writer.write(&batch)?;
+/// writer.close()?;
+///
+/// let stats = factory.stats();
+/// assert!(stats.bytes_spilled > 0);
+/// assert_eq!(stats.file_bytes_live, 0, "every spilled page was spliced");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileStoreFactory {
+    file: Arc<SpillFile>,
+    inline_threshold: usize,
+}
+
+impl FileStoreFactory {
+    /// Spill under the OS temporary directory ([`std::env::temp_dir`]).
+    ///
+    /// ```
+    /// let factory = parquet_spill::FileStoreFactory::new()?;
+    /// assert_eq!(factory.spill_dir(), std::env::temp_dir());
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn new() -> Result<Self> {
+        Self::in_dir(std::env::temp_dir())
+    }
+
+    /// Spill under `dir`, which must exist and be writable.
+    ///
+    /// ```
+    /// use parquet_spill::{Error, FileStoreFactory};
+    /// let dir = tempfile::tempdir()?;
+    /// let factory = FileStoreFactory::in_dir(dir.path())?;
+    /// // The spill file is already unlinked: the directory stays empty.
+    /// assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+    ///
+    /// let err = FileStoreFactory::in_dir("/no/such/dir").unwrap_err();
+    /// assert!(matches!(err, Error::SpillDir { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn in_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        Ok(Self::with_spill_file(Arc::new(SpillFile::create_in(
+            dir.as_ref(),
+        )?)))
+    }
+
+    /// Build a factory over an existing spill file, so several factories
+    /// (or writers) share one descriptor and one pool of disk space.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parquet_spill::{spill_file::SpillFile, FileStoreFactory};
+    /// let file = Arc::new(SpillFile::create_in(&std::env::temp_dir())?);
+    /// let a = FileStoreFactory::with_spill_file(Arc::clone(&file));
+    /// let b = FileStoreFactory::with_spill_file(file);
+    /// assert!(Arc::ptr_eq(a.spill_file(), b.spill_file()));
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn with_spill_file(file: Arc<SpillFile>) -> Self {
+        Self {
+            file,
+            inline_threshold: DEFAULT_INLINE_THRESHOLD,
+        }
+    }
+
+    /// Keep blobs of at most `bytes` on the heap instead of spilling them
+    /// (default [`DEFAULT_INLINE_THRESHOLD`]; `0` spills everything but empty blobs).
+    ///
+    /// ```
+    /// let factory = parquet_spill::FileStoreFactory::new()?.with_inline_threshold(0);
+    /// assert_eq!(factory.inline_threshold(), 0);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn with_inline_threshold(mut self, bytes: usize) -> Self {
+        self.inline_threshold = bytes;
+        self
+    }
+
+    /// The inline threshold in bytes.
+    pub fn inline_threshold(&self) -> usize {
+        self.inline_threshold
+    }
+
+    /// The directory the spill file lives in (unlinked, so not listed there).
+    pub fn spill_dir(&self) -> &Path {
+        self.file.dir()
+    }
+
+    /// The shared spill file.
+    pub fn spill_file(&self) -> &Arc<SpillFile> {
+        &self.file
+    }
+
+    /// Counters for every store this factory created.
+    pub fn stats(&self) -> SpillStats {
+        self.file.stats()
+    }
+
+    /// A new, empty store writing to this factory's spill file.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use parquet_spill::{FileStoreFactory, PageStore};
+    /// let mut store = FileStoreFactory::new()?.create_store();
+    /// let key = store.put(Bytes::from(vec![42u8; 4096]))?;
+    /// assert_eq!(store.memory_size(), 0, "the page went to disk");
+    /// assert_eq!(store.take(key)?, Bytes::from(vec![42u8; 4096]));
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn create_store(&self) -> FileStore {
+        FileStore {
+            file: Arc::clone(&self.file),
+            inline_threshold: self.inline_threshold,
+            slots: Vec::new(),
+            resident: 0,
+        }
+    }
+}
+
+impl PageStoreFactory for FileStoreFactory {
+    fn create(&self, _args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
+        Ok(Box::new(self.create_store()))
+    }
+}
+
+#[derive(Debug)]
+enum Slot {
+    Inline(Bytes),
+    Spilled(Extent),
+    Taken,
+}
+
+/// A [`PageStore`] for one column chunk, spilling into a shared [`SpillFile`].
+///
+/// Created by [`FileStoreFactory`]. Keys are dense indexes into a small
+/// per-store table of extents (24 bytes a blob on the heap). Dropping the
+/// store releases the disk space of anything not taken.
+#[derive(Debug)]
+pub struct FileStore {
+    file: Arc<SpillFile>,
+    inline_threshold: usize,
+    slots: Vec<Slot>,
+    resident: usize,
+}
+
+impl FileStore {
+    /// Spill or inline `value`, returning its slot.
+    fn store(&mut self, value: Bytes) -> Result<Slot> {
+        if value.len() <= self.inline_threshold {
+            self.resident += value.len();
+            self.file.metrics().record_inline(value.len() as u64, 0);
+            return Ok(Slot::Inline(value));
+        }
+        Ok(Slot::Spilled(self.file.write(&value)?))
+    }
+
+    fn take_slot(&mut self, key: PageKey) -> Result<Slot> {
+        let slot = usize::try_from(key.get())
+            .ok()
+            .and_then(|i| self.slots.get_mut(i))
+            .ok_or(Error::UnknownKey { key: key.get() })?;
+        match std::mem::replace(slot, Slot::Taken) {
+            Slot::Taken => Err(Error::UnknownKey { key: key.get() }),
+            other => Ok(other),
+        }
+    }
+
+    fn release_inline(&mut self, len: usize) {
+        self.resident -= len;
+        self.file.metrics().record_inline(0, len as u64);
+    }
+}
+
+impl PageStore for FileStore {
+    fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
+        let slot = self.store(value)?;
+        let key = PageKey::new(self.slots.len() as u64);
+        self.slots.push(slot);
+        Ok(key)
+    }
+
+    fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
+        match self.take_slot(key)? {
+            Slot::Inline(bytes) => {
+                self.release_inline(bytes.len());
+                Ok(bytes)
+            }
+            Slot::Spilled(extent) => Ok(self.file.take(extent)?),
+            Slot::Taken => Err(Error::UnknownKey { key: key.get() }.into()),
+        }
+    }
+
+    fn memory_size(&self) -> usize {
+        self.resident + self.slots.capacity() * std::mem::size_of::<Slot>()
+    }
+}
+
+impl Drop for FileStore {
+    fn drop(&mut self) {
+        for slot in std::mem::take(&mut self.slots) {
+            match slot {
+                Slot::Spilled(extent) => self.file.free(extent),
+                Slot::Inline(bytes) => self.release_inline(bytes.len()),
+                Slot::Taken => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_stay_inline_and_bodies_spill() {
+        let factory = FileStoreFactory::new().unwrap();
+        let mut store = factory.create_store();
+        let header = store.put(Bytes::from_static(&[1; 40])).unwrap();
+        let body = store.put(Bytes::from(vec![2u8; 10_000])).unwrap();
+        let stats = factory.stats();
+        assert_eq!((stats.inline_bytes, stats.bytes_spilled), (40, 10_000));
+        assert_eq!(store.take(body).unwrap(), Bytes::from(vec![2u8; 10_000]));
+        assert_eq!(store.take(header).unwrap(), Bytes::from_static(&[1; 40]));
+        assert_eq!(factory.stats().inline_bytes, 0);
+    }
+
+    #[test]
+    fn a_key_is_taken_once() {
+        let mut store = FileStoreFactory::new().unwrap().create_store();
+        let k = store.put(Bytes::from(vec![9u8; 1000])).unwrap();
+        store.take(k).unwrap();
+        let err = store.take(k).unwrap_err();
+        assert!(err.to_string().contains("page key 0"), "{err}");
+        assert!(store.take(PageKey::new(u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn memory_size_counts_inline_bytes_and_the_slot_table() {
+        let mut store = FileStoreFactory::new().unwrap().create_store();
+        assert_eq!(store.memory_size(), 0);
+        store.put(Bytes::from_static(&[0; 100])).unwrap();
+        let table = store.slots.capacity() * std::mem::size_of::<Slot>();
+        assert_eq!(store.memory_size(), 100 + table);
+        store.put(Bytes::from(vec![0u8; 100_000])).unwrap();
+        let table = store.slots.capacity() * std::mem::size_of::<Slot>();
+        assert_eq!(store.memory_size(), 100 + table);
+    }
+
+    #[test]
+    fn dropping_a_store_releases_its_disk_space_and_heap() {
+        let factory = FileStoreFactory::new().unwrap();
+        let mut store = factory.create_store();
+        for _ in 0..10 {
+            store.put(Bytes::from(vec![1u8; 5000])).unwrap();
+            store.put(Bytes::from_static(&[1; 10])).unwrap();
+        }
+        assert_eq!(factory.stats().file_bytes_live, 50_000);
+        drop(store);
+        let stats = factory.stats();
+        assert_eq!((stats.file_bytes_live, stats.file_len), (0, 0));
+        assert_eq!(stats.inline_bytes, 0);
+    }
+}

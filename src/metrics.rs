@@ -1,0 +1,127 @@
+//! Counters for what a store did, and a plain snapshot of them.
+//!
+//! Why: a memory budget is only trustworthy if you can see where the bytes
+//! went. Every spill file keeps relaxed atomic counters (one `fetch_add` per
+//! blob, no locks), and [`SpillMetrics::snapshot`] copies them into a plain
+//! [`SpillStats`] value you can print, compare or serialise.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Live counters, shared by every store of one spill file.
+///
+/// ```
+/// use parquet_spill::metrics::SpillMetrics;
+/// let m = SpillMetrics::default();
+/// m.record_spill(100, std::time::Duration::from_micros(3));
+/// assert_eq!(m.snapshot().bytes_spilled, 100);
+/// ```
+#[derive(Debug, Default)]
+pub struct SpillMetrics {
+    blobs_spilled: AtomicU64,
+    bytes_spilled: AtomicU64,
+    blobs_read: AtomicU64,
+    bytes_read: AtomicU64,
+    write_nanos: AtomicU64,
+    read_nanos: AtomicU64,
+    inline_bytes: AtomicU64,
+    peak_inline_bytes: AtomicU64,
+    file_bytes_live: AtomicU64,
+    file_len: AtomicU64,
+    peak_file_len: AtomicU64,
+}
+
+/// A point-in-time copy of [`SpillMetrics`].
+///
+/// ```
+/// use parquet_spill::FileStoreFactory;
+/// let factory = FileStoreFactory::new()?;
+/// let stats = factory.stats();
+/// assert_eq!(stats.bytes_spilled, 0);
+/// assert_eq!(stats.file_len, 0);
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpillStats {
+    /// Blobs written to the spill file since it was created.
+    pub blobs_spilled: u64,
+    /// Bytes written to the spill file since it was created.
+    pub bytes_spilled: u64,
+    /// Blobs read back from the spill file.
+    pub blobs_read: u64,
+    /// Bytes read back from the spill file.
+    pub bytes_read: u64,
+    /// Time spent in positional writes.
+    pub write_time: Duration,
+    /// Time spent in positional reads (checksum included).
+    pub read_time: Duration,
+    /// Bytes of tiny blobs kept on the heap instead of the file, right now.
+    pub inline_bytes: u64,
+    /// Highest `inline_bytes` seen.
+    pub peak_inline_bytes: u64,
+    /// Bytes of blobs stored in the spill file and not yet taken, right now.
+    pub file_bytes_live: u64,
+    /// Length of the spill file on disk right now (live blobs plus free gaps).
+    pub file_len: u64,
+    /// Highest `file_len` seen: the disk space the writer needed.
+    pub peak_file_len: u64,
+}
+
+fn max_into(peak: &AtomicU64, value: u64) {
+    peak.fetch_max(value, Ordering::Relaxed);
+}
+
+impl SpillMetrics {
+    /// Count a blob written to the spill file.
+    pub fn record_spill(&self, len: u64, took: Duration) {
+        self.blobs_spilled.fetch_add(1, Ordering::Relaxed);
+        self.bytes_spilled.fetch_add(len, Ordering::Relaxed);
+        self.write_nanos
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Count a blob read back from the spill file.
+    pub fn record_read(&self, len: u64, took: Duration) {
+        self.blobs_read.fetch_add(1, Ordering::Relaxed);
+        self.bytes_read.fetch_add(len, Ordering::Relaxed);
+        self.read_nanos
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Adjust the bytes kept inline on the heap by `+added - removed`.
+    pub fn record_inline(&self, added: u64, removed: u64) {
+        if added > 0 {
+            let now = self.inline_bytes.fetch_add(added, Ordering::Relaxed) + added;
+            max_into(&self.peak_inline_bytes, now);
+        }
+        if removed > 0 {
+            self.inline_bytes.fetch_sub(removed, Ordering::Relaxed);
+        }
+    }
+
+    /// Record the spill file's live bytes and length after an allocation change.
+    pub fn record_file(&self, live: u64, len: u64) {
+        self.file_bytes_live.store(live, Ordering::Relaxed);
+        self.file_len.store(len, Ordering::Relaxed);
+        max_into(&self.peak_file_len, len);
+    }
+
+    /// Copy the counters.
+    pub fn snapshot(&self) -> SpillStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SpillStats {
+            blobs_spilled: get(&self.blobs_spilled),
+            bytes_spilled: get(&self.bytes_spilled),
+            blobs_read: get(&self.blobs_read),
+            bytes_read: get(&self.bytes_read),
+            write_time: Duration::from_nanos(get(&self.write_nanos)),
+            read_time: Duration::from_nanos(get(&self.read_nanos)),
+            inline_bytes: get(&self.inline_bytes),
+            peak_inline_bytes: get(&self.peak_inline_bytes),
+            file_bytes_live: get(&self.file_bytes_live),
+            file_len: get(&self.file_len),
+            peak_file_len: get(&self.peak_file_len),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Test kit (feature `testkit`): a conformance suite any [`PageStoreFactory`]
+//! can run, the data it writes, and tools to measure memory.
+//!
+//! Why: a page store that loses or reorders one byte produces a Parquet file
+//! that may still open. The only safe bar is the one parquet's own test uses:
+//! the file must be byte-identical to what the default in-memory store writes.
+//! This kit runs that comparison over a matrix of types, nesting, codecs,
+//! page layouts, row groups and both writer paths, so every store — ours and
+//! yours — is held to it.
+//!
+//! Checking your own store takes one macro call in an integration test:
+//!
+//! ```ignore
+//! // tests/conformance.rs of your crate, with parquet-spill's `testkit` feature as a dev-dependency
+//! parquet_spill::conformance_tests!(std::sync::Arc::new(my_crate::MyStoreFactory::new()));
+//! ```
+//!
+//! Panicking is this module's error handling: it is test code, and a failed
+//! check must fail the test with the case's name.
+//!
+//! [`PageStoreFactory`]: crate::PageStoreFactory
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod alloc;
+mod conformance;
+mod data;
+mod sparse;
+pub mod workloads;
+
+pub use alloc::{CountingAlloc, Excluded};
+pub use conformance::*;
+pub use data::all_types_batch;
+pub use sparse::{SparseMapStore, SparseMapStoreFactory};
