@@ -81,10 +81,19 @@ impl SpillFile {
                 source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
             });
         }
-        let file = tempfile::tempfile_in(dir).map_err(|source| Error::CreateSpillFile {
+        let create_error = |source| Error::CreateSpillFile {
             path: dir.to_path_buf(),
             source,
-        })?;
+        };
+        let file = tempfile::tempfile_in(dir).map_err(create_error)?;
+        // `O_TMPFILE` files get the umask's mode (often 0644); nothing has been
+        // written yet, so restrict the file before any page reaches it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(create_error)?;
+        }
         Ok(Self {
             file,
             dir: dir.to_path_buf(),
