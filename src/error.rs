@@ -86,6 +86,39 @@ pub enum Error {
         key: u64,
     },
 
+    /// A [`MemoryBudget::reserve`](crate::MemoryBudget::reserve) did not fit.
+    #[error(
+        "parquet-spill: memory budget exhausted: {requested} bytes requested, \
+         {available} of {limit} available"
+    )]
+    BudgetExhausted {
+        /// Bytes asked for.
+        requested: usize,
+        /// Bytes left in the budget.
+        available: usize,
+        /// The budget's limit.
+        limit: usize,
+    },
+
+    /// The budget cannot hold the encoders of this schema even at the
+    /// smallest page, dictionary and batch sizes the planner will use.
+    #[error(
+        "parquet-spill: a memory limit of {limit} bytes is too small for {columns} leaf columns; \
+         the smallest limit that works is {minimum} bytes"
+    )]
+    BudgetTooSmall {
+        /// The limit given.
+        limit: usize,
+        /// Leaf columns in the schema.
+        columns: usize,
+        /// The smallest limit the planner can fit.
+        minimum: usize,
+    },
+
+    /// Planned writer settings conflict with settings the caller fixed.
+    #[error("parquet-spill: {0}")]
+    Plan(String),
+
     /// A blob is larger than the store can address.
     #[error("parquet-spill: a blob of {len} bytes is too large to spill")]
     BlobTooLarge {

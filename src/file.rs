@@ -17,6 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 
+use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
 use crate::metrics::SpillStats;
 use crate::spill_file::{Extent, SpillFile};
@@ -55,6 +56,7 @@ pub const DEFAULT_INLINE_THRESHOLD: usize = 256;
 pub struct FileStoreFactory {
     file: Arc<SpillFile>,
     inline_threshold: usize,
+    budget: Option<MemoryBudget>,
 }
 
 impl FileStoreFactory {
@@ -104,7 +106,35 @@ impl FileStoreFactory {
         Self {
             file,
             inline_threshold: DEFAULT_INLINE_THRESHOLD,
+            budget: None,
         }
+    }
+
+    /// Keep blobs on the heap while `budget` has room, spilling only beyond
+    /// it. Every heap-kept blob is then charged to the budget (the inline
+    /// threshold no longer applies). This is what
+    /// [`TieredStoreFactory`](crate::TieredStoreFactory) builds on.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use parquet_spill::{FileStoreFactory, MemoryBudget, PageStore};
+    /// let budget = MemoryBudget::new(1000);
+    /// let mut store = FileStoreFactory::new()?.with_budget(budget.clone()).create_store();
+    /// let kept = store.put(Bytes::from(vec![1u8; 800]))?; // fits: stays on the heap
+    /// let spilled = store.put(Bytes::from(vec![2u8; 800]))?; // does not: spills
+    /// assert_eq!(budget.used(), 800);
+    /// store.take(kept)?;
+    /// assert_eq!(budget.used(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_budget(mut self, budget: MemoryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The budget heap-kept blobs are charged to, if any.
+    pub fn budget(&self) -> Option<&MemoryBudget> {
+        self.budget.as_ref()
     }
 
     /// Keep blobs of at most `bytes` on the heap instead of spilling them
@@ -155,6 +185,7 @@ impl FileStoreFactory {
         FileStore {
             file: Arc::clone(&self.file),
             inline_threshold: self.inline_threshold,
+            budget: self.budget.clone(),
             slots: Vec::new(),
             resident: 0,
         }
@@ -183,16 +214,21 @@ enum Slot {
 pub struct FileStore {
     file: Arc<SpillFile>,
     inline_threshold: usize,
+    budget: Option<MemoryBudget>,
     slots: Vec<Slot>,
     resident: usize,
 }
 
 impl FileStore {
-    /// Spill or inline `value`, returning its slot.
+    /// Keep `value` on the heap or spill it, returning its slot.
     fn store(&mut self, value: Bytes) -> Result<Slot> {
-        if value.len() <= self.inline_threshold {
+        let keep = match &self.budget {
+            Some(budget) => budget.try_reserve(value.len()),
+            None => value.len() <= self.inline_threshold,
+        };
+        if keep {
             self.resident += value.len();
-            self.file.metrics().record_inline(value.len() as u64, 0);
+            self.file.metrics().record_heap(value.len() as u64, 0);
             return Ok(Slot::Inline(value));
         }
         Ok(Slot::Spilled(self.file.write(&value)?))
@@ -210,8 +246,11 @@ impl FileStore {
     }
 
     fn release_inline(&mut self, len: usize) {
+        if let Some(budget) = &self.budget {
+            budget.release(len);
+        }
         self.resident -= len;
-        self.file.metrics().record_inline(0, len as u64);
+        self.file.metrics().record_heap(0, len as u64);
     }
 }
 
@@ -262,10 +301,10 @@ mod tests {
         let header = store.put(Bytes::from_static(&[1; 40])).unwrap();
         let body = store.put(Bytes::from(vec![2u8; 10_000])).unwrap();
         let stats = factory.stats();
-        assert_eq!((stats.inline_bytes, stats.bytes_spilled), (40, 10_000));
+        assert_eq!((stats.heap_bytes, stats.bytes_spilled), (40, 10_000));
         assert_eq!(store.take(body).unwrap(), Bytes::from(vec![2u8; 10_000]));
         assert_eq!(store.take(header).unwrap(), Bytes::from_static(&[1; 40]));
-        assert_eq!(factory.stats().inline_bytes, 0);
+        assert_eq!(factory.stats().heap_bytes, 0);
     }
 
     #[test]
@@ -279,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn memory_size_counts_inline_bytes_and_the_slot_table() {
+    fn memory_size_counts_heap_bytes_and_the_slot_table() {
         let mut store = FileStoreFactory::new().unwrap().create_store();
         assert_eq!(store.memory_size(), 0);
         store.put(Bytes::from_static(&[0; 100])).unwrap();
@@ -302,6 +341,6 @@ mod tests {
         drop(store);
         let stats = factory.stats();
         assert_eq!((stats.file_bytes_live, stats.file_len), (0, 0));
-        assert_eq!(stats.inline_bytes, 0);
+        assert_eq!(stats.heap_bytes, 0);
     }
 }

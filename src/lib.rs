@@ -54,6 +54,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
+mod budget;
 mod error;
 mod extents;
 mod file;
@@ -61,10 +62,13 @@ pub mod metrics;
 pub mod spill_file;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod tiered;
 
+pub use budget::{BudgetStats, MemoryBudget, Reservation};
 pub use error::{Error, Result};
 pub use file::{FileStore, FileStoreFactory, DEFAULT_INLINE_THRESHOLD};
 pub use metrics::SpillStats;
+pub use tiered::{TieredStats, TieredStoreFactory};
 
 /// Parquet's page-store API, re-exported so one import path serves.
 ///

@@ -24,8 +24,8 @@ pub struct SpillMetrics {
     bytes_read: AtomicU64,
     write_nanos: AtomicU64,
     read_nanos: AtomicU64,
-    inline_bytes: AtomicU64,
-    peak_inline_bytes: AtomicU64,
+    heap_bytes: AtomicU64,
+    peak_heap_bytes: AtomicU64,
     file_bytes_live: AtomicU64,
     file_len: AtomicU64,
     peak_file_len: AtomicU64,
@@ -56,10 +56,11 @@ pub struct SpillStats {
     pub write_time: Duration,
     /// Time spent in positional reads (checksum included).
     pub read_time: Duration,
-    /// Bytes of tiny blobs kept on the heap instead of the file, right now.
-    pub inline_bytes: u64,
-    /// Highest `inline_bytes` seen.
-    pub peak_inline_bytes: u64,
+    /// Bytes of blobs kept on the heap instead of the file, right now (tiny
+    /// blobs under the inline threshold, or whatever a budget allowed).
+    pub heap_bytes: u64,
+    /// Highest `heap_bytes` seen.
+    pub peak_heap_bytes: u64,
     /// Bytes of blobs stored in the spill file and not yet taken, right now.
     pub file_bytes_live: u64,
     /// Length of the spill file on disk right now (live blobs plus free gaps).
@@ -89,14 +90,14 @@ impl SpillMetrics {
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    /// Adjust the bytes kept inline on the heap by `+added - removed`.
-    pub fn record_inline(&self, added: u64, removed: u64) {
+    /// Adjust the bytes kept on the heap by `+added - removed`.
+    pub fn record_heap(&self, added: u64, removed: u64) {
         if added > 0 {
-            let now = self.inline_bytes.fetch_add(added, Ordering::Relaxed) + added;
-            max_into(&self.peak_inline_bytes, now);
+            let now = self.heap_bytes.fetch_add(added, Ordering::Relaxed) + added;
+            max_into(&self.peak_heap_bytes, now);
         }
         if removed > 0 {
-            self.inline_bytes.fetch_sub(removed, Ordering::Relaxed);
+            self.heap_bytes.fetch_sub(removed, Ordering::Relaxed);
         }
     }
 
@@ -117,8 +118,8 @@ impl SpillMetrics {
             bytes_read: get(&self.bytes_read),
             write_time: Duration::from_nanos(get(&self.write_nanos)),
             read_time: Duration::from_nanos(get(&self.read_nanos)),
-            inline_bytes: get(&self.inline_bytes),
-            peak_inline_bytes: get(&self.peak_inline_bytes),
+            heap_bytes: get(&self.heap_bytes),
+            peak_heap_bytes: get(&self.peak_heap_bytes),
             file_bytes_live: get(&self.file_bytes_live),
             file_len: get(&self.file_len),
             peak_file_len: get(&self.peak_file_len),

@@ -40,3 +40,25 @@ mod file_store_spill_everything {
         super::ALLOC
     );
 }
+
+fn tiered(limit: usize) -> Arc<parquet_spill::TieredStoreFactory> {
+    Arc::new(parquet_spill::TieredStoreFactory::new(
+        parquet_spill::MemoryBudget::new(limit),
+        parquet_spill::FileStoreFactory::new().expect("spill file"),
+    ))
+}
+
+/// A budget far larger than any case: nothing spills.
+mod tiered_roomy {
+    parquet_spill::conformance_tests!(super::tiered(1 << 30), super::ALLOC);
+}
+
+/// A budget of a few pages: every case mixes heap-kept and spilled pages.
+mod tiered_tight {
+    parquet_spill::conformance_tests!(super::tiered(48 * 1024), super::ALLOC);
+}
+
+/// A zero budget: everything spills, headers included.
+mod tiered_zero {
+    parquet_spill::conformance_tests!(super::tiered(0), super::ALLOC);
+}

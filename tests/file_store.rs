@@ -252,7 +252,7 @@ fn one_factory_shared_by_writers_on_many_threads() {
     let stats = factory.stats();
     assert!(stats.bytes_spilled > 0);
     assert_eq!(
-        (stats.file_len, stats.file_bytes_live, stats.inline_bytes),
+        (stats.file_len, stats.file_bytes_live, stats.heap_bytes),
         (0, 0, 0)
     );
 }

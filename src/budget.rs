@@ -1,0 +1,251 @@
+//! [`MemoryBudget`]: one heap allowance shared by stores, writers and threads.
+//!
+//! Why: "this writer — or these eight writers together — may use 256 MiB" is
+//! a statement about a *shared* number. Every store that wants to keep a page
+//! on the heap asks the budget first; when the answer is no, the page spills.
+//! Asking is one compare-and-swap on an atomic (no lock), because it happens
+//! for every page of every column.
+//!
+//! Long-lived needs (the encoders' own buffers, planned by
+//! [`SpillOptions`](crate::SpillOptions)) take a [`Reservation`], which holds
+//! its share until dropped.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// A shared heap allowance in bytes. Cheap to clone: clones share the count.
+///
+/// ```
+/// use parquet_spill::MemoryBudget;
+/// let budget = MemoryBudget::new(1000);
+/// let shared = budget.clone();
+/// assert!(budget.try_reserve(600));
+/// assert!(!shared.try_reserve(600), "only 400 bytes left");
+/// budget.release(600);
+/// assert_eq!((shared.used(), shared.peak()), (0, 600));
+/// ```
+#[derive(Clone)]
+pub struct MemoryBudget {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    limit: usize,
+    used: AtomicUsize,
+    peak: AtomicUsize,
+    denied: AtomicU64,
+}
+
+/// A point-in-time copy of a budget's counters.
+///
+/// ```
+/// let stats = parquet_spill::MemoryBudget::new(64 << 20).stats();
+/// assert_eq!((stats.limit, stats.used, stats.peak, stats.denied), (64 << 20, 0, 0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BudgetStats {
+    /// The limit in bytes.
+    pub limit: usize,
+    /// Bytes reserved right now.
+    pub used: usize,
+    /// Highest `used` seen.
+    pub peak: usize,
+    /// Requests refused because the budget was full (each one a spilled page).
+    pub denied: u64,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                limit,
+                used: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+                denied: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A budget that never refuses (pages always stay on the heap).
+    ///
+    /// ```
+    /// assert!(parquet_spill::MemoryBudget::unlimited().try_reserve(usize::MAX / 2));
+    /// ```
+    pub fn unlimited() -> Self {
+        Self::new(usize::MAX)
+    }
+
+    /// Take `bytes` if they fit; `false` (and nothing taken) if not. Lock-free.
+    pub fn try_reserve(&self, bytes: usize) -> bool {
+        let inner = &*self.inner;
+        let mut used = inner.used.load(Ordering::Relaxed);
+        loop {
+            let Some(next) = used.checked_add(bytes).filter(|n| *n <= inner.limit) else {
+                inner.denied.fetch_add(1, Ordering::Relaxed);
+                return false;
+            };
+            match inner
+                .used
+                .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    inner.peak.fetch_max(next, Ordering::Relaxed);
+                    return true;
+                }
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Give back `bytes` taken with [`try_reserve`](Self::try_reserve).
+    pub fn release(&self, bytes: usize) {
+        let previous = self.inner.used.fetch_sub(bytes, Ordering::AcqRel);
+        debug_assert!(previous >= bytes, "released more than was reserved");
+    }
+
+    /// Take `bytes` for as long as the returned [`Reservation`] lives, or fail
+    /// with [`Error::BudgetExhausted`] saying how much is left.
+    ///
+    /// ```
+    /// use parquet_spill::{Error, MemoryBudget};
+    /// let budget = MemoryBudget::new(100);
+    /// let held = budget.reserve(70)?;
+    /// assert!(matches!(budget.reserve(40), Err(Error::BudgetExhausted { available: 30, .. })));
+    /// drop(held);
+    /// assert_eq!(budget.used(), 0);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn reserve(&self, bytes: usize) -> Result<Reservation> {
+        if self.try_reserve(bytes) {
+            Ok(Reservation {
+                budget: self.clone(),
+                bytes,
+            })
+        } else {
+            Err(Error::BudgetExhausted {
+                requested: bytes,
+                available: self.available(),
+                limit: self.limit(),
+            })
+        }
+    }
+
+    /// The limit in bytes.
+    pub fn limit(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// Bytes reserved right now.
+    pub fn used(&self) -> usize {
+        self.inner.used.load(Ordering::Relaxed)
+    }
+
+    /// Bytes still available.
+    pub fn available(&self) -> usize {
+        self.limit().saturating_sub(self.used())
+    }
+
+    /// Highest [`used`](Self::used) seen.
+    pub fn peak(&self) -> usize {
+        self.inner.peak.load(Ordering::Relaxed)
+    }
+
+    /// Counters as a plain value.
+    pub fn stats(&self) -> BudgetStats {
+        BudgetStats {
+            limit: self.limit(),
+            used: self.used(),
+            peak: self.peak(),
+            denied: self.inner.denied.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether two handles share one budget.
+    ///
+    /// ```
+    /// use parquet_spill::MemoryBudget;
+    /// let a = MemoryBudget::new(10);
+    /// assert!(a.same_as(&a.clone()) && !a.same_as(&MemoryBudget::new(10)));
+    /// ```
+    pub fn same_as(&self, other: &MemoryBudget) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl fmt::Debug for MemoryBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.stats();
+        f.debug_struct("MemoryBudget")
+            .field("limit", &s.limit)
+            .field("used", &s.used)
+            .field("peak", &s.peak)
+            .finish()
+    }
+}
+
+/// A share of a [`MemoryBudget`] held until dropped.
+///
+/// ```
+/// let budget = parquet_spill::MemoryBudget::new(10);
+/// let r = budget.reserve(4)?;
+/// assert_eq!((r.bytes(), budget.available()), (4, 6));
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Reservation {
+    budget: MemoryBudget,
+    bytes: usize,
+}
+
+impl Reservation {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_threads_never_overshoot_the_limit() {
+        let budget = MemoryBudget::new(10_000);
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let budget = budget.clone();
+                s.spawn(move || {
+                    for i in 0..20_000usize {
+                        let bytes = 1 + (i * 7 + t) % 900;
+                        if budget.try_reserve(bytes) {
+                            assert!(budget.used() <= 10_000);
+                            budget.release(bytes);
+                        }
+                    }
+                });
+            }
+        });
+        let s = budget.stats();
+        assert_eq!(s.used, 0);
+        assert!(s.peak <= 10_000 && s.peak > 0);
+    }
+
+    #[test]
+    fn overflowing_requests_are_refused() {
+        let budget = MemoryBudget::unlimited();
+        assert!(budget.try_reserve(usize::MAX - 1));
+        assert!(!budget.try_reserve(2));
+        assert_eq!(budget.stats().denied, 1);
+    }
+}
