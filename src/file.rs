@@ -187,7 +187,11 @@ impl FileStoreFactory {
             inline_threshold: self.inline_threshold,
             budget: self.budget.clone(),
             slots: Vec::new(),
-            resident: 0,
+            arena: Vec::new(),
+            arena_live: 0,
+            arena_charged: 0,
+            heap: Vec::new(),
+            heap_live: 0,
         }
     }
 }
@@ -198,58 +202,156 @@ impl PageStoreFactory for FileStoreFactory {
     }
 }
 
-#[derive(Debug)]
-enum Slot {
-    Inline(Bytes),
-    Spilled(Extent),
-    Taken,
+/// Where a blob is, in 16 bytes: the page index of a 6 GiB row group can
+/// hold hundreds of thousands of these, so they are kept small.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// Spill file offset, or a tagged arena offset / heap index, or [`TAKEN`].
+    pos: u64,
+    len: u32,
+    /// CRC32C of a spilled blob.
+    crc: u32,
 }
+
+const ARENA: u64 = 1 << 63;
+const HEAP: u64 = 1 << 62;
+const TAKEN: u64 = u64::MAX;
+const INDEX: u64 = HEAP - 1;
 
 /// A [`PageStore`] for one column chunk, spilling into a shared [`SpillFile`].
 ///
-/// Created by [`FileStoreFactory`]. Keys are dense indexes into a small
-/// per-store table of extents (24 bytes a blob on the heap). Dropping the
-/// store releases the disk space of anything not taken.
+/// Created by [`FileStoreFactory`]. Keys are dense indexes into a table of
+/// 16-byte slots. Tiny blobs (page headers) are copied into one per-store
+/// arena rather than kept as separate allocations: parquet hands each header
+/// over in a 1 KiB buffer, and keeping those would cost 1 KiB per page.
+/// Dropping the store releases the disk space and budget of anything not taken.
 #[derive(Debug)]
 pub struct FileStore {
     file: Arc<SpillFile>,
     inline_threshold: usize,
     budget: Option<MemoryBudget>,
     slots: Vec<Slot>,
-    resident: usize,
+    /// Tiny blobs, back to back.
+    arena: Vec<u8>,
+    /// Arena bytes not yet taken; the arena is freed when this reaches 0.
+    arena_live: usize,
+    /// Arena capacity charged to the budget.
+    arena_charged: usize,
+    /// Larger blobs the budget let stay on the heap.
+    heap: Vec<Bytes>,
+    heap_live: usize,
 }
 
 impl FileStore {
     /// Keep `value` on the heap or spill it, returning its slot.
     fn store(&mut self, value: Bytes) -> Result<Slot> {
-        let keep = match &self.budget {
-            Some(budget) => budget.try_reserve(value.len()),
-            None => value.len() <= self.inline_threshold,
-        };
-        if keep {
-            self.resident += value.len();
-            self.file.metrics().record_heap(value.len() as u64, 0);
-            return Ok(Slot::Inline(value));
+        let len = u32::try_from(value.len())
+            .ok()
+            .filter(|l| *l < u32::MAX)
+            .ok_or(Error::BlobTooLarge { len: value.len() })?;
+        if value.len() <= self.inline_threshold && self.grow_arena(value.len()) {
+            let pos = self.arena.len() as u64;
+            self.arena.extend_from_slice(&value);
+            self.arena_live += value.len();
+            self.file.metrics().record_heap(len as u64, 0);
+            return Ok(Slot {
+                pos: ARENA | pos,
+                len,
+                crc: 0,
+            });
         }
-        Ok(Slot::Spilled(self.file.write(&value)?))
+        if value.len() > self.inline_threshold {
+            if let Some(budget) = &self.budget {
+                if budget.try_reserve(value.len()) {
+                    // Copy into an exact-size buffer: the writer's buffer may
+                    // carry unused capacity the budget would not see.
+                    self.heap.push(Bytes::copy_from_slice(&value));
+                    self.heap_live += value.len();
+                    self.file.metrics().record_heap(len as u64, 0);
+                    let pos = HEAP | (self.heap.len() - 1) as u64;
+                    return Ok(Slot { pos, len, crc: 0 });
+                }
+            }
+        }
+        let extent = self.file.write(&value)?;
+        Ok(Slot {
+            pos: extent.offset,
+            len,
+            crc: extent.crc,
+        })
+    }
+
+    /// Make room for `len` more arena bytes, charging growth to the budget.
+    fn grow_arena(&mut self, len: usize) -> bool {
+        let needed = self.arena.len() + len;
+        let capacity = self.arena.capacity();
+        if needed <= capacity {
+            return true;
+        }
+        let target = needed.max(capacity * 2).max(512);
+        if let Some(budget) = &self.budget {
+            if !budget.try_reserve(target - capacity) {
+                return false;
+            }
+            self.arena_charged += target - capacity;
+        }
+        self.arena.reserve_exact(target - self.arena.len());
+        true
     }
 
     fn take_slot(&mut self, key: PageKey) -> Result<Slot> {
         let slot = usize::try_from(key.get())
             .ok()
             .and_then(|i| self.slots.get_mut(i))
+            .filter(|s| s.pos != TAKEN)
             .ok_or(Error::UnknownKey { key: key.get() })?;
-        match std::mem::replace(slot, Slot::Taken) {
-            Slot::Taken => Err(Error::UnknownKey { key: key.get() }),
-            other => Ok(other),
+        Ok(std::mem::replace(
+            slot,
+            Slot {
+                pos: TAKEN,
+                len: 0,
+                crc: 0,
+            },
+        ))
+    }
+
+    fn fetch(&mut self, slot: Slot) -> Result<Bytes> {
+        let len = slot.len as usize;
+        if slot.pos & ARENA != 0 {
+            let start = (slot.pos & !ARENA) as usize;
+            let bytes = Bytes::copy_from_slice(&self.arena[start..start + len]);
+            self.arena_live -= len;
+            if self.arena_live == 0 {
+                self.free_arena();
+            }
+            self.file.metrics().record_heap(0, len as u64);
+            Ok(bytes)
+        } else if slot.pos & HEAP != 0 {
+            let bytes = std::mem::take(&mut self.heap[(slot.pos & INDEX) as usize]);
+            self.release_heap(len);
+            Ok(bytes)
+        } else {
+            self.file.take(Extent {
+                offset: slot.pos,
+                len: len as u64,
+                crc: slot.crc,
+            })
         }
     }
 
-    fn release_inline(&mut self, len: usize) {
+    fn free_arena(&mut self) {
+        self.arena = Vec::new();
+        if let Some(budget) = &self.budget {
+            budget.release(self.arena_charged);
+        }
+        self.arena_charged = 0;
+    }
+
+    fn release_heap(&mut self, len: usize) {
         if let Some(budget) = &self.budget {
             budget.release(len);
         }
-        self.resident -= len;
+        self.heap_live -= len;
         self.file.metrics().record_heap(0, len as u64);
     }
 }
@@ -263,30 +365,38 @@ impl PageStore for FileStore {
     }
 
     fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
-        match self.take_slot(key)? {
-            Slot::Inline(bytes) => {
-                self.release_inline(bytes.len());
-                Ok(bytes)
-            }
-            Slot::Spilled(extent) => Ok(self.file.take(extent)?),
-            Slot::Taken => Err(Error::UnknownKey { key: key.get() }.into()),
-        }
+        let slot = self.take_slot(key)?;
+        Ok(self.fetch(slot)?)
     }
 
     fn memory_size(&self) -> usize {
-        self.resident + self.slots.capacity() * std::mem::size_of::<Slot>()
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.arena.capacity()
+            + self.heap.capacity() * std::mem::size_of::<Bytes>()
+            + self.heap_live
     }
 }
 
 impl Drop for FileStore {
     fn drop(&mut self) {
+        let mut arena_bytes = 0;
         for slot in std::mem::take(&mut self.slots) {
-            match slot {
-                Slot::Spilled(extent) => self.file.free(extent),
-                Slot::Inline(bytes) => self.release_inline(bytes.len()),
-                Slot::Taken => {}
+            if slot.pos == TAKEN {
+                continue;
+            } else if slot.pos & ARENA != 0 {
+                arena_bytes += slot.len as u64;
+            } else if slot.pos & HEAP != 0 {
+                self.release_heap(slot.len as usize);
+            } else {
+                self.file.free(Extent {
+                    offset: slot.pos,
+                    len: slot.len as u64,
+                    crc: slot.crc,
+                });
             }
         }
+        self.file.metrics().record_heap(0, arena_bytes);
+        self.free_arena();
     }
 }
 
@@ -322,11 +432,12 @@ mod tests {
         let mut store = FileStoreFactory::new().unwrap().create_store();
         assert_eq!(store.memory_size(), 0);
         store.put(Bytes::from_static(&[0; 100])).unwrap();
-        let table = store.slots.capacity() * std::mem::size_of::<Slot>();
-        assert_eq!(store.memory_size(), 100 + table);
+        let fixed = store.slots.capacity() * 16 + store.arena.capacity();
+        assert_eq!(store.memory_size(), fixed);
+        assert!(store.arena.capacity() >= 100);
         store.put(Bytes::from(vec![0u8; 100_000])).unwrap();
-        let table = store.slots.capacity() * std::mem::size_of::<Slot>();
-        assert_eq!(store.memory_size(), 100 + table);
+        let fixed = store.slots.capacity() * 16 + store.arena.capacity();
+        assert_eq!(store.memory_size(), fixed);
     }
 
     #[test]

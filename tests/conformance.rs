@@ -8,10 +8,31 @@ use parquet_spill::testkit::CountingAlloc;
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
+/// Parquet's own store passes everything but the memory check: see
+/// `upstream_in_memory_store_underreports_header_buffers`.
 mod in_memory {
-    parquet_spill::conformance_tests!(
-        std::sync::Arc::new(parquet_spill::InMemoryPageStoreFactory),
-        super::ALLOC
+    parquet_spill::conformance_tests!(std::sync::Arc::new(parquet_spill::InMemoryPageStoreFactory));
+}
+
+/// Canary for an upstream accounting gap: parquet hands each page header
+/// over in a `Vec::with_capacity(1024)`, and `InMemoryPageStore` keeps that
+/// buffer while reporting only the header's length, so `memory_size()`
+/// under-reports by about 1 KiB per page. When this starts failing, upstream
+/// fixed it: move `in_memory` above to the allocator-checked suite.
+#[test]
+fn upstream_in_memory_store_underreports_header_buffers() {
+    let factory: parquet_spill::testkit::SharedFactory =
+        Arc::new(parquet_spill::InMemoryPageStoreFactory);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parquet_spill::testkit::check_memory_size(&factory, &ALLOC)
+    }));
+    let message = result
+        .err()
+        .and_then(|e| e.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(
+        message.contains("store reports"),
+        "the in-memory store now passes the memory check (or failed differently: {message:?})"
     );
 }
 

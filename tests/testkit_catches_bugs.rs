@@ -102,7 +102,7 @@ fn hidden_memory_fails_the_memory_check() {
 
 #[test]
 fn an_honest_store_passes_the_same_checks() {
-    let honest: SharedFactory = Arc::new(parquet_spill::InMemoryPageStoreFactory);
+    let honest: SharedFactory = Arc::new(parquet_spill::testkit::SparseMapStoreFactory);
     testkit::check_round_trip(&honest);
     assert!(
         testkit::check_memory_size(&honest, &ALLOC),

@@ -24,6 +24,7 @@
 mod alloc;
 mod conformance;
 mod data;
+pub mod measure;
 mod sparse;
 pub mod workloads;
 

@@ -48,7 +48,9 @@ impl PageStore for SparseMapStore {
         self.next = self.next.wrapping_add(0x6A09_E667_F3BC_C909);
         let key = self.next.rotate_left(17);
         self.resident += value.len();
-        self.blobs.insert(key, value);
+        // Copy: the writer's buffer may carry spare capacity (1 KiB for a
+        // header) that `memory_size` would otherwise not report.
+        self.blobs.insert(key, Bytes::copy_from_slice(&value));
         Ok(PageKey::new(key))
     }
 
