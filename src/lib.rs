@@ -59,6 +59,8 @@ mod error;
 mod extents;
 mod file;
 pub mod metrics;
+mod options;
+pub mod plan;
 pub mod spill_file;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -68,6 +70,7 @@ pub use budget::{BudgetStats, MemoryBudget, Reservation};
 pub use error::{Error, Result};
 pub use file::{FileStore, FileStoreFactory, DEFAULT_INLINE_THRESHOLD};
 pub use metrics::SpillStats;
+pub use options::{SpillOptions, SpillPlan, DEFAULT_EXPECTED_FILE_BYTES};
 pub use tiered::{TieredStats, TieredStoreFactory};
 
 /// Parquet's page-store API, re-exported so one import path serves.

@@ -10,7 +10,9 @@
 
 use parquet::arrow::arrow_writer::{PageStore, PageStoreArgs, PageStoreFactory};
 
-use crate::budget::{BudgetStats, MemoryBudget};
+use std::sync::Arc;
+
+use crate::budget::{BudgetStats, MemoryBudget, Reservation};
 use crate::file::FileStoreFactory;
 use crate::metrics::SpillStats;
 
@@ -42,6 +44,9 @@ use crate::metrics::SpillStats;
 pub struct TieredStoreFactory {
     budget: MemoryBudget,
     inner: FileStoreFactory,
+    /// A reservation (the planned encoders' share) released when the last
+    /// writer using this factory is gone.
+    holds: Option<Arc<Reservation>>,
 }
 
 /// Counters of a [`TieredStoreFactory`]: its budget and its spill file.
@@ -67,7 +72,14 @@ impl TieredStoreFactory {
         Self {
             inner: spill.with_budget(budget.clone()),
             budget,
+            holds: None,
         }
+    }
+
+    /// Keep `reservation` alive as long as this factory.
+    pub(crate) fn holding(mut self, reservation: Arc<Reservation>) -> Self {
+        self.holds = Some(reservation);
+        self
     }
 
     /// The budget pages are charged to.

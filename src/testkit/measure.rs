@@ -66,7 +66,7 @@ use parquet::file::properties::WriterProperties;
 
 use super::alloc::CountingAlloc;
 use super::workloads::Workload;
-use crate::{FileStoreFactory, PageStoreFactory};
+use crate::{FileStoreFactory, PageStoreFactory, SpillOptions};
 
 /// Where the measured writer keeps its pages until the row group is flushed.
 ///
@@ -91,6 +91,15 @@ pub enum Store {
         /// Spill directory; `None` is [`std::env::temp_dir`].
         spill_dir: Option<PathBuf>,
     },
+    /// [`SpillOptions`](crate::SpillOptions) with this memory limit: the
+    /// planner fits the encoders and a tiered store spills past the budget.
+    /// The plan is told the workload's raw size as the expected file size.
+    Budget {
+        /// The memory limit in bytes.
+        limit: usize,
+        /// Spill directory; `None` is [`std::env::temp_dir`].
+        spill_dir: Option<PathBuf>,
+    },
     /// Any other factory. In-process only: it cannot cross to a child
     /// process, and no spill statistics are reported for it.
     Custom {
@@ -112,12 +121,15 @@ impl Store {
         Self::File { spill_dir: None }
     }
 
-    /// A short name for tables: `in-memory`, `file`, or the custom name.
-    pub fn name(&self) -> &str {
+    /// A short name for tables: `in-memory`, `file`, `budget-64MiB`, or the custom name.
+    pub fn name(&self) -> String {
         match self {
-            Self::Default => "in-memory",
-            Self::File { .. } => "file",
-            Self::Custom { name, .. } => name,
+            Self::Default => "in-memory".into(),
+            Self::File { .. } => "file".into(),
+            Self::Budget { limit, .. } => {
+                format!("budget-{}", human_bytes(*limit as u64).replace(' ', ""))
+            }
+            Self::Custom { name, .. } => name.clone(),
         }
     }
 }
@@ -246,6 +258,13 @@ impl Scenario {
                     put("spill_dir", &path_value(dir)?);
                 }
             }
+            Store::Budget { limit, spill_dir } => {
+                put("store", &"budget");
+                put("limit", limit);
+                if let Some(dir) = spill_dir {
+                    put("spill_dir", &path_value(dir)?);
+                }
+            }
             Store::Custom { name, .. } => {
                 return Err(invalid(format!(
                     "store {name:?} is a custom factory, which cannot be sent to a child process; \
@@ -292,6 +311,10 @@ impl Scenario {
         let store = match fields.get("store").copied() {
             Some("default") => Store::Default,
             Some("file") => Store::File {
+                spill_dir: fields.get("spill_dir").map(PathBuf::from),
+            },
+            Some("budget") => Store::Budget {
+                limit: number("limit")?,
                 spill_dir: fields.get("spill_dir").map(PathBuf::from),
             },
             other => return Err(invalid(format!("unknown scenario store {other:?}"))),
@@ -354,8 +377,10 @@ pub struct Measurement {
     pub row_groups: u64,
     /// Highest spill-file length ([`Store::File`] only): the disk it needed.
     pub spill_peak_file_len: Option<u64>,
-    /// Bytes written to the spill file ([`Store::File`] only).
+    /// Bytes written to the spill file ([`Store::File`] and [`Store::Budget`]).
     pub bytes_spilled: Option<u64>,
+    /// Highest use of the memory budget ([`Store::Budget`] only).
+    pub budget_peak: Option<u64>,
     /// Most descriptors open at once while writing, minus those open before
     /// the store and writer were made (`None` without `/proc/self/fd`).
     pub extra_fds: Option<u64>,
@@ -383,7 +408,7 @@ impl fmt::Display for Measurement {
         write!(
             f,
             "peak_write_heap={} peak_flush_heap={} heap_at_close={} wall_ns={} output_bytes={} \
-             row_groups={} spill_peak_file_len={} bytes_spilled={} extra_fds={}",
+             row_groups={} spill_peak_file_len={} bytes_spilled={} budget_peak={} extra_fds={}",
             self.peak_write_heap,
             self.peak_flush_heap,
             self.heap_at_close,
@@ -392,6 +417,7 @@ impl fmt::Display for Measurement {
             self.row_groups,
             optional(self.spill_peak_file_len),
             optional(self.bytes_spilled),
+            optional(self.budget_peak),
             optional(self.extra_fds),
         )
     }
@@ -430,6 +456,7 @@ impl FromStr for Measurement {
             row_groups: required("row_groups")?,
             spill_peak_file_len: field("spill_peak_file_len")?,
             bytes_spilled: field("bytes_spilled")?,
+            budget_peak: field("budget_peak")?,
             extra_fds: field("extra_fds")?,
         })
     }
@@ -534,6 +561,19 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         Store::File { spill_dir: None } => Some(Arc::new(FileStoreFactory::new()?)),
         _ => None,
     };
+    let plan = match &scenario.store {
+        Store::Budget { limit, spill_dir } => {
+            let mut options = SpillOptions::new()
+                .memory_limit(*limit)
+                .properties(writer_properties())
+                .expected_file_bytes(workload.raw_bytes());
+            if let Some(dir) = spill_dir {
+                options = options.spill_dir(dir);
+            }
+            Some(options.plan(&schema)?)
+        }
+        _ => None,
+    };
     let factory: Option<Arc<dyn PageStoreFactory>> = match &scenario.store {
         Store::Custom { factory, .. } => Some(Arc::clone(factory)),
         _ => spill.clone().map(|f| f as Arc<dyn PageStoreFactory>),
@@ -541,6 +581,9 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
     let mut options = ArrowWriterOptions::new().with_properties(writer_properties());
     if let Some(factory) = factory {
         options = options.with_page_store_factory(factory);
+    }
+    if let Some(plan) = &plan {
+        options = plan.writer_options();
     }
     let mut batches = workload.batches(scenario.batch_rows());
 
@@ -568,7 +611,8 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
     wall += started.elapsed();
     let peak_flush_heap = since(alloc.peak());
 
-    let stats = spill.map(|f| f.stats());
+    let tiered = plan.as_ref().map(|p| p.factory().stats());
+    let stats = spill.map(|f| f.stats()).or(tiered.map(|t| t.spill));
     Ok(Measurement {
         peak_write_heap,
         peak_flush_heap,
@@ -578,6 +622,7 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         row_groups: metadata.num_row_groups() as u64,
         spill_peak_file_len: stats.map(|s| s.peak_file_len),
         bytes_spilled: stats.map(|s| s.bytes_spilled),
+        budget_peak: tiered.map(|t| t.budget.peak as u64),
         extra_fds: fds_before
             .zip(max_fds)
             .map(|(before, max)| max.saturating_sub(before) as u64),
@@ -696,33 +741,54 @@ impl ChildRunner {
     /// cannot start, exits unsuccessfully, or prints no parsable
     /// [`RESULT_PREFIX`] line; the error includes the child's output.
     pub fn measure(&self, scenario: &Scenario) -> io::Result<Measurement> {
-        let output = Command::new(&self.program)
-            .args(&self.args)
-            .env(SCENARIO_ENV, scenario.encode()?)
-            .stdin(Stdio::null())
-            .output()?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let failed = |why: &str| {
-            io::Error::other(format!(
-                "measuring {} in {} {:?}: {why}\n--- child stdout ---\n{stdout}\n--- child stderr ---\n{}",
-                scenario.label(),
-                self.program.display(),
-                self.args,
-                String::from_utf8_lossy(&output.stderr),
-            ))
-        };
-        if !output.status.success() {
-            return Err(failed(&format!("child exited with {}", output.status)));
-        }
+        let stdout = self
+            .run(SCENARIO_ENV, &scenario.encode()?)
+            .map_err(|e| io::Error::other(format!("measuring {}: {e}", scenario.label())))?;
         // libtest may print "test name ... " on the same line, so search
         // within lines rather than at their start.
         let line = stdout
             .lines()
             .find_map(|line| line.find(RESULT_PREFIX).map(|at| &line[at..]))
-            .ok_or_else(|| failed("child printed no measurement"))?;
-        line[RESULT_PREFIX.len()..]
-            .parse()
-            .map_err(|e| failed(&format!("bad measurement line: {e}")))
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "measuring {}: child printed no measurement:\n{stdout}",
+                    scenario.label()
+                ))
+            })?;
+        line[RESULT_PREFIX.len()..].parse().map_err(|e| {
+            io::Error::other(format!(
+                "measuring {}: bad measurement line: {e}",
+                scenario.label()
+            ))
+        })
+    }
+
+    /// Run the child with `key=value` in its environment and return its
+    /// stdout; an unsuccessful exit is an error carrying both outputs.
+    ///
+    /// ```no_run
+    /// use parquet_spill::testkit::measure::ChildRunner;
+    /// let out = ChildRunner::test("my_child_test")?.run("MY_CHILD", "1")?;
+    /// assert!(out.contains("my-result"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run(&self, key: &str, value: &str) -> io::Result<String> {
+        let output = Command::new(&self.program)
+            .args(&self.args)
+            .env(key, value)
+            .stdin(Stdio::null())
+            .output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            return Err(io::Error::other(format!(
+                "{} {:?} exited with {}\n--- child stdout ---\n{stdout}\n--- child stderr ---\n{}",
+                self.program.display(),
+                self.args,
+                output.status,
+                String::from_utf8_lossy(&output.stderr),
+            )));
+        }
+        Ok(stdout)
     }
 }
 
@@ -792,20 +858,24 @@ pub fn format_table(results: &[(Scenario, Measurement)]) -> String {
         "peak write heap",
         "peak flush heap",
         "spill file peak",
+        "spilled",
+        "budget peak",
         "wall time",
         "extra fds",
         "output",
     ]
     .map(String::from);
-    let rows: Vec<[String; 8]> = results
+    let rows: Vec<[String; 10]> = results
         .iter()
         .map(|(scenario, m)| {
             [
                 scenario.workload.name(),
-                scenario.store.name().to_owned(),
+                scenario.store.name(),
                 human_bytes(m.peak_write_heap),
                 human_bytes(m.peak_flush_heap),
                 m.spill_peak_file_len.map_or("-".into(), human_bytes),
+                m.bytes_spilled.map_or("-".into(), human_bytes),
+                m.budget_peak.map_or("-".into(), human_bytes),
                 format!("{:.2?}", m.wall),
                 optional(m.extra_fds),
                 human_bytes(m.output_bytes),
@@ -891,6 +961,7 @@ mod tests {
             row_groups: 1,
             spill_peak_file_len: Some(5),
             bytes_spilled: None,
+            budget_peak: Some(6),
             extra_fds: Some(0),
         };
         assert_eq!(m.to_string().parse::<Measurement>().unwrap(), m);

@@ -1,0 +1,408 @@
+//! The encoder planner: fit parquet's own buffers to a memory budget.
+//!
+//! Why: spilling pages is necessary but not sufficient. Every leaf column's
+//! encoder holds a data page under construction (up to
+//! `data_page_size_limit`, in a `Vec` that doubles as it grows) and a
+//! dictionary (up to `dictionary_page_size_limit` of values plus a hash table).
+//! With the defaults (1 MiB each) a 1,500-column schema needs gigabytes before
+//! a single page is stored anywhere. And every finished page leaves a few
+//! hundred bytes of page-index and bookkeeping on the heap until the file is
+//! closed, so shrinking pages too far costs memory again.
+//!
+//! The planner chooses the largest page size whose estimated encoder memory
+//! plus page metadata fits a share of the budget, sets per-column dictionary
+//! limits so a dictionary's hash table costs no more than a page, caps bloom
+//! filters, and reserves the estimate from the [`MemoryBudget`]; the rest of
+//! the budget is left to the [`TieredStoreFactory`]'s pages.
+//!
+//! The cost model's constants were measured with a counting allocator on
+//! parquet 60.1 (see BENCHMARKS.md): an encoder keeps about two page sizes
+//! (the page buffer's doubling capacity, then the compression output) plus
+//! its dictionary, and each finished page keeps about 100 bytes of offset
+//! index, page handles and spill slots, plus about `2 × (24 + truncate
+//! length)` bytes of column index when page statistics are on.
+
+use std::fmt;
+
+use arrow_schema::Schema;
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::basic::Type as PhysicalType;
+use parquet::file::properties::{
+    EnabledStatistics, WriterProperties, DEFAULT_BLOOM_FILTER_NDV,
+    DEFAULT_COLUMN_INDEX_TRUNCATE_LENGTH, DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT, DEFAULT_PAGE_SIZE,
+    DEFAULT_WRITE_BATCH_SIZE,
+};
+use parquet::schema::types::ColumnDescriptor;
+
+use crate::error::{Error, Result};
+
+/// Page sizes the planner tries, largest first.
+const PAGE_LADDER: [usize; 9] = [
+    1 << 20,
+    512 << 10,
+    256 << 10,
+    128 << 10,
+    64 << 10,
+    32 << 10,
+    16 << 10,
+    8 << 10,
+    4 << 10,
+];
+/// Heap an encoder keeps per byte of page size (growing buffer + compression output).
+const PAGE_FACTOR: usize = 2;
+/// Heap an encoder keeps whatever its limits (statistics, level encoders, structs).
+const COLUMN_FIXED: usize = 12 << 10;
+/// Bytes of hash table per dictionary entry.
+const DICT_ENTRY_OVERHEAD: usize = 16;
+/// Heap each finished page keeps until the file closes, without a column index.
+const PAGE_METADATA: usize = 100;
+/// Column index cost per page beyond the min/max bytes themselves.
+const COLUMN_INDEX_FIXED: usize = 2 * 24 + 16;
+/// Transient heap while one page is compressed and handed over, in page sizes.
+const TRANSIENT_PAGES: usize = 4;
+/// Truncation the planner uses for the column index when the budget is tight.
+const TIGHT_TRUNCATE: usize = 16;
+
+/// What the planner decided for one setting, and why.
+///
+/// ```
+/// use parquet_spill::plan::PlanChange;
+/// let c = PlanChange { column: None, setting: "data_page_size_limit", from: "1048576".into(), to: "65536".into() };
+/// assert_eq!(c.to_string(), "data_page_size_limit: 1048576 -> 65536");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanChange {
+    /// The column path, or `None` for a file-wide setting.
+    pub column: Option<String>,
+    /// The `WriterProperties` setting.
+    pub setting: &'static str,
+    /// The caller's value.
+    pub from: String,
+    /// The planned value.
+    pub to: String,
+}
+
+impl fmt::Display for PlanChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "{c}: {}: {} -> {}", self.setting, self.from, self.to),
+            None => write!(f, "{}: {} -> {}", self.setting, self.from, self.to),
+        }
+    }
+}
+
+/// The planner's memory estimate, in bytes.
+///
+/// ```
+/// let e = parquet_spill::plan::Estimate::default();
+/// assert_eq!(e.total(), 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Estimate {
+    /// Page and dictionary buffers of every leaf column's encoder.
+    pub encoders: usize,
+    /// Page index and page handles for the expected file size.
+    pub page_metadata: usize,
+    /// One page being compressed and handed to the store.
+    pub transient: usize,
+    /// Bloom filter bitsets.
+    pub bloom_filters: usize,
+}
+
+impl Estimate {
+    /// The sum of all parts.
+    pub fn total(&self) -> usize {
+        self.encoders + self.page_metadata + self.transient + self.bloom_filters
+    }
+}
+
+/// The planner's inputs.
+#[derive(Debug, Clone)]
+pub(crate) struct PlanInput<'a> {
+    pub schema: &'a Schema,
+    pub props: WriterProperties,
+    /// Bytes the planner may use for encoders (the rest goes to pages).
+    pub allowance: usize,
+    /// The most it may take if the preferred share does not fit.
+    pub max_allowance: usize,
+    /// Expected bytes of encoded data in the file (drives page metadata).
+    pub expected_bytes: u64,
+    /// Whether `max_allowance` is the whole limit the user gave (for the error).
+    pub limit: usize,
+    /// Share of the limit `max_allowance` stands for.
+    pub max_share: f64,
+}
+
+/// The planner's output.
+#[derive(Debug, Clone)]
+pub(crate) struct PlanOutput {
+    pub props: WriterProperties,
+    pub estimate: Estimate,
+    pub changes: Vec<PlanChange>,
+    pub page_size: usize,
+}
+
+struct Leaf<'a> {
+    descr: &'a ColumnDescriptor,
+    /// Bytes per value for fixed-width types; `None` for byte arrays.
+    width: Option<usize>,
+    dictionary: bool,
+    statistics: EnabledStatistics,
+    bloom: Option<(u64, f64)>,
+}
+
+/// Settings for one candidate page size and column-index truncation.
+struct Candidate {
+    page: usize,
+    truncate: Option<usize>,
+    estimate: Estimate,
+}
+
+pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
+    let parquet_schema = ArrowSchemaConverter::new()
+        .with_coerce_types(input.props.coerce_types())
+        .convert(input.schema)
+        .map_err(|e| Error::Plan(format!("cannot convert the Arrow schema: {e}")))?;
+    let leaves: Vec<Leaf<'_>> = parquet_schema
+        .columns()
+        .iter()
+        .map(|d| leaf(d, &input.props))
+        .collect();
+    if leaves.is_empty() {
+        return Err(Error::Plan("the schema has no leaf columns".into()));
+    }
+    let caller_page = explicit_page_size(&input.props, &leaves);
+    let caller_truncate = input.props.column_index_truncate_length();
+    // Tighter column-index truncation is only tried when the caller left the default.
+    let truncations: Vec<Option<usize>> = if caller_truncate == DEFAULT_COLUMN_INDEX_TRUNCATE_LENGTH
+    {
+        vec![caller_truncate, Some(TIGHT_TRUNCATE)]
+    } else {
+        vec![caller_truncate]
+    };
+    // In order of preference: larger pages (better compression, fewer
+    // pages) first, then the caller's truncation before a tighter one.
+    let candidates: Vec<Candidate> = PAGE_LADDER
+        .iter()
+        .copied()
+        .filter(|p| caller_page.is_none_or(|c| *p <= c))
+        .flat_map(|page| truncations.iter().map(move |t| (page, *t)))
+        .map(|(page, truncate)| Candidate {
+            page,
+            truncate,
+            estimate: estimate(&leaves, page, truncate, input.expected_bytes),
+        })
+        .collect();
+    let fits = |limit: usize| candidates.iter().find(|c| c.estimate.total() <= limit);
+    let Some(chosen) = fits(input.allowance).or_else(|| fits(input.max_allowance)) else {
+        let needed = candidates
+            .iter()
+            .map(|c| c.estimate.total())
+            .min()
+            .unwrap_or(usize::MAX);
+        return Err(match caller_page {
+            Some(page) => Error::Plan(format!(
+                "data_page_size_limit / dictionary_page_size_limit of {page} bytes set by the caller \
+                 do not fit: {} leaf columns need at least {needed} bytes of encoder memory at that \
+                 size or below, more than {} of the {}-byte limit; lower them or raise the limit",
+                leaves.len(),
+                input.max_allowance,
+                input.limit
+            )),
+            None => Error::BudgetTooSmall {
+                limit: input.limit,
+                columns: leaves.len(),
+                minimum: (needed as f64 / input.max_share).ceil() as usize,
+            },
+        });
+    };
+    let (props, changes) = apply(&input.props, &leaves, chosen);
+    Ok(PlanOutput {
+        props,
+        estimate: chosen.estimate,
+        changes,
+        page_size: chosen.page,
+    })
+}
+
+fn leaf<'a>(descr: &'a ColumnDescriptor, props: &WriterProperties) -> Leaf<'a> {
+    let path = descr.path();
+    let width = match descr.physical_type() {
+        PhysicalType::BOOLEAN => Some(1),
+        PhysicalType::INT32 | PhysicalType::FLOAT => Some(4),
+        PhysicalType::INT64 | PhysicalType::DOUBLE => Some(8),
+        PhysicalType::INT96 => Some(12),
+        PhysicalType::FIXED_LEN_BYTE_ARRAY => Some(descr.type_length().max(1) as usize),
+        PhysicalType::BYTE_ARRAY => None,
+    };
+    Leaf {
+        descr,
+        width,
+        dictionary: props.dictionary_enabled(path)
+            && descr.physical_type() != PhysicalType::BOOLEAN,
+        statistics: props.statistics_enabled(path),
+        bloom: props
+            .bloom_filter_properties(path)
+            .map(|b| (b.ndv(), b.fpp())),
+    }
+}
+
+/// A page size the caller set explicitly (anything but parquet's default),
+/// which the planner must not exceed.
+fn explicit_page_size(props: &WriterProperties, leaves: &[Leaf<'_>]) -> Option<usize> {
+    let mut explicit = None::<usize>;
+    for l in leaves {
+        let path = l.descr.path();
+        for value in [
+            props.column_data_page_size_limit(path),
+            props.column_dictionary_page_size_limit(path),
+        ] {
+            if value != DEFAULT_PAGE_SIZE && value != DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT {
+                explicit = Some(explicit.map_or(value, |e| e.min(value)));
+            }
+        }
+    }
+    explicit
+}
+
+/// Dictionary page limit for a leaf so that values plus hash table cost about one page.
+fn dictionary_limit(leaf: &Leaf<'_>, page: usize) -> usize {
+    let width = leaf.width.unwrap_or(DICT_ENTRY_OVERHEAD);
+    (page * width / (width + DICT_ENTRY_OVERHEAD)).max(1024)
+}
+
+/// The bloom filter `max_ndv` the plan uses: the caller's if set, else
+/// parquet's default capped so the bitset costs no more than two pages.
+fn planned_ndv(leaf: &Leaf<'_>, page: usize) -> Option<(u64, f64)> {
+    let (ndv, fpp) = leaf.bloom?;
+    let share = (page * PAGE_FACTOR).max(64 << 10);
+    let mut capped = ndv;
+    if ndv == DEFAULT_BLOOM_FILTER_NDV {
+        while capped > 1024 && bloom_bytes(capped, fpp) > share {
+            capped /= 2;
+        }
+    }
+    Some((capped, fpp))
+}
+
+/// Bloom filter bitset bytes parquet allocates for `ndv` distinct values at `fpp`.
+fn bloom_bytes(ndv: u64, fpp: f64) -> usize {
+    let bits = -8.0 * ndv as f64 / (1.0 - fpp.powf(1.0 / 8.0)).ln();
+    ((bits / 8.0) as usize)
+        .clamp(32, 128 << 20)
+        .next_power_of_two()
+}
+
+fn estimate(
+    leaves: &[Leaf<'_>],
+    page: usize,
+    truncate: Option<usize>,
+    expected_bytes: u64,
+) -> Estimate {
+    let mut e = Estimate::default();
+    let pages = (expected_bytes as usize).div_ceil(page).max(1);
+    let mut metadata_per_page = 0usize;
+    for l in leaves {
+        e.encoders += PAGE_FACTOR * page + COLUMN_FIXED;
+        if l.dictionary {
+            e.encoders += dictionary_limit(l, page)
+                * (l.width.unwrap_or(DICT_ENTRY_OVERHEAD) + DICT_ENTRY_OVERHEAD)
+                / l.width.unwrap_or(DICT_ENTRY_OVERHEAD);
+        }
+        if let Some((ndv, fpp)) = planned_ndv(l, page) {
+            e.bloom_filters += bloom_bytes(ndv, fpp);
+        }
+        metadata_per_page += PAGE_METADATA;
+        if l.statistics == EnabledStatistics::Page {
+            let value = match (l.width, truncate) {
+                (Some(w), _) => w,
+                (None, Some(t)) => t,
+                (None, None) => 256,
+            };
+            metadata_per_page += COLUMN_INDEX_FIXED + 2 * value;
+        }
+    }
+    // Pages are spread over the leaves; use the average per-page cost.
+    e.page_metadata = pages * (metadata_per_page / leaves.len());
+    e.transient = TRANSIENT_PAGES * page;
+    e
+}
+
+fn apply(
+    props: &WriterProperties,
+    leaves: &[Leaf<'_>],
+    chosen: &Candidate,
+) -> (WriterProperties, Vec<PlanChange>) {
+    let mut changes = Vec::new();
+    let mut b = props.clone().into_builder();
+    let mut note = |column: Option<String>, setting, from: String, to: String| {
+        if from != to {
+            changes.push(PlanChange {
+                column,
+                setting,
+                from,
+                to,
+            });
+        }
+    };
+    let page = chosen.page;
+    note(
+        None,
+        "data_page_size_limit",
+        props.data_page_size_limit().to_string(),
+        page.to_string(),
+    );
+    b = b.set_data_page_size_limit(page);
+    let batch = (page / 128)
+        .clamp(64, DEFAULT_WRITE_BATCH_SIZE)
+        .min(props.write_batch_size());
+    note(
+        None,
+        "write_batch_size",
+        props.write_batch_size().to_string(),
+        batch.to_string(),
+    );
+    b = b.set_write_batch_size(batch);
+    if chosen.truncate != props.column_index_truncate_length() {
+        note(
+            None,
+            "column_index_truncate_length",
+            format!("{:?}", props.column_index_truncate_length()),
+            format!("{:?}", chosen.truncate),
+        );
+        b = b.set_column_index_truncate_length(chosen.truncate);
+    }
+    for l in leaves {
+        let path = l.descr.path().clone();
+        let column = Some(path.string());
+        let column_page = props.column_data_page_size_limit(&path);
+        if column_page != props.data_page_size_limit() {
+            // A per-column override: keep it if it is already smaller.
+            b = b.set_column_data_page_size_limit(path.clone(), column_page.min(page));
+        }
+        if l.dictionary {
+            let limit =
+                dictionary_limit(l, page).min(props.column_dictionary_page_size_limit(&path));
+            note(
+                column.clone(),
+                "dictionary_page_size_limit",
+                props.column_dictionary_page_size_limit(&path).to_string(),
+                limit.to_string(),
+            );
+            b = b.set_column_dictionary_page_size_limit(path.clone(), limit);
+        }
+        if let (Some((ndv, _)), Some((capped, _))) = (l.bloom, planned_ndv(l, page)) {
+            if capped != ndv {
+                note(
+                    column,
+                    "bloom_filter_max_ndv",
+                    ndv.to_string(),
+                    capped.to_string(),
+                );
+                b = b.set_column_bloom_filter_max_ndv(path, capped);
+            }
+        }
+    }
+    (b.build(), changes)
+}
