@@ -1,5 +1,6 @@
 //! Demo: one large, skewed row group written with parquet's default
-//! in-memory page store and with [`FileStoreFactory`], each measured in a
+//! in-memory page store, with [`FileStoreFactory`], and within a memory
+//! budget (`SpillOptions`, `--budget MIB`, default 64), each measured in a
 //! child process of its own.
 //!
 //! ```text
@@ -54,6 +55,10 @@ struct Args {
     /// Rows per input batch [default: a few MiB per batch].
     #[arg(long)]
     batch_rows: Option<usize>,
+    /// Also write with `SpillOptions::memory_limit(MIB)`: planned encoder
+    /// limits plus a tiered store (repeat for several budgets; `0` for none).
+    #[arg(long, value_name = "MIB", default_values_t = [64u64])]
+    budget: Vec<u64>,
     /// Directory for the spill file [default: the OS temp dir].
     #[arg(long, value_name = "PATH")]
     spill_dir: Option<PathBuf>,
@@ -107,12 +112,24 @@ fn run(args: Args) -> Result<(), Box<dyn Error>> {
         };
     }
 
-    let scenarios = [
-        args.scenario(Store::Default),
-        args.scenario(Store::File {
+    let budgets = args
+        .budget
+        .iter()
+        .filter(|b| **b > 0)
+        .map(|mib| Store::Budget {
+            limit: (*mib as usize) << 20,
             spill_dir: args.spill_dir.clone(),
-        }),
-    ];
+        });
+    let scenarios: Vec<Scenario> = [
+        Store::Default,
+        Store::File {
+            spill_dir: args.spill_dir.clone(),
+        },
+    ]
+    .into_iter()
+    .chain(budgets)
+    .map(|store| args.scenario(store))
+    .collect();
     let workload = scenarios[0].workload;
     println!(
         "{}: {} rows, {} raw, {} columns, one row group, zstd; batches of {} rows\n",
@@ -131,11 +148,15 @@ fn run(args: Args) -> Result<(), Box<dyn Error>> {
     }
     print!("{}", measure::format_table(&results));
 
-    let (memory, file) = (results[0].1, results[1].1);
-    println!(
-        "\nFileStoreFactory: {:.1}x less peak heap; {} spilled to one file.",
-        memory.peak_heap() as f64 / file.peak_heap().max(1) as f64,
-        measure::human_bytes(file.bytes_spilled.unwrap_or(0)),
-    );
+    let memory = results[0].1;
+    println!();
+    for (scenario, m) in &results[1..] {
+        println!(
+            "{}: {:.1}x less peak heap than in-memory; {} spilled to one file.",
+            scenario.store.name(),
+            memory.peak_heap() as f64 / m.peak_heap().max(1) as f64,
+            measure::human_bytes(m.bytes_spilled.unwrap_or(0)),
+        );
+    }
     Ok(())
 }

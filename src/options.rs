@@ -27,7 +27,7 @@ const PREFERRED_ENCODER_SHARE: f64 = 0.5;
 /// The most it gives them before declaring the budget too small.
 const MAX_ENCODER_SHARE: f64 = 0.85;
 /// File size assumed for page-metadata estimates when none is given.
-pub const DEFAULT_EXPECTED_FILE_BYTES: u64 = 4 << 30;
+pub const DEFAULT_EXPECTED_FILE_BYTES: u64 = 1 << 30;
 
 /// Builder for writer options that keep a memory limit.
 ///

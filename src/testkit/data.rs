@@ -114,6 +114,61 @@ pub fn all_types_batch(rows: usize, seed: u64) -> RecordBatch {
         text(r, 40).into_bytes()
     });
 
+    prim!(
+        "time32s",
+        Time32SecondArray,
+        |_, r: &mut SplitMix64| r.below(86_400) as i32
+    );
+    prim!(
+        "time64ns",
+        Time64NanosecondArray,
+        |_, r: &mut SplitMix64| r.below(86_400_000_000_000) as i64
+    );
+    prim!(
+        "duration_s",
+        DurationSecondArray,
+        |_, r: &mut SplitMix64| r.next_u64() as i64 >> 20
+    );
+    prim!(
+        "duration_ms",
+        DurationMillisecondArray,
+        |_, r: &mut SplitMix64| r.next_u64() as i64 >> 12
+    );
+    prim!(
+        "duration_us",
+        DurationMicrosecondArray,
+        |_, r: &mut SplitMix64| r.next_u64() as i64 >> 8
+    );
+    prim!(
+        "duration_ns",
+        DurationNanosecondArray,
+        |_, r: &mut SplitMix64| r.next_u64() as i64
+    );
+    prim!(
+        "interval_ym",
+        IntervalYearMonthArray,
+        |_, r: &mut SplitMix64| r.below(2400) as i32 - 1200
+    );
+    prim!(
+        "interval_dt",
+        IntervalDayTimeArray,
+        |_, r: &mut SplitMix64| {
+            arrow_buffer::IntervalDayTime::new(r.below(10_000) as i32, r.below(86_400_000) as i32)
+        }
+    );
+    // Float16 without naming `half::f16`: build the buffer from raw bits.
+    let halves: Vec<u16> = (0..rows)
+        .map(|_| 0x3C00 + (rng.below(0x1000) as u16))
+        .collect();
+    let valid: Vec<bool> = (0..rows).map(|_| rng.below(7) != 0).collect();
+    cols.push((
+        "f16",
+        Arc::new(Float16Array::new(
+            arrow_buffer::ScalarBuffer::new(arrow_buffer::Buffer::from_vec(halves), 0, rows),
+            Some(NullBuffer::from(valid)),
+        )),
+    ));
+
     let ts = |rng: &mut SplitMix64| -> Vec<Option<i64>> {
         (0..rows)
             .map(|_| {

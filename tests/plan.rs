@@ -1,0 +1,241 @@
+//! The planner: what it changes, what it keeps, when it refuses.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use parquet_spill::testkit::{self, workloads::Workload, Case, SharedFactory};
+use parquet_spill::{Error, MemoryBudget, SpillOptions};
+
+const MIB: usize = 1 << 20;
+
+fn schema(columns: usize, data_type: DataType) -> Schema {
+    Schema::new(
+        (0..columns)
+            .map(|i| Field::new(format!("c{i}"), data_type.clone(), true))
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn a_roomy_budget_keeps_parquets_defaults() {
+    let plan = SpillOptions::new()
+        .memory_limit(1 << 30)
+        .plan(&schema(4, DataType::Utf8))
+        .unwrap();
+    assert_eq!(plan.page_size(), 1 << 20);
+    assert_eq!(plan.properties().data_page_size_limit(), 1 << 20);
+}
+
+#[test]
+fn wide_schemas_get_smaller_pages_and_every_change_is_listed() {
+    let plan = SpillOptions::new()
+        .memory_limit(64 * MIB)
+        .plan(&schema(500, DataType::Utf8))
+        .unwrap();
+    assert!(plan.page_size() < 1 << 20);
+    assert_eq!(plan.properties().data_page_size_limit(), plan.page_size());
+    let report = plan.to_string();
+    assert!(
+        report.contains("data_page_size_limit: 1048576 -> "),
+        "{report}"
+    );
+    assert!(plan
+        .changes()
+        .iter()
+        .any(|c| c.setting == "dictionary_page_size_limit"));
+    assert!(plan.estimate().total() <= 64 * MIB);
+    assert_eq!(
+        plan.budget().used(),
+        plan.estimate().total(),
+        "the estimate is reserved"
+    );
+    drop(plan);
+}
+
+#[test]
+fn the_reservation_lives_as_long_as_the_plan_or_its_writers() {
+    let budget = MemoryBudget::new(64 * MIB);
+    let s = Arc::new(schema(10, DataType::Int64));
+    let plan = SpillOptions::new().budget(budget.clone()).plan(&s).unwrap();
+    let reserved = budget.used();
+    assert!(reserved > 0);
+    let writer =
+        parquet::arrow::ArrowWriter::try_new_with_options(Vec::new(), s, plan.writer_options())
+            .unwrap();
+    drop(plan);
+    assert_eq!(
+        budget.used(),
+        reserved,
+        "the writer still holds the factory"
+    );
+    drop(writer);
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
+fn dictionary_limits_differ_by_column_width() {
+    let s = Schema::new(vec![
+        Field::new("i32", DataType::Int32, true),
+        Field::new("i64", DataType::Int64, true),
+        Field::new("s", DataType::Utf8, true),
+        Field::new("b", DataType::Boolean, true),
+    ]);
+    let plan = SpillOptions::new().memory_limit(64 * MIB).plan(&s).unwrap();
+    let limit = |c: &str| {
+        plan.properties()
+            .column_dictionary_page_size_limit(&ColumnPath::from(c))
+    };
+    assert!(
+        limit("i32") < limit("i64"),
+        "{} vs {}",
+        limit("i32"),
+        limit("i64")
+    );
+    assert!(limit("i64") <= limit("s"));
+    assert!(limit("s") <= plan.page_size());
+}
+
+#[test]
+fn explicit_page_sizes_are_kept_as_upper_bounds() {
+    let props = WriterProperties::builder()
+        .set_data_page_size_limit(64 * 1024)
+        .build();
+    let plan = SpillOptions::new()
+        .memory_limit(1 << 30)
+        .properties(props)
+        .plan(&schema(4, DataType::Utf8))
+        .unwrap();
+    assert_eq!(plan.page_size(), 64 * 1024);
+}
+
+#[test]
+fn explicit_settings_that_cannot_fit_are_an_error_saying_so() {
+    let props = WriterProperties::builder()
+        .set_data_page_size_limit(2 * MIB)
+        .build();
+    let err = SpillOptions::new()
+        .memory_limit(8 * MIB)
+        .properties(props)
+        .expected_file_bytes(1 << 40)
+        .plan(&schema(3000, DataType::Utf8))
+        .unwrap_err();
+    assert!(matches!(err, Error::Plan(_)), "{err}");
+    assert!(err.to_string().contains("set by the caller"), "{err}");
+}
+
+#[test]
+fn too_small_budgets_name_the_minimum_that_works() {
+    let s = schema(3000, DataType::Utf8);
+    let err = SpillOptions::new()
+        .memory_limit(4 * MIB)
+        .plan(&s)
+        .unwrap_err();
+    let Error::BudgetTooSmall {
+        minimum,
+        columns: 3000,
+        limit,
+    } = err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(limit, 4 * MIB);
+    assert!(err.to_string().contains(&minimum.to_string()));
+    SpillOptions::new().memory_limit(minimum).plan(&s).unwrap();
+    assert!(SpillOptions::new()
+        .memory_limit(minimum - 1024)
+        .plan(&s)
+        .is_err());
+}
+
+#[test]
+fn bloom_filters_are_capped_to_the_budget() {
+    let props = WriterProperties::builder()
+        .set_bloom_filter_enabled(true)
+        .build();
+    let plan = SpillOptions::new()
+        .memory_limit(128 * MIB)
+        .properties(props)
+        .plan(&schema(100, DataType::Utf8))
+        .unwrap();
+    let ndv = plan
+        .properties()
+        .bloom_filter_properties(&ColumnPath::from("c0"))
+        .unwrap()
+        .ndv();
+    assert!(ndv < 1024 * 1024, "ndv {ndv}");
+    assert!(plan
+        .changes()
+        .iter()
+        .any(|c| c.setting == "bloom_filter_max_ndv"));
+}
+
+#[test]
+fn a_shared_budget_refuses_writers_it_cannot_hold() {
+    let shared = MemoryBudget::new(64 * MIB);
+    let s = schema(200, DataType::Utf8);
+    let plans: Vec<_> = (0..6)
+        .map(|_| {
+            SpillOptions::new()
+                .budget(shared.clone())
+                .writers(2)
+                .plan(&s)
+        })
+        .collect();
+    assert!(plans[0].is_ok() && plans[1].is_ok());
+    assert!(plans
+        .iter()
+        .any(|p| matches!(p, Err(Error::BudgetExhausted { .. }))));
+}
+
+#[test]
+fn missing_limit_is_an_error() {
+    let err = SpillOptions::new()
+        .plan(&schema(1, DataType::Int32))
+        .unwrap_err();
+    assert!(err.to_string().contains("memory_limit"), "{err}");
+}
+
+/// Planned properties change the layout, never the data: with the planned
+/// properties the tiered store writes exactly what parquet's default store
+/// writes, and the file reads back equal to the input.
+#[test]
+fn planned_files_are_byte_identical_and_read_back() {
+    let w = Workload::WideMixed {
+        columns: 40,
+        rows: 30_000,
+    };
+    for limit in [8 * MIB, 32 * MIB] {
+        let plan = SpillOptions::new()
+            .memory_limit(limit)
+            .expected_file_bytes(w.raw_bytes())
+            .plan(&w.schema())
+            .unwrap();
+        let factory: SharedFactory = plan.factory().clone();
+        let case = Case {
+            name: format!("planned-{limit}"),
+            batches: w.batches(7_000).collect(),
+            props: plan.properties().clone(),
+            parallel: false,
+        };
+        testkit::check_case(&factory, &case);
+        assert!(
+            plan.factory().stats().spill.bytes_spilled > 0,
+            "{limit}: nothing spilled"
+        );
+        let all_types = Case {
+            name: format!("planned-all-types-{limit}"),
+            batches: (0..3).map(|s| testkit::all_types_batch(2000, s)).collect(),
+            props: SpillOptions::new()
+                .memory_limit(limit)
+                .expected_file_bytes(64 * MIB as u64)
+                .plan(&testkit::all_types_batch(1, 0).schema())
+                .unwrap()
+                .properties()
+                .clone(),
+            parallel: true,
+        };
+        testkit::check_case(&factory, &all_types);
+    }
+}
