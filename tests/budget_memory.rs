@@ -244,3 +244,47 @@ fn eight_writers_child() {
         shared.peak()
     );
 }
+
+/// The README's table: (a)-(d) with the in-memory default, the file store and
+/// budgets of 64 and 256 MiB. `PARQUET_SPILL_FULL=1` only (minutes, ~10 GiB heap
+/// for the in-memory default on (c)).
+#[test]
+fn full_table() {
+    if !full() {
+        return;
+    }
+    let workloads = [
+        Workload::skewed_bytes(1400 << 20),
+        wide(300),
+        wide(1500),
+        Workload::LowCardinality {
+            rows: 16 * 1024 * 1024,
+        },
+    ];
+    let child = ChildRunner::test("measure_child").expect("test executable");
+    let mut rows = Vec::new();
+    for w in workloads {
+        for store in [
+            Store::Default,
+            Store::file(),
+            budget(64 * MIB),
+            budget(256 * MIB),
+        ] {
+            let scenario = Scenario::new(w, store);
+            match child.measure(&scenario) {
+                Ok(m) => rows.push((scenario, m)),
+                Err(e) => println!(
+                    "{}: {}",
+                    scenario.label(),
+                    e.to_string().lines().next().unwrap_or("")
+                ),
+            }
+        }
+    }
+    println!("{}", measure::format_table(&rows));
+    for (scenario, m) in &rows {
+        if let Store::Budget { limit, .. } = scenario.store {
+            assert_within(m, limit, &scenario.label());
+        }
+    }
+}
