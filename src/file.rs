@@ -177,7 +177,7 @@ impl FileStoreFactory {
     /// use parquet_spill::{FileStoreFactory, PageStore};
     /// let mut store = FileStoreFactory::new()?.create_store();
     /// let key = store.put(Bytes::from(vec![42u8; 4096]))?;
-    /// assert_eq!(store.memory_size(), 0, "the page went to disk");
+    /// assert!(store.memory_size() < 100, "the page went to disk; only its slot is on the heap");
     /// assert_eq!(store.take(key)?, Bytes::from(vec![42u8; 4096]));
     /// # Ok::<(), parquet::errors::ParquetError>(())
     /// ```

@@ -593,14 +593,21 @@ pub fn check_memory_size(factory: &SharedFactory, alloc: &'static CountingAlloc)
 /// [`SharedFactory`]. Pass a `CountingAlloc` static installed as the global
 /// allocator to also check `memory_size()` against real heap use.
 ///
-/// ```ignore
+/// In an integration test (here a store from this crate stands in for yours;
+/// in a doc test the generated `#[test]`s compile but do not run):
+///
+/// ```
 /// use parquet_spill::testkit::CountingAlloc;
 /// #[global_allocator]
 /// static ALLOC: CountingAlloc = CountingAlloc::new();
 ///
 /// mod my_store {
-///     parquet_spill::conformance_tests!(std::sync::Arc::new(my_crate::MyFactory::new()), super::ALLOC);
+///     parquet_spill::conformance_tests!(
+///         std::sync::Arc::new(parquet_spill::testkit::SparseMapStoreFactory),
+///         super::ALLOC
+///     );
 /// }
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
