@@ -183,10 +183,16 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     };
     // In order of preference: larger pages (better compression, fewer
     // pages) first, then the caller's truncation before a tighter one.
-    let candidates: Vec<Candidate> = PAGE_LADDER
-        .iter()
-        .copied()
-        .filter(|p| caller_page.is_none_or(|c| *p <= c))
+    // The caller's own page size (if any) is the largest candidate, even
+    // when it is off the ladder or below its smallest step.
+    let candidates: Vec<Candidate> = caller_page
+        .into_iter()
+        .chain(
+            PAGE_LADDER
+                .iter()
+                .copied()
+                .filter(|p| caller_page.is_none_or(|c| *p < c)),
+        )
         .flat_map(|page| truncations.iter().map(move |t| (page, *t)))
         .map(|(page, truncate)| Candidate {
             page,
@@ -201,11 +207,22 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
             .map(|c| c.estimate.total())
             .min()
             .unwrap_or(usize::MAX);
-        return Err(match caller_page {
+        let minimum = (needed as f64 / input.max_share).ceil() as usize;
+        // Would the planner's own page sizes have fitted? Then the caller's
+        // explicit sizes are the conflict, and the error says so.
+        let free_fit = caller_page.filter(|_| {
+            PAGE_LADDER.iter().any(|&page| {
+                truncations.iter().any(|&t| {
+                    estimate(&leaves, page, t, input.expected_bytes).total() <= input.max_allowance
+                })
+            })
+        });
+        return Err(match free_fit {
             Some(page) => Error::Plan(format!(
                 "data_page_size_limit / dictionary_page_size_limit of {page} bytes set by the caller \
-                 do not fit: {} leaf columns need at least {needed} bytes of encoder memory at that \
-                 size or below, more than {} of the {}-byte limit; lower them or raise the limit",
+                 do not fit: {} leaf columns need about {needed} bytes of encoder memory with them, \
+                 more than {} of the {}-byte limit (smallest limit that works with them: {minimum}); \
+                 lower or unset them, or raise the limit",
                 leaves.len(),
                 input.max_allowance,
                 input.limit
@@ -213,7 +230,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
             None => Error::BudgetTooSmall {
                 limit: input.limit,
                 columns: leaves.len(),
-                minimum: (needed as f64 / input.max_share).ceil() as usize,
+                minimum,
             },
         });
     };

@@ -110,16 +110,19 @@ fn explicit_page_sizes_are_kept_as_upper_bounds() {
     assert_eq!(plan.page_size(), 64 * 1024);
 }
 
+/// Explicit sizes are upper bounds, so they only conflict when they are too
+/// *small*: tiny pages mean millions of pages of metadata. Then the error
+/// blames the caller's setting (the planner's own sizes would have fitted).
 #[test]
 fn explicit_settings_that_cannot_fit_are_an_error_saying_so() {
     let props = WriterProperties::builder()
-        .set_data_page_size_limit(2 * MIB)
+        .set_data_page_size_limit(256)
         .build();
     let err = SpillOptions::new()
-        .memory_limit(8 * MIB)
+        .memory_limit(64 * MIB)
         .properties(props)
-        .expected_file_bytes(1 << 40)
-        .plan(&schema(3000, DataType::Utf8))
+        .expected_file_bytes(1 << 30)
+        .plan(&schema(50, DataType::Utf8))
         .unwrap_err();
     assert!(matches!(err, Error::Plan(_)), "{err}");
     assert!(err.to_string().contains("set by the caller"), "{err}");
@@ -238,4 +241,20 @@ fn planned_files_are_byte_identical_and_read_back() {
         };
         testkit::check_case(&factory, &all_types);
     }
+}
+
+/// A caller page size below the planner's smallest step is used as is.
+#[test]
+fn tiny_explicit_page_sizes_are_planned_not_refused() {
+    let props = WriterProperties::builder()
+        .set_data_page_size_limit(256)
+        .set_dictionary_page_size_limit(512)
+        .build();
+    let plan = SpillOptions::new()
+        .memory_limit(64 * MIB)
+        .expected_file_bytes(16 * MIB as u64)
+        .properties(props)
+        .plan(&schema(20, DataType::Utf8))
+        .unwrap();
+    assert_eq!(plan.page_size(), 256);
 }
