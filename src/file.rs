@@ -317,6 +317,11 @@ impl FileStore {
 
     fn fetch(&mut self, slot: Slot) -> Result<Bytes> {
         let len = slot.len as usize;
+        if len == 0 {
+            // An empty blob holds no bytes anywhere; the arena it was
+            // "placed" in may already be freed.
+            return Ok(Bytes::new());
+        }
         if slot.pos & ARENA != 0 {
             let start = (slot.pos & !ARENA) as usize;
             let bytes = Bytes::copy_from_slice(&self.arena[start..start + len]);

@@ -12,8 +12,8 @@
 //! The planner chooses the largest page size whose estimated encoder memory
 //! plus page metadata fits a share of the budget, sets per-column dictionary
 //! limits so a dictionary's hash table costs no more than a page, caps bloom
-//! filters, and reserves the estimate from the [`MemoryBudget`]; the rest of
-//! the budget is left to the [`TieredStoreFactory`]'s pages.
+//! filters, and reserves the estimate from the [`MemoryBudget`](crate::MemoryBudget); the rest of
+//! the budget is left to the [`TieredStoreFactory`](crate::TieredStoreFactory)'s pages.
 //!
 //! The cost model's constants were measured with a counting allocator on
 //! parquet 60.1 (see BENCHMARKS.md): an encoder keeps about two page sizes

@@ -91,7 +91,7 @@ pub enum Store {
         /// Spill directory; `None` is [`std::env::temp_dir`].
         spill_dir: Option<PathBuf>,
     },
-    /// [`SpillOptions`](crate::SpillOptions) with this memory limit: the
+    /// [`SpillOptions`] with this memory limit: the
     /// planner fits the encoders and a tiered store spills past the budget.
     /// The plan is told the workload's raw size as the expected file size.
     Budget {

@@ -10,9 +10,11 @@
 //!
 //! Checking your own store takes one macro call in an integration test:
 //!
-//! ```ignore
-//! // tests/conformance.rs of your crate, with parquet-spill's `testkit` feature as a dev-dependency
-//! parquet_spill::conformance_tests!(std::sync::Arc::new(my_crate::MyStoreFactory::new()));
+//! ```
+//! // tests/conformance.rs of your crate, with parquet-spill's `testkit` feature
+//! // as a dev-dependency; `SparseMapStoreFactory` stands in for your factory.
+//! parquet_spill::conformance_tests!(std::sync::Arc::new(parquet_spill::testkit::SparseMapStoreFactory));
+//! # fn main() {}
 //! ```
 //!
 //! Panicking is this module's error handling: it is test code, and a failed
@@ -24,6 +26,7 @@
 mod alloc;
 mod conformance;
 mod data;
+mod faulty;
 pub mod measure;
 mod sparse;
 pub mod workloads;
@@ -31,4 +34,7 @@ pub mod workloads;
 pub use alloc::{CountingAlloc, Excluded};
 pub use conformance::*;
 pub use data::all_types_batch;
+pub use faulty::{
+    injected_fault, Fault, FaultCounts, FaultyStore, FaultyStoreFactory, InjectedFault, Op,
+};
 pub use sparse::{SparseMapStore, SparseMapStoreFactory};
