@@ -1,0 +1,161 @@
+//! `parquet-spill convert`: inputs → one Parquet file, within a memory limit.
+//!
+//! Why this order of steps: everything that can be checked cheaply is
+//! checked before any data is converted — inputs exist and have one schema,
+//! the spill and output directories are writable, the memory limit fits the
+//! schema — so a mistake costs a second, not a half-finished hour. Then the
+//! batches stream through one `ArrowWriter` (with a `SpillPlan`'s options
+//! when `--memory-limit` is given), and the output is renamed into place only
+//! after the footer is written and synced.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::properties::WriterProperties;
+use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::{SpillOptions, SpillPlan};
+
+use crate::cli::ConvertArgs;
+use crate::input::{self, Input, Probed, TextOptions};
+use crate::output::TempOutput;
+use crate::progress::{Gauges, Mode, Progress};
+use crate::report::{self, Report};
+use crate::settings;
+use crate::units::{human_bytes, size_arg_rounded_up};
+
+/// Convert `args.inputs` into `args.output`; print and return the report.
+pub fn run(args: &ConvertArgs, alloc: &'static CountingAlloc) -> Result<Report> {
+    let started = Instant::now();
+    let inputs = args
+        .inputs
+        .iter()
+        .map(|path| Input::resolve(path, args.format))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(dir) = &args.spill_dir {
+        check_spill_dir(dir)?;
+    }
+    let output = TempOutput::create(&args.output)?;
+    let text = TextOptions {
+        schema: args.schema.clone(),
+        infer_rows: args.infer_rows,
+    };
+    let probed = inputs
+        .iter()
+        .map(|input| input.probe(&text))
+        .collect::<Result<Vec<_>>>()?;
+    let schema = input::common_schema(&probed)?;
+    let input_bytes = inputs.iter().map(|i| i.size).sum();
+    let props = settings::writer_properties(args, &schema)?;
+    let (options, plan) = writer_options(args, props, &schema, input_bytes)?;
+
+    let tiered = plan.as_ref().map(|p| Arc::clone(p.factory()));
+    let gauges = Arc::new(Gauges::new(input_bytes, tiered, alloc));
+    let interval = Duration::from_secs_f64(args.progress_interval.max(0.05));
+    let mut progress = Progress::start(Mode::choose(args.quiet, interval), Arc::clone(&gauges));
+    let metadata = write(&output, &schema, options, &probed, args, &gauges)?;
+    progress.finish();
+    let output_bytes = output.commit()?;
+
+    let stats = plan.as_ref().map(|p| p.factory().stats());
+    let report = Report {
+        inputs: args.inputs.clone(),
+        output: args.output.clone(),
+        rows: metadata.file_metadata().num_rows().max(0) as u64,
+        row_groups: metadata.num_row_groups() as u64,
+        columns: schema.fields().len() as u64,
+        input_bytes,
+        output_bytes,
+        compression: args.compression.to_string(),
+        memory_limit: args.memory_limit,
+        peak_heap: alloc.peak() as u64,
+        budget_peak: stats.map(|s| s.budget.peak as u64),
+        peak_rss: report::peak_rss(),
+        bytes_spilled: stats.map_or(0, |s| s.spill.bytes_spilled),
+        spill_file_peak: stats.map_or(0, |s| s.spill.peak_file_len),
+        planned_page_size: plan.as_ref().map(|p| p.page_size() as u64),
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    if let Some(path) = &args.report_json {
+        report.write_json(path)?;
+    }
+    if !args.quiet {
+        println!("{report}");
+    }
+    Ok(report)
+}
+
+/// Stream every input's batches through one writer; return the file's metadata.
+fn write(
+    output: &TempOutput,
+    schema: &SchemaRef,
+    options: ArrowWriterOptions,
+    inputs: &[Probed],
+    args: &ConvertArgs,
+    gauges: &Gauges,
+) -> Result<ParquetMetaData> {
+    let writing = || format!("writing {}", args.output.display());
+    let mut writer =
+        ArrowWriter::try_new_with_options(output.writer()?, Arc::clone(schema), options)
+            .with_context(writing)?;
+    let batch_rows = args.batch_rows.map(|n| n.get());
+    for input in inputs {
+        for batch in input.batches(batch_rows, Arc::clone(&gauges.bytes_read))? {
+            let batch = input::conform(schema, batch?)?;
+            writer.write(&batch).with_context(writing)?;
+            gauges
+                .rows
+                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        }
+    }
+    gauges.finishing.store(true, Ordering::Relaxed);
+    writer.finish().with_context(writing)
+}
+
+/// Parquet's defaults without a limit; a planned, spilling writer with one.
+fn writer_options(
+    args: &ConvertArgs,
+    props: WriterProperties,
+    schema: &SchemaRef,
+    input_bytes: u64,
+) -> Result<(ArrowWriterOptions, Option<SpillPlan>)> {
+    let Some(limit) = args.memory_limit else {
+        return Ok((ArrowWriterOptions::new().with_properties(props), None));
+    };
+    let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut options = SpillOptions::new()
+        .memory_limit(limit_bytes)
+        .properties(props)
+        .expected_file_bytes(input_bytes);
+    if let Some(dir) = &args.spill_dir {
+        options = options.spill_dir(dir);
+    }
+    let plan = options.plan(schema).map_err(|err| match err {
+        parquet_spill::Error::BudgetTooSmall {
+            columns, minimum, ..
+        } => anyhow!(
+            "--memory-limit {} is too small for {columns} leaf columns: the smallest limit that \
+             works is {} (try --memory-limit {})",
+            human_bytes(limit),
+            human_bytes(minimum as u64),
+            size_arg_rounded_up(minimum as u64)
+        ),
+        other => anyhow::Error::new(other).context(format!(
+            "planning the writer for --memory-limit {}",
+            human_bytes(limit)
+        )),
+    })?;
+    Ok((plan.writer_options(), Some(plan)))
+}
+
+/// Fail early, naming the directory, if spill files cannot be created there.
+fn check_spill_dir(dir: &Path) -> Result<()> {
+    tempfile::tempfile_in(dir)
+        .map(drop)
+        .with_context(|| format!("spill directory {} is not writable", dir.display()))
+}

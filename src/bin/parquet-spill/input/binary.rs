@@ -1,0 +1,128 @@
+//! Arrow IPC (file and stream) and Parquet inputs: self-describing formats.
+//!
+//! Why together: their schema is in the file, their readers already yield
+//! `RecordBatch`es, and their errors have no line to point at, so they share
+//! one error wrapper naming the file and the rows read before the failure.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::{FileReader, StreamReader};
+use arrow_schema::{ArrowError, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::counting::{CountedFile, CountingRead};
+use super::{Batches, Input, Kind, Probed};
+
+/// The schema stored in the file and, for Parquet, the uncompressed bytes per row.
+pub fn probe(input: &Input) -> Result<(SchemaRef, Option<f64>)> {
+    let counter = Arc::new(AtomicU64::new(0));
+    let path = &input.path;
+    let context = || format!("reading the schema of {} ({})", path.display(), input.kind);
+    match input.kind {
+        Kind::Parquet => {
+            let builder = parquet_builder(path, counter).with_context(context)?;
+            let meta = builder.metadata().file_metadata();
+            let rows = meta.num_rows();
+            let bytes: i64 = builder
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|rg| rg.total_byte_size())
+                .sum();
+            let per_row = (rows > 0).then(|| bytes as f64 / rows as f64);
+            Ok((Arc::clone(builder.schema()), per_row))
+        }
+        Kind::IpcFile => Ok((
+            ipc_file(path, counter).with_context(context)?.schema(),
+            None,
+        )),
+        _ => Ok((
+            ipc_stream(path, counter).with_context(context)?.schema(),
+            None,
+        )),
+    }
+}
+
+/// Read a self-describing input in batches (`rows` applies to Parquet; IPC
+/// batches are read as they were written).
+pub fn batches(probed: &Probed, rows: usize, bytes_read: Arc<AtomicU64>) -> Result<Batches> {
+    let path = &probed.input.path;
+    let context = || format!("opening {} ({})", path.display(), probed.input.kind);
+    let batches: Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>> = match probed.input.kind
+    {
+        Kind::Parquet => Box::new(
+            parquet_builder(path, bytes_read)
+                .with_context(context)?
+                .with_batch_size(rows)
+                .build()
+                .with_context(context)?,
+        ),
+        Kind::IpcFile => Box::new(ipc_file(path, bytes_read).with_context(context)?),
+        _ => Box::new(ipc_stream(path, bytes_read).with_context(context)?),
+    };
+    Ok(Box::new(Located {
+        inner: batches,
+        path: path.display().to_string(),
+        rows: 0,
+    }))
+}
+
+fn open(path: &Path) -> Result<File> {
+    File::open(path).with_context(|| format!("opening {}", path.display()))
+}
+
+fn parquet_builder(
+    path: &Path,
+    counter: Arc<AtomicU64>,
+) -> Result<ParquetRecordBatchReaderBuilder<CountedFile>> {
+    Ok(ParquetRecordBatchReaderBuilder::try_new(CountedFile::new(
+        open(path)?,
+        counter,
+    ))?)
+}
+
+fn ipc_file(
+    path: &Path,
+    counter: Arc<AtomicU64>,
+) -> Result<FileReader<BufReader<CountingRead<File>>>> {
+    let reader = BufReader::new(CountingRead::new(open(path)?, counter));
+    Ok(FileReader::try_new(reader, None)?)
+}
+
+fn ipc_stream(
+    path: &Path,
+    counter: Arc<AtomicU64>,
+) -> Result<StreamReader<BufReader<CountingRead<File>>>> {
+    let reader = BufReader::new(CountingRead::new(open(path)?, counter));
+    Ok(StreamReader::try_new(reader, None)?)
+}
+
+/// Adds the file and the rows read so far to a reader's errors.
+struct Located {
+    inner: Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>>,
+    path: String,
+    rows: u64,
+}
+
+impl Iterator for Located {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.inner.next()? {
+            Ok(batch) => {
+                self.rows += batch.num_rows() as u64;
+                Ok(batch)
+            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!(
+                "{}: reading the rows after row {}",
+                self.path, self.rows
+            ))),
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! `parquet-spill`: convert CSV, NDJSON, Arrow IPC and Parquet files to
+//! Parquet within a memory limit, and a demo that shows what the limit buys.
+//!
+//! Why a binary: the library's promise ("a big row group in a budget you
+//! choose") is easiest to check on your own data with one command. This file
+//! only wires things up: the counting allocator (so the report shows the true
+//! peak heap), Ctrl-C cleanup, argument parsing, and turning errors into one
+//! clear line plus their causes and a non-zero exit code. The work lives in
+//! [`convert`] and [`demo`].
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod cleanup;
+mod cli;
+mod convert;
+mod demo;
+mod input;
+mod output;
+mod progress;
+mod report;
+mod schema_spec;
+mod settings;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use parquet_spill::testkit::CountingAlloc;
+
+/// Every allocation of the process is counted, so the report's "peak heap"
+/// is the real peak (input batches, writer and spill bookkeeping together).
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+/// Exit code for failures (bad input, unwritable output, too small a limit).
+const EXIT_FAILURE: u8 = 1;
+
+fn main() -> ExitCode {
+    quiet_panics();
+    let args = cli::Cli::parse();
+    let result = cleanup::install().and_then(|()| match &args.command {
+        cli::Command::Convert(convert) => convert::run(convert, &ALLOC).map(drop),
+        cli::Command::Demo(demo) => demo::run(demo),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("parquet-spill: error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// A panic is a bug in this tool or a dependency, not something a user can
+/// act on from a backtrace: print one line and let unwinding remove the
+/// temporary output file.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("parquet-spill: internal error (please report): {info}");
+    }));
+}

@@ -1,0 +1,199 @@
+//! The final report: what was written and what it cost, as text or JSON.
+//!
+//! Why one struct for both: `--report-json` must say exactly what the text
+//! says, and the demo reads its child processes' reports back through the
+//! same type (serde) to build its comparison table.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::units::{group_digits, human_bytes};
+
+/// What a conversion did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub inputs: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub rows: u64,
+    pub row_groups: u64,
+    pub columns: u64,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub compression: String,
+    /// `--memory-limit`, if any.
+    pub memory_limit: Option<u64>,
+    /// Peak heap of the whole process (counting allocator): input batches,
+    /// writer, page store.
+    pub peak_heap: u64,
+    /// Peak of the writer's budget (encoders' reservation + pages kept on the heap).
+    pub budget_peak: Option<u64>,
+    /// Peak resident set size (`VmHWM`, Linux only).
+    pub peak_rss: Option<u64>,
+    /// Bytes of pages written to the spill file.
+    pub bytes_spilled: u64,
+    /// Largest size the spill file reached.
+    pub spill_file_peak: u64,
+    /// Data page size limit chosen by the planner (with a memory limit).
+    pub planned_page_size: Option<u64>,
+    pub wall_seconds: f64,
+}
+
+impl Report {
+    /// Write the report as pretty JSON to `path`.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing the JSON report to {}", path.display()))
+    }
+
+    /// Read a report written by [`write_json`](Self::write_json).
+    pub fn read_json(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the report {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// Input bytes per second of wall time.
+    pub fn throughput(&self) -> String {
+        crate::units::rate(
+            self.input_bytes,
+            std::time::Duration::from_secs_f64(self.wall_seconds),
+        )
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = |n: u64, one: &str, many: &str| {
+            format!("{} {}", group_digits(n), if n == 1 { one } else { many })
+        };
+        writeln!(f, "wrote {}", self.output.display())?;
+        writeln!(
+            f,
+            "  rows          {} in {}, {}",
+            group_digits(self.rows),
+            plural(self.row_groups, "row group", "row groups"),
+            plural(self.columns, "column", "columns"),
+        )?;
+        writeln!(
+            f,
+            "  input         {} in {}",
+            human_bytes(self.input_bytes),
+            plural(self.inputs.len() as u64, "file", "files")
+        )?;
+        writeln!(
+            f,
+            "  output        {} ({})",
+            human_bytes(self.output_bytes),
+            self.compression
+        )?;
+        let heap = human_bytes(self.peak_heap);
+        match (self.memory_limit, self.budget_peak) {
+            (Some(limit), Some(budget)) => writeln!(
+                f,
+                "  peak heap     {heap} with a {} limit (writer budget peak {})",
+                human_bytes(limit),
+                human_bytes(budget)
+            )?,
+            _ => writeln!(
+                f,
+                "  peak heap     {heap} (no limit: parquet's in-memory page store)"
+            )?,
+        }
+        if let Some(rss) = self.peak_rss {
+            writeln!(f, "  peak RSS      {}", human_bytes(rss))?;
+        }
+        if self.memory_limit.is_some() {
+            writeln!(
+                f,
+                "  spilled       {} (spill file peak {})",
+                human_bytes(self.bytes_spilled),
+                human_bytes(self.spill_file_peak)
+            )?;
+        }
+        if let Some(page) = self.planned_page_size {
+            writeln!(f, "  page size     {} (planned)", human_bytes(page))?;
+        }
+        write!(
+            f,
+            "  wall time     {:.2} s ({})",
+            self.wall_seconds,
+            self.throughput()
+        )
+    }
+}
+
+/// Peak resident set size of this process (`VmHWM` in `/proc/self/status`),
+/// or `None` where that does not exist.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        Report {
+            inputs: vec!["a.csv".into()],
+            output: "out.parquet".into(),
+            rows: 1_000_000,
+            row_groups: 1,
+            columns: 18,
+            input_bytes: 512 << 20,
+            output_bytes: 400 << 20,
+            compression: "zstd:1".into(),
+            memory_limit: Some(128 << 20),
+            peak_heap: 140 << 20,
+            budget_peak: Some(120 << 20),
+            peak_rss: Some(170 << 20),
+            bytes_spilled: 300 << 20,
+            spill_file_peak: 310 << 20,
+            planned_page_size: Some(1 << 20),
+            wall_seconds: 4.0,
+        }
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let report = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        report.write_json(&path).unwrap();
+        assert_eq!(Report::read_json(&path).unwrap(), report);
+    }
+
+    #[test]
+    fn text_names_every_figure() {
+        let text = sample().to_string();
+        for needle in [
+            "1,000,000",
+            "1 row group",
+            "128.0 MiB limit",
+            "peak RSS",
+            "spilled",
+            "128.0 MiB/s",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
+    }
+
+    #[test]
+    fn peak_rss_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(peak_rss().unwrap() > 0);
+        }
+    }
+}
