@@ -35,6 +35,8 @@ pub struct MemoryBudget {
 struct Inner {
     limit: usize,
     used: AtomicUsize,
+    /// Part of `used` held by [`Reservation`]s (planned encoders).
+    reserved: AtomicUsize,
     peak: AtomicUsize,
     denied: AtomicU64,
 }
@@ -65,6 +67,7 @@ impl MemoryBudget {
             inner: Arc::new(Inner {
                 limit,
                 used: AtomicUsize::new(0),
+                reserved: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 denied: AtomicU64::new(0),
             }),
@@ -82,10 +85,23 @@ impl MemoryBudget {
 
     /// Take `bytes` if they fit; `false` (and nothing taken) if not. Lock-free.
     pub fn try_reserve(&self, bytes: usize) -> bool {
+        self.try_reserve_leaving(bytes, 0)
+    }
+
+    /// Take `bytes` only if `headroom` bytes are still free afterwards: how
+    /// pages leave room for writers that are declared but not yet planned.
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(100);
+    /// assert!(!budget.try_reserve_leaving(80, 30));
+    /// assert!(budget.try_reserve_leaving(70, 30));
+    /// ```
+    pub fn try_reserve_leaving(&self, bytes: usize, headroom: usize) -> bool {
         let inner = &*self.inner;
+        let ceiling = inner.limit.saturating_sub(headroom);
         let mut used = inner.used.load(Ordering::Relaxed);
         loop {
-            let Some(next) = used.checked_add(bytes).filter(|n| *n <= inner.limit) else {
+            let Some(next) = used.checked_add(bytes).filter(|n| *n <= ceiling) else {
                 inner.denied.fetch_add(1, Ordering::Relaxed);
                 return false;
             };
@@ -122,6 +138,7 @@ impl MemoryBudget {
     /// ```
     pub fn reserve(&self, bytes: usize) -> Result<Reservation> {
         if self.try_reserve(bytes) {
+            self.inner.reserved.fetch_add(bytes, Ordering::AcqRel);
             Ok(Reservation {
                 budget: self.clone(),
                 bytes,
@@ -143,6 +160,11 @@ impl MemoryBudget {
     /// Bytes reserved right now.
     pub fn used(&self) -> usize {
         self.inner.used.load(Ordering::Relaxed)
+    }
+
+    /// Bytes held by live [`Reservation`]s (part of [`used`](Self::used)).
+    pub fn reserved(&self) -> usize {
+        self.inner.reserved.load(Ordering::Relaxed)
     }
 
     /// Bytes still available.
@@ -211,6 +233,10 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
+        self.budget
+            .inner
+            .reserved
+            .fetch_sub(self.bytes, Ordering::AcqRel);
         self.budget.release(self.bytes);
     }
 }

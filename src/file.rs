@@ -57,6 +57,9 @@ pub struct FileStoreFactory {
     file: Arc<SpillFile>,
     inline_threshold: usize,
     budget: Option<MemoryBudget>,
+    /// Encoder memory promised to the writers sharing the budget; pages leave
+    /// room for the part not yet reserved.
+    encoder_pool: usize,
 }
 
 impl FileStoreFactory {
@@ -107,7 +110,16 @@ impl FileStoreFactory {
             file,
             inline_threshold: DEFAULT_INLINE_THRESHOLD,
             budget: None,
+            encoder_pool: 0,
         }
+    }
+
+    /// Leave room in the budget for `bytes` of encoder reservations
+    /// (all declared writers' shares): a page is kept on the heap only if
+    /// the part of `bytes` not yet reserved stays free.
+    pub(crate) fn with_encoder_pool(mut self, bytes: usize) -> Self {
+        self.encoder_pool = bytes;
+        self
     }
 
     /// Keep blobs on the heap while `budget` has room, spilling only beyond
@@ -186,6 +198,7 @@ impl FileStoreFactory {
             file: Arc::clone(&self.file),
             inline_threshold: self.inline_threshold,
             budget: self.budget.clone(),
+            encoder_pool: self.encoder_pool,
             slots: Vec::new(),
             arena: Vec::new(),
             arena_live: 0,
@@ -230,6 +243,7 @@ pub struct FileStore {
     file: Arc<SpillFile>,
     inline_threshold: usize,
     budget: Option<MemoryBudget>,
+    encoder_pool: usize,
     slots: Vec<Slot>,
     /// Tiny blobs, back to back.
     arena: Vec<u8>,
@@ -262,7 +276,7 @@ impl FileStore {
         }
         if value.len() > self.inline_threshold {
             if let Some(budget) = &self.budget {
-                if budget.try_reserve(value.len()) {
+                if self.admit(budget, value.len()) {
                     // Copy into an exact-size buffer: the writer's buffer may
                     // carry unused capacity the budget would not see.
                     self.heap.push(Bytes::copy_from_slice(&value));
@@ -281,6 +295,13 @@ impl FileStore {
         })
     }
 
+    /// Charge `bytes` of pages to `budget`, leaving room for encoder
+    /// reservations promised but not yet made.
+    fn admit(&self, budget: &MemoryBudget, bytes: usize) -> bool {
+        let headroom = self.encoder_pool.saturating_sub(budget.reserved());
+        budget.try_reserve_leaving(bytes, headroom)
+    }
+
     /// Make room for `len` more arena bytes, charging growth to the budget.
     fn grow_arena(&mut self, len: usize) -> bool {
         let needed = self.arena.len() + len;
@@ -290,7 +311,7 @@ impl FileStore {
         }
         let target = needed.max(capacity * 2).max(512);
         if let Some(budget) = &self.budget {
-            if !budget.try_reserve(target - capacity) {
+            if !self.admit(budget, target - capacity) {
                 return false;
             }
             self.arena_charged += target - capacity;

@@ -173,7 +173,8 @@ impl SpillOptions {
             None => FileStoreFactory::new()?,
         };
         let factory = Arc::new(
-            TieredStoreFactory::new(budget.clone(), files).holding(Arc::clone(&reservation)),
+            TieredStoreFactory::new(budget.clone(), files)
+                .holding(Arc::clone(&reservation), planned.estimate.total() * writers),
         );
         Ok(SpillPlan {
             properties: planned.props,

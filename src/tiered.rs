@@ -76,9 +76,11 @@ impl TieredStoreFactory {
         }
     }
 
-    /// Keep `reservation` alive as long as this factory.
-    pub(crate) fn holding(mut self, reservation: Arc<Reservation>) -> Self {
+    /// Keep `reservation` alive as long as this factory, and keep pages out
+    /// of the `encoder_pool` bytes promised to all writers sharing the budget.
+    pub(crate) fn holding(mut self, reservation: Arc<Reservation>, encoder_pool: usize) -> Self {
         self.holds = Some(reservation);
+        self.inner = self.inner.with_encoder_pool(encoder_pool);
         self
     }
 
