@@ -120,8 +120,14 @@ impl MemoryBudget {
 
     /// Give back `bytes` taken with [`try_reserve`](Self::try_reserve).
     pub fn release(&self, bytes: usize) {
-        let previous = self.inner.used.fetch_sub(bytes, Ordering::AcqRel);
-        debug_assert!(previous >= bytes, "released more than was reserved");
+        // Saturating: releasing more than was taken (a caller bug) must not
+        // wrap `used` and make every later request fail.
+        let _ = self
+            .inner
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |used| {
+                Some(used.saturating_sub(bytes))
+            });
     }
 
     /// Take `bytes` for as long as the returned [`Reservation`] lives, or fail

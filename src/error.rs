@@ -41,9 +41,12 @@ pub enum Error {
 
     /// Writing a blob to the spill file failed (for example, the disk is full).
     #[error(
-        "parquet-spill: writing {len} bytes to the spill file at offset {offset} failed: {source}"
+        "parquet-spill: writing {len} bytes to the spill file at offset {offset} failed \
+         (spill directory {}): {source}", dir.display()
     )]
     Write {
+        /// The spill directory.
+        dir: PathBuf,
         /// Offset in the spill file.
         offset: u64,
         /// Length of the blob.
@@ -53,8 +56,13 @@ pub enum Error {
     },
 
     /// Reading a blob back from the spill file failed or came back short.
-    #[error("parquet-spill: reading {len} bytes from the spill file at offset {offset} failed: {source}")]
+    #[error(
+        "parquet-spill: reading {len} bytes from the spill file at offset {offset} failed \
+         (spill directory {}): {source}", dir.display()
+    )]
     Read {
+        /// The spill directory.
+        dir: PathBuf,
         /// Offset in the spill file.
         offset: u64,
         /// Length of the blob.
@@ -66,9 +74,12 @@ pub enum Error {
     /// A blob read back from the spill file does not match what was written.
     #[error(
         "parquet-spill: checksum mismatch for the {len}-byte blob at spill file offset {offset} \
-         (crc32c expected {expected:#010x}, found {actual:#010x}): the spill file was altered"
+         (crc32c expected {expected:#010x}, found {actual:#010x}; spill directory {}): \
+         the spill file was altered", dir.display()
     )]
     Checksum {
+        /// The spill directory.
+        dir: PathBuf,
         /// Offset in the spill file.
         offset: u64,
         /// Length of the blob.
@@ -143,6 +154,7 @@ mod tests {
     #[test]
     fn converts_into_parquet_error_keeping_the_message_and_type() {
         let err: ParquetError = Error::Checksum {
+            dir: "/scratch".into(),
             offset: 4096,
             len: 10,
             expected: 1,

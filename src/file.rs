@@ -65,6 +65,10 @@ pub struct FileStoreFactory {
 impl FileStoreFactory {
     /// Spill under the OS temporary directory ([`std::env::temp_dir`]).
     ///
+    /// On many systems `/tmp` is a tmpfs: pages "spilled" there stay in RAM
+    /// (and count against a container's memory limit). Prefer
+    /// [`in_dir`](Self::in_dir) on a real disk when memory is what you are saving.
+    ///
     /// ```
     /// let factory = parquet_spill::FileStoreFactory::new()?;
     /// assert_eq!(factory.spill_dir(), std::env::temp_dir());
@@ -238,7 +242,6 @@ const INDEX: u64 = HEAP - 1;
 /// arena rather than kept as separate allocations: parquet hands each header
 /// over in a 1 KiB buffer, and keeping those would cost 1 KiB per page.
 /// Dropping the store releases the disk space and budget of anything not taken.
-#[derive(Debug)]
 pub struct FileStore {
     file: Arc<SpillFile>,
     inline_threshold: usize,
@@ -289,9 +292,9 @@ impl FileStore {
         }
         let extent = self.file.write(&value)?;
         Ok(Slot {
-            pos: extent.offset,
+            pos: extent.offset(),
             len,
-            crc: extent.crc,
+            crc: extent.crc(),
         })
     }
 
@@ -357,11 +360,8 @@ impl FileStore {
             self.release_heap(len);
             Ok(bytes)
         } else {
-            self.file.take(Extent {
-                offset: slot.pos,
-                len: len as u64,
-                crc: slot.crc,
-            })
+            self.file
+                .take(Extent::from_parts(slot.pos, len as u64, slot.crc))
         }
     }
 
@@ -379,6 +379,18 @@ impl FileStore {
         }
         self.heap_live -= len;
         self.file.metrics().record_heap(0, len as u64);
+    }
+}
+
+impl std::fmt::Debug for FileStore {
+    // Sizes, not contents: the arena and heap hold page bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("blobs", &self.slots.len())
+            .field("arena_live", &self.arena_live)
+            .field("heap_live", &self.heap_live)
+            .field("spill_dir", &self.file.dir())
+            .finish_non_exhaustive()
     }
 }
 
@@ -414,11 +426,8 @@ impl Drop for FileStore {
             } else if slot.pos & HEAP != 0 {
                 self.release_heap(slot.len as usize);
             } else {
-                self.file.free(Extent {
-                    offset: slot.pos,
-                    len: slot.len as u64,
-                    crc: slot.crc,
-                });
+                self.file
+                    .free(Extent::from_parts(slot.pos, slot.len as u64, slot.crc));
             }
         }
         self.file.metrics().record_heap(0, arena_bytes);

@@ -8,13 +8,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Live counters, shared by every store of one spill file.
+/// Live counters, shared by every store of one spill file. Only the crate's
+/// stores update them; read them with [`snapshot`](Self::snapshot) (or
+/// `FileStoreFactory::stats`).
 ///
 /// ```
 /// use parquet_spill::metrics::SpillMetrics;
 /// let m = SpillMetrics::default();
-/// m.record_spill(100, std::time::Duration::from_micros(3));
-/// assert_eq!(m.snapshot().bytes_spilled, 100);
+/// assert_eq!(m.snapshot().bytes_spilled, 0);
 /// ```
 #[derive(Debug, Default)]
 pub struct SpillMetrics {
@@ -63,7 +64,9 @@ pub struct SpillStats {
     pub peak_heap_bytes: u64,
     /// Bytes of blobs stored in the spill file and not yet taken, right now.
     pub file_bytes_live: u64,
-    /// Length of the spill file on disk right now (live blobs plus free gaps).
+    /// Allocated length of the spill file right now: live blobs plus the free
+    /// gaps between them. The file on disk is truncated when it empties (at
+    /// the end of each row group), so its size is at most the peak of this.
     pub file_len: u64,
     /// Highest `file_len` seen: the disk space the writer needed.
     pub peak_file_len: u64,
@@ -75,7 +78,7 @@ fn max_into(peak: &AtomicU64, value: u64) {
 
 impl SpillMetrics {
     /// Count a blob written to the spill file.
-    pub fn record_spill(&self, len: u64, took: Duration) {
+    pub(crate) fn record_spill(&self, len: u64, took: Duration) {
         self.blobs_spilled.fetch_add(1, Ordering::Relaxed);
         self.bytes_spilled.fetch_add(len, Ordering::Relaxed);
         self.write_nanos
@@ -83,7 +86,7 @@ impl SpillMetrics {
     }
 
     /// Count a blob read back from the spill file.
-    pub fn record_read(&self, len: u64, took: Duration) {
+    pub(crate) fn record_read(&self, len: u64, took: Duration) {
         self.blobs_read.fetch_add(1, Ordering::Relaxed);
         self.bytes_read.fetch_add(len, Ordering::Relaxed);
         self.read_nanos
@@ -91,7 +94,7 @@ impl SpillMetrics {
     }
 
     /// Adjust the bytes kept on the heap by `+added - removed`.
-    pub fn record_heap(&self, added: u64, removed: u64) {
+    pub(crate) fn record_heap(&self, added: u64, removed: u64) {
         if added > 0 {
             let now = self.heap_bytes.fetch_add(added, Ordering::Relaxed) + added;
             max_into(&self.peak_heap_bytes, now);
@@ -102,7 +105,7 @@ impl SpillMetrics {
     }
 
     /// Record the spill file's live bytes and length after an allocation change.
-    pub fn record_file(&self, live: u64, len: u64) {
+    pub(crate) fn record_file(&self, live: u64, len: u64) {
         self.file_bytes_live.store(live, Ordering::Relaxed);
         self.file_len.store(len, Ordering::Relaxed);
         max_into(&self.peak_file_len, len);

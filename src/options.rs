@@ -67,6 +67,11 @@ impl SpillOptions {
     }
 
     /// Keep this writer's heap (encoders plus buffered pages) within `bytes`.
+    ///
+    /// The promise rests on the planner's estimate of encoder memory, which
+    /// is conservative (measured at 1.5-2x the real encoder heap on parquet
+    /// 60.1). With [`budget`](Self::budget) as well, the smaller of the two
+    /// limits is split between [`writers`](Self::writers).
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.limit = Some(bytes);
         self
@@ -166,16 +171,27 @@ impl SpillOptions {
                 .unwrap_or(DEFAULT_EXPECTED_FILE_BYTES),
             limit: per_writer,
             max_share: MAX_ENCODER_SHARE,
+        })
+        .map_err(|e| match e {
+            // Report what the user sets: the whole limit, for all writers.
+            Error::BudgetTooSmall {
+                columns, minimum, ..
+            } if writers > 1 => Error::BudgetTooSmall {
+                limit,
+                columns,
+                minimum: minimum.saturating_mul(writers),
+            },
+            other => other,
         })?;
         let reservation = Arc::new(budget.reserve(planned.estimate.total())?);
         let files = match &self.spill_dir {
             Some(dir) => FileStoreFactory::in_dir(dir)?,
             None => FileStoreFactory::new()?,
         };
-        let factory = Arc::new(
-            TieredStoreFactory::new(budget.clone(), files)
-                .holding(Arc::clone(&reservation), planned.estimate.total() * writers),
-        );
+        let factory = Arc::new(TieredStoreFactory::new(budget.clone(), files).holding(
+            Arc::clone(&reservation),
+            planned.estimate.total().saturating_mul(writers),
+        ));
         Ok(SpillPlan {
             properties: planned.props,
             factory,

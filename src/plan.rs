@@ -29,8 +29,7 @@ use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::Type as PhysicalType;
 use parquet::file::properties::{
     EnabledStatistics, WriterProperties, DEFAULT_BLOOM_FILTER_NDV,
-    DEFAULT_COLUMN_INDEX_TRUNCATE_LENGTH, DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT, DEFAULT_PAGE_SIZE,
-    DEFAULT_WRITE_BATCH_SIZE,
+    DEFAULT_COLUMN_INDEX_TRUNCATE_LENGTH, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH_SIZE,
 };
 use parquet::schema::types::ColumnDescriptor;
 
@@ -113,7 +112,10 @@ pub struct Estimate {
 impl Estimate {
     /// The sum of all parts.
     pub fn total(&self) -> usize {
-        self.encoders + self.page_metadata + self.transient + self.bloom_filters
+        self.encoders
+            .saturating_add(self.page_metadata)
+            .saturating_add(self.transient)
+            .saturating_add(self.bloom_filters)
     }
 }
 
@@ -219,7 +221,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         });
         return Err(match free_fit {
             Some(page) => Error::Plan(format!(
-                "data_page_size_limit / dictionary_page_size_limit of {page} bytes set by the caller \
+                "data_page_size_limit of {page} bytes set by the caller \
                  do not fit: {} leaf columns need about {needed} bytes of encoder memory with them, \
                  more than {} of the {}-byte limit (smallest limit that works with them: {minimum}); \
                  lower or unset them, or raise the limit",
@@ -267,33 +269,29 @@ fn leaf<'a>(descr: &'a ColumnDescriptor, props: &WriterProperties) -> Leaf<'a> {
 
 /// A page size the caller set explicitly (anything but parquet's default),
 /// which the planner must not exceed.
+/// Explicit dictionary limits are honoured per column in [`apply`] (the
+/// planned limit never exceeds them), so only data page limits cap the ladder.
 fn explicit_page_size(props: &WriterProperties, leaves: &[Leaf<'_>]) -> Option<usize> {
-    let mut explicit = None::<usize>;
-    for l in leaves {
-        let path = l.descr.path();
-        for value in [
-            props.column_data_page_size_limit(path),
-            props.column_dictionary_page_size_limit(path),
-        ] {
-            if value != DEFAULT_PAGE_SIZE && value != DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT {
-                explicit = Some(explicit.map_or(value, |e| e.min(value)));
-            }
-        }
-    }
-    explicit
+    leaves
+        .iter()
+        .map(|l| props.column_data_page_size_limit(l.descr.path()))
+        .filter(|value| *value != DEFAULT_PAGE_SIZE)
+        .min()
 }
 
 /// Dictionary page limit for a leaf so that values plus hash table cost about one page.
 fn dictionary_limit(leaf: &Leaf<'_>, page: usize) -> usize {
     let width = leaf.width.unwrap_or(DICT_ENTRY_OVERHEAD);
-    (page * width / (width + DICT_ENTRY_OVERHEAD)).max(1024)
+    (page / (width + DICT_ENTRY_OVERHEAD))
+        .saturating_mul(width)
+        .max(1024)
 }
 
 /// The bloom filter `max_ndv` the plan uses: the caller's if set, else
 /// parquet's default capped so the bitset costs no more than two pages.
 fn planned_ndv(leaf: &Leaf<'_>, page: usize) -> Option<(u64, f64)> {
     let (ndv, fpp) = leaf.bloom?;
-    let share = (page * PAGE_FACTOR).max(64 << 10);
+    let share = page.saturating_mul(PAGE_FACTOR).max(64 << 10);
     let mut capped = ndv;
     if ndv == DEFAULT_BLOOM_FILTER_NDV {
         while capped > 1024 && bloom_bytes(capped, fpp) > share {
@@ -317,32 +315,40 @@ fn estimate(
     truncate: Option<usize>,
     expected_bytes: u64,
 ) -> Estimate {
+    // Saturating throughout: caller input (a `usize::MAX` page limit, a huge
+    // fixed-size binary) must make a candidate not fit, never overflow.
     let mut e = Estimate::default();
-    let pages = (expected_bytes as usize).div_ceil(page).max(1);
+    let expected = usize::try_from(expected_bytes).unwrap_or(usize::MAX);
+    let pages = expected.div_ceil(page.max(1)).max(1);
     let mut metadata_per_page = 0usize;
     for l in leaves {
-        e.encoders += PAGE_FACTOR * page + COLUMN_FIXED;
+        let encoder = PAGE_FACTOR
+            .saturating_mul(page)
+            .saturating_add(COLUMN_FIXED);
+        e.encoders = e.encoders.saturating_add(encoder);
         if l.dictionary {
-            e.encoders += dictionary_limit(l, page)
-                * (l.width.unwrap_or(DICT_ENTRY_OVERHEAD) + DICT_ENTRY_OVERHEAD)
-                / l.width.unwrap_or(DICT_ENTRY_OVERHEAD);
+            let width = l.width.unwrap_or(DICT_ENTRY_OVERHEAD);
+            let dictionary =
+                (dictionary_limit(l, page) / width).saturating_mul(width + DICT_ENTRY_OVERHEAD);
+            e.encoders = e.encoders.saturating_add(dictionary);
         }
         if let Some((ndv, fpp)) = planned_ndv(l, page) {
-            e.bloom_filters += bloom_bytes(ndv, fpp);
+            e.bloom_filters = e.bloom_filters.saturating_add(bloom_bytes(ndv, fpp));
         }
-        metadata_per_page += PAGE_METADATA;
+        metadata_per_page = metadata_per_page.saturating_add(PAGE_METADATA);
         if l.statistics == EnabledStatistics::Page {
             let value = match (l.width, truncate) {
                 (Some(w), _) => w,
                 (None, Some(t)) => t,
                 (None, None) => 256,
             };
-            metadata_per_page += COLUMN_INDEX_FIXED + 2 * value;
+            let index = value.saturating_mul(2).saturating_add(COLUMN_INDEX_FIXED);
+            metadata_per_page = metadata_per_page.saturating_add(index);
         }
     }
     // Pages are spread over the leaves; use the average per-page cost.
-    e.page_metadata = pages * (metadata_per_page / leaves.len());
-    e.transient = TRANSIENT_PAGES * page;
+    e.page_metadata = pages.saturating_mul(metadata_per_page / leaves.len());
+    e.transient = TRANSIENT_PAGES.saturating_mul(page);
     e
 }
 
@@ -393,9 +399,16 @@ fn apply(
     for l in leaves {
         let path = l.descr.path().clone();
         let column = Some(path.string());
+        // Per-column overrides win over the global limit in parquet, so cap
+        // them too (keeping any that are already smaller).
         let column_page = props.column_data_page_size_limit(&path);
-        if column_page != props.data_page_size_limit() {
-            // A per-column override: keep it if it is already smaller.
+        if column_page != props.data_page_size_limit() || column_page > page {
+            note(
+                column.clone(),
+                "data_page_size_limit",
+                column_page.to_string(),
+                column_page.min(page).to_string(),
+            );
             b = b.set_column_data_page_size_limit(path.clone(), column_page.min(page));
         }
         if l.dictionary {

@@ -9,7 +9,8 @@
 //! Why positional I/O: `pwrite`/`pread` carry their own offset, so stores on
 //! many threads (the `ArrowRowGroupWriterFactory` column-per-thread path) share
 //! the descriptor without a lock around a seek + write pair. The allocator's
-//! mutex is held only to pick an offset, never across I/O.
+//! mutex is held only to pick or release an offset, never across a blob's
+//! read or write (only across the truncation when the file empties).
 //!
 //! Why unlinked: the file is created with `O_TMPFILE` where the OS has it
 //! (otherwise created and removed at once) and owner-only (`0600`), so a
@@ -33,16 +34,41 @@ use crate::metrics::{SpillMetrics, SpillStats};
 
 /// Where one spilled blob lives, and its checksum.
 ///
-/// Returned by [`SpillFile::write`]; pass it back to [`SpillFile::take`] or
-/// [`SpillFile::free`] exactly once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Returned by [`SpillFile::write`] and consumed by [`SpillFile::take`] or
+/// [`SpillFile::free`]: it is neither `Copy` nor `Clone`, so a blob's space
+/// cannot be released twice (which would hand one range to two blobs).
+#[derive(Debug, PartialEq, Eq)]
 pub struct Extent {
+    offset: u64,
+    len: u64,
+    crc: u32,
+}
+
+impl Extent {
+    /// Rebuild an extent a store recorded in its own compact form.
+    pub(crate) fn from_parts(offset: u64, len: u64, crc: u32) -> Self {
+        Self { offset, len, crc }
+    }
+
     /// Byte offset in the spill file.
-    pub offset: u64,
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// Length in bytes.
-    pub len: u64,
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the blob is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// CRC32C of the bytes written.
-    pub crc: u32,
+    pub fn crc(&self) -> u32 {
+        self.crc
+    }
 }
 
 /// A shared, unlinked, owner-only temporary file that blobs are spilled into.
@@ -57,7 +83,6 @@ pub struct Extent {
 /// assert_eq!(file.stats().file_len, 0, "space is released once taken");
 /// # Ok::<(), parquet_spill::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct SpillFile {
     file: File,
     dir: PathBuf,
@@ -126,8 +151,9 @@ impl SpillFile {
         };
         let start = Instant::now();
         if let Err(source) = pio::write_all_at(&self.file, data, offset) {
-            self.free(Extent { offset, len, crc });
+            self.free(Extent::from_parts(offset, len, crc));
             return Err(Error::Write {
+                dir: self.dir.clone(),
                 offset,
                 len: data.len(),
                 source,
@@ -141,18 +167,21 @@ impl SpillFile {
     ///
     /// The space is released even when the read fails: the key is spent.
     pub fn take(&self, extent: Extent) -> Result<Bytes> {
-        let result = self.read(extent);
+        let result = self.read(&extent);
         self.free(extent);
         result
     }
 
     /// Read a blob back and verify its checksum, keeping its space allocated.
-    pub fn read(&self, extent: Extent) -> Result<Bytes> {
-        let Extent { offset, len, crc } = extent;
-        let as_usize = usize::try_from(len).map_err(|_| Error::BlobTooLarge { len: usize::MAX })?;
+    pub fn read(&self, extent: &Extent) -> Result<Bytes> {
+        let Extent { offset, len, crc } = *extent;
+        let as_usize = usize::try_from(len).map_err(|_| Error::BlobTooLarge {
+            len: usize::MAX, // only reachable on 32-bit targets
+        })?;
         let start = Instant::now();
         let mut buf = vec![0u8; as_usize];
         pio::read_exact_at(&self.file, &mut buf, offset).map_err(|source| Error::Read {
+            dir: self.dir.clone(),
             offset,
             len: as_usize,
             source,
@@ -160,6 +189,7 @@ impl SpillFile {
         let actual = crc32c::crc32c(&buf);
         if actual != crc {
             return Err(Error::Checksum {
+                dir: self.dir.clone(),
                 offset,
                 len: as_usize,
                 expected: crc,
@@ -191,8 +221,8 @@ impl SpillFile {
         self.metrics.snapshot()
     }
 
-    /// The live counters, for stores that record inline (heap-kept) blobs.
-    pub fn metrics(&self) -> &SpillMetrics {
+    /// The live counters, for stores that record heap-kept blobs.
+    pub(crate) fn metrics(&self) -> &SpillMetrics {
         &self.metrics
     }
 
@@ -209,6 +239,17 @@ impl SpillFile {
         self.extents
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for SpillFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stats = self.stats();
+        f.debug_struct("SpillFile")
+            .field("dir", &self.dir)
+            .field("file_len", &stats.file_len)
+            .field("file_bytes_live", &stats.file_bytes_live)
+            .finish_non_exhaustive()
     }
 }
 
@@ -310,12 +351,13 @@ mod tests {
         let f = file();
         let e = f.write(&[1u8; 100]).unwrap();
         f.raw_file().set_len(50).unwrap();
-        let err = f.read(e).unwrap_err();
+        let err = f.read(&e).unwrap_err();
         match err {
             Error::Read {
                 offset: 0,
                 len: 100,
                 source,
+                ..
             } => {
                 assert_eq!(source.kind(), std::io::ErrorKind::UnexpectedEof)
             }

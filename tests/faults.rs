@@ -730,6 +730,7 @@ fn a_truncated_spill_file_is_a_read_error() {
         offset,
         len: blob,
         source,
+        ..
     }) = spill_error(&err)
     else {
         panic!("not a read error: {err}");

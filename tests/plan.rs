@@ -258,3 +258,63 @@ fn tiny_explicit_page_sizes_are_planned_not_refused() {
         .unwrap();
     assert_eq!(plan.page_size(), 256);
 }
+
+/// A per-column page limit wins over the global one in parquet: the plan
+/// must cap it too, and say so.
+#[test]
+fn per_column_page_overrides_are_capped() {
+    let props = WriterProperties::builder()
+        .set_column_data_page_size_limit(ColumnPath::from("c0"), 1 << 20)
+        .build();
+    let plan = SpillOptions::new()
+        .memory_limit(64 * MIB)
+        .properties(props)
+        .plan(&schema(200, DataType::Utf8))
+        .unwrap();
+    let c0 = plan
+        .properties()
+        .column_data_page_size_limit(&ColumnPath::from("c0"));
+    assert!(
+        c0 <= plan.page_size(),
+        "c0 keeps {c0} > {}",
+        plan.page_size()
+    );
+    assert!(plan
+        .changes()
+        .iter()
+        .any(|c| c.column.as_deref() == Some("c0") && c.setting == "data_page_size_limit"));
+}
+
+/// "Limit by rows only" (`usize::MAX` page size) must not overflow the model.
+#[test]
+fn huge_caller_limits_do_not_overflow() {
+    let props = WriterProperties::builder()
+        .set_data_page_size_limit(usize::MAX)
+        .build();
+    let plan = SpillOptions::new()
+        .memory_limit(64 * MIB)
+        .expected_file_bytes(u64::MAX)
+        .properties(props)
+        .plan(&schema(10, DataType::Int64));
+    assert!(
+        plan.is_ok() || matches!(plan, Err(Error::BudgetTooSmall { .. })),
+        "{plan:?}"
+    );
+    if let Ok(plan) = plan {
+        assert!(plan.page_size() <= 1 << 20);
+    }
+}
+
+/// Raising only the dictionary limit does not raise the data page size.
+#[test]
+fn an_explicit_dictionary_limit_does_not_cap_or_raise_data_pages() {
+    let props = WriterProperties::builder()
+        .set_dictionary_page_size_limit(8 << 20)
+        .build();
+    let plan = SpillOptions::new()
+        .memory_limit(1 << 30)
+        .properties(props)
+        .plan(&schema(4, DataType::Utf8))
+        .unwrap();
+    assert_eq!(plan.page_size(), 1 << 20);
+}

@@ -882,20 +882,36 @@ pub fn format_table(results: &[(Scenario, Measurement)]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
+    text_table(&header, &rows, 2)
+}
+
+/// Align `rows` under `header` in columns two spaces apart: the first
+/// `left` columns left-aligned (names), the rest right-aligned (figures).
+///
+/// ```
+/// use parquet_spill::testkit::measure::text_table;
+/// let table = text_table(&["store", "heap"], &[["file", "1.1 MiB"], ["in-memory", "9.9 MiB"]], 1);
+/// assert_eq!(table, "store         heap\nfile       1.1 MiB\nin-memory  9.9 MiB\n");
+/// ```
+pub fn text_table<H: AsRef<str>, C: AsRef<str>, R: AsRef<[C]>>(
+    header: &[H],
+    rows: &[R],
+    left: usize,
+) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.as_ref().chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row.as_ref()) {
+            *width = (*width).max(cell.as_ref().chars().count());
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
+    let mut line = |cells: Vec<&str>| {
+        let cells: Vec<String> = cells
+            .into_iter()
+            .zip(&widths)
             .enumerate()
-            .map(|(i, (cell, width))| {
-                if i < 2 {
+            .map(|(i, (cell, &width))| {
+                if i < left {
                     format!("{cell:<width$}")
                 } else {
                     format!("{cell:>width$}")
@@ -904,6 +920,10 @@ pub fn format_table(results: &[(Scenario, Measurement)]) -> String {
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
+    };
+    line(header.iter().map(AsRef::as_ref).collect());
+    for row in rows {
+        line(row.as_ref().iter().map(AsRef::as_ref).collect());
     }
     out
 }
