@@ -59,6 +59,8 @@ mod error;
 mod extents;
 mod file;
 pub mod metrics;
+#[cfg(feature = "object_store")]
+mod object_store;
 mod options;
 pub mod plan;
 pub mod spill_file;
@@ -66,6 +68,11 @@ pub mod spill_file;
 pub mod testkit;
 mod tiered;
 
+#[cfg(feature = "object_store")]
+pub use crate::object_store::{
+    ObjectStoreFactory, ObjectStoreFactoryBuilder, ObjectStoreSpillError, ObjectStoreStats,
+    ObjectStoreStore, DEFAULT_BUFFER_SIZE,
+};
 pub use budget::{BudgetStats, MemoryBudget, Reservation};
 pub use error::{Error, Result};
 pub use file::{FileStore, FileStoreFactory, DEFAULT_INLINE_THRESHOLD};

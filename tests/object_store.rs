@@ -1,0 +1,593 @@
+//! `ObjectStoreFactory` (feature `object_store`): the conformance suite over
+//! `InMemory` and `LocalFileSystem`, injected request failures, cleanup, and
+//! a requests-per-GiB / throughput printout against the file store.
+#![cfg(feature = "object_store")]
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::errors::ParquetError;
+use parquet::file::properties::WriterProperties;
+use parquet_spill::testkit::workloads::Workload;
+use parquet_spill::testkit::SharedFactory;
+use parquet_spill::{
+    FileStoreFactory, MemoryBudget, ObjectStoreFactory, ObjectStoreSpillError, PageStore,
+    PageStoreFactory,
+};
+
+fn in_memory_factory() -> SharedFactory {
+    Arc::new(
+        ObjectStoreFactory::builder(Arc::new(InMemory::new()), "spill".into())
+            .buffer_size(256 << 10)
+            .build()
+            .unwrap(),
+    )
+}
+
+fn local_factory() -> SharedFactory {
+    // The tempdir is leaked for the test process's life; the factory deletes its objects.
+    let dir = tempfile::tempdir().unwrap().keep();
+    let store = LocalFileSystem::new_with_prefix(&dir).unwrap();
+    Arc::new(
+        ObjectStoreFactory::builder(Arc::new(store), "spill".into())
+            .buffer_size(256 << 10)
+            .build()
+            .unwrap(),
+    )
+}
+
+mod in_memory {
+    parquet_spill::conformance_tests!(super::in_memory_factory());
+}
+
+mod local_fs {
+    parquet_spill::conformance_tests!(super::local_factory());
+}
+
+/// Counts requests and fails the `fail_at`-th one (1-based, puts and gets together).
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn ObjectStore>,
+    puts: AtomicU64,
+    gets: AtomicU64,
+    deletes: Arc<AtomicU64>,
+    requests: AtomicU64,
+    fail_at: u64,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn ObjectStore>, fail_at: u64) -> Self {
+        Self {
+            inner,
+            puts: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
+            deletes: Arc::new(AtomicU64::new(0)),
+            requests: AtomicU64::new(0),
+            fail_at,
+        }
+    }
+
+    fn check(&self) -> object_store::Result<()> {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == self.fail_at {
+            return Err(object_store::Error::Generic {
+                store: "Counting",
+                source: format!("injected failure of request {n}").into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Counting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Counting {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        self.check()?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.check()?;
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        let deletes = Arc::clone(&self.deletes);
+        self.inner
+            .delete_stream(locations)
+            .inspect_ok(move |_| {
+                deletes.fetch_add(1, Ordering::Relaxed);
+            })
+            .boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn count_objects(store: &dyn ObjectStore, prefix: &str) -> usize {
+    let prefix = Path::from(prefix);
+    block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
+        .unwrap()
+        .len()
+}
+
+fn write(factory: Arc<dyn PageStoreFactory>, w: &Workload) -> parquet::errors::Result<usize> {
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(w.rows()))
+        .build();
+    let options = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_page_store_factory(factory);
+    let mut writer = ArrowWriter::try_new_with_options(Vec::new(), w.schema(), options)?;
+    for batch in w.batches(w.default_batch_rows()) {
+        writer.write(&batch)?;
+    }
+    Ok(writer.into_inner()?.len())
+}
+
+#[test]
+fn blobs_round_trip_across_objects_and_objects_are_deleted() {
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let factory = ObjectStoreFactory::builder(Arc::clone(&mem), "p".into())
+        .buffer_size(1000)
+        .build()
+        .unwrap();
+    let mut a = factory.create_store();
+    let mut b = factory.create_store();
+    let blobs: Vec<Bytes> = (0..20u8)
+        .map(|i| Bytes::from(vec![i; 300 + i as usize]))
+        .collect();
+    let mut keys = Vec::new();
+    for (i, blob) in blobs.iter().enumerate() {
+        let store = if i % 2 == 0 { &mut a } else { &mut b };
+        keys.push(store.put(blob.clone()).unwrap());
+    }
+    let big = b.put(Bytes::from(vec![7u8; 5000])).unwrap();
+    assert!(count_objects(&*mem, "p") > 5);
+    assert!(a.memory_size() > 0 || b.memory_size() > 0);
+    for (i, (blob, key)) in blobs.iter().zip(keys).enumerate() {
+        let store = if i % 2 == 0 { &mut a } else { &mut b };
+        assert_eq!(store.take(key).unwrap(), *blob);
+    }
+    assert_eq!(b.take(big).unwrap(), vec![7u8; 5000]);
+    assert!(b.take(big).is_err(), "a key is taken once");
+    assert_eq!(count_objects(&*mem, "p"), 0, "taken objects are deleted");
+    let stats = factory.stats();
+    assert_eq!(stats.objects_live, 0);
+    assert!(stats.gets > 0 && stats.memory_hits > 0, "{stats:?}");
+}
+
+#[test]
+fn dropping_the_writer_leaves_no_objects() {
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    {
+        let factory = ObjectStoreFactory::builder(Arc::clone(&mem), "p".into())
+            .buffer_size(1000)
+            .build()
+            .unwrap();
+        let mut store = factory.create_store();
+        for i in 0..10u8 {
+            store.put(Bytes::from(vec![i; 600])).unwrap();
+        }
+        assert!(count_objects(&*mem, "p") >= 5);
+        let mut kept = factory.create_store();
+        kept.put(Bytes::from(vec![1; 600])).unwrap();
+        drop(store);
+        kept.put(Bytes::from(vec![1; 600])).unwrap();
+        assert!(count_objects(&*mem, "p") <= 1);
+        // `kept` and the factory drop here without taking anything.
+    }
+    assert_eq!(count_objects(&*mem, "p"), 0);
+}
+
+#[test]
+fn injected_request_failures_are_clear_and_leave_nothing_behind() {
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let w = Workload::skewed_bytes(4 << 20);
+    for fail_at in [1, 2, 5] {
+        let counting = Arc::new(Counting::new(Arc::clone(&mem), fail_at));
+        let factory = Arc::new(
+            ObjectStoreFactory::builder(counting.clone(), "faulty".into())
+                .buffer_size(256 << 10)
+                .build()
+                .unwrap(),
+        );
+        let err = write(factory.clone(), &w).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("injected failure"), "{msg}");
+        assert!(msg.contains("spill object faulty/run-"), "{msg}");
+        assert!(msg.contains("bytes"), "{msg}");
+        let ParquetError::External(inner) = &err else {
+            panic!("expected an External error: {err:?}");
+        };
+        assert!(inner.downcast_ref::<ObjectStoreSpillError>().is_some());
+        drop(factory);
+        assert_eq!(
+            count_objects(&*mem, "faulty"),
+            0,
+            "fail_at {fail_at}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn checksum_mismatch_names_the_object() {
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let factory = ObjectStoreFactory::builder(Arc::clone(&mem), "c".into())
+        .buffer_size(1000)
+        .build()
+        .unwrap();
+    let mut store = factory.create_store();
+    let key = store.put(Bytes::from(vec![3u8; 800])).unwrap();
+    store.put(Bytes::from(vec![4u8; 800])).unwrap(); // flushes the first
+    let path = factory.dir().clone().join("00000000.spill");
+    block_on(mem.put(&path, PutPayload::from(vec![9u8; 800]))).unwrap();
+    let msg = store.take(key).unwrap_err().to_string();
+    assert!(msg.contains("checksum mismatch"), "{msg}");
+    assert!(msg.contains("00000000.spill"), "{msg}");
+    assert!(msg.contains("offset 0"), "{msg}");
+}
+
+#[test]
+fn buffer_is_charged_to_the_budget() {
+    let budget = MemoryBudget::new(1 << 20);
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let factory = ObjectStoreFactory::builder(Arc::clone(&mem), "b".into())
+        .buffer_size(768 << 10)
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    assert_eq!(budget.used(), 768 << 10);
+    let second = ObjectStoreFactory::builder(mem, "b".into())
+        .buffer_size(768 << 10)
+        .budget(budget.clone())
+        .build();
+    assert!(second.unwrap_err().to_string().contains("budget"));
+    drop(factory);
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
+fn runtime_handle_is_used_and_async_callers_get_an_error() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let factory = ObjectStoreFactory::builder(Arc::new(InMemory::new()), "h".into())
+        .buffer_size(1000)
+        .runtime(rt.handle().clone())
+        .build()
+        .unwrap();
+    let mut store = factory.create_store();
+    let k = store.put(Bytes::from(vec![1u8; 800])).unwrap();
+    store.put(Bytes::from(vec![2u8; 800])).unwrap();
+    assert_eq!(store.take(k).unwrap(), vec![1u8; 800]);
+    // From inside an async task it still works (blocking that thread).
+    let k = store.put(Bytes::from(vec![3u8; 800])).unwrap();
+    let mut store = rt
+        .block_on(rt.spawn(async move {
+            store.put(Bytes::from(vec![4u8; 800])).unwrap();
+            assert_eq!(store.take(k).unwrap(), vec![3u8; 800]);
+            store
+        }))
+        .unwrap();
+    // With a current-thread runtime that cannot work: a clear error, no panic.
+    let ct = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let factory_ct = ObjectStoreFactory::builder(Arc::new(InMemory::new()), "h".into())
+        .buffer_size(1000)
+        .runtime(ct.handle().clone())
+        .build()
+        .unwrap();
+    let mut store_ct = factory_ct.create_store();
+    store_ct.put(Bytes::from(vec![1u8; 800])).unwrap();
+    let err = ct
+        .block_on(async { store_ct.put(Bytes::from(vec![2u8; 800])).map(|_| ()) })
+        .unwrap_err();
+    assert!(err.to_string().contains("spawn_blocking"), "{err}");
+    store.put(Bytes::from(vec![0u8; 10])).unwrap();
+    // The right way: spawn_blocking.
+    let mut store = factory.create_store();
+    let got = rt
+        .block_on(rt.spawn_blocking(move || {
+            let k = store.put(Bytes::from(vec![5u8; 800])).unwrap();
+            store.put(Bytes::from(vec![6u8; 800])).unwrap();
+            store.take(k).unwrap()
+        }))
+        .unwrap();
+    assert_eq!(got, vec![5u8; 800]);
+}
+
+#[test]
+fn cleanup_removes_leftovers() {
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    block_on(async {
+        for i in 0..3 {
+            let p = Path::from(format!("crash/run-9-9-0/{i:08}.spill"));
+            mem.put(&p, PutPayload::from(vec![0u8; 10])).await.unwrap();
+        }
+        mem.put(&"other/x".into(), PutPayload::from(vec![0u8; 1]))
+            .await
+            .unwrap();
+        let n = ObjectStoreFactory::cleanup(&*mem, &"crash".into())
+            .await
+            .unwrap();
+        assert_eq!(n, 3);
+    });
+    assert_eq!(count_objects(&*mem, "crash"), 0);
+    assert_eq!(count_objects(&*mem, "other"), 1);
+}
+
+/// Requests per GiB and throughput against the file store on the narrow
+/// skewed workload. Prints figures; asserts only correctness.
+#[test]
+fn requests_per_gib_and_throughput_vs_file_store() {
+    let bytes: u64 = std::env::var("OBJECT_STORE_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+        << 20;
+    let w = Workload::skewed_bytes(bytes);
+    let started = Instant::now();
+    let file_len = write(Arc::new(FileStoreFactory::new().unwrap()), &w).unwrap();
+    let file_secs = started.elapsed().as_secs_f64();
+
+    for (name, inner) in [
+        (
+            "InMemory",
+            Arc::new(InMemory::new()) as Arc<dyn ObjectStore>,
+        ),
+        ("LocalFileSystem", {
+            let dir = tempfile::tempdir().unwrap().keep();
+            Arc::new(LocalFileSystem::new_with_prefix(&dir).unwrap()) as Arc<dyn ObjectStore>
+        }),
+    ] {
+        let counting = Arc::new(Counting::new(inner, 0));
+        let factory = Arc::new(ObjectStoreFactory::new(counting.clone(), "bench".into()).unwrap());
+        let started = Instant::now();
+        let len = write(factory.clone(), &w).unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(len, file_len);
+        let stats = factory.stats();
+        let gib = stats.bytes_spilled as f64 / (1u64 << 30) as f64;
+        let puts = counting.puts.load(Ordering::Relaxed);
+        let gets = counting.gets.load(Ordering::Relaxed);
+        let deletes = counting.deletes.load(Ordering::Relaxed);
+        println!(
+            "{} {name}: spilled {:.1} MiB in {puts} puts, {gets} gets, {deletes} deletes \
+             = {:.0} puts/GiB, {:.0} gets/GiB; {:.2}s ({:.0} MiB/s) vs file store {:.2}s ({:.0} MiB/s); \
+             memory hits {}",
+            w.name(),
+            stats.bytes_spilled as f64 / (1 << 20) as f64,
+            puts as f64 / gib,
+            gets as f64 / gib,
+            secs,
+            w.raw_bytes() as f64 / (1 << 20) as f64 / secs,
+            file_secs,
+            w.raw_bytes() as f64 / (1 << 20) as f64 / file_secs,
+            stats.memory_hits,
+        );
+        assert_eq!((stats.puts, stats.gets), (puts, gets));
+        drop(factory);
+        assert_eq!(count_objects(&*counting, "bench"), 0);
+    }
+}
+
+/// A moto S3 server for the S3 test: the one at `PARQUET_SPILL_S3_ENDPOINT`
+/// (started by `scripts/s3_server.sh`), or else one this test starts from
+/// `moto_server` on `PATH` and kills when dropped.
+struct S3Server {
+    endpoint: String,
+    child: Option<std::process::Child>,
+}
+
+impl S3Server {
+    fn start() -> Option<Self> {
+        if let Ok(endpoint) = std::env::var("PARQUET_SPILL_S3_ENDPOINT") {
+            return Some(Self {
+                endpoint,
+                child: None,
+            });
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(server)
+    }
+
+    /// Create `bucket` with a plain path-style `PUT /bucket` (object_store
+    /// cannot create buckets; moto does not check signatures).
+    fn create_bucket(&self, bucket: &str) {
+        use std::io::{Read, Write};
+        let host = self.endpoint.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            conn,
+            "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+
+    fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
+        // reqwest is built without a default TLS provider (see Cargo.toml).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Arc::new(
+            object_store::aws::AmazonS3Builder::new()
+                .with_endpoint(&self.endpoint)
+                .with_allow_http(true)
+                .with_bucket_name(bucket)
+                .with_region("us-east-1")
+                .with_access_key_id("test")
+                .with_secret_access_key("test")
+                .build()
+                .unwrap(),
+        )
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The suite's round-trip, concurrency and type checks, a failure and
+/// leftover check, and request counts against a real S3 API (moto). Skipped
+/// with a note when no server is available, unless `PARQUET_SPILL_REQUIRE_S3=1`.
+#[test]
+fn s3_via_moto() {
+    let Some(server) = S3Server::start() else {
+        assert!(
+            std::env::var_os("PARQUET_SPILL_REQUIRE_S3").is_none(),
+            "PARQUET_SPILL_REQUIRE_S3 is set but neither PARQUET_SPILL_S3_ENDPOINT nor moto_server is available"
+        );
+        eprintln!("s3_via_moto: skipped (no PARQUET_SPILL_S3_ENDPOINT, no moto_server on PATH)");
+        return;
+    };
+    let bucket = format!("parquet-spill-{}", std::process::id());
+    server.create_bucket(&bucket);
+    let s3 = server.store(&bucket);
+
+    let factory: SharedFactory = Arc::new(
+        ObjectStoreFactory::builder(Arc::clone(&s3), "suite".into())
+            .buffer_size(256 << 10)
+            .build()
+            .unwrap(),
+    );
+    parquet_spill::testkit::check_round_trip(&factory);
+    parquet_spill::testkit::check_empty_blob_last(&factory);
+    parquet_spill::testkit::check_concurrent_stores(&factory);
+    parquet_spill::testkit::check_cases(&factory, parquet_spill::testkit::type_cases());
+    drop(factory);
+    assert_eq!(count_objects(&*s3, "suite"), 0);
+
+    // An injected failure on the 3rd request: clear error, nothing left behind.
+    let w = Workload::skewed_bytes(4 << 20);
+    let counting = Arc::new(Counting::new(Arc::clone(&s3), 3));
+    let factory = Arc::new(
+        ObjectStoreFactory::builder(counting, "faulty".into())
+            .buffer_size(256 << 10)
+            .build()
+            .unwrap(),
+    );
+    let msg = write(factory.clone(), &w).unwrap_err().to_string();
+    assert!(
+        msg.contains("injected failure") && msg.contains("faulty/run-"),
+        "{msg}"
+    );
+    drop(factory);
+    assert_eq!(count_objects(&*s3, "faulty"), 0);
+
+    // Requests per GiB and throughput with the default 8 MiB buffer.
+    let w = Workload::skewed_bytes(32 << 20);
+    let counting = Arc::new(Counting::new(Arc::clone(&s3), 0));
+    let factory = Arc::new(ObjectStoreFactory::new(counting.clone(), "bench".into()).unwrap());
+    let started = Instant::now();
+    write(factory.clone(), &w).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let stats = factory.stats();
+    let gib = stats.bytes_spilled as f64 / (1u64 << 30) as f64;
+    println!(
+        "{} S3 (moto): {} puts, {} gets = {:.0} puts/GiB, {:.0} gets/GiB; {:.2}s ({:.0} MiB/s)",
+        w.name(),
+        stats.puts,
+        stats.gets,
+        stats.puts as f64 / gib,
+        stats.gets as f64 / gib,
+        secs,
+        w.raw_bytes() as f64 / (1 << 20) as f64 / secs,
+    );
+    drop(factory);
+    assert_eq!(count_objects(&*s3, "bench"), 0);
+}
