@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::file::properties::WriterProperties;
 use parquet_spill::testkit::workloads::Workload;
+use parquet_spill::testkit::Tmpfs;
 use parquet_spill::{FileStoreFactory, SpillOptions, SpillStats};
 
 /// Selects the child's mode (`file` or `budget`); the spill directory follows a colon.
@@ -242,41 +243,4 @@ fn free_bytes(dir: &Path) -> u64 {
     let text = String::from_utf8(out.stdout).unwrap();
     let mut parts = text.split_whitespace().map(|v| v.parse::<u64>().unwrap());
     parts.next().unwrap() * parts.next().unwrap()
-}
-
-/// A tmpfs mounted on a fresh temporary directory (root only), unmounted on drop.
-struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    fn mount(size: &str) -> Result<Self, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-        }
-        Ok(Self(dir))
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount").arg(self.0.path()).status();
-        if !matches!(ok, Ok(s) if s.success()) {
-            let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
-        }
-    }
 }

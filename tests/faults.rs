@@ -36,7 +36,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use parquet_spill::testkit::workloads::{SplitMix64, Workload};
-use parquet_spill::testkit::{self, injected_fault, Fault, FaultyStoreFactory, InjectedFault, Op};
+use parquet_spill::testkit::{
+    self, injected_fault, Fault, FaultyStoreFactory, InjectedFault, Op, Tmpfs,
+};
 use parquet_spill::{
     Error, FileStoreFactory, MemoryBudget, PageStore, PageStoreFactory, SpillOptions,
     TieredStoreFactory,
@@ -823,43 +825,6 @@ fn assert_names_the_spill_write(err: &ParquetError, os_error: &str) {
         "{msg}"
     );
     assert!(msg.contains(os_error), "{msg}");
-}
-
-/// A 1 MiB tmpfs mounted for the test (root only), unmounted on drop.
-struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    fn mount(size: &str) -> Result<Self, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-        }
-        Ok(Self(dir))
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount").arg(self.0.path()).status();
-        if !matches!(ok, Ok(s) if s.success()) {
-            let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
-        }
-    }
 }
 
 /// Spilling into a full file system: `ENOSPC` from the spill file's write,

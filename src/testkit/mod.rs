@@ -29,6 +29,8 @@ mod data;
 mod faulty;
 pub mod measure;
 mod sparse;
+#[cfg(target_os = "linux")]
+mod tmpfs;
 pub mod workloads;
 
 pub use alloc::{CountingAlloc, Excluded};
@@ -38,3 +40,5 @@ pub use faulty::{
     injected_fault, Fault, FaultCounts, FaultyStore, FaultyStoreFactory, InjectedFault, Op,
 };
 pub use sparse::{SparseMapStore, SparseMapStoreFactory};
+#[cfg(target_os = "linux")]
+pub use tmpfs::Tmpfs;
