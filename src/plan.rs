@@ -16,7 +16,8 @@
 //! the budget is left to the [`TieredStoreFactory`](crate::TieredStoreFactory)'s pages.
 //!
 //! The cost model's constants were measured with a counting allocator on
-//! parquet 60.1 (see BENCHMARKS.md): an encoder keeps about two page sizes
+//! parquet 60.1 (`tests/budget_memory.rs` checks the resulting plans against
+//! measured peaks): an encoder keeps about two page sizes
 //! (the page buffer's doubling capacity, then the compression output) plus
 //! its dictionary, and each finished page keeps about 100 bytes of offset
 //! index, page handles and spill slots, plus about `2 × (24 + truncate

@@ -262,9 +262,12 @@ pub fn type_cases() -> Vec<Case> {
     ]
 }
 
-/// Every compression codec parquet enables by default.
-pub fn codec_cases() -> Vec<Case> {
-    let batches = typed_batches(800, 2);
+/// Every compression codec parquet enables by default, at default levels.
+///
+/// ```
+/// assert_eq!(parquet_spill::testkit::codecs().len(), 7);
+/// ```
+pub fn codecs() -> [Compression; 7] {
     [
         Compression::UNCOMPRESSED,
         Compression::SNAPPY,
@@ -274,20 +277,26 @@ pub fn codec_cases() -> Vec<Case> {
         Compression::LZ4_RAW,
         Compression::ZSTD(ZstdLevel::default()),
     ]
-    .into_iter()
-    .flat_map(|codec| {
-        [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0].map(|version| {
-            Case::new(
-                format!("codec/{codec}/{version:?}"),
-                batches.clone(),
-                props()
-                    .set_compression(codec)
-                    .set_writer_version(version)
-                    .build(),
-            )
+}
+
+/// Every codec in [`codecs`], with both writer versions.
+pub fn codec_cases() -> Vec<Case> {
+    let batches = typed_batches(800, 2);
+    codecs()
+        .into_iter()
+        .flat_map(|codec| {
+            [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0].map(|version| {
+                Case::new(
+                    format!("codec/{codec}/{version:?}"),
+                    batches.clone(),
+                    props()
+                        .set_compression(codec)
+                        .set_writer_version(version)
+                        .build(),
+                )
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// Statistics levels, page index on and off, small pages, dictionary

@@ -32,7 +32,7 @@ use arrow_buffer::{
     ScalarBuffer,
 };
 use arrow_schema::{DataType, Field, Fields, IntervalUnit, Schema, SchemaRef, TimeUnit};
-use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet_spill::testkit::workloads::SplitMix64;
 use proptest::prelude::*;
@@ -269,15 +269,7 @@ pub fn settings() -> impl Strategy<Value = Settings> {
             EnabledStatistics::Chunk,
         ]),
         select(vec![WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0]),
-        select(vec![
-            Compression::UNCOMPRESSED,
-            Compression::SNAPPY,
-            Compression::GZIP(GzipLevel::default()),
-            Compression::BROTLI(BrotliLevel::default()),
-            Compression::LZ4,
-            Compression::LZ4_RAW,
-            Compression::ZSTD(ZstdLevel::default()),
-        ]),
+        select(parquet_spill::testkit::codecs().to_vec()),
         prop_oneof![Just(None), (1..=5000usize).prop_map(Some)],
         proptest::bool::weighted(0.2),
     )
