@@ -1,27 +1,26 @@
 //! `ObjectStoreFactory` (feature `object_store`): the conformance suite over
-//! `InMemory` and `LocalFileSystem`, injected request failures, cleanup, and
-//! a requests-per-GiB / throughput printout against the file store.
+//! `InMemory`, `LocalFileSystem` and a moto S3 server, background uploads,
+//! read-ahead, a sweep of injected request failures, cleanup, and a
+//! requests-per-GiB printout.
 #![cfg(feature = "object_store")]
 
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+#[path = "common/counting_store.rs"]
+mod counting_store;
 
-use async_trait::async_trait;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
-use futures_util::stream::BoxStream;
-use futures_util::{StreamExt, TryStreamExt};
+use counting_store::CountingStore;
+use futures_util::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::errors::ParquetError;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet_spill::testkit::workloads::Workload;
 use parquet_spill::testkit::SharedFactory;
 use parquet_spill::{
@@ -58,109 +57,6 @@ mod local_fs {
     parquet_spill::conformance_tests!(super::local_factory());
 }
 
-/// Counts requests and fails the `fail_at`-th one (1-based, puts and gets together).
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn ObjectStore>,
-    puts: AtomicU64,
-    gets: AtomicU64,
-    deletes: Arc<AtomicU64>,
-    requests: AtomicU64,
-    fail_at: u64,
-}
-
-impl Counting {
-    fn new(inner: Arc<dyn ObjectStore>, fail_at: u64) -> Self {
-        Self {
-            inner,
-            puts: AtomicU64::new(0),
-            gets: AtomicU64::new(0),
-            deletes: Arc::new(AtomicU64::new(0)),
-            requests: AtomicU64::new(0),
-            fail_at,
-        }
-    }
-
-    fn check(&self) -> object_store::Result<()> {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        if n == self.fail_at {
-            return Err(object_store::Error::Generic {
-                store: "Counting",
-                source: format!("injected failure of request {n}").into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for Counting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Counting({})", self.inner)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Counting {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.puts.fetch_add(1, Ordering::Relaxed);
-        self.check()?;
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        self.gets.fetch_add(1, Ordering::Relaxed);
-        self.check()?;
-        self.inner.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        let deletes = Arc::clone(&self.deletes);
-        self.inner
-            .delete_stream(locations)
-            .inspect_ok(move |_| {
-                deletes.fetch_add(1, Ordering::Relaxed);
-            })
-            .boxed()
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await
-    }
-}
-
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -177,9 +73,24 @@ fn count_objects(store: &dyn ObjectStore, prefix: &str) -> usize {
 }
 
 fn write(factory: Arc<dyn PageStoreFactory>, w: &Workload) -> parquet::errors::Result<usize> {
-    let props = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(w.rows()))
-        .build();
+    write_bytes(factory, w).map(|bytes| bytes.len())
+}
+
+/// The Parquet file `w` makes with `factory`, in one row group.
+fn write_bytes(
+    factory: Arc<dyn PageStoreFactory>,
+    w: &Workload,
+) -> parquet::errors::Result<Vec<u8>> {
+    write_with(factory, w, WriterProperties::builder())
+}
+
+/// [`write_bytes`] with `props` (the row group size is set here).
+fn write_with(
+    factory: Arc<dyn PageStoreFactory>,
+    w: &Workload,
+    props: WriterPropertiesBuilder,
+) -> parquet::errors::Result<Vec<u8>> {
+    let props = props.set_max_row_group_row_count(Some(w.rows())).build();
     let options = ArrowWriterOptions::new()
         .with_properties(props)
         .with_page_store_factory(factory);
@@ -187,7 +98,7 @@ fn write(factory: Arc<dyn PageStoreFactory>, w: &Workload) -> parquet::errors::R
     for batch in w.batches(w.default_batch_rows()) {
         writer.write(&batch)?;
     }
-    Ok(writer.into_inner()?.len())
+    writer.into_inner()
 }
 
 #[test]
@@ -245,34 +156,190 @@ fn dropping_the_writer_leaves_no_objects() {
     assert_eq!(count_objects(&*mem, "p"), 0);
 }
 
+/// Fail each request of a write in turn (every put and get, with background
+/// uploads and read-ahead on): the write fails with an error naming the
+/// object, or, when the failed request's bytes were still served from
+/// memory, succeeds with the same file. Nothing is left under the prefix.
 #[test]
-fn injected_request_failures_are_clear_and_leave_nothing_behind() {
+fn every_injected_request_failure_is_clear_and_leaves_nothing_behind() {
     let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let w = Workload::skewed_bytes(4 << 20);
-    for fail_at in [1, 2, 5] {
-        let counting = Arc::new(Counting::new(Arc::clone(&mem), fail_at));
-        let factory = Arc::new(
-            ObjectStoreFactory::builder(counting.clone(), "faulty".into())
+    let factory = |store: Arc<dyn ObjectStore>| {
+        Arc::new(
+            ObjectStoreFactory::builder(store, "faulty".into())
                 .buffer_size(256 << 10)
+                .read_ahead(512 << 10)
                 .build()
                 .unwrap(),
-        );
-        let err = write(factory.clone(), &w).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("injected failure"), "{msg}");
-        assert!(msg.contains("spill object faulty/run-"), "{msg}");
-        assert!(msg.contains("bytes"), "{msg}");
-        let ParquetError::External(inner) = &err else {
-            panic!("expected an External error: {err:?}");
-        };
-        assert!(inner.downcast_ref::<ObjectStoreSpillError>().is_some());
-        drop(factory);
+        )
+    };
+    let clean = Arc::new(CountingStore::new(Arc::clone(&mem), 0));
+    let expected = write_bytes(factory(clean.clone()), &w).unwrap();
+    let requests = clean.requests();
+    assert!(requests > 10, "{requests} requests");
+    let mut failed = 0;
+    for fail_at in 1..=requests {
+        let counting = Arc::new(CountingStore::new(Arc::clone(&mem), fail_at));
+        let f = factory(counting.clone());
+        match write_bytes(f.clone(), &w) {
+            Ok(bytes) => assert!(bytes == expected, "fail_at {fail_at}: different file"),
+            Err(err) => {
+                failed += 1;
+                let msg = err.to_string();
+                assert!(msg.contains("injected failure"), "{msg}");
+                assert!(msg.contains("spill object faulty/run-"), "{msg}");
+                assert!(msg.contains("bytes"), "{msg}");
+                let ParquetError::External(inner) = &err else {
+                    panic!("expected an External error: {err:?}");
+                };
+                assert!(inner.downcast_ref::<ObjectStoreSpillError>().is_some());
+            }
+        }
+        drop(f);
         assert_eq!(
             count_objects(&*mem, "faulty"),
             0,
-            "fail_at {fail_at}: {msg}"
+            "fail_at {fail_at}: objects left behind"
         );
     }
+    assert!(
+        failed * 2 > requests,
+        "only {failed} of {requests} failures reached the writer"
+    );
+}
+
+/// A background upload's failure is reported by the next `put` that needs
+/// its slot, and a blob of that object is then reported lost, not garbage.
+#[test]
+fn failed_background_upload_is_reported() {
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let counting = Arc::new(CountingStore::new(Arc::clone(&mem), 1));
+    let factory = ObjectStoreFactory::builder(counting, "up".into())
+        .buffer_size(1000)
+        .build()
+        .unwrap();
+    let mut store = factory.create_store();
+    let first = store.put(Bytes::from(vec![1u8; 600])).unwrap();
+    store.put(Bytes::from(vec![2u8; 600])).unwrap(); // uploads object 0 (fails)
+    let err = store.put(Bytes::from(vec![3u8; 600])).unwrap_err(); // joins it
+    let msg = err.to_string();
+    assert!(
+        msg.contains("injected failure") && msg.contains("00000000.spill"),
+        "{msg}"
+    );
+    let msg = store.take(first).unwrap_err().to_string();
+    assert!(
+        msg.contains("is lost") && msg.contains("00000000.spill"),
+        "{msg}"
+    );
+    drop(store);
+    drop(factory);
+    assert_eq!(count_objects(&*mem, "up"), 0);
+}
+
+/// Uploads run while the next buffer fills: `put` returns while an upload
+/// is held, blobs of that upload are served from memory, and `put` waits
+/// only when `uploads_in_flight` uploads are still running.
+#[test]
+fn uploads_run_in_the_background_and_are_bounded() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let counting = Arc::new(CountingStore::new(Arc::clone(&mem), 0).with_gate(Arc::clone(&gate)));
+    let factory = ObjectStoreFactory::builder(counting.clone(), "bg".into())
+        .buffer_size(1000)
+        .uploads_in_flight(1)
+        .runtime(rt.handle().clone())
+        .build()
+        .unwrap();
+    let mut store = factory.create_store();
+    let blob = |i: u8| Bytes::from(vec![i; 300]);
+    // Object 0: blobs 0..3; the 4th blob starts object 1 and uploads object 0 (held).
+    let keys: Vec<_> = (0..4).map(|i| store.put(blob(i)).unwrap()).collect();
+    assert_eq!(factory.stats().puts, 1);
+    assert_eq!(factory.stats().upload_waits, 0);
+    assert!(store.memory_size() >= 1200, "all four blobs are in memory");
+    assert_eq!(store.take(keys[0]).unwrap(), blob(0));
+    assert_eq!(
+        counting.gets.load(Ordering::Relaxed),
+        0,
+        "served from memory"
+    );
+    assert!(store.memory_size() >= 900 && store.memory_size() < 1200);
+
+    // Filling object 1 and starting object 2 must wait for object 0's upload.
+    let released = Arc::new(AtomicBool::new(false));
+    let opener = {
+        let (gate, released) = (Arc::clone(&gate), Arc::clone(&released));
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            released.store(true, Ordering::SeqCst);
+            gate.add_permits(100);
+        })
+    };
+    let more: Vec<_> = (4..7).map(|i| store.put(blob(i)).unwrap()).collect();
+    assert!(
+        released.load(Ordering::SeqCst),
+        "put returned before the held upload finished"
+    );
+    opener.join().unwrap();
+    let stats = factory.stats();
+    assert_eq!((stats.puts, stats.upload_waits), (2, 1), "{stats:?}");
+    for (i, key) in keys.into_iter().chain(more).enumerate().skip(1) {
+        assert_eq!(store.take(key).unwrap(), blob(i as u8));
+    }
+    drop(store);
+    drop(factory);
+    assert_eq!(count_objects(&*mem, "bg"), 0);
+}
+
+/// Read-ahead turns the flush's one-get-per-page into a few large gets,
+/// within its memory bound, with the same file. Pages of 32 KiB, as the
+/// planner picks under a tight budget.
+#[test]
+fn read_ahead_cuts_gets_within_its_bound() {
+    let w = Workload::skewed_bytes(8 << 20);
+    let run = |read_ahead: usize| {
+        let counting = Arc::new(CountingStore::new(Arc::new(InMemory::new()), 0));
+        let factory = Arc::new(
+            ObjectStoreFactory::builder(counting.clone(), "ra".into())
+                .buffer_size(256 << 10)
+                .read_ahead(read_ahead)
+                .build()
+                .unwrap(),
+        );
+        // 32 KiB pages: 4 rows of 8 KiB per write batch, no dictionary
+        // (whose one page per column would hold all the distinct values).
+        let props = WriterProperties::builder()
+            .set_data_page_size_limit(32 << 10)
+            .set_write_batch_size(4)
+            .set_dictionary_enabled(false);
+        let bytes = write_with(factory.clone(), &w, props).unwrap();
+        let stats = factory.stats();
+        assert_eq!(stats.gets, counting.gets.load(Ordering::Relaxed));
+        (bytes, stats)
+    };
+    let (plain, without) = run(0);
+    let (read_ahead, with) = run(1 << 20);
+    assert!(plain == read_ahead, "read-ahead changed the file");
+    println!(
+        "without read-ahead: {without:?}
+with 1 MiB read-ahead: {with:?}"
+    );
+    assert_eq!(without.read_ahead_hits, 0);
+    assert!(with.read_ahead_hits > 0, "{with:?}");
+    assert!(
+        with.gets * 4 <= without.gets,
+        "read-ahead: {} gets, without: {}",
+        with.gets,
+        without.gets
+    );
+    assert!(with.read_ahead_peak <= 1 << 20, "{with:?}");
+    assert!(with.read_ahead_peak > 0, "{with:?}");
 }
 
 #[test]
@@ -280,6 +347,7 @@ fn checksum_mismatch_names_the_object() {
     let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let factory = ObjectStoreFactory::builder(Arc::clone(&mem), "c".into())
         .buffer_size(1000)
+        .uploads_in_flight(0)
         .build()
         .unwrap();
     let mut store = factory.create_store();
@@ -294,20 +362,21 @@ fn checksum_mismatch_names_the_object() {
 }
 
 #[test]
-fn buffer_is_charged_to_the_budget() {
-    let budget = MemoryBudget::new(1 << 20);
+fn buffers_and_read_ahead_are_charged_to_the_budget() {
+    let budget = MemoryBudget::new(4 << 20);
     let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let factory = ObjectStoreFactory::builder(Arc::clone(&mem), "b".into())
-        .buffer_size(768 << 10)
-        .budget(budget.clone())
-        .build()
-        .unwrap();
-    assert_eq!(budget.used(), 768 << 10);
-    let second = ObjectStoreFactory::builder(mem, "b".into())
-        .buffer_size(768 << 10)
-        .budget(budget.clone())
-        .build();
-    assert!(second.unwrap_err().to_string().contains("budget"));
+    let builder = || {
+        ObjectStoreFactory::builder(Arc::clone(&mem), "b".into())
+            .buffer_size(768 << 10)
+            .uploads_in_flight(2)
+            .read_ahead(1 << 20)
+            .budget(budget.clone())
+    };
+    let factory = builder().build().unwrap();
+    assert_eq!(factory.memory_limit(), 3 * (768 << 10) + (1 << 20));
+    assert_eq!(budget.used(), factory.memory_limit());
+    let err = builder().build().unwrap_err().to_string();
+    assert!(err.contains("budget"), "{err}");
     drop(factory);
     assert_eq!(budget.used(), 0);
 }
@@ -410,7 +479,7 @@ fn requests_per_gib_and_throughput_vs_file_store() {
             Arc::new(LocalFileSystem::new_with_prefix(&dir).unwrap()) as Arc<dyn ObjectStore>
         }),
     ] {
-        let counting = Arc::new(Counting::new(inner, 0));
+        let counting = Arc::new(CountingStore::new(inner, 0));
         let factory = Arc::new(ObjectStoreFactory::new(counting.clone(), "bench".into()).unwrap());
         let started = Instant::now();
         let len = write(factory.clone(), &w).unwrap();
@@ -554,7 +623,7 @@ fn s3_via_moto() {
 
     // An injected failure on the 3rd request: clear error, nothing left behind.
     let w = Workload::skewed_bytes(4 << 20);
-    let counting = Arc::new(Counting::new(Arc::clone(&s3), 3));
+    let counting = Arc::new(CountingStore::new(Arc::clone(&s3), 3));
     let factory = Arc::new(
         ObjectStoreFactory::builder(counting, "faulty".into())
             .buffer_size(256 << 10)
@@ -571,7 +640,7 @@ fn s3_via_moto() {
 
     // Requests per GiB and throughput with the default 8 MiB buffer.
     let w = Workload::skewed_bytes(32 << 20);
-    let counting = Arc::new(Counting::new(Arc::clone(&s3), 0));
+    let counting = Arc::new(CountingStore::new(Arc::clone(&s3), 0));
     let factory = Arc::new(ObjectStoreFactory::new(counting.clone(), "bench".into()).unwrap());
     let started = Instant::now();
     write(factory.clone(), &w).unwrap();

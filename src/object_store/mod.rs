@@ -1,0 +1,697 @@
+//! [`ObjectStoreFactory`]: spill pages to any [`object_store::ObjectStore`]
+//! (S3, GCS, Azure, a local directory, memory) in few, large requests.
+//!
+//! # Layout: one shared buffer, one object per buffer
+//!
+//! Every store of a factory appends its blobs to **one shared, bounded
+//! buffer** ([`ObjectStoreFactoryBuilder::buffer_size`], default
+//! [`DEFAULT_BUFFER_SIZE`]). When the next blob does not fit, the buffer is
+//! written as a single object (one `put` of the whole buffer) named
+//! `<prefix>/<run>/<n>.spill`, and each blob's key maps to
+//! `(object, offset, len, crc32c)`. Blobs of at most
+//! [`DEFAULT_INLINE_THRESHOLD`](crate::DEFAULT_INLINE_THRESHOLD) bytes (page
+//! headers) stay on the store's heap, as in [`FileStore`](crate::FileStore),
+//! so they do not cost a request each. A blob larger than the buffer is put
+//! as an object of its own.
+//!
+//! **Writing.** A full buffer is uploaded in the background while the next
+//! one fills ([`ObjectStoreFactoryBuilder::uploads_in_flight`], default 1);
+//! `put` waits only when that many uploads are still running. Blobs of a
+//! buffer or upload still in memory are served from it without a request.
+//!
+//! **Reading.** When a row group is flushed, parquet takes each column's
+//! pages in the order they were put. A `take` that has to read from the
+//! object store also reads that store's next blobs ahead, up to
+//! [`ObjectStoreFactoryBuilder::read_ahead`] bytes (default 8 MiB, shared by
+//! all stores of the factory), merging blobs close together in one object
+//! into one ranged `get` and running the `get`s concurrently. So a GiB of
+//! pages costs about `1 GiB / buffer_size` puts and a similar number of gets
+//! (see the README for measured figures).
+//!
+//! **Why not multipart uploads.** One `put` per buffer already makes every
+//! request at least `buffer_size` (8 MiB) long, and the object is readable
+//! and deletable as soon as that `put` returns. A multipart object is
+//! invisible until its upload is completed, so pages in it could not be read
+//! back before the whole object is, and it costs two extra requests
+//! (create, complete) per object.
+//!
+//! An object is deleted as soon as every blob in it has been taken (or its
+//! store dropped), and whatever is left is deleted when the last handle to
+//! the factory (and its stores) is dropped. After a crash, nothing deletes
+//! the objects: run [`ObjectStoreFactory::cleanup`] on the prefix (for
+//! example at start-up, or from a lifecycle rule on the bucket).
+//!
+//! # Sync over async
+//!
+//! [`PageStore`] is synchronous and `object_store` is async, so requests run
+//! on a tokio runtime and `put`/`take` wait for them with
+//! [`tokio::runtime::Handle::block_on`]:
+//!
+//! - [`ObjectStoreFactoryBuilder::runtime`] uses the application's runtime.
+//!   `put`/`take` then **block the calling thread**, so the writer should
+//!   not run on a worker of that runtime (it would stall the worker, and with
+//!   a current-thread runtime could never finish): run it in
+//!   [`tokio::task::spawn_blocking`] or a plain thread. Called from inside a
+//!   runtime context anyway, the request runs on a helper thread
+//!   (`Handle::block_on` would panic there); with a current-thread runtime
+//!   that cannot work, and `put`/`take` fail with
+//!   [`ObjectStoreSpillError::InsideRuntime`] instead of panicking. A
+//!   current-thread runtime runs tasks only inside its own `block_on`, so
+//!   with one, uploads are not left running in the background (as if
+//!   `uploads_in_flight(0)`).
+//! - Without one, the factory owns a small multi-thread runtime (one worker)
+//!   that runs the background uploads. Multi-thread rather than
+//!   current-thread because stores are used from many threads at once (the
+//!   parallel column writer) and uploads must progress between calls.
+//!
+//! # Memory
+//!
+//! What the factory may hold, [`ObjectStoreFactory::memory_limit`] =
+//! `buffer_size * (1 + uploads_in_flight) + read_ahead`, is charged to the
+//! optional [`MemoryBudget`] when the factory is built (it fails with
+//! [`Error::BudgetExhausted`](crate::Error::BudgetExhausted) if it does not
+//! fit). Each store's [`PageStore::memory_size`] reports **its share**: its
+//! own untaken blobs in the buffer and in uploads still in memory, the
+//! blobs it read ahead, its heap-kept headers and key table. So the writer's
+//! sum over stores is what is live, never counted twice.
+//!
+//! # Errors
+//!
+//! Failures are [`ObjectStoreSpillError`]s wrapped in
+//! [`ParquetError::External`](parquet::errors::ParquetError::External); each
+//! names the object path, offset and length, and a blob whose CRC32C does not
+//! match fails `take` instead of corrupting the file. A background upload's
+//! failure is reported by the `put` that next needs its slot (or by a `take`
+//! of a blob in it); an object store's `put` writes all or nothing, so a
+//! failed upload leaves no object behind.
+
+mod bridge;
+mod shared;
+mod store;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_writer::{PageStore, PageStoreArgs, PageStoreFactory};
+use parquet::errors::ParquetError;
+use tokio::runtime::Handle;
+
+use self::bridge::Bridge;
+use self::shared::Shared;
+pub use self::store::ObjectStoreStore;
+use crate::budget::MemoryBudget;
+use crate::file::DEFAULT_INLINE_THRESHOLD;
+
+/// Default size of the shared buffer, and so of each spill object: 8 MiB.
+///
+/// ```
+/// assert_eq!(parquet_spill::DEFAULT_BUFFER_SIZE, 8 << 20);
+/// ```
+pub const DEFAULT_BUFFER_SIZE: usize = 8 << 20;
+
+/// What went wrong talking to the object store.
+///
+/// ```
+/// use parquet_spill::ObjectStoreSpillError;
+/// let err = ObjectStoreSpillError::InsideRuntime;
+/// assert!(err.to_string().contains("spawn_blocking"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObjectStoreSpillError {
+    /// Uploading a buffer as an object failed.
+    #[error("parquet-spill: writing spill object {path} ({len} bytes) failed: {source}")]
+    Put {
+        /// The object.
+        path: String,
+        /// Its length.
+        len: usize,
+        /// The store's reason.
+        source: object_store::Error,
+    },
+    /// Reading a blob (or a range of blobs read together) back failed.
+    #[error(
+        "parquet-spill: reading {len} bytes at offset {offset} of spill object {path} failed: {source}"
+    )]
+    Get {
+        /// The object.
+        path: String,
+        /// Offset of the range in it.
+        offset: u64,
+        /// Length of the range.
+        len: usize,
+        /// The store's reason.
+        source: object_store::Error,
+    },
+    /// A ranged read came back with the wrong length.
+    #[error(
+        "parquet-spill: reading {len} bytes at offset {offset} of spill object {path} returned {got} bytes"
+    )]
+    ShortRead {
+        /// The object.
+        path: String,
+        /// Offset of the range in it.
+        offset: u64,
+        /// Length of the range.
+        len: usize,
+        /// Bytes returned.
+        got: usize,
+    },
+    /// A blob read back does not match what was written.
+    #[error(
+        "parquet-spill: checksum mismatch for the {len}-byte blob at offset {offset} of spill \
+         object {path} (crc32c expected {expected:#010x}, found {actual:#010x}): the object was altered"
+    )]
+    Checksum {
+        /// The object.
+        path: String,
+        /// Offset of the blob in it.
+        offset: u64,
+        /// Length of the blob.
+        len: usize,
+        /// CRC32C computed when the blob was written.
+        expected: u32,
+        /// CRC32C of the bytes read back.
+        actual: u32,
+    },
+    /// The blob was in an object whose upload failed (reported then).
+    #[error(
+        "parquet-spill: the {len}-byte blob at offset {offset} of spill object {path} is lost: \
+         uploading that object failed earlier"
+    )]
+    UploadFailed {
+        /// The object.
+        path: String,
+        /// Offset of the blob in it.
+        offset: u64,
+        /// Length of the blob.
+        len: usize,
+    },
+    /// `put`/`take` was called from inside the context of the
+    /// current-thread runtime passed to the builder (which only its own
+    /// `block_on` can drive), or a request's helper thread panicked.
+    #[error(
+        "parquet-spill: the object-store spill cannot block on its current-thread runtime from \
+         inside that runtime; run the writer in tokio::task::spawn_blocking, a plain thread, or \
+         pass a multi-thread runtime"
+    )]
+    InsideRuntime,
+    /// The factory could not start its own runtime.
+    #[error("parquet-spill: cannot start a tokio runtime for the object-store spill: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl From<ObjectStoreSpillError> for ParquetError {
+    fn from(err: ObjectStoreSpillError) -> Self {
+        ParquetError::External(Box::new(err))
+    }
+}
+
+/// Request and byte counters of one factory (all its stores).
+///
+/// ```
+/// let stats = parquet_spill::ObjectStoreStats::default();
+/// assert_eq!((stats.puts, stats.gets, stats.objects_live), (0, 0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectStoreStats {
+    /// Objects written (one request each).
+    pub puts: u64,
+    /// Ranged reads (one request each, possibly covering several blobs).
+    pub gets: u64,
+    /// Objects deleted.
+    pub deletes: u64,
+    /// Blobs served from the buffer, an upload in flight or the heap,
+    /// without a request.
+    pub memory_hits: u64,
+    /// Blobs served from the read-ahead (fetched by an earlier `get`).
+    pub read_ahead_hits: u64,
+    /// Times a `put` waited for a background upload to finish.
+    pub upload_waits: u64,
+    /// Bytes appended to the buffer (blobs above the inline threshold).
+    pub bytes_spilled: u64,
+    /// Bytes uploaded.
+    pub bytes_uploaded: u64,
+    /// Bytes read back (including gaps between blobs read together).
+    pub bytes_read: u64,
+    /// Most bytes held read ahead at once, by all stores.
+    pub read_ahead_peak: u64,
+    /// Objects written and not yet deleted.
+    pub objects_live: u64,
+}
+
+/// Builds an [`ObjectStoreFactory`]; see [`ObjectStoreFactory::builder`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::{MemoryBudget, ObjectStoreFactory};
+///
+/// let budget = MemoryBudget::new(64 << 20);
+/// let factory = ObjectStoreFactory::builder(
+///     Arc::new(object_store::memory::InMemory::new()),
+///     "spill".into(),
+/// )
+/// .buffer_size(8 << 20)
+/// .uploads_in_flight(1)
+/// .read_ahead(8 << 20)
+/// .budget(budget.clone())
+/// .build()?;
+/// assert_eq!(factory.memory_limit(), 24 << 20);
+/// assert_eq!(budget.used(), 24 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ObjectStoreFactoryBuilder {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    buffer_size: usize,
+    uploads_in_flight: usize,
+    read_ahead: usize,
+    inline_threshold: usize,
+    budget: Option<MemoryBudget>,
+    runtime: Option<Handle>,
+}
+
+impl ObjectStoreFactoryBuilder {
+    /// Size of the shared buffer and of each object (default
+    /// [`DEFAULT_BUFFER_SIZE`]; at least 1 byte).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .buffer_size(16 << 20)
+    ///     .build()?;
+    /// assert_eq!(factory.buffer_size(), 16 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn buffer_size(mut self, bytes: usize) -> Self {
+        self.buffer_size = bytes.max(1);
+        self
+    }
+
+    /// Full buffers that may upload in the background while the next one
+    /// fills (default 1). Each holds `buffer_size` bytes until its upload
+    /// finishes; 0 uploads inside the `put` that fills the buffer.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .buffer_size(1 << 20)
+    ///     .uploads_in_flight(3)
+    ///     .read_ahead(0)
+    ///     .build()?;
+    /// assert_eq!(factory.memory_limit(), 4 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn uploads_in_flight(mut self, uploads: usize) -> Self {
+        self.uploads_in_flight = uploads;
+        self
+    }
+
+    /// Bytes of blobs all stores together may hold read ahead (default
+    /// [`DEFAULT_BUFFER_SIZE`]); also the most one `take` fetches beyond its
+    /// own blob. 0 turns read-ahead off: one `get` per spilled blob.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .buffer_size(1 << 20)
+    ///     .uploads_in_flight(0)
+    ///     .read_ahead(4 << 20)
+    ///     .build()?;
+    /// assert_eq!(factory.memory_limit(), 5 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_ahead(mut self, bytes: usize) -> Self {
+        self.read_ahead = bytes;
+        self
+    }
+
+    /// Blobs up to this size stay on the store's heap (default
+    /// [`DEFAULT_INLINE_THRESHOLD`](crate::DEFAULT_INLINE_THRESHOLD)).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use parquet_spill::PageStore;
+    /// let factory = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .inline_threshold(4096)
+    ///     .build()?;
+    /// let mut store = factory.create_store();
+    /// store.put(vec![1u8; 4000].into())?;
+    /// assert_eq!(factory.stats().bytes_spilled, 0, "kept on the heap");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn inline_threshold(mut self, bytes: usize) -> Self {
+        self.inline_threshold = bytes;
+        self
+    }
+
+    /// Charge [`ObjectStoreFactory::memory_limit`] to `budget` (released
+    /// when the factory and its stores are dropped).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let budget = parquet_spill::MemoryBudget::new(1 << 20);
+    /// let too_big = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .budget(budget)
+    ///     .build();
+    /// assert!(too_big.unwrap_err().to_string().contains("budget"));
+    /// ```
+    pub fn budget(mut self, budget: MemoryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Run requests on this runtime instead of one the factory owns. `put`
+    /// and `take` then block the calling thread, which must not be a worker
+    /// of that runtime (use `spawn_blocking`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    /// let factory = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .runtime(runtime.handle().clone())
+    ///     .build()?;
+    /// # drop(factory);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// Build the factory: reserve its memory in the budget, start the
+    /// runtime if none was given. No request is made until the buffer first
+    /// fills.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .build()?;
+    /// assert_eq!(factory.stats().puts, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build(self) -> crate::Result<ObjectStoreFactory, ParquetError> {
+        let bridge = match self.runtime {
+            Some(h) => Bridge::Handle(h),
+            None => Bridge::owned()?,
+        };
+        let uploads_in_flight = if bridge.runs_tasks_in_background() {
+            self.uploads_in_flight
+        } else {
+            0
+        };
+        let memory_limit = memory_limit(self.buffer_size, uploads_in_flight, self.read_ahead);
+        let reservation = match &self.budget {
+            Some(b) => Some(b.reserve(memory_limit).map_err(ParquetError::from)?),
+            None => None,
+        };
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let run = format!(
+            "run-{}-{nanos}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = self.prefix.clone().join(run.as_str());
+        Ok(ObjectStoreFactory {
+            shared: Arc::new(Shared::new(
+                self.store,
+                self.prefix,
+                dir,
+                bridge,
+                self.buffer_size,
+                self.inline_threshold,
+                uploads_in_flight,
+                self.read_ahead,
+                reservation,
+            )),
+        })
+    }
+}
+
+fn memory_limit(buffer_size: usize, uploads_in_flight: usize, read_ahead: usize) -> usize {
+    buffer_size
+        .saturating_mul(uploads_in_flight.saturating_add(1))
+        .saturating_add(read_ahead)
+}
+
+impl fmt::Debug for ObjectStoreFactoryBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStoreFactoryBuilder")
+            .field("store", &self.store.to_string())
+            .field("prefix", &self.prefix.as_ref())
+            .field("buffer_size", &self.buffer_size)
+            .field("uploads_in_flight", &self.uploads_in_flight)
+            .field("read_ahead", &self.read_ahead)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates [`ObjectStoreStore`]s that spill into objects under a prefix of
+/// any [`ObjectStore`]. Cloning shares the buffer and the objects.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+/// use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+/// use parquet_spill::ObjectStoreFactory;
+///
+/// let store = Arc::new(object_store::memory::InMemory::new());
+/// let factory = Arc::new(
+///     ObjectStoreFactory::builder(store, "spill".into()).buffer_size(64 << 10).build()?,
+/// );
+/// let options = ArrowWriterOptions::new().with_page_store_factory(factory.clone());
+/// let col = Arc::new(Int64Array::from_iter_values(0..100_000)) as ArrayRef;
+/// let batch = RecordBatch::try_from_iter([("id", col)])?;
+/// let mut writer = ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), options)?;
+/// writer.write(&batch)?;
+/// writer.close()?;
+/// let stats = factory.stats();
+/// assert!(stats.puts > 0);
+/// assert_eq!(stats.objects_live, 0, "every object was deleted once read back");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ObjectStoreFactory {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ObjectStoreFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStoreFactory")
+            .field("store", &self.shared.store.to_string())
+            .field("dir", &self.shared.dir.as_ref())
+            .field("buffer_size", &self.shared.buffer_size)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl ObjectStoreFactory {
+    /// Start building a factory spilling to `store` under `prefix`. Each
+    /// factory writes under its own `<prefix>/run-<pid>-<time>-<n>/`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "tmp/spill".into())
+    ///     .build()?;
+    /// assert!(factory.dir().as_ref().starts_with("tmp/spill/run-"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder(store: Arc<dyn ObjectStore>, prefix: Path) -> ObjectStoreFactoryBuilder {
+        ObjectStoreFactoryBuilder {
+            store,
+            prefix,
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            uploads_in_flight: 1,
+            read_ahead: DEFAULT_BUFFER_SIZE,
+            inline_threshold: DEFAULT_INLINE_THRESHOLD,
+            budget: None,
+            runtime: None,
+        }
+    }
+
+    /// A factory with the defaults and its own runtime.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::new(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())?;
+    /// assert_eq!(factory.memory_limit(), 3 * parquet_spill::DEFAULT_BUFFER_SIZE);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> crate::Result<Self, ParquetError> {
+        Self::builder(store, prefix).build()
+    }
+
+    /// The prefix given to the builder.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::new(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())?;
+    /// assert_eq!(factory.prefix().as_ref(), "spill");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn prefix(&self) -> &Path {
+        &self.shared.prefix
+    }
+
+    /// Where this factory's objects go: `<prefix>/run-…`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::new(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())?;
+    /// assert!(factory.dir().prefix_matches(factory.prefix()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Size of the shared buffer and of each object.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::new(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())?;
+    /// assert_eq!(factory.buffer_size(), parquet_spill::DEFAULT_BUFFER_SIZE);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn buffer_size(&self) -> usize {
+        self.shared.buffer_size
+    }
+
+    /// The most memory the factory holds for pages in flight:
+    /// `buffer_size * (1 + uploads_in_flight) + read_ahead`, charged to the
+    /// builder's budget. (Headers kept on the heap and key tables are each
+    /// store's own, reported by its `memory_size`.)
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .buffer_size(2 << 20)
+    ///     .build()?;
+    /// assert_eq!(factory.memory_limit(), (2 << 20) * 2 + parquet_spill::DEFAULT_BUFFER_SIZE);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn memory_limit(&self) -> usize {
+        let s = &self.shared;
+        memory_limit(s.buffer_size, s.uploads_in_flight, s.read_ahead)
+    }
+
+    /// Request and byte counters so far.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let factory = parquet_spill::ObjectStoreFactory::new(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())?;
+    /// assert_eq!(factory.stats(), parquet_spill::ObjectStoreStats::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> ObjectStoreStats {
+        let c = &self.shared.counters;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        ObjectStoreStats {
+            puts: get(&c.puts),
+            gets: get(&c.gets),
+            deletes: get(&c.deletes),
+            memory_hits: get(&c.memory_hits),
+            read_ahead_hits: get(&c.read_ahead_hits),
+            upload_waits: get(&c.upload_waits),
+            bytes_spilled: get(&c.bytes_spilled),
+            bytes_uploaded: get(&c.bytes_uploaded),
+            bytes_read: get(&c.bytes_read),
+            read_ahead_peak: self.shared.read_ahead_pool.peak() as u64,
+            objects_live: get(&c.objects_live),
+        }
+    }
+
+    /// A store spilling into this factory's buffer and objects.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use parquet_spill::PageStore;
+    /// let factory = parquet_spill::ObjectStoreFactory::new(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())?;
+    /// let mut store = factory.create_store();
+    /// let key = store.put(vec![7u8; 10_000].into())?;
+    /// assert_eq!(store.take(key)?, vec![7u8; 10_000]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_store(&self) -> ObjectStoreStore {
+        ObjectStoreStore::new(Arc::clone(&self.shared))
+    }
+
+    /// Delete every object under `prefix`, returning how many: removes what
+    /// a crashed process left behind (a running factory deletes its own).
+    /// Do not run it on a prefix a live factory is using.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, ObjectStoreExt, path::Path};
+    /// let store = Arc::new(InMemory::new());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// rt.block_on(async {
+    ///     store.put(&Path::from("spill/run-1/1.spill"), vec![0u8; 3].into()).await?;
+    ///     let removed = parquet_spill::ObjectStoreFactory::cleanup(&*store, &"spill".into()).await?;
+    ///     assert_eq!(removed, 1);
+    ///     Ok::<_, Box<dyn std::error::Error>>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn cleanup(
+        store: &dyn ObjectStore,
+        prefix: &Path,
+    ) -> Result<usize, object_store::Error> {
+        let paths = list_all(store, prefix).await?;
+        let n = paths.len();
+        for p in paths {
+            match store.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Every object under `prefix`, walking delimiter listings (so no stream
+/// combinators, and no direct `futures` dependency, are needed).
+async fn list_all(
+    store: &dyn ObjectStore,
+    prefix: &Path,
+) -> Result<Vec<Path>, object_store::Error> {
+    let mut out = Vec::new();
+    let mut dirs = vec![prefix.clone()];
+    while let Some(dir) = dirs.pop() {
+        let listing = store.list_with_delimiter(Some(&dir)).await?;
+        out.extend(listing.objects.into_iter().map(|m| m.location));
+        dirs.extend(listing.common_prefixes);
+    }
+    Ok(out)
+}
+
+impl PageStoreFactory for ObjectStoreFactory {
+    fn create(&self, _args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
+        Ok(Box::new(self.create_store()))
+    }
+}

@@ -1,0 +1,382 @@
+//! [`ObjectStoreStore`]: one column's view of the shared buffer and
+//! objects, and its read-ahead.
+//!
+//! Why read-ahead: when a row group is flushed, parquet takes a column's
+//! pages one after another, in the order they were put. Fetched one by one,
+//! that is a round trip per page. So a `take` that has to go to the object
+//! store also fetches this store's next untaken blobs (up to
+//! [`read_ahead`](super::ObjectStoreFactoryBuilder::read_ahead) bytes, from
+//! a pool all stores of the factory share), merging blobs that lie close
+//! together in one object into one ranged `get` and issuing the `get`s
+//! concurrently. The blobs fetched ahead are kept, checksummed at `take` as
+//! usual, and counted in [`PageStore::memory_size`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_writer::{PageKey, PageStore};
+
+use super::shared::{Counters, Locked, Shared};
+use super::ObjectStoreSpillError;
+use crate::error::Error;
+
+/// Blobs closer than this in one object are fetched with one `get`, the gap
+/// included (it is read and dropped).
+const MAX_GAP: u64 = 64 << 10;
+/// `get`s of one read-ahead running at once.
+const CONCURRENT_GETS: usize = 8;
+/// Slots looked at when planning a read-ahead, bounding the work per `take`.
+const MAX_SCAN: usize = 4096;
+
+/// Where a spilled blob is, and its CRC32C.
+#[derive(Clone, Copy, Debug)]
+struct Blob {
+    object: u64,
+    offset: u64,
+    len: usize,
+    crc: u32,
+}
+
+enum Slot {
+    Taken,
+    Empty,
+    Heap(Bytes),
+    Remote(Blob),
+}
+
+/// One ranged `get`: `start..end` of `object`, holding `members` (slot
+/// index, blob) in offset order.
+struct Fetch {
+    object: u64,
+    start: u64,
+    end: u64,
+    members: Vec<(usize, Blob)>,
+}
+
+/// A [`PageStore`] writing into its [`ObjectStoreFactory`](super::ObjectStoreFactory)'s
+/// shared buffer. Dropping it releases whatever it did not take.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use parquet_spill::{ObjectStoreFactory, PageStore};
+///
+/// let factory = ObjectStoreFactory::builder(
+///     Arc::new(object_store::memory::InMemory::new()),
+///     "spill".into(),
+/// )
+/// .buffer_size(4096)
+/// .build()?;
+/// let mut store = factory.create_store();
+/// let keys: Vec<_> = (0..8u8)
+///     .map(|i| store.put(Bytes::from(vec![i; 1000])))
+///     .collect::<Result<_, _>>()?;
+/// for (i, key) in keys.into_iter().enumerate() {
+///     assert_eq!(store.take(key)?, vec![i as u8; 1000]);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ObjectStoreStore {
+    shared: Arc<Shared>,
+    slots: Vec<Slot>,
+    heap_live: usize,
+    /// Bytes of this store's untaken blobs per object still in memory (the
+    /// buffer or an upload in flight), oldest first.
+    in_memory: Vec<(u64, usize)>,
+    /// Blobs fetched ahead, by slot index.
+    ahead: HashMap<usize, Bytes>,
+    ahead_bytes: usize,
+}
+
+impl fmt::Debug for ObjectStoreStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStoreStore")
+            .field("dir", &self.shared.dir.as_ref())
+            .field("blobs", &self.slots.len())
+            .field("read_ahead", &self.ahead.len())
+            .finish()
+    }
+}
+
+impl ObjectStoreStore {
+    pub(super) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            slots: Vec::new(),
+            heap_live: 0,
+            in_memory: Vec::new(),
+            ahead: HashMap::new(),
+            ahead_bytes: 0,
+        }
+    }
+
+    fn put_remote(&mut self, value: &Bytes) -> Result<Slot, ObjectStoreSpillError> {
+        let crc = crc32c::crc32c(value);
+        let placed = self.shared.append(value)?;
+        if placed.in_memory {
+            let first = self.shared.first_in_memory();
+            self.in_memory.retain(|&(id, _)| id >= first);
+            match self.in_memory.last_mut() {
+                Some((id, bytes)) if *id == placed.object => *bytes += value.len(),
+                _ => self.in_memory.push((placed.object, value.len())),
+            }
+        }
+        Ok(Slot::Remote(Blob {
+            object: placed.object,
+            offset: placed.offset,
+            len: value.len(),
+            crc,
+        }))
+    }
+
+    fn take_remote(&mut self, index: usize, blob: Blob) -> Result<Bytes, ObjectStoreSpillError> {
+        let shared = Arc::clone(&self.shared);
+        let data = if let Some(data) = self.ahead.remove(&index) {
+            self.ahead_bytes -= data.len();
+            shared.read_ahead_pool.release(data.len());
+            Counters::add(&shared.counters.read_ahead_hits, 1);
+            data
+        } else if let Some(data) = shared.read_memory(blob.object, blob.offset, blob.len) {
+            if let Some((_, bytes)) = self.in_memory.iter_mut().find(|e| e.0 == blob.object) {
+                *bytes = bytes.saturating_sub(blob.len);
+            }
+            data
+        } else {
+            let locked = shared.locked();
+            if locked.failed(blob.object) {
+                return Err(ObjectStoreSpillError::UploadFailed {
+                    path: shared.path(blob.object).to_string(),
+                    offset: blob.offset,
+                    len: blob.len,
+                });
+            }
+            let extra = self.plan_read_ahead(&locked, index);
+            drop(locked);
+            self.fetch(index, blob, extra)?
+        };
+        let actual = crc32c::crc32c(&data);
+        if actual != blob.crc {
+            return Err(ObjectStoreSpillError::Checksum {
+                path: shared.path(blob.object).to_string(),
+                offset: blob.offset,
+                len: blob.len,
+                expected: blob.crc,
+                actual,
+            });
+        }
+        shared.release([blob.object]);
+        Ok(data)
+    }
+
+    /// The untaken blobs after slot `index` in uploaded objects, in put
+    /// order, up to the read-ahead the pool can give now.
+    fn plan_read_ahead(&self, locked: &Locked<'_>, index: usize) -> Vec<(usize, Blob)> {
+        let quota = self
+            .shared
+            .read_ahead
+            .min(self.shared.read_ahead_pool.available());
+        let mut total = 0;
+        let mut extra = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate().skip(index + 1).take(MAX_SCAN) {
+            let Slot::Remote(blob) = slot else { continue };
+            if self.ahead.contains_key(&i) || !locked.is_uploaded(blob.object) {
+                continue;
+            }
+            if total + blob.len > quota {
+                break;
+            }
+            total += blob.len;
+            extra.push((i, *blob));
+        }
+        extra
+    }
+
+    /// Fetch `blob` (slot `index`) and, if the pool has room, the blobs in
+    /// `extra` into the read-ahead.
+    fn fetch(
+        &mut self,
+        index: usize,
+        blob: Blob,
+        extra: Vec<(usize, Blob)>,
+    ) -> Result<Bytes, ObjectStoreSpillError> {
+        let shared = Arc::clone(&self.shared);
+        let pool = &shared.read_ahead_pool;
+        let mut fetches = group(index, blob, &extra);
+        // The blob itself goes to the caller, as with any store; everything
+        // else fetched (blobs ahead, gaps between them) is charged.
+        let fetched: u64 = fetches.iter().map(|f| f.end - f.start).sum();
+        let charge = usize::try_from(fetched)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(blob.len);
+        let charged = if charge > 0 && pool.try_reserve(charge) {
+            charge
+        } else {
+            fetches = group(index, blob, &[]);
+            0
+        };
+        let mut blobs = match self.run(&fetches) {
+            Ok(blobs) => blobs,
+            Err(err) => {
+                pool.release(charged);
+                return Err(err);
+            }
+        };
+        let wanted = blobs.iter().position(|(i, _)| *i == index);
+        let Some(data) = wanted.map(|pos| blobs.swap_remove(pos).1) else {
+            pool.release(charged);
+            return Err(ObjectStoreSpillError::ShortRead {
+                path: shared.path(blob.object).to_string(),
+                offset: blob.offset,
+                len: blob.len,
+                got: 0,
+            });
+        };
+        // Blobs kept ahead stay charged until taken; the gaps are freed.
+        let kept: usize = blobs.iter().map(|(_, b)| b.len()).sum();
+        pool.release(charged.saturating_sub(kept));
+        for (i, bytes) in blobs {
+            self.ahead_bytes += bytes.len();
+            self.ahead.insert(i, bytes);
+        }
+        Ok(data)
+    }
+
+    /// Issue `fetches` (concurrently) and cut them into blobs by slot index.
+    fn run(&self, fetches: &[Fetch]) -> Result<Vec<(usize, Bytes)>, ObjectStoreSpillError> {
+        let shared = &*self.shared;
+        let requests = fetches.iter().map(|f| {
+            let path = shared.path(f.object);
+            let range = f.start..f.end;
+            async move {
+                let got = shared.store.get_range(&path, range).await;
+                (path, got)
+            }
+        });
+        Counters::add(&shared.counters.gets, fetches.len() as u64);
+        let results: Vec<_> = shared.bridge.block_on(
+            stream::iter(requests)
+                .buffered(CONCURRENT_GETS)
+                .collect::<Vec<_>>(),
+        )?;
+        let mut blobs = Vec::new();
+        for (fetch, (path, got)) in fetches.iter().zip(results) {
+            let len = (fetch.end - fetch.start) as usize;
+            let data = got.map_err(|source| ObjectStoreSpillError::Get {
+                path: path.to_string(),
+                offset: fetch.start,
+                len,
+                source,
+            })?;
+            if data.len() != len {
+                return Err(ObjectStoreSpillError::ShortRead {
+                    path: path.to_string(),
+                    offset: fetch.start,
+                    len,
+                    got: data.len(),
+                });
+            }
+            Counters::add(&shared.counters.bytes_read, len as u64);
+            if let [(i, _)] = fetch.members[..] {
+                blobs.push((i, data));
+                continue;
+            }
+            for &(i, blob) in &fetch.members {
+                // A copy, so the fetched range (gaps, other blobs) is freed
+                // now rather than when the last blob cut from it is.
+                let start = (blob.offset - fetch.start) as usize;
+                blobs.push((i, Bytes::copy_from_slice(&data[start..start + blob.len])));
+            }
+        }
+        Ok(blobs)
+    }
+}
+
+/// Group `blob` (slot `index`) and `extra` into ranged `get`s: per object,
+/// in offset order, merging blobs at most [`MAX_GAP`] apart.
+fn group(index: usize, blob: Blob, extra: &[(usize, Blob)]) -> Vec<Fetch> {
+    let mut all: Vec<(usize, Blob)> = Vec::with_capacity(extra.len() + 1);
+    all.push((index, blob));
+    all.extend_from_slice(extra);
+    all.sort_by_key(|(_, b)| (b.object, b.offset));
+    let mut fetches: Vec<Fetch> = Vec::new();
+    for (i, b) in all {
+        let end = b.offset + b.len as u64;
+        match fetches.last_mut() {
+            Some(f) if f.object == b.object && b.offset <= f.end + MAX_GAP => {
+                f.end = f.end.max(end);
+                f.members.push((i, b));
+            }
+            _ => fetches.push(Fetch {
+                object: b.object,
+                start: b.offset,
+                end,
+                members: vec![(i, b)],
+            }),
+        }
+    }
+    fetches
+}
+
+impl PageStore for ObjectStoreStore {
+    fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
+        let key = PageKey::new(self.slots.len() as u64);
+        let slot = if value.is_empty() {
+            Slot::Empty
+        } else if value.len() <= self.shared.inline_threshold {
+            self.heap_live += value.len();
+            Slot::Heap(value)
+        } else {
+            self.put_remote(&value)?
+        };
+        self.slots.push(slot);
+        Ok(key)
+    }
+
+    fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
+        let raw = key.get();
+        let Some(index) = usize::try_from(raw).ok().filter(|&i| i < self.slots.len()) else {
+            return Err(Error::UnknownKey { key: raw }.into());
+        };
+        match std::mem::replace(&mut self.slots[index], Slot::Taken) {
+            Slot::Taken => Err(Error::UnknownKey { key: raw }.into()),
+            Slot::Empty => Ok(Bytes::new()),
+            Slot::Heap(data) => {
+                self.heap_live -= data.len();
+                Counters::add(&self.shared.counters.memory_hits, 1);
+                Ok(data)
+            }
+            Slot::Remote(blob) => Ok(self.take_remote(index, blob)?),
+        }
+    }
+
+    fn memory_size(&self) -> usize {
+        let first = self.shared.first_in_memory();
+        let buffered: usize = self
+            .in_memory
+            .iter()
+            .filter(|&&(id, _)| id >= first)
+            .map(|&(_, bytes)| bytes)
+            .sum();
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.in_memory.capacity() * std::mem::size_of::<(u64, usize)>()
+            + self.ahead.capacity() * (std::mem::size_of::<(usize, Bytes)>() + 1)
+            + self.heap_live
+            + buffered
+            + self.ahead_bytes
+    }
+}
+
+impl Drop for ObjectStoreStore {
+    fn drop(&mut self) {
+        self.shared.read_ahead_pool.release(self.ahead_bytes);
+        let objects = self.slots.drain(..).filter_map(|slot| match slot {
+            Slot::Remote(blob) => Some(blob.object),
+            _ => None,
+        });
+        self.shared.release(objects.collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,155 @@
+//! `CountingStore`: an `ObjectStore` wrapper that counts requests and can
+//! fail the N-th one, add latency to each, or hold puts until released.
+//! Shared by `tests/object_store.rs` and `benches/object_store_throughput.rs`
+//! (included with `#[path]`).
+#![allow(dead_code)]
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use tokio::sync::Semaphore;
+
+/// Counts puts, gets and deletes; optionally fails request number
+/// `fail_at` (1-based, puts and gets together), sleeps `latency` before
+/// each put and get, or makes puts wait for a permit of `gate`.
+#[derive(Debug)]
+pub struct CountingStore {
+    inner: Arc<dyn ObjectStore>,
+    pub puts: AtomicU64,
+    pub gets: AtomicU64,
+    pub deletes: Arc<AtomicU64>,
+    requests: AtomicU64,
+    fail_at: u64,
+    latency: Duration,
+    gate: Option<Arc<Semaphore>>,
+}
+
+impl CountingStore {
+    /// Count requests to `inner`; fail the `fail_at`-th (0: never).
+    pub fn new(inner: Arc<dyn ObjectStore>, fail_at: u64) -> Self {
+        Self {
+            inner,
+            puts: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
+            deletes: Arc::new(AtomicU64::new(0)),
+            requests: AtomicU64::new(0),
+            fail_at,
+            latency: Duration::ZERO,
+            gate: None,
+        }
+    }
+
+    /// Sleep this long before each put and get (a remote store's round trip).
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Each put first takes (and consumes) a permit of `gate`.
+    pub fn with_gate(mut self, gate: Arc<Semaphore>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Puts and gets so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    async fn check(&self) -> object_store::Result<()> {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        if n == self.fail_at {
+            return Err(object_store::Error::Generic {
+                store: "CountingStore",
+                source: format!("injected failure of request {n}").into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CountingStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CountingStore({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for CountingStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        if let Some(gate) = &self.gate {
+            if let Ok(permit) = gate.acquire().await {
+                permit.forget();
+            }
+        }
+        self.check().await?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.check().await?;
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        let deletes = Arc::clone(&self.deletes);
+        self.inner
+            .delete_stream(locations)
+            .inspect_ok(move |_| {
+                deletes.fetch_add(1, Ordering::Relaxed);
+            })
+            .boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
