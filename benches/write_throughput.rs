@@ -21,12 +21,26 @@
 //! - `budget-64MiB`: `SpillOptions::memory_limit(64 MiB)`, the planned
 //!   writer (smaller pages, tiered store) a memory-bounded user gets.
 //!
+//! With feature `object_store`, the group `object-store/skewed-…` compares
+//! `ObjectStoreFactory` (default settings: 8 MiB buffer, one background
+//! upload, 8 MiB read-ahead) with the file store on the narrow skewed
+//! workload:
+//! - `os-memory`, `os-local-fs`: over object_store's `InMemory` and
+//!   `LocalFileSystem` (a temp dir);
+//! - `os-memory-20ms`: `InMemory` behind a wrapper adding 20 ms to every put
+//!   and get, as a remote store's round trip; `os-memory-20ms-serial` is the
+//!   same with `uploads_in_flight(0)` and `read_ahead(0)`, to show what the
+//!   overlap and the read-ahead buy;
+//! - `os-s3-moto`: S3 at `PARQUET_SPILL_S3_ENDPOINT` (a moto server, see
+//!   `scripts/s3_server.sh`), only when that variable is set.
+//!
 //! Each writer produces one zstd row group into [`std::io::sink`], so output
 //! storage is not measured; batches are generated once, outside the timing.
 //!
-//! Run `cargo bench --bench write_throughput`, then
-//! `python3 scripts/bench_ratios.py`. `PARQUET_SPILL_BENCH_SCALE` (default
-//! `1.0`) scales both workloads. `cargo test --benches` runs each case once.
+//! Run `cargo bench --bench write_throughput` (add `--features object_store`
+//! for the object-store group), then `python3 scripts/bench_ratios.py`.
+//! `PARQUET_SPILL_BENCH_SCALE` (default `1.0`) scales the workloads.
+//! `cargo test --benches` runs each case once.
 
 use std::fs::File;
 use std::hint::black_box;
@@ -45,6 +59,13 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use parquet_spill::testkit::workloads::Workload;
 use parquet_spill::{FileStoreFactory, MemoryBudget, SpillOptions, TieredStoreFactory};
+
+#[cfg(feature = "object_store")]
+#[path = "../tests/common/counting_store.rs"]
+mod counting_store;
+#[cfg(feature = "object_store")]
+#[path = "../tests/common/s3_server.rs"]
+mod s3_server;
 
 /// Environment variable scaling the workloads (a positive float, default 1.0).
 const SCALE_VAR: &str = "PARQUET_SPILL_BENCH_SCALE";
@@ -70,6 +91,9 @@ enum Backend {
     TieredRoomy,
     /// `SpillOptions::memory_limit(64 MiB)`: planned encoders, tiered pages.
     Budget64,
+    /// `ObjectStoreFactory` over some object store.
+    #[cfg(feature = "object_store")]
+    Object(remote::Target),
 }
 
 impl Backend {
@@ -88,6 +112,8 @@ impl Backend {
             Backend::FilePerColumn => "file-per-column",
             Backend::TieredRoomy => "tiered-roomy",
             Backend::Budget64 => "budget-64MiB",
+            #[cfg(feature = "object_store")]
+            Backend::Object(target) => target.name(),
         }
     }
 
@@ -112,6 +138,8 @@ impl Backend {
                     .expect("plan a 64 MiB writer")
                     .writer_options()
             }
+            #[cfg(feature = "object_store")]
+            Backend::Object(target) => Arc::new(target.factory()),
         };
         options.with_page_store_factory(factory)
     }
@@ -204,11 +232,11 @@ fn write_all(
     black_box(metadata);
 }
 
-/// One criterion group per workload, one function per store.
-fn bench_workload(c: &mut Criterion, workload: Workload) {
+/// One criterion group `<prefix>/<workload>`, one function per store.
+fn bench_workload(c: &mut Criterion, prefix: &str, workload: Workload, backends: &[Backend]) {
     let batches: Vec<RecordBatch> = workload.batches(workload.default_batch_rows()).collect();
     let properties = writer_properties();
-    let mut group = c.benchmark_group(format!("write/{}", workload.name()));
+    let mut group = c.benchmark_group(format!("{prefix}/{}", workload.name()));
     // One write takes from tens of milliseconds to seconds: a few flat samples.
     let slow_write = Duration::from_secs_f64(workload.raw_bytes() as f64 / SLOW_BYTES_PER_SEC);
     group
@@ -217,7 +245,7 @@ fn bench_workload(c: &mut Criterion, workload: Workload) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time((slow_write * SAMPLES as u32).max(Duration::from_secs(5)))
         .throughput(Throughput::Bytes(workload.raw_bytes()));
-    for backend in Backend::ALL {
+    for &backend in backends {
         group.bench_function(backend.name(), |b| {
             b.iter(|| write_all(backend, &workload, &batches, &properties))
         });
@@ -235,7 +263,104 @@ fn write_throughput(c: &mut Criterion) {
         },
     ];
     for workload in workloads {
-        bench_workload(c, workload);
+        bench_workload(c, "write", workload, &Backend::ALL);
+    }
+    #[cfg(feature = "object_store")]
+    bench_workload(
+        c,
+        "object-store",
+        Workload::skewed_bytes((SKEWED_BYTES * scale) as u64),
+        &remote::backends(),
+    );
+}
+
+/// The object-store targets of the `object-store` group.
+#[cfg(feature = "object_store")]
+mod remote {
+    use std::sync::{Arc, OnceLock};
+    use std::time::Duration;
+
+    use object_store::local::LocalFileSystem;
+    use object_store::memory::InMemory;
+    use object_store::ObjectStore;
+    use parquet_spill::ObjectStoreFactory;
+
+    use super::counting_store::CountingStore;
+    use super::s3_server::S3Server;
+    use super::Backend;
+
+    /// Round trip added to each request by the `-20ms` targets.
+    const LATENCY: Duration = Duration::from_millis(20);
+
+    #[derive(Debug, Clone, Copy)]
+    pub enum Target {
+        Memory,
+        LocalFs,
+        Latency { overlap: bool },
+        S3,
+    }
+
+    /// The group's stores: the two baselines, then the object stores (S3
+    /// only when `PARQUET_SPILL_S3_ENDPOINT` is set).
+    pub fn backends() -> Vec<Backend> {
+        let mut all = vec![
+            Backend::InMemory,
+            Backend::FileStore,
+            Backend::Object(Target::Memory),
+            Backend::Object(Target::LocalFs),
+            Backend::Object(Target::Latency { overlap: true }),
+            Backend::Object(Target::Latency { overlap: false }),
+        ];
+        if s3().is_some() {
+            all.push(Backend::Object(Target::S3));
+        }
+        all
+    }
+
+    /// A bucket on the S3 server at `PARQUET_SPILL_S3_ENDPOINT`, made once.
+    fn s3() -> Option<&'static Arc<dyn ObjectStore>> {
+        static S3: OnceLock<Option<Arc<dyn ObjectStore>>> = OnceLock::new();
+        S3.get_or_init(|| {
+            let server = S3Server::from_env()?;
+            let bucket = format!("parquet-spill-bench-{}", std::process::id());
+            server.create_bucket(&bucket);
+            Some(server.store(&bucket))
+        })
+        .as_ref()
+    }
+
+    impl Target {
+        pub fn name(self) -> &'static str {
+            match self {
+                Target::Memory => "os-memory",
+                Target::LocalFs => "os-local-fs",
+                Target::Latency { overlap: true } => "os-memory-20ms",
+                Target::Latency { overlap: false } => "os-memory-20ms-serial",
+                Target::S3 => "os-s3-moto",
+            }
+        }
+
+        /// A fresh factory (and runtime), as a user would make per writer.
+        pub fn factory(self) -> ObjectStoreFactory {
+            static LOCAL: OnceLock<Arc<dyn ObjectStore>> = OnceLock::new();
+            let store: Arc<dyn ObjectStore> = match self {
+                Target::Memory => Arc::new(InMemory::new()),
+                Target::LocalFs => Arc::clone(LOCAL.get_or_init(|| {
+                    let dir = tempfile::tempdir().expect("temp dir").keep();
+                    Arc::new(LocalFileSystem::new_with_prefix(dir).expect("local store"))
+                })),
+                Target::Latency { .. } => {
+                    Arc::new(CountingStore::new(Arc::new(InMemory::new()), 0).with_latency(LATENCY))
+                }
+                Target::S3 => Arc::clone(s3().expect("S3 target without an endpoint")),
+            };
+            let builder = ObjectStoreFactory::builder(store, "bench".into());
+            let builder = match self {
+                Target::Latency { overlap: false } => builder.uploads_in_flight(0).read_ahead(0),
+                _ => builder,
+            };
+            builder.build().expect("object-store factory")
+        }
     }
 }
 

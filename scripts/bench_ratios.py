@@ -12,7 +12,10 @@ beside it (group, bench name, throughput in bytes). Ratios are "baseline time
 
 Usage:
     cargo bench --bench write_throughput
-    python3 scripts/bench_ratios.py [--criterion-dir DIR] [GROUP_SUBSTRING ...]
+    python3 scripts/bench_ratios.py [--criterion-dir DIR] [--reference STORE] [GROUP_SUBSTRING ...]
+
+``--reference`` names the second baseline column (default ``file-per-column``;
+the object-store group compares with ``file-store``).
 
 Standard library only.
 """
@@ -76,26 +79,26 @@ def ratio(baseline, result):
     return f"{baseline['mean_ns'] / result['mean_ns']:.3f}"
 
 
-def store_order(name):
-    """The default first, the reference last, anything else in between."""
-    return (name != DEFAULT_STORE, name == REFERENCE_STORE, name)
+def store_order(reference):
+    """The default first, then the reference, anything else after them."""
+    return lambda name: (name != DEFAULT_STORE, name != reference, name)
 
 
-def table(groups):
+def table(groups, reference=REFERENCE_STORE):
     lines = [
-        "| workload | store | mean time (95% CI) | MiB/s | vs in-memory | vs file-per-column |",
+        f"| workload | store | mean time (95% CI) | MiB/s | vs in-memory | vs {reference} |",
         "|---|---|---|---:|---:|---:|",
     ]
     for group in sorted(groups):
         stores = groups[group]
-        default, reference = stores.get(DEFAULT_STORE), stores.get(REFERENCE_STORE)
-        for name in sorted(stores, key=store_order):
+        default, ref = stores.get(DEFAULT_STORE), stores.get(reference)
+        for name in sorted(stores, key=store_order(reference)):
             r = stores[name]
             ci = f"{format_time(r['low_ns'])} – {format_time(r['high_ns'])}"
             mibs = f"{r['bytes'] / MIB / (r['mean_ns'] / 1e9):.1f}" if r["bytes"] else "n/a"
             lines.append(
                 f"| {group} | {name} | {format_time(r['mean_ns'])} ({ci}) | {mibs} "
-                f"| {ratio(default, r)} | {ratio(reference, r)} |"
+                f"| {ratio(default, r)} | {ratio(ref, r)} |"
             )
     return "\n".join(lines)
 
@@ -109,6 +112,11 @@ def main():
         help="criterion's output directory (default: %(default)s)",
     )
     parser.add_argument(
+        "--reference",
+        default=REFERENCE_STORE,
+        help="store for the second ratio column (default: %(default)s)",
+    )
+    parser.add_argument(
         "groups", nargs="*", help="only groups whose name contains one of these strings"
     )
     args = parser.parse_args()
@@ -119,7 +127,7 @@ def main():
     if not groups:
         wanted = f" for groups matching {args.groups}" if args.groups else ""
         sys.exit(f"no criterion results under {args.criterion_dir}{wanted}; run `cargo bench` first")
-    print(table(groups))
+    print(table(groups, args.reference))
 
 
 if __name__ == "__main__":

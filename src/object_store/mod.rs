@@ -215,7 +215,7 @@ impl From<ObjectStoreSpillError> for ParquetError {
 ///
 /// ```
 /// let stats = parquet_spill::ObjectStoreStats::default();
-/// assert_eq!((stats.puts, stats.gets, stats.objects_live), (0, 0, 0));
+/// assert_eq!((stats.puts, stats.gets, stats.get_rounds, stats.objects_live), (0, 0, 0, 0));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -224,6 +224,9 @@ pub struct ObjectStoreStats {
     pub puts: u64,
     /// Ranged reads (one request each, possibly covering several blobs).
     pub gets: u64,
+    /// Times a `take` waited for gets (those of one read-ahead run
+    /// concurrently): the round trips a flush pays.
+    pub get_rounds: u64,
     /// Objects deleted.
     pub deletes: u64,
     /// Blobs served from the buffer, an upload in flight or the heap,
@@ -613,6 +616,7 @@ impl ObjectStoreFactory {
         ObjectStoreStats {
             puts: get(&c.puts),
             gets: get(&c.gets),
+            get_rounds: get(&c.get_rounds),
             deletes: get(&c.deletes),
             memory_hits: get(&c.memory_hits),
             read_ahead_hits: get(&c.read_ahead_hits),

@@ -35,6 +35,7 @@ pub(super) struct Placed {
 pub(super) struct Counters {
     pub puts: AtomicU64,
     pub gets: AtomicU64,
+    pub get_rounds: AtomicU64,
     pub deletes: AtomicU64,
     pub memory_hits: AtomicU64,
     pub read_ahead_hits: AtomicU64,

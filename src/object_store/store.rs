@@ -257,6 +257,7 @@ impl ObjectStoreStore {
             }
         });
         Counters::add(&shared.counters.gets, fetches.len() as u64);
+        Counters::add(&shared.counters.get_rounds, 1);
         let results: Vec<_> = shared.bridge.block_on(
             stream::iter(requests)
                 .buffered(CONCURRENT_GETS)
