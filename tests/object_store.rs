@@ -23,13 +23,17 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
+use parquet_spill::testkit::measure::{self, ChildRunner, Measurement, Scenario, Store};
 use parquet_spill::testkit::workloads::Workload;
-use parquet_spill::testkit::SharedFactory;
+use parquet_spill::testkit::{CountingAlloc, SharedFactory};
 use parquet_spill::{
     FileStoreFactory, MemoryBudget, ObjectStoreFactory, ObjectStoreSpillError, PageStore,
     PageStoreFactory,
 };
 use s3_server::S3Server;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
 
 fn in_memory_factory() -> SharedFactory {
     Arc::new(
@@ -611,4 +615,86 @@ fn s3_via_moto() {
     );
     drop(factory);
     assert_eq!(count_objects(&*s3, "bench"), 0);
+}
+
+/// Which writer [`memory_child`] measures (set by [`heap_stays_within_memory_limit`]).
+const MEMORY_CHILD: &str = "PARQUET_SPILL_OBJECT_STORE_MEMORY";
+
+/// The object-store factories measured: over a local directory (so objects
+/// are not on the heap), with the default settings and with small ones.
+fn measured_factory(which: &str) -> ObjectStoreFactory {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let store = Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap());
+    let builder = ObjectStoreFactory::builder(store, "mem".into());
+    match which {
+        "object-store-1MiB" => builder
+            .buffer_size(1 << 20)
+            .uploads_in_flight(1)
+            .read_ahead(1 << 20),
+        _ => builder,
+    }
+    .build()
+    .unwrap()
+}
+
+/// The child end: one measurement per process (the allocator is global).
+#[test]
+fn memory_child() {
+    let Ok(which) = std::env::var(MEMORY_CHILD) else {
+        return;
+    };
+    let store = match which.as_str() {
+        "file" => Store::file(),
+        name => Store::Custom {
+            name: name.to_string(),
+            factory: Arc::new(measured_factory(name)),
+        },
+    };
+    let w = Workload::skewed_bytes(64 << 20);
+    let measured = measure::measure_write(&ALLOC, &Scenario::new(w, store)).unwrap();
+    println!("{}{measured}", measure::RESULT_PREFIX);
+}
+
+/// Peak process heap writing a 64 MiB skewed row group: the object store
+/// costs at most its `memory_limit` (buffers + read-ahead) over the file
+/// store, whose pages leave the heap at once.
+#[test]
+fn heap_stays_within_memory_limit() {
+    let child = ChildRunner::test("memory_child").unwrap();
+    let measure = |which: &str| -> Measurement {
+        let out = child.run(MEMORY_CHILD, which).unwrap();
+        let line = out
+            .lines()
+            .find_map(|l| l.find(measure::RESULT_PREFIX).map(|at| &l[at..]))
+            .unwrap_or_else(|| panic!("{which}: no measurement in\n{out}"));
+        line[measure::RESULT_PREFIX.len()..].parse().unwrap()
+    };
+    let file = measure("file");
+    let mut rows = vec![vec![
+        "file".to_string(),
+        "-".to_string(),
+        measure::human_bytes(file.peak_heap()),
+    ]];
+    for which in ["object-store", "object-store-1MiB"] {
+        let limit = measured_factory(which).memory_limit() as u64;
+        let m = measure(which);
+        rows.push(vec![
+            which.to_string(),
+            measure::human_bytes(limit),
+            measure::human_bytes(m.peak_heap()),
+        ]);
+        // 1 MiB for the runtime, the local store's I/O and key tables.
+        let bound = file.peak_heap() + limit + (1 << 20);
+        assert!(
+            m.peak_heap() <= bound,
+            "{which}: peak heap {} above the file store's {} + memory_limit {}",
+            m.peak_heap(),
+            file.peak_heap(),
+            limit
+        );
+    }
+    println!(
+        "{}",
+        measure::text_table(&["store", "memory_limit", "peak heap"], &rows, 1)
+    );
 }
