@@ -16,6 +16,11 @@
 //! - [`FileStoreFactory`]: every page goes to **one shared, unlinked spill
 //!   file** per factory (not one descriptor per column), with positional I/O,
 //!   a CRC32C per blob and disk space reused between row groups.
+//! - [`TieredStoreFactory`] and [`SpillOptions`]: pages stay on the heap
+//!   while a shared [`MemoryBudget`] allows and spill beyond it; a planner
+//!   fits the encoders' own limits to the budget.
+//! - `ObjectStoreFactory` (feature `object_store`): spill to S3, GCS, Azure or
+//!   any `object_store::ObjectStore`, in few large requests.
 //! - [`testkit`] (feature `testkit`): a conformance suite any
 //!   [`PageStoreFactory`] can run, requiring byte-identical output to
 //!   parquet's default store.
