@@ -354,6 +354,53 @@ with 1 MiB read-ahead: {with:?}"
     assert!(with.read_ahead_peak > 0, "{with:?}");
 }
 
+/// Deletes that fail while writing are retried when the factory drops.
+#[test]
+fn failed_deletes_are_retried_on_drop() {
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let counting = Arc::new(CountingStore::new(Arc::clone(&mem), 0).with_failing_deletes(3));
+    let factory = Arc::new(
+        ObjectStoreFactory::builder(counting.clone(), "del".into())
+            .buffer_size(256 << 10)
+            .build()
+            .unwrap(),
+    );
+    write(factory.clone(), &Workload::skewed_bytes(4 << 20)).unwrap();
+    assert_eq!(count_objects(&*mem, "del"), 3, "three deletes failed");
+    assert_eq!(factory.stats().objects_live, 3);
+    drop(factory);
+    assert_eq!(count_objects(&*mem, "del"), 0);
+}
+
+/// A column's blobs interleaved with another's: the gaps merged into its
+/// gets make the read-ahead charge twice the blobs it reads. The window
+/// shrinks to fit the pool instead of falling back to a get per blob.
+#[test]
+fn read_ahead_fits_interleaved_blobs_into_the_pool() {
+    let counting = Arc::new(CountingStore::new(Arc::new(InMemory::new()), 0));
+    let factory = ObjectStoreFactory::builder(counting.clone(), "gap".into())
+        .buffer_size(4 << 20)
+        .read_ahead(1 << 20)
+        .build()
+        .unwrap();
+    let (mut a, mut b) = (factory.create_store(), factory.create_store());
+    let blob = |i: usize| Bytes::from(vec![i as u8; 32 << 10]);
+    let mut keys = Vec::new();
+    for i in 0..256 {
+        keys.push(a.put(blob(i)).unwrap());
+        b.put(blob(i)).unwrap();
+    }
+    let before = factory.stats();
+    for (i, key) in keys.into_iter().enumerate() {
+        assert_eq!(a.take(key).unwrap(), blob(i));
+    }
+    let stats = factory.stats();
+    let gets = stats.gets - before.gets;
+    // 192 of a's blobs are in uploaded objects (the last buffer is in memory).
+    assert!(gets <= 16, "{gets} gets for 192 blobs: {stats:?}");
+    assert!(stats.read_ahead_peak <= 1 << 20, "{stats:?}");
+}
+
 #[test]
 fn checksum_mismatch_names_the_object() {
     let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
@@ -393,58 +440,63 @@ fn buffers_and_read_ahead_are_charged_to_the_budget() {
     assert_eq!(budget.used(), 0);
 }
 
+/// Put three 800-byte blobs into 1000-byte buffers (two uploads) and take
+/// them back: requests, background uploads and joins from the calling thread.
+fn exercise(factory: &ObjectStoreFactory) {
+    let mut store = factory.create_store();
+    let keys: Vec<_> = (0..3u8)
+        .map(|i| store.put(Bytes::from(vec![i; 800])).unwrap())
+        .collect();
+    for (i, key) in keys.into_iter().enumerate() {
+        assert_eq!(store.take(key).unwrap(), vec![i as u8; 800]);
+    }
+}
+
+/// Every calling context works: a plain thread, an async task on a worker
+/// of a one-worker runtime (its uploads must still run), `spawn_blocking`,
+/// and inside a current-thread runtime; a current-thread runtime handle is
+/// refused up front.
 #[test]
-fn runtime_handle_is_used_and_async_callers_get_an_error() {
+fn every_calling_context_works_and_current_thread_handles_are_refused() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let factory = ObjectStoreFactory::builder(Arc::new(InMemory::new()), "h".into())
-        .buffer_size(1000)
-        .runtime(rt.handle().clone())
+    let build = |handle: Option<tokio::runtime::Handle>| {
+        let builder =
+            ObjectStoreFactory::builder(Arc::new(InMemory::new()), "h".into()).buffer_size(1000);
+        match handle {
+            Some(h) => builder.runtime(h),
+            None => builder,
+        }
         .build()
+    };
+    let on_rt = Arc::new(build(Some(rt.handle().clone())).unwrap());
+    exercise(&on_rt);
+    let f = Arc::clone(&on_rt);
+    rt.block_on(rt.spawn(async move { exercise(&f) })).unwrap();
+    let f = Arc::clone(&on_rt);
+    rt.block_on(rt.spawn_blocking(move || exercise(&f)))
         .unwrap();
-    let mut store = factory.create_store();
-    let k = store.put(Bytes::from(vec![1u8; 800])).unwrap();
-    store.put(Bytes::from(vec![2u8; 800])).unwrap();
-    assert_eq!(store.take(k).unwrap(), vec![1u8; 800]);
-    // From inside an async task it still works (blocking that thread).
-    let k = store.put(Bytes::from(vec![3u8; 800])).unwrap();
-    let mut store = rt
-        .block_on(rt.spawn(async move {
-            store.put(Bytes::from(vec![4u8; 800])).unwrap();
-            assert_eq!(store.take(k).unwrap(), vec![3u8; 800]);
-            store
-        }))
-        .unwrap();
-    // With a current-thread runtime that cannot work: a clear error, no panic.
+    // The writer on the runtime's only worker, the factory on the same runtime.
+    let f = Arc::clone(&on_rt);
+    rt.block_on(async move { exercise(&f) });
+
     let ct = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let factory_ct = ObjectStoreFactory::builder(Arc::new(InMemory::new()), "h".into())
-        .buffer_size(1000)
-        .runtime(ct.handle().clone())
-        .build()
+    let err = build(Some(ct.handle().clone())).unwrap_err().to_string();
+    assert!(err.contains("multi-thread"), "{err}");
+    let owned = Arc::new(build(None).unwrap());
+    let f = Arc::clone(&owned);
+    ct.block_on(async move { exercise(&f) });
+    let f = Arc::clone(&owned);
+    ct.block_on(ct.spawn_blocking(move || exercise(&f)))
         .unwrap();
-    let mut store_ct = factory_ct.create_store();
-    store_ct.put(Bytes::from(vec![1u8; 800])).unwrap();
-    let err = ct
-        .block_on(async { store_ct.put(Bytes::from(vec![2u8; 800])).map(|_| ()) })
-        .unwrap_err();
-    assert!(err.to_string().contains("spawn_blocking"), "{err}");
-    store.put(Bytes::from(vec![0u8; 10])).unwrap();
-    // The right way: spawn_blocking.
-    let mut store = factory.create_store();
-    let got = rt
-        .block_on(rt.spawn_blocking(move || {
-            let k = store.put(Bytes::from(vec![5u8; 800])).unwrap();
-            store.put(Bytes::from(vec![6u8; 800])).unwrap();
-            store.take(k).unwrap()
-        }))
-        .unwrap();
-    assert_eq!(got, vec![5u8; 800]);
+    assert_eq!(owned.stats().objects_live, 0);
+    assert_eq!(on_rt.stats().objects_live, 0);
 }
 
 #[test]

@@ -10,22 +10,34 @@ use tokio::task::JoinHandle;
 
 use super::ObjectStoreSpillError;
 
-/// The runtime requests run on: the caller's, or one the factory owns.
+/// The runtime requests run on: the caller's (multi-thread), or one the
+/// factory owns.
 pub(super) enum Bridge {
     Handle(Handle),
     Owned(Runtime),
 }
 
 impl Bridge {
-    /// A one-worker multi-thread runtime owned by the factory.
-    pub(super) fn owned() -> Result<Self, ObjectStoreSpillError> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("parquet-spill-object-store")
-            .enable_all()
-            .build()
-            .map(Bridge::Owned)
-            .map_err(ObjectStoreSpillError::Runtime)
+    /// `handle` if given (it must be a multi-thread runtime's), else a
+    /// one-worker multi-thread runtime owned by the factory.
+    ///
+    /// A current-thread runtime is refused: it runs tasks and drives I/O
+    /// only inside its own `Runtime::block_on`, so background uploads would
+    /// never run and a request made from a plain thread could hang.
+    pub(super) fn new(handle: Option<Handle>) -> Result<Self, ObjectStoreSpillError> {
+        match handle {
+            Some(h) if h.runtime_flavor() == RuntimeFlavor::CurrentThread => {
+                Err(ObjectStoreSpillError::CurrentThreadRuntime)
+            }
+            Some(h) => Ok(Bridge::Handle(h)),
+            None => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("parquet-spill-object-store")
+                .enable_all()
+                .build()
+                .map(Bridge::Owned)
+                .map_err(ObjectStoreSpillError::Runtime),
+        }
     }
 
     pub(super) fn handle(&self) -> &Handle {
@@ -33,14 +45,6 @@ impl Bridge {
             Bridge::Handle(h) => h,
             Bridge::Owned(rt) => rt.handle(),
         }
-    }
-
-    /// Whether tasks spawned on the runtime make progress on their own. A
-    /// current-thread runtime runs them only while someone is inside its
-    /// `Runtime::block_on`, so with one, uploads are never left running in
-    /// the background.
-    pub(super) fn runs_tasks_in_background(&self) -> bool {
-        self.handle().runtime_flavor() != RuntimeFlavor::CurrentThread
     }
 
     /// Start `fut` on the runtime without waiting for it.
@@ -54,17 +58,16 @@ impl Bridge {
 
     /// Run `fut` to completion, blocking the calling thread.
     ///
-    /// - Outside any runtime (a plain thread, `spawn_blocking`):
+    /// - Outside any runtime context (a plain thread, or a `spawn_blocking`
+    ///   thread, which carries its runtime's handle but has not entered it):
     ///   `Handle::block_on`.
-    /// - On a thread of a multi-thread runtime (a worker running the
-    ///   writer in an async task): inside [`tokio::task::block_in_place`],
+    /// - On a thread of a multi-thread runtime (a worker running the writer
+    ///   in an async task): the same inside [`tokio::task::block_in_place`],
     ///   which first hands the worker's other tasks (our background uploads
     ///   among them) to another thread, so they keep running.
     /// - Inside a current-thread runtime, where blocking in place is not
-    ///   allowed: on a short-lived helper thread. That cannot work when the
-    ///   factory's runtime *is* a current-thread runtime (only its own
-    ///   `block_on` drives its I/O), which gets
-    ///   [`ObjectStoreSpillError::InsideRuntime`].
+    ///   allowed: on a short-lived helper thread (the factory's runtime is
+    ///   multi-thread, so its workers drive the request).
     pub(super) fn block_on<F: Future + Send>(
         &self,
         fut: F,
@@ -73,21 +76,28 @@ impl Bridge {
         F::Output: Send,
     {
         let handle = self.handle();
-        let Ok(current) = Handle::try_current() else {
+        if !in_runtime_context() {
             return Ok(handle.block_on(fut));
-        };
-        if current.runtime_flavor() != RuntimeFlavor::CurrentThread {
-            return Ok(tokio::task::block_in_place(|| handle.block_on(fut)));
         }
-        if handle.runtime_flavor() == RuntimeFlavor::CurrentThread {
-            return Err(ObjectStoreSpillError::InsideRuntime);
+        if !in_current_thread_runtime() {
+            return Ok(tokio::task::block_in_place(|| handle.block_on(fut)));
         }
         std::thread::scope(|scope| {
             scope
                 .spawn(|| handle.block_on(fut))
                 .join()
-                .map_err(|_| ObjectStoreSpillError::InsideRuntime)
+                .map_err(|_| ObjectStoreSpillError::RequestPanicked)
         })
+    }
+
+    /// Run the blocking `f` (a wait for another thread), letting a
+    /// multi-thread runtime's worker hand its tasks over first.
+    pub(super) fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
+        if in_runtime_context() && !in_current_thread_runtime() {
+            tokio::task::block_in_place(f)
+        } else {
+            f()
+        }
     }
 
     /// Shut an owned runtime down without waiting (dropping a runtime from
@@ -98,4 +108,14 @@ impl Bridge {
             rt.shutdown_background();
         }
     }
+}
+
+/// Whether this thread has a runtime handle (a worker, a thread inside
+/// `block_on`, or a `spawn_blocking` thread).
+fn in_runtime_context() -> bool {
+    Handle::try_current().is_ok()
+}
+
+fn in_current_thread_runtime() -> bool {
+    Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread)
 }

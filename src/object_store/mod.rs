@@ -7,17 +7,21 @@
 //! buffer** ([`ObjectStoreFactoryBuilder::buffer_size`], default
 //! [`DEFAULT_BUFFER_SIZE`]). When the next blob does not fit, the buffer is
 //! written as a single object (one `put` of the whole buffer) named
-//! `<prefix>/<run>/<n>.spill`, and each blob's key maps to
+//! `<prefix>/run-…/<n>.spill` (`n` zero-padded to 8 digits), and each blob's
+//! key maps to
 //! `(object, offset, len, crc32c)`. Blobs of at most
 //! [`DEFAULT_INLINE_THRESHOLD`](crate::DEFAULT_INLINE_THRESHOLD) bytes (page
 //! headers) stay on the store's heap, as in [`FileStore`](crate::FileStore),
 //! so they do not cost a request each. A blob larger than the buffer is put
-//! as an object of its own.
+//! as an object of its own, by the `put` that stores it (not in the
+//! background), so keep `buffer_size` above the page size.
 //!
 //! **Writing.** A full buffer is uploaded in the background while the next
 //! one fills ([`ObjectStoreFactoryBuilder::uploads_in_flight`], default 1);
-//! `put` waits only when that many uploads are still running. Blobs of a
-//! buffer or upload still in memory are served from it without a request.
+//! the `put` that finds the buffer full waits only when that many uploads
+//! are still running. Blobs of a buffer or upload still in memory are served
+//! from it without a request. No request is awaited while the shared state
+//! is locked, so stores that only need memory never wait for the network.
 //!
 //! **Reading.** When a row group is flushed, parquet takes each column's
 //! pages in the order they were put. A `take` that has to read from the
@@ -44,25 +48,25 @@
 //! # Sync over async
 //!
 //! [`PageStore`] is synchronous and `object_store` is async, so requests run
-//! on a tokio runtime and `put`/`take` wait for them with
-//! [`tokio::runtime::Handle::block_on`]:
+//! on a **multi-thread** tokio runtime and `put`/`take` block the calling
+//! thread until they finish:
 //!
-//! - [`ObjectStoreFactoryBuilder::runtime`] uses the application's runtime.
-//!   `put`/`take` then **block the calling thread**, so the writer should
-//!   not run on a worker of that runtime (it would stall the worker, and with
-//!   a current-thread runtime could never finish): run it in
-//!   [`tokio::task::spawn_blocking`] or a plain thread. Called from inside a
-//!   runtime context anyway, the request runs on a helper thread
-//!   (`Handle::block_on` would panic there); with a current-thread runtime
-//!   that cannot work, and `put`/`take` fail with
-//!   [`ObjectStoreSpillError::InsideRuntime`] instead of panicking. A
-//!   current-thread runtime runs tasks only inside its own `block_on`, so
-//!   with one, uploads are not left running in the background (as if
-//!   `uploads_in_flight(0)`).
-//! - Without one, the factory owns a small multi-thread runtime (one worker)
-//!   that runs the background uploads. Multi-thread rather than
-//!   current-thread because stores are used from many threads at once (the
-//!   parallel column writer) and uploads must progress between calls.
+//! - [`ObjectStoreFactoryBuilder::runtime`] uses the application's runtime
+//!   (for example so the S3 client's connections live on it). It must be a
+//!   multi-thread runtime: a current-thread runtime runs tasks and drives
+//!   I/O only inside its own `Runtime::block_on`, so background uploads would
+//!   never run and requests from other threads could hang; `build` refuses
+//!   one with [`ObjectStoreSpillError::CurrentThreadRuntime`].
+//! - Without one, the factory owns a one-worker multi-thread runtime.
+//!
+//! Best run the writer on a plain thread or in
+//! [`tokio::task::spawn_blocking`]: it blocks on I/O and does CPU-heavy
+//! encoding. Run as an async task on a multi-thread runtime's worker, it
+//! still works: each wait happens in [`tokio::task::block_in_place`], which
+//! first moves the worker's other tasks (our uploads among them) to another
+//! thread. Inside a current-thread runtime (say `#[tokio::main(flavor =
+//! "current_thread")]`), each request runs on a short-lived helper thread,
+//! because blocking in place is not allowed there.
 //!
 //! # Memory
 //!
@@ -81,9 +85,11 @@
 //! [`ParquetError::External`](parquet::errors::ParquetError::External); each
 //! names the object path, offset and length, and a blob whose CRC32C does not
 //! match fails `take` instead of corrupting the file. A background upload's
-//! failure is reported by the `put` that next needs its slot (or by a `take`
-//! of a blob in it); an object store's `put` writes all or nothing, so a
-//! failed upload leaves no object behind.
+//! failure is reported by the `put` that next needs its slot, and a later
+//! `take` of a blob in it says the blob is lost. A failed upload may still
+//! have written its object (a timeout after the store committed it), and a
+//! delete request can fail: both are retried when the factory drops; what
+//! still fails then is left for [`ObjectStoreFactory::cleanup`].
 
 mod bridge;
 mod shared;
@@ -117,8 +123,8 @@ pub const DEFAULT_BUFFER_SIZE: usize = 8 << 20;
 ///
 /// ```
 /// use parquet_spill::ObjectStoreSpillError;
-/// let err = ObjectStoreSpillError::InsideRuntime;
-/// assert!(err.to_string().contains("spawn_blocking"));
+/// let err = ObjectStoreSpillError::CurrentThreadRuntime;
+/// assert!(err.to_string().contains("multi-thread"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -191,15 +197,18 @@ pub enum ObjectStoreSpillError {
         /// Length of the blob.
         len: usize,
     },
-    /// `put`/`take` was called from inside the context of the
-    /// current-thread runtime passed to the builder (which only its own
-    /// `block_on` can drive), or a request's helper thread panicked.
+    /// The runtime passed to [`ObjectStoreFactoryBuilder::runtime`] is a
+    /// current-thread runtime.
     #[error(
-        "parquet-spill: the object-store spill cannot block on its current-thread runtime from \
-         inside that runtime; run the writer in tokio::task::spawn_blocking, a plain thread, or \
-         pass a multi-thread runtime"
+        "parquet-spill: the object-store spill needs a multi-thread tokio runtime (a current-thread \
+         runtime runs background uploads only inside its own block_on); pass a multi-thread \
+         runtime's handle, or none to let the factory own one"
     )]
-    InsideRuntime,
+    CurrentThreadRuntime,
+    /// The helper thread running a request (inside a current-thread
+    /// runtime) panicked.
+    #[error("parquet-spill: the thread running an object-store request panicked")]
+    RequestPanicked,
     /// The factory could not start its own runtime.
     #[error("parquet-spill: cannot start a tokio runtime for the object-store spill: {0}")]
     Runtime(std::io::Error),
@@ -220,7 +229,7 @@ impl From<ObjectStoreSpillError> for ParquetError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ObjectStoreStats {
-    /// Objects written (one request each).
+    /// Put requests made (one per object; failed ones included).
     pub puts: u64,
     /// Ranged reads (one request each, possibly covering several blobs).
     pub gets: u64,
@@ -236,7 +245,7 @@ pub struct ObjectStoreStats {
     pub read_ahead_hits: u64,
     /// Times a `put` waited for a background upload to finish.
     pub upload_waits: u64,
-    /// Bytes appended to the buffer (blobs above the inline threshold).
+    /// Bytes of blobs above the inline threshold given to the spill.
     pub bytes_spilled: u64,
     /// Bytes uploaded.
     pub bytes_uploaded: u64,
@@ -299,7 +308,8 @@ impl ObjectStoreFactoryBuilder {
 
     /// Full buffers that may upload in the background while the next one
     /// fills (default 1). Each holds `buffer_size` bytes until its upload
-    /// finishes; 0 uploads inside the `put` that fills the buffer.
+    /// finishes. With 0, the `put` that finds the buffer full uploads it and
+    /// waits, and other stores' `put`s wait with it.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -374,9 +384,10 @@ impl ObjectStoreFactoryBuilder {
         self
     }
 
-    /// Run requests on this runtime instead of one the factory owns. `put`
-    /// and `take` then block the calling thread, which must not be a worker
-    /// of that runtime (use `spawn_blocking`).
+    /// Run requests on this multi-thread runtime instead of one the factory
+    /// owns (a current-thread runtime makes [`build`](Self::build) fail with
+    /// [`ObjectStoreSpillError::CurrentThreadRuntime`]). `put` and `take`
+    /// block the calling thread: best run the writer in `spawn_blocking`.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -386,6 +397,12 @@ impl ObjectStoreFactoryBuilder {
     ///     .runtime(runtime.handle().clone())
     ///     .build()?;
     /// # drop(factory);
+    /// let current_thread = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let refused = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .runtime(current_thread.handle().clone())
+    ///     .build();
+    /// assert!(refused.unwrap_err().to_string().contains("multi-thread"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn runtime(mut self, handle: Handle) -> Self {
@@ -393,8 +410,8 @@ impl ObjectStoreFactoryBuilder {
         self
     }
 
-    /// Build the factory: reserve its memory in the budget, start the
-    /// runtime if none was given. No request is made until the buffer first
+    /// Build the factory: check the runtime (or start one), reserve the
+    /// memory in the budget. No request is made until the buffer first
     /// fills.
     ///
     /// ```
@@ -406,15 +423,8 @@ impl ObjectStoreFactoryBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(self) -> crate::Result<ObjectStoreFactory, ParquetError> {
-        let bridge = match self.runtime {
-            Some(h) => Bridge::Handle(h),
-            None => Bridge::owned()?,
-        };
-        let uploads_in_flight = if bridge.runs_tasks_in_background() {
-            self.uploads_in_flight
-        } else {
-            0
-        };
+        let bridge = Bridge::new(self.runtime)?;
+        let uploads_in_flight = self.uploads_in_flight;
         let memory_limit = memory_limit(self.buffer_size, uploads_in_flight, self.read_ahead);
         let reservation = match &self.budget {
             Some(b) => Some(b.reserve(memory_limit).map_err(ParquetError::from)?),

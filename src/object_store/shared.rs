@@ -8,10 +8,17 @@
 //! next buffer. Its bytes stay in memory until it is joined, so blobs taken
 //! meanwhile are served without a request, and memory stays bounded by
 //! `buffer_size * (1 + uploads_in_flight)`.
+//!
+//! No request is ever awaited while the state lock is held: a thread that
+//! joins an upload takes its task out, unlocks, waits, and locks again to
+//! record the outcome; other threads needing the same upload wait on a
+//! condition variable. So one slow request never stalls the stores that
+//! only need memory, and a runtime worker blocked on the lock can never be
+//! the one an upload's task is queued on.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use object_store::path::Path;
@@ -52,13 +59,16 @@ impl Counters {
     }
 }
 
+type PutTask = JoinHandle<object_store::Result<PutResult>>;
+
 /// A full buffer being uploaded as object `id`.
 struct Upload {
     id: u64,
     data: Bytes,
     /// Blobs in it not yet taken.
     live: usize,
-    task: JoinHandle<object_store::Result<PutResult>>,
+    /// `None` while some thread is waiting for it (outside the lock).
+    task: Option<PutTask>,
 }
 
 struct State {
@@ -68,12 +78,15 @@ struct State {
     /// Blobs in `buffer` not yet taken.
     buffer_live: usize,
     next_id: u64,
-    /// Background uploads, oldest first (joined in that order).
+    /// Background uploads, oldest first.
     uploading: VecDeque<Upload>,
     /// Uploaded objects: blobs not yet taken in each.
     objects: HashMap<u64, usize>,
     /// Objects whose upload failed (their untaken blobs are lost).
     failed: HashSet<u64>,
+    /// Objects to delete again on drop: `(id, uploaded)` for failed deletes
+    /// (`true`) and failed uploads, which may have left an object (`false`).
+    undeleted: Vec<(u64, bool)>,
     /// An emptied buffer allocation to fill next.
     spare: Option<BytesMut>,
 }
@@ -85,7 +98,8 @@ pub(super) struct Shared {
     pub bridge: Bridge,
     pub buffer_size: usize,
     pub inline_threshold: usize,
-    /// Full buffers that may upload while the next one fills (0: upload in `put`).
+    /// Full buffers that may upload while the next one fills (0: the `put`
+    /// that seals a buffer waits for its upload, and others wait with it).
     pub uploads_in_flight: usize,
     /// Read-ahead bytes one `take` may fetch beyond its own blob.
     pub read_ahead: usize,
@@ -93,8 +107,10 @@ pub(super) struct Shared {
     pub read_ahead_pool: MemoryBudget,
     pub _reservation: Option<Reservation>,
     state: Mutex<State>,
-    /// Lowest object id whose bytes are still in memory (the oldest upload
-    /// in flight, or the buffer): readable without the lock.
+    /// Signalled whenever an upload's outcome is recorded.
+    joined: Condvar,
+    /// No object below this id is in memory: the oldest upload in flight,
+    /// or the buffer. Readable without the lock.
     first_in_memory: AtomicU64,
     pub counters: Counters,
 }
@@ -146,8 +162,10 @@ impl Shared {
                 uploading: VecDeque::new(),
                 objects: HashMap::new(),
                 failed: HashSet::new(),
+                undeleted: Vec::new(),
                 spare: None,
             }),
+            joined: Condvar::new(),
             first_in_memory: AtomicU64::new(0),
             counters: Counters::default(),
         }
@@ -178,20 +196,53 @@ impl Shared {
     /// upload it as an object of its own if it is larger than the buffer.
     pub(super) fn append(&self, value: &Bytes) -> Result<Placed, ObjectStoreSpillError> {
         Counters::add(&self.counters.bytes_spilled, value.len() as u64);
-        let mut state = self.lock();
         if value.len() > self.buffer_size {
-            let id = state.next_id;
-            state.next_id += 1;
+            let id = {
+                let mut state = self.lock();
+                state.next_id += 1;
+                state.next_id - 1
+            };
+            // Nobody can ask for this blob before `put` returns its key.
             self.upload_now(id, value.clone())?;
-            state.objects.insert(id, 1);
+            self.lock().objects.insert(id, 1);
             return Ok(Placed {
                 object: id,
                 offset: 0,
                 in_memory: false,
             });
         }
-        if state.buffer.len() + value.len() > self.buffer_size {
-            self.seal(&mut state)?;
+        let mut state = self.lock();
+        loop {
+            // Joins below unlock; re-check everything after each.
+            let front = state
+                .uploading
+                .front()
+                .map(|u| (u.id, u.task.as_ref().is_some_and(|t| t.is_finished())));
+            if let (0, Some((id, _))) = (self.uploads_in_flight, front) {
+                // Synchronous mode: nobody fills a buffer while one uploads.
+                state = self.join(state, id)?;
+                continue;
+            }
+            if state.buffer.len() + value.len() <= self.buffer_size {
+                break;
+            }
+            // Make room for the full buffer's upload: join finished uploads,
+            // and wait for the oldest while at the limit. An upload's
+            // failure is reported here, before the buffer changes.
+            let at_limit = state.uploading.len() >= self.uploads_in_flight.max(1);
+            if let Some((id, finished)) = front {
+                if finished || at_limit {
+                    if !finished {
+                        Counters::add(&self.counters.upload_waits, 1);
+                    }
+                    state = self.join(state, id)?;
+                    continue;
+                }
+            }
+            let id = self.seal(&mut state);
+            if self.uploads_in_flight == 0 {
+                state = self.join(state, id)?;
+            }
         }
         if state.buffer.capacity() == 0 {
             state.buffer = state
@@ -209,40 +260,9 @@ impl Shared {
         })
     }
 
-    /// Upload the full buffer as object `buffer_id` and start the next one.
-    fn seal(&self, state: &mut State) -> Result<(), ObjectStoreSpillError> {
-        if self.uploads_in_flight == 0 {
-            let id = state.buffer_id;
-            let data = std::mem::take(&mut state.buffer).freeze();
-            let live = std::mem::take(&mut state.buffer_live);
-            self.next_buffer(state);
-            let result = self.upload_now(id, data.clone());
-            state.spare = reusable(data);
-            result?;
-            state.objects.insert(id, live);
-            return Ok(());
-        }
-        // Join finished uploads, then wait for the oldest while at the
-        // limit: this is where a writer outrunning the store slows down.
-        // An upload's failure is reported here, before the buffer changes.
-        let mut gone = Vec::new();
-        let mut result = Ok(());
-        while result.is_ok()
-            && state
-                .uploading
-                .front()
-                .is_some_and(|u| u.task.is_finished())
-        {
-            result = self.join_oldest(state, &mut gone);
-        }
-        while result.is_ok() && state.uploading.len() >= self.uploads_in_flight {
-            Counters::add(&self.counters.upload_waits, 1);
-            result = self.join_oldest(state, &mut gone);
-        }
-        for id in gone {
-            self.delete(id);
-        }
-        result?;
+    /// Start uploading the buffer as object `buffer_id`, start the next
+    /// buffer, and return the sealed object's id.
+    fn seal(&self, state: &mut State) -> u64 {
         let id = state.buffer_id;
         let data = std::mem::take(&mut state.buffer).freeze();
         let live = std::mem::take(&mut state.buffer_live);
@@ -257,70 +277,99 @@ impl Shared {
             id,
             data,
             live,
-            task,
+            task: Some(task),
         });
-        self.next_buffer(state);
-        Ok(())
-    }
-
-    fn next_buffer(&self, state: &mut State) {
         state.buffer_id = state.next_id;
         state.next_id += 1;
         self.note_first_in_memory(state);
+        id
     }
 
-    /// Wait for the oldest background upload.
-    fn join_oldest(
-        &self,
-        state: &mut State,
-        gone: &mut Vec<u64>,
-    ) -> Result<(), ObjectStoreSpillError> {
-        self.join_at(state, 0, gone)
+    /// Wait until upload `id` is finished and recorded (by this thread or
+    /// another), without holding the lock while waiting. Returns the lock;
+    /// fails if this thread found the upload failed.
+    fn join<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        id: u64,
+    ) -> Result<MutexGuard<'a, State>, ObjectStoreSpillError> {
+        loop {
+            let Some(upload) = state.uploading.iter_mut().find(|u| u.id == id) else {
+                return Ok(state); // recorded already
+            };
+            let Some(task) = upload.task.take() else {
+                // Another thread is waiting for it: wait for its outcome.
+                state = self
+                    .bridge
+                    .blocking(|| self.joined.wait(state).unwrap_or_else(|p| p.into_inner()));
+                continue;
+            };
+            drop(state);
+            let outcome = match self.bridge.block_on(task) {
+                Ok(Ok(Ok(_))) => Ok(()),
+                Ok(Ok(Err(source))) => Err(source),
+                Ok(Err(join)) => Err(object_store::Error::Generic {
+                    store: "parquet-spill",
+                    source: Box::new(join),
+                }),
+                Err(bridge) => Err(object_store::Error::Generic {
+                    store: "parquet-spill",
+                    source: Box::new(bridge),
+                }),
+            };
+            let mut state = self.lock();
+            let result = self.record(&mut state, id, outcome);
+            self.joined.notify_all();
+            return match result {
+                Ok(None) => Ok(state),
+                Ok(Some(gone)) => {
+                    drop(state);
+                    self.delete(gone, true);
+                    Ok(self.lock())
+                }
+                Err(err) => Err(err),
+            };
+        }
     }
 
-    /// Wait for background upload number `index`; an object whose blobs
-    /// were all taken meanwhile goes into `gone` (to delete once the lock is
-    /// released).
-    fn join_at(
+    /// Record upload `id`'s outcome; `Some(id)` if the object is to be
+    /// deleted at once (all its blobs were taken while it uploaded).
+    fn record(
         &self,
         state: &mut State,
-        index: usize,
-        gone: &mut Vec<u64>,
-    ) -> Result<(), ObjectStoreSpillError> {
+        id: u64,
+        outcome: object_store::Result<()>,
+    ) -> Result<Option<u64>, ObjectStoreSpillError> {
+        let Some(index) = state.uploading.iter().position(|u| u.id == id) else {
+            return Ok(None);
+        };
         let Some(upload) = state.uploading.remove(index) else {
-            return Ok(());
+            return Ok(None);
         };
         self.note_first_in_memory(state);
         let len = upload.data.len();
-        let outcome = match self.bridge.block_on(upload.task) {
-            Ok(Ok(Ok(_))) => Ok(()),
-            Ok(Ok(Err(source))) => Err(source),
-            Ok(Err(join)) => Err(object_store::Error::Generic {
-                store: "parquet-spill",
-                source: Box::new(join),
-            }),
-            Err(bridge) => Err(object_store::Error::Generic {
-                store: "parquet-spill",
-                source: Box::new(bridge),
-            }),
-        };
-        state.spare = reusable(upload.data);
+        if state.spare.is_none() {
+            state.spare = reusable(upload.data);
+        }
         match outcome {
             Ok(()) => {
-                self.uploaded(len);
+                Counters::add(&self.counters.bytes_uploaded, len as u64);
+                Counters::add(&self.counters.objects_live, 1);
                 if upload.live == 0 {
-                    gone.push(upload.id);
-                } else {
-                    state.objects.insert(upload.id, upload.live);
+                    return Ok(Some(id));
                 }
-                Ok(())
+                state.objects.insert(id, upload.live);
+                Ok(None)
             }
             Err(source) => {
                 if upload.live > 0 {
-                    state.failed.insert(upload.id);
+                    state.failed.insert(id);
                 }
+                // A store's put is all or nothing, but a timeout may come
+                // after the store committed it: delete it on drop, quietly.
+                state.undeleted.push((id, false));
                 Err(ObjectStoreSpillError::Put {
-                    path: self.path(upload.id).to_string(),
+                    path: self.path(id).to_string(),
                     len,
                     source,
                 })
@@ -328,25 +377,32 @@ impl Shared {
         }
     }
 
-    fn uploaded(&self, len: usize) {
-        Counters::add(&self.counters.bytes_uploaded, len as u64);
-        Counters::add(&self.counters.objects_live, 1);
-    }
-
-    /// Put `data` as object `id`, waiting for it.
+    /// Put `data` as object `id`, waiting for it (no lock held).
     fn upload_now(&self, id: u64, data: Bytes) -> Result<(), ObjectStoreSpillError> {
         let path = self.path(id);
         let len = data.len();
         Counters::add(&self.counters.puts, 1);
-        self.bridge
-            .block_on(self.store.put(&path, PutPayload::from(data)))?
-            .map_err(|source| ObjectStoreSpillError::Put {
-                path: path.to_string(),
-                len,
-                source,
-            })?;
-        self.uploaded(len);
-        Ok(())
+        let result = self
+            .bridge
+            .block_on(self.store.put(&path, PutPayload::from(data)))
+            .and_then(|r| {
+                r.map_err(|source| ObjectStoreSpillError::Put {
+                    path: path.to_string(),
+                    len,
+                    source,
+                })
+            });
+        match result {
+            Ok(_) => {
+                Counters::add(&self.counters.bytes_uploaded, len as u64);
+                Counters::add(&self.counters.objects_live, 1);
+                Ok(())
+            }
+            Err(err) => {
+                self.lock().undeleted.push((id, false));
+                Err(err)
+            }
+        }
     }
 
     /// A copy of the blob at `offset..offset + len` of object `id` if that
@@ -364,46 +420,51 @@ impl Shared {
         Some(Bytes::copy_from_slice(blob))
     }
 
-    /// One blob of each object in `ids` is gone for good (taken, or its
-    /// store dropped); delete objects that have none left.
+    /// One blob of each object in `ids` is gone for good (taken, failed to
+    /// read, or its store dropped); delete objects that have none left.
     pub(super) fn release(&self, ids: impl IntoIterator<Item = u64>) {
         let mut gone = Vec::new();
-        {
-            let mut state = self.lock();
-            for id in ids {
-                if id == state.buffer_id {
-                    state.buffer_live = state.buffer_live.saturating_sub(1);
-                    if state.buffer_live == 0 {
-                        // Nothing live in the buffer: start it over, no request.
-                        state.buffer.clear();
-                    }
-                } else if let Some(index) = state.uploading.iter().position(|u| u.id == id) {
-                    let upload = &mut state.uploading[index];
-                    upload.live = upload.live.saturating_sub(1);
-                    if upload.live == 0 {
-                        // Wait for it, to delete it now rather than later;
-                        // had it failed, no blob of it is needed any more.
-                        let _ = self.join_at(&mut state, index, &mut gone);
-                    }
-                } else if let Some(live) = state.objects.get_mut(&id) {
-                    *live = live.saturating_sub(1);
-                    if *live == 0 {
-                        state.objects.remove(&id);
-                        gone.push(id);
-                    }
+        let mut state = self.lock();
+        for id in ids {
+            if id == state.buffer_id {
+                state.buffer_live = state.buffer_live.saturating_sub(1);
+                if state.buffer_live == 0 {
+                    // Nothing live in the buffer: start it over, no request.
+                    state.buffer.clear();
+                }
+            } else if let Some(upload) = state.uploading.iter_mut().find(|u| u.id == id) {
+                upload.live = upload.live.saturating_sub(1);
+                if upload.live == 0 {
+                    // Wait for it, to delete it now rather than later; had
+                    // it failed, no blob of it is needed any more.
+                    state = self.join(state, id).unwrap_or_else(|_| self.lock());
+                }
+            } else if let Some(live) = state.objects.get_mut(&id) {
+                *live = live.saturating_sub(1);
+                if *live == 0 {
+                    state.objects.remove(&id);
+                    gone.push(id);
                 }
             }
         }
+        drop(state);
         for id in gone {
-            self.delete(id);
+            self.delete(id, true);
         }
     }
 
-    fn delete(&self, id: u64) {
+    /// Delete object `id`; `counted` if it was uploaded (and so counted in
+    /// `objects_live`). A failed delete is retried when the factory drops.
+    fn delete(&self, id: u64, counted: bool) {
         let path = self.path(id);
-        if let Ok(Ok(())) = self.bridge.block_on(self.store.delete(&path)) {
-            Counters::add(&self.counters.deletes, 1);
-            self.counters.objects_live.fetch_sub(1, Ordering::Relaxed);
+        match self.bridge.block_on(self.store.delete(&path)) {
+            Ok(Ok(())) if counted => {
+                Counters::add(&self.counters.deletes, 1);
+                self.counters.objects_live.fetch_sub(1, Ordering::Relaxed);
+            }
+            Ok(Ok(())) | Ok(Err(object_store::Error::NotFound { .. })) => {}
+            _ if counted => self.lock().undeleted.push((id, true)),
+            _ => {}
         }
     }
 }
@@ -417,18 +478,20 @@ fn reusable(data: Bytes) -> Option<BytesMut> {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let mut gone = Vec::new();
-        {
-            let mut state = self.lock();
-            while !state.uploading.is_empty() {
-                // Wait for every upload, so nothing is written after the
-                // deletes below; a failed one left no object.
-                let _ = self.join_oldest(&mut state, &mut gone);
-            }
-            gone.extend(state.objects.drain().map(|(id, _)| id));
+        // Wait for every upload, so nothing is written after the deletes.
+        let ids: Vec<u64> = self.lock().uploading.iter().map(|u| u.id).collect();
+        let mut state = self.lock();
+        for id in ids {
+            state = self.join(state, id).unwrap_or_else(|_| self.lock());
         }
-        for id in gone {
-            self.delete(id);
+        let uploaded: Vec<u64> = state.objects.drain().map(|(id, _)| id).collect();
+        let retry = std::mem::take(&mut state.undeleted);
+        drop(state);
+        for id in uploaded {
+            self.delete(id, true);
+        }
+        for (id, counted) in retry {
+            self.delete(id, counted);
         }
         self.bridge.shutdown();
     }

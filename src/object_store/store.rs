@@ -134,6 +134,14 @@ impl ObjectStoreStore {
     }
 
     fn take_remote(&mut self, index: usize, blob: Blob) -> Result<Bytes, ObjectStoreSpillError> {
+        let result = self.read_blob(index, blob);
+        // Taken, or failed to read: either way no longer needed (a failed
+        // take fails the writer), so its object can go once the rest are.
+        self.shared.release([blob.object]);
+        result
+    }
+
+    fn read_blob(&mut self, index: usize, blob: Blob) -> Result<Bytes, ObjectStoreSpillError> {
         let shared = Arc::clone(&self.shared);
         let data = if let Some(data) = self.ahead.remove(&index) {
             self.ahead_bytes -= data.len();
@@ -168,7 +176,6 @@ impl ObjectStoreStore {
                 actual,
             });
         }
-        shared.release([blob.object]);
         Ok(data)
     }
 
@@ -205,18 +212,21 @@ impl ObjectStoreStore {
     ) -> Result<Bytes, ObjectStoreSpillError> {
         let shared = Arc::clone(&self.shared);
         let pool = &shared.read_ahead_pool;
-        let mut fetches = group(index, blob, &extra);
         // The blob itself goes to the caller, as with any store; everything
-        // else fetched (blobs ahead, gaps between them) is charged.
-        let fetched: u64 = fetches.iter().map(|f| f.end - f.start).sum();
-        let charge = usize::try_from(fetched)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(blob.len);
-        let charged = if charge > 0 && pool.try_reserve(charge) {
-            charge
-        } else {
-            fetches = group(index, blob, &[]);
-            0
+        // else fetched (blobs ahead, and the gaps merged between them) is
+        // charged. Gaps can make that more than the pool has: read fewer
+        // blobs ahead until it fits.
+        let mut extra = extra;
+        let (fetches, charged) = loop {
+            let fetches = group(index, blob, &extra);
+            let fetched: u64 = fetches.iter().map(|f| f.end - f.start).sum();
+            let charge = usize::try_from(fetched)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(blob.len);
+            if charge == 0 || pool.try_reserve(charge) {
+                break (fetches, charge);
+            }
+            extra.truncate(extra.len() / 2);
         };
         let mut blobs = match self.run(&fetches) {
             Ok(blobs) => blobs,

@@ -20,8 +20,9 @@ use object_store::{
 use tokio::sync::Semaphore;
 
 /// Counts puts, gets and deletes; optionally fails request number
-/// `fail_at` (1-based, puts and gets together), sleeps `latency` before
-/// each put and get, or makes puts wait for a permit of `gate`.
+/// `fail_at` (1-based, puts and gets together) or the first deletes, sleeps
+/// `latency` before each put and get, or makes puts wait for a permit of
+/// `gate`.
 #[derive(Debug)]
 pub struct CountingStore {
     inner: Arc<dyn ObjectStore>,
@@ -32,6 +33,8 @@ pub struct CountingStore {
     fail_at: u64,
     latency: Duration,
     gate: Option<Arc<Semaphore>>,
+    /// Delete requests still to fail.
+    failing_deletes: Arc<AtomicU64>,
 }
 
 impl CountingStore {
@@ -46,7 +49,14 @@ impl CountingStore {
             fail_at,
             latency: Duration::ZERO,
             gate: None,
+            failing_deletes: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Fail the next `n` deletes.
+    pub fn with_failing_deletes(self, n: u64) -> Self {
+        self.failing_deletes.store(n, Ordering::Relaxed);
+        self
     }
 
     /// Sleep this long before each put and get (a remote store's round trip).
@@ -128,6 +138,21 @@ impl ObjectStore for CountingStore {
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
         let deletes = Arc::clone(&self.deletes);
+        let failing = Arc::clone(&self.failing_deletes);
+        let locations = locations
+            .map(move |location| {
+                let fail = failing
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok();
+                match location {
+                    Ok(path) if fail => Err(object_store::Error::Generic {
+                        store: "CountingStore",
+                        source: format!("injected failure deleting {path}").into(),
+                    }),
+                    other => other,
+                }
+            })
+            .boxed();
         self.inner
             .delete_stream(locations)
             .inspect_ok(move |_| {
