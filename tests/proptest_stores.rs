@@ -16,6 +16,10 @@
 //! counts, data seed, settings), which reproduces it without any persisted
 //! file, so failure persistence is off.
 //!
+//! With feature `object_store`, an `ObjectStoreFactory` over object_store's
+//! `InMemory` joins them, with a random buffer size (down to one byte), read-
+//! ahead and number of background uploads; afterwards no object may remain.
+//!
 //! It found that `FileStore` panicked taking an empty blob after its header
 //! arena was freed (fixed in `FileStore::fetch`): an empty row group on the
 //! parallel path, pinned by the regression test at the end.
@@ -58,6 +62,7 @@ proptest! {
         settings in common::settings(),
         parallel in any::<bool>(),
         budget in prop_oneof![Just(0usize), 0usize..=256 * 1024],
+        object_store in (1usize..=64 * 1024, 0usize..=128 * 1024, 0usize..=2),
     ) {
         let case = Case {
             name: format!("{input:?} {settings:?} parallel: {parallel} budget: {budget}"),
@@ -88,7 +93,47 @@ proptest! {
         }
         prop_assert_eq!(tiered.budget().used(), 0);
         prop_assert!(tiered.budget().peak() <= budget);
+
+        #[cfg(feature = "object_store")]
+        check_object_store(&case, object_store)?;
+        #[cfg(not(feature = "object_store"))]
+        let _ = object_store;
     }
+}
+
+/// The case through an `ObjectStoreFactory` over `InMemory` with
+/// `(buffer_size, read_ahead, uploads_in_flight)`; no object may remain.
+#[cfg(feature = "object_store")]
+fn check_object_store(
+    case: &Case,
+    (buffer_size, read_ahead, uploads): (usize, usize, usize),
+) -> Result<(), TestCaseError> {
+    use object_store::memory::InMemory;
+    use object_store::ObjectStore;
+    use parquet_spill::ObjectStoreFactory;
+
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let factory = Arc::new(
+        ObjectStoreFactory::builder(Arc::clone(&mem), "prop".into())
+            .buffer_size(buffer_size)
+            .read_ahead(read_ahead)
+            .uploads_in_flight(uploads)
+            .build()
+            .unwrap(),
+    );
+    let store: SharedFactory = factory.clone();
+    testkit::check_case(&store, case);
+    let stats = factory.stats();
+    prop_assert_eq!(stats.objects_live, 0, "{:?}", stats);
+    prop_assert!(stats.read_ahead_peak <= read_ahead as u64, "{:?}", stats);
+    drop((store, factory));
+    let left = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(ObjectStoreFactory::cleanup(&*mem, &"prop".into()))
+        .unwrap();
+    prop_assert_eq!(left, 0, "objects left behind");
+    Ok(())
 }
 
 /// Regression: an empty row group on the parallel (`ArrowRowGroupWriterFactory`)

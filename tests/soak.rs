@@ -271,15 +271,8 @@ fn write_one(seed: u64, budget: &MemoryBudget, dir: &Path, tally: &mut Tally) {
     };
     assert_eq!(factory.file_store().spill_dir(), dir);
 
-    let write = |store: Option<SharedFactory>| -> ParquetResult<bytes::Bytes> {
-        if parallel {
-            testkit::write_parquet_parallel(&batches, props.clone(), store)
-        } else {
-            testkit::write_parquet(&batches, props.clone(), store)
-        }
-    };
-    let actual =
-        write(Some(factory.clone())).unwrap_or_else(|e| panic!("{name}: write failed: {e}"));
+    let actual = write(&batches, &props, parallel, Some(factory.clone()))
+        .unwrap_or_else(|e| panic!("{name}: write failed: {e}"));
     let spill = factory.stats().spill;
     assert_eq!(
         (spill.file_bytes_live, spill.file_len, spill.heap_bytes),
@@ -287,19 +280,116 @@ fn write_one(seed: u64, budget: &MemoryBudget, dir: &Path, tally: &mut Tally) {
         "{name}: pages left in the store after close"
     );
     drop(factory);
-
-    let expected = write(None).unwrap_or_else(|e| panic!("{name}: default store failed: {e}"));
-    assert!(
-        actual == expected,
-        "{name}: output differs from the default store's"
-    );
-    tally.bytes_written += actual.len() as u64;
-    testkit::assert_reads_back(&name, actual, &batches);
-
+    tally.bytes_written += verify(&name, &batches, &props, parallel, actual);
     tally.writers += 1;
     tally.parallel += u64::from(parallel);
     tally.rows += input.rows() as u64;
     tally.bytes_spilled += spill.bytes_spilled;
+}
+
+/// Write `batches` with `store` (`None`: parquet's default) on the chosen path.
+fn write(
+    batches: &[arrow_array::RecordBatch],
+    props: &parquet::file::properties::WriterProperties,
+    parallel: bool,
+    store: Option<SharedFactory>,
+) -> ParquetResult<bytes::Bytes> {
+    if parallel {
+        testkit::write_parquet_parallel(batches, props.clone(), store)
+    } else {
+        testkit::write_parquet(batches, props.clone(), store)
+    }
+}
+
+/// `actual` must be what the default store writes and read back equal to
+/// the input; returns its length.
+fn verify(
+    name: &str,
+    batches: &[arrow_array::RecordBatch],
+    props: &parquet::file::properties::WriterProperties,
+    parallel: bool,
+    actual: bytes::Bytes,
+) -> u64 {
+    let expected = write(batches, props, parallel, None)
+        .unwrap_or_else(|e| panic!("{name}: default store failed: {e}"));
+    assert!(
+        actual == expected,
+        "{name}: output differs from the default store's"
+    );
+    let len = actual.len() as u64;
+    testkit::assert_reads_back(name, actual, batches);
+    len
+}
+
+/// Writers on [`THREADS`] threads sharing one `ObjectStoreFactory` (small
+/// buffers, one background upload, a small read-ahead pool), for half the
+/// soak duration: uploads joined by one writer while another waits, blobs
+/// of several writers in one object, read-ahead pool contention. Every file
+/// must match the default store's, and no object may remain.
+#[cfg(feature = "object_store")]
+#[test]
+fn writers_on_many_threads_share_one_object_store_factory() {
+    use object_store::memory::InMemory;
+    use object_store::ObjectStore;
+    use parquet_spill::ObjectStoreFactory;
+
+    let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let read_ahead = 256 << 10;
+    let factory = Arc::new(
+        ObjectStoreFactory::builder(Arc::clone(&mem), "soak".into())
+            .buffer_size(64 << 10)
+            .read_ahead(read_ahead)
+            .build()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + soak_duration() / 2;
+    let stop = AtomicBool::new(false);
+    let writers: u64 = thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (factory, stop) = (Arc::clone(&factory), &stop);
+                s.spawn(move || {
+                    let _guard = StopOnPanic(stop);
+                    let mut n = 0u64;
+                    while n == 0 || (Instant::now() < deadline && !stop.load(Ordering::Relaxed)) {
+                        let seed = (t as u64) << 32 | n | 1 << 63;
+                        let (input, settings, parallel) = common::draw(
+                            &(common::input(MAX_ROWS), common::settings(), any::<bool>()),
+                            seed,
+                        );
+                        let name = format!("object store, seed {seed:#x}: {input:?} {settings:?}");
+                        let batches = input.batches();
+                        let props = settings.properties();
+                        let store: SharedFactory = factory.clone();
+                        let actual = write(&batches, &props, parallel, Some(store))
+                            .unwrap_or_else(|e| panic!("{name}: write failed: {e}"));
+                        verify(&name, &batches, &props, parallel, actual);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| panic!("a writer thread failed"))
+            })
+            .sum()
+    });
+    let stats = factory.stats();
+    println!("object-store soak: {writers} writers on {THREADS} threads: {stats:?}");
+    assert!(stats.puts > 0, "nothing was uploaded: {stats:?}");
+    assert_eq!(stats.objects_live, 0, "{stats:?}");
+    assert!(stats.read_ahead_peak <= read_ahead as u64, "{stats:?}");
+    drop(factory);
+    let left = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(ObjectStoreFactory::cleanup(&*mem, &"soak".into()))
+        .unwrap();
+    assert_eq!(left, 0, "objects left behind");
 }
 
 /// Plan a writer on the shared budget. `None` if the planner refuses the
