@@ -4,18 +4,15 @@
 //! requests-per-GiB printout.
 #![cfg(feature = "object_store")]
 
-#[path = "common/counting_store.rs"]
-mod counting_store;
-#[path = "common/s3_server.rs"]
-mod s3_server;
+mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use counting_store::CountingStore;
-use futures_util::TryStreamExt;
+use common::counting_store::{block_on, objects_under as count_objects, CountingStore};
+use common::s3_server::S3Server;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -30,7 +27,6 @@ use parquet_spill::{
     FileStoreFactory, MemoryBudget, ObjectStoreFactory, ObjectStoreSpillError, PageStore,
     PageStoreFactory,
 };
-use s3_server::S3Server;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -62,21 +58,6 @@ mod in_memory {
 
 mod local_fs {
     parquet_spill::conformance_tests!(super::local_factory());
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn count_objects(store: &dyn ObjectStore, prefix: &str) -> usize {
-    let prefix = Path::from(prefix);
-    block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
-        .unwrap()
-        .len()
 }
 
 fn write(factory: Arc<dyn PageStoreFactory>, w: &Workload) -> parquet::errors::Result<usize> {

@@ -127,11 +127,7 @@ fn check_object_store(
     prop_assert_eq!(stats.objects_live, 0, "{:?}", stats);
     prop_assert!(stats.read_ahead_peak <= read_ahead as u64, "{:?}", stats);
     drop((store, factory));
-    let left = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(ObjectStoreFactory::cleanup(&*mem, &"prop".into()))
-        .unwrap();
+    let left = common::counting_store::objects_under(&*mem, "prop");
     prop_assert_eq!(left, 0, "objects left behind");
     Ok(())
 }

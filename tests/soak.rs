@@ -136,25 +136,8 @@ fn writers_on_many_threads_share_one_budget_and_one_spill_dir() {
     let deadline = started + duration;
     let stop = AtomicBool::new(false);
 
-    let tallies: Vec<Tally> = thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let budget = budget.clone();
-                let dir = dir.path();
-                let stop = &stop;
-                s.spawn(move || {
-                    let _guard = StopOnPanic(stop);
-                    run_writers(t, &budget, dir, deadline, stop)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| panic!("a writer thread failed"))
-            })
-            .collect()
+    let tallies: Vec<Tally> = on_threads(&stop, |t| {
+        run_writers(t, &budget, dir.path(), deadline, &stop)
     });
     let elapsed = started.elapsed();
 
@@ -206,6 +189,29 @@ fn writers_on_many_threads_share_one_budget_and_one_spill_dir() {
         "spill files still open: {spill_fds:?}"
     );
     assert_eq!(open_fds(), fds_before, "descriptors leaked");
+}
+
+/// Run `f(thread)` on [`THREADS`] threads and collect the results; a panic
+/// on one thread sets `stop` so the others finish early, then fails the test.
+fn on_threads<T: Send>(stop: &AtomicBool, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let f = &f;
+                s.spawn(move || {
+                    let _guard = StopOnPanic(stop);
+                    f(t)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| panic!("a writer thread failed"))
+            })
+            .collect()
+    })
 }
 
 /// Run writers one after another until `deadline` (at least one), or until
@@ -344,51 +350,34 @@ fn writers_on_many_threads_share_one_object_store_factory() {
     );
     let deadline = Instant::now() + soak_duration() / 2;
     let stop = AtomicBool::new(false);
-    let writers: u64 = thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let (factory, stop) = (Arc::clone(&factory), &stop);
-                s.spawn(move || {
-                    let _guard = StopOnPanic(stop);
-                    let mut n = 0u64;
-                    while n == 0 || (Instant::now() < deadline && !stop.load(Ordering::Relaxed)) {
-                        let seed = (t as u64) << 32 | n | 1 << 63;
-                        let (input, settings, parallel) = common::draw(
-                            &(common::input(MAX_ROWS), common::settings(), any::<bool>()),
-                            seed,
-                        );
-                        let name = format!("object store, seed {seed:#x}: {input:?} {settings:?}");
-                        let batches = input.batches();
-                        let props = settings.properties();
-                        let store: SharedFactory = factory.clone();
-                        let actual = write(&batches, &props, parallel, Some(store))
-                            .unwrap_or_else(|e| panic!("{name}: write failed: {e}"));
-                        verify(&name, &batches, &props, parallel, actual);
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| panic!("a writer thread failed"))
-            })
-            .sum()
-    });
+    let writers: u64 = on_threads(&stop, |t| {
+        let mut n = 0u64;
+        while n == 0 || (Instant::now() < deadline && !stop.load(Ordering::Relaxed)) {
+            let seed = (t as u64) << 32 | n | 1 << 63;
+            let (input, settings, parallel) = common::draw(
+                &(common::input(MAX_ROWS), common::settings(), any::<bool>()),
+                seed,
+            );
+            let name = format!("object store, seed {seed:#x}: {input:?} {settings:?}");
+            let batches = input.batches();
+            let props = settings.properties();
+            let store: SharedFactory = factory.clone();
+            let actual = write(&batches, &props, parallel, Some(store))
+                .unwrap_or_else(|e| panic!("{name}: write failed: {e}"));
+            verify(&name, &batches, &props, parallel, actual);
+            n += 1;
+        }
+        n
+    })
+    .into_iter()
+    .sum();
     let stats = factory.stats();
     println!("object-store soak: {writers} writers on {THREADS} threads: {stats:?}");
     assert!(stats.puts > 0, "nothing was uploaded: {stats:?}");
     assert_eq!(stats.objects_live, 0, "{stats:?}");
     assert!(stats.read_ahead_peak <= read_ahead as u64, "{stats:?}");
     drop(factory);
-    let left = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(ObjectStoreFactory::cleanup(&*mem, &"soak".into()))
-        .unwrap();
+    let left = common::counting_store::objects_under(&*mem, "soak");
     assert_eq!(left, 0, "objects left behind");
 }
 

@@ -1,7 +1,8 @@
 //! `CountingStore`: an `ObjectStore` wrapper that counts requests and can
 //! fail the N-th one, add latency to each, or hold puts until released.
-//! Shared by `tests/object_store.rs` and `benches/object_store_throughput.rs`
-//! (included with `#[path]`).
+//! Also `objects_under`, to check nothing was left behind. Part of
+//! `tests/common` (feature `object_store`); the bench includes it with
+//! `#[path]`.
 #![allow(dead_code)]
 
 use std::fmt;
@@ -18,6 +19,23 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use tokio::sync::Semaphore;
+
+/// Run `f` to completion on a new current-thread runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// How many objects `store` holds under `prefix`.
+pub fn objects_under(store: &dyn ObjectStore, prefix: &str) -> usize {
+    let prefix = Path::from(prefix);
+    block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
+        .unwrap()
+        .len()
+}
 
 /// Counts puts, gets and deletes; optionally fails request number
 /// `fail_at` (1-based, puts and gets together) or the first deletes, sleeps

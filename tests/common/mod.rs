@@ -22,6 +22,11 @@
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+#[cfg(feature = "object_store")]
+pub mod counting_store;
+#[cfg(feature = "object_store")]
+pub mod s3_server;
+
 use std::fmt;
 use std::sync::Arc;
 

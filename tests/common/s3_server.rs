@@ -1,6 +1,6 @@
 //! `S3Server`: a moto S3 API server on 127.0.0.1 for the object-store tests
-//! and bench, and an `object_store` S3 client for a bucket on it. Shared by
-//! `tests/object_store.rs` and `benches/write_throughput.rs` (`#[path]`).
+//! and bench, and an `object_store` S3 client for a bucket on it. Part of
+//! `tests/common` (feature `object_store`); the bench includes it with `#[path]`.
 #![allow(dead_code)]
 
 use std::sync::Arc;
