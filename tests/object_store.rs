@@ -335,6 +335,31 @@ with 1 MiB read-ahead: {with:?}"
     assert!(with.read_ahead_peak > 0, "{with:?}");
 }
 
+/// parquet puts a column's dictionary page last and takes it first: the
+/// read-ahead of that first take wraps around to the blobs put before it,
+/// so the whole column costs one round of gets, not two.
+#[test]
+fn read_ahead_wraps_around_to_blobs_put_earlier() {
+    let factory = ObjectStoreFactory::builder(Arc::new(InMemory::new()), "wrap".into())
+        .buffer_size(4 << 10)
+        .uploads_in_flight(0)
+        .read_ahead(1 << 20)
+        .build()
+        .unwrap();
+    let mut store = factory.create_store();
+    let blob = |i: u8| Bytes::from(vec![i; 3 << 10]);
+    // One blob per object; the 8th stays in the buffer.
+    let keys: Vec<_> = (0..8).map(|i| store.put(blob(i)).unwrap()).collect();
+    // The "dictionary page": the last uploaded blob, taken first.
+    assert_eq!(store.take(keys[6]).unwrap(), blob(6));
+    for i in [0, 1, 2, 3, 4, 5, 7] {
+        assert_eq!(store.take(keys[i]).unwrap(), blob(i as u8));
+    }
+    let stats = factory.stats();
+    assert_eq!(stats.get_rounds, 1, "{stats:?}");
+    assert_eq!((stats.gets, stats.read_ahead_hits), (7, 6), "{stats:?}");
+}
+
 /// Deletes that fail while writing are retried when the factory drops.
 #[test]
 fn failed_deletes_are_retried_on_drop() {
@@ -511,20 +536,25 @@ fn requests_per_gib() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
-    let w = Workload::skewed_bytes(mib << 20);
+    let skewed = Workload::skewed_bytes(mib << 20);
+    // As many raw bytes per column as the skewed workload's fat columns
+    // have per row group, over 300 columns: a round trip per column shows.
+    let wide = Workload::WideMixed {
+        columns: 300,
+        rows: (mib as usize * 32).max(1),
+    };
     let small_pages = || {
         WriterProperties::builder()
             .set_data_page_size_limit(32 << 10)
             .set_write_batch_size(4)
             .set_dictionary_enabled(false)
     };
+    let default_pages = WriterProperties::builder as fn() -> WriterPropertiesBuilder;
     let mut rows = Vec::new();
-    for (pages, props) in [
-        (
-            "default",
-            WriterProperties::builder as fn() -> WriterPropertiesBuilder,
-        ),
-        ("32 KiB", small_pages),
+    for (w, pages, props) in [
+        (skewed, "default", default_pages),
+        (skewed, "32 KiB", small_pages),
+        (wide, "default", default_pages),
     ] {
         let expected = write_with(Arc::new(FileStoreFactory::new().unwrap()), &w, props()).unwrap();
         for read_ahead in [0, parquet_spill::DEFAULT_BUFFER_SIZE] {

@@ -179,8 +179,10 @@ impl ObjectStoreStore {
         Ok(data)
     }
 
-    /// The untaken blobs after slot `index` in uploaded objects, in put
-    /// order, up to the read-ahead the pool can give now.
+    /// The untaken blobs in uploaded objects after slot `index`, then those
+    /// before it, in put order, up to the read-ahead the pool can give now.
+    /// Wrapping around matters: parquet puts a column's dictionary page
+    /// last (when the column closes) but takes it first.
     fn plan_read_ahead(&self, locked: &Locked<'_>, index: usize) -> Vec<(usize, Blob)> {
         let quota = self
             .shared
@@ -188,8 +190,11 @@ impl ObjectStoreStore {
             .min(self.shared.read_ahead_pool.available());
         let mut total = 0;
         let mut extra = Vec::new();
-        for (i, slot) in self.slots.iter().enumerate().skip(index + 1).take(MAX_SCAN) {
-            let Slot::Remote(blob) = slot else { continue };
+        let order = (index + 1..self.slots.len()).chain(0..index);
+        for i in order.take(MAX_SCAN) {
+            let Slot::Remote(blob) = &self.slots[i] else {
+                continue;
+            };
             if self.ahead.contains_key(&i) || !locked.is_uploaded(blob.object) {
                 continue;
             }
