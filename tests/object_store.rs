@@ -60,10 +60,6 @@ mod local_fs {
     parquet_spill::conformance_tests!(super::local_factory());
 }
 
-fn write(factory: Arc<dyn PageStoreFactory>, w: &Workload) -> parquet::errors::Result<usize> {
-    write_bytes(factory, w).map(|bytes| bytes.len())
-}
-
 /// The Parquet file `w` makes with `factory`, in one row group.
 fn write_bytes(
     factory: Arc<dyn PageStoreFactory>,
@@ -371,7 +367,7 @@ fn failed_deletes_are_retried_on_drop() {
             .build()
             .unwrap(),
     );
-    write(factory.clone(), &Workload::skewed_bytes(4 << 20)).unwrap();
+    write_bytes(factory.clone(), &Workload::skewed_bytes(4 << 20)).unwrap();
     assert_eq!(count_objects(&*mem, "del"), 3, "three deletes failed");
     assert_eq!(factory.stats().objects_live, 3);
     drop(factory);
@@ -653,7 +649,7 @@ fn s3_via_moto() {
             .build()
             .unwrap(),
     );
-    let msg = write(factory.clone(), &w).unwrap_err().to_string();
+    let msg = write_bytes(factory.clone(), &w).unwrap_err().to_string();
     assert!(
         msg.contains("injected failure") && msg.contains("faulty/run-"),
         "{msg}"
@@ -665,7 +661,7 @@ fn s3_via_moto() {
     let w = Workload::skewed_bytes(32 << 20);
     let counting = Arc::new(CountingStore::new(Arc::clone(&s3), 0));
     let factory = Arc::new(ObjectStoreFactory::new(counting.clone(), "bench".into()).unwrap());
-    write(factory.clone(), &w).unwrap();
+    write_bytes(factory.clone(), &w).unwrap();
     let stats = factory.stats();
     let gib = stats.bytes_spilled as f64 / (1u64 << 30) as f64;
     println!(

@@ -608,7 +608,11 @@ impl ObjectStoreFactory {
     /// ```
     pub fn memory_limit(&self) -> usize {
         let s = &self.shared;
-        memory_limit(s.buffer_size, s.uploads_in_flight, s.read_ahead)
+        memory_limit(
+            s.buffer_size,
+            s.uploads_in_flight,
+            s.read_ahead_pool.limit(),
+        )
     }
 
     /// Request and byte counters so far.

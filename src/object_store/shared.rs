@@ -101,9 +101,8 @@ pub(super) struct Shared {
     /// Full buffers that may upload while the next one fills (0: the `put`
     /// that seals a buffer waits for its upload, and others wait with it).
     pub uploads_in_flight: usize,
-    /// Read-ahead bytes one `take` may fetch beyond its own blob.
-    pub read_ahead: usize,
-    /// What all stores hold read ahead, bounded by `read_ahead`.
+    /// What all stores hold read ahead; its limit is the builder's
+    /// `read_ahead`, also the most one `take` fetches beyond its own blob.
     pub read_ahead_pool: MemoryBudget,
     pub _reservation: Option<Reservation>,
     state: Mutex<State>,
@@ -151,7 +150,6 @@ impl Shared {
             buffer_size,
             inline_threshold,
             uploads_in_flight,
-            read_ahead,
             read_ahead_pool: MemoryBudget::new(read_ahead),
             _reservation: reservation,
             state: Mutex::new(State {

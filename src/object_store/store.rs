@@ -184,10 +184,7 @@ impl ObjectStoreStore {
     /// Wrapping around matters: parquet puts a column's dictionary page
     /// last (when the column closes) but takes it first.
     fn plan_read_ahead(&self, locked: &Locked<'_>, index: usize) -> Vec<(usize, Blob)> {
-        let quota = self
-            .shared
-            .read_ahead
-            .min(self.shared.read_ahead_pool.available());
+        let quota = self.shared.read_ahead_pool.available();
         let mut total = 0;
         let mut extra = Vec::new();
         let order = (index + 1..self.slots.len()).chain(0..index);
