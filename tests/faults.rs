@@ -15,8 +15,10 @@
 //!   process under `ulimit -f` (writes past the limit fail with `EFBIG`).
 //! - Panics, an unusable or vanished spill directory, an exhausted budget.
 //!
-//! The last three tests are regressions for a panic the fault sweep found
-//! (an empty blob taken after the store's header arena was freed).
+//! `an_empty_blob_taken_after_the_arena_drained`,
+//! `a_zero_row_row_group_on_the_parallel_path` and
+//! `closing_after_a_failed_write_is_an_error` are regressions for panics
+//! the fault sweep found.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;

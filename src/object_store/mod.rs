@@ -24,13 +24,15 @@
 //! is locked, so stores that only need memory never wait for the network.
 //!
 //! **Reading.** When a row group is flushed, parquet takes each column's
-//! pages in the order they were put. A `take` that has to read from the
+//! pages in the order they were put, except the dictionary page, put last
+//! and taken first. A `take` that has to read from the
 //! object store also reads that store's next blobs ahead, up to
 //! [`ObjectStoreFactoryBuilder::read_ahead`] bytes (default 8 MiB, shared by
 //! all stores of the factory), merging blobs close together in one object
-//! into one ranged `get` and running the `get`s concurrently. So a GiB of
-//! pages costs about `1 GiB / buffer_size` puts and a similar number of gets
-//! (see the README for measured figures).
+//! into one ranged `get` and running the `get`s concurrently (and wrapping
+//! around to blobs put before the one taken, for the dictionary page). So a
+//! GiB of pages costs about `1 GiB / buffer_size` puts; gets depend on page
+//! sizes and column count (the README has measured figures).
 //!
 //! **Why not multipart uploads.** One `put` per buffer already makes every
 //! request at least `buffer_size` (8 MiB) long, and the object is readable

@@ -2,9 +2,10 @@
 //! objects, and its read-ahead.
 //!
 //! Why read-ahead: when a row group is flushed, parquet takes a column's
-//! pages one after another, in the order they were put. Fetched one by one,
-//! that is a round trip per page. So a `take` that has to go to the object
-//! store also fetches this store's next untaken blobs (up to
+//! pages one after another, in the order they were put (the dictionary page,
+//! put last, comes first). Fetched one by one, that is a round trip per
+//! page. So a `take` that has to go to the object store also fetches this
+//! store's other untaken blobs, next ones first (up to
 //! [`read_ahead`](super::ObjectStoreFactoryBuilder::read_ahead) bytes, from
 //! a pool all stores of the factory share), merging blobs that lie close
 //! together in one object into one ranged `get` and issuing the `get`s
