@@ -57,12 +57,9 @@ use parquet::arrow::arrow_writer::{
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
-use parquet_spill::testkit::workloads::Workload;
+use parquet_spill::workloads::Workload;
 use parquet_spill::{FileStoreFactory, MemoryBudget, SpillOptions, TieredStoreFactory};
 
-#[cfg(feature = "object_store")]
-#[path = "../tests/common/counting_store.rs"]
-mod counting_store;
 #[cfg(feature = "object_store")]
 #[path = "../tests/common/s3_server.rs"]
 mod s3_server;
@@ -130,13 +127,12 @@ impl Backend {
                 spill(),
             )),
             Backend::Budget64 => {
-                return SpillOptions::new()
-                    .memory_limit(64 << 20)
+                return SpillOptions::new(64 << 20)
                     .properties(properties.clone())
                     .expected_file_bytes(workload.raw_bytes())
                     .plan(&workload.schema())
                     .expect("plan a 64 MiB writer")
-                    .writer_options()
+                    .into_writer_options()
             }
             #[cfg(feature = "object_store")]
             Backend::Object(target) => Arc::new(target.factory()),
@@ -285,9 +281,9 @@ mod remote {
     use object_store::ObjectStore;
     use parquet_spill::ObjectStoreFactory;
 
-    use super::counting_store::CountingStore;
     use super::s3_server::S3Server;
     use super::Backend;
+    use parquet_spill::testkit::object_store::CountingStore;
 
     /// Round trip added to each request by the `-20ms` targets.
     const LATENCY: Duration = Duration::from_millis(20);

@@ -32,8 +32,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use parquet_spill::testkit::measure::{self, ChildRunner, Scenario, Store};
-use parquet_spill::testkit::workloads::Workload;
 use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::workloads::Workload;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();

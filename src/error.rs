@@ -111,24 +111,59 @@ pub enum Error {
         limit: usize,
     },
 
-    /// The budget cannot hold the encoders of this schema even at the
-    /// smallest page, dictionary and batch sizes the planner will use.
+    /// The limit cannot hold this schema's writer even at the smallest
+    /// settings the planner will use.
     #[error(
         "parquet-spill: a memory limit of {limit} bytes is too small for {columns} leaf columns; \
-         the smallest limit that works is {minimum} bytes"
+         the smallest limit that works is {minimum} bytes{}",
+        alternative_text(alternative)
     )]
     BudgetTooSmall {
-        /// The limit given.
+        /// The limit given (for all writers sharing it).
         limit: usize,
         /// Leaf columns in the schema.
         columns: usize,
-        /// The smallest limit the planner can fit.
+        /// The smallest limit the planner can fit, with the caller's codec.
         minimum: usize,
+        /// The smallest limit with a codec that needs less memory, if any.
+        alternative: Option<Alternative>,
     },
 
-    /// Planned writer settings conflict with settings the caller fixed.
-    #[error("parquet-spill: {0}")]
-    Plan(String),
+    /// A setting the caller fixed cannot fit the limit.
+    #[error(
+        "parquet-spill: {setting}{} = {value} (fixed by the caller) needs about {needed} bytes, \
+         more than the {limit}-byte limit allows; lower or unfix it, or raise the limit",
+        column.as_ref().map(|c| format!(" of column {c}")).unwrap_or_default()
+    )]
+    FixedSettingTooLarge {
+        /// The `WriterProperties` setting.
+        setting: &'static str,
+        /// The column, for a per-column setting.
+        column: Option<String>,
+        /// The value the caller fixed.
+        value: usize,
+        /// The memory the plan needs with it.
+        needed: usize,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// The Arrow schema cannot be written as Parquet.
+    #[error("parquet-spill: cannot convert the Arrow schema to Parquet: {0}")]
+    Schema(#[source] parquet::errors::ParquetError),
+
+    /// The schema has no leaf columns to plan for.
+    #[error("parquet-spill: the schema has no leaf columns")]
+    EmptySchema,
+
+    /// An option was given a value it cannot take.
+    #[error("parquet-spill: {option}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: &'static str,
+        /// Why the value is refused.
+        reason: &'static str,
+    },
 
     /// A blob is larger than the store can address.
     #[error("parquet-spill: a blob of {len} bytes is too large to spill")]
@@ -136,6 +171,140 @@ pub enum Error {
         /// Length of the blob.
         len: usize,
     },
+    /// Uploading a buffer of blobs as an object failed.
+    #[cfg(feature = "object_store")]
+    #[error("parquet-spill: writing spill object {path} ({len} bytes) failed: {source}")]
+    ObjectPut {
+        /// The object.
+        path: String,
+        /// Its length.
+        len: usize,
+        /// The store's reason.
+        source: object_store::Error,
+    },
+
+    /// Reading a blob (or a range of blobs read together) back failed.
+    #[cfg(feature = "object_store")]
+    #[error(
+        "parquet-spill: reading {len} bytes at offset {offset} of spill object {path} failed: {source}"
+    )]
+    ObjectGet {
+        /// The object.
+        path: String,
+        /// Offset of the range in it.
+        offset: u64,
+        /// Length of the range.
+        len: usize,
+        /// The store's reason.
+        source: object_store::Error,
+    },
+
+    /// A ranged read came back with the wrong length.
+    #[cfg(feature = "object_store")]
+    #[error(
+        "parquet-spill: reading {len} bytes at offset {offset} of spill object {path} returned {got} bytes"
+    )]
+    ObjectShortRead {
+        /// The object.
+        path: String,
+        /// Offset of the range in it.
+        offset: u64,
+        /// Length of the range.
+        len: usize,
+        /// Bytes returned.
+        got: usize,
+    },
+
+    /// A blob read back from an object does not match what was written.
+    #[cfg(feature = "object_store")]
+    #[error(
+        "parquet-spill: checksum mismatch for the {len}-byte blob at offset {offset} of spill \
+         object {path} (crc32c expected {expected:#010x}, found {actual:#010x}): the object was altered"
+    )]
+    ObjectChecksum {
+        /// The object.
+        path: String,
+        /// Offset of the blob in it.
+        offset: u64,
+        /// Length of the blob.
+        len: usize,
+        /// CRC32C computed when the blob was written.
+        expected: u32,
+        /// CRC32C of the bytes read back.
+        actual: u32,
+    },
+
+    /// The blob was in an object whose upload failed (reported then).
+    #[cfg(feature = "object_store")]
+    #[error(
+        "parquet-spill: the {len}-byte blob at offset {offset} of spill object {path} is lost: \
+         uploading that object failed earlier"
+    )]
+    ObjectLost {
+        /// The object.
+        path: String,
+        /// Offset of the blob in it.
+        offset: u64,
+        /// Length of the blob.
+        len: usize,
+    },
+
+    /// Listing or deleting spill objects failed.
+    #[cfg(feature = "object_store")]
+    #[error("parquet-spill: cleaning up spill objects under {path} failed: {source}")]
+    ObjectCleanup {
+        /// The prefix or object.
+        path: String,
+        /// The store's reason.
+        source: object_store::Error,
+    },
+
+    /// The runtime given for object-store requests is a current-thread runtime.
+    #[cfg(feature = "object_store")]
+    #[error(
+        "parquet-spill: the object-store spill needs a multi-thread tokio runtime (a current-thread \
+         runtime runs background uploads only inside its own block_on); pass a multi-thread \
+         runtime's handle, or none to let the factory own one"
+    )]
+    CurrentThreadRuntime,
+
+    /// The helper thread running an object-store request panicked.
+    #[cfg(feature = "object_store")]
+    #[error("parquet-spill: the thread running an object-store request panicked")]
+    RequestPanicked,
+
+    /// The object-store spill could not start its own runtime.
+    #[cfg(feature = "object_store")]
+    #[error("parquet-spill: cannot start a tokio runtime for the object-store spill: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// A cheaper setting that would fit, named by
+/// [`Error::BudgetTooSmall`].
+///
+/// ```
+/// let a = parquet_spill::Alternative { codec: "LZ4_RAW".into(), minimum: 90 << 20 };
+/// assert_eq!(a.to_string(), "LZ4_RAW needs 94371840 bytes");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative {
+    /// The codec (as parquet prints it).
+    pub codec: String,
+    /// The smallest limit that works with it.
+    pub minimum: usize,
+}
+
+impl std::fmt::Display for Alternative {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} needs {} bytes", self.codec, self.minimum)
+    }
+}
+
+fn alternative_text(alternative: &Option<Alternative>) -> String {
+    alternative
+        .as_ref()
+        .map(|a| format!(" (or less with a cheaper codec: {a})"))
+        .unwrap_or_default()
 }
 
 /// The crate's result type.

@@ -57,32 +57,41 @@
 //! [`ArrowWriter`]: parquet::arrow::ArrowWriter
 //! [`ParquetError::External`]: parquet::errors::ParquetError::External
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(not(feature = "testkit"), forbid(unsafe_code))]
+#![cfg_attr(feature = "testkit", deny(unsafe_code))]
 #![warn(missing_docs)]
 
+mod blobs;
 mod budget;
 mod error;
 mod extents;
 mod file;
+mod memory;
 pub mod metrics;
 #[cfg(feature = "object_store")]
 mod object_store;
 mod options;
 pub mod plan;
 pub mod spill_file;
+mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod tiered;
+#[cfg(feature = "workloads")]
+pub mod workloads;
 
 #[cfg(feature = "object_store")]
 pub use crate::object_store::{
-    ObjectStoreFactory, ObjectStoreFactoryBuilder, ObjectStoreSpillError, ObjectStoreStats,
-    ObjectStoreStore, DEFAULT_BUFFER_SIZE,
+    ObjectStoreFactory, ObjectStoreFactoryBuilder, ObjectStoreStats, ObjectStoreStore,
+    DEFAULT_BUFFER_SIZE,
 };
 pub use budget::{BudgetStats, MemoryBudget, Reservation};
-pub use error::{Error, Result};
+pub use error::{Alternative, Error, Result};
 pub use file::{FileStore, FileStoreFactory, DEFAULT_INLINE_THRESHOLD};
+pub use memory::{MemoryStore, MemoryStoreFactory};
 pub use metrics::SpillStats;
 pub use options::{SpillOptions, SpillPlan, DEFAULT_EXPECTED_FILE_BYTES};
+pub use stats::{SpillMonitor, WriterStats};
 pub use tiered::{TieredStats, TieredStoreFactory};
 
 /// Parquet's page-store API, re-exported so one import path serves.

@@ -8,14 +8,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Live counters, shared by every store of one spill file. Only the crate's
-/// stores update them; read them with [`snapshot`](Self::snapshot) (or
-/// `FileStoreFactory::stats`).
+/// Live counters of one spill file. Only the spill file updates them; read
+/// them with [`snapshot`](Self::snapshot) (or `FileStoreFactory::stats`).
 ///
 /// ```
-/// use parquet_spill::metrics::SpillMetrics;
+/// use parquet_spill::metrics::{HeapGauge, SpillMetrics};
 /// let m = SpillMetrics::default();
-/// assert_eq!(m.snapshot().bytes_spilled, 0);
+/// assert_eq!(m.snapshot(&HeapGauge::default()).bytes_spilled, 0);
 /// ```
 #[derive(Debug, Default)]
 pub struct SpillMetrics {
@@ -25,8 +24,6 @@ pub struct SpillMetrics {
     bytes_read: AtomicU64,
     write_nanos: AtomicU64,
     read_nanos: AtomicU64,
-    heap_bytes: AtomicU64,
-    peak_heap_bytes: AtomicU64,
     file_bytes_live: AtomicU64,
     file_len: AtomicU64,
     peak_file_len: AtomicU64,
@@ -93,17 +90,6 @@ impl SpillMetrics {
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    /// Adjust the bytes kept on the heap by `+added - removed`.
-    pub(crate) fn record_heap(&self, added: u64, removed: u64) {
-        if added > 0 {
-            let now = self.heap_bytes.fetch_add(added, Ordering::Relaxed) + added;
-            max_into(&self.peak_heap_bytes, now);
-        }
-        if removed > 0 {
-            self.heap_bytes.fetch_sub(removed, Ordering::Relaxed);
-        }
-    }
-
     /// Record the spill file's live bytes and length after an allocation change.
     pub(crate) fn record_file(&self, live: u64, len: u64) {
         self.file_bytes_live.store(live, Ordering::Relaxed);
@@ -111,8 +97,9 @@ impl SpillMetrics {
         max_into(&self.peak_file_len, len);
     }
 
-    /// Copy the counters.
-    pub fn snapshot(&self) -> SpillStats {
+    /// Copy the counters (`heap_bytes` from `heap`, the blobs the stores
+    /// kept on the heap).
+    pub fn snapshot(&self, heap: &HeapGauge) -> SpillStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         SpillStats {
             blobs_spilled: get(&self.blobs_spilled),
@@ -121,11 +108,45 @@ impl SpillMetrics {
             bytes_read: get(&self.bytes_read),
             write_time: Duration::from_nanos(get(&self.write_nanos)),
             read_time: Duration::from_nanos(get(&self.read_nanos)),
-            heap_bytes: get(&self.heap_bytes),
-            peak_heap_bytes: get(&self.peak_heap_bytes),
+            heap_bytes: heap.bytes(),
+            peak_heap_bytes: heap.peak(),
             file_bytes_live: get(&self.file_bytes_live),
             file_len: get(&self.file_len),
             peak_file_len: get(&self.peak_file_len),
         }
+    }
+}
+
+/// Bytes on the heap right now and their peak, shared by a factory's stores.
+///
+/// ```
+/// # use parquet_spill::metrics::HeapGauge;
+/// let gauge = HeapGauge::default();
+/// assert_eq!((gauge.bytes(), gauge.peak()), (0, 0));
+/// ```
+#[derive(Debug, Default)]
+pub struct HeapGauge {
+    bytes: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl HeapGauge {
+    /// Bytes of blobs held on the heap right now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Highest [`bytes`](Self::bytes) seen.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add(&self, n: usize) {
+        let now = self.bytes.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sub(&self, n: usize) {
+        self.bytes.fetch_sub(n as u64, Ordering::Relaxed);
     }
 }

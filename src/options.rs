@@ -1,10 +1,15 @@
 //! [`SpillOptions`]: "write this schema in N bytes" as one builder call.
 //!
-//! Why: the three layers — a spill file, a budget, encoder limits — only
-//! keep a memory promise together. This builder wires them: it plans the
-//! encoders against the budget ([`crate::plan`]), reserves what they need,
-//! and hands the remainder to a [`TieredStoreFactory`] spilling into the
-//! directory you chose.
+//! Why: the layers — a backend, a budget, encoder limits — only keep a
+//! memory promise together. This builder wires them: it plans the encoders
+//! against the budget ([`crate::plan`]), reserves what they need, and hands
+//! the remainder to a [`TieredStoreFactory`] over the backend you chose (the
+//! spill file by default, an object store, or your own store).
+//!
+//! A [`SpillPlan`] is one writer's: it is not `Clone`, and building writer
+//! options consumes it, so a reservation can be neither shared by two
+//! writers nor dropped while its writer runs. Read its counters through a
+//! [`SpillMonitor`], which holds no reservation.
 
 use std::fmt;
 use std::io::Write;
@@ -12,14 +17,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_schema::{Schema, SchemaRef};
-use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, ArrowWriterOptions};
+use parquet::arrow::arrow_writer::{
+    ArrowRowGroupWriterFactory, ArrowWriterOptions, PageStore, PageStoreArgs, PageStoreFactory,
+};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
-use crate::budget::MemoryBudget;
+use crate::budget::{MemoryBudget, Reservation};
 use crate::error::{Error, Result};
 use crate::file::FileStoreFactory;
-use crate::plan::{self, Estimate, PlanChange, PlanInput};
+use crate::plan::{self, Estimate, Fixed, PlanChange, PlanInput};
+use crate::stats::{SpillMonitor, WriterStats};
 use crate::tiered::TieredStoreFactory;
 
 /// Share of a writer's allowance the planner prefers to give the encoders.
@@ -27,9 +35,37 @@ const PREFERRED_ENCODER_SHARE: f64 = 0.5;
 /// The most it gives them before declaring the budget too small.
 const MAX_ENCODER_SHARE: f64 = 0.85;
 /// File size assumed for page-metadata estimates when none is given.
+///
+/// ```
+/// assert_eq!(parquet_spill::DEFAULT_EXPECTED_FILE_BYTES, 1 << 30);
+/// ```
 pub const DEFAULT_EXPECTED_FILE_BYTES: u64 = 1 << 30;
 
-/// Builder for writer options that keep a memory limit.
+/// Where a planned writer's pages go past the budget.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// A [`FileStoreFactory`] in this directory (the OS temp dir if `None`).
+    SpillDir(Option<PathBuf>),
+    /// Any factory.
+    Factory(Arc<dyn PageStoreFactory>),
+    /// An object store, built by the plan so its buffers draw on the budget.
+    #[cfg(feature = "object_store")]
+    ObjectStore(crate::object_store::ObjectStoreFactoryBuilder),
+}
+
+/// The memory a plan draws on.
+#[derive(Debug, Clone)]
+enum Limit {
+    /// A budget of its own.
+    Own(usize),
+    /// A share of a budget other writers use too.
+    Shared {
+        budget: MemoryBudget,
+        writers: usize,
+    },
+}
+
+/// Builder for a writer that keeps a memory limit.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -40,46 +76,41 @@ pub const DEFAULT_EXPECTED_FILE_BYTES: u64 = 1 << 30;
 /// let col = Arc::new(Int64Array::from_iter_values(0..100_000)) as ArrayRef;
 /// let batch = RecordBatch::try_from_iter([("id", col)])?;
 ///
-/// let plan = SpillOptions::new()
-///     .memory_limit(64 << 20)
+/// let plan = SpillOptions::new(64 << 20)
 ///     .spill_dir(std::env::temp_dir())
 ///     .plan(&batch.schema())?;
-/// let mut writer = ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), plan.writer_options())?;
+/// let monitor = plan.monitor();
+/// let mut writer = ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), plan.into_writer_options())?;
 /// writer.write(&batch)?;
 /// writer.close()?;
-/// assert!(plan.budget().peak() <= 64 << 20);
+/// assert!(monitor.stats().budget.peak <= 64 << 20);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SpillOptions {
-    limit: Option<usize>,
-    budget: Option<MemoryBudget>,
-    writers: Option<usize>,
-    spill_dir: Option<PathBuf>,
-    properties: Option<WriterProperties>,
+    limit: Limit,
+    backend: Backend,
+    properties: WriterProperties,
+    fixed: Fixed,
     expected_file_bytes: Option<u64>,
 }
 
 impl SpillOptions {
-    /// Options with no limit set yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Keep this writer's heap (encoders plus buffered pages) within `bytes`.
+    /// Keep one writer's heap (encoders, buffered pages, page metadata)
+    /// within `memory_limit` bytes, in a budget of its own.
     ///
-    /// The promise rests on the planner's estimate of encoder memory, which
-    /// is conservative (measured at 1.5-2x the real encoder heap on parquet
-    /// 60.1). With [`budget`](Self::budget) as well, the smaller of the two
-    /// limits is split between [`writers`](Self::writers).
-    pub fn memory_limit(mut self, bytes: usize) -> Self {
-        self.limit = Some(bytes);
-        self
+    /// ```
+    /// let options = parquet_spill::SpillOptions::new(256 << 20);
+    /// # drop(options);
+    /// ```
+    pub fn new(memory_limit: usize) -> Self {
+        Self::with_limit(Limit::Own(memory_limit))
     }
 
-    /// Share `budget` with other writers: this writer plans for
-    /// `budget.limit() / writers` of encoder memory (see [`writers`](Self::writers))
-    /// and competes for the rest with everyone else's pages.
+    /// Share `budget` with `writers` writers in all (this one included):
+    /// this writer plans its encoders for `budget.limit() / writers` and
+    /// competes for the rest with everyone else's pages. `writers` of 0 is
+    /// taken as 1.
     ///
     /// ```
     /// use arrow_schema::{DataType, Field, Schema};
@@ -87,53 +118,168 @@ impl SpillOptions {
     /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
     /// let shared = MemoryBudget::new(256 << 20);
     /// let plans = (0..8)
-    ///     .map(|_| SpillOptions::new().budget(shared.clone()).writers(8).plan(&schema))
+    ///     .map(|_| SpillOptions::shared(shared.clone(), 8).plan(&schema))
     ///     .collect::<Result<Vec<_>, _>>()?;
     /// assert!(shared.used() <= 256 << 20);
     /// # drop(plans);
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
-    pub fn budget(mut self, budget: MemoryBudget) -> Self {
-        self.budget = Some(budget);
-        self
+    pub fn shared(budget: MemoryBudget, writers: usize) -> Self {
+        Self::with_limit(Limit::Shared {
+            budget,
+            writers: writers.max(1),
+        })
     }
 
-    /// How many writers share the budget at once (default 1).
-    pub fn writers(mut self, writers: usize) -> Self {
-        self.writers = Some(writers.max(1));
-        self
+    fn with_limit(limit: Limit) -> Self {
+        Self {
+            limit,
+            backend: Backend::SpillDir(None),
+            properties: WriterProperties::default(),
+            fixed: Fixed::default(),
+            expected_file_bytes: None,
+        }
     }
 
-    /// Spill under `dir` (default: the OS temporary directory).
+    /// Spill to a [`FileStoreFactory`] under `dir` (the default backend,
+    /// under the OS temporary directory).
+    ///
+    /// ```
+    /// let options = parquet_spill::SpillOptions::new(64 << 20).spill_dir("/var/tmp");
+    /// # drop(options);
+    /// ```
     pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.spill_dir = Some(dir.into());
+        self.backend = Backend::SpillDir(Some(dir.into()));
         self
     }
 
-    /// Start from these writer properties. Settings left at parquet's
-    /// defaults may be changed by the plan; a page or dictionary size limit set
-    /// to anything else is kept as an upper bound, or the plan fails saying so.
+    /// Spill to any backend (or your own store) instead of the spill file.
+    /// Its own fixed buffers, if any, are not counted: charge them to the
+    /// budget yourself (or use [`object_store`](Self::object_store)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use parquet_spill::{MemoryStoreFactory, SpillOptions};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Int64, false)]);
+    /// let plan = SpillOptions::new(16 << 20).backend(Arc::new(MemoryStoreFactory::new())).plan(&schema)?;
+    /// # drop(plan);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn backend(mut self, factory: Arc<dyn PageStoreFactory>) -> Self {
+        self.backend = Backend::Factory(factory);
+        self
+    }
+
+    /// Spill to an object store. The plan builds the factory, charging its
+    /// buffers ([`ObjectStoreFactory::memory_limit`](crate::ObjectStoreFactory::memory_limit))
+    /// to this writer's budget.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use parquet_spill::{ObjectStoreFactory, SpillOptions};
+    /// let s3_or_any = Arc::new(object_store::memory::InMemory::new());
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Int64, false)]);
+    /// let plan = SpillOptions::new(64 << 20)
+    ///     .object_store(ObjectStoreFactory::builder(s3_or_any, "spill".into()).buffer_size(4 << 20))
+    ///     .plan(&schema)?;
+    /// assert!(plan.monitor().stats().budget.used >= 8 << 20, "buffers and read-ahead are reserved");
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    #[cfg(feature = "object_store")]
+    pub fn object_store(mut self, builder: crate::object_store::ObjectStoreFactoryBuilder) -> Self {
+        self.backend = Backend::ObjectStore(builder);
+        self
+    }
+
+    /// Start from these writer properties. The planner may lower the data
+    /// page, dictionary page, write batch and bloom filter limits in them
+    /// (never raise them) and lists each change in [`SpillPlan::changes`];
+    /// everything else is kept. To keep a limit exactly, fix it with
+    /// [`data_page_size_limit`](Self::data_page_size_limit) and friends.
+    ///
+    /// ```
+    /// use parquet::basic::{Compression, ZstdLevel};
+    /// use parquet::file::properties::WriterProperties;
+    /// let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?)).build();
+    /// let options = parquet_spill::SpillOptions::new(64 << 20).properties(props);
+    /// # drop(options);
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
     pub fn properties(mut self, properties: WriterProperties) -> Self {
-        self.properties = Some(properties);
+        self.properties = properties;
+        self
+    }
+
+    /// Use exactly this data page size limit for every column, whatever
+    /// its value; the plan fails with [`Error::FixedSettingTooLarge`] if it
+    /// cannot fit.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).data_page_size_limit(1 << 20).plan(&schema)?;
+    /// assert_eq!(plan.properties().data_page_size_limit(), 1 << 20);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn data_page_size_limit(mut self, bytes: usize) -> Self {
+        self.fixed.data_page = Some(bytes);
+        self
+    }
+
+    /// Use exactly this dictionary page size limit for every column.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use parquet::schema::types::ColumnPath;
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).dictionary_page_size_limit(1 << 20).plan(&schema)?;
+    /// assert_eq!(plan.properties().column_dictionary_page_size_limit(&ColumnPath::from("x")), 1 << 20);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn dictionary_page_size_limit(mut self, bytes: usize) -> Self {
+        self.fixed.dictionary_page = Some(bytes);
+        self
+    }
+
+    /// Use exactly this write batch size.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).write_batch_size(1024).plan(&schema)?;
+    /// assert_eq!(plan.properties().write_batch_size(), 1024);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn write_batch_size(mut self, rows: usize) -> Self {
+        self.fixed.write_batch = Some(rows);
         self
     }
 
     /// How many bytes of encoded data the file will hold (default
     /// [`DEFAULT_EXPECTED_FILE_BYTES`]). Every finished page keeps a little
     /// page-index metadata on the heap until the file is closed, so the planner
-    /// needs this to choose a page size that keeps that within the limit.
+    /// uses this to choose a page size that keeps that within the limit.
+    ///
+    /// ```
+    /// let options = parquet_spill::SpillOptions::new(64 << 20).expected_file_bytes(8 << 30);
+    /// # drop(options);
+    /// ```
     pub fn expected_file_bytes(mut self, bytes: u64) -> Self {
         self.expected_file_bytes = Some(bytes);
         self
     }
 
-    /// Plan the writer for `schema`.
+    /// Plan the writer for `schema`: choose the encoder limits, reserve
+    /// their memory and build the store factory.
     ///
     /// # Errors
     ///
     /// [`Error::BudgetTooSmall`] naming the smallest limit that works;
-    /// [`Error::Plan`] if the caller's settings cannot fit;
-    /// [`Error::SpillDir`] / [`Error::CreateSpillFile`] for an unusable
+    /// [`Error::FixedSettingTooLarge`] if a setting you fixed cannot fit;
+    /// [`Error::Schema`] / [`Error::EmptySchema`] for a schema Parquet cannot
+    /// hold; [`Error::SpillDir`] / [`Error::CreateSpillFile`] for an unusable
     /// spill directory; [`Error::BudgetExhausted`] if a shared budget has
     /// no room left for this writer's encoders.
     ///
@@ -143,27 +289,21 @@ impl SpillOptions {
     /// let wide = Schema::new(
     ///     (0..2000).map(|i| Field::new(format!("c{i}"), DataType::Utf8, true)).collect::<Vec<_>>(),
     /// );
-    /// let err = SpillOptions::new().memory_limit(8 << 20).plan(&wide).unwrap_err();
+    /// let err = SpillOptions::new(8 << 20).plan(&wide).unwrap_err();
     /// let Error::BudgetTooSmall { minimum, .. } = err else { panic!("{err}") };
-    /// assert!(SpillOptions::new().memory_limit(minimum).plan(&wide).is_ok());
+    /// assert!(SpillOptions::new(minimum).plan(&wide).is_ok());
     /// ```
     pub fn plan(&self, schema: &Schema) -> Result<SpillPlan> {
-        let budget = match (&self.budget, self.limit) {
-            (Some(b), _) => b.clone(),
-            (None, Some(limit)) => MemoryBudget::new(limit),
-            (None, None) => {
-                return Err(Error::Plan(
-                    "SpillOptions needs memory_limit(bytes) or budget(shared)".into(),
-                ))
-            }
+        let (budget, writers) = match &self.limit {
+            Limit::Own(limit) => (MemoryBudget::new(*limit), 1),
+            Limit::Shared { budget, writers } => (budget.clone(), *writers),
         };
-        let writers = self.writers.unwrap_or(1);
-        let limit = self.limit.unwrap_or(budget.limit()).min(budget.limit());
+        let limit = budget.limit();
         let per_writer = limit / writers;
-        let props = self.properties.clone().unwrap_or_default();
         let planned = plan::plan(PlanInput {
             schema,
-            props,
+            props: self.properties.clone(),
+            fixed: self.fixed,
             allowance: (per_writer as f64 * PREFERRED_ENCODER_SHARE) as usize,
             max_allowance: (per_writer as f64 * MAX_ENCODER_SHARE) as usize,
             expected_bytes: self
@@ -175,69 +315,123 @@ impl SpillOptions {
         .map_err(|e| match e {
             // Report what the user sets: the whole limit, for all writers.
             Error::BudgetTooSmall {
-                columns, minimum, ..
-            } if writers > 1 => Error::BudgetTooSmall {
+                columns,
+                minimum,
+                alternative,
+                ..
+            } => Error::BudgetTooSmall {
                 limit,
                 columns,
                 minimum: minimum.saturating_mul(writers),
+                alternative: alternative.map(|mut a| {
+                    a.minimum = a.minimum.saturating_mul(writers);
+                    a
+                }),
             },
             other => other,
         })?;
-        let reservation = Arc::new(budget.reserve(planned.estimate.total())?);
-        let files = match &self.spill_dir {
-            Some(dir) => FileStoreFactory::in_dir(dir)?,
-            None => FileStoreFactory::new()?,
-        };
-        let factory = Arc::new(TieredStoreFactory::new(budget.clone(), files).holding(
-            Arc::clone(&reservation),
-            planned.estimate.total().saturating_mul(writers),
-        ));
+        let total = planned.estimate.total();
+        let reservation = budget.reserve(total)?;
+        let backend = self.build_backend(&budget)?;
+        let encoder_pool = total.saturating_mul(writers);
+        let tiered = TieredStoreFactory::over(budget.clone(), backend)
+            .with_headroom(move |b| encoder_pool.saturating_sub(b.reserved()));
+        let monitor = SpillMonitor::new(
+            budget,
+            Arc::clone(tiered.counters()),
+            planned.estimate,
+            per_writer,
+        );
         Ok(SpillPlan {
             properties: planned.props,
-            factory,
-            budget,
+            factory: Arc::new(PlannedFactory {
+                tiered,
+                _reservation: reservation,
+            }),
+            monitor,
             estimate: planned.estimate,
             changes: planned.changes,
             page_size: planned.page_size,
         })
     }
 
-    /// Plan for `schema` and return the writer options in one call.
-    ///
-    /// ```
-    /// use arrow_schema::{DataType, Field, Schema};
-    /// use parquet::arrow::ArrowWriter;
-    /// let schema = std::sync::Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
-    /// let options = parquet_spill::SpillOptions::new().memory_limit(32 << 20).writer_options(&schema)?;
-    /// let writer = ArrowWriter::try_new_with_options(Vec::new(), schema, options)?;
-    /// # drop(writer);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn writer_options(&self, schema: &Schema) -> Result<ArrowWriterOptions> {
-        Ok(self.plan(schema)?.writer_options())
+    fn build_backend(&self, budget: &MemoryBudget) -> Result<Arc<dyn PageStoreFactory>> {
+        let _ = budget; // only the object store draws on it
+        Ok(match &self.backend {
+            Backend::SpillDir(Some(dir)) => Arc::new(FileStoreFactory::in_dir(dir)?),
+            Backend::SpillDir(None) => Arc::new(FileStoreFactory::new()?),
+            Backend::Factory(factory) => Arc::clone(factory),
+            #[cfg(feature = "object_store")]
+            Backend::ObjectStore(builder) => {
+                Arc::new(builder.clone().budget(budget.clone()).build()?)
+            }
+        })
     }
 }
 
-/// A planned writer: properties, a tiered store factory and the budget.
+/// The planned stack: a tiered store over the backend, holding the
+/// encoders' reservation until the writer (its last user) is gone.
+#[derive(Debug)]
+struct PlannedFactory {
+    tiered: TieredStoreFactory,
+    _reservation: Reservation,
+}
+
+impl PageStoreFactory for PlannedFactory {
+    fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
+        self.tiered.create(args)
+    }
+}
+
+/// One planned writer: properties, a store factory holding the encoders'
+/// reservation, and what the planner decided.
 ///
-/// Keeps the encoders' reservation in the budget for as long as the plan or
-/// any writer built from it is alive.
-#[derive(Debug, Clone)]
+/// Not `Clone`: turn it into writer options once
+/// ([`into_writer_options`](Self::into_writer_options) or
+/// [`into_row_group_writer_factory`](Self::into_row_group_writer_factory));
+/// the reservation then lives as long as that writer.
+#[derive(Debug)]
 pub struct SpillPlan {
     properties: WriterProperties,
-    factory: Arc<TieredStoreFactory>,
-    budget: MemoryBudget,
+    factory: Arc<PlannedFactory>,
+    monitor: SpillMonitor,
     estimate: Estimate,
     changes: Vec<PlanChange>,
     page_size: usize,
 }
 
 impl SpillPlan {
-    /// Options for `ArrowWriter` / `AsyncArrowWriter`.
-    pub fn writer_options(&self) -> ArrowWriterOptions {
+    /// Options for one `ArrowWriter` / `AsyncArrowWriter`.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use parquet::arrow::ArrowWriter;
+    /// let schema = std::sync::Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
+    /// let writer = ArrowWriter::try_new_with_options(Vec::new(), schema, plan.into_writer_options())?;
+    /// # drop(writer);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_writer_options(self) -> ArrowWriterOptions {
+        let (properties, factory) = self.into_parts();
         ArrowWriterOptions::new()
-            .with_properties(self.properties.clone())
-            .with_page_store_factory(self.factory.clone())
+            .with_properties(properties)
+            .with_page_store_factory(factory)
+    }
+
+    /// The planned properties and the store factory (holding the
+    /// reservation), for writers built by hand.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
+    /// let (props, factory) = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?.into_parts();
+    /// assert!(props.data_page_size_limit() > 0);
+    /// # drop(factory);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn into_parts(self) -> (WriterProperties, Arc<dyn PageStoreFactory>) {
+        (self.properties, self.factory)
     }
 
     /// An `ArrowRowGroupWriterFactory` for the parallel, column-per-thread
@@ -249,51 +443,100 @@ impl SpillPlan {
     /// use parquet::arrow::ArrowSchemaConverter;
     /// use parquet::file::writer::SerializedFileWriter;
     /// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
-    /// let plan = parquet_spill::SpillOptions::new().memory_limit(16 << 20).plan(&schema)?;
+    /// let plan = parquet_spill::SpillOptions::new(16 << 20).plan(&schema)?;
     /// let parquet_schema = ArrowSchemaConverter::new().convert(&schema)?;
     /// let props = Arc::new(plan.properties().clone());
     /// let writer = SerializedFileWriter::new(Vec::new(), parquet_schema.root_schema_ptr(), props)?;
-    /// let factory = plan.row_group_writer_factory(&writer, schema);
+    /// let factory = plan.into_row_group_writer_factory(&writer, schema);
     /// assert_eq!(factory.create_column_writers(0)?.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn row_group_writer_factory<W: Write + Send>(
-        &self,
+    pub fn into_row_group_writer_factory<W: Write + Send>(
+        self,
         writer: &SerializedFileWriter<W>,
         schema: SchemaRef,
     ) -> ArrowRowGroupWriterFactory {
-        ArrowRowGroupWriterFactory::new(writer, schema)
-            .with_page_store_factory(self.factory.clone())
+        ArrowRowGroupWriterFactory::new(writer, schema).with_page_store_factory(self.factory)
     }
 
     /// The planned writer properties.
+    ///
+    /// ```
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
+    /// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
+    /// assert_eq!(plan.properties().data_page_size_limit(), plan.page_size());
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn properties(&self) -> &WriterProperties {
         &self.properties
     }
 
-    /// The tiered store factory (its stats show what spilled).
-    pub fn factory(&self) -> &Arc<TieredStoreFactory> {
-        &self.factory
+    /// A handle on this writer's counters that holds no reservation.
+    ///
+    /// ```
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
+    /// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
+    /// let monitor = plan.monitor();
+    /// drop(plan);
+    /// assert_eq!(monitor.stats().budget.used, 0, "the reservation went with the plan");
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn monitor(&self) -> SpillMonitor {
+        self.monitor.clone()
     }
 
-    /// The budget the plan draws on.
-    pub fn budget(&self) -> &MemoryBudget {
-        &self.budget
-    }
-
-    /// The encoder memory estimate reserved from the budget.
+    /// What the planner expects each part to use, reserved from the budget.
+    ///
+    /// ```
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
+    /// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
+    /// assert_eq!(plan.monitor().stats().budget.used, plan.estimate().total());
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn estimate(&self) -> Estimate {
         self.estimate
     }
 
     /// Every setting the planner changed from the caller's properties.
+    ///
+    /// ```
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// let wide = Schema::new((0..500).map(|i| Field::new(format!("c{i}"), DataType::Utf8, true)).collect::<Vec<_>>());
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).plan(&wide)?;
+    /// assert!(plan.changes().iter().any(|c| c.setting == "data_page_size_limit"));
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn changes(&self) -> &[PlanChange] {
         &self.changes
     }
 
     /// The data page size limit chosen.
+    ///
+    /// ```
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
+    /// let plan = parquet_spill::SpillOptions::new(1 << 30).plan(&schema)?;
+    /// assert_eq!(plan.page_size(), 1 << 20, "a roomy limit keeps parquet's default");
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn page_size(&self) -> usize {
         self.page_size
+    }
+
+    /// The counters right now (same as `monitor().stats()`).
+    ///
+    /// ```
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
+    /// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
+    /// assert_eq!(plan.stats().spilled_bytes, 0);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn stats(&self) -> WriterStats {
+        self.monitor.stats()
     }
 }
 
@@ -302,9 +545,9 @@ impl fmt::Display for SpillPlan {
         let e = self.estimate;
         writeln!(
             f,
-            "budget {} bytes; encoders reserve {} (buffers {}, page metadata {}, transient {}, bloom {}); \
+            "limit {} bytes; encoders reserve {} (buffers {}, page metadata {}, transient {}, bloom {}); \
              page size {}",
-            self.budget.limit(),
+            self.monitor.limit(),
             e.total(),
             e.encoders,
             e.page_metadata,

@@ -120,11 +120,20 @@ impl Estimate {
     }
 }
 
+/// Settings the caller fixed exactly (through `SpillOptions`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Fixed {
+    pub data_page: Option<usize>,
+    pub dictionary_page: Option<usize>,
+    pub write_batch: Option<usize>,
+}
+
 /// The planner's inputs.
 #[derive(Debug, Clone)]
 pub(crate) struct PlanInput<'a> {
     pub schema: &'a Schema,
     pub props: WriterProperties,
+    pub fixed: Fixed,
     /// Bytes the planner may use for encoders (the rest goes to pages).
     pub allowance: usize,
     /// The most it may take if the preferred share does not fit.
@@ -166,16 +175,22 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(input.props.coerce_types())
         .convert(input.schema)
-        .map_err(|e| Error::Plan(format!("cannot convert the Arrow schema: {e}")))?;
+        .map_err(Error::Schema)?;
     let leaves: Vec<Leaf<'_>> = parquet_schema
         .columns()
         .iter()
         .map(|d| leaf(d, &input.props))
         .collect();
     if leaves.is_empty() {
-        return Err(Error::Plan("the schema has no leaf columns".into()));
+        return Err(Error::EmptySchema);
     }
-    let caller_page = explicit_page_size(&input.props, &leaves);
+    let fixed = input.fixed;
+    // The caller's page size: exact if fixed, else the properties' values
+    // as an upper bound (the largest candidate, even off the ladder).
+    let cap = page_cap(&input.props, &leaves);
+    let caller_page = fixed
+        .data_page
+        .or(Some(cap).filter(|c| !PAGE_LADDER.contains(c)));
     let caller_truncate = input.props.column_index_truncate_length();
     // Tighter column-index truncation is only tried when the caller left the default.
     let truncations: Vec<Option<usize>> = if caller_truncate == DEFAULT_COLUMN_INDEX_TRUNCATE_LENGTH
@@ -188,19 +203,18 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     // pages) first, then the caller's truncation before a tighter one.
     // The caller's own page size (if any) is the largest candidate, even
     // when it is off the ladder or below its smallest step.
+    let ladder = PAGE_LADDER
+        .iter()
+        .copied()
+        .filter(|p| fixed.data_page.is_none() && *p <= cap);
     let candidates: Vec<Candidate> = caller_page
         .into_iter()
-        .chain(
-            PAGE_LADDER
-                .iter()
-                .copied()
-                .filter(|p| caller_page.is_none_or(|c| *p < c)),
-        )
+        .chain(ladder)
         .flat_map(|page| truncations.iter().map(move |t| (page, *t)))
         .map(|(page, truncate)| Candidate {
             page,
             truncate,
-            estimate: estimate(&leaves, page, truncate, input.expected_bytes),
+            estimate: estimate(&leaves, page, truncate, fixed, input.expected_bytes),
         })
         .collect();
     let fits = |limit: usize| candidates.iter().find(|c| c.estimate.total() <= limit);
@@ -212,32 +226,32 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
             .unwrap_or(usize::MAX);
         let minimum = (needed as f64 / input.max_share).ceil() as usize;
         // Would the planner's own page sizes have fitted? Then the caller's
-        // explicit sizes are the conflict, and the error says so.
-        let free_fit = caller_page.filter(|_| {
+        // fixed size is the conflict, and the error says so.
+        let free_fit = fixed.data_page.filter(|_| {
             PAGE_LADDER.iter().any(|&page| {
                 truncations.iter().any(|&t| {
-                    estimate(&leaves, page, t, input.expected_bytes).total() <= input.max_allowance
+                    estimate(&leaves, page, t, fixed, input.expected_bytes).total()
+                        <= input.max_allowance
                 })
             })
         });
         return Err(match free_fit {
-            Some(page) => Error::Plan(format!(
-                "data_page_size_limit of {page} bytes set by the caller \
-                 do not fit: {} leaf columns need about {needed} bytes of encoder memory with them, \
-                 more than {} of the {}-byte limit (smallest limit that works with them: {minimum}); \
-                 lower or unset them, or raise the limit",
-                leaves.len(),
-                input.max_allowance,
-                input.limit
-            )),
+            Some(page) => Error::FixedSettingTooLarge {
+                setting: "data_page_size_limit",
+                column: None,
+                value: page,
+                needed: minimum,
+                limit: input.limit,
+            },
             None => Error::BudgetTooSmall {
                 limit: input.limit,
                 columns: leaves.len(),
                 minimum,
+                alternative: None,
             },
         });
     };
-    let (props, changes) = apply(&input.props, &leaves, chosen);
+    let (props, changes) = apply(&input.props, &leaves, chosen, fixed);
     Ok(PlanOutput {
         props,
         estimate: chosen.estimate,
@@ -268,20 +282,22 @@ fn leaf<'a>(descr: &'a ColumnDescriptor, props: &WriterProperties) -> Leaf<'a> {
     }
 }
 
-/// A page size the caller set explicitly (anything but parquet's default),
-/// which the planner must not exceed.
-/// Explicit dictionary limits are honoured per column in [`apply`] (the
-/// planned limit never exceeds them), so only data page limits cap the ladder.
-fn explicit_page_size(props: &WriterProperties, leaves: &[Leaf<'_>]) -> Option<usize> {
+/// The smallest data page limit in the caller's properties (global or per
+/// column): the planner never exceeds it.
+fn page_cap(props: &WriterProperties, leaves: &[Leaf<'_>]) -> usize {
     leaves
         .iter()
         .map(|l| props.column_data_page_size_limit(l.descr.path()))
-        .filter(|value| *value != DEFAULT_PAGE_SIZE)
         .min()
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .max(1)
 }
 
 /// Dictionary page limit for a leaf so that values plus hash table cost about one page.
-fn dictionary_limit(leaf: &Leaf<'_>, page: usize) -> usize {
+fn dictionary_limit(leaf: &Leaf<'_>, page: usize, fixed: Fixed) -> usize {
+    if let Some(bytes) = fixed.dictionary_page {
+        return bytes;
+    }
     let width = leaf.width.unwrap_or(DICT_ENTRY_OVERHEAD);
     (page / (width + DICT_ENTRY_OVERHEAD))
         .saturating_mul(width)
@@ -314,6 +330,7 @@ fn estimate(
     leaves: &[Leaf<'_>],
     page: usize,
     truncate: Option<usize>,
+    fixed: Fixed,
     expected_bytes: u64,
 ) -> Estimate {
     // Saturating throughout: caller input (a `usize::MAX` page limit, a huge
@@ -329,8 +346,8 @@ fn estimate(
         e.encoders = e.encoders.saturating_add(encoder);
         if l.dictionary {
             let width = l.width.unwrap_or(DICT_ENTRY_OVERHEAD);
-            let dictionary =
-                (dictionary_limit(l, page) / width).saturating_mul(width + DICT_ENTRY_OVERHEAD);
+            let dictionary = (dictionary_limit(l, page, fixed) / width)
+                .saturating_mul(width + DICT_ENTRY_OVERHEAD);
             e.encoders = e.encoders.saturating_add(dictionary);
         }
         if let Some((ndv, fpp)) = planned_ndv(l, page) {
@@ -357,6 +374,7 @@ fn apply(
     props: &WriterProperties,
     leaves: &[Leaf<'_>],
     chosen: &Candidate,
+    fixed: Fixed,
 ) -> (WriterProperties, Vec<PlanChange>) {
     let mut changes = Vec::new();
     let mut b = props.clone().into_builder();
@@ -378,9 +396,11 @@ fn apply(
         page.to_string(),
     );
     b = b.set_data_page_size_limit(page);
-    let batch = (page / 128)
-        .clamp(64, DEFAULT_WRITE_BATCH_SIZE)
-        .min(props.write_batch_size());
+    let batch = fixed.write_batch.unwrap_or_else(|| {
+        (page / 128)
+            .clamp(64, DEFAULT_WRITE_BATCH_SIZE)
+            .min(props.write_batch_size())
+    });
     note(
         None,
         "write_batch_size",
@@ -404,21 +424,29 @@ fn apply(
         // them too (keeping any that are already smaller).
         let column_page = props.column_data_page_size_limit(&path);
         if column_page != props.data_page_size_limit() || column_page > page {
+            let planned = if fixed.data_page.is_some() {
+                page
+            } else {
+                column_page.min(page)
+            };
             note(
                 column.clone(),
                 "data_page_size_limit",
                 column_page.to_string(),
-                column_page.min(page).to_string(),
+                planned.to_string(),
             );
-            b = b.set_column_data_page_size_limit(path.clone(), column_page.min(page));
+            b = b.set_column_data_page_size_limit(path.clone(), planned);
         }
         if l.dictionary {
-            let limit =
-                dictionary_limit(l, page).min(props.column_dictionary_page_size_limit(&path));
+            let caller = props.column_dictionary_page_size_limit(&path);
+            let limit = match fixed.dictionary_page {
+                Some(bytes) => bytes,
+                None => dictionary_limit(l, page, fixed).min(caller),
+            };
             note(
                 column.clone(),
                 "dictionary_page_size_limit",
-                props.column_dictionary_page_size_limit(&path).to_string(),
+                caller.to_string(),
                 limit.to_string(),
             );
             b = b.set_column_dictionary_page_size_limit(path.clone(), limit);

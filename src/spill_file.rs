@@ -30,7 +30,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::extents::Extents;
-use crate::metrics::{SpillMetrics, SpillStats};
+use crate::metrics::{HeapGauge, SpillMetrics, SpillStats};
 
 /// Where one spilled blob lives, and its checksum.
 ///
@@ -217,11 +217,13 @@ impl SpillFile {
     }
 
     /// Counters for this file and every store writing to it.
+    /// Blobs kept on the heap are the stores' business: `heap_bytes` is 0
+    /// here ([`FileStoreFactory::stats`](crate::FileStoreFactory::stats) fills it).
     pub fn stats(&self) -> SpillStats {
-        self.metrics.snapshot()
+        self.metrics.snapshot(&HeapGauge::default())
     }
 
-    /// The live counters, for stores that record heap-kept blobs.
+    /// The live counters.
     pub(crate) fn metrics(&self) -> &SpillMetrics {
         &self.metrics
     }

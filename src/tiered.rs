@@ -1,5 +1,5 @@
-//! [`TieredStoreFactory`]: pages on the heap while a [`MemoryBudget`] allows,
-//! in the spill file beyond it.
+//! Decorator: [`TieredStoreFactory`] keeps pages on the heap while a
+//! [`MemoryBudget`] allows and hands the rest to *any* inner backend.
 //!
 //! Why: spilling every page costs a write and a read per page even when the
 //! row group would have fit in memory. A tiered store pays that only for the
@@ -7,16 +7,27 @@
 //! and a huge one spills exactly its excess. Because the budget is shared,
 //! many writers (or the columns of one writer on many threads) compete for
 //! one allowance instead of each assuming the whole machine.
+//!
+//! Why a decorator: where the excess goes is a separate choice — the spill
+//! file, an object store, your own store. Like `object_store`'s
+//! `LimitStore<T>`, this wraps any [`PageStoreFactory`]; the inner store
+//! never sees the blobs kept here (page headers included), and each store's
+//! [`PageStore::memory_size`] is its own heap plus the inner store's.
 
-use parquet::arrow::arrow_writer::{PageStore, PageStoreArgs, PageStoreFactory};
-
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::budget::{BudgetStats, MemoryBudget, Reservation};
-use crate::file::FileStoreFactory;
-use crate::metrics::SpillStats;
+use bytes::Bytes;
+use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 
-/// Creates stores that keep pages on the heap within `budget` and spill the rest.
+use crate::blobs::{Admission, Blobs, Keep, Large, Taken};
+use crate::budget::{BudgetStats, MemoryBudget};
+use crate::file::DEFAULT_INLINE_THRESHOLD;
+use crate::metrics::HeapGauge;
+
+/// Creates stores that keep pages on the heap within a budget and pass the
+/// rest to an inner factory `F` (any backend; `dyn PageStoreFactory` by default).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -35,76 +46,211 @@ use crate::metrics::SpillStats;
 /// writer.close()?;
 ///
 /// let stats = tiered.stats();
-/// assert_eq!(stats.spill.bytes_spilled, 0, "the row group fit the budget");
+/// assert_eq!(stats.bytes_passed, 0, "the row group fit the budget");
+/// assert_eq!(tiered.inner().stats().bytes_spilled, 0);
 /// assert!(stats.budget.peak > 0);
 /// assert_eq!(stats.budget.used, 0, "everything was handed back");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct TieredStoreFactory {
-    budget: MemoryBudget,
-    inner: FileStoreFactory,
-    /// A reservation (the planned encoders' share) released when the last
-    /// writer using this factory is gone.
-    holds: Option<Arc<Reservation>>,
+pub struct TieredStoreFactory<F: ?Sized = dyn PageStoreFactory> {
+    admission: Admission,
+    counters: Arc<TierCounters>,
+    inner: Arc<F>,
 }
 
-/// Counters of a [`TieredStoreFactory`]: its budget and its spill file.
+/// What the tiered stores of one factory did.
+#[derive(Debug, Default)]
+pub(crate) struct TierCounters {
+    pub heap: Arc<HeapGauge>,
+    pub blobs_passed: AtomicU64,
+    pub bytes_passed: AtomicU64,
+}
+
+impl TierCounters {
+    pub(crate) fn stats(&self, budget: &MemoryBudget) -> TieredStats {
+        TieredStats {
+            budget: budget.stats(),
+            heap_bytes: self.heap.bytes(),
+            peak_heap_bytes: self.heap.peak(),
+            blobs_passed: self.blobs_passed.load(Ordering::Relaxed),
+            bytes_passed: self.bytes_passed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of a [`TieredStoreFactory`].
 ///
 /// ```
-/// use parquet_spill::{FileStoreFactory, MemoryBudget, TieredStoreFactory};
-/// let t = TieredStoreFactory::new(MemoryBudget::new(1 << 20), FileStoreFactory::new()?);
-/// assert_eq!(t.stats().budget.limit, 1 << 20);
-/// # Ok::<(), parquet_spill::Error>(())
+/// use parquet_spill::{MemoryBudget, MemoryStoreFactory, TieredStoreFactory};
+/// let t = TieredStoreFactory::new(MemoryBudget::new(1 << 20), MemoryStoreFactory::new());
+/// let stats = t.stats();
+/// assert_eq!((stats.budget.limit, stats.heap_bytes, stats.bytes_passed), (1 << 20, 0, 0));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TieredStats {
     /// The shared budget (which other writers may also be using).
     pub budget: BudgetStats,
-    /// This factory's spill file; `heap_bytes` are its pages on the heap.
-    pub spill: SpillStats,
+    /// Bytes of blobs kept on the heap by this factory's stores right now.
+    pub heap_bytes: u64,
+    /// Highest `heap_bytes` seen.
+    pub peak_heap_bytes: u64,
+    /// Blobs handed to the inner factory's stores (spilled).
+    pub blobs_passed: u64,
+    /// Bytes handed to the inner factory's stores (spilled).
+    pub bytes_passed: u64,
 }
 
-impl TieredStoreFactory {
-    /// Keep pages on the heap within `budget`, spilling the rest to `spill`'s file.
-    pub fn new(budget: MemoryBudget, spill: FileStoreFactory) -> Self {
+impl<F: PageStoreFactory> TieredStoreFactory<F> {
+    /// Keep pages on the heap within `budget`, passing the rest to `inner`.
+    ///
+    /// ```
+    /// use parquet_spill::{FileStoreFactory, MemoryBudget, TieredStoreFactory};
+    /// let tiered = TieredStoreFactory::new(MemoryBudget::new(8 << 20), FileStoreFactory::new()?);
+    /// assert_eq!(tiered.budget().limit(), 8 << 20);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn new(budget: MemoryBudget, inner: F) -> Self {
+        Self::over(budget, Arc::new(inner))
+    }
+}
+
+impl<F: PageStoreFactory + ?Sized> TieredStoreFactory<F> {
+    /// Like [`new`](TieredStoreFactory::new), over a shared (possibly `dyn`) factory.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parquet_spill::{FileStoreFactory, MemoryBudget, PageStoreFactory, TieredStoreFactory};
+    /// let backend: Arc<dyn PageStoreFactory> = Arc::new(FileStoreFactory::new()?);
+    /// let tiered: TieredStoreFactory = TieredStoreFactory::over(MemoryBudget::new(1 << 20), backend);
+    /// # drop(tiered);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn over(budget: MemoryBudget, inner: Arc<F>) -> Self {
         Self {
-            inner: spill.with_budget(budget.clone()),
-            budget,
-            holds: None,
+            admission: Admission::new(budget),
+            counters: Arc::default(),
+            inner,
         }
     }
 
-    /// Keep `reservation` alive as long as this factory, and keep pages out
-    /// of the `encoder_pool` bytes promised to all writers sharing the budget.
-    pub(crate) fn holding(mut self, reservation: Arc<Reservation>, encoder_pool: usize) -> Self {
-        self.holds = Some(reservation);
-        self.inner = self.inner.with_encoder_pool(encoder_pool);
+    /// Keep pages out of `headroom(budget)` bytes of the budget, for
+    /// reservations promised but not made yet.
+    pub(crate) fn with_headroom(
+        mut self,
+        headroom: impl Fn(&MemoryBudget) -> usize + Send + Sync + 'static,
+    ) -> Self {
+        self.admission.headroom = Arc::new(headroom);
         self
     }
 
-    /// The budget pages are charged to.
-    pub fn budget(&self) -> &MemoryBudget {
-        &self.budget
+    pub(crate) fn counters(&self) -> &Arc<TierCounters> {
+        &self.counters
     }
 
-    /// The underlying file store factory (with the budget applied).
-    pub fn file_store(&self) -> &FileStoreFactory {
+    /// The budget pages are charged to.
+    ///
+    /// ```
+    /// use parquet_spill::{MemoryBudget, MemoryStoreFactory, TieredStoreFactory};
+    /// let budget = MemoryBudget::new(100);
+    /// let tiered = TieredStoreFactory::new(budget.clone(), MemoryStoreFactory::new());
+    /// assert!(tiered.budget().same_as(&budget));
+    /// ```
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.admission.budget
+    }
+
+    /// The factory pages past the budget go to.
+    ///
+    /// ```
+    /// use parquet_spill::{FileStoreFactory, MemoryBudget, TieredStoreFactory};
+    /// let tiered = TieredStoreFactory::new(MemoryBudget::new(100), FileStoreFactory::new()?);
+    /// assert_eq!(tiered.inner().stats().bytes_spilled, 0);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn inner(&self) -> &Arc<F> {
         &self.inner
     }
 
-    /// Counters for the budget and the spill file.
+    /// Counters for the budget and what was kept or passed on.
+    ///
+    /// ```
+    /// use parquet_spill::{MemoryBudget, MemoryStoreFactory, TieredStoreFactory};
+    /// let tiered = TieredStoreFactory::new(MemoryBudget::new(100), MemoryStoreFactory::new());
+    /// assert_eq!(tiered.stats().blobs_passed, 0);
+    /// ```
     pub fn stats(&self) -> TieredStats {
-        TieredStats {
-            budget: self.budget().stats(),
-            spill: self.inner.stats(),
+        self.counters.stats(self.budget())
+    }
+}
+
+impl<F: ?Sized> Clone for TieredStoreFactory<F> {
+    fn clone(&self) -> Self {
+        Self {
+            admission: self.admission.clone(),
+            counters: Arc::clone(&self.counters),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
 
-impl PageStoreFactory for TieredStoreFactory {
+impl<F: fmt::Debug + ?Sized> fmt::Debug for TieredStoreFactory<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TieredStoreFactory")
+            .field("budget", &self.admission.budget)
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<F: PageStoreFactory + ?Sized> PageStoreFactory for TieredStoreFactory<F> {
     fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
-        self.inner.create(args)
+        let keep = Keep {
+            inline_threshold: DEFAULT_INLINE_THRESHOLD,
+            large: Large::Budget(self.admission.clone()),
+        };
+        Ok(Box::new(TieredStore {
+            blobs: Blobs::new(keep, Arc::clone(&self.counters.heap)),
+            inner: self.inner.create(args)?,
+            counters: Arc::clone(&self.counters),
+        }))
+    }
+}
+
+/// One column's tiered store: heap blobs here, the rest in `inner`.
+struct TieredStore {
+    blobs: Blobs<PageKey>,
+    inner: Box<dyn PageStore>,
+    counters: Arc<TierCounters>,
+}
+
+impl PageStore for TieredStore {
+    fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
+        if let Some(key) = self.blobs.try_keep(&value)? {
+            return Ok(key);
+        }
+        let len = value.len() as u64;
+        let inner = self.inner.put(value)?;
+        self.counters.blobs_passed.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes_passed.fetch_add(len, Ordering::Relaxed);
+        Ok(self.blobs.push_stored(inner))
+    }
+
+    fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
+        match self.blobs.take(key)? {
+            Taken::Bytes(bytes) => Ok(bytes),
+            Taken::Stored(inner) => self.inner.take(inner),
+        }
+    }
+
+    fn memory_size(&self) -> usize {
+        self.blobs.memory_size() + self.inner.memory_size()
+    }
+}
+
+impl Drop for TieredStore {
+    fn drop(&mut self) {
+        // The inner store frees its own blobs when it drops.
+        drop(self.blobs.drain_stored());
     }
 }

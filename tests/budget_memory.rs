@@ -16,8 +16,8 @@ use std::sync::{Arc, Barrier};
 use arrow_array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet_spill::testkit::measure::{self, ChildRunner, Measurement, Scenario, Store};
-use parquet_spill::testkit::workloads::Workload;
 use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::workloads::Workload;
 use parquet_spill::{Error, MemoryBudget, SpillOptions};
 
 #[global_allocator]
@@ -135,8 +135,7 @@ fn a_budget_larger_than_the_row_group_spills_nothing() {
 #[test]
 fn fifteen_hundred_columns() {
     let w = wide(1500);
-    let err = SpillOptions::new()
-        .memory_limit(64 * MIB)
+    let err = SpillOptions::new(64 * MIB)
         .expected_file_bytes(w.raw_bytes())
         .plan(&w.schema())
         .unwrap_err();
@@ -202,26 +201,25 @@ fn eight_writers_child() {
     let shared = MemoryBudget::new(256 * MIB);
     let plans: Vec<_> = (0..8)
         .map(|_| {
-            SpillOptions::new()
-                .budget(shared.clone())
-                .writers(8)
+            SpillOptions::shared(shared.clone(), 8)
                 .properties(measure::writer_properties())
                 .expected_file_bytes(w.raw_bytes())
                 .plan(&w.schema())
                 .unwrap()
         })
         .collect();
+    let monitors: Vec<_> = plans.iter().map(|p| p.monitor()).collect();
     let base = ALLOC.current();
     ALLOC.reset_peak();
     let start = Arc::new(Barrier::new(8));
     std::thread::scope(|s| {
-        for plan in &plans {
+        for plan in plans {
             let (batches, start) = (&batches, Arc::clone(&start));
             s.spawn(move || {
                 let mut writer = ArrowWriter::try_new_with_options(
                     std::io::sink(),
                     w.schema(),
-                    plan.writer_options(),
+                    plan.into_writer_options(),
                 )
                 .unwrap();
                 start.wait();
@@ -235,10 +233,7 @@ fn eight_writers_child() {
         }
     });
     let peak = ALLOC.peak().saturating_sub(base);
-    let spilled: u64 = plans
-        .iter()
-        .map(|p| p.factory().stats().spill.bytes_spilled)
-        .sum();
+    let spilled: u64 = monitors.iter().map(|m| m.stats().spilled_bytes).sum();
     println!(
         "EIGHT-WRITERS peak={peak} budget_peak={} spilled={spilled}",
         shared.peak()

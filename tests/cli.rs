@@ -22,7 +22,7 @@ use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch,
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet_spill::testkit::workloads::SplitMix64;
+use parquet_spill::workloads::SplitMix64;
 use serde_json::Value;
 use tempfile::TempDir;
 

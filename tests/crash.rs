@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::file::properties::WriterProperties;
-use parquet_spill::testkit::workloads::Workload;
 use parquet_spill::testkit::Tmpfs;
+use parquet_spill::workloads::Workload;
 use parquet_spill::{FileStoreFactory, SpillOptions, SpillStats};
 
 /// Selects the child's mode (`file` or `budget`); the spill directory follows a colon.
@@ -60,15 +60,15 @@ fn crash_child() {
             (options, Box::new(move || files.stats()))
         }
         "budget" => {
-            let plan = SpillOptions::new()
-                .memory_limit(16 << 20)
-                .spill_dir(dir)
+            let files = Arc::new(FileStoreFactory::in_dir(dir).unwrap());
+            let plan = SpillOptions::new(16 << 20)
+                .backend(files.clone())
                 .properties(props)
                 .expected_file_bytes(w.raw_bytes())
                 .plan(&w.schema())
                 .unwrap();
-            let options = plan.writer_options();
-            (options, Box::new(move || plan.factory().stats().spill))
+            let options = plan.into_writer_options();
+            (options, Box::new(move || files.stats()))
         }
         other => panic!("unknown mode {other}"),
     };

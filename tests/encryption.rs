@@ -90,8 +90,10 @@ impl Store {
         match self {
             Store::File => (Arc::new(files.clone()), files),
             Store::TieredZeroBudget => {
+                // The tiered store keeps nothing; the file store inlines nothing.
+                let files = files.with_inline_threshold(0);
                 let tiered = TieredStoreFactory::new(MemoryBudget::new(0), files);
-                let files = tiered.file_store().clone();
+                let files = tiered.inner().as_ref().clone();
                 (Arc::new(tiered), files)
             }
         }

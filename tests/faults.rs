@@ -37,10 +37,10 @@ use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
-use parquet_spill::testkit::workloads::{SplitMix64, Workload};
 use parquet_spill::testkit::{
     self, injected_fault, Fault, FaultyStoreFactory, InjectedFault, Op, Tmpfs,
 };
+use parquet_spill::workloads::{SplitMix64, Workload};
 use parquet_spill::{
     Error, FileStoreFactory, MemoryBudget, PageStore, PageStoreFactory, SpillOptions,
     TieredStoreFactory,
@@ -116,7 +116,7 @@ struct Spill {
     kind: Kind,
     dir: tempfile::TempDir,
     files: FileStoreFactory,
-    budget: Option<MemoryBudget>,
+    tiered: Option<Arc<TieredStoreFactory<FileStoreFactory>>>,
     factory: Arc<dyn PageStoreFactory>,
 }
 
@@ -124,19 +124,19 @@ impl Spill {
     fn new(kind: Kind) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let files = FileStoreFactory::in_dir(dir.path()).unwrap();
-        let (budget, factory): (_, Arc<dyn PageStoreFactory>) = match kind {
+        let (tiered, factory): (_, Arc<dyn PageStoreFactory>) = match kind {
             Kind::File => (None, Arc::new(files.clone())),
             Kind::Tiered => {
                 let budget = MemoryBudget::new(TIERED_BUDGET);
-                let tiered = TieredStoreFactory::new(budget.clone(), files.clone());
-                (Some(budget), Arc::new(tiered))
+                let tiered = Arc::new(TieredStoreFactory::new(budget, files.clone()));
+                (Some(tiered.clone()), tiered)
             }
         };
         Self {
             kind,
             dir,
             files,
-            budget,
+            tiered,
             factory,
         }
     }
@@ -156,8 +156,10 @@ impl Spill {
             on_disk, 0,
             "{what}: the spill file still holds {on_disk} bytes"
         );
-        if let Some(budget) = &self.budget {
-            assert_eq!(budget.used(), 0, "{what}: budget not handed back");
+        if let Some(tiered) = &self.tiered {
+            let stats = tiered.stats();
+            assert_eq!(stats.budget.used, 0, "{what}: budget not handed back");
+            assert_eq!(stats.heap_bytes, 0, "{what}: tiered heap not handed back");
         }
         let left: Vec<_> = std::fs::read_dir(self.dir.path())
             .unwrap()
@@ -358,9 +360,9 @@ fn count(kind: Kind, op: Op) -> u64 {
     );
     let stats = spill.files.stats();
     assert!(stats.bytes_spilled > 0, "{kind:?}: nothing spilled");
-    if kind == Kind::Tiered {
+    if let Some(tiered) = &spill.tiered {
         assert!(
-            stats.peak_heap_bytes > 1024,
+            tiered.stats().peak_heap_bytes > 1024,
             "{kind:?}: nothing kept on the heap"
         );
     }
@@ -929,7 +931,7 @@ fn a_panicking_writer_thread_releases_everything() {
     let spill = Spill::new(Kind::Tiered);
     let factory = spill.factory.clone();
     let files = spill.files.clone();
-    let budget = spill.budget.clone().unwrap();
+    let budget = spill.tiered.as_ref().unwrap().budget().clone();
     let joined = std::thread::spawn(move || {
         let options = ArrowWriterOptions::new()
             .with_properties(props())
@@ -958,12 +960,7 @@ fn a_panicking_writer_thread_releases_everything() {
 #[test]
 fn unusable_spill_directories_fail_the_plan_up_front() {
     let schema = workload().schema();
-    let plan = |dir: &Path| {
-        SpillOptions::new()
-            .memory_limit(64 << 20)
-            .spill_dir(dir)
-            .plan(&schema)
-    };
+    let plan = |dir: &Path| SpillOptions::new(64 << 20).spill_dir(dir).plan(&schema);
     let missing = plan(Path::new("/nonexistent/spill")).unwrap_err();
     assert!(matches!(missing, Error::SpillDir { .. }), "{missing}");
     assert!(missing.to_string().contains("/nonexistent/spill"));
@@ -1006,8 +1003,7 @@ fn removing_the_spill_directory_mid_write_is_harmless() {
 fn an_exhausted_budget_is_refused_by_the_planner_and_spilled_by_the_store() {
     let shared = MemoryBudget::new(64 << 20);
     let _everything = shared.reserve(64 << 20).unwrap();
-    let err = SpillOptions::new()
-        .budget(shared.clone())
+    let err = SpillOptions::shared(shared.clone(), 1)
         .plan(&workload().schema())
         .unwrap_err();
     assert!(
@@ -1023,7 +1019,7 @@ fn an_exhausted_budget_is_refused_by_the_planner_and_spilled_by_the_store() {
     assert_eq!(outcome.output, reference().output);
     let stats = tiered.stats();
     assert!(
-        stats.budget.denied > 0 && stats.spill.peak_heap_bytes == 0,
+        stats.budget.denied > 0 && stats.peak_heap_bytes == 0,
         "{stats:?}"
     );
     assert_eq!(shared.used(), 64 << 20, "only the reservation is held");

@@ -10,7 +10,7 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet_spill::testkit::workloads::Workload;
+use parquet_spill::workloads::Workload;
 use parquet_spill::{Error, FileStoreFactory};
 
 fn open_fds() -> usize {

@@ -34,10 +34,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
-use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 use parquet_spill::testkit::{self, Case, SharedFactory};
-use parquet_spill::{FileStoreFactory, MemoryBudget, SpillOptions, SpillPlan, TieredStoreFactory};
+use parquet_spill::{
+    FileStoreFactory, MemoryBudget, SpillMonitor, SpillOptions, SpillPlan, TieredStoreFactory,
+};
 
 /// Columns of `testkit::all_types_batch` that DuckDB cannot read back
 /// losslessly, with the reason (the script prints it too). Every other column
@@ -61,8 +62,16 @@ const TIERED_BUDGET: usize = 64 * 1024;
 enum Store {
     Default,
     File(Arc<FileStoreFactory>),
-    Tiered(Arc<TieredStoreFactory>),
-    Planned(Box<SpillPlan>),
+    Tiered(Arc<TieredStoreFactory<FileStoreFactory>>),
+    Planned(Box<Planned>),
+}
+
+/// A planned writer's parts, and handles to report on it.
+struct Planned {
+    properties: WriterProperties,
+    factory: SharedFactory,
+    spill: Arc<FileStoreFactory>,
+    monitor: SpillMonitor,
 }
 
 impl Store {
@@ -77,7 +86,18 @@ impl Store {
             ))),
             // The case's properties go through the planner, which fits page
             // and dictionary limits to the budget but keeps codecs and layouts.
-            "planned" => Store::Planned(Box::new(plan(case))),
+            "planned" => {
+                let spill = Arc::new(spill());
+                let plan = plan(case, &spill);
+                let monitor = plan.monitor();
+                let (properties, factory) = plan.into_parts();
+                Store::Planned(Box::new(Planned {
+                    properties,
+                    factory,
+                    spill,
+                    monitor,
+                }))
+            }
             other => unreachable!("unknown store {other}"),
         }
     }
@@ -85,13 +105,15 @@ impl Store {
     /// Bytes this store's pages put in its spill file, and the peak bytes of
     /// pages it kept on the heap.
     fn pages(&self) -> (u64, u64) {
-        let stats = match self {
-            Store::Default => return (0, 0),
-            Store::File(f) => f.stats(),
-            Store::Tiered(t) => t.stats().spill,
-            Store::Planned(p) => p.factory().stats().spill,
-        };
-        (stats.bytes_spilled, stats.peak_heap_bytes)
+        match self {
+            Store::Default => (0, 0),
+            Store::File(f) => (f.stats().bytes_spilled, f.stats().peak_heap_bytes),
+            Store::Tiered(t) => (t.inner().stats().bytes_spilled, t.stats().peak_heap_bytes),
+            Store::Planned(p) => (
+                p.spill.stats().bytes_spilled,
+                p.monitor.stats().peak_heap_pages,
+            ),
+        }
     }
 }
 
@@ -101,13 +123,13 @@ impl Store {
 /// budget into the spill file; a fixed roomy limit (16 MiB) would keep every
 /// page of these small files on the heap. The case's own page limits (down to
 /// 256 bytes) are kept as upper bounds.
-fn plan(case: &Case) -> SpillPlan {
+fn plan(case: &Case, spill: &Arc<FileStoreFactory>) -> SpillPlan {
     let schema = case.batches[0].schema();
     let plan = |limit: usize| {
-        SpillOptions::new()
-            .memory_limit(limit)
+        SpillOptions::new(limit)
             .expected_file_bytes(PLANNED_EXPECTED_FILE_BYTES)
             .properties(case.props.clone())
+            .backend(spill.clone())
             .plan(&schema)
     };
     let minimum = match plan(1) {
@@ -125,14 +147,14 @@ fn write_case(case: &Case, store: &Store, path: &Path) {
         Store::Default => None,
         Store::File(f) => Some(f.clone()),
         Store::Tiered(t) => Some(t.clone()),
-        Store::Planned(p) => Some(p.factory().clone()),
+        Store::Planned(p) => Some(p.factory.clone()),
     };
     let bytes = match store {
-        Store::Planned(plan) if !case.parallel => {
-            write_with_options(&case.batches, plan.writer_options())
+        Store::Planned(p) if !case.parallel => {
+            testkit::write_parquet(&case.batches, p.properties.clone(), factory).map(Vec::from)
         }
-        Store::Planned(plan) => {
-            testkit::write_parquet_parallel(&case.batches, plan.properties().clone(), factory)
+        Store::Planned(p) => {
+            testkit::write_parquet_parallel(&case.batches, p.properties.clone(), factory)
                 .map(Vec::from)
         }
         _ if case.parallel => {
@@ -143,17 +165,6 @@ fn write_case(case: &Case, store: &Store, path: &Path) {
     }
     .unwrap_or_else(|e| panic!("case {}: writing {} failed: {e}", case.name, path.display()));
     std::fs::write(path, &bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-}
-
-fn write_with_options(
-    batches: &[RecordBatch],
-    options: parquet::arrow::arrow_writer::ArrowWriterOptions,
-) -> parquet::errors::Result<Vec<u8>> {
-    let mut writer = ArrowWriter::try_new_with_options(Vec::new(), batches[0].schema(), options)?;
-    for batch in batches {
-        writer.write(batch)?;
-    }
-    writer.into_inner()
 }
 
 /// The input batches in Arrow IPC: the script's ground truth. The streaming

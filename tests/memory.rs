@@ -16,8 +16,8 @@
 
 use parquet::file::properties::DEFAULT_PAGE_SIZE;
 use parquet_spill::testkit::measure::{self, ChildRunner, Measurement, Scenario, Store};
-use parquet_spill::testkit::workloads::Workload;
 use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::workloads::Workload;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::counting_store::{block_on, objects_under as count_objects, CountingStore};
 use common::s3_server::S3Server;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -21,11 +20,13 @@ use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet_spill::testkit::measure::{self, ChildRunner, Measurement, Scenario, Store};
-use parquet_spill::testkit::workloads::Workload;
+use parquet_spill::testkit::object_store::{
+    block_on, objects_under as count_objects, CountingStore,
+};
 use parquet_spill::testkit::{CountingAlloc, SharedFactory};
+use parquet_spill::workloads::Workload;
 use parquet_spill::{
-    FileStoreFactory, MemoryBudget, ObjectStoreFactory, ObjectStoreSpillError, PageStore,
-    PageStoreFactory,
+    FileStoreFactory, MemoryBudget, ObjectStoreFactory, PageStore, PageStoreFactory,
 };
 
 #[global_allocator]
@@ -176,7 +177,7 @@ fn every_injected_request_failure_is_clear_and_leaves_nothing_behind() {
                 let ParquetError::External(inner) = &err else {
                     panic!("expected an External error: {err:?}");
                 };
-                assert!(inner.downcast_ref::<ObjectStoreSpillError>().is_some());
+                assert!(inner.downcast_ref::<parquet_spill::Error>().is_some());
             }
         }
         drop(f);
@@ -248,11 +249,7 @@ fn uploads_run_in_the_background_and_are_bounded() {
     assert_eq!(factory.stats().upload_waits, 0);
     assert!(store.memory_size() >= 1200, "all four blobs are in memory");
     assert_eq!(store.take(keys[0]).unwrap(), blob(0));
-    assert_eq!(
-        counting.gets.load(Ordering::Relaxed),
-        0,
-        "served from memory"
-    );
+    assert_eq!(counting.gets(), 0, "served from memory");
     assert!(store.memory_size() >= 900 && store.memory_size() < 1200);
 
     // Filling object 1 and starting object 2 must wait for object 0's upload.
@@ -304,7 +301,7 @@ fn read_ahead_cuts_gets_within_its_bound() {
             .set_dictionary_enabled(false);
         let bytes = write_with(factory.clone(), &w, props).unwrap();
         let stats = factory.stats();
-        assert_eq!(stats.gets, counting.gets.load(Ordering::Relaxed));
+        assert_eq!(stats.gets, counting.gets());
         (bytes, stats)
     };
     let (plain, without) = run(0);
@@ -564,8 +561,8 @@ fn requests_per_gib() {
             let bytes = write_with(factory.clone(), &w, props()).unwrap();
             assert!(bytes == expected, "same file as the file store");
             let stats = factory.stats();
-            assert_eq!(stats.puts, counting.puts.load(Ordering::Relaxed));
-            assert_eq!(stats.gets, counting.gets.load(Ordering::Relaxed));
+            assert_eq!(stats.puts, counting.puts());
+            assert_eq!(stats.gets, counting.gets());
             // Few, large puts: a buffer is sealed only when the next blob
             // does not fit, so two consecutive objects hold more than a
             // buffer's worth.

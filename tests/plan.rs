@@ -5,7 +5,8 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-use parquet_spill::testkit::{self, workloads::Workload, Case, SharedFactory};
+use parquet_spill::testkit::{self, Case, SharedFactory};
+use parquet_spill::workloads::Workload;
 use parquet_spill::{Error, MemoryBudget, SpillOptions};
 
 const MIB: usize = 1 << 20;
@@ -20,8 +21,7 @@ fn schema(columns: usize, data_type: DataType) -> Schema {
 
 #[test]
 fn a_roomy_budget_keeps_parquets_defaults() {
-    let plan = SpillOptions::new()
-        .memory_limit(1 << 30)
+    let plan = SpillOptions::new(1 << 30)
         .plan(&schema(4, DataType::Utf8))
         .unwrap();
     assert_eq!(plan.page_size(), 1 << 20);
@@ -30,8 +30,7 @@ fn a_roomy_budget_keeps_parquets_defaults() {
 
 #[test]
 fn wide_schemas_get_smaller_pages_and_every_change_is_listed() {
-    let plan = SpillOptions::new()
-        .memory_limit(64 * MIB)
+    let plan = SpillOptions::new(64 * MIB)
         .plan(&schema(500, DataType::Utf8))
         .unwrap();
     assert!(plan.page_size() < 1 << 20);
@@ -47,7 +46,7 @@ fn wide_schemas_get_smaller_pages_and_every_change_is_listed() {
         .any(|c| c.setting == "dictionary_page_size_limit"));
     assert!(plan.estimate().total() <= 64 * MIB);
     assert_eq!(
-        plan.budget().used(),
+        plan.stats().budget.used,
         plan.estimate().total(),
         "the estimate is reserved"
     );
@@ -55,22 +54,39 @@ fn wide_schemas_get_smaller_pages_and_every_change_is_listed() {
 }
 
 #[test]
-fn the_reservation_lives_as_long_as_the_plan_or_its_writers() {
+fn the_reservation_lives_as_long_as_the_writer_built_from_the_plan() {
     let budget = MemoryBudget::new(64 * MIB);
     let s = Arc::new(schema(10, DataType::Int64));
-    let plan = SpillOptions::new().budget(budget.clone()).plan(&s).unwrap();
+    let plan = SpillOptions::shared(budget.clone(), 1).plan(&s).unwrap();
+    let monitor = plan.monitor();
     let reserved = budget.used();
     assert!(reserved > 0);
-    let writer =
-        parquet::arrow::ArrowWriter::try_new_with_options(Vec::new(), s, plan.writer_options())
-            .unwrap();
-    drop(plan);
-    assert_eq!(
-        budget.used(),
-        reserved,
-        "the writer still holds the factory"
-    );
+    // Building the writer consumes the plan: its reservation cannot be
+    // shared with a second writer, nor dropped while this one runs.
+    let writer = parquet::arrow::ArrowWriter::try_new_with_options(
+        Vec::new(),
+        s,
+        plan.into_writer_options(),
+    )
+    .unwrap();
+    assert_eq!(budget.used(), reserved, "the writer holds the reservation");
     drop(writer);
+    assert_eq!(budget.used(), 0);
+    assert_eq!(
+        monitor.stats().budget.used,
+        0,
+        "a monitor holds no reservation"
+    );
+}
+
+#[test]
+fn a_dropped_plan_hands_its_reservation_back() {
+    let budget = MemoryBudget::new(64 * MIB);
+    let plan = SpillOptions::shared(budget.clone(), 1)
+        .plan(&schema(10, DataType::Utf8))
+        .unwrap();
+    assert!(budget.used() > 0);
+    drop(plan);
     assert_eq!(budget.used(), 0);
 }
 
@@ -82,7 +98,7 @@ fn dictionary_limits_differ_by_column_width() {
         Field::new("s", DataType::Utf8, true),
         Field::new("b", DataType::Boolean, true),
     ]);
-    let plan = SpillOptions::new().memory_limit(64 * MIB).plan(&s).unwrap();
+    let plan = SpillOptions::new(64 * MIB).plan(&s).unwrap();
     let limit = |c: &str| {
         plan.properties()
             .column_dictionary_page_size_limit(&ColumnPath::from(c))
@@ -102,54 +118,82 @@ fn explicit_page_sizes_are_kept_as_upper_bounds() {
     let props = WriterProperties::builder()
         .set_data_page_size_limit(64 * 1024)
         .build();
-    let plan = SpillOptions::new()
-        .memory_limit(1 << 30)
+    let plan = SpillOptions::new(1 << 30)
         .properties(props)
         .plan(&schema(4, DataType::Utf8))
         .unwrap();
     assert_eq!(plan.page_size(), 64 * 1024);
 }
 
-/// Explicit sizes are upper bounds, so they only conflict when they are too
-/// *small*: tiny pages mean millions of pages of metadata. Then the error
-/// blames the caller's setting (the planner's own sizes would have fitted).
+/// A page size fixed through `SpillOptions` is kept exactly, whatever its
+/// value — parquet's default of 1 MiB included, which the properties alone
+/// cannot tell from "left at the default".
 #[test]
-fn explicit_settings_that_cannot_fit_are_an_error_saying_so() {
-    let props = WriterProperties::builder()
-        .set_data_page_size_limit(256)
-        .build();
-    let err = SpillOptions::new()
-        .memory_limit(64 * MIB)
-        .properties(props)
-        .expected_file_bytes(1 << 30)
-        .plan(&schema(50, DataType::Utf8))
+fn fixed_page_sizes_are_kept_exactly_even_at_the_default_value() {
+    let wide = schema(100, DataType::Utf8);
+    let planned = SpillOptions::new(512 * MIB).plan(&wide).unwrap();
+    assert!(
+        planned.page_size() < 1 << 20,
+        "the planner lowers it when free to"
+    );
+    let fixed = SpillOptions::new(512 * MIB)
+        .data_page_size_limit(1 << 20)
+        .plan(&wide)
+        .unwrap();
+    assert_eq!(fixed.page_size(), 1 << 20);
+    assert_eq!(fixed.properties().data_page_size_limit(), 1 << 20);
+    assert_eq!(
+        fixed
+            .properties()
+            .column_data_page_size_limit(&ColumnPath::from("c7")),
+        1 << 20
+    );
+    let fixed = SpillOptions::new(512 * MIB)
+        .dictionary_page_size_limit(1 << 20)
+        .write_batch_size(1024)
+        .plan(&wide)
+        .unwrap();
+    assert_eq!(
+        fixed
+            .properties()
+            .column_dictionary_page_size_limit(&ColumnPath::from("c7")),
+        1 << 20
+    );
+    assert_eq!(fixed.properties().write_batch_size(), 1024);
+}
+
+/// A fixed size that cannot fit is an error naming the setting, when the
+/// planner's own sizes would have fitted.
+#[test]
+fn fixed_settings_that_cannot_fit_are_an_error_naming_them() {
+    let err = SpillOptions::new(64 * MIB)
+        .data_page_size_limit(1 << 20)
+        .plan(&schema(500, DataType::Utf8))
         .unwrap_err();
-    assert!(matches!(err, Error::Plan(_)), "{err}");
-    assert!(err.to_string().contains("set by the caller"), "{err}");
+    let Error::FixedSettingTooLarge { setting, value, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!((*setting, *value), ("data_page_size_limit", 1 << 20));
+    assert!(err.to_string().contains("fixed by the caller"), "{err}");
 }
 
 #[test]
 fn too_small_budgets_name_the_minimum_that_works() {
     let s = schema(3000, DataType::Utf8);
-    let err = SpillOptions::new()
-        .memory_limit(4 * MIB)
-        .plan(&s)
-        .unwrap_err();
+    let err = SpillOptions::new(4 * MIB).plan(&s).unwrap_err();
     let Error::BudgetTooSmall {
         minimum,
         columns: 3000,
         limit,
+        ..
     } = err
     else {
         panic!("{err}")
     };
     assert_eq!(limit, 4 * MIB);
     assert!(err.to_string().contains(&minimum.to_string()));
-    SpillOptions::new().memory_limit(minimum).plan(&s).unwrap();
-    assert!(SpillOptions::new()
-        .memory_limit(minimum - 1024)
-        .plan(&s)
-        .is_err());
+    SpillOptions::new(minimum).plan(&s).unwrap();
+    assert!(SpillOptions::new(minimum - 1024).plan(&s).is_err());
 }
 
 #[test]
@@ -157,8 +201,7 @@ fn bloom_filters_are_capped_to_the_budget() {
     let props = WriterProperties::builder()
         .set_bloom_filter_enabled(true)
         .build();
-    let plan = SpillOptions::new()
-        .memory_limit(128 * MIB)
+    let plan = SpillOptions::new(128 * MIB)
         .properties(props)
         .plan(&schema(100, DataType::Utf8))
         .unwrap();
@@ -179,25 +222,12 @@ fn a_shared_budget_refuses_writers_it_cannot_hold() {
     let shared = MemoryBudget::new(64 * MIB);
     let s = schema(200, DataType::Utf8);
     let plans: Vec<_> = (0..6)
-        .map(|_| {
-            SpillOptions::new()
-                .budget(shared.clone())
-                .writers(2)
-                .plan(&s)
-        })
+        .map(|_| SpillOptions::shared(shared.clone(), 2).plan(&s))
         .collect();
     assert!(plans[0].is_ok() && plans[1].is_ok());
     assert!(plans
         .iter()
         .any(|p| matches!(p, Err(Error::BudgetExhausted { .. }))));
-}
-
-#[test]
-fn missing_limit_is_an_error() {
-    let err = SpillOptions::new()
-        .plan(&schema(1, DataType::Int32))
-        .unwrap_err();
-    assert!(err.to_string().contains("memory_limit"), "{err}");
 }
 
 /// Planned properties change the layout, never the data: with the planned
@@ -210,28 +240,27 @@ fn planned_files_are_byte_identical_and_read_back() {
         rows: 30_000,
     };
     for limit in [8 * MIB, 32 * MIB] {
-        let plan = SpillOptions::new()
-            .memory_limit(limit)
+        let plan = SpillOptions::new(limit)
             .expected_file_bytes(w.raw_bytes())
             .plan(&w.schema())
             .unwrap();
-        let factory: SharedFactory = plan.factory().clone();
+        let monitor = plan.monitor();
+        let (props, factory): (_, SharedFactory) = plan.into_parts();
         let case = Case {
             name: format!("planned-{limit}"),
             batches: w.batches(7_000).collect(),
-            props: plan.properties().clone(),
+            props,
             parallel: false,
         };
         testkit::check_case(&factory, &case);
         assert!(
-            plan.factory().stats().spill.bytes_spilled > 0,
+            monitor.stats().spilled_bytes > 0,
             "{limit}: nothing spilled"
         );
         let all_types = Case {
             name: format!("planned-all-types-{limit}"),
             batches: (0..3).map(|s| testkit::all_types_batch(2000, s)).collect(),
-            props: SpillOptions::new()
-                .memory_limit(limit)
+            props: SpillOptions::new(limit)
                 .expected_file_bytes(64 * MIB as u64)
                 .plan(&testkit::all_types_batch(1, 0).schema())
                 .unwrap()
@@ -250,8 +279,7 @@ fn tiny_explicit_page_sizes_are_planned_not_refused() {
         .set_data_page_size_limit(256)
         .set_dictionary_page_size_limit(512)
         .build();
-    let plan = SpillOptions::new()
-        .memory_limit(64 * MIB)
+    let plan = SpillOptions::new(64 * MIB)
         .expected_file_bytes(16 * MIB as u64)
         .properties(props)
         .plan(&schema(20, DataType::Utf8))
@@ -266,8 +294,7 @@ fn per_column_page_overrides_are_capped() {
     let props = WriterProperties::builder()
         .set_column_data_page_size_limit(ColumnPath::from("c0"), 1 << 20)
         .build();
-    let plan = SpillOptions::new()
-        .memory_limit(64 * MIB)
+    let plan = SpillOptions::new(64 * MIB)
         .properties(props)
         .plan(&schema(200, DataType::Utf8))
         .unwrap();
@@ -291,8 +318,7 @@ fn huge_caller_limits_do_not_overflow() {
     let props = WriterProperties::builder()
         .set_data_page_size_limit(usize::MAX)
         .build();
-    let plan = SpillOptions::new()
-        .memory_limit(64 * MIB)
+    let plan = SpillOptions::new(64 * MIB)
         .expected_file_bytes(u64::MAX)
         .properties(props)
         .plan(&schema(10, DataType::Int64));
@@ -311,8 +337,7 @@ fn an_explicit_dictionary_limit_does_not_cap_or_raise_data_pages() {
     let props = WriterProperties::builder()
         .set_dictionary_page_size_limit(8 << 20)
         .build();
-    let plan = SpillOptions::new()
-        .memory_limit(1 << 30)
+    let plan = SpillOptions::new(1 << 30)
         .properties(props)
         .plan(&schema(4, DataType::Utf8))
         .unwrap();

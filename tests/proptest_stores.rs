@@ -83,7 +83,7 @@ proptest! {
         }
 
         // Every page was handed back: no disk space, heap or budget left held.
-        for (name, stats) in [("file", file.stats()), ("tiered", tiered.stats().spill)] {
+        for (name, stats) in [("file", file.stats()), ("tiered", tiered.inner().stats())] {
             prop_assert_eq!(
                 (stats.file_bytes_live, stats.file_len, stats.heap_bytes),
                 (0, 0, 0),
@@ -91,6 +91,7 @@ proptest! {
                 name
             );
         }
+        prop_assert_eq!(tiered.stats().heap_bytes, 0);
         prop_assert_eq!(tiered.budget().used(), 0);
         prop_assert!(tiered.budget().peak() <= budget);
 
@@ -127,7 +128,7 @@ fn check_object_store(
     prop_assert_eq!(stats.objects_live, 0, "{:?}", stats);
     prop_assert!(stats.read_ahead_peak <= read_ahead as u64, "{:?}", stats);
     drop((store, factory));
-    let left = common::counting_store::objects_under(&*mem, "prop");
+    let left = parquet_spill::testkit::object_store::objects_under(&*mem, "prop");
     prop_assert_eq!(left, 0, "objects left behind");
     Ok(())
 }

@@ -254,6 +254,7 @@ fn write_one(seed: u64, budget: &MemoryBudget, dir: &Path, tally: &mut Tally) {
         .map(|b| b.get_array_memory_size() as u64)
         .sum();
 
+    let files = Arc::new(FileStoreFactory::in_dir(dir).unwrap());
     let planned = planned
         .then(|| {
             plan(
@@ -262,24 +263,23 @@ fn write_one(seed: u64, budget: &MemoryBudget, dir: &Path, tally: &mut Tally) {
                 &settings,
                 raw_bytes,
                 budget,
-                dir,
+                &files,
                 tally,
             )
         })
         .flatten();
-    let (props, factory) = match planned {
-        Some(plan) => (plan.properties().clone(), Arc::clone(plan.factory())),
+    let (props, factory): (_, SharedFactory) = match planned {
+        Some(plan) => plan.into_parts(),
         None => {
-            let files = FileStoreFactory::in_dir(dir).unwrap();
-            let tiered = TieredStoreFactory::new(budget.clone(), files);
+            let tiered = TieredStoreFactory::over(budget.clone(), files.clone());
             (settings.properties(), Arc::new(tiered))
         }
     };
-    assert_eq!(factory.file_store().spill_dir(), dir);
+    assert_eq!(files.spill_dir(), dir);
 
     let actual = write(&batches, &props, parallel, Some(factory.clone()))
         .unwrap_or_else(|e| panic!("{name}: write failed: {e}"));
-    let spill = factory.stats().spill;
+    let spill = files.stats();
     assert_eq!(
         (spill.file_bytes_live, spill.file_len, spill.heap_bytes),
         (0, 0, 0),
@@ -377,7 +377,7 @@ fn writers_on_many_threads_share_one_object_store_factory() {
     assert_eq!(stats.objects_live, 0, "{stats:?}");
     assert!(stats.read_ahead_peak <= read_ahead as u64, "{stats:?}");
     drop(factory);
-    let left = common::counting_store::objects_under(&*mem, "soak");
+    let left = parquet_spill::testkit::object_store::objects_under(&*mem, "soak");
     assert_eq!(left, 0, "objects left behind");
 }
 
@@ -393,13 +393,11 @@ fn plan(
     settings: &common::Settings,
     raw_bytes: u64,
     budget: &MemoryBudget,
-    dir: &Path,
+    files: &Arc<FileStoreFactory>,
     tally: &mut Tally,
 ) -> Option<SpillPlan> {
-    let options = SpillOptions::new()
-        .budget(budget.clone())
-        .writers(THREADS)
-        .spill_dir(dir)
+    let options = SpillOptions::shared(budget.clone(), THREADS)
+        .backend(files.clone())
         .properties(settings.properties())
         // Page metadata is planned per expected page: size it to this input.
         .expected_file_bytes(raw_bytes.max(1 << 20));
@@ -412,7 +410,7 @@ fn plan(
                 tally.waited += u64::from(waited);
                 return Some(plan);
             }
-            Err(Error::BudgetTooSmall { .. } | Error::Plan(_)) => {
+            Err(Error::BudgetTooSmall { .. } | Error::FixedSettingTooLarge { .. }) => {
                 tally.refused += 1;
                 return None;
             }
@@ -437,17 +435,14 @@ fn a_planned_writer_gets_its_share_while_another_holds_pages() {
     use parquet::arrow::ArrowWriter;
 
     let budget = MemoryBudget::new(4 << 20);
-    let options = SpillOptions::new()
-        .budget(budget.clone())
-        .writers(2)
-        .expected_file_bytes(16 << 20);
+    let options = SpillOptions::shared(budget.clone(), 2).expected_file_bytes(16 << 20);
     let column =
         Int64Array::from_iter_values((0..1_000_000i64).map(|i| i.wrapping_mul(0x9E37_79B9)));
     let batch = RecordBatch::try_from_iter([("x", Arc::new(column) as ArrayRef)]).unwrap();
 
     let first = options.plan(&batch.schema()).unwrap();
     let mut writer =
-        ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), first.writer_options())
+        ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), first.into_writer_options())
             .unwrap();
     writer.write(&batch).unwrap(); // 8 MB of pages, one row group still open
     let held = budget.used();

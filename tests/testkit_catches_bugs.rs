@@ -97,7 +97,7 @@ fn swapped_blobs_fail_the_matrix() {
 #[test]
 #[should_panic(expected = "store reports 0 bytes in memory")]
 fn hidden_memory_fails_the_memory_check() {
-    testkit::check_memory_size(&buggy(Bug::HideMemory), &ALLOC);
+    testkit::check_memory_size(&buggy(Bug::HideMemory).into(), &ALLOC);
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn an_honest_store_passes_the_same_checks() {
     let honest: SharedFactory = Arc::new(parquet_spill::testkit::SparseMapStoreFactory);
     testkit::check_round_trip(&honest);
     assert!(
-        testkit::check_memory_size(&honest, &ALLOC),
+        testkit::check_memory_size(&honest.into(), &ALLOC),
         "allocator not installed"
     );
 }

@@ -8,7 +8,7 @@ use std::future::Future;
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use tokio::task::JoinHandle;
 
-use super::ObjectStoreSpillError;
+use crate::error::Error;
 
 /// The runtime requests run on: the caller's (multi-thread), or one the
 /// factory owns.
@@ -24,10 +24,10 @@ impl Bridge {
     /// A current-thread runtime is refused: it runs tasks and drives I/O
     /// only inside its own `Runtime::block_on`, so background uploads would
     /// never run and a request made from a plain thread could hang.
-    pub(super) fn new(handle: Option<Handle>) -> Result<Self, ObjectStoreSpillError> {
+    pub(super) fn new(handle: Option<Handle>) -> Result<Self, Error> {
         match handle {
             Some(h) if h.runtime_flavor() == RuntimeFlavor::CurrentThread => {
-                Err(ObjectStoreSpillError::CurrentThreadRuntime)
+                Err(Error::CurrentThreadRuntime)
             }
             Some(h) => Ok(Bridge::Handle(h)),
             None => tokio::runtime::Builder::new_multi_thread()
@@ -36,7 +36,7 @@ impl Bridge {
                 .enable_all()
                 .build()
                 .map(Bridge::Owned)
-                .map_err(ObjectStoreSpillError::Runtime),
+                .map_err(Error::Runtime),
         }
     }
 
@@ -68,10 +68,7 @@ impl Bridge {
     /// - Inside a current-thread runtime, where blocking in place is not
     ///   allowed: on a short-lived helper thread (the factory's runtime is
     ///   multi-thread, so its workers drive the request).
-    pub(super) fn block_on<F: Future + Send>(
-        &self,
-        fut: F,
-    ) -> Result<F::Output, ObjectStoreSpillError>
+    pub(super) fn block_on<F: Future + Send>(&self, fut: F) -> Result<F::Output, Error>
     where
         F::Output: Send,
     {
@@ -86,7 +83,7 @@ impl Bridge {
             scope
                 .spawn(|| handle.block_on(fut))
                 .join()
-                .map_err(|_| ObjectStoreSpillError::RequestPanicked)
+                .map_err(|_| Error::RequestPanicked)
         })
     }
 

@@ -58,7 +58,7 @@
 //!   multi-thread runtime: a current-thread runtime runs tasks and drives
 //!   I/O only inside its own `Runtime::block_on`, so background uploads would
 //!   never run and requests from other threads could hang; `build` refuses
-//!   one with [`ObjectStoreSpillError::CurrentThreadRuntime`].
+//!   one with [`Error::CurrentThreadRuntime`](crate::Error::CurrentThreadRuntime).
 //! - Without one, the factory owns a one-worker multi-thread runtime.
 //!
 //! Best run the writer on a plain thread or in
@@ -83,7 +83,8 @@
 //!
 //! # Errors
 //!
-//! Failures are [`ObjectStoreSpillError`]s wrapped in
+//! Failures are the crate's [`Error`](crate::Error) (its `Object…` variants)
+//! wrapped in
 //! [`ParquetError::External`](parquet::errors::ParquetError::External); each
 //! names the object path, offset and length, and a blob whose CRC32C does not
 //! match fails `take` instead of corrupting the file. A background upload's
@@ -94,24 +95,23 @@
 //! still fails then is left for [`ObjectStoreFactory::cleanup`].
 
 mod bridge;
+mod builder;
 mod shared;
 mod store;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_writer::{PageStore, PageStoreArgs, PageStoreFactory};
-use parquet::errors::ParquetError;
-use tokio::runtime::Handle;
 
-use self::bridge::Bridge;
+use self::builder::memory_limit;
+pub use self::builder::ObjectStoreFactoryBuilder;
 use self::shared::Shared;
 pub use self::store::ObjectStoreStore;
-use crate::budget::MemoryBudget;
+use crate::error::{Error, Result};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
 
 /// Default size of the shared buffer, and so of each spill object: 8 MiB.
@@ -121,112 +121,11 @@ use crate::file::DEFAULT_INLINE_THRESHOLD;
 /// ```
 pub const DEFAULT_BUFFER_SIZE: usize = 8 << 20;
 
-/// What went wrong talking to the object store.
-///
-/// ```
-/// use parquet_spill::ObjectStoreSpillError;
-/// let err = ObjectStoreSpillError::CurrentThreadRuntime;
-/// assert!(err.to_string().contains("multi-thread"));
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ObjectStoreSpillError {
-    /// Uploading a buffer as an object failed.
-    #[error("parquet-spill: writing spill object {path} ({len} bytes) failed: {source}")]
-    Put {
-        /// The object.
-        path: String,
-        /// Its length.
-        len: usize,
-        /// The store's reason.
-        source: object_store::Error,
-    },
-    /// Reading a blob (or a range of blobs read together) back failed.
-    #[error(
-        "parquet-spill: reading {len} bytes at offset {offset} of spill object {path} failed: {source}"
-    )]
-    Get {
-        /// The object.
-        path: String,
-        /// Offset of the range in it.
-        offset: u64,
-        /// Length of the range.
-        len: usize,
-        /// The store's reason.
-        source: object_store::Error,
-    },
-    /// A ranged read came back with the wrong length.
-    #[error(
-        "parquet-spill: reading {len} bytes at offset {offset} of spill object {path} returned {got} bytes"
-    )]
-    ShortRead {
-        /// The object.
-        path: String,
-        /// Offset of the range in it.
-        offset: u64,
-        /// Length of the range.
-        len: usize,
-        /// Bytes returned.
-        got: usize,
-    },
-    /// A blob read back does not match what was written.
-    #[error(
-        "parquet-spill: checksum mismatch for the {len}-byte blob at offset {offset} of spill \
-         object {path} (crc32c expected {expected:#010x}, found {actual:#010x}): the object was altered"
-    )]
-    Checksum {
-        /// The object.
-        path: String,
-        /// Offset of the blob in it.
-        offset: u64,
-        /// Length of the blob.
-        len: usize,
-        /// CRC32C computed when the blob was written.
-        expected: u32,
-        /// CRC32C of the bytes read back.
-        actual: u32,
-    },
-    /// The blob was in an object whose upload failed (reported then).
-    #[error(
-        "parquet-spill: the {len}-byte blob at offset {offset} of spill object {path} is lost: \
-         uploading that object failed earlier"
-    )]
-    UploadFailed {
-        /// The object.
-        path: String,
-        /// Offset of the blob in it.
-        offset: u64,
-        /// Length of the blob.
-        len: usize,
-    },
-    /// The runtime passed to [`ObjectStoreFactoryBuilder::runtime`] is a
-    /// current-thread runtime.
-    #[error(
-        "parquet-spill: the object-store spill needs a multi-thread tokio runtime (a current-thread \
-         runtime runs background uploads only inside its own block_on); pass a multi-thread \
-         runtime's handle, or none to let the factory own one"
-    )]
-    CurrentThreadRuntime,
-    /// The helper thread running a request (inside a current-thread
-    /// runtime) panicked.
-    #[error("parquet-spill: the thread running an object-store request panicked")]
-    RequestPanicked,
-    /// The factory could not start its own runtime.
-    #[error("parquet-spill: cannot start a tokio runtime for the object-store spill: {0}")]
-    Runtime(std::io::Error),
-}
-
-impl From<ObjectStoreSpillError> for ParquetError {
-    fn from(err: ObjectStoreSpillError) -> Self {
-        ParquetError::External(Box::new(err))
-    }
-}
-
 /// Request and byte counters of one factory (all its stores).
 ///
 /// ```
 /// let stats = parquet_spill::ObjectStoreStats::default();
-/// assert_eq!((stats.puts, stats.gets, stats.get_rounds, stats.objects_live), (0, 0, 0, 0));
+/// assert_eq!((stats.puts, stats.gets, stats.get_rounds, stats.objects_live, stats.heap_bytes), (0, 0, 0, 0, 0));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -257,224 +156,8 @@ pub struct ObjectStoreStats {
     pub read_ahead_peak: u64,
     /// Objects written and not yet deleted.
     pub objects_live: u64,
-}
-
-/// Builds an [`ObjectStoreFactory`]; see [`ObjectStoreFactory::builder`].
-///
-/// ```
-/// use std::sync::Arc;
-/// use parquet_spill::{MemoryBudget, ObjectStoreFactory};
-///
-/// let budget = MemoryBudget::new(64 << 20);
-/// let factory = ObjectStoreFactory::builder(
-///     Arc::new(object_store::memory::InMemory::new()),
-///     "spill".into(),
-/// )
-/// .buffer_size(8 << 20)
-/// .uploads_in_flight(1)
-/// .read_ahead(8 << 20)
-/// .budget(budget.clone())
-/// .build()?;
-/// assert_eq!(factory.memory_limit(), 24 << 20);
-/// assert_eq!(budget.used(), 24 << 20);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct ObjectStoreFactoryBuilder {
-    store: Arc<dyn ObjectStore>,
-    prefix: Path,
-    buffer_size: usize,
-    uploads_in_flight: usize,
-    read_ahead: usize,
-    inline_threshold: usize,
-    budget: Option<MemoryBudget>,
-    runtime: Option<Handle>,
-}
-
-impl ObjectStoreFactoryBuilder {
-    /// Size of the shared buffer and of each object (default
-    /// [`DEFAULT_BUFFER_SIZE`]; at least 1 byte).
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let factory = parquet_spill::ObjectStoreFactory::builder(
-    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
-    ///     .buffer_size(16 << 20)
-    ///     .build()?;
-    /// assert_eq!(factory.buffer_size(), 16 << 20);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn buffer_size(mut self, bytes: usize) -> Self {
-        self.buffer_size = bytes.max(1);
-        self
-    }
-
-    /// Full buffers that may upload in the background while the next one
-    /// fills (default 1). Each holds `buffer_size` bytes until its upload
-    /// finishes. With 0, the `put` that finds the buffer full uploads it and
-    /// waits, and other stores' `put`s wait with it.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let factory = parquet_spill::ObjectStoreFactory::builder(
-    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
-    ///     .buffer_size(1 << 20)
-    ///     .uploads_in_flight(3)
-    ///     .read_ahead(0)
-    ///     .build()?;
-    /// assert_eq!(factory.memory_limit(), 4 << 20);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn uploads_in_flight(mut self, uploads: usize) -> Self {
-        self.uploads_in_flight = uploads;
-        self
-    }
-
-    /// Bytes of blobs all stores together may hold read ahead (default
-    /// [`DEFAULT_BUFFER_SIZE`]); also the most one `take` fetches beyond its
-    /// own blob. 0 turns read-ahead off: one `get` per spilled blob.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let factory = parquet_spill::ObjectStoreFactory::builder(
-    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
-    ///     .buffer_size(1 << 20)
-    ///     .uploads_in_flight(0)
-    ///     .read_ahead(4 << 20)
-    ///     .build()?;
-    /// assert_eq!(factory.memory_limit(), 5 << 20);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn read_ahead(mut self, bytes: usize) -> Self {
-        self.read_ahead = bytes;
-        self
-    }
-
-    /// Blobs up to this size stay on the store's heap (default
-    /// [`DEFAULT_INLINE_THRESHOLD`](crate::DEFAULT_INLINE_THRESHOLD)).
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// use parquet_spill::PageStore;
-    /// let factory = parquet_spill::ObjectStoreFactory::builder(
-    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
-    ///     .inline_threshold(4096)
-    ///     .build()?;
-    /// let mut store = factory.create_store();
-    /// store.put(vec![1u8; 4000].into())?;
-    /// assert_eq!(factory.stats().bytes_spilled, 0, "kept on the heap");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn inline_threshold(mut self, bytes: usize) -> Self {
-        self.inline_threshold = bytes;
-        self
-    }
-
-    /// Charge [`ObjectStoreFactory::memory_limit`] to `budget` (released
-    /// when the factory and its stores are dropped).
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let budget = parquet_spill::MemoryBudget::new(1 << 20);
-    /// let too_big = parquet_spill::ObjectStoreFactory::builder(
-    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
-    ///     .budget(budget)
-    ///     .build();
-    /// assert!(too_big.unwrap_err().to_string().contains("budget"));
-    /// ```
-    pub fn budget(mut self, budget: MemoryBudget) -> Self {
-        self.budget = Some(budget);
-        self
-    }
-
-    /// Run requests on this multi-thread runtime instead of one the factory
-    /// owns (a current-thread runtime makes [`build`](Self::build) fail with
-    /// [`ObjectStoreSpillError::CurrentThreadRuntime`]). `put` and `take`
-    /// block the calling thread: best run the writer in `spawn_blocking`.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    /// let factory = parquet_spill::ObjectStoreFactory::builder(
-    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
-    ///     .runtime(runtime.handle().clone())
-    ///     .build()?;
-    /// # drop(factory);
-    /// let current_thread = tokio::runtime::Builder::new_current_thread().build()?;
-    /// let refused = parquet_spill::ObjectStoreFactory::builder(
-    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
-    ///     .runtime(current_thread.handle().clone())
-    ///     .build();
-    /// assert!(refused.unwrap_err().to_string().contains("multi-thread"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn runtime(mut self, handle: Handle) -> Self {
-        self.runtime = Some(handle);
-        self
-    }
-
-    /// Build the factory: check the runtime (or start one), reserve the
-    /// memory in the budget. No request is made until the buffer first
-    /// fills.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let factory = parquet_spill::ObjectStoreFactory::builder(
-    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
-    ///     .build()?;
-    /// assert_eq!(factory.stats().puts, 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn build(self) -> crate::Result<ObjectStoreFactory, ParquetError> {
-        let bridge = Bridge::new(self.runtime)?;
-        let uploads_in_flight = self.uploads_in_flight;
-        let memory_limit = memory_limit(self.buffer_size, uploads_in_flight, self.read_ahead);
-        let reservation = match &self.budget {
-            Some(b) => Some(b.reserve(memory_limit).map_err(ParquetError::from)?),
-            None => None,
-        };
-        static RUNS: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let run = format!(
-            "run-{}-{nanos}-{}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = self.prefix.clone().join(run.as_str());
-        Ok(ObjectStoreFactory {
-            shared: Arc::new(Shared::new(
-                self.store,
-                self.prefix,
-                dir,
-                bridge,
-                self.buffer_size,
-                self.inline_threshold,
-                uploads_in_flight,
-                self.read_ahead,
-                reservation,
-            )),
-        })
-    }
-}
-
-fn memory_limit(buffer_size: usize, uploads_in_flight: usize, read_ahead: usize) -> usize {
-    buffer_size
-        .saturating_mul(uploads_in_flight.saturating_add(1))
-        .saturating_add(read_ahead)
-}
-
-impl fmt::Debug for ObjectStoreFactoryBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectStoreFactoryBuilder")
-            .field("store", &self.store.to_string())
-            .field("prefix", &self.prefix.as_ref())
-            .field("buffer_size", &self.buffer_size)
-            .field("uploads_in_flight", &self.uploads_in_flight)
-            .field("read_ahead", &self.read_ahead)
-            .finish_non_exhaustive()
-    }
+    /// Bytes of small blobs (page headers) the stores keep on the heap now.
+    pub heap_bytes: u64,
 }
 
 /// Creates [`ObjectStoreStore`]s that spill into objects under a prefix of
@@ -551,7 +234,7 @@ impl ObjectStoreFactory {
     /// assert_eq!(factory.memory_limit(), 3 * parquet_spill::DEFAULT_BUFFER_SIZE);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> crate::Result<Self, ParquetError> {
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> crate::Result<Self> {
         Self::builder(store, prefix).build()
     }
 
@@ -642,6 +325,7 @@ impl ObjectStoreFactory {
             bytes_read: get(&c.bytes_read),
             read_ahead_peak: self.shared.read_ahead_pool.peak() as u64,
             objects_live: get(&c.objects_live),
+            heap_bytes: self.shared.heap.bytes(),
         }
     }
 
@@ -678,16 +362,28 @@ impl ObjectStoreFactory {
     /// })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn cleanup(
-        store: &dyn ObjectStore,
-        prefix: &Path,
-    ) -> Result<usize, object_store::Error> {
-        let paths = list_all(store, prefix).await?;
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ObjectCleanup`] naming the prefix (listing) or the object
+    /// (deleting) that failed.
+    pub async fn cleanup(store: &dyn ObjectStore, prefix: &Path) -> Result<usize> {
+        let paths = list_all(store, prefix)
+            .await
+            .map_err(|source| Error::ObjectCleanup {
+                path: prefix.to_string(),
+                source,
+            })?;
         let n = paths.len();
         for p in paths {
             match store.delete(&p).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
+                Err(source) => {
+                    return Err(Error::ObjectCleanup {
+                        path: p.to_string(),
+                        source,
+                    })
+                }
             }
         }
         Ok(n)

@@ -26,8 +26,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, PutResult};
 use tokio::task::JoinHandle;
 
 use super::bridge::Bridge;
-use super::ObjectStoreSpillError;
 use crate::budget::{MemoryBudget, Reservation};
+use crate::error::Error;
+use crate::metrics::HeapGauge;
 
 /// Where a blob was put: object `object` at `offset`. `in_memory` when it
 /// went into the shared buffer (rather than into an object of its own).
@@ -98,6 +99,8 @@ pub(super) struct Shared {
     pub bridge: Bridge,
     pub buffer_size: usize,
     pub inline_threshold: usize,
+    /// Blobs the stores keep on the heap (at most the inline threshold each).
+    pub heap: Arc<HeapGauge>,
     /// Full buffers that may upload while the next one fills (0: the `put`
     /// that seals a buffer waits for its upload, and others wait with it).
     pub uploads_in_flight: usize,
@@ -149,6 +152,7 @@ impl Shared {
             bridge,
             buffer_size,
             inline_threshold,
+            heap: Arc::default(),
             uploads_in_flight,
             read_ahead_pool: MemoryBudget::new(read_ahead),
             _reservation: reservation,
@@ -192,7 +196,7 @@ impl Shared {
 
     /// Append `value` to the buffer (uploading the buffer first if full), or
     /// upload it as an object of its own if it is larger than the buffer.
-    pub(super) fn append(&self, value: &Bytes) -> Result<Placed, ObjectStoreSpillError> {
+    pub(super) fn append(&self, value: &Bytes) -> Result<Placed, Error> {
         Counters::add(&self.counters.bytes_spilled, value.len() as u64);
         if value.len() > self.buffer_size {
             let id = {
@@ -290,7 +294,7 @@ impl Shared {
         &'a self,
         mut state: MutexGuard<'a, State>,
         id: u64,
-    ) -> Result<MutexGuard<'a, State>, ObjectStoreSpillError> {
+    ) -> Result<MutexGuard<'a, State>, Error> {
         loop {
             let Some(upload) = state.uploading.iter_mut().find(|u| u.id == id) else {
                 return Ok(state); // recorded already
@@ -337,7 +341,7 @@ impl Shared {
         state: &mut State,
         id: u64,
         outcome: object_store::Result<()>,
-    ) -> Result<Option<u64>, ObjectStoreSpillError> {
+    ) -> Result<Option<u64>, Error> {
         let Some(index) = state.uploading.iter().position(|u| u.id == id) else {
             return Ok(None);
         };
@@ -366,7 +370,7 @@ impl Shared {
                 // A store's put is all or nothing, but a timeout may come
                 // after the store committed it: delete it on drop, quietly.
                 state.undeleted.push((id, false));
-                Err(ObjectStoreSpillError::Put {
+                Err(Error::ObjectPut {
                     path: self.path(id).to_string(),
                     len,
                     source,
@@ -376,7 +380,7 @@ impl Shared {
     }
 
     /// Put `data` as object `id`, waiting for it (no lock held).
-    fn upload_now(&self, id: u64, data: Bytes) -> Result<(), ObjectStoreSpillError> {
+    fn upload_now(&self, id: u64, data: Bytes) -> Result<(), Error> {
         let path = self.path(id);
         let len = data.len();
         Counters::add(&self.counters.puts, 1);
@@ -384,7 +388,7 @@ impl Shared {
             .bridge
             .block_on(self.store.put(&path, PutPayload::from(data)))
             .and_then(|r| {
-                r.map_err(|source| ObjectStoreSpillError::Put {
+                r.map_err(|source| Error::ObjectPut {
                     path: path.to_string(),
                     len,
                     source,

@@ -22,7 +22,7 @@ use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_writer::{PageKey, PageStore};
 
 use super::shared::{Counters, Locked, Shared};
-use super::ObjectStoreSpillError;
+use crate::blobs::{Blobs, Keep, Large, Taken};
 use crate::error::Error;
 
 /// Blobs closer than this in one object are fetched with one `get`, the gap
@@ -40,13 +40,6 @@ struct Blob {
     offset: u64,
     len: usize,
     crc: u32,
-}
-
-enum Slot {
-    Taken,
-    Empty,
-    Heap(Bytes),
-    Remote(Blob),
 }
 
 /// One ranged `get`: `start..end` of `object`, holding `members` (slot
@@ -83,8 +76,7 @@ struct Fetch {
 /// ```
 pub struct ObjectStoreStore {
     shared: Arc<Shared>,
-    slots: Vec<Slot>,
-    heap_live: usize,
+    blobs: Blobs<Blob>,
     /// Bytes of this store's untaken blobs per object still in memory (the
     /// buffer or an upload in flight), oldest first.
     in_memory: Vec<(u64, usize)>,
@@ -97,7 +89,7 @@ impl fmt::Debug for ObjectStoreStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ObjectStoreStore")
             .field("dir", &self.shared.dir.as_ref())
-            .field("blobs", &self.slots.len())
+            .field("blobs", &self.blobs)
             .field("read_ahead", &self.ahead.len())
             .finish()
     }
@@ -105,17 +97,20 @@ impl fmt::Debug for ObjectStoreStore {
 
 impl ObjectStoreStore {
     pub(super) fn new(shared: Arc<Shared>) -> Self {
+        let keep = Keep {
+            inline_threshold: shared.inline_threshold,
+            large: Large::Never,
+        };
         Self {
+            blobs: Blobs::new(keep, Arc::clone(&shared.heap)),
             shared,
-            slots: Vec::new(),
-            heap_live: 0,
             in_memory: Vec::new(),
             ahead: HashMap::new(),
             ahead_bytes: 0,
         }
     }
 
-    fn put_remote(&mut self, value: &Bytes) -> Result<Slot, ObjectStoreSpillError> {
+    fn put_remote(&mut self, value: &Bytes) -> Result<Blob, Error> {
         let crc = crc32c::crc32c(value);
         let placed = self.shared.append(value)?;
         if placed.in_memory {
@@ -126,15 +121,15 @@ impl ObjectStoreStore {
                 _ => self.in_memory.push((placed.object, value.len())),
             }
         }
-        Ok(Slot::Remote(Blob {
+        Ok(Blob {
             object: placed.object,
             offset: placed.offset,
             len: value.len(),
             crc,
-        }))
+        })
     }
 
-    fn take_remote(&mut self, index: usize, blob: Blob) -> Result<Bytes, ObjectStoreSpillError> {
+    fn take_remote(&mut self, index: usize, blob: Blob) -> Result<Bytes, Error> {
         let result = self.read_blob(index, blob);
         // Taken, or failed to read: either way no longer needed (a failed
         // take fails the writer), so its object can go once the rest are.
@@ -142,7 +137,7 @@ impl ObjectStoreStore {
         result
     }
 
-    fn read_blob(&mut self, index: usize, blob: Blob) -> Result<Bytes, ObjectStoreSpillError> {
+    fn read_blob(&mut self, index: usize, blob: Blob) -> Result<Bytes, Error> {
         let shared = Arc::clone(&self.shared);
         let data = if let Some(data) = self.ahead.remove(&index) {
             self.ahead_bytes -= data.len();
@@ -157,7 +152,7 @@ impl ObjectStoreStore {
         } else {
             let locked = shared.locked();
             if locked.failed(blob.object) {
-                return Err(ObjectStoreSpillError::UploadFailed {
+                return Err(Error::ObjectLost {
                     path: shared.path(blob.object).to_string(),
                     offset: blob.offset,
                     len: blob.len,
@@ -169,7 +164,7 @@ impl ObjectStoreStore {
         };
         let actual = crc32c::crc32c(&data);
         if actual != blob.crc {
-            return Err(ObjectStoreSpillError::Checksum {
+            return Err(Error::ObjectChecksum {
                 path: shared.path(blob.object).to_string(),
                 offset: blob.offset,
                 len: blob.len,
@@ -188,9 +183,9 @@ impl ObjectStoreStore {
         let quota = self.shared.read_ahead_pool.available();
         let mut total = 0;
         let mut extra = Vec::new();
-        let order = (index + 1..self.slots.len()).chain(0..index);
+        let order = (index + 1..self.blobs.len()).chain(0..index);
         for i in order.take(MAX_SCAN) {
-            let Slot::Remote(blob) = &self.slots[i] else {
+            let Some(blob) = self.blobs.stored(i) else {
                 continue;
             };
             if self.ahead.contains_key(&i) || !locked.is_uploaded(blob.object) {
@@ -212,7 +207,7 @@ impl ObjectStoreStore {
         index: usize,
         blob: Blob,
         extra: Vec<(usize, Blob)>,
-    ) -> Result<Bytes, ObjectStoreSpillError> {
+    ) -> Result<Bytes, Error> {
         let shared = Arc::clone(&self.shared);
         let pool = &shared.read_ahead_pool;
         // The blob itself goes to the caller, as with any store; everything
@@ -241,7 +236,7 @@ impl ObjectStoreStore {
         let wanted = blobs.iter().position(|(i, _)| *i == index);
         let Some(data) = wanted.map(|pos| blobs.swap_remove(pos).1) else {
             pool.release(charged);
-            return Err(ObjectStoreSpillError::ShortRead {
+            return Err(Error::ObjectShortRead {
                 path: shared.path(blob.object).to_string(),
                 offset: blob.offset,
                 len: blob.len,
@@ -259,7 +254,7 @@ impl ObjectStoreStore {
     }
 
     /// Issue `fetches` (concurrently) and cut them into blobs by slot index.
-    fn run(&self, fetches: &[Fetch]) -> Result<Vec<(usize, Bytes)>, ObjectStoreSpillError> {
+    fn run(&self, fetches: &[Fetch]) -> Result<Vec<(usize, Bytes)>, Error> {
         let shared = &*self.shared;
         let requests = fetches.iter().map(|f| {
             let path = shared.path(f.object);
@@ -279,14 +274,14 @@ impl ObjectStoreStore {
         let mut blobs = Vec::new();
         for (fetch, (path, got)) in fetches.iter().zip(results) {
             let len = (fetch.end - fetch.start) as usize;
-            let data = got.map_err(|source| ObjectStoreSpillError::Get {
+            let data = got.map_err(|source| Error::ObjectGet {
                 path: path.to_string(),
                 offset: fetch.start,
                 len,
                 source,
             })?;
             if data.len() != len {
-                return Err(ObjectStoreSpillError::ShortRead {
+                return Err(Error::ObjectShortRead {
                     path: path.to_string(),
                     offset: fetch.start,
                     len,
@@ -337,33 +332,24 @@ fn group(index: usize, blob: Blob, extra: &[(usize, Blob)]) -> Vec<Fetch> {
 
 impl PageStore for ObjectStoreStore {
     fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
-        let key = PageKey::new(self.slots.len() as u64);
-        let slot = if value.is_empty() {
-            Slot::Empty
-        } else if value.len() <= self.shared.inline_threshold {
-            self.heap_live += value.len();
-            Slot::Heap(value)
-        } else {
-            self.put_remote(&value)?
-        };
-        self.slots.push(slot);
-        Ok(key)
+        if let Some(key) = self.blobs.try_keep(&value)? {
+            return Ok(key);
+        }
+        let blob = self.put_remote(&value)?;
+        Ok(self.blobs.push_stored(blob))
     }
 
     fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
-        let raw = key.get();
-        let Some(index) = usize::try_from(raw).ok().filter(|&i| i < self.slots.len()) else {
-            return Err(Error::UnknownKey { key: raw }.into());
-        };
-        match std::mem::replace(&mut self.slots[index], Slot::Taken) {
-            Slot::Taken => Err(Error::UnknownKey { key: raw }.into()),
-            Slot::Empty => Ok(Bytes::new()),
-            Slot::Heap(data) => {
-                self.heap_live -= data.len();
+        match self.blobs.take(key)? {
+            Taken::Bytes(data) => {
                 Counters::add(&self.shared.counters.memory_hits, 1);
                 Ok(data)
             }
-            Slot::Remote(blob) => Ok(self.take_remote(index, blob)?),
+            Taken::Stored(blob) => {
+                // Keys are indexes into the table (minted by `Blobs`).
+                let index = key.get() as usize;
+                Ok(self.take_remote(index, blob)?)
+            }
         }
     }
 
@@ -375,10 +361,9 @@ impl PageStore for ObjectStoreStore {
             .filter(|&&(id, _)| id >= first)
             .map(|&(_, bytes)| bytes)
             .sum();
-        self.slots.capacity() * std::mem::size_of::<Slot>()
+        self.blobs.memory_size()
             + self.in_memory.capacity() * std::mem::size_of::<(u64, usize)>()
             + self.ahead.capacity() * (std::mem::size_of::<(usize, Bytes)>() + 1)
-            + self.heap_live
             + buffered
             + self.ahead_bytes
     }
@@ -387,10 +372,7 @@ impl PageStore for ObjectStoreStore {
 impl Drop for ObjectStoreStore {
     fn drop(&mut self) {
         self.shared.read_ahead_pool.release(self.ahead_bytes);
-        let objects = self.slots.drain(..).filter_map(|slot| match slot {
-            Slot::Remote(blob) => Some(blob.object),
-            _ => None,
-        });
-        self.shared.release(objects.collect::<Vec<_>>());
+        let objects: Vec<u64> = self.blobs.drain_stored().iter().map(|b| b.object).collect();
+        self.shared.release(objects);
     }
 }

@@ -137,6 +137,7 @@ impl<T> Drop for Excluded<T> {
 
 // SAFETY: every call is forwarded unchanged to `System`; the counters are
 // plain atomics and never allocate.
+#[allow(unsafe_code)] // The one unsafe impl of the crate: forwarding to `System`.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let ptr = unsafe { System.alloc(layout) };

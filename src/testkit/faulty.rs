@@ -200,16 +200,26 @@ impl Counters {
 /// assert_eq!(spill.stats().file_bytes_live, 0, "the dropped writer gave the disk space back");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct FaultyStoreFactory {
-    inner: Arc<dyn PageStoreFactory>,
+#[derive(Debug)]
+pub struct FaultyStoreFactory<F: ?Sized = dyn PageStoreFactory> {
+    inner: Arc<F>,
     fault: Fault,
     counters: Arc<Counters>,
 }
 
-impl FaultyStoreFactory {
+impl<F: ?Sized> Clone for FaultyStoreFactory<F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            fault: self.fault,
+            counters: Arc::clone(&self.counters),
+        }
+    }
+}
+
+impl<F: PageStoreFactory + ?Sized> FaultyStoreFactory<F> {
     /// Wrap `inner`, sabotaging the call `fault` names.
-    pub fn new(inner: Arc<dyn PageStoreFactory>, fault: Fault) -> Self {
+    pub fn new(inner: Arc<F>, fault: Fault) -> Self {
         Self {
             inner,
             fault,
@@ -223,7 +233,7 @@ impl FaultyStoreFactory {
     }
 
     /// The wrapped factory.
-    pub fn inner(&self) -> &Arc<dyn PageStoreFactory> {
+    pub fn inner(&self) -> &Arc<F> {
         &self.inner
     }
 
@@ -251,7 +261,7 @@ impl FaultyStoreFactory {
     }
 }
 
-impl PageStoreFactory for FaultyStoreFactory {
+impl<F: PageStoreFactory + ?Sized> PageStoreFactory for FaultyStoreFactory<F> {
     fn create(&self, args: &PageStoreArgs<'_>) -> Result<Box<dyn PageStore>> {
         let (nth, hit) = self.counters.hit(Op::Create, self.fault);
         if hit {

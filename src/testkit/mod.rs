@@ -1,5 +1,6 @@
 //! Test kit (feature `testkit`): a conformance suite any [`PageStoreFactory`]
-//! can run, the data it writes, and tools to measure memory.
+//! can run, the data it writes, decorators that inject faults and latency,
+//! and tools to measure memory.
 //!
 //! Why: a page store that loses or reorders one byte produces a Parquet file
 //! that may still open. The only safe bar is the one parquet's own test uses:
@@ -28,17 +29,22 @@ mod conformance;
 mod data;
 mod faulty;
 pub mod measure;
+#[cfg(feature = "object_store")]
+pub mod object_store;
 mod sparse;
+mod throttled;
 #[cfg(target_os = "linux")]
 mod tmpfs;
-pub mod workloads;
+mod write;
 
 pub use alloc::{CountingAlloc, Excluded};
 pub use conformance::*;
-pub use data::all_types_batch;
+pub use data::{all_types_batch, all_types_schema, leaf_types, random_batch, random_batches};
 pub use faulty::{
     injected_fault, Fault, FaultCounts, FaultyStore, FaultyStoreFactory, InjectedFault, Op,
 };
 pub use sparse::{SparseMapStore, SparseMapStoreFactory};
+pub use throttled::{ThrottleConfig, ThrottledStoreFactory};
 #[cfg(target_os = "linux")]
 pub use tmpfs::Tmpfs;
+pub use write::{write_parquet, write_parquet_parallel};

@@ -18,8 +18,8 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
-use parquet_spill::testkit::CountingAlloc;
-use parquet_spill::{SpillOptions, SpillPlan};
+use parquet_spill::{FileStoreFactory, PageStoreFactory, SpillMonitor, SpillOptions};
+use peak_alloc::PeakAlloc;
 
 use crate::cli::ConvertArgs;
 use crate::input::{self, Input, Probed, TextOptions};
@@ -30,7 +30,7 @@ use crate::settings;
 use crate::units::{human_bytes, size_arg_rounded_up};
 
 /// Convert `args.inputs` into `args.output`; print and return the report.
-pub fn run(args: &ConvertArgs, alloc: &'static CountingAlloc) -> Result<Report> {
+pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     let started = Instant::now();
     let inputs = args
         .inputs
@@ -52,17 +52,18 @@ pub fn run(args: &ConvertArgs, alloc: &'static CountingAlloc) -> Result<Report> 
     let schema = input::common_schema(&probed)?;
     let input_bytes = inputs.iter().map(|i| i.size).sum();
     let props = settings::writer_properties(args, &schema)?;
-    let (options, plan) = writer_options(args, props, &schema, input_bytes)?;
+    let planned = writer_options(args, props, &schema, input_bytes)?;
+    let options = planned.options;
 
-    let tiered = plan.as_ref().map(|p| Arc::clone(p.factory()));
-    let gauges = Arc::new(Gauges::new(input_bytes, tiered, alloc));
+    let gauges = Arc::new(Gauges::new(input_bytes, planned.monitor.clone(), alloc));
     let interval = Duration::from_secs_f64(args.progress_interval.max(0.05));
     let mut progress = Progress::start(Mode::choose(args.quiet, interval), Arc::clone(&gauges));
     let metadata = write(&output, &schema, options, &probed, args, &gauges)?;
     progress.finish();
     let output_bytes = output.commit()?;
 
-    let stats = plan.as_ref().map(|p| p.factory().stats());
+    let stats = planned.monitor.as_ref().map(SpillMonitor::stats);
+    let spill = planned.spill.as_ref().map(|f| f.stats());
     let report = Report {
         inputs: args.inputs.clone(),
         output: args.output.clone(),
@@ -73,12 +74,12 @@ pub fn run(args: &ConvertArgs, alloc: &'static CountingAlloc) -> Result<Report> 
         output_bytes,
         compression: args.compression.to_string(),
         memory_limit: args.memory_limit,
-        peak_heap: alloc.peak() as u64,
+        peak_heap: alloc.peak_usage() as u64,
         budget_peak: stats.map(|s| s.budget.peak as u64),
         peak_rss: report::peak_rss(),
-        bytes_spilled: stats.map_or(0, |s| s.spill.bytes_spilled),
-        spill_file_peak: stats.map_or(0, |s| s.spill.peak_file_len),
-        planned_page_size: plan.as_ref().map(|p| p.page_size() as u64),
+        bytes_spilled: spill.map_or(0, |s| s.bytes_spilled),
+        spill_file_peak: spill.map_or(0, |s| s.peak_file_len),
+        planned_page_size: planned.page_size,
         wall_seconds: started.elapsed().as_secs_f64(),
     };
     if let Some(path) = &args.report_json {
@@ -117,40 +118,60 @@ fn write(
     writer.finish().with_context(writing)
 }
 
+/// The writer options, and with `--memory-limit` the handles to report on it.
+struct Planned {
+    options: ArrowWriterOptions,
+    monitor: Option<SpillMonitor>,
+    spill: Option<Arc<FileStoreFactory>>,
+    page_size: Option<u64>,
+}
+
 /// Parquet's defaults without a limit; a planned, spilling writer with one.
 fn writer_options(
     args: &ConvertArgs,
     props: WriterProperties,
     schema: &SchemaRef,
     input_bytes: u64,
-) -> Result<(ArrowWriterOptions, Option<SpillPlan>)> {
+) -> Result<Planned> {
     let Some(limit) = args.memory_limit else {
-        return Ok((ArrowWriterOptions::new().with_properties(props), None));
+        return Ok(Planned {
+            options: ArrowWriterOptions::new().with_properties(props),
+            monitor: None,
+            spill: None,
+            page_size: None,
+        });
     };
     let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut options = SpillOptions::new()
-        .memory_limit(limit_bytes)
+    let spill = Arc::new(match &args.spill_dir {
+        Some(dir) => FileStoreFactory::in_dir(dir)?,
+        None => FileStoreFactory::new()?,
+    });
+    let plan = SpillOptions::new(limit_bytes)
         .properties(props)
-        .expected_file_bytes(input_bytes);
-    if let Some(dir) = &args.spill_dir {
-        options = options.spill_dir(dir);
-    }
-    let plan = options.plan(schema).map_err(|err| match err {
-        parquet_spill::Error::BudgetTooSmall {
-            columns, minimum, ..
-        } => anyhow!(
-            "--memory-limit {} is too small for {columns} leaf columns: the smallest limit that \
-             works is {} (try --memory-limit {})",
-            human_bytes(limit),
-            human_bytes(minimum as u64),
-            size_arg_rounded_up(minimum as u64)
-        ),
-        other => anyhow::Error::new(other).context(format!(
-            "planning the writer for --memory-limit {}",
-            human_bytes(limit)
-        )),
-    })?;
-    Ok((plan.writer_options(), Some(plan)))
+        .expected_file_bytes(input_bytes)
+        .backend(Arc::clone(&spill) as Arc<dyn PageStoreFactory>)
+        .plan(schema)
+        .map_err(|err| match err {
+            parquet_spill::Error::BudgetTooSmall {
+                columns, minimum, ..
+            } => anyhow!(
+                "--memory-limit {} is too small for {columns} leaf columns: the smallest limit \
+                 that works is {} (try --memory-limit {})",
+                human_bytes(limit),
+                human_bytes(minimum as u64),
+                size_arg_rounded_up(minimum as u64)
+            ),
+            other => anyhow::Error::new(other).context(format!(
+                "planning the writer for --memory-limit {}",
+                human_bytes(limit)
+            )),
+        })?;
+    Ok(Planned {
+        monitor: Some(plan.monitor()),
+        page_size: Some(plan.page_size() as u64),
+        options: plan.into_writer_options(),
+        spill: Some(spill),
+    })
 }
 
 /// Fail early, naming the directory, if spill files cannot be created there.

@@ -3,7 +3,7 @@
 //! Why child processes: peak heap and peak RSS are per process, and an
 //! allocator never gives every byte back, so two conversions in one process
 //! would measure each other. The demo writes a seeded, skewed data set (the
-//! library's `testkit::workloads`, the same data as the README's figures) as
+//! library's `workloads`, the same data as the README's figures) as
 //! CSV, then runs `parquet-spill convert` on it twice — parquet's default
 //! in-memory page store, then `--memory-limit` — each as a fresh copy of
 //! this executable, and prints their reports side by side.
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
-use parquet_spill::testkit::workloads::Workload;
+use parquet_spill::workloads::Workload;
 
 use crate::cleanup::Registration;
 use crate::cli::DemoArgs;
@@ -187,7 +187,7 @@ fn table(reports: &[(&Run, Report)]) -> String {
         "row groups",
     ]
     .map(String::from);
-    let rows: Vec<[String; 7]> = reports
+    let rows = reports
         .iter()
         .map(|(run, r)| {
             [
@@ -200,8 +200,17 @@ fn table(reports: &[(&Run, Report)]) -> String {
                 group_digits(r.row_groups),
             ]
         })
-        .collect();
-    parquet_spill::testkit::measure::text_table(&header, &rows, 1)
+        .map(|row| {
+            let cells = row.into_iter().map(comfy_table::Cell::new);
+            comfy_table::Row::from(cells.collect::<Vec<_>>())
+        });
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header(header).add_rows(rows);
+    for column in table.column_iter_mut().skip(1) {
+        column.set_cell_alignment(comfy_table::CellAlignment::Right);
+    }
+    table.to_string()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! clear line plus their causes and a non-zero exit code. The work lives in
 //! [`convert`] and [`demo`].
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![forbid(unsafe_code)]
 
 mod cleanup;
 mod cli;
@@ -24,12 +25,12 @@ mod units;
 use std::process::ExitCode;
 
 use clap::Parser;
-use parquet_spill::testkit::CountingAlloc;
+use peak_alloc::PeakAlloc;
 
 /// Every allocation of the process is counted, so the report's "peak heap"
 /// is the real peak (input batches, writer and spill bookkeeping together).
 #[global_allocator]
-static ALLOC: CountingAlloc = CountingAlloc::new();
+static ALLOC: PeakAlloc = PeakAlloc;
 
 /// Exit code for failures (bad input, unwritable output, too small a limit).
 const EXIT_FAILURE: u8 = 1;

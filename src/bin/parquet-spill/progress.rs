@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use parquet_spill::testkit::CountingAlloc;
-use parquet_spill::TieredStoreFactory;
+use parquet_spill::SpillMonitor;
+use peak_alloc::PeakAlloc;
 
 use crate::units::{group_digits, human_bytes, rate};
 
@@ -35,25 +35,21 @@ pub struct Gauges {
     pub total_bytes: u64,
     /// Set once the input is exhausted and the writer is flushing.
     pub finishing: Arc<AtomicBool>,
-    /// The budgeted page store, with `--memory-limit`.
-    pub tiered: Option<Arc<TieredStoreFactory>>,
+    /// The planned writer's counters, with `--memory-limit`.
+    pub monitor: Option<SpillMonitor>,
     /// The process's allocator, for heap in use.
-    pub alloc: &'static CountingAlloc,
+    pub alloc: &'static PeakAlloc,
     pub started: Instant,
 }
 
 impl Gauges {
-    pub fn new(
-        total_bytes: u64,
-        tiered: Option<Arc<TieredStoreFactory>>,
-        alloc: &'static CountingAlloc,
-    ) -> Self {
+    pub fn new(total_bytes: u64, monitor: Option<SpillMonitor>, alloc: &'static PeakAlloc) -> Self {
         Self {
             rows: Arc::default(),
             bytes_read: Arc::default(),
             total_bytes,
             finishing: Arc::default(),
-            tiered,
+            monitor,
             alloc,
             started: Instant::now(),
         }
@@ -69,19 +65,16 @@ impl Gauges {
     fn status(&self) -> String {
         let mut parts = vec![
             format!("{} rows", group_digits(self.rows.load(Ordering::Relaxed))),
-            format!("heap {}", human_bytes(self.alloc.current() as u64)),
+            format!("heap {}", human_bytes(self.alloc.current_usage() as u64)),
         ];
-        if let Some(tiered) = &self.tiered {
-            let stats = tiered.stats();
+        if let Some(monitor) = &self.monitor {
+            let stats = monitor.stats();
             parts.push(format!(
                 "budget {} of {}",
                 human_bytes(stats.budget.used as u64),
                 human_bytes(stats.budget.limit as u64)
             ));
-            parts.push(format!(
-                "spilled {}",
-                human_bytes(stats.spill.bytes_spilled)
-            ));
+            parts.push(format!("spilled {}", human_bytes(stats.spilled_bytes)));
         }
         if self.finishing.load(Ordering::Relaxed) {
             parts.push("writing the last row group".into());

@@ -4,12 +4,14 @@
 //! report, demo table, error messages) should read the same way. Parsing uses
 //! the `parse-size` crate with binary units throughout (`256M` = `256MB` =
 //! `256MiB`), the convention of memory limits elsewhere (JVM, Docker);
-//! printing uses the library test kit's `human_bytes`, so figures match the
-//! README's tables.
+//! printing uses `bytesize`'s binary units, as the library's own reports do.
 
 use std::time::Duration;
 
-pub use parquet_spill::testkit::measure::human_bytes;
+/// `bytes` in binary units: `812 B`, `3.5 MiB`, `5.0 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    bytesize::ByteSize(bytes).display().iec().to_string()
+}
 
 /// Parse `256MiB`, `1.5GiB`, `64M`, `4096` into bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {

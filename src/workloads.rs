@@ -15,7 +15,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 /// SplitMix64: a tiny, fast, seedable generator (no `rand` dependency).
 ///
 /// ```
-/// use parquet_spill::testkit::workloads::SplitMix64;
+/// use parquet_spill::workloads::SplitMix64;
 /// let mut a = SplitMix64::new(7);
 /// let mut b = SplitMix64::new(7);
 /// assert_eq!(a.next_u64(), b.next_u64());
@@ -61,7 +61,7 @@ impl SplitMix64 {
 /// A synthetic data set: a schema and a seeded batch generator.
 ///
 /// ```
-/// use parquet_spill::testkit::workloads::Workload;
+/// use parquet_spill::workloads::Workload;
 /// let w = Workload::WideMixed { columns: 6, rows: 1000 };
 /// let batches: Vec<_> = w.batches(300).collect();
 /// assert_eq!(batches.len(), 4);
@@ -100,7 +100,7 @@ impl Workload {
     /// A skewed workload of about `bytes` raw input (8 KiB fat strings).
     ///
     /// ```
-    /// use parquet_spill::testkit::workloads::Workload;
+    /// use parquet_spill::workloads::Workload;
     /// let w = Workload::skewed_bytes(16 << 20);
     /// assert!(w.raw_bytes().abs_diff(16 << 20) < 100_000);
     /// ```

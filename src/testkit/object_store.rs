@@ -1,16 +1,20 @@
-//! `CountingStore`: an `ObjectStore` wrapper that counts requests and can
-//! fail the N-th one, add latency to each, or hold puts until released.
-//! Also `objects_under`, to check nothing was left behind. Part of
-//! `tests/common` (feature `object_store`); the bench includes it with
-//! `#[path]`.
-#![allow(dead_code)]
+//! Object-store test tools (features `testkit` and `object_store`):
+//! [`CountingStore`], an `ObjectStore` decorator that counts requests and can
+//! fail the N-th one, add latency to each, or hold puts until released; and
+//! [`objects_under`], to check nothing was left behind.
+//!
+//! Why in the kit: the object-store backend's tests, its benchmark and a
+//! user's own tests of an `ObjectStoreFactory` setup all need the same
+//! request counts, injected failures and simulated round trips.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -20,16 +24,29 @@ use object_store::{
 };
 use tokio::sync::Semaphore;
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Run `f` to completion on a new current-thread runtime.
+///
+/// ```
+/// assert_eq!(parquet_spill::testkit::object_store::block_on(async { 7 }), 7);
+/// ```
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap()
+        .expect("a current-thread runtime")
         .block_on(f)
 }
 
 /// How many objects `store` holds under `prefix`.
+///
+/// ```
+/// use object_store::memory::InMemory;
+/// assert_eq!(parquet_spill::testkit::object_store::objects_under(&InMemory::new(), "spill"), 0);
+/// ```
 pub fn objects_under(store: &dyn ObjectStore, prefix: &str) -> usize {
     let prefix = Path::from(prefix);
     block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
@@ -41,18 +58,34 @@ pub fn objects_under(store: &dyn ObjectStore, prefix: &str) -> usize {
 /// `fail_at` (1-based, puts and gets together) or the first deletes, sleeps
 /// `latency` before each put and get, or makes puts wait for a permit of
 /// `gate`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use object_store::{memory::InMemory, ObjectStoreExt, path::Path};
+/// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+/// let store = CountingStore::new(Arc::new(InMemory::new()), 2);
+/// block_on(async {
+///     store.put(&Path::from("a"), vec![1u8].into()).await.unwrap();
+///     assert!(store.get(&Path::from("a")).await.is_err(), "request 2 fails");
+/// });
+/// assert_eq!((store.puts(), store.gets()), (1, 1));
+/// ```
 #[derive(Debug)]
 pub struct CountingStore {
     inner: Arc<dyn ObjectStore>,
-    pub puts: AtomicU64,
-    pub gets: AtomicU64,
-    pub deletes: Arc<AtomicU64>,
+    puts: AtomicU64,
+    gets: AtomicU64,
+    deletes: Arc<AtomicU64>,
     requests: AtomicU64,
     fail_at: u64,
     latency: Duration,
     gate: Option<Arc<Semaphore>>,
     /// Delete requests still to fail.
     failing_deletes: Arc<AtomicU64>,
+    /// Payload bytes of every object put and not yet deleted.
+    stored: Arc<Mutex<HashMap<Path, usize>>>,
+    /// Hand the inner store exact-size copies of payloads.
+    compact: bool,
 }
 
 impl CountingStore {
@@ -68,7 +101,22 @@ impl CountingStore {
             latency: Duration::ZERO,
             gate: None,
             failing_deletes: Arc::new(AtomicU64::new(0)),
+            stored: Arc::default(),
+            compact: false,
         }
+    }
+
+    /// Give the inner store an exact-size copy of each payload, so the heap
+    /// an in-memory store holds is [`stored_bytes`](Self::stored_bytes)
+    /// (the writer's buffers are not kept alive by stored objects).
+    pub fn with_compact_copies(mut self) -> Self {
+        self.compact = true;
+        self
+    }
+
+    /// Payload bytes of the objects put through this store and not deleted.
+    pub fn stored_bytes(&self) -> usize {
+        lock(&self.stored).values().sum()
     }
 
     /// Fail the next `n` deletes.
@@ -87,6 +135,21 @@ impl CountingStore {
     pub fn with_gate(mut self, gate: Arc<Semaphore>) -> Self {
         self.gate = Some(gate);
         self
+    }
+
+    /// Put requests so far.
+    pub fn puts(&self) -> u64 {
+        self.puts.load(Ordering::Relaxed)
+    }
+
+    /// Get requests so far.
+    pub fn gets(&self) -> u64 {
+        self.gets.load(Ordering::Relaxed)
+    }
+
+    /// Objects deleted so far.
+    pub fn deletes(&self) -> u64 {
+        self.deletes.load(Ordering::Relaxed)
     }
 
     /// Puts and gets so far.
@@ -130,7 +193,15 @@ impl ObjectStore for CountingStore {
             }
         }
         self.check().await?;
-        self.inner.put_opts(location, payload, opts).await
+        let len = payload.content_length();
+        let payload = if self.compact {
+            PutPayload::from(Bytes::copy_from_slice(&Bytes::from(payload)))
+        } else {
+            payload
+        };
+        let result = self.inner.put_opts(location, payload, opts).await?;
+        lock(&self.stored).insert(location.clone(), len);
+        Ok(result)
     }
 
     async fn put_multipart_opts(
@@ -156,6 +227,7 @@ impl ObjectStore for CountingStore {
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
         let deletes = Arc::clone(&self.deletes);
+        let stored = Arc::clone(&self.stored);
         let failing = Arc::clone(&self.failing_deletes);
         let locations = locations
             .map(move |location| {
@@ -173,8 +245,9 @@ impl ObjectStore for CountingStore {
             .boxed();
         self.inner
             .delete_stream(locations)
-            .inspect_ok(move |_| {
+            .inspect_ok(move |path| {
                 deletes.fetch_add(1, Ordering::Relaxed);
+                lock(&stored).remove(path);
             })
             .boxed()
     }

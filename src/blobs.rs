@@ -1,0 +1,409 @@
+//! [`Blobs`]: one column chunk's blob bookkeeping, shared by every store.
+//!
+//! Why one place: every store mints keys, refuses a key taken twice, and
+//! must decide what to do with the tiny blobs parquet puts for every page.
+//! parquet 60.1 serialises each page header into a `Vec::with_capacity(1024)`
+//! and hands it over as `Bytes`, so a store that keeps the `Bytes` as given
+//! keeps about 1 KiB per page while reporting tens of bytes — invisible to
+//! [`PageStore::memory_size`](crate::PageStore::memory_size) and to any budget.
+//! Here small blobs are *copied* into one per-store arena (freed when its last
+//! blob is taken), blobs kept on the heap are copied into exact-size buffers,
+//! and [`Blobs::memory_size`] counts every byte of it: the entry table, the
+//! arena's capacity and the heap blobs. Backends keep only their own location
+//! type `L` for blobs they moved elsewhere.
+//!
+//! A [`Keep`] policy says what may stay on the heap: blobs up to an inline
+//! threshold (every backend), larger ones always (the in-memory backend) or
+//! while a [`MemoryBudget`] has room (the tiered decorator). Heap kept under a
+//! budget (arena growth included) is charged to it and released on `take` or
+//! drop.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parquet::arrow::arrow_writer::PageKey;
+
+use crate::budget::MemoryBudget;
+use crate::error::{Error, Result};
+use crate::metrics::HeapGauge;
+
+/// What may stay on the heap.
+#[derive(Debug, Clone)]
+pub(crate) struct Keep {
+    /// Blobs up to this many bytes are copied into the arena.
+    pub inline_threshold: usize,
+    /// Larger blobs: never, always, or while the budget has room.
+    pub large: Large,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Large {
+    Never,
+    Always,
+    Budget(Admission),
+}
+
+/// Charges heap to a budget, leaving `headroom` of it free for reservations
+/// promised but not yet made (other writers' encoders, page metadata).
+#[derive(Clone)]
+pub(crate) struct Admission {
+    pub budget: MemoryBudget,
+    pub headroom: Arc<dyn Fn(&MemoryBudget) -> usize + Send + Sync>,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("budget", &self.budget)
+            .field("headroom", &(self.headroom)(&self.budget))
+            .finish()
+    }
+}
+
+impl Admission {
+    /// An admission leaving no headroom.
+    pub(crate) fn new(budget: MemoryBudget) -> Self {
+        Self {
+            budget,
+            headroom: Arc::new(|_| 0),
+        }
+    }
+
+    fn try_charge(&self, bytes: usize) -> bool {
+        let headroom = (self.headroom)(&self.budget);
+        self.budget.try_reserve_leaving(bytes, headroom)
+    }
+}
+
+/// Where one blob is. 8 bytes plus the backend's location.
+#[derive(Debug)]
+enum Entry<L> {
+    Taken,
+    /// In the arena at `at`.
+    Small {
+        at: u32,
+        len: u32,
+    },
+    /// `heap[index]`.
+    Heap {
+        index: u32,
+        len: u32,
+    },
+    /// Moved elsewhere by the backend.
+    Stored(L),
+}
+
+/// What [`Blobs::take`] found.
+#[derive(Debug)]
+pub(crate) enum Taken<L> {
+    /// The bytes were on the heap.
+    Bytes(Bytes),
+    /// The backend has them at this location.
+    Stored(L),
+}
+
+/// One store's blobs: keys, arena, heap blobs and backend locations.
+pub(crate) struct Blobs<L> {
+    entries: Vec<Entry<L>>,
+    keep: Keep,
+    gauge: Arc<HeapGauge>,
+    arena: Vec<u8>,
+    /// Arena bytes not yet taken; the arena is freed when this reaches 0.
+    arena_live: usize,
+    /// Arena capacity charged to the budget.
+    arena_charged: usize,
+    heap: Vec<Bytes>,
+    heap_live: usize,
+}
+
+impl<L> Blobs<L> {
+    pub(crate) fn new(keep: Keep, gauge: Arc<HeapGauge>) -> Self {
+        Self {
+            entries: Vec::new(),
+            keep,
+            gauge,
+            arena: Vec::new(),
+            arena_live: 0,
+            arena_charged: 0,
+            heap: Vec::new(),
+            heap_live: 0,
+        }
+    }
+
+    fn admission(&self) -> Option<&Admission> {
+        match &self.keep.large {
+            Large::Budget(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Keep `value` on the heap if the policy allows, returning its key;
+    /// `None` if the backend must store it (then call [`push_stored`](Self::push_stored)).
+    pub(crate) fn try_keep(&mut self, value: &Bytes) -> Result<Option<PageKey>> {
+        if u32::try_from(value.len()).is_err() {
+            return Err(Error::BlobTooLarge { len: value.len() });
+        }
+        if value.len() <= self.keep.inline_threshold {
+            if !self.grow_arena(value.len()) {
+                return Ok(None); // the budget refused the arena's growth
+            }
+            return self.push_small(value).map(Some);
+        }
+        let admitted = match &self.keep.large {
+            Large::Never => false,
+            Large::Always => true,
+            Large::Budget(a) => a.try_charge(value.len()),
+        };
+        if !admitted {
+            return Ok(None);
+        }
+        self.push_heap(value).map(Some)
+    }
+
+    /// Keep `value` on the heap whatever the policy (the in-memory backend).
+    pub(crate) fn keep(&mut self, value: &Bytes) -> Result<PageKey> {
+        if value.len() <= self.keep.inline_threshold && self.grow_arena(value.len()) {
+            self.push_small(value)
+        } else {
+            self.push_heap(value)
+        }
+    }
+
+    /// Copy `value` into the arena, which has room for it.
+    fn push_small(&mut self, value: &Bytes) -> Result<PageKey> {
+        let too_large = || Error::BlobTooLarge { len: value.len() };
+        let len = u32::try_from(value.len()).map_err(|_| too_large())?;
+        let at = u32::try_from(self.arena.len()).map_err(|_| too_large())?;
+        self.arena.extend_from_slice(value);
+        self.arena_live += value.len();
+        self.gauge.add(value.len());
+        Ok(self.push(Entry::Small { at, len }))
+    }
+
+    /// Keep an exact-size copy of `value`: the writer's buffer may carry
+    /// capacity that no count would see.
+    fn push_heap(&mut self, value: &Bytes) -> Result<PageKey> {
+        let too_large = || Error::BlobTooLarge { len: value.len() };
+        let len = u32::try_from(value.len()).map_err(|_| too_large())?;
+        let index = u32::try_from(self.heap.len()).map_err(|_| too_large())?;
+        self.heap.push(Bytes::copy_from_slice(value));
+        self.heap_live += value.len();
+        self.gauge.add(value.len());
+        Ok(self.push(Entry::Heap { index, len }))
+    }
+
+    /// Record a blob the backend stored at `location`.
+    pub(crate) fn push_stored(&mut self, location: L) -> PageKey {
+        self.push(Entry::Stored(location))
+    }
+
+    fn push(&mut self, entry: Entry<L>) -> PageKey {
+        self.entries.push(entry);
+        PageKey::new(self.entries.len() as u64 - 1)
+    }
+
+    /// Take the blob under `key`: its bytes, or where the backend put it.
+    pub(crate) fn take(&mut self, key: PageKey) -> Result<Taken<L>> {
+        let entry = usize::try_from(key.get())
+            .ok()
+            .and_then(|i| self.entries.get_mut(i))
+            .filter(|e| !matches!(e, Entry::Taken))
+            .ok_or(Error::UnknownKey { key: key.get() })?;
+        Ok(match std::mem::replace(entry, Entry::Taken) {
+            Entry::Taken => return Err(Error::UnknownKey { key: key.get() }),
+            Entry::Small { len: 0, .. } => {
+                // An empty blob holds no bytes; the arena may be gone already.
+                Taken::Bytes(Bytes::new())
+            }
+            Entry::Small { at, len } => {
+                let (at, len) = (at as usize, len as usize);
+                let bytes = Bytes::copy_from_slice(&self.arena[at..at + len]);
+                self.arena_live -= len;
+                self.gauge.sub(len);
+                if self.arena_live == 0 {
+                    self.free_arena();
+                }
+                Taken::Bytes(bytes)
+            }
+            Entry::Heap { index, len } => {
+                let bytes = std::mem::take(&mut self.heap[index as usize]);
+                self.release_heap(len as usize);
+                Taken::Bytes(bytes)
+            }
+            Entry::Stored(location) => Taken::Stored(location),
+        })
+    }
+
+    /// The location of blob `index` if the backend stored it and it is untaken.
+    #[cfg_attr(not(feature = "object_store"), allow(dead_code))]
+    pub(crate) fn stored(&self, index: usize) -> Option<&L> {
+        match self.entries.get(index) {
+            Some(Entry::Stored(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Keys minted so far (taken ones included).
+    #[cfg_attr(not(feature = "object_store"), allow(dead_code))]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Heap this table holds: entries, arena capacity, heap blobs.
+    pub(crate) fn memory_size(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry<L>>()
+            + self.arena.capacity()
+            + self.heap.capacity() * std::mem::size_of::<Bytes>()
+            + self.heap_live
+    }
+
+    /// Release everything still held and return the backend's untaken
+    /// locations (for a store being dropped).
+    pub(crate) fn drain_stored(&mut self) -> Vec<L> {
+        let mut stored = Vec::new();
+        for entry in std::mem::take(&mut self.entries) {
+            match entry {
+                Entry::Stored(l) => stored.push(l),
+                Entry::Heap { len, .. } => self.release_heap(len as usize),
+                Entry::Small { .. } | Entry::Taken => {}
+            }
+        }
+        self.heap = Vec::new();
+        self.gauge.sub(self.arena_live);
+        self.arena_live = 0;
+        self.free_arena();
+        stored
+    }
+
+    /// Make room for `len` more arena bytes, charging growth to the budget.
+    fn grow_arena(&mut self, len: usize) -> bool {
+        let needed = self.arena.len() + len;
+        let capacity = self.arena.capacity();
+        if needed <= capacity {
+            return true;
+        }
+        let target = needed.max(capacity * 2).max(512);
+        if let Some(admission) = self.admission() {
+            if !admission.try_charge(target - capacity) {
+                return false;
+            }
+            self.arena_charged += target - capacity;
+        }
+        self.arena.reserve_exact(target - self.arena.len());
+        true
+    }
+
+    fn free_arena(&mut self) {
+        self.arena = Vec::new();
+        if let Some(a) = self.admission() {
+            a.budget.release(self.arena_charged);
+        }
+        self.arena_charged = 0;
+    }
+
+    fn release_heap(&mut self, len: usize) {
+        if let Some(a) = self.admission() {
+            a.budget.release(len);
+        }
+        self.heap_live -= len;
+        self.gauge.sub(len);
+    }
+}
+
+impl<L> Drop for Blobs<L> {
+    fn drop(&mut self) {
+        // Stores drain their stored blobs first; this releases the heap.
+        drop(self.drain_stored());
+    }
+}
+
+impl<L> std::fmt::Debug for Blobs<L> {
+    // Sizes, not contents: the arena and heap hold page bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blobs")
+            .field("keys", &self.entries.len())
+            .field("arena_live", &self.arena_live)
+            .field("heap_live", &self.heap_live)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(len: usize) -> Bytes {
+        // As parquet builds it: a 1 KiB buffer holding a few bytes.
+        let mut v = Vec::with_capacity(1024);
+        v.resize(len, 7);
+        Bytes::from(v)
+    }
+
+    fn blobs(large: Large) -> Blobs<u64> {
+        Blobs::new(
+            Keep {
+                inline_threshold: 256,
+                large,
+            },
+            Arc::default(),
+        )
+    }
+
+    #[test]
+    fn small_blobs_are_copied_into_the_arena_and_counted() {
+        let mut b = blobs(Large::Never);
+        let keys: Vec<_> = (0..100)
+            .map(|_| b.try_keep(&header(30)).unwrap().unwrap())
+            .collect();
+        // 100 headers of 30 bytes: a few KiB, not 100 KiB of header buffers.
+        assert!(b.memory_size() < 8 << 10, "{}", b.memory_size());
+        assert!(b.try_keep(&Bytes::from(vec![1; 1000])).unwrap().is_none());
+        for k in keys {
+            let Taken::Bytes(got) = b.take(k).unwrap() else {
+                panic!()
+            };
+            assert_eq!(got, header(30));
+        }
+        assert_eq!(b.arena.capacity(), 0, "the arena is freed once drained");
+        assert_eq!(b.gauge.bytes(), 0);
+    }
+
+    #[test]
+    fn keys_are_taken_once() {
+        let mut b = blobs(Large::Always);
+        let k = b.try_keep(&Bytes::from(vec![1; 1000])).unwrap().unwrap();
+        b.take(k).unwrap();
+        assert!(matches!(b.take(k), Err(Error::UnknownKey { key: 0 })));
+        assert!(b.take(PageKey::new(u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn budgeted_heap_is_charged_and_released() {
+        let budget = MemoryBudget::new(4096);
+        let mut b = blobs(Large::Budget(Admission::new(budget.clone())));
+        let kept = b.try_keep(&Bytes::from(vec![1; 3000])).unwrap().unwrap();
+        assert!(b.try_keep(&Bytes::from(vec![2; 3000])).unwrap().is_none());
+        assert_eq!(budget.used(), 3000);
+        let small = b.try_keep(&header(20)).unwrap().unwrap();
+        assert_eq!(budget.used(), 3000 + 512, "arena growth is charged");
+        b.take(kept).unwrap();
+        b.take(small).unwrap();
+        assert_eq!(budget.used(), 0);
+        let _left = b.try_keep(&Bytes::from(vec![3; 1000])).unwrap().unwrap();
+        b.push_stored(9);
+        assert_eq!(b.drain_stored(), vec![9]);
+        assert_eq!(budget.used(), 0, "dropping releases heap blobs");
+    }
+
+    #[test]
+    fn an_empty_blob_survives_the_arena() {
+        let mut b = blobs(Large::Never);
+        let h = b.try_keep(&header(14)).unwrap().unwrap();
+        let empty = b.try_keep(&Bytes::new()).unwrap().unwrap();
+        b.take(h).unwrap();
+        let Taken::Bytes(got) = b.take(empty).unwrap() else {
+            panic!()
+        };
+        assert!(got.is_empty());
+    }
+}

@@ -1,0 +1,151 @@
+//! [`SpillMonitor`] and [`WriterStats`]: where a planned writer's memory went.
+//!
+//! Why a separate handle: a [`SpillPlan`](crate::SpillPlan) is consumed by
+//! the writer it configures (so its reservation cannot be shared), but the
+//! caller still wants to watch the writer and report on it afterwards. The
+//! monitor shares only counters, never the reservation, so keeping it alive
+//! keeps no memory from other writers.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytesize::ByteSize;
+
+use crate::budget::{BudgetStats, MemoryBudget};
+use crate::plan::Estimate;
+use crate::tiered::TierCounters;
+
+/// A cheap, cloneable view of one planned writer's counters.
+///
+/// ```
+/// use arrow_schema::{DataType, Field, Schema};
+/// let schema = Schema::new(vec![Field::new("x", DataType::Int64, false)]);
+/// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
+/// let monitor = plan.monitor();
+/// assert_eq!(monitor.stats().limit, 32 << 20);
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SpillMonitor {
+    budget: MemoryBudget,
+    tier: Arc<TierCounters>,
+    estimate: Estimate,
+    limit: usize,
+}
+
+impl SpillMonitor {
+    pub(crate) fn new(
+        budget: MemoryBudget,
+        tier: Arc<TierCounters>,
+        estimate: Estimate,
+        limit: usize,
+    ) -> Self {
+        Self {
+            budget,
+            tier,
+            estimate,
+            limit,
+        }
+    }
+
+    /// This writer's limit (its share of a shared budget).
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Int64, false)]);
+    /// let budget = parquet_spill::MemoryBudget::new(64 << 20);
+    /// let plan = parquet_spill::SpillOptions::shared(budget, 2).plan(&schema)?;
+    /// assert_eq!(plan.monitor().limit(), 32 << 20);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The counters right now.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Int64, false)]);
+    /// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
+    /// let stats = plan.monitor().stats();
+    /// assert_eq!((stats.heap_pages, stats.spilled_bytes), (0, 0));
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            limit: self.limit,
+            estimate: self.estimate,
+            budget: self.budget.stats(),
+            heap_pages: self.tier.heap.bytes(),
+            peak_heap_pages: self.tier.heap.peak(),
+            spilled_blobs: self.tier.blobs_passed.load(Ordering::Relaxed),
+            spilled_bytes: self.tier.bytes_passed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One planned writer's memory, part by part.
+///
+/// Prints as one line per part:
+///
+/// ```
+/// use arrow_schema::{DataType, Field, Schema};
+/// let schema = Schema::new(vec![Field::new("x", DataType::Int64, false)]);
+/// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
+/// let text = plan.stats().to_string();
+/// assert!(text.contains("encoders"), "{text}");
+/// assert!(text.contains("of 32.0 MiB"), "{text}");
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriterStats {
+    /// The writer's limit.
+    pub limit: usize,
+    /// What the planner reserved, part by part.
+    pub estimate: Estimate,
+    /// The budget (shared with other writers, if any).
+    pub budget: BudgetStats,
+    /// Bytes of pages (and headers) kept on the heap right now.
+    pub heap_pages: u64,
+    /// Highest `heap_pages` seen.
+    pub peak_heap_pages: u64,
+    /// Blobs passed to the backend.
+    pub spilled_blobs: u64,
+    /// Bytes passed to the backend.
+    pub spilled_bytes: u64,
+}
+
+fn b(n: impl TryInto<u64>) -> ByteSize {
+    ByteSize(n.try_into().unwrap_or(u64::MAX))
+}
+
+impl fmt::Display for WriterStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.estimate;
+        writeln!(f, "encoders       {} reserved", b(e.encoders))?;
+        writeln!(f, "page metadata  {} reserved", b(e.page_metadata))?;
+        writeln!(f, "transient      {} reserved", b(e.transient))?;
+        writeln!(f, "bloom filters  {} reserved", b(e.bloom_filters))?;
+        writeln!(
+            f,
+            "pages on heap  {} now, {} at peak",
+            b(self.heap_pages),
+            b(self.peak_heap_pages)
+        )?;
+        writeln!(
+            f,
+            "spilled        {} in {} blobs",
+            b(self.spilled_bytes),
+            self.spilled_blobs
+        )?;
+        write!(
+            f,
+            "budget         {} at peak of {}",
+            b(self.budget.peak),
+            b(self.limit)
+        )
+    }
+}

@@ -1,0 +1,317 @@
+//! The conformance suite: what every [`PageStoreFactory`] must do.
+//!
+//! Modelled on `object_store`'s shared integration suite: each check is a
+//! plain public function taking the factory under test, and
+//! [`conformance_tests!`](crate::conformance_tests) stamps them out as one
+//! `#[test]` each. A check panics with the name of the failing case, like an
+//! `assert!`, because it is test code.
+//!
+//! The central requirement: a page store only moves bytes, so a file written
+//! with it must be **byte-identical** to the one parquet's default in-memory
+//! store writes from the same batches and properties, and must read back
+//! equal to the input.
+
+mod cases;
+mod stores;
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::PageStoreFactory;
+use parquet::file::properties::WriterProperties;
+
+pub use self::cases::{
+    codec_cases, codecs, layout_cases, parallel_cases, row_group_cases, type_cases,
+};
+pub use self::stores::{
+    check_concurrent_stores, check_empty_blob_last, check_memory_size, check_round_trip,
+    create_store,
+};
+use super::write::{write_parquet, write_parquet_parallel};
+
+/// A factory handle as the checks take it.
+pub type SharedFactory = Arc<dyn PageStoreFactory>;
+
+/// Heap held *outside* the stores by what they write to (an in-memory object
+/// store keeps uploaded objects on the heap), so `memory_size()` need not
+/// report it.
+pub type HeldElsewhere = Arc<dyn Fn() -> usize + Send + Sync>;
+
+/// What the suite runs against: a factory, and optionally a probe of the
+/// heap its backing service holds.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::Subject;
+/// let subject: Subject = Arc::new(parquet_spill::MemoryStoreFactory::new()).into();
+/// assert!(subject.held_elsewhere.is_none());
+/// ```
+#[derive(Clone)]
+pub struct Subject {
+    /// The factory under test.
+    pub factory: SharedFactory,
+    /// Heap its backing service holds outside the stores.
+    pub held_elsewhere: Option<HeldElsewhere>,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("factory", &self.factory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: PageStoreFactory + 'static> From<Arc<F>> for Subject {
+    fn from(factory: Arc<F>) -> Self {
+        Self {
+            factory,
+            held_elsewhere: None,
+        }
+    }
+}
+
+impl From<SharedFactory> for Subject {
+    fn from(factory: SharedFactory) -> Self {
+        Self {
+            factory,
+            held_elsewhere: None,
+        }
+    }
+}
+
+/// One write to compare: batches, properties, and which writer path.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Name printed when the case fails.
+    pub name: String,
+    /// The batches, written in order.
+    pub batches: Vec<RecordBatch>,
+    /// Writer properties.
+    pub props: WriterProperties,
+    /// Use `ArrowRowGroupWriterFactory` with one thread per column instead of `ArrowWriter`.
+    pub parallel: bool,
+}
+
+impl Case {
+    /// A case for `ArrowWriter`.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::{all_types_batch, Case};
+    /// let case = Case::new("mine", vec![all_types_batch(10, 0)], Default::default());
+    /// assert!(!case.parallel);
+    /// ```
+    pub fn new(
+        name: impl Into<String>,
+        batches: Vec<RecordBatch>,
+        props: WriterProperties,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            batches,
+            props,
+            parallel: false,
+        }
+    }
+}
+
+/// Write `case` with `factory` and with parquet's default store; panic unless
+/// the files are byte-identical and read back equal to the input.
+pub fn check_case(factory: &SharedFactory, case: &Case) {
+    let write = |f: Option<SharedFactory>| {
+        let props = case.props.clone();
+        if case.parallel {
+            write_parquet_parallel(&case.batches, props, f)
+        } else {
+            write_parquet(&case.batches, props, f)
+        }
+    };
+    let expected =
+        write(None).unwrap_or_else(|e| panic!("case {}: default store failed: {e}", case.name));
+    let actual = write(Some(Arc::clone(factory)))
+        .unwrap_or_else(|e| panic!("case {}: store {factory:?} failed: {e}", case.name));
+    if let Some(at) = expected.iter().zip(actual.iter()).position(|(a, b)| a != b) {
+        panic!(
+            "case {}: output differs from the default store at byte {at}",
+            case.name
+        );
+    }
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "case {}: output length differs",
+        case.name
+    );
+    assert_reads_back(&case.name, actual, &case.batches);
+}
+
+/// Panic unless `file` reads back (with parquet's reader) equal to `batches`.
+pub fn assert_reads_back(name: &str, file: Bytes, batches: &[RecordBatch]) {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(1000).build())
+        .unwrap_or_else(|e| panic!("case {name}: cannot open the written file: {e}"));
+    let mut inputs = batches.iter().filter(|b| b.num_rows() > 0);
+    let mut current = inputs.next().cloned();
+    let mut offset = 0;
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.unwrap_or_else(|e| panic!("case {name}: read failed: {e}"));
+        let mut at = 0;
+        while at < batch.num_rows() {
+            let input = current
+                .as_ref()
+                .unwrap_or_else(|| panic!("case {name}: more rows read than written"));
+            let n = (input.num_rows() - offset).min(batch.num_rows() - at);
+            for (i, (got, want)) in batch.columns().iter().zip(input.columns()).enumerate() {
+                let (got, want) = (got.slice(at, n), want.slice(offset, n));
+                assert_eq!(
+                    got.data_type(),
+                    want.data_type(),
+                    "case {name}: column {i} type"
+                );
+                assert!(
+                    same(&got, &want),
+                    "case {name}: column {i} ({}) differs in rows {}..{}",
+                    input.schema().field(i).name(),
+                    rows + at,
+                    rows + at + n
+                );
+            }
+            at += n;
+            offset += n;
+            if offset == input.num_rows() {
+                current = inputs.next().cloned();
+                offset = 0;
+            }
+        }
+        rows += batch.num_rows();
+    }
+    assert!(
+        current.is_none(),
+        "case {name}: fewer rows read than written"
+    );
+}
+
+fn same(a: &ArrayRef, b: &ArrayRef) -> bool {
+    a.to_data() == b.to_data()
+}
+
+/// Run every case in `cases`.
+pub fn check_cases(factory: &SharedFactory, cases: Vec<Case>) {
+    for case in &cases {
+        check_case(factory, case);
+    }
+}
+
+/// Stamp out the whole suite as `#[test]` functions for a factory expression.
+///
+/// The expression is evaluated once per test and must give anything that
+/// converts into a [`Subject`] (an `Arc` of a factory, or a `Subject` with a
+/// probe of heap held elsewhere). Pass a `CountingAlloc` static installed as
+/// the global allocator to also check `memory_size()` against real heap use.
+///
+/// In an integration test (here a store from this crate stands in for yours;
+/// in a doc test the generated `#[test]`s compile but do not run):
+///
+/// ```
+/// use parquet_spill::testkit::CountingAlloc;
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+///
+/// mod my_store {
+///     parquet_spill::conformance_tests!(
+///         std::sync::Arc::new(parquet_spill::testkit::SparseMapStoreFactory),
+///         super::ALLOC
+///     );
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr, $alloc:path) => {
+        $crate::conformance_tests!($factory);
+        #[test]
+        fn memory_size_matches_heap() {
+            let subject: $crate::testkit::Subject = ($factory).into();
+            assert!(
+                $crate::testkit::check_memory_size(&subject, &$alloc),
+                "the CountingAlloc passed is not the global allocator"
+            );
+        }
+    };
+    ($factory:expr) => {
+        #[test]
+        fn round_trip() {
+            $crate::testkit::check_round_trip(&{
+                let subject: $crate::testkit::Subject = ($factory).into();
+                subject.factory
+            });
+        }
+        #[test]
+        fn empty_blob_last() {
+            $crate::testkit::check_empty_blob_last(&{
+                let subject: $crate::testkit::Subject = ($factory).into();
+                subject.factory
+            });
+        }
+        #[test]
+        fn concurrent_stores() {
+            $crate::testkit::check_concurrent_stores(&{
+                let subject: $crate::testkit::Subject = ($factory).into();
+                subject.factory
+            });
+        }
+        #[test]
+        fn every_type() {
+            $crate::testkit::check_cases(
+                &{
+                    let subject: $crate::testkit::Subject = ($factory).into();
+                    subject.factory
+                },
+                $crate::testkit::type_cases(),
+            );
+        }
+        #[test]
+        fn every_codec() {
+            $crate::testkit::check_cases(
+                &{
+                    let subject: $crate::testkit::Subject = ($factory).into();
+                    subject.factory
+                },
+                $crate::testkit::codec_cases(),
+            );
+        }
+        #[test]
+        fn page_layouts() {
+            $crate::testkit::check_cases(
+                &{
+                    let subject: $crate::testkit::Subject = ($factory).into();
+                    subject.factory
+                },
+                $crate::testkit::layout_cases(),
+            );
+        }
+        #[test]
+        fn row_groups() {
+            $crate::testkit::check_cases(
+                &{
+                    let subject: $crate::testkit::Subject = ($factory).into();
+                    subject.factory
+                },
+                $crate::testkit::row_group_cases(),
+            );
+        }
+        #[test]
+        fn parallel_path() {
+            $crate::testkit::check_cases(
+                &{
+                    let subject: $crate::testkit::Subject = ($factory).into();
+                    subject.factory
+                },
+                $crate::testkit::parallel_cases(),
+            );
+        }
+    };
+}

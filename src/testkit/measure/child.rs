@@ -1,0 +1,208 @@
+//! [`ChildRunner`] and [`serve_child`]: one measurement per process.
+//!
+//! Why: allocators are global, and heap freed by an earlier writer may be
+//! reused in ways that blur a later one, so each measurement runs in a fresh
+//! copy of the current executable.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use parquet::errors::Result;
+
+use super::scenario::invalid;
+use super::{measure_write, Measurement, Scenario};
+use crate::testkit::CountingAlloc;
+
+/// The environment variable carrying a [`Scenario`] to a child process.
+pub const SCENARIO_ENV: &str = "PARQUET_SPILL_MEASURE_SCENARIO";
+
+/// Marks the line on which a child prints its [`Measurement`].
+pub const RESULT_PREFIX: &str = "parquet-spill-measurement: ";
+
+/// Runs measurements in fresh copies of the current executable.
+///
+/// The child gets the [`Scenario`] in [`SCENARIO_ENV`] and must call
+/// [`serve_child`] first thing (see the [module example](self)). Two ways
+/// to reach it:
+///
+/// - From an integration test, [`ChildRunner::test`] runs one named test of
+///   the same binary, which calls `serve_child` and returns at once when the
+///   variable is absent (in the ordinary test run):
+///
+///   ```no_run
+///   // tests/memory.rs
+///   use parquet_spill::testkit::measure::{self, ChildRunner, Scenario, Store};
+///   use parquet_spill::testkit::{workloads::Workload, CountingAlloc};
+///
+///   #[global_allocator]
+///   static ALLOC: CountingAlloc = CountingAlloc::new();
+///
+///   #[test]
+///   fn measure_child() -> parquet::errors::Result<()> {
+///       measure::serve_child(&ALLOC).map(drop)
+///   }
+///
+///   #[test]
+///   fn spilling_bounds_the_heap() {
+///       let child = ChildRunner::test("measure_child").unwrap();
+///       let scenario = Scenario::new(Workload::skewed_bytes(16 << 20), Store::file());
+///       let measured = child.measure(&scenario).unwrap();
+///       assert!(measured.peak_heap() < 8 << 20);
+///   }
+///   # fn main() {}
+///   ```
+///
+/// - From any other binary, [`ChildRunner::current_exe`] re-runs it with
+///   arguments of your choosing, e.g. a hidden `--measure-child` flag.
+///
+/// Works the same under `cargo test` and `cargo nextest run`: both run the
+/// libtest binary, which accepts `<name> --exact`.
+#[derive(Debug, Clone)]
+pub struct ChildRunner {
+    program: PathBuf,
+    args: Vec<OsString>,
+}
+
+impl ChildRunner {
+    /// Re-run this executable with `args`.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::measure::ChildRunner;
+    /// let runner = ChildRunner::current_exe(["--measure-child"])?;
+    /// assert_eq!(runner.args(), ["--measure-child"]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn current_exe<I, S>(args: I) -> io::Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Ok(Self {
+            program: std::env::current_exe()?,
+            args: args.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// Re-run this test binary for the single test `name`
+    /// (`<name> --exact --nocapture`).
+    ///
+    /// ```
+    /// use parquet_spill::testkit::measure::ChildRunner;
+    /// let runner = ChildRunner::test("measure_child")?;
+    /// assert_eq!(runner.args(), ["measure_child", "--exact", "--nocapture"]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn test(name: &str) -> io::Result<Self> {
+        Self::current_exe([name, "--exact", "--nocapture"])
+    }
+
+    /// The arguments each child is started with (see [`current_exe`](Self::current_exe)).
+    pub fn args(&self) -> &[OsString] {
+        &self.args
+    }
+
+    /// Measure `scenario` in a new child process and return what it printed.
+    ///
+    /// The [module example](self) shows a full round trip. Only
+    /// [`Store::Default`] and [`Store::File`] can be sent to a child:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parquet_spill::testkit::measure::{ChildRunner, Scenario, Store};
+    /// use parquet_spill::workloads::Workload;
+    /// use parquet_spill::InMemoryPageStoreFactory;
+    ///
+    /// let child = ChildRunner::current_exe(["--measure-child"])?;
+    /// let custom = Store::Custom { name: "mine".into(), factory: Arc::new(InMemoryPageStoreFactory) };
+    /// let err = child.measure(&Scenario::new(Workload::LowCardinality { rows: 10 }, custom)).unwrap_err();
+    /// assert!(err.to_string().contains("in-process"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Fails if the scenario cannot be sent ([`Store::Custom`]), the child
+    /// cannot start, exits unsuccessfully, or prints no parsable
+    /// [`RESULT_PREFIX`] line; the error includes the child's output.
+    pub fn measure(&self, scenario: &Scenario) -> io::Result<Measurement> {
+        let stdout = self
+            .run(SCENARIO_ENV, &scenario.encode()?)
+            .map_err(|e| io::Error::other(format!("measuring {}: {e}", scenario.label())))?;
+        // libtest may print "test name ... " on the same line, so search
+        // within lines rather than at their start.
+        let line = stdout
+            .lines()
+            .find_map(|line| line.find(RESULT_PREFIX).map(|at| &line[at..]))
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "measuring {}: child printed no measurement:\n{stdout}",
+                    scenario.label()
+                ))
+            })?;
+        line[RESULT_PREFIX.len()..].parse().map_err(|e| {
+            io::Error::other(format!(
+                "measuring {}: bad measurement line: {e}",
+                scenario.label()
+            ))
+        })
+    }
+
+    /// Run the child with `key=value` in its environment and return its
+    /// stdout; an unsuccessful exit is an error carrying both outputs.
+    ///
+    /// ```no_run
+    /// use parquet_spill::testkit::measure::ChildRunner;
+    /// let out = ChildRunner::test("my_child_test")?.run("MY_CHILD", "1")?;
+    /// assert!(out.contains("my-result"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run(&self, key: &str, value: &str) -> io::Result<String> {
+        let output = Command::new(&self.program)
+            .args(&self.args)
+            .env(key, value)
+            .stdin(Stdio::null())
+            .output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            return Err(io::Error::other(format!(
+                "{} {:?} exited with {}\n--- child stdout ---\n{stdout}\n--- child stderr ---\n{}",
+                self.program.display(),
+                self.args,
+                output.status,
+                String::from_utf8_lossy(&output.stderr),
+            )));
+        }
+        Ok(stdout)
+    }
+}
+
+/// The child side of [`ChildRunner`]: if [`SCENARIO_ENV`] is set, measure
+/// that scenario with [`measure_write`], print the result after
+/// [`RESULT_PREFIX`] on stdout and return it; otherwise return `Ok(None)` at
+/// once. See the [module example](self) for a child that measures.
+///
+/// ```
+/// use parquet_spill::testkit::{measure, CountingAlloc};
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+/// // Not started by a ChildRunner: nothing to do.
+/// assert!(std::env::var_os(measure::SCENARIO_ENV).is_none());
+/// assert_eq!(measure::serve_child(&ALLOC)?, None);
+/// # Ok::<(), parquet::errors::ParquetError>(())
+/// ```
+///
+/// # Errors
+///
+/// Fails if the variable does not hold a valid scenario or the measurement fails.
+pub fn serve_child(alloc: &'static CountingAlloc) -> Result<Option<Measurement>> {
+    let Some(encoded) = std::env::var_os(SCENARIO_ENV) else {
+        return Ok(None);
+    };
+    let encoded = encoded
+        .into_string()
+        .map_err(|_| invalid(format!("{SCENARIO_ENV} is not UTF-8")))?;
+    let measured = measure_write(alloc, &Scenario::decode(&encoded)?)?;
+    println!("{RESULT_PREFIX}{measured}");
+    Ok(Some(measured))
+}

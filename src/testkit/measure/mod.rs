@@ -1,0 +1,299 @@
+//! Measure one writer: peak heap while writing and while flushing, spill-file
+//! size, open descriptors, wall time and output size — each in a process of
+//! its own.
+//!
+//! Why: "how much heap does a big row group need" is the number this crate
+//! exists to change, so the memory tests and the `wide_skewed` demo must
+//! measure it the same way. This module is that one way:
+//!
+//! - [`measure_write`] writes a [`Workload`] as **one** row group (zstd,
+//!   no row-group limits) to a file in a temporary directory and reports a
+//!   [`Measurement`]. Input batches are generated inside
+//!   [`CountingAlloc::exclude`], so only the writer's heap is charged.
+//! - [`ChildRunner`] runs each measurement in a fresh copy of the current
+//!   executable (allocators are global, so one measurement per process), and
+//!   [`serve_child`] is the other end. It works from a `#[test]` binary (the
+//!   child runs one named test) and from an example or any other binary (the
+//!   child runs `main` with a flag of your choosing).
+//! - [`format_table`] prints the results.
+//!
+//! A measuring binary installs the allocator and answers child requests
+//! before doing anything else:
+//!
+//! ```
+//! use parquet_spill::testkit::measure::{self, ChildRunner, Scenario, Store};
+//! use parquet_spill::workloads::Workload;
+//! use parquet_spill::testkit::CountingAlloc;
+//!
+//! #[global_allocator]
+//! static ALLOC: CountingAlloc = CountingAlloc::new();
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // In the child: measure the scenario the parent asked for, print it, stop.
+//!     if measure::serve_child(&ALLOC)?.is_some() {
+//!         return Ok(());
+//!     }
+//!     // In the parent: one child process per measurement.
+//!     let child = ChildRunner::current_exe(Vec::<String>::new())?;
+//!     let workload = Workload::LowCardinality { rows: 50_000 };
+//!     let mut results = Vec::new();
+//!     for store in [Store::Default, Store::file()] {
+//!         let scenario = Scenario::new(workload, store);
+//!         let measured = child.measure(&scenario)?;
+//!         results.push((scenario, measured));
+//!     }
+//!     println!("{}", measure::format_table(&results));
+//!     assert!(results[1].1.bytes_spilled.unwrap() > 0);
+//!     Ok(())
+//! }
+//! ```
+
+mod child;
+mod measurement;
+mod scenario;
+mod table;
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::{ParquetError, Result};
+use parquet::file::properties::WriterProperties;
+
+pub use self::child::{serve_child, ChildRunner, RESULT_PREFIX, SCENARIO_ENV};
+pub use self::measurement::Measurement;
+pub use self::scenario::{Scenario, Store};
+pub use self::table::{format_table, human_bytes, text_table};
+use super::alloc::CountingAlloc;
+use crate::{FileStoreFactory, PageStoreFactory, SpillOptions};
+
+/// The writer properties every measurement uses: zstd at its default level
+/// and no row-group limits, so the whole workload is one row group.
+///
+/// ```
+/// use parquet_spill::testkit::measure::writer_properties;
+/// let props = writer_properties();
+/// assert_eq!(props.max_row_group_row_count(), None);
+/// assert_eq!(props.max_row_group_bytes(), None);
+/// ```
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(None)
+        .set_max_row_group_bytes(None)
+        .build()
+}
+
+/// Descriptors this process has open, from `/proc/self/fd` (`None` where
+/// that does not exist). The directory handle used to count is included, so
+/// compare two counts rather than reading one.
+///
+/// ```
+/// use parquet_spill::testkit::measure::open_fds;
+/// if let Some(before) = open_fds() {
+///     let file = tempfile::tempfile()?;
+///     assert_eq!(open_fds(), Some(before + 1));
+///     drop(file);
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn open_fds() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|dir| dir.count())
+}
+
+/// Write `scenario`'s workload as one row group to a file in a fresh
+/// temporary directory (removed afterwards) and measure it with `alloc`,
+/// which must be this process's `#[global_allocator]`.
+///
+/// Heap is counted from just before the writer is created. The peak is
+/// reset after setup and again right before `close`, so
+/// [`Measurement::peak_write_heap`] covers the `write` calls and
+/// [`Measurement::peak_flush_heap`] the flush. Input batches are generated
+/// inside [`CountingAlloc::exclude`] and dropped after each `write`, so they
+/// are not charged. Descriptors are sampled after each batch.
+///
+/// Run one measurement per process ([`ChildRunner`]): the allocator counts
+/// everything, and heap freed by an earlier writer may be reused in ways that
+/// blur a later one.
+///
+/// ```
+/// use parquet_spill::testkit::measure::{measure_write, Scenario, Store};
+/// use parquet_spill::workloads::Workload;
+/// use parquet_spill::testkit::CountingAlloc;
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+///
+/// fn main() -> parquet::errors::Result<()> {
+///     let scenario = Scenario::new(Workload::WideMixed { columns: 4, rows: 20_000 }, Store::file());
+///     let m = measure_write(&ALLOC, &scenario)?;
+///     assert_eq!(m.row_groups, 1);
+///     assert!(m.peak_write_heap > 0 && m.output_bytes > 0);
+///     assert!(m.bytes_spilled.unwrap() > 0);
+///     Ok(())
+/// }
+/// ```
+///
+/// # Errors
+///
+/// Fails if `alloc` is not the global allocator, if the output or spill
+/// file cannot be created, or if the writer fails.
+pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Result<Measurement> {
+    if !alloc.is_installed() {
+        return Err(ParquetError::General(
+            "measure_write: the CountingAlloc passed is not the #[global_allocator]".into(),
+        ));
+    }
+    let workload = scenario.workload;
+    let output_dir = match &scenario.output_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir(),
+    };
+    let out = tempfile::Builder::new()
+        .prefix("parquet-spill-measure")
+        .tempdir_in(output_dir)?;
+    let path = out.path().join("measured.parquet");
+    let output = File::create(&path)?;
+    let schema = workload.schema();
+
+    let fds_before = open_fds();
+    let spill = match &scenario.store {
+        Store::File { spill_dir } | Store::Budget { spill_dir, .. } => {
+            Some(Arc::new(match spill_dir {
+                Some(dir) => FileStoreFactory::in_dir(dir)?,
+                None => FileStoreFactory::new()?,
+            }))
+        }
+        _ => None,
+    };
+    let mut monitor = None;
+    let options = match (&scenario.store, &spill) {
+        (Store::Budget { limit, .. }, Some(spill)) => {
+            let plan = SpillOptions::new(*limit)
+                .properties(writer_properties())
+                .expected_file_bytes(workload.raw_bytes())
+                .backend(Arc::clone(spill) as Arc<dyn PageStoreFactory>)
+                .plan(&schema)?;
+            monitor = Some(plan.monitor());
+            plan.into_writer_options()
+        }
+        (Store::Custom { factory, .. }, _) => ArrowWriterOptions::new()
+            .with_properties(writer_properties())
+            .with_page_store_factory(Arc::clone(factory)),
+        (_, Some(spill)) => ArrowWriterOptions::new()
+            .with_properties(writer_properties())
+            .with_page_store_factory(Arc::clone(spill) as Arc<dyn PageStoreFactory>),
+        (_, None) => ArrowWriterOptions::new().with_properties(writer_properties()),
+    };
+    let mut batches = workload.batches(scenario.batch_rows());
+
+    let base = alloc.current();
+    let since = |peak: usize| peak.saturating_sub(base) as u64;
+    let started = Instant::now();
+    let mut writer = ArrowWriter::try_new_with_options(output, schema, options)?;
+    let mut wall = started.elapsed();
+    let mut max_fds = fds_before;
+    alloc.reset_peak();
+    loop {
+        let batch = alloc.exclude(|| batches.next());
+        let Some(batch) = &*batch else { break };
+        let started = Instant::now();
+        writer.write(batch)?;
+        wall += started.elapsed();
+        max_fds = max_fds.max(*alloc.exclude(open_fds));
+    }
+    let peak_write_heap = since(alloc.peak());
+
+    alloc.reset_peak();
+    let heap_at_close = since(alloc.current());
+    let started = Instant::now();
+    let metadata = writer.close()?;
+    wall += started.elapsed();
+    let peak_flush_heap = since(alloc.peak());
+
+    let stats = spill.map(|f| f.stats());
+    let budget_peak = monitor.map(|m| m.stats().budget.peak as u64);
+    Ok(Measurement {
+        peak_write_heap,
+        peak_flush_heap,
+        heap_at_close,
+        wall,
+        output_bytes: std::fs::metadata(&path)?.len(),
+        row_groups: metadata.num_row_groups() as u64,
+        spill_peak_file_len: stats.map(|s| s.peak_file_len),
+        bytes_spilled: stats.map(|s| s.bytes_spilled),
+        budget_peak,
+        extra_fds: fds_before
+            .zip(max_fds)
+            .map(|(before, max)| max.saturating_sub(before) as u64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::workloads::Workload;
+
+    #[test]
+    fn scenarios_survive_the_trip_to_a_child() {
+        let cases = [
+            Scenario::new(Workload::skewed_bytes(1 << 20), Store::Default),
+            Scenario::new(
+                Workload::WideMixed {
+                    columns: 7,
+                    rows: 9,
+                },
+                Store::File {
+                    spill_dir: Some("/tmp/a b".into()),
+                },
+            )
+            .with_batch_rows(3)
+            .with_output_dir("/var/tmp"),
+            Scenario::new(Workload::LowCardinality { rows: 5 }, Store::file()),
+        ];
+        for case in cases {
+            let back = Scenario::decode(&case.encode().unwrap()).unwrap();
+            assert_eq!(back.workload, case.workload);
+            assert_eq!(back.batch_rows, case.batch_rows);
+            assert_eq!(back.output_dir, case.output_dir);
+            assert_eq!(format!("{:?}", back.store), format!("{:?}", case.store));
+        }
+    }
+
+    #[test]
+    fn custom_stores_stay_in_process() {
+        let store = Store::Custom {
+            name: "x".into(),
+            factory: Arc::new(crate::InMemoryPageStoreFactory),
+        };
+        let err = Scenario::new(Workload::LowCardinality { rows: 1 }, store)
+            .encode()
+            .unwrap_err();
+        assert!(err.to_string().contains("in-process"), "{err}");
+    }
+
+    #[test]
+    fn measurements_parse_back_with_options() {
+        let m = Measurement {
+            peak_write_heap: 1,
+            peak_flush_heap: 2,
+            heap_at_close: 1,
+            wall: Duration::from_nanos(3),
+            output_bytes: 4,
+            row_groups: 1,
+            spill_peak_file_len: Some(5),
+            bytes_spilled: None,
+            budget_peak: Some(6),
+            extra_fds: Some(0),
+        };
+        assert_eq!(m.to_string().parse::<Measurement>().unwrap(), m);
+        assert!("peak_write_heap=1".parse::<Measurement>().is_err());
+    }
+}

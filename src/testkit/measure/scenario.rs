@@ -1,0 +1,286 @@
+//! What a measurement writes: a [`Workload`] through a [`Store`], fed in
+//! batches of a chosen size, and its round trip to a child process as
+//! `key=value` lines.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::human_bytes;
+use crate::workloads::Workload;
+use crate::PageStoreFactory;
+
+/// Where the measured writer keeps its pages until the row group is flushed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::measure::Store;
+/// use parquet_spill::testkit::SparseMapStoreFactory;
+///
+/// assert_eq!(Store::Default.name(), "in-memory");
+/// assert_eq!(Store::file().name(), "file");
+/// let custom = Store::Custom { name: "sparse-map".into(), factory: Arc::new(SparseMapStoreFactory) };
+/// assert_eq!(custom.name(), "sparse-map");
+/// ```
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// No factory set: parquet's default in-memory store.
+    Default,
+    /// A fresh [`FileStoreFactory`] that [`measure_write`] creates itself, so
+    /// its descriptor is counted and its [`SpillStats`](crate::SpillStats)
+    /// are reported.
+    File {
+        /// Spill directory; `None` is [`std::env::temp_dir`].
+        spill_dir: Option<PathBuf>,
+    },
+    /// [`SpillOptions`](crate::SpillOptions) with this memory limit: the
+    /// planner fits the encoders and a tiered store spills past the budget.
+    /// The plan is told the workload's raw size as the expected file size.
+    Budget {
+        /// The memory limit in bytes.
+        limit: usize,
+        /// Spill directory; `None` is [`std::env::temp_dir`].
+        spill_dir: Option<PathBuf>,
+    },
+    /// Any other factory. In-process only: it cannot cross to a child
+    /// process, and no spill statistics are reported for it.
+    Custom {
+        /// The name shown in tables.
+        name: String,
+        /// The factory.
+        factory: Arc<dyn PageStoreFactory>,
+    },
+}
+
+impl Store {
+    /// [`Store::File`] spilling under the OS temporary directory.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::measure::Store;
+    /// assert!(matches!(Store::file(), Store::File { spill_dir: None }));
+    /// ```
+    pub fn file() -> Self {
+        Self::File { spill_dir: None }
+    }
+
+    /// A short name for tables: `in-memory`, `file`, `budget-64MiB`, or the custom name.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Default => "in-memory".into(),
+            Self::File { .. } => "file".into(),
+            Self::Budget { limit, .. } => {
+                format!("budget-{}", human_bytes(*limit as u64).replace(' ', ""))
+            }
+            Self::Custom { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// What to measure: a workload, a store, and how to feed the writer.
+///
+/// ```
+/// use parquet_spill::testkit::measure::{Scenario, Store};
+/// use parquet_spill::workloads::Workload;
+///
+/// let scenario = Scenario::new(Workload::skewed_bytes(16 << 20), Store::file()).with_batch_rows(32);
+/// assert_eq!(scenario.batch_rows(), 32);
+/// assert_eq!(scenario.label(), "skewed-15MiB/file");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The data written, as one row group.
+    pub workload: Workload,
+    /// Where pages wait for the flush.
+    pub store: Store,
+    /// Rows per input batch; `None` is [`Workload::default_batch_rows`].
+    pub batch_rows: Option<usize>,
+    /// Directory under which the output file's temporary directory is made;
+    /// `None` is [`std::env::temp_dir`].
+    pub output_dir: Option<PathBuf>,
+}
+
+impl Scenario {
+    /// `workload` written with `store`, default batches, output under the temp dir.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::measure::{Scenario, Store};
+    /// use parquet_spill::workloads::Workload;
+    /// let scenario = Scenario::new(Workload::LowCardinality { rows: 100 }, Store::Default);
+    /// assert_eq!((scenario.batch_rows, scenario.output_dir), (None, None));
+    /// ```
+    pub fn new(workload: Workload, store: Store) -> Self {
+        Self {
+            workload,
+            store,
+            batch_rows: None,
+            output_dir: None,
+        }
+    }
+
+    /// Feed the writer batches of `rows` rows.
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::{measure::{Scenario, Store}, workloads::Workload};
+    /// let scenario = Scenario::new(Workload::LowCardinality { rows: 100 }, Store::Default);
+    /// assert_eq!(scenario.with_batch_rows(10).batch_rows, Some(10));
+    /// ```
+    pub fn with_batch_rows(mut self, rows: usize) -> Self {
+        self.batch_rows = Some(rows);
+        self
+    }
+
+    /// Write the output file under `dir` instead of the OS temporary directory.
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::{measure::{Scenario, Store}, workloads::Workload};
+    /// let scenario = Scenario::new(Workload::LowCardinality { rows: 100 }, Store::Default);
+    /// let scenario = scenario.with_output_dir("/var/tmp");
+    /// assert_eq!(scenario.output_dir.as_deref(), Some(std::path::Path::new("/var/tmp")));
+    /// ```
+    pub fn with_output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.output_dir = Some(dir.into());
+        self
+    }
+
+    /// Rows per input batch actually used.
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::{measure::{Scenario, Store}, workloads::Workload};
+    /// let workload = Workload::LowCardinality { rows: 100 };
+    /// let scenario = Scenario::new(workload, Store::Default);
+    /// assert_eq!(scenario.batch_rows(), workload.default_batch_rows());
+    /// ```
+    pub fn batch_rows(&self) -> usize {
+        self.batch_rows
+            .unwrap_or_else(|| self.workload.default_batch_rows())
+            .max(1)
+    }
+
+    /// `workload/store`, e.g. `skewed-64MiB/file`.
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::{measure::{Scenario, Store}, workloads::Workload};
+    /// let scenario = Scenario::new(Workload::LowCardinality { rows: 100 }, Store::Default);
+    /// assert_eq!(scenario.label(), "dictionary-100/in-memory");
+    /// ```
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.workload.name(), self.store.name())
+    }
+
+    /// Serialise for a child process: `key=value` lines.
+    pub(super) fn encode(&self) -> io::Result<String> {
+        let mut out = String::new();
+        let mut put = |key: &str, value: &dyn fmt::Display| {
+            out.push_str(&format!("{key}={value}\n"));
+        };
+        match self.workload {
+            Workload::Skewed { rows, fat_len } => {
+                put("workload", &"skewed");
+                put("rows", &rows);
+                put("fat_len", &fat_len);
+            }
+            Workload::WideMixed { columns, rows } => {
+                put("workload", &"wide-mixed");
+                put("rows", &rows);
+                put("columns", &columns);
+            }
+            Workload::LowCardinality { rows } => {
+                put("workload", &"low-cardinality");
+                put("rows", &rows);
+            }
+        }
+        if let Some(rows) = self.batch_rows {
+            put("batch_rows", &rows);
+        }
+        match &self.store {
+            Store::Default => put("store", &"default"),
+            Store::File { spill_dir } => {
+                put("store", &"file");
+                if let Some(dir) = spill_dir {
+                    put("spill_dir", &path_value(dir)?);
+                }
+            }
+            Store::Budget { limit, spill_dir } => {
+                put("store", &"budget");
+                put("limit", limit);
+                if let Some(dir) = spill_dir {
+                    put("spill_dir", &path_value(dir)?);
+                }
+            }
+            Store::Custom { name, .. } => {
+                return Err(invalid(format!(
+                    "store {name:?} is a custom factory, which cannot be sent to a child process; \
+                     measure it in-process with measure_write"
+                )))
+            }
+        }
+        if let Some(dir) = &self.output_dir {
+            put("output_dir", &path_value(dir)?);
+        }
+        Ok(out)
+    }
+
+    /// Parse what [`encode`](Self::encode) wrote.
+    pub(super) fn decode(text: &str) -> io::Result<Self> {
+        let mut fields = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("scenario line without '=': {line:?}")))?;
+            fields.insert(key, value);
+        }
+        let number = |key: &str| -> io::Result<usize> {
+            let value = fields
+                .get(key)
+                .ok_or_else(|| invalid(format!("scenario lacks {key}")))?;
+            value
+                .parse()
+                .map_err(|e| invalid(format!("scenario {key}={value}: {e}")))
+        };
+        let rows = number("rows")?;
+        let workload = match fields.get("workload").copied() {
+            Some("skewed") => Workload::Skewed {
+                rows,
+                fat_len: number("fat_len")?,
+            },
+            Some("wide-mixed") => Workload::WideMixed {
+                columns: number("columns")?,
+                rows,
+            },
+            Some("low-cardinality") => Workload::LowCardinality { rows },
+            other => return Err(invalid(format!("unknown scenario workload {other:?}"))),
+        };
+        let store = match fields.get("store").copied() {
+            Some("default") => Store::Default,
+            Some("file") => Store::File {
+                spill_dir: fields.get("spill_dir").map(PathBuf::from),
+            },
+            Some("budget") => Store::Budget {
+                limit: number("limit")?,
+                spill_dir: fields.get("spill_dir").map(PathBuf::from),
+            },
+            other => return Err(invalid(format!("unknown scenario store {other:?}"))),
+        };
+        Ok(Self {
+            workload,
+            store,
+            batch_rows: fields
+                .contains_key("batch_rows")
+                .then(|| number("batch_rows"))
+                .transpose()?,
+            output_dir: fields.get("output_dir").map(PathBuf::from),
+        })
+    }
+}
+
+pub(super) fn path_value(path: &Path) -> io::Result<&str> {
+    path.to_str()
+        .filter(|s| !s.contains('\n'))
+        .ok_or_else(|| invalid(format!("path {path:?} is not one line of UTF-8")))
+}
+
+pub(super) fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
