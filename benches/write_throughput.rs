@@ -18,7 +18,7 @@
 //!   column chunk, append on `put`, seek + read on `take`);
 //! - `tiered-roomy`: a `TieredStoreFactory` whose budget exceeds the row
 //!   group (should match the in-memory default: nothing spills);
-//! - `budget-64MiB`: `SpillOptions::memory_limit(64 MiB)`, the planned
+//! - `budget-64MiB`: `SpillOptions::new(64 MiB)`, the planned
 //!   writer (smaller pages, tiered store) a memory-bounded user gets.
 //!
 //! With feature `object_store`, the group `object-store/skewed-…` compares
@@ -86,7 +86,7 @@ enum Backend {
     FilePerColumn,
     /// `TieredStoreFactory` with a budget larger than the row group.
     TieredRoomy,
-    /// `SpillOptions::memory_limit(64 MiB)`: planned encoders, tiered pages.
+    /// `SpillOptions::new(64 MiB)`: planned encoders, tiered pages.
     Budget64,
     /// `ObjectStoreFactory` over some object store.
     #[cfg(feature = "object_store")]

@@ -55,7 +55,7 @@ struct Args {
     /// Rows per input batch [default: a few MiB per batch].
     #[arg(long)]
     batch_rows: Option<usize>,
-    /// Also write with `SpillOptions::memory_limit(MIB)`: planned encoder
+    /// Also write with `SpillOptions::new(MIB)`: planned encoder
     /// limits plus a tiered store (repeat for several budgets; `0` for none).
     #[arg(long, value_name = "MIB", default_values_t = [64u64])]
     budget: Vec<u64>,

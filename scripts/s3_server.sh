@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start or stop a local S3 API server (moto) for tests/object_store.rs.
+# Start or stop a local S3 API server (moto) for tests/object_store/.
 #
 #   eval "$(scripts/s3_server.sh start)"   # prints: export PARQUET_SPILL_S3_ENDPOINT=http://127.0.0.1:PORT
 #   scripts/s3_server.sh stop

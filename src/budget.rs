@@ -62,6 +62,10 @@ pub struct BudgetStats {
 
 impl MemoryBudget {
     /// A budget of `limit` bytes.
+    ///
+    /// ```
+    /// assert_eq!(parquet_spill::MemoryBudget::new(1 << 20).limit(), 1 << 20);
+    /// ```
     pub fn new(limit: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -84,6 +88,13 @@ impl MemoryBudget {
     }
 
     /// Take `bytes` if they fit; `false` (and nothing taken) if not. Lock-free.
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(10);
+    /// assert!(budget.try_reserve(10));
+    /// assert!(!budget.try_reserve(1));
+    /// assert_eq!(budget.stats().denied, 1);
+    /// ```
     pub fn try_reserve(&self, bytes: usize) -> bool {
         self.try_reserve_leaving(bytes, 0)
     }
@@ -119,6 +130,15 @@ impl MemoryBudget {
     }
 
     /// Give back `bytes` taken with [`try_reserve`](Self::try_reserve).
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(10);
+    /// assert!(budget.try_reserve(7));
+    /// budget.release(7);
+    /// assert_eq!(budget.used(), 0);
+    /// budget.release(5); // more than was taken: saturates at 0
+    /// assert_eq!(budget.used(), 0);
+    /// ```
     pub fn release(&self, bytes: usize) {
         // Saturating: releasing more than was taken (a caller bug) must not
         // wrap `used` and make every later request fail.
@@ -159,31 +179,70 @@ impl MemoryBudget {
     }
 
     /// The limit in bytes.
+    ///
+    /// ```
+    /// assert_eq!(parquet_spill::MemoryBudget::unlimited().limit(), usize::MAX);
+    /// ```
     pub fn limit(&self) -> usize {
         self.inner.limit
     }
 
     /// Bytes reserved right now.
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(10);
+    /// budget.try_reserve(3);
+    /// assert_eq!(budget.used(), 3);
+    /// ```
     pub fn used(&self) -> usize {
         self.inner.used.load(Ordering::Relaxed)
     }
 
     /// Bytes held by live [`Reservation`]s (part of [`used`](Self::used)).
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(10);
+    /// let held = budget.reserve(4)?;
+    /// budget.try_reserve(2);
+    /// assert_eq!((budget.reserved(), budget.used()), (4, 6));
+    /// # drop(held);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn reserved(&self) -> usize {
         self.inner.reserved.load(Ordering::Relaxed)
     }
 
     /// Bytes still available.
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(10);
+    /// budget.try_reserve(3);
+    /// assert_eq!(budget.available(), 7);
+    /// ```
     pub fn available(&self) -> usize {
         self.limit().saturating_sub(self.used())
     }
 
     /// Highest [`used`](Self::used) seen.
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(10);
+    /// budget.try_reserve(8);
+    /// budget.release(8);
+    /// assert_eq!((budget.used(), budget.peak()), (0, 8));
+    /// ```
     pub fn peak(&self) -> usize {
         self.inner.peak.load(Ordering::Relaxed)
     }
 
     /// Counters as a plain value.
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(10);
+    /// budget.try_reserve(4);
+    /// let stats = budget.stats();
+    /// assert_eq!((stats.limit, stats.used, stats.peak), (10, 4, 4));
+    /// ```
     pub fn stats(&self) -> BudgetStats {
         BudgetStats {
             limit: self.limit(),
@@ -232,6 +291,12 @@ pub struct Reservation {
 
 impl Reservation {
     /// Bytes held.
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(100);
+    /// assert_eq!(budget.reserve(64)?.bytes(), 64);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -308,6 +308,13 @@ fn alternative_text(alternative: &Option<Alternative>) -> String {
 }
 
 /// The crate's result type.
+///
+/// ```
+/// fn plan() -> parquet_spill::Result<usize> {
+///     Err(parquet_spill::Error::EmptySchema)
+/// }
+/// assert!(plan().is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<Error> for ParquetError {

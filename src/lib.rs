@@ -73,6 +73,7 @@ mod object_store;
 mod options;
 pub mod plan;
 pub mod spill_file;
+mod spill_plan;
 mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -90,7 +91,8 @@ pub use error::{Alternative, Error, Result};
 pub use file::{FileStore, FileStoreFactory, DEFAULT_INLINE_THRESHOLD};
 pub use memory::{MemoryStore, MemoryStoreFactory};
 pub use metrics::SpillStats;
-pub use options::{SpillOptions, SpillPlan, DEFAULT_EXPECTED_FILE_BYTES};
+pub use options::{SpillOptions, DEFAULT_EXPECTED_FILE_BYTES};
+pub use spill_plan::SpillPlan;
 pub use stats::{SpillMonitor, WriterStats};
 pub use tiered::{TieredStats, TieredStoreFactory};
 

@@ -99,6 +99,17 @@ impl SpillMetrics {
 
     /// Copy the counters (`heap_bytes` from `heap`, the blobs the stores
     /// kept on the heap).
+    ///
+    /// The copy is a plain value: it does not change when the counters do.
+    ///
+    /// ```
+    /// use parquet_spill::metrics::{HeapGauge, SpillMetrics};
+    /// use parquet_spill::SpillStats;
+    /// let metrics = SpillMetrics::default();
+    /// let stats = metrics.snapshot(&HeapGauge::default());
+    /// assert_eq!(stats, SpillStats::default(), "nothing spilled, read or held yet");
+    /// assert_eq!(stats.write_time, std::time::Duration::ZERO);
+    /// ```
     pub fn snapshot(&self, heap: &HeapGauge) -> SpillStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         SpillStats {
@@ -132,11 +143,47 @@ pub struct HeapGauge {
 
 impl HeapGauge {
     /// Bytes of blobs held on the heap right now.
+    ///
+    /// A factory reports its gauge as [`SpillStats::heap_bytes`]: a blob under
+    /// the inline threshold stays on the heap and is counted until taken.
+    ///
+    /// ```
+    /// use parquet_spill::metrics::HeapGauge;
+    /// use parquet_spill::{FileStoreFactory, PageStore};
+    /// assert_eq!(HeapGauge::default().bytes(), 0);
+    ///
+    /// let factory = FileStoreFactory::new()?;
+    /// let mut store = factory.create_store();
+    /// let key = store.put(vec![7u8; 40].into())?;
+    /// assert_eq!(factory.stats().heap_bytes, 40);
+    /// store.take(key)?;
+    /// assert_eq!(factory.stats().heap_bytes, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
 
     /// Highest [`bytes`](Self::bytes) seen.
+    ///
+    /// Reported as [`SpillStats::peak_heap_bytes`]; it stays up after the
+    /// blobs are taken.
+    ///
+    /// ```
+    /// use parquet_spill::metrics::HeapGauge;
+    /// use parquet_spill::{FileStoreFactory, PageStore};
+    /// assert_eq!(HeapGauge::default().peak(), 0);
+    ///
+    /// let factory = FileStoreFactory::new()?;
+    /// let mut store = factory.create_store();
+    /// let a = store.put(vec![1u8; 30].into())?;
+    /// let b = store.put(vec![2u8; 50].into())?;
+    /// store.take(a)?;
+    /// store.take(b)?;
+    /// let stats = factory.stats();
+    /// assert_eq!((stats.heap_bytes, stats.peak_heap_bytes), (0, 80));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peak(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
     }

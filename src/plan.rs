@@ -112,6 +112,14 @@ pub struct Estimate {
 
 impl Estimate {
     /// The sum of all parts.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let e = parquet_spill::SpillOptions::new(64 << 20).plan(&schema)?.estimate();
+    /// assert_eq!(e.total(), e.encoders + e.page_metadata + e.transient + e.bloom_filters);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn total(&self) -> usize {
         self.encoders
             .saturating_add(self.page_metadata)

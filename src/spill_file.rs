@@ -37,6 +37,18 @@ use crate::metrics::{HeapGauge, SpillMetrics, SpillStats};
 /// Returned by [`SpillFile::write`] and consumed by [`SpillFile::take`] or
 /// [`SpillFile::free`]: it is neither `Copy` nor `Clone`, so a blob's space
 /// cannot be released twice (which would hand one range to two blobs).
+///
+/// ```
+/// use parquet_spill::spill_file::SpillFile;
+/// let file = SpillFile::create_in(&std::env::temp_dir())?;
+/// let extent = file.write(b"page bytes")?;
+/// assert_eq!((extent.offset(), extent.len()), (0, 10));
+/// assert_eq!(file.stats().file_bytes_live, 10);
+/// let page = file.take(extent)?; // consumes the extent: its space is free again
+/// assert_eq!(&page[..], b"page bytes");
+/// assert_eq!(file.stats().file_bytes_live, 0);
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct Extent {
     offset: u64,
@@ -51,21 +63,63 @@ impl Extent {
     }
 
     /// Byte offset in the spill file.
+    ///
+    /// Blobs written one after another are laid out back to back:
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// let first = file.write(&[1u8; 33])?;
+    /// let second = file.write(&[2u8; 7])?;
+    /// assert_eq!(first.offset(), 0);
+    /// assert_eq!(second.offset(), 33);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn offset(&self) -> u64 {
         self.offset
     }
 
     /// Length in bytes.
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// let extent = file.write(&[0u8; 4096])?;
+    /// assert_eq!(extent.len(), 4096);
+    /// assert_eq!(file.stats().file_len, extent.offset() + extent.len());
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn len(&self) -> u64 {
         self.len
     }
 
     /// Whether the blob is empty.
+    ///
+    /// An empty blob takes no space in the file and still reads back:
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// let empty = file.write(b"")?;
+    /// assert!(empty.is_empty());
+    /// assert_eq!(file.stats().file_len, 0);
+    /// assert!(file.take(empty)?.is_empty());
+    /// assert!(!file.write(b"x")?.is_empty());
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// CRC32C of the bytes written.
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// // The CRC32C (Castagnoli) check value of "123456789".
+    /// assert_eq!(file.write(b"123456789")?.crc(), 0xE306_9283);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn crc(&self) -> u32 {
         self.crc
     }
@@ -95,6 +149,19 @@ impl SpillFile {
     ///
     /// Fails with [`Error::SpillDir`] if `dir` is missing or not a directory
     /// and with [`Error::CreateSpillFile`] if it is not writable.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use parquet_spill::{spill_file::SpillFile, Error};
+    /// let dir = tempfile::tempdir()?;
+    /// let file = SpillFile::create_in(dir.path())?;
+    /// assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "unlinked: nothing to list");
+    /// assert_eq!(file.stats().file_len, 0);
+    ///
+    /// let err = SpillFile::create_in(Path::new("/definitely/not/here")).unwrap_err();
+    /// assert!(matches!(err, Error::SpillDir { .. }), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_in(dir: &Path) -> Result<Self> {
         let meta = std::fs::metadata(dir).map_err(|source| Error::SpillDir {
             path: dir.to_path_buf(),
@@ -128,11 +195,32 @@ impl SpillFile {
     }
 
     /// The directory the file was created in.
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let dir = tempfile::tempdir()?;
+    /// let file = SpillFile::create_in(dir.path())?;
+    /// assert_eq!(file.dir(), dir.path());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Spill `data`, returning where it went. Nothing is allocated if the write fails.
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// let a = file.write(&[1u8; 100])?;
+    /// let b = file.write(&[2u8; 50])?;
+    /// let stats = file.stats();
+    /// assert_eq!((stats.blobs_spilled, stats.bytes_spilled), (2, 150));
+    /// assert_eq!(stats.file_len, 150);
+    /// assert_eq!(&file.take(b)?[..], &[2u8; 50][..]);
+    /// file.free(a);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn write(&self, data: &[u8]) -> Result<Extent> {
         let len = data.len() as u64;
         let crc = crc32c::crc32c(data);
@@ -166,6 +254,19 @@ impl SpillFile {
     /// Read a blob back, verify its checksum and release its space.
     ///
     /// The space is released even when the read fails: the key is spent.
+    ///
+    /// Freed space is reused by the next write:
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// let first = file.write(&[1u8; 64])?;
+    /// let _keep = file.write(&[2u8; 64])?;
+    /// assert_eq!(&file.take(first)?[..], &[1u8; 64][..]);
+    /// assert_eq!(file.stats().file_bytes_live, 64);
+    /// assert_eq!(file.write(&[3u8; 64])?.offset(), 0, "the taken blob's range is reused");
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn take(&self, extent: Extent) -> Result<Bytes> {
         let result = self.read(&extent);
         self.free(extent);
@@ -173,6 +274,18 @@ impl SpillFile {
     }
 
     /// Read a blob back and verify its checksum, keeping its space allocated.
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// let extent = file.write(b"read me twice")?;
+    /// assert_eq!(file.read(&extent)?, file.read(&extent)?);
+    /// let stats = file.stats();
+    /// assert_eq!((stats.blobs_read, stats.bytes_read), (2, 26));
+    /// assert_eq!(stats.file_bytes_live, 13, "still allocated");
+    /// file.free(extent);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn read(&self, extent: &Extent) -> Result<Bytes> {
         let Extent { offset, len, crc } = *extent;
         let as_usize = usize::try_from(len).map_err(|_| Error::BlobTooLarge {
@@ -201,6 +314,19 @@ impl SpillFile {
     }
 
     /// Release a blob's space without reading it (for stores dropped early).
+    ///
+    /// When the last blob goes, the file is truncated to give the disk back:
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// let extent = file.write(&[9u8; 1000])?;
+    /// file.free(extent);
+    /// let stats = file.stats();
+    /// assert_eq!((stats.file_len, stats.blobs_read), (0, 0));
+    /// assert_eq!(stats.peak_file_len, 1000);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn free(&self, extent: Extent) {
         if extent.len == 0 {
             return;
@@ -219,6 +345,17 @@ impl SpillFile {
     /// Counters for this file and every store writing to it.
     /// Blobs kept on the heap are the stores' business: `heap_bytes` is 0
     /// here ([`FileStoreFactory::stats`](crate::FileStoreFactory::stats) fills it).
+    ///
+    /// ```
+    /// use parquet_spill::spill_file::SpillFile;
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// let extent = file.write(&[5u8; 300])?;
+    /// let stats = file.stats();
+    /// assert_eq!((stats.file_bytes_live, stats.file_len, stats.heap_bytes), (300, 300, 0));
+    /// file.take(extent)?;
+    /// assert_eq!(file.stats().bytes_read, 300);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
     pub fn stats(&self) -> SpillStats {
         self.metrics.snapshot(&HeapGauge::default())
     }
@@ -229,6 +366,16 @@ impl SpillFile {
     }
 
     /// The underlying file, for tests that inspect or damage spilled bytes.
+    ///
+    /// ```
+    /// use parquet_spill::{spill_file::SpillFile, Error};
+    /// let file = SpillFile::create_in(&std::env::temp_dir())?;
+    /// let extent = file.write(&[1u8; 100])?;
+    /// assert_eq!(file.raw_file().metadata()?.len(), 100);
+    /// file.raw_file().set_len(50)?; // lose the blob's tail
+    /// assert!(matches!(file.read(&extent), Err(Error::Read { offset: 0, len: 100, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(hidden)]
     pub fn raw_file(&self) -> &File {
         &self.file

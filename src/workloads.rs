@@ -25,11 +25,27 @@ pub struct SplitMix64(u64);
 
 impl SplitMix64 {
     /// A generator seeded with `seed`.
+    ///
+    /// ```
+    /// use parquet_spill::workloads::SplitMix64;
+    /// let draw = |seed| { let mut g = SplitMix64::new(seed); [g.next_u64(), g.next_u64()] };
+    /// assert_eq!(draw(42), draw(42), "same seed, same sequence");
+    /// assert_ne!(draw(42), draw(43));
+    /// ```
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }
 
     /// The next 64 random bits.
+    ///
+    /// The reference SplitMix64 sequence:
+    ///
+    /// ```
+    /// use parquet_spill::workloads::SplitMix64;
+    /// let mut g = SplitMix64::new(0);
+    /// assert_eq!(g.next_u64(), 0xE220_A839_7B1D_CDAF);
+    /// assert_ne!(g.next_u64(), 0xE220_A839_7B1D_CDAF);
+    /// ```
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -39,11 +55,32 @@ impl SplitMix64 {
     }
 
     /// A number in `0..n` (`n > 0`).
+    ///
+    /// ```
+    /// use parquet_spill::workloads::SplitMix64;
+    /// let mut g = SplitMix64::new(1);
+    /// let mut seen = [false; 6];
+    /// for _ in 0..1000 {
+    ///     let roll = g.below(6);
+    ///     assert!(roll < 6);
+    ///     seen[roll as usize] = true;
+    /// }
+    /// assert!(seen.iter().all(|&s| s), "every face comes up");
+    /// ```
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
 
     /// `len` random alphanumeric characters appended to `out`.
+    ///
+    /// ```
+    /// use parquet_spill::workloads::SplitMix64;
+    /// let mut s = String::from("id-");
+    /// SplitMix64::new(9).push_alnum(&mut s, 25);
+    /// assert_eq!(s.len(), 28);
+    /// assert!(s.starts_with("id-"));
+    /// assert!(s[3..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    /// ```
     pub fn push_alnum(&mut self, out: &mut String, len: usize) {
         const ALPHABET: &[u8; 64] =
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -114,6 +151,13 @@ impl Workload {
     }
 
     /// A short name for tables, e.g. `skewed-16MiB`.
+    ///
+    /// ```
+    /// use parquet_spill::workloads::Workload;
+    /// assert_eq!(Workload::WideMixed { columns: 6, rows: 1000 }.name(), "wide-6x1000");
+    /// assert_eq!(Workload::LowCardinality { rows: 100 }.name(), "dictionary-100");
+    /// assert_eq!(Workload::Skewed { rows: 128, fat_len: 8192 }.name(), "skewed-10MiB");
+    /// ```
     pub fn name(&self) -> String {
         match self {
             Self::Skewed { .. } => format!("skewed-{}MiB", self.raw_bytes() >> 20),
@@ -123,6 +167,13 @@ impl Workload {
     }
 
     /// Rows in the data set.
+    ///
+    /// ```
+    /// use parquet_spill::workloads::Workload;
+    /// let w = Workload::Skewed { rows: 7, fat_len: 100 };
+    /// assert_eq!(w.rows(), 7);
+    /// assert_eq!(w.batches(3).map(|b| b.num_rows()).sum::<usize>(), w.rows());
+    /// ```
     pub fn rows(&self) -> usize {
         match *self {
             Self::Skewed { rows, .. }
@@ -132,6 +183,13 @@ impl Workload {
     }
 
     /// Approximate raw bytes of value data (no offsets or validity).
+    ///
+    /// ```
+    /// use parquet_spill::workloads::Workload;
+    /// // Int64, ~20-byte and ~200-byte strings: 228 bytes a row.
+    /// assert_eq!(Workload::WideMixed { columns: 3, rows: 10 }.raw_bytes(), 2280);
+    /// assert_eq!(Workload::LowCardinality { rows: 100 }.raw_bytes(), 1100);
+    /// ```
     pub fn raw_bytes(&self) -> u64 {
         let per_row = match *self {
             Self::Skewed { fat_len, .. } => {
@@ -144,6 +202,14 @@ impl Workload {
     }
 
     /// A batch size that keeps one input batch to a few MiB.
+    ///
+    /// ```
+    /// use parquet_spill::workloads::Workload;
+    /// let w = Workload::skewed_bytes(64 << 20);
+    /// let batch_bytes = w.raw_bytes() / w.rows() as u64 * w.default_batch_rows() as u64;
+    /// assert!((1 << 20..8 << 20).contains(&batch_bytes));
+    /// assert_eq!(Workload::LowCardinality { rows: 10 }.default_batch_rows(), 65_536);
+    /// ```
     pub fn default_batch_rows(&self) -> usize {
         match *self {
             Self::Skewed { fat_len, .. } => (4 << 20) / (SKEWED_FAT * fat_len).max(1),
@@ -154,6 +220,15 @@ impl Workload {
     }
 
     /// The Arrow schema.
+    ///
+    /// ```
+    /// use arrow_schema::DataType;
+    /// use parquet_spill::workloads::Workload;
+    /// let schema = Workload::LowCardinality { rows: 10 }.schema();
+    /// assert_eq!(schema.fields().len(), 1);
+    /// assert_eq!(schema.field(0).data_type(), &DataType::Utf8);
+    /// assert_eq!(Workload::Skewed { rows: 1, fat_len: 10 }.schema().fields().len(), 18);
+    /// ```
     pub fn schema(&self) -> SchemaRef {
         let string = |name: String| Field::new(name, DataType::Utf8, true);
         let fields: Vec<Field> = match *self {
@@ -175,6 +250,14 @@ impl Workload {
     }
 
     /// The batches, `batch_rows` rows each (the last may be shorter).
+    ///
+    /// ```
+    /// use parquet_spill::workloads::Workload;
+    /// let w = Workload::LowCardinality { rows: 10 };
+    /// let rows: Vec<_> = w.batches(4).map(|b| b.num_rows()).collect();
+    /// assert_eq!(rows, [4, 4, 2]);
+    /// assert!(w.batches(4).eq(w.batches(4)), "the same on every run");
+    /// ```
     pub fn batches(&self, batch_rows: usize) -> impl Iterator<Item = RecordBatch> + '_ {
         let batch_rows = batch_rows.max(1);
         let count = self.rows().div_ceil(batch_rows);
@@ -186,6 +269,14 @@ impl Workload {
 
     /// Batch number `index` of `rows` rows whose first row is row `first_row`.
     /// Depends only on its arguments, so writers can share out a workload.
+    ///
+    /// ```
+    /// use parquet_spill::workloads::Workload;
+    /// let w = Workload::WideMixed { columns: 4, rows: 100 };
+    /// // The third batch of 30, generated on its own:
+    /// let third = w.batch(2, 30, 60);
+    /// assert_eq!(Some(&third), w.batches(30).collect::<Vec<_>>().get(2));
+    /// ```
     pub fn batch(&self, index: u64, rows: usize, first_row: usize) -> RecordBatch {
         let mut rng = SplitMix64::new(index.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xC0FFEE);
         let schema = self.schema();

@@ -55,7 +55,7 @@ pub struct ObjectStoreFactoryBuilder {
 
 impl ObjectStoreFactoryBuilder {
     /// Size of the shared buffer and of each object (default
-    /// [`DEFAULT_BUFFER_SIZE`]; at least 1 byte).
+    /// [`DEFAULT_BUFFER_SIZE`](super::DEFAULT_BUFFER_SIZE); at least 1 byte).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -93,7 +93,7 @@ impl ObjectStoreFactoryBuilder {
     }
 
     /// Bytes of blobs all stores together may hold read ahead (default
-    /// [`DEFAULT_BUFFER_SIZE`]); also the most one `take` fetches beyond its
+    /// [`DEFAULT_BUFFER_SIZE`](super::DEFAULT_BUFFER_SIZE)); also the most one `take` fetches beyond its
     /// own blob. 0 turns read-ahead off: one `get` per spilled blob.
     ///
     /// ```

@@ -34,6 +34,20 @@ impl Default for CountingAlloc {
 
 impl CountingAlloc {
     /// A new allocator with zeroed counters (usable in a `static`).
+    ///
+    /// ```
+    /// use parquet_spill::testkit::CountingAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: CountingAlloc = CountingAlloc::new();
+    /// static SPARE: CountingAlloc = CountingAlloc::new();
+    ///
+    /// fn main() {
+    ///     let _heap = vec![0u8; 1000];
+    ///     assert!(ALLOC.current() >= 1000, "the installed one counts");
+    ///     assert_eq!((SPARE.current(), SPARE.peak()), (0, 0), "this one sees nothing");
+    /// }
+    /// ```
     pub const fn new() -> Self {
         Self {
             current: AtomicUsize::new(0),
@@ -44,6 +58,21 @@ impl CountingAlloc {
     }
 
     /// Live heap bytes allocated through this allocator, minus excluded bytes.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::CountingAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: CountingAlloc = CountingAlloc::new();
+    ///
+    /// fn main() {
+    ///     let before = ALLOC.current();
+    ///     let block = vec![1u8; 1 << 20];
+    ///     assert!(ALLOC.current() >= before + (1 << 20));
+    ///     drop(block);
+    ///     assert!(ALLOC.current() < before + (1 << 20), "freed bytes are no longer live");
+    /// }
+    /// ```
     pub fn current(&self) -> usize {
         self.current
             .load(Ordering::Relaxed)
@@ -51,17 +80,59 @@ impl CountingAlloc {
     }
 
     /// Highest [`current`](Self::current) seen since the last [`reset_peak`](Self::reset_peak).
+    ///
+    /// ```
+    /// use parquet_spill::testkit::CountingAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: CountingAlloc = CountingAlloc::new();
+    ///
+    /// fn main() {
+    ///     let before = ALLOC.current();
+    ///     drop(vec![1u8; 1 << 20]); // allocated and freed at once
+    ///     assert!(ALLOC.current() < before + (1 << 20));
+    ///     assert!(ALLOC.peak() >= before + (1 << 20), "the peak remembers it");
+    /// }
+    /// ```
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
     }
 
     /// Start a new peak measurement from the current level.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::CountingAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: CountingAlloc = CountingAlloc::new();
+    ///
+    /// fn main() {
+    ///     drop(vec![1u8; 4 << 20]);
+    ///     assert!(ALLOC.peak() >= 4 << 20);
+    ///     ALLOC.reset_peak();
+    ///     assert!(ALLOC.peak() < 4 << 20, "the earlier block no longer counts");
+    ///     assert!(ALLOC.peak() >= ALLOC.current(), "it restarts from the current level");
+    /// }
+    /// ```
     pub fn reset_peak(&self) {
         self.peak.store(self.current(), Ordering::Relaxed);
     }
 
     /// Whether this allocator is the process's global allocator (it has seen
     /// an allocation).
+    ///
+    /// ```
+    /// use parquet_spill::testkit::CountingAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: CountingAlloc = CountingAlloc::new();
+    /// static NOT_INSTALLED: CountingAlloc = CountingAlloc::new();
+    ///
+    /// fn main() {
+    ///     assert!(ALLOC.is_installed());
+    ///     assert!(!NOT_INSTALLED.is_installed());
+    /// }
+    /// ```
     pub fn is_installed(&self) -> bool {
         let probe = Box::new(0u64);
         std::hint::black_box(&probe);
@@ -73,6 +144,22 @@ impl CountingAlloc {
     /// from [`current`](Self::current) until the returned [`Excluded`] is
     /// dropped. Pauses peak tracking process-wide while `make` runs, so use
     /// it from one measuring thread.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::CountingAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: CountingAlloc = CountingAlloc::new();
+    ///
+    /// fn main() {
+    ///     ALLOC.reset_peak();
+    ///     let before = ALLOC.current();
+    ///     let input = ALLOC.exclude(|| vec![7u8; 1 << 20]); // the caller's data
+    ///     assert_eq!(input.len(), 1 << 20);
+    ///     assert!(ALLOC.current() < before + (1 << 20), "not charged while excluded");
+    ///     assert!(ALLOC.peak() < before + (1 << 20), "not charged to the peak either");
+    /// }
+    /// ```
     pub fn exclude<T>(&'static self, make: impl FnOnce() -> T) -> Excluded<T> {
         self.paused.store(true, Ordering::Relaxed);
         let before = self.current.load(Ordering::Relaxed);
@@ -104,6 +191,23 @@ impl CountingAlloc {
 ///
 /// Dereferences to the value. Dropping it frees the value and stops excluding
 /// its bytes; anything the writer kept a reference to is charged from then on.
+///
+/// ```
+/// use parquet_spill::testkit::CountingAlloc;
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+///
+/// fn main() {
+///     let input = ALLOC.exclude(|| "hello".repeat(100_000));
+///     assert!(input.starts_with("hello"), "dereferences to the value");
+///     let charged = ALLOC.current();
+///     let kept = String::clone(&input); // a copy made outside `exclude` is charged
+///     assert!(ALLOC.current() >= charged + kept.len());
+///     drop(input); // frees the original and stops excluding its bytes
+///     assert_eq!(kept.len(), 500_000);
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Excluded<T: 'static> {
     alloc: &'static CountingAlloc,
@@ -113,6 +217,20 @@ pub struct Excluded<T: 'static> {
 
 impl<T> Excluded<T> {
     /// Bytes excluded for this value.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::CountingAlloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: CountingAlloc = CountingAlloc::new();
+    ///
+    /// fn main() {
+    ///     let batch = ALLOC.exclude(|| vec![0u64; 1000]);
+    ///     assert!(batch.bytes() >= 8000);
+    ///     let nothing = ALLOC.exclude(|| 42);
+    ///     assert_eq!((*nothing, nothing.bytes()), (42, 0));
+    /// }
+    /// ```
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -23,6 +23,13 @@ use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreF
 use parquet::errors::{ParquetError, Result};
 
 /// A call a [`FaultyStoreFactory`] can sabotage.
+///
+/// ```
+/// use parquet_spill::testkit::{Fault, Op};
+/// assert_eq!(Op::Put.to_string(), "put");
+/// assert_eq!(Fault::FailCreate(1).target().map(|(op, _)| op), Some(Op::Create));
+/// assert_eq!(Fault::AlterTake(9).target().map(|(op, _)| op), Some(Op::Take));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     /// [`PageStoreFactory::create`].
@@ -81,6 +88,14 @@ pub enum Fault {
 
 impl Fault {
     /// Which call this fault hits: the operation and its 1-based number.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::{Fault, Op};
+    /// assert_eq!(Fault::FailPut(3).target(), Some((Op::Put, 3)));
+    /// assert_eq!(Fault::PanicPut(3).target(), Fault::FailPut(3).target(), "same call, other failure");
+    /// assert_eq!(Fault::ShortTake(1).target(), Some((Op::Take, 1)));
+    /// assert_eq!(Fault::None.target(), None);
+    /// ```
     pub fn target(&self) -> Option<(Op, u64)> {
         match *self {
             Fault::None => None,
@@ -127,6 +142,20 @@ impl From<InjectedFault> for ParquetError {
 }
 
 /// The [`InjectedFault`] inside `err`, if a [`FaultyStoreFactory`] caused it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet::errors::ParquetError;
+/// use parquet_spill::testkit::{all_types_batch, injected_fault, write_parquet};
+/// use parquet_spill::testkit::{Fault, FaultyStoreFactory, InjectedFault, Op};
+/// use parquet_spill::MemoryStoreFactory;
+///
+/// let faulty = FaultyStoreFactory::new(Arc::new(MemoryStoreFactory::new()), Fault::FailCreate(2));
+/// let batches = [all_types_batch(50, 0)];
+/// let err = write_parquet(&batches, Default::default(), Some(Arc::new(faulty))).unwrap_err();
+/// assert_eq!(injected_fault(&err), Some(&InjectedFault { op: Op::Create, nth: 2 }));
+/// assert_eq!(injected_fault(&ParquetError::General("disk on fire".into())), None);
+/// ```
 pub fn injected_fault(err: &ParquetError) -> Option<&InjectedFault> {
     match err {
         ParquetError::External(inner) => inner.downcast_ref::<InjectedFault>(),
@@ -135,6 +164,19 @@ pub fn injected_fault(err: &ParquetError) -> Option<&InjectedFault> {
 }
 
 /// How many calls a [`FaultyStoreFactory`]'s stores have seen.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{all_types_batch, write_parquet, Fault, FaultCounts, FaultyStoreFactory};
+/// use parquet_spill::MemoryStoreFactory;
+///
+/// let faulty = Arc::new(FaultyStoreFactory::new(Arc::new(MemoryStoreFactory::new()), Fault::FailPut(5)));
+/// assert_eq!(faulty.counts(), FaultCounts::default());
+/// assert!(write_parquet(&[all_types_batch(50, 0)], Default::default(), Some(faulty.clone())).is_err());
+/// let counts = faulty.counts();
+/// assert_eq!((counts.puts, counts.injected), (5, 1), "the writer stopped at the failed put");
+/// assert!(counts.creates > 0);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FaultCounts {
@@ -219,6 +261,18 @@ impl<F: ?Sized> Clone for FaultyStoreFactory<F> {
 
 impl<F: PageStoreFactory + ?Sized> FaultyStoreFactory<F> {
     /// Wrap `inner`, sabotaging the call `fault` names.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parquet_spill::testkit::{all_types_batch, write_parquet, Fault, FaultyStoreFactory};
+    /// use parquet_spill::MemoryStoreFactory;
+    ///
+    /// let memory = Arc::new(MemoryStoreFactory::new());
+    /// let faulty = Arc::new(FaultyStoreFactory::new(memory, Fault::FailPut(1)));
+    /// let batches = [all_types_batch(50, 0)];
+    /// let err = write_parquet(&batches, Default::default(), Some(faulty)).unwrap_err();
+    /// assert!(err.to_string().contains("injected fault: put #1 failed"), "{err}");
+    /// ```
     pub fn new(inner: Arc<F>, fault: Fault) -> Self {
         Self {
             inner,
@@ -228,11 +282,33 @@ impl<F: PageStoreFactory + ?Sized> FaultyStoreFactory<F> {
     }
 
     /// The fault this factory injects.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parquet_spill::testkit::{Fault, FaultyStoreFactory};
+    /// use parquet_spill::MemoryStoreFactory;
+    /// let faulty = FaultyStoreFactory::new(Arc::new(MemoryStoreFactory::new()), Fault::AlterTake(5));
+    /// assert_eq!(faulty.fault(), Fault::AlterTake(5));
+    /// assert_eq!(faulty.clone().fault(), faulty.fault(), "clones share the fault");
+    /// ```
     pub fn fault(&self) -> Fault {
         self.fault
     }
 
-    /// The wrapped factory.
+    /// The wrapped factory, with its concrete type (to read its statistics).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parquet_spill::testkit::{all_types_batch, write_parquet, Fault, FaultyStoreFactory};
+    /// use parquet_spill::FileStoreFactory;
+    ///
+    /// let spill = Arc::new(FileStoreFactory::new()?);
+    /// let faulty = Arc::new(FaultyStoreFactory::new(Arc::clone(&spill), Fault::None));
+    /// assert!(Arc::ptr_eq(faulty.inner(), &spill));
+    /// write_parquet(&[all_types_batch(100, 0)], Default::default(), Some(faulty.clone()))?;
+    /// assert!(faulty.inner().stats().blobs_spilled > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn inner(&self) -> &Arc<F> {
         &self.inner
     }
@@ -281,6 +357,21 @@ impl<F: PageStoreFactory + ?Sized> PageStoreFactory for FaultyStoreFactory<F> {
 }
 
 /// A store created by [`FaultyStoreFactory`]: the wrapped store plus the fault.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{create_store, injected_fault, Fault, FaultyStoreFactory, Op};
+/// use parquet_spill::MemoryStoreFactory;
+///
+/// let faulty = Arc::new(FaultyStoreFactory::new(Arc::new(MemoryStoreFactory::new()), Fault::FailTake(1)));
+/// let mut store = create_store(&(faulty.clone() as _))?; // a FaultyStore around a MemoryStore
+/// assert_eq!(faulty.counts().takes, 0);
+/// let key = store.put(vec![1u8; 1000].into())?;
+/// assert!(store.memory_size() >= 1000, "memory_size is the wrapped store's");
+/// let err = store.take(key).unwrap_err(); // the first take of the factory
+/// assert_eq!(injected_fault(&err).map(|f| (f.op, f.nth)), Some((Op::Take, 1)));
+/// # Ok::<(), parquet::errors::ParquetError>(())
+/// ```
 pub struct FaultyStore {
     inner: Box<dyn PageStore>,
     fault: Fault,

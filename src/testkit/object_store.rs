@@ -90,6 +90,29 @@ pub struct CountingStore {
 
 impl CountingStore {
     /// Count requests to `inner`; fail the `fail_at`-th (0: never).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// let never = CountingStore::new(Arc::new(InMemory::new()), 0);
+    /// block_on(async {
+    ///     for i in 0..3 {
+    ///         never.put(&Path::from(format!("o{i}")), vec![i as u8].into()).await.unwrap();
+    ///     }
+    /// });
+    /// assert_eq!(never.requests(), 3);
+    ///
+    /// let third = CountingStore::new(Arc::new(InMemory::new()), 3);
+    /// let results = block_on(async {
+    ///     let mut results = Vec::new();
+    ///     for i in 0..4 {
+    ///         results.push(third.put(&Path::from(format!("o{i}")), vec![1u8].into()).await.is_ok());
+    ///     }
+    ///     results
+    /// });
+    /// assert_eq!(results, [true, true, false, true]);
+    /// ```
     pub fn new(inner: Arc<dyn ObjectStore>, fail_at: u64) -> Self {
         Self {
             inner,
@@ -109,50 +132,180 @@ impl CountingStore {
     /// Give the inner store an exact-size copy of each payload, so the heap
     /// an in-memory store holds is [`stored_bytes`](Self::stored_bytes)
     /// (the writer's buffers are not kept alive by stored objects).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// use bytes::Bytes;
+    /// let store = CountingStore::new(Arc::new(InMemory::new()), 0).with_compact_copies();
+    /// let buffer = Bytes::from(vec![5u8; 1 << 20]);
+    /// let payload = buffer.slice(..100); // a view into a 1 MiB buffer
+    /// block_on(store.put(&Path::from("small"), payload.into())).unwrap();
+    /// drop(buffer);
+    /// let stored = block_on(async { store.get(&Path::from("small")).await.unwrap().bytes().await.unwrap() });
+    /// assert_eq!(stored, vec![5u8; 100]);
+    /// assert_eq!(store.stored_bytes(), 100);
+    /// ```
     pub fn with_compact_copies(mut self) -> Self {
         self.compact = true;
         self
     }
 
     /// Payload bytes of the objects put through this store and not deleted.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// let store = CountingStore::new(Arc::new(InMemory::new()), 0);
+    /// block_on(async {
+    ///     store.put(&Path::from("a"), vec![0u8; 300].into()).await.unwrap();
+    ///     store.put(&Path::from("b"), vec![0u8; 200].into()).await.unwrap();
+    ///     assert_eq!(store.stored_bytes(), 500);
+    ///     store.delete(&Path::from("a")).await.unwrap();
+    /// });
+    /// assert_eq!(store.stored_bytes(), 200);
+    /// ```
     pub fn stored_bytes(&self) -> usize {
         lock(&self.stored).values().sum()
     }
 
     /// Fail the next `n` deletes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// let store = CountingStore::new(Arc::new(InMemory::new()), 0).with_failing_deletes(1);
+    /// let path = Path::from("spill/1");
+    /// block_on(async {
+    ///     store.put(&path, vec![1u8; 10].into()).await.unwrap();
+    ///     assert!(store.delete(&path).await.is_err(), "the first delete fails");
+    ///     assert!(store.head(&path).await.is_ok(), "and leaves the object behind");
+    ///     assert!(store.delete(&path).await.is_ok(), "the second goes through");
+    /// });
+    /// assert_eq!(store.deletes(), 1);
+    /// ```
     pub fn with_failing_deletes(self, n: u64) -> Self {
         self.failing_deletes.store(n, Ordering::Relaxed);
         self
     }
 
     /// Sleep this long before each put and get (a remote store's round trip).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// use std::time::{Duration, Instant};
+    /// let store = CountingStore::new(Arc::new(InMemory::new()), 0).with_latency(Duration::from_millis(20));
+    /// let started = Instant::now();
+    /// block_on(async {
+    ///     store.put(&Path::from("a"), vec![1u8].into()).await.unwrap();
+    ///     store.get(&Path::from("a")).await.unwrap();
+    /// });
+    /// assert!(started.elapsed() >= Duration::from_millis(40), "two round trips");
+    /// ```
     pub fn with_latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
     }
 
     /// Each put first takes (and consumes) a permit of `gate`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// use std::time::Duration;
+    /// use tokio::sync::Semaphore;
+    /// let gate = Arc::new(Semaphore::new(1));
+    /// let store = CountingStore::new(Arc::new(InMemory::new()), 0).with_gate(Arc::clone(&gate));
+    /// let (a, b) = (Path::from("a"), Path::from("b"));
+    /// block_on(async {
+    ///     store.put(&a, vec![1u8].into()).await.unwrap(); // uses the one permit
+    ///     let held = tokio::time::timeout(Duration::from_millis(20), store.put(&b, vec![2u8].into()));
+    ///     assert!(held.await.is_err(), "the second put waits for a permit");
+    ///     gate.add_permits(1);
+    ///     store.put(&b, vec![2u8].into()).await.unwrap();
+    /// });
+    /// assert_eq!(store.stored_bytes(), 2);
+    /// ```
     pub fn with_gate(mut self, gate: Arc<Semaphore>) -> Self {
         self.gate = Some(gate);
         self
     }
 
     /// Put requests so far.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// let store = CountingStore::new(Arc::new(InMemory::new()), 1);
+    /// block_on(async {
+    ///     assert!(store.put(&Path::from("a"), vec![1u8].into()).await.is_err());
+    ///     store.put(&Path::from("a"), vec![1u8].into()).await.unwrap();
+    /// });
+    /// assert_eq!(store.puts(), 2, "failed puts count too");
+    /// ```
     pub fn puts(&self) -> u64 {
         self.puts.load(Ordering::Relaxed)
     }
 
     /// Get requests so far.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// let store = CountingStore::new(Arc::new(InMemory::new()), 0);
+    /// block_on(async {
+    ///     store.put(&Path::from("a"), vec![1u8].into()).await.unwrap();
+    ///     store.get(&Path::from("a")).await.unwrap();
+    ///     assert!(store.get(&Path::from("missing")).await.is_err());
+    /// });
+    /// assert_eq!((store.puts(), store.gets()), (1, 2));
+    /// ```
     pub fn gets(&self) -> u64 {
         self.gets.load(Ordering::Relaxed)
     }
 
     /// Objects deleted so far.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// let store = CountingStore::new(Arc::new(InMemory::new()), 0);
+    /// block_on(async {
+    ///     store.put(&Path::from("a"), vec![1u8].into()).await.unwrap();
+    ///     store.put(&Path::from("b"), vec![1u8].into()).await.unwrap();
+    ///     store.delete(&Path::from("a")).await.unwrap();
+    /// });
+    /// assert_eq!(store.deletes(), 1);
+    /// assert_eq!(store.requests(), 2, "deletes are not requests");
+    /// ```
     pub fn deletes(&self) -> u64 {
         self.deletes.load(Ordering::Relaxed)
     }
 
     /// Puts and gets so far.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use parquet_spill::testkit::object_store::{block_on, CountingStore};
+    /// let store = CountingStore::new(Arc::new(InMemory::new()), 0);
+    /// block_on(async {
+    ///     store.put(&Path::from("a"), vec![1u8].into()).await.unwrap();
+    ///     store.get(&Path::from("a")).await.unwrap();
+    ///     store.get(&Path::from("a")).await.unwrap();
+    /// });
+    /// assert_eq!(store.requests(), store.puts() + store.gets());
+    /// assert_eq!(store.requests(), 3);
+    /// ```
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }

@@ -35,6 +35,20 @@ impl PageStoreFactory for SparseMapStoreFactory {
 }
 
 /// A `HashMap<u64, Bytes>` store minting scattered keys.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{create_store, SparseMapStoreFactory};
+/// let mut store = create_store(&(Arc::new(SparseMapStoreFactory) as _))?; // a SparseMapStore
+/// let a = store.put(vec![1u8; 10].into())?;
+/// let b = store.put(vec![2u8; 20].into())?;
+/// assert_ne!(b.get(), a.get() + 1, "keys are not dense");
+/// assert!(store.memory_size() >= 30);
+/// assert_eq!(store.take(b)?, vec![2u8; 20]);
+/// assert!(store.take(b).is_err(), "a key works once");
+/// assert_eq!(store.take(a)?, vec![1u8; 10]);
+/// # Ok::<(), parquet::errors::ParquetError>(())
+/// ```
 #[derive(Debug)]
 pub struct SparseMapStore {
     blobs: HashMap<u64, Bytes>,

@@ -55,16 +55,53 @@ pub struct ThrottledStoreFactory<F: ?Sized = dyn PageStoreFactory> {
 
 impl<F: PageStoreFactory + ?Sized> ThrottledStoreFactory<F> {
     /// Wrap `inner`, sleeping per `config` before each call.
+    ///
+    /// The waits change nothing else: the file is byte-identical.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use parquet_spill::testkit::{all_types_batch, write_parquet, SparseMapStoreFactory};
+    /// use parquet_spill::testkit::{ThrottleConfig, ThrottledStoreFactory};
+    /// let config = ThrottleConfig { wait_take: Duration::from_micros(50), ..Default::default() };
+    /// let slow = Arc::new(ThrottledStoreFactory::new(Arc::new(SparseMapStoreFactory), config));
+    /// let batch = all_types_batch(50, 0);
+    /// let expected = write_parquet(&[batch.clone()], Default::default(), None)?;
+    /// assert_eq!(write_parquet(&[batch], Default::default(), Some(slow))?, expected);
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
     pub fn new(inner: Arc<F>, config: ThrottleConfig) -> Self {
         Self { inner, config }
     }
 
-    /// The wrapped factory.
+    /// The wrapped factory, with its concrete type.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parquet_spill::testkit::{all_types_batch, write_parquet, ThrottleConfig, ThrottledStoreFactory};
+    /// use parquet_spill::MemoryStoreFactory;
+    /// let memory = Arc::new(MemoryStoreFactory::new());
+    /// let slow = Arc::new(ThrottledStoreFactory::new(Arc::clone(&memory), ThrottleConfig::default()));
+    /// assert!(Arc::ptr_eq(slow.inner(), &memory));
+    /// write_parquet(&[all_types_batch(50, 0)], Default::default(), Some(slow.clone()))?;
+    /// assert!(slow.inner().peak_bytes() > 0, "the pages passed through the wrapped store");
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
     pub fn inner(&self) -> &Arc<F> {
         &self.inner
     }
 
     /// The waits.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use parquet_spill::testkit::{SparseMapStoreFactory, ThrottleConfig, ThrottledStoreFactory};
+    /// let config = ThrottleConfig { wait_create: Duration::from_millis(2), ..Default::default() };
+    /// let slow = ThrottledStoreFactory::new(Arc::new(SparseMapStoreFactory), config);
+    /// assert_eq!(slow.config(), config);
+    /// assert_eq!(slow.config().wait_put, Duration::ZERO);
+    /// ```
     pub fn config(&self) -> ThrottleConfig {
         self.config
     }

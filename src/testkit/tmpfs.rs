@@ -31,6 +31,19 @@ impl Tmpfs {
     ///
     /// The temporary directory cannot be made, `mount` cannot run, or it
     /// refuses (typically: not root); the error carries `mount`'s message.
+    ///
+    /// A write past the size fails as on a full disk:
+    ///
+    /// ```
+    /// use parquet_spill::testkit::Tmpfs;
+    /// match Tmpfs::mount("1m") {
+    ///     Ok(disk) => {
+    ///         let too_big = std::fs::write(disk.path().join("big"), vec![0u8; 2 << 20]);
+    ///         assert!(too_big.is_err(), "a 2 MiB file does not fit in 1 MiB");
+    ///     }
+    ///     Err(why) => println!("tmpfs not mountable here: {why}"),
+    /// }
+    /// ```
     pub fn mount(size: &str) -> io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let out = Command::new("mount")
@@ -52,6 +65,18 @@ impl Tmpfs {
     }
 
     /// Where it is mounted.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::Tmpfs;
+    /// use parquet_spill::FileStoreFactory;
+    /// if let Ok(disk) = Tmpfs::mount("1m") {
+    ///     assert!(disk.path().is_dir());
+    ///     let spill = FileStoreFactory::in_dir(disk.path())?;
+    ///     assert_eq!(spill.spill_dir(), disk.path());
+    ///     assert_eq!(std::fs::read_dir(disk.path())?.count(), 0, "the spill file is unlinked");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         self.0.path()
     }

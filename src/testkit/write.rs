@@ -46,6 +46,22 @@ pub fn write_parquet(
 /// Write `batches` through `ArrowRowGroupWriterFactory`, encoding every leaf
 /// column on its own thread (the parallel path), one row group per
 /// `max_row_group_row_count` rows of the properties (default: one per batch).
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet::file::reader::{FileReader, SerializedFileReader};
+/// use parquet_spill::testkit::{all_types_batch, assert_reads_back, write_parquet_parallel};
+/// use parquet_spill::FileStoreFactory;
+///
+/// let batches = [all_types_batch(60, 0), all_types_batch(40, 1)];
+/// let expected = write_parquet_parallel(&batches, Default::default(), None)?;
+/// let spill = Some(Arc::new(FileStoreFactory::new()?) as _);
+/// let file = write_parquet_parallel(&batches, Default::default(), spill)?;
+/// assert_eq!(file, expected, "the store does not change a byte");
+/// assert_eq!(SerializedFileReader::new(file.clone())?.metadata().num_row_groups(), 2);
+/// assert_reads_back("parallel", file, &batches);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_parquet_parallel(
     batches: &[RecordBatch],
     props: WriterProperties,

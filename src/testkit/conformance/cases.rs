@@ -20,6 +20,16 @@ fn typed_batches(rows: usize, count: u64) -> Vec<RecordBatch> {
 }
 
 /// Every Arrow type, nulls at every level, default properties and both writer versions.
+///
+/// ```
+/// use parquet::file::properties::WriterVersion;
+/// use parquet_spill::testkit::{all_types_schema, type_cases};
+/// let cases = type_cases();
+/// let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
+/// assert_eq!(names, ["types/v1", "types/v2"]);
+/// assert_eq!(cases[1].props.writer_version(), WriterVersion::PARQUET_2_0);
+/// assert!(cases.iter().all(|c| !c.parallel && c.batches[0].schema() == all_types_schema()));
+/// ```
 pub fn type_cases() -> Vec<Case> {
     let batches = typed_batches(1500, 3);
     vec![
@@ -52,6 +62,20 @@ pub fn codecs() -> [Compression; 7] {
 }
 
 /// Every codec in [`codecs`], with both writer versions.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use parquet::schema::types::ColumnPath;
+/// use parquet_spill::testkit::{codec_cases, codecs};
+/// let cases = codec_cases();
+/// assert_eq!(cases.len(), 2 * codecs().len());
+/// let names: HashSet<_> = cases.iter().map(|c| c.name.as_str()).collect();
+/// assert_eq!(names.len(), cases.len(), "names are unique");
+/// let column = ColumnPath::from("non_null_i64");
+/// for codec in codecs() {
+///     assert_eq!(cases.iter().filter(|c| c.props.compression(&column) == codec).count(), 2);
+/// }
+/// ```
 pub fn codec_cases() -> Vec<Case> {
     let batches = typed_batches(800, 2);
     codecs()
@@ -73,6 +97,15 @@ pub fn codec_cases() -> Vec<Case> {
 
 /// Statistics levels, page index on and off, small pages, dictionary
 /// fallback mid-column, dictionary off, bloom filters, content-defined chunking.
+///
+/// ```
+/// use parquet_spill::testkit::layout_cases;
+/// let cases = layout_cases();
+/// let small = cases.iter().find(|c| c.name == "small-pages").expect("a small-pages case");
+/// assert_eq!(small.props.data_page_size_limit(), 256);
+/// assert!(cases.iter().any(|c| c.name == "bloom-filters"));
+/// assert!(cases.iter().all(|c| !c.parallel && !c.batches.is_empty()));
+/// ```
 pub fn layout_cases() -> Vec<Case> {
     let batches = typed_batches(2000, 2);
     let mut cases: Vec<Case> = [
@@ -137,6 +170,19 @@ pub fn layout_cases() -> Vec<Case> {
 }
 
 /// Several row groups, empty and all-null batches.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{check_case, row_group_cases, SharedFactory};
+/// use parquet_spill::MemoryStoreFactory;
+/// let cases = row_group_cases();
+/// assert_eq!(cases[0].props.max_row_group_row_count(), Some(500));
+/// let empty = cases.iter().find(|c| c.name == "empty-only").expect("an empty-only case");
+/// assert_eq!(empty.batches[0].num_rows(), 0);
+/// // The cheapest case of the matrix, checked against a real store:
+/// let factory: SharedFactory = Arc::new(MemoryStoreFactory::new());
+/// check_case(&factory, empty);
+/// ```
 pub fn row_group_cases() -> Vec<Case> {
     let mut batches = typed_batches(1200, 4);
     let schema = batches[0].schema();
@@ -161,6 +207,13 @@ pub fn row_group_cases() -> Vec<Case> {
 }
 
 /// The `ArrowRowGroupWriterFactory` path, one thread per leaf column.
+///
+/// ```
+/// use parquet_spill::testkit::parallel_cases;
+/// let cases = parallel_cases();
+/// assert_eq!(cases.len(), 3);
+/// assert!(cases.iter().all(|c| c.parallel && c.name.starts_with("parallel/")));
+/// ```
 pub fn parallel_cases() -> Vec<Case> {
     let batches = typed_batches(1500, 3);
     [

@@ -32,11 +32,43 @@ pub use self::stores::{
 use super::write::{write_parquet, write_parquet_parallel};
 
 /// A factory handle as the checks take it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{all_types_batch, write_parquet, SharedFactory};
+/// use parquet_spill::FileStoreFactory;
+/// let spill = Arc::new(FileStoreFactory::new()?);
+/// let factory: SharedFactory = spill.clone();
+/// let batch = all_types_batch(50, 0);
+/// let expected = write_parquet(&[batch.clone()], Default::default(), None)?;
+/// assert_eq!(write_parquet(&[batch], Default::default(), Some(factory))?, expected);
+/// assert!(spill.stats().blobs_spilled > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type SharedFactory = Arc<dyn PageStoreFactory>;
 
 /// Heap held *outside* the stores by what they write to (an in-memory object
 /// store keeps uploaded objects on the heap), so `memory_size()` need not
 /// report it.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{HeldElsewhere, Subject};
+/// use parquet_spill::MemoryStoreFactory;
+///
+/// let uploaded = Arc::new(AtomicUsize::new(0)); // e.g. bytes an in-memory service holds
+/// let probe: HeldElsewhere = {
+///     let uploaded = Arc::clone(&uploaded);
+///     Arc::new(move || uploaded.load(Ordering::Relaxed))
+/// };
+/// let subject = Subject {
+///     factory: Arc::new(MemoryStoreFactory::new()),
+///     held_elsewhere: Some(probe),
+/// };
+/// uploaded.store(4096, Ordering::Relaxed);
+/// assert_eq!(subject.held_elsewhere.as_ref().map(|held| held()), Some(4096));
+/// ```
 pub type HeldElsewhere = Arc<dyn Fn() -> usize + Send + Sync>;
 
 /// What the suite runs against: a factory, and optionally a probe of the
@@ -83,6 +115,17 @@ impl From<SharedFactory> for Subject {
 }
 
 /// One write to compare: batches, properties, and which writer path.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{all_types_batch, check_case, Case, SharedFactory};
+/// use parquet_spill::testkit::SparseMapStoreFactory;
+/// let batches = vec![all_types_batch(100, 1), all_types_batch(60, 2)];
+/// let case = Case { parallel: true, ..Case::new("mine/parallel", batches, Default::default()) };
+/// assert_eq!(case.batches.len(), 2);
+/// let factory: SharedFactory = Arc::new(SparseMapStoreFactory);
+/// check_case(&factory, &case); // one row group per batch, a thread per column
+/// ```
 #[derive(Debug, Clone)]
 pub struct Case {
     /// Name printed when the case fails.
@@ -119,6 +162,23 @@ impl Case {
 
 /// Write `case` with `factory` and with parquet's default store; panic unless
 /// the files are byte-identical and read back equal to the input.
+///
+/// ```
+/// use std::panic::{catch_unwind, AssertUnwindSafe};
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{all_types_batch, check_case, Case, SharedFactory};
+/// use parquet_spill::testkit::{Fault, FaultyStoreFactory};
+/// use parquet_spill::FileStoreFactory;
+///
+/// let case = Case::new("x", vec![all_types_batch(100, 1)], Default::default());
+/// let spill: SharedFactory = Arc::new(FileStoreFactory::new()?);
+/// check_case(&spill, &case); // passes
+///
+/// // A store that flips a bit of the first page it hands back fails the check.
+/// let rotten: SharedFactory = Arc::new(FaultyStoreFactory::new(spill, Fault::AlterTake(1)));
+/// assert!(catch_unwind(AssertUnwindSafe(|| check_case(&rotten, &case))).is_err());
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
 pub fn check_case(factory: &SharedFactory, case: &Case) {
     let write = |f: Option<SharedFactory>| {
         let props = case.props.clone();
@@ -148,6 +208,18 @@ pub fn check_case(factory: &SharedFactory, case: &Case) {
 }
 
 /// Panic unless `file` reads back (with parquet's reader) equal to `batches`.
+///
+/// ```
+/// use parquet_spill::testkit::{all_types_batch, assert_reads_back, write_parquet};
+/// let batches = [all_types_batch(50, 0), all_types_batch(30, 1)];
+/// let file = write_parquet(&batches, Default::default(), None)?;
+/// assert_reads_back("two batches", file.clone(), &batches);
+///
+/// let other = [all_types_batch(50, 7), all_types_batch(30, 1)];
+/// let check = std::panic::AssertUnwindSafe(|| assert_reads_back("other data", file, &other));
+/// assert!(std::panic::catch_unwind(check).is_err());
+/// # Ok::<(), parquet::errors::ParquetError>(())
+/// ```
 pub fn assert_reads_back(name: &str, file: Bytes, batches: &[RecordBatch]) {
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.with_batch_size(1000).build())
@@ -199,6 +271,24 @@ fn same(a: &ArrayRef, b: &ArrayRef) -> bool {
 }
 
 /// Run every case in `cases`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet::basic::Compression;
+/// use parquet::file::properties::WriterProperties;
+/// use parquet_spill::testkit::{all_types_batch, check_cases, Case, SharedFactory};
+/// use parquet_spill::MemoryStoreFactory;
+///
+/// let snappy = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+/// let cases = vec![
+///     Case::new("plain", vec![all_types_batch(100, 1)], Default::default()),
+///     Case::new("snappy", vec![all_types_batch(100, 2)], snappy),
+/// ];
+/// let memory = Arc::new(MemoryStoreFactory::new());
+/// check_cases(&(memory.clone() as SharedFactory), cases);
+/// assert!(memory.peak_bytes() > 0, "the pages went through the store");
+/// assert_eq!(memory.bytes(), 0, "and were all taken back");
+/// ```
 pub fn check_cases(factory: &SharedFactory, cases: Vec<Case>) {
     for case in &cases {
         check_case(factory, case);

@@ -18,6 +18,18 @@ use crate::testkit::alloc::CountingAlloc;
 /// `Int64` schema. Parquet builds `PageStoreArgs` only inside its writer, so
 /// this writes one row with a throwaway writer whose factory hands back one
 /// extra store.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{create_store, SharedFactory};
+/// use parquet_spill::FileStoreFactory;
+/// let spill = Arc::new(FileStoreFactory::new()?);
+/// let mut store = create_store(&(spill.clone() as SharedFactory))?;
+/// let key = store.put(vec![3u8; 10_000].into())?;
+/// assert_eq!(spill.stats().file_bytes_live, 10_000, "the page is in the spill file");
+/// assert_eq!(store.take(key)?, vec![3u8; 10_000]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn create_store(factory: &SharedFactory) -> Result<Box<dyn PageStore>> {
     struct Grab {
         inner: SharedFactory,
@@ -69,6 +81,20 @@ fn blob(len: usize, seed: u8) -> Bytes {
 const BLOB_SIZES: [usize; 11] = [0, 1, 17, 255, 256, 257, 4096, 65_537, 1 << 20, 3 << 20, 40];
 
 /// `take` returns exactly what `put` stored, in any order, and every key is distinct.
+///
+/// ```
+/// use std::panic::{catch_unwind, AssertUnwindSafe};
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{check_round_trip, Fault, FaultyStoreFactory, SharedFactory};
+/// use parquet_spill::FileStoreFactory;
+///
+/// let spill: SharedFactory = Arc::new(FileStoreFactory::new()?);
+/// check_round_trip(&spill);
+/// // A store that drops the last byte of a blob fails it.
+/// let short: SharedFactory = Arc::new(FaultyStoreFactory::new(spill, Fault::ShortTake(1)));
+/// assert!(catch_unwind(AssertUnwindSafe(|| check_round_trip(&short))).is_err());
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
 pub fn check_round_trip(factory: &SharedFactory) {
     let mut store = create_store(factory).unwrap_or_else(|e| panic!("create store: {e}"));
     let mut keys = Vec::new();
@@ -100,6 +126,17 @@ pub fn check_round_trip(factory: &SharedFactory) {
 
 /// An empty blob taken after every other blob of its store is gone (parquet
 /// puts a 14-byte header and an empty dictionary page for an empty chunk).
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{check_empty_blob_last, SharedFactory};
+/// use parquet_spill::FileStoreFactory;
+/// // Spill everything (even the 14-byte header) to cover the file path.
+/// let spill = Arc::new(FileStoreFactory::new()?.with_inline_threshold(0));
+/// check_empty_blob_last(&(spill.clone() as SharedFactory));
+/// assert_eq!(spill.stats().file_len, 0, "the file is empty again");
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
 pub fn check_empty_blob_last(factory: &SharedFactory) {
     let mut store = create_store(factory).unwrap_or_else(|e| panic!("create store: {e}"));
     let header = store
@@ -123,6 +160,18 @@ pub fn check_empty_blob_last(factory: &SharedFactory) {
 }
 
 /// Many stores from one factory, used at once from many threads, each get their own bytes back.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{check_concurrent_stores, SharedFactory};
+/// use parquet_spill::FileStoreFactory;
+/// let spill = Arc::new(FileStoreFactory::new()?);
+/// check_concurrent_stores(&(spill.clone() as SharedFactory));
+/// let stats = spill.stats();
+/// assert!(stats.blobs_spilled > 0 && stats.blobs_read > 0);
+/// assert_eq!(stats.file_bytes_live, 0);
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
 pub fn check_concurrent_stores(factory: &SharedFactory) {
     thread::scope(|scope| {
         for t in 0..8u8 {
@@ -154,6 +203,22 @@ pub fn check_concurrent_stores(factory: &SharedFactory) {
 /// `memory_size()` matches the heap the store really holds, as seen by the
 /// process's [`CountingAlloc`]. Skipped (returns `false`) when that allocator
 /// is not installed; returns `true` when it checked.
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{check_memory_size, CountingAlloc, Subject};
+/// use parquet_spill::MemoryStoreFactory;
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+/// static NOT_INSTALLED: CountingAlloc = CountingAlloc::new();
+///
+/// fn main() {
+///     let subject: Subject = Arc::new(MemoryStoreFactory::new()).into();
+///     assert!(check_memory_size(&subject, &ALLOC), "checked against the real heap");
+///     assert!(!check_memory_size(&subject, &NOT_INSTALLED), "skipped");
+/// }
+/// ```
 pub fn check_memory_size(subject: &Subject, alloc: &'static CountingAlloc) -> bool {
     if !alloc.is_installed() {
         return false;

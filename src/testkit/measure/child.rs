@@ -16,15 +16,38 @@ use super::{measure_write, Measurement, Scenario};
 use crate::testkit::CountingAlloc;
 
 /// The environment variable carrying a [`Scenario`] to a child process.
+///
+/// ```
+/// use parquet_spill::testkit::measure::{serve_child, SCENARIO_ENV};
+/// use parquet_spill::testkit::CountingAlloc;
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+/// assert_eq!(SCENARIO_ENV, "PARQUET_SPILL_MEASURE_SCENARIO");
+/// // Unset in a process no ChildRunner started, so serve_child has nothing to do.
+/// assert!(std::env::var_os(SCENARIO_ENV).is_none());
+/// assert_eq!(serve_child(&ALLOC)?, None);
+/// # Ok::<(), parquet::errors::ParquetError>(())
+/// ```
 pub const SCENARIO_ENV: &str = "PARQUET_SPILL_MEASURE_SCENARIO";
 
 /// Marks the line on which a child prints its [`Measurement`].
+///
+/// libtest may print other text before it on the same line, so the parent
+/// looks for it anywhere in a line:
+///
+/// ```
+/// use parquet_spill::testkit::measure::{Measurement, RESULT_PREFIX};
+/// let measured = Measurement { output_bytes: 1234, row_groups: 1, ..Default::default() };
+/// let stdout = format!("running 1 test\ntest measure_child ... {RESULT_PREFIX}{measured}\nok\n");
+/// let line = stdout.lines().find_map(|l| l.find(RESULT_PREFIX).map(|at| &l[at..])).unwrap();
+/// assert_eq!(line[RESULT_PREFIX.len()..].parse::<Measurement>()?, measured);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const RESULT_PREFIX: &str = "parquet-spill-measurement: ";
 
 /// Runs measurements in fresh copies of the current executable.
 ///
 /// The child gets the [`Scenario`] in [`SCENARIO_ENV`] and must call
-/// [`serve_child`] first thing (see the [module example](self)). Two ways
+/// [`serve_child`] first thing (see the [module example](super)). Two ways
 /// to reach it:
 ///
 /// - From an integration test, [`ChildRunner::test`] runs one named test of
@@ -34,7 +57,8 @@ pub const RESULT_PREFIX: &str = "parquet-spill-measurement: ";
 ///   ```no_run
 ///   // tests/memory.rs
 ///   use parquet_spill::testkit::measure::{self, ChildRunner, Scenario, Store};
-///   use parquet_spill::testkit::{workloads::Workload, CountingAlloc};
+///   use parquet_spill::testkit::CountingAlloc;
+///   use parquet_spill::workloads::Workload;
 ///
 ///   #[global_allocator]
 ///   static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -99,14 +123,24 @@ impl ChildRunner {
     }
 
     /// The arguments each child is started with (see [`current_exe`](Self::current_exe)).
+    ///
+    /// ```
+    /// use parquet_spill::testkit::measure::ChildRunner;
+    /// assert!(ChildRunner::current_exe(Vec::<String>::new())?.args().is_empty());
+    /// let runner = ChildRunner::test("measure_child")?;
+    /// assert_eq!(runner.args()[0], "measure_child");
+    /// assert_eq!(runner.args().len(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn args(&self) -> &[OsString] {
         &self.args
     }
 
     /// Measure `scenario` in a new child process and return what it printed.
     ///
-    /// The [module example](self) shows a full round trip. Only
-    /// [`Store::Default`] and [`Store::File`] can be sent to a child:
+    /// The [module example](super) shows a full round trip. Only
+    /// [`Store::Default`](super::Store::Default) and
+    /// [`Store::File`](super::Store::File) can be sent to a child:
     ///
     /// ```
     /// use std::sync::Arc;
@@ -123,7 +157,7 @@ impl ChildRunner {
     ///
     /// # Errors
     ///
-    /// Fails if the scenario cannot be sent ([`Store::Custom`]), the child
+    /// Fails if the scenario cannot be sent ([`Store::Custom`](super::Store::Custom)), the child
     /// cannot start, exits unsuccessfully, or prints no parsable
     /// [`RESULT_PREFIX`] line; the error includes the child's output.
     pub fn measure(&self, scenario: &Scenario) -> io::Result<Measurement> {
@@ -181,7 +215,7 @@ impl ChildRunner {
 /// The child side of [`ChildRunner`]: if [`SCENARIO_ENV`] is set, measure
 /// that scenario with [`measure_write`], print the result after
 /// [`RESULT_PREFIX`] on stdout and return it; otherwise return `Ok(None)` at
-/// once. See the [module example](self) for a child that measures.
+/// once. See the [module example](super) for a child that measures.
 ///
 /// ```
 /// use parquet_spill::testkit::{measure, CountingAlloc};

@@ -42,11 +42,12 @@ pub struct Measurement {
     pub output_bytes: u64,
     /// Row groups in the file (1 unless the workload is empty).
     pub row_groups: u64,
-    /// Highest spill-file length ([`Store::File`] only): the disk it needed.
+    /// Highest spill-file length ([`Store::File`](super::Store::File) only): the disk it needed.
     pub spill_peak_file_len: Option<u64>,
-    /// Bytes written to the spill file ([`Store::File`] and [`Store::Budget`]).
+    /// Bytes written to the spill file ([`Store::File`](super::Store::File)
+    /// and [`Store::Budget`](super::Store::Budget)).
     pub bytes_spilled: Option<u64>,
-    /// Highest use of the memory budget ([`Store::Budget`] only).
+    /// Highest use of the memory budget ([`Store::Budget`](super::Store::Budget) only).
     pub budget_peak: Option<u64>,
     /// Most descriptors open at once while writing, minus those open before
     /// the store and writer were made (`None` without `/proc/self/fd`).

@@ -28,7 +28,8 @@ use crate::PageStoreFactory;
 pub enum Store {
     /// No factory set: parquet's default in-memory store.
     Default,
-    /// A fresh [`FileStoreFactory`] that [`measure_write`] creates itself, so
+    /// A fresh [`FileStoreFactory`](crate::FileStoreFactory) that
+    /// [`measure_write`](super::measure_write) creates itself, so
     /// its descriptor is counted and its [`SpillStats`](crate::SpillStats)
     /// are reported.
     File {
@@ -65,7 +66,15 @@ impl Store {
         Self::File { spill_dir: None }
     }
 
-    /// A short name for tables: `in-memory`, `file`, `budget-64MiB`, or the custom name.
+    /// A short name for tables: `in-memory`, `file`, `budget-64.0MiB`, or the custom name.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::measure::Store;
+    /// assert_eq!(Store::Default.name(), "in-memory");
+    /// assert_eq!(Store::Budget { limit: 64 << 20, spill_dir: None }.name(), "budget-64.0MiB");
+    /// let elsewhere = Store::File { spill_dir: Some("/fast/scratch".into()) };
+    /// assert_eq!(elsewhere.name(), "file", "the directory is not part of the name");
+    /// ```
     pub fn name(&self) -> String {
         match self {
             Self::Default => "in-memory".into(),
@@ -122,7 +131,8 @@ impl Scenario {
     /// Feed the writer batches of `rows` rows.
     ///
     /// ```
-    /// # use parquet_spill::testkit::{measure::{Scenario, Store}, workloads::Workload};
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
     /// let scenario = Scenario::new(Workload::LowCardinality { rows: 100 }, Store::Default);
     /// assert_eq!(scenario.with_batch_rows(10).batch_rows, Some(10));
     /// ```
@@ -134,7 +144,8 @@ impl Scenario {
     /// Write the output file under `dir` instead of the OS temporary directory.
     ///
     /// ```
-    /// # use parquet_spill::testkit::{measure::{Scenario, Store}, workloads::Workload};
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
     /// let scenario = Scenario::new(Workload::LowCardinality { rows: 100 }, Store::Default);
     /// let scenario = scenario.with_output_dir("/var/tmp");
     /// assert_eq!(scenario.output_dir.as_deref(), Some(std::path::Path::new("/var/tmp")));
@@ -147,7 +158,8 @@ impl Scenario {
     /// Rows per input batch actually used.
     ///
     /// ```
-    /// # use parquet_spill::testkit::{measure::{Scenario, Store}, workloads::Workload};
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
     /// let workload = Workload::LowCardinality { rows: 100 };
     /// let scenario = Scenario::new(workload, Store::Default);
     /// assert_eq!(scenario.batch_rows(), workload.default_batch_rows());
@@ -161,7 +173,8 @@ impl Scenario {
     /// `workload/store`, e.g. `skewed-64MiB/file`.
     ///
     /// ```
-    /// # use parquet_spill::testkit::{measure::{Scenario, Store}, workloads::Workload};
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
     /// let scenario = Scenario::new(Workload::LowCardinality { rows: 100 }, Store::Default);
     /// assert_eq!(scenario.label(), "dictionary-100/in-memory");
     /// ```

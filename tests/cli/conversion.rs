@@ -1,0 +1,148 @@
+//! Conversions that succeed: every input format, several inputs (even of
+//! different formats) concatenated in order, row-group limits, `--schema`
+//! and `--format`, and an output that is also an input. Each output must read
+//! back equal to its input.
+
+use std::path::PathBuf;
+
+use tempfile::TempDir;
+
+use crate::support::{
+    assert_no_output, assert_ok, assert_same_rows, read_parquet, run, sample, stderr, stdout,
+    write_input, FORMATS,
+};
+
+#[test]
+fn every_input_format_converts_and_reads_back_equal() {
+    let dir = TempDir::new().unwrap();
+    // Row 1 has no nulls: NDJSON columns come in the order keys first appear.
+    let input = sample(2_500, 1);
+    for ext in FORMATS {
+        let path = dir.path().join(format!("in.{ext}"));
+        write_input(&path, &[input.slice(0, 1000), input.slice(1000, 1500)]);
+        let out = dir.path().join(format!("out-{ext}.parquet"));
+        let result = run(&[&"convert", &path, &"-o", &out, &"--quiet"]);
+        assert_ok(&result);
+        assert!(
+            stdout(&result).is_empty() && stderr(&result).is_empty(),
+            "--quiet"
+        );
+        let (back, row_groups) = read_parquet(&out);
+        assert_same_rows(&back, std::slice::from_ref(&input));
+        assert_eq!(row_groups, 1, "one row group unless limited ({ext})");
+    }
+}
+
+#[test]
+fn several_inputs_concatenate_in_order_even_across_formats() {
+    let dir = TempDir::new().unwrap();
+    let parts = [sample(700, 0), sample(300, 700), sample(1200, 1000)];
+    let paths: Vec<PathBuf> = ["a.parquet", "b.arrow", "c.arrows"]
+        .iter()
+        .zip(&parts)
+        .map(|(name, batch)| {
+            let path = dir.path().join(name);
+            write_input(&path, std::slice::from_ref(batch));
+            path
+        })
+        .collect();
+    let out = dir.path().join("all.parquet");
+    let result = run(&[&"convert", &paths[0], &paths[1], &paths[2], &"-o", &out]);
+    assert_ok(&result);
+    assert!(
+        stdout(&result).contains("2,200 in 1 row group"),
+        "{}",
+        stdout(&result)
+    );
+    assert_same_rows(&read_parquet(&out).0, &parts);
+
+    // Two CSV files: each has its own header, read with one inferred schema.
+    let csvs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            let path = dir.path().join(format!("part{i}.csv"));
+            write_input(&path, std::slice::from_ref(&parts[i]));
+            path
+        })
+        .collect();
+    let out = dir.path().join("csvs.parquet");
+    assert_ok(&run(&[&"convert", &csvs[0], &csvs[1], &"-o", &out, &"-q"]));
+    assert_same_rows(&read_parquet(&out).0, &parts[..2]);
+}
+
+#[test]
+fn row_group_bytes_limits_row_groups() {
+    let dir = TempDir::new().unwrap();
+    let input = sample(50_000, 0);
+    let path = dir.path().join("in.parquet");
+    write_input(&path, std::slice::from_ref(&input));
+    let out = dir.path().join("out.parquet");
+    assert_ok(&run(&[
+        &"convert",
+        &path,
+        &"-o",
+        &out,
+        &"-q",
+        &"--row-group-bytes",
+        &"64KiB",
+        // The byte limit is checked between batches.
+        &"--batch-rows",
+        &"2000",
+        &"--compression",
+        &"none",
+    ]));
+    let (back, row_groups) = read_parquet(&out);
+    assert_same_rows(&back, std::slice::from_ref(&input));
+    assert!(row_groups > 3, "{row_groups} row groups");
+}
+
+#[test]
+fn schema_flag_types_csv_columns_and_format_flag_overrides_the_extension() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("data.txt");
+    std::fs::write(&path, "id,when,amount\n1,2024-01-02,1.50\n2,,20.25\n").unwrap();
+    let out = dir.path().join("out.parquet");
+    assert_ok(&run(&[
+        &"convert",
+        &path,
+        &"--format",
+        &"csv",
+        &"-o",
+        &out,
+        &"-q",
+        &"--schema",
+        &"id:int32 not null, when:date32, amount:Decimal128(10, 2)",
+    ]));
+    let (back, _) = read_parquet(&out);
+    let schema = back.schema();
+    assert_eq!(schema.field(0).data_type(), &arrow_schema::DataType::Int32);
+    assert!(!schema.field(0).is_nullable());
+    assert_eq!(schema.field(1).data_type(), &arrow_schema::DataType::Date32);
+    assert_eq!(
+        schema.field(2).data_type(),
+        &arrow_schema::DataType::Decimal128(10, 2)
+    );
+    assert_eq!(back.column(1).null_count(), 1);
+
+    // Without --format an unknown extension is an error that says what to do.
+    let result = run(&[&"convert", &path, &"-o", &out]);
+    assert!(stderr(&result).contains("--format"), "{}", stderr(&result));
+}
+
+#[test]
+fn an_output_that_is_also_an_input_is_replaced_safely() {
+    let dir = TempDir::new().unwrap();
+    let input = sample(3_000, 0);
+    let path = dir.path().join("data.parquet");
+    write_input(&path, std::slice::from_ref(&input));
+    assert_ok(&run(&[
+        &"convert",
+        &path,
+        &"-o",
+        &path,
+        &"-q",
+        &"--compression",
+        &"gzip:6",
+    ]));
+    assert_same_rows(&read_parquet(&path).0, std::slice::from_ref(&input));
+    assert_no_output(&dir.path().join("nothing-else"));
+}
