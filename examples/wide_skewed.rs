@@ -85,12 +85,10 @@ impl Args {
     }
 
     fn scenario(&self, store: Store) -> Scenario {
-        Scenario {
-            workload: self.workload(),
-            store,
-            batch_rows: self.batch_rows,
-            output_dir: self.out_dir.clone(),
-        }
+        let mut scenario = Scenario::new(self.workload(), store);
+        scenario.batch_rows = self.batch_rows;
+        scenario.output_dir = self.out_dir.clone();
+        scenario
     }
 }
 

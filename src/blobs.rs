@@ -234,6 +234,38 @@ impl<L> Blobs<L> {
         })
     }
 
+    /// Move heap blobs to the backend with `store` until about `want` bytes
+    /// are freed (their budget charge released); return the bytes freed. A
+    /// blob `store` fails on stays on the heap, and the first failure stops.
+    pub(crate) fn evict_heap<E>(
+        &mut self,
+        want: usize,
+        mut store: impl FnMut(Bytes) -> std::result::Result<L, E>,
+    ) -> usize {
+        let mut freed = 0;
+        for i in 0..self.entries.len() {
+            if freed >= want {
+                break;
+            }
+            let Entry::Heap { index, len } = self.entries[i] else {
+                continue;
+            };
+            let bytes = std::mem::take(&mut self.heap[index as usize]);
+            match store(bytes.clone()) {
+                Ok(location) => {
+                    self.entries[i] = Entry::Stored(location);
+                    self.release_heap(len as usize);
+                    freed += len as usize;
+                }
+                Err(_) => {
+                    self.heap[index as usize] = bytes;
+                    break;
+                }
+            }
+        }
+        freed
+    }
+
     /// The location of blob `index` if the backend stored it and it is untaken.
     #[cfg_attr(not(feature = "object_store"), allow(dead_code))]
     pub(crate) fn stored(&self, index: usize) -> Option<&L> {

@@ -7,12 +7,18 @@
 //! for every page of every column.
 //!
 //! Long-lived needs (the encoders' own buffers, planned by
-//! [`SpillOptions`](crate::SpillOptions)) take a [`Reservation`], which holds
-//! its share until dropped.
+//! [`SpillOptions`](crate::SpillOptions), and the page metadata parquet keeps
+//! until the file closes) take a [`Reservation`], which holds its share until
+//! dropped and can grow.
+//!
+//! Pages kept on the heap are a cache, not a need: a
+//! [`TieredStoreFactory`](crate::TieredStoreFactory) registers itself as a
+//! reclaimer, and a reservation that does not fit asks reclaimers to spill
+//! heap pages first. So heap pages yield to metadata as the file grows.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::error::{Error, Result};
 
@@ -39,6 +45,15 @@ struct Inner {
     reserved: AtomicUsize,
     peak: AtomicUsize,
     denied: AtomicU64,
+    /// Holders of heap that can give it back (tiered stores' heap pages).
+    reclaimers: Mutex<Vec<Weak<dyn Reclaim>>>,
+}
+
+/// Something holding budget it can give back on request: a tiered store
+/// spills heap pages.
+pub(crate) trait Reclaim: Send + Sync {
+    /// Give back about `bytes` (more or less); return what was given back.
+    fn reclaim(&self, bytes: usize) -> usize;
 }
 
 /// A point-in-time copy of a budget's counters.
@@ -74,6 +89,7 @@ impl MemoryBudget {
                 reserved: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 denied: AtomicU64::new(0),
+                reclaimers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -163,19 +179,48 @@ impl MemoryBudget {
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     pub fn reserve(&self, bytes: usize) -> Result<Reservation> {
+        let mut reservation = Reservation {
+            budget: self.clone(),
+            bytes: 0,
+        };
+        reservation.try_grow(bytes)?;
+        Ok(reservation)
+    }
+
+    /// Register `reclaimer`, asked to give memory back when a reservation
+    /// does not fit. Dead registrations are pruned as new ones arrive.
+    pub(crate) fn add_reclaimer(&self, reclaimer: Weak<dyn Reclaim>) {
+        let mut list = self
+            .inner
+            .reclaimers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        list.retain(|r| r.strong_count() > 0);
+        list.push(reclaimer);
+    }
+
+    /// Take `bytes`, first asking reclaimers to give back what is missing.
+    fn try_reserve_reclaiming(&self, bytes: usize) -> bool {
         if self.try_reserve(bytes) {
-            self.inner.reserved.fetch_add(bytes, Ordering::AcqRel);
-            Ok(Reservation {
-                budget: self.clone(),
-                bytes,
-            })
-        } else {
-            Err(Error::BudgetExhausted {
-                requested: bytes,
-                available: self.available(),
-                limit: self.limit(),
-            })
+            return true;
         }
+        let reclaimers: Vec<_> = self
+            .inner
+            .reclaimers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for reclaimer in reclaimers {
+            let missing = bytes.saturating_sub(self.available());
+            if missing == 0 || reclaimer.reclaim(missing) > 0 {
+                if self.try_reserve(bytes) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// The limit in bytes.
@@ -290,6 +335,36 @@ pub struct Reservation {
 }
 
 impl Reservation {
+    /// Hold `bytes` more, asking the budget's reclaimers (tiered stores'
+    /// heap pages) to give memory back if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BudgetExhausted`] if it does not fit even then; the
+    /// reservation keeps what it held.
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(100);
+    /// let mut r = budget.reserve(10)?;
+    /// r.try_grow(50)?;
+    /// assert_eq!((r.bytes(), budget.used()), (60, 60));
+    /// assert!(r.try_grow(41).is_err());
+    /// assert_eq!(r.bytes(), 60);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn try_grow(&mut self, bytes: usize) -> Result<()> {
+        if !self.budget.try_reserve_reclaiming(bytes) {
+            return Err(Error::BudgetExhausted {
+                requested: bytes,
+                available: self.budget.available(),
+                limit: self.budget.limit(),
+            });
+        }
+        self.budget.inner.reserved.fetch_add(bytes, Ordering::AcqRel);
+        self.bytes += bytes;
+        Ok(())
+    }
+
     /// Bytes held.
     ///
     /// ```

@@ -165,6 +165,25 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// The page metadata parquet keeps until the file closes (offset and
+    /// column indexes, column chunk metadata) would pass the memory limit.
+    #[error(
+        "parquet-spill: the {what} metadata parquet keeps until the file closes needs {requested} \
+         more bytes, but {metadata} bytes of it already fill the {limit}-byte memory limit with \
+         everything else the writer holds; write larger pages, fewer columns or smaller files, \
+         or raise the limit"
+    )]
+    PageMetadataExhausted {
+        /// What was being charged (`page index`, `column chunk`, `page keys`).
+        what: &'static str,
+        /// Bytes it needed.
+        requested: usize,
+        /// File-lifetime metadata charged so far.
+        metadata: usize,
+        /// The limit.
+        limit: usize,
+    },
+
     /// A blob is larger than the store can address.
     #[error("parquet-spill: a blob of {len} bytes is too large to spill")]
     BlobTooLarge {

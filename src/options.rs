@@ -18,21 +18,12 @@ use parquet::file::properties::WriterProperties;
 use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
 use crate::file::FileStoreFactory;
+use crate::metadata::{Meter, MeteredStoreFactory};
 use crate::plan::{self, Fixed, PlanInput};
 use crate::spill_plan::{PlannedFactory, SpillPlan};
 use crate::stats::SpillMonitor;
 use crate::tiered::TieredStoreFactory;
 
-/// Share of a writer's allowance the planner prefers to give the encoders.
-const PREFERRED_ENCODER_SHARE: f64 = 0.5;
-/// The most it gives them before declaring the budget too small.
-const MAX_ENCODER_SHARE: f64 = 0.85;
-/// File size assumed for page-metadata estimates when none is given.
-///
-/// ```
-/// assert_eq!(parquet_spill::DEFAULT_EXPECTED_FILE_BYTES, 1 << 30);
-/// ```
-pub const DEFAULT_EXPECTED_FILE_BYTES: u64 = 1 << 30;
 
 /// Where a planned writer's pages go past the budget.
 #[derive(Debug, Clone)]
@@ -86,6 +77,9 @@ pub struct SpillOptions {
     properties: WriterProperties,
     fixed: Fixed,
     expected_file_bytes: Option<u64>,
+    threads: usize,
+    extra: usize,
+    chunk_statistics: bool,
 }
 
 impl SpillOptions {
@@ -131,6 +125,9 @@ impl SpillOptions {
             properties: WriterProperties::default(),
             fixed: Fixed::default(),
             expected_file_bytes: None,
+            threads: 1,
+            extra: 0,
+            chunk_statistics: false,
         }
     }
 
@@ -250,17 +247,71 @@ impl SpillOptions {
         self
     }
 
-    /// How many bytes of encoded data the file will hold (default
-    /// [`DEFAULT_EXPECTED_FILE_BYTES`]). Every finished page keeps a little
-    /// page-index metadata on the heap until the file is closed, so the planner
-    /// uses this to choose a page size that keeps that within the limit.
+    /// A hint: how many bytes of encoded data the file will hold. Every
+    /// finished page keeps a little metadata on the heap until the file is
+    /// closed; it is charged to the budget as it is written whatever the hint
+    /// says (heap pages yield to it), so the hint only lets the planner choose
+    /// pages large enough that the expected file's metadata fits, instead of
+    /// failing with [`Error::PageMetadataExhausted`] late in a huge write.
     ///
     /// ```
-    /// let options = parquet_spill::SpillOptions::new(64 << 20).expected_file_bytes(8 << 30);
-    /// # drop(options);
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).expected_file_bytes(8 << 30).plan(&schema)?;
+    /// assert!(plan.estimate().page_metadata > 0);
+    /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     pub fn expected_file_bytes(mut self, bytes: u64) -> Self {
         self.expected_file_bytes = Some(bytes);
+        self
+    }
+
+    /// Plan for `threads` column writers encoding at once (the parallel
+    /// path): each holds a page being compressed. Default 1; 0 is taken as 1.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let one = parquet_spill::SpillOptions::new(64 << 20).plan(&schema)?.estimate();
+    /// let four = parquet_spill::SpillOptions::new(64 << 20).threads(4).plan(&schema)?.estimate();
+    /// assert!(four.transient > one.transient);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Reserve `bytes` of the limit for the caller's own use (say, the input
+    /// batches it holds while writing): the plan fits the writer in the rest.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).reserve(16 << 20).plan(&schema)?;
+    /// assert_eq!(plan.estimate().reserved_extra, 16 << 20);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn reserve(mut self, bytes: usize) -> Self {
+        self.extra = bytes;
+        self
+    }
+
+    /// Write chunk-level statistics instead of page-level ones (no column
+    /// index): each page then leaves a few dozen bytes of metadata instead of
+    /// about a hundred, which lets very wide schemas fit smaller limits.
+    /// Readers lose page-level pruning. Every column changed is listed in
+    /// [`SpillPlan::changes`].
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).chunk_statistics().plan(&schema)?;
+    /// assert!(plan.changes().iter().any(|c| c.setting == "statistics_enabled"));
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn chunk_statistics(mut self) -> Self {
+        self.chunk_statistics = true;
         self
     }
 
@@ -297,13 +348,11 @@ impl SpillOptions {
             schema,
             props: self.properties.clone(),
             fixed: self.fixed,
-            allowance: (per_writer as f64 * PREFERRED_ENCODER_SHARE) as usize,
-            max_allowance: (per_writer as f64 * MAX_ENCODER_SHARE) as usize,
-            expected_bytes: self
-                .expected_file_bytes
-                .unwrap_or(DEFAULT_EXPECTED_FILE_BYTES),
             limit: per_writer,
-            max_share: MAX_ENCODER_SHARE,
+            expected_bytes: self.expected_file_bytes,
+            threads: self.threads,
+            extra: self.extra,
+            chunk_statistics: self.chunk_statistics,
         })
         .map_err(|e| match e {
             // Report what the user sets: the whole limit, for all writers.
@@ -323,22 +372,26 @@ impl SpillOptions {
             },
             other => other,
         })?;
-        let total = planned.estimate.total();
-        let reservation = budget.reserve(total)?;
+        let reserved = planned.estimate.reserved();
+        let reservation = budget.reserve(reserved)?;
         let backend = self.build_backend(&budget)?;
-        let encoder_pool = total.saturating_mul(writers);
+        // Pages leave room for the writers declared but not planned yet.
+        let pool = reserved.saturating_mul(writers);
         let tiered = TieredStoreFactory::over(budget.clone(), backend)
-            .with_headroom(move |b| encoder_pool.saturating_sub(b.reserved()));
+            .with_headroom(move |b| pool.saturating_sub(b.reserved()));
+        let meter = Arc::new(Meter::new(&budget)?);
         let monitor = SpillMonitor::new(
             budget,
             Arc::clone(tiered.counters()),
+            Arc::clone(&meter),
             planned.estimate,
             per_writer,
         );
+        let tiered: Arc<dyn PageStoreFactory> = Arc::new(tiered);
         Ok(SpillPlan {
             properties: planned.props,
             factory: Arc::new(PlannedFactory {
-                tiered,
+                stores: MeteredStoreFactory::new(tiered, meter, planned.metadata),
                 _reservation: reservation,
             }),
             monitor,

@@ -20,19 +20,21 @@ use parquet::file::writer::SerializedFileWriter;
 use crate::budget::Reservation;
 use crate::plan::{Estimate, PlanChange};
 use crate::stats::{SpillMonitor, WriterStats};
-use crate::tiered::TieredStoreFactory;
+use crate::metadata::MeteredStoreFactory;
 
-/// The planned stack: a tiered store over the backend, holding the
-/// encoders' reservation until the writer (its last user) is gone.
+/// The planned stack: metadata metered over a tiered store over the
+/// backend, holding the plan's reservation until the writer (its last user)
+/// is gone.
 #[derive(Debug)]
 pub(crate) struct PlannedFactory {
-    pub(crate) tiered: TieredStoreFactory,
+    /// Metadata metered, over pages tiered, over the backend.
+    pub(crate) stores: MeteredStoreFactory,
     pub(crate) _reservation: Reservation,
 }
 
 impl PageStoreFactory for PlannedFactory {
     fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
-        self.tiered.create(args)
+        self.stores.create(args)
     }
 }
 
@@ -57,7 +59,6 @@ impl PageStoreFactory for PlannedFactory {
 /// assert_eq!(budget.used(), 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct SpillPlan {
     pub(crate) properties: WriterProperties,
     pub(crate) factory: Arc<PlannedFactory>,
@@ -207,19 +208,32 @@ impl SpillPlan {
     }
 }
 
+impl fmt::Debug for SpillPlan {
+    // The properties and changes can hold thousands of columns: sizes only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpillPlan")
+            .field("page_size", &self.page_size)
+            .field("estimate", &self.estimate)
+            .field("changes", &self.changes.len())
+            .field("limit", &self.monitor.limit())
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Display for SpillPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = self.estimate;
         writeln!(
             f,
-            "limit {} bytes; encoders reserve {} (buffers {}, page metadata {}, transient {}, bloom {}); \
-             page size {}",
+            "limit {} bytes; reserved {} (encoders {}, codec contexts {}, transient {}, caller {}); \
+             expected page metadata {}; page size {}",
             self.monitor.limit(),
-            e.total(),
+            e.reserved(),
             e.encoders,
-            e.page_metadata,
+            e.codec,
             e.transient,
-            e.bloom_filters,
+            e.reserved_extra,
+            e.page_metadata,
             self.page_size
         )?;
         for change in &self.changes {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use bytesize::ByteSize;
 
 use crate::budget::{BudgetStats, MemoryBudget};
+use crate::metadata::Meter;
 use crate::plan::Estimate;
 use crate::tiered::TierCounters;
 
@@ -30,6 +31,7 @@ use crate::tiered::TierCounters;
 pub struct SpillMonitor {
     budget: MemoryBudget,
     tier: Arc<TierCounters>,
+    meter: Arc<Meter>,
     estimate: Estimate,
     limit: usize,
 }
@@ -38,12 +40,14 @@ impl SpillMonitor {
     pub(crate) fn new(
         budget: MemoryBudget,
         tier: Arc<TierCounters>,
+        meter: Arc<Meter>,
         estimate: Estimate,
         limit: usize,
     ) -> Self {
         Self {
             budget,
             tier,
+            meter,
             estimate,
             limit,
         }
@@ -74,14 +78,19 @@ impl SpillMonitor {
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     pub fn stats(&self) -> WriterStats {
+        let (pages, chunks) = self.meter.counts();
         WriterStats {
             limit: self.limit,
             estimate: self.estimate,
             budget: self.budget.stats(),
+            page_metadata: self.meter.bytes() as u64,
+            pages,
+            column_chunks: chunks,
             heap_pages: self.tier.heap.bytes(),
             peak_heap_pages: self.tier.heap.peak(),
             spilled_blobs: self.tier.blobs_passed.load(Ordering::Relaxed),
             spilled_bytes: self.tier.bytes_passed.load(Ordering::Relaxed),
+            reclaimed_bytes: self.tier.bytes_reclaimed.load(Ordering::Relaxed),
         }
     }
 }
@@ -96,7 +105,7 @@ impl SpillMonitor {
 /// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
 /// let text = plan.stats().to_string();
 /// assert!(text.contains("encoders"), "{text}");
-/// assert!(text.contains("of 32.0 MiB"), "{text}");
+/// assert!(text.contains("of the 32.0 MiB limit"), "{text}");
 /// # Ok::<(), parquet_spill::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +117,12 @@ pub struct WriterStats {
     pub estimate: Estimate,
     /// The budget (shared with other writers, if any).
     pub budget: BudgetStats,
+    /// Page and chunk metadata charged so far (kept until the file closes).
+    pub page_metadata: u64,
+    /// Pages written so far.
+    pub pages: u64,
+    /// Column chunks started so far.
+    pub column_chunks: u64,
     /// Bytes of pages (and headers) kept on the heap right now.
     pub heap_pages: u64,
     /// Highest `heap_pages` seen.
@@ -116,6 +131,9 @@ pub struct WriterStats {
     pub spilled_blobs: u64,
     /// Bytes passed to the backend.
     pub spilled_bytes: u64,
+    /// Part of `spilled_bytes` first kept on the heap, then spilled to make
+    /// room for page metadata or another writer's reservation.
+    pub reclaimed_bytes: u64,
 }
 
 fn b(n: impl TryInto<u64>) -> ByteSize {
@@ -125,25 +143,35 @@ fn b(n: impl TryInto<u64>) -> ByteSize {
 impl fmt::Display for WriterStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = &self.estimate;
-        writeln!(f, "encoders       {} reserved", b(e.encoders))?;
-        writeln!(f, "page metadata  {} reserved", b(e.page_metadata))?;
-        writeln!(f, "transient      {} reserved", b(e.transient))?;
-        writeln!(f, "bloom filters  {} reserved", b(e.bloom_filters))?;
+        writeln!(f, "encoders        {} reserved", b(e.encoders))?;
+        writeln!(f, "codec contexts  {} reserved", b(e.codec))?;
+        writeln!(f, "transient       {} reserved", b(e.transient))?;
+        if e.reserved_extra > 0 {
+            writeln!(f, "caller          {} reserved", b(e.reserved_extra))?;
+        }
         writeln!(
             f,
-            "pages on heap  {} now, {} at peak",
+            "page metadata   {} for {} pages and {} column chunks",
+            b(self.page_metadata),
+            self.pages,
+            self.column_chunks
+        )?;
+        writeln!(
+            f,
+            "pages on heap   {} now, {} at peak",
             b(self.heap_pages),
             b(self.peak_heap_pages)
         )?;
         writeln!(
             f,
-            "spilled        {} in {} blobs",
+            "spilled         {} in {} blobs ({} of it reclaimed from the heap)",
             b(self.spilled_bytes),
-            self.spilled_blobs
+            self.spilled_blobs,
+            b(self.reclaimed_bytes)
         )?;
         write!(
             f,
-            "budget         {} at peak of {}",
+            "peak            {} of the {} limit",
             b(self.budget.peak),
             b(self.limit)
         )

@@ -13,16 +13,26 @@
 //! `LimitStore<T>`, this wraps any [`PageStoreFactory`]; the inner store
 //! never sees the blobs kept here (page headers included), and each store's
 //! [`PageStore::memory_size`] is its own heap plus the inner store's.
+//!
+//! Why heap pages yield: they are a cache, while encoder buffers and the page
+//! metadata parquet keeps until the file closes are needs. The factory
+//! registers with the budget as a reclaimer: a [`Reservation`] that does not
+//! fit makes the stores spill heap pages (any column's, oldest first within a
+//! column) to the inner store until it does. Each store's state sits behind
+//! a mutex that only its own column's calls and a reclaim ever take, and a
+//! reclaim never waits for a store that is busy (`try_lock`).
+//!
+//! [`Reservation`]: crate::Reservation
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 
 use crate::blobs::{Admission, Blobs, Keep, Large, Taken};
-use crate::budget::{BudgetStats, MemoryBudget};
+use crate::budget::{BudgetStats, MemoryBudget, Reclaim};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
 use crate::metrics::HeapGauge;
 
@@ -55,6 +65,7 @@ use crate::metrics::HeapGauge;
 pub struct TieredStoreFactory<F: ?Sized = dyn PageStoreFactory> {
     admission: Admission,
     counters: Arc<TierCounters>,
+    stores: Arc<Registry>,
     inner: Arc<F>,
 }
 
@@ -64,6 +75,48 @@ pub(crate) struct TierCounters {
     pub heap: Arc<HeapGauge>,
     pub blobs_passed: AtomicU64,
     pub bytes_passed: AtomicU64,
+    pub bytes_reclaimed: AtomicU64,
+    pub reclaim_failures: AtomicU64,
+}
+
+/// The live stores of one factory, for reclaiming their heap pages.
+#[derive(Default)]
+struct Registry {
+    stores: Mutex<Vec<Weak<Mutex<Core>>>>,
+    counters: Arc<TierCounters>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Reclaim for Registry {
+    fn reclaim(&self, bytes: usize) -> usize {
+        let stores: Vec<_> = lock(&self.stores).iter().filter_map(Weak::upgrade).collect();
+        let mut freed = 0;
+        for store in stores {
+            if freed >= bytes {
+                break;
+            }
+            // A store busy on another thread is skipped, never waited for.
+            let Ok(mut core) = store.try_lock() else {
+                continue;
+            };
+            let core = &mut *core;
+            let (blobs, inner) = (&mut core.blobs, &mut core.inner);
+            let mut failed = false;
+            freed += blobs.evict_heap(bytes - freed, |blob| {
+                inner.put(blob).inspect_err(|_| failed = true)
+            });
+            if failed {
+                self.counters.reclaim_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let c = &self.counters;
+        c.bytes_reclaimed.fetch_add(freed as u64, Ordering::Relaxed);
+        c.bytes_passed.fetch_add(freed as u64, Ordering::Relaxed);
+        freed
+    }
 }
 
 impl TierCounters {
@@ -74,6 +127,7 @@ impl TierCounters {
             peak_heap_bytes: self.heap.peak(),
             blobs_passed: self.blobs_passed.load(Ordering::Relaxed),
             bytes_passed: self.bytes_passed.load(Ordering::Relaxed),
+            bytes_reclaimed: self.bytes_reclaimed.load(Ordering::Relaxed),
         }
     }
 }
@@ -97,8 +151,11 @@ pub struct TieredStats {
     pub peak_heap_bytes: u64,
     /// Blobs handed to the inner factory's stores (spilled).
     pub blobs_passed: u64,
-    /// Bytes handed to the inner factory's stores (spilled).
+    /// Bytes handed to the inner factory's stores (spilled), reclaimed
+    /// heap pages included.
     pub bytes_passed: u64,
+    /// Bytes of heap pages spilled later to make room for a reservation.
+    pub bytes_reclaimed: u64,
 }
 
 impl<F: PageStoreFactory> TieredStoreFactory<F> {
@@ -127,9 +184,17 @@ impl<F: PageStoreFactory + ?Sized> TieredStoreFactory<F> {
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     pub fn over(budget: MemoryBudget, inner: Arc<F>) -> Self {
+        let counters = Arc::<TierCounters>::default();
+        let stores = Arc::new(Registry {
+            stores: Mutex::default(),
+            counters: Arc::clone(&counters),
+        });
+        let reclaim: Arc<dyn Reclaim> = stores.clone();
+        budget.add_reclaimer(Arc::downgrade(&reclaim));
         Self {
             admission: Admission::new(budget),
-            counters: Arc::default(),
+            counters,
+            stores,
             inner,
         }
     }
@@ -189,6 +254,7 @@ impl<F: ?Sized> Clone for TieredStoreFactory<F> {
         Self {
             admission: self.admission.clone(),
             counters: Arc::clone(&self.counters),
+            stores: Arc::clone(&self.stores),
             inner: Arc::clone(&self.inner),
         }
     }
@@ -209,48 +275,65 @@ impl<F: PageStoreFactory + ?Sized> PageStoreFactory for TieredStoreFactory<F> {
             inline_threshold: DEFAULT_INLINE_THRESHOLD,
             large: Large::Budget(self.admission.clone()),
         };
-        Ok(Box::new(TieredStore {
+        let core = Arc::new(Mutex::new(Core {
             blobs: Blobs::new(keep, Arc::clone(&self.counters.heap)),
             inner: self.inner.create(args)?,
+        }));
+        let mut stores = lock(&self.stores.stores);
+        if stores.len() % 1024 == 1023 {
+            stores.retain(|s| s.strong_count() > 0);
+        }
+        stores.push(Arc::downgrade(&core));
+        drop(stores);
+        Ok(Box::new(TieredStore {
+            core,
             counters: Arc::clone(&self.counters),
         }))
     }
 }
 
-/// One column's tiered store: heap blobs here, the rest in `inner`.
-struct TieredStore {
+/// One column's blobs: heap ones here, the rest in `inner`.
+struct Core {
     blobs: Blobs<PageKey>,
     inner: Box<dyn PageStore>,
+}
+
+/// One column's tiered store.
+struct TieredStore {
+    core: Arc<Mutex<Core>>,
     counters: Arc<TierCounters>,
 }
 
 impl PageStore for TieredStore {
     fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
-        if let Some(key) = self.blobs.try_keep(&value)? {
+        let mut core = lock(&self.core);
+        if let Some(key) = core.blobs.try_keep(&value)? {
             return Ok(key);
         }
         let len = value.len() as u64;
-        let inner = self.inner.put(value)?;
+        let inner = core.inner.put(value)?;
         self.counters.blobs_passed.fetch_add(1, Ordering::Relaxed);
         self.counters.bytes_passed.fetch_add(len, Ordering::Relaxed);
-        Ok(self.blobs.push_stored(inner))
+        Ok(core.blobs.push_stored(inner))
     }
 
     fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
-        match self.blobs.take(key)? {
+        let mut core = lock(&self.core);
+        match core.blobs.take(key)? {
             Taken::Bytes(bytes) => Ok(bytes),
-            Taken::Stored(inner) => self.inner.take(inner),
+            Taken::Stored(inner) => core.inner.take(inner),
         }
     }
 
     fn memory_size(&self) -> usize {
-        self.blobs.memory_size() + self.inner.memory_size()
+        let core = lock(&self.core);
+        core.blobs.memory_size() + core.inner.memory_size()
     }
 }
 
 impl Drop for TieredStore {
     fn drop(&mut self) {
         // The inner store frees its own blobs when it drops.
-        drop(self.blobs.drain_stored());
+        drop(lock(&self.core).blobs.drain_stored());
     }
 }

@@ -1,6 +1,8 @@
-//! A memory budget the writer keeps: peak writer heap (counting allocator,
-//! one child process per measurement, input batches excluded) stays within
-//! the limit given to `SpillOptions`, on every workload.
+//! The memory promise, measured: a planned writer's peak heap (counting
+//! allocator) and the process's peak resident-set growth (`VmHWM` after
+//! `clear_refs`: heap, codec contexts outside the Rust heap, the input batch
+//! being written) stay within the limit given to `SpillOptions`, or the plan
+//! is refused up front. One child process per measurement.
 //!
 //! ```text
 //! cargo test --all-features --test budget_memory -- --nocapture
@@ -8,13 +10,15 @@
 //! ```
 //!
 //! By default the workloads are scaled to finish in CI; `PARQUET_SPILL_FULL=1`
-//! runs the issue's full sizes: a ~1 GiB (compressed) skewed row group and
-//! 1,500 columns x 65,536 rows (~6 GiB written).
+//! runs the issue's sizes: a ~1 GiB (compressed) skewed row group, 300 and
+//! 1,500 mixed columns × 65,536 rows (1.4 and ~7 GiB written) and a 16 M row
+//! dictionary column.
 
 use std::sync::{Arc, Barrier};
 
 use arrow_array::RecordBatch;
 use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
 use parquet_spill::testkit::measure::{self, ChildRunner, Measurement, Scenario, Store};
 use parquet_spill::testkit::CountingAlloc;
 use parquet_spill::workloads::Workload;
@@ -24,6 +28,7 @@ use parquet_spill::{Error, MemoryBudget, SpillOptions};
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
 const MIB: usize = 1 << 20;
+const LIMITS: [usize; 4] = [48 * MIB, 64 * MIB, 96 * MIB, 256 * MIB];
 
 fn full() -> bool {
     std::env::var_os("PARQUET_SPILL_FULL").is_some()
@@ -34,20 +39,6 @@ fn measure_child() -> parquet::errors::Result<()> {
     measure::serve_child(&ALLOC).map(drop)
 }
 
-fn measure_all(cases: &[(Workload, Store)]) -> Vec<Measurement> {
-    let child = ChildRunner::test("measure_child").expect("test executable");
-    let results: Vec<(Scenario, Measurement)> = cases
-        .iter()
-        .map(|(w, s)| {
-            let scenario = Scenario::new(*w, s.clone());
-            let m = child.measure(&scenario).unwrap_or_else(|e| panic!("{e}"));
-            (scenario, m)
-        })
-        .collect();
-    println!("{}", measure::format_table(&results));
-    results.into_iter().map(|(_, m)| m).collect()
-}
-
 fn budget(limit: usize) -> Store {
     Store::Budget {
         limit,
@@ -55,14 +46,54 @@ fn budget(limit: usize) -> Store {
     }
 }
 
-/// Peak writer heap within the limit, and the budget itself never exceeded.
+/// (a)–(d), at full or CI size.
+fn workloads() -> [(&'static str, Workload); 4] {
+    let (skewed, rows, rows_wide, dictionary) = if full() {
+        (1400 << 20, 65_536, 65_536, 16 << 20)
+    } else {
+        (96 << 20, 16_384, 4_096, 4 << 20)
+    };
+    [
+        ("a", Workload::skewed_bytes(skewed)),
+        (
+            "b",
+            Workload::WideMixed {
+                columns: 300,
+                rows,
+            },
+        ),
+        (
+            "c",
+            Workload::WideMixed {
+                columns: 1500,
+                rows: rows_wide,
+            },
+        ),
+        ("d", Workload::LowCardinality { rows: dictionary }),
+    ]
+}
+
+/// The plan the child will make, made here first: `Err` if it is refused.
+fn plan_for(scenario: &Scenario, limit: usize) -> Result<parquet_spill::SpillPlan, Error> {
+    measure::spill_options(scenario, limit).plan(&scenario.workload.schema())
+}
+
+/// Heap and resident-set growth within `limit`, and the budget never exceeded.
 fn assert_within(m: &Measurement, limit: usize, what: &str) {
     assert!(
         m.peak_heap() <= limit as u64,
-        "{what}: peak writer heap {} MiB exceeds the {} MiB budget",
-        m.peak_heap() / MIB as u64,
-        limit / MIB
+        "{what}: peak writer heap {} exceeds the {} limit",
+        measure::human_bytes(m.peak_heap()),
+        measure::human_bytes(limit as u64)
     );
+    if let Some(rss) = m.peak_rss_growth {
+        assert!(
+            rss <= limit as u64,
+            "{what}: peak resident-set growth {} exceeds the {} limit",
+            measure::human_bytes(rss),
+            measure::human_bytes(limit as u64)
+        );
+    }
     let budget_peak = m.budget_peak.expect("budget stats");
     assert!(
         budget_peak <= limit as u64,
@@ -70,51 +101,190 @@ fn assert_within(m: &Measurement, limit: usize, what: &str) {
     );
 }
 
-fn wide(columns: usize) -> Workload {
-    Workload::WideMixed {
-        columns,
-        rows: 65_536,
+/// Every workload at every limit with `codec`: within the limit, or refused
+/// up front with a minimum above it. Prints the measurements and, for the
+/// planned runs, the estimate against the measured peak.
+fn grid(codec: Compression) {
+    let child = ChildRunner::test("measure_child").expect("test executable");
+    let mut rows = Vec::new();
+    let mut refused = Vec::new();
+    for (name, w) in workloads() {
+        for limit in LIMITS {
+            let scenario = Scenario::new(w, budget(limit)).with_codec(codec);
+            match plan_for(&scenario, limit) {
+                Err(Error::BudgetTooSmall { minimum, .. }) => {
+                    assert!(minimum > limit, "({name}) refused below its own minimum");
+                    refused.push(format!(
+                        "({name}) {} at {}: refused, minimum {}",
+                        w.name(),
+                        measure::human_bytes(limit as u64),
+                        measure::human_bytes(minimum as u64)
+                    ));
+                    continue;
+                }
+                Err(e) => panic!("({name}) at {limit}: {e}"),
+                Ok(plan) => drop(plan),
+            }
+            let m = child
+                .measure(&scenario)
+                .unwrap_or_else(|e| panic!("({name}): {e}"));
+            assert_within(&m, limit, &format!("({name}) {}", scenario.label()));
+            rows.push((scenario, m));
+        }
     }
-}
-
-#[test]
-fn wide_300_columns_stays_within_64_and_256_mib() {
-    let w = wide(300);
-    let m = measure_all(&[
-        (w, Store::Default),
-        (w, budget(64 * MIB)),
-        (w, budget(256 * MIB)),
-    ]);
-    assert!(
-        m[0].peak_heap() > 256 * MIB as u64,
-        "in-memory default should need more than 256 MiB"
-    );
-    assert_within(&m[1], 64 * MIB, "300 columns at 64 MiB");
-    assert_within(&m[2], 256 * MIB, "300 columns at 256 MiB");
-    assert!(m[1].bytes_spilled.unwrap_or(0) > 0);
-}
-
-#[test]
-fn narrow_skewed_stays_within_64_and_256_mib() {
-    let w = Workload::skewed_bytes(if full() { 1400 << 20 } else { 384 << 20 });
-    let m = measure_all(&[(w, budget(64 * MIB)), (w, budget(256 * MIB))]);
-    assert_within(&m[0], 64 * MIB, "skewed at 64 MiB");
-    assert_within(&m[1], 256 * MIB, "skewed at 256 MiB");
-    if full() {
-        assert!(
-            m[0].output_bytes > 1 << 30,
-            "the full skewed row group is ~1 GiB compressed"
+    println!("codec {codec}\n{}", measure::format_table(&rows));
+    for line in &refused {
+        println!("{line}");
+    }
+    println!("estimate (reserved + expected metadata, or the limit when pages fill it) / measured peak:");
+    for (scenario, m) in &rows {
+        let Store::Budget { limit, .. } = scenario.store else {
+            continue;
+        };
+        let reserved = m.reserved.unwrap_or(0) + m.expected_metadata.unwrap_or(0);
+        // Pages take what is left when the data outgrows it.
+        let estimate = if m.bytes_spilled.unwrap_or(0) > 0 {
+            limit as u64
+        } else {
+            reserved.max(m.peak_heap())
+        };
+        let measured = m.peak_heap().max(m.peak_rss_growth.unwrap_or(0));
+        println!(
+            "  {:<32} {:>6.2}",
+            scenario.label(),
+            estimate as f64 / measured.max(1) as f64
         );
     }
 }
 
 #[test]
-fn low_cardinality_dictionary_stays_within_64_mib() {
-    let w = Workload::LowCardinality {
-        rows: 16 * 1024 * 1024,
+fn every_workload_within_every_limit_lz4_raw() {
+    grid(Compression::LZ4_RAW);
+}
+
+#[test]
+fn every_workload_within_every_limit_zstd() {
+    grid(Compression::ZSTD(ZstdLevel::default()));
+}
+
+/// zstd keeps a native context per column writer: at the smallest limit
+/// that fits the schema with LZ4_RAW, zstd is refused, naming its own
+/// minimum and LZ4_RAW's; the caller's codec is never changed.
+#[test]
+fn codec_memory_is_part_of_the_plan() {
+    let w = Workload::WideMixed {
+        columns: 300,
+        rows: 65_536,
     };
-    let m = measure_all(&[(w, budget(64 * MIB))]);
-    assert_within(&m[0], 64 * MIB, "dictionary column at 64 MiB");
+    let minimum = |codec| match SpillOptions::new(MIB)
+        .properties(measure::properties(codec, None))
+        .expected_file_bytes(w.raw_bytes())
+        .plan(&w.schema())
+    {
+        Err(Error::BudgetTooSmall {
+            minimum,
+            alternative,
+            ..
+        }) => (minimum, alternative),
+        other => panic!("{other:?}"),
+    };
+    let zstd = Compression::ZSTD(ZstdLevel::default());
+    let (lz4_minimum, none) = minimum(Compression::LZ4_RAW);
+    assert!(none.is_none(), "LZ4_RAW has no cheaper alternative");
+    let (zstd_minimum, alternative) = minimum(zstd);
+    assert!(
+        zstd_minimum > lz4_minimum + 300 * (90 << 10),
+        "zstd's contexts: {zstd_minimum} vs {lz4_minimum}"
+    );
+    let err = SpillOptions::new(lz4_minimum)
+        .properties(measure::properties(zstd, None))
+        .expected_file_bytes(w.raw_bytes())
+        .plan(&w.schema())
+        .unwrap_err();
+    assert!(err.to_string().contains("LZ4_RAW"), "{err}");
+    assert_eq!(alternative.map(|a| a.minimum), Some(lz4_minimum));
+    let plan = SpillOptions::new(zstd_minimum)
+        .properties(measure::properties(zstd, None))
+        .expected_file_bytes(w.raw_bytes())
+        .plan(&w.schema())
+        .unwrap();
+    assert!(plan.estimate().codec > 300 * (90 << 10), "{plan}");
+    assert_eq!(
+        plan.properties().compression(&"c0_i64".into()),
+        zstd,
+        "the caller's codec is never changed"
+    );
+}
+
+/// (c) with chunk statistics (an explicit opt-in, listed as a change for
+/// every column) needs less than with page statistics.
+#[test]
+fn chunk_statistics_lower_the_minimum_for_very_wide_schemas() {
+    let w = Workload::WideMixed {
+        columns: 1500,
+        rows: 65_536,
+    };
+    let minimum = |chunk: bool| {
+        let mut options = SpillOptions::new(MIB)
+            .properties(measure::properties(Compression::LZ4_RAW, None))
+            .expected_file_bytes(w.raw_bytes());
+        if chunk {
+            options = options.chunk_statistics();
+        }
+        match options.plan(&w.schema()) {
+            Err(Error::BudgetTooSmall { minimum, .. }) => minimum,
+            other => panic!("{other:?}"),
+        }
+    };
+    let (page, chunk) = (minimum(false), minimum(true));
+    println!(
+        "(c) LZ4_RAW minimum: page statistics {}, chunk statistics {}",
+        measure::human_bytes(page as u64),
+        measure::human_bytes(chunk as u64)
+    );
+    assert!(chunk < page);
+    let plan = SpillOptions::new(chunk)
+        .properties(measure::properties(Compression::LZ4_RAW, None))
+        .expected_file_bytes(w.raw_bytes())
+        .chunk_statistics()
+        .plan(&w.schema())
+        .unwrap();
+    let listed = plan
+        .changes()
+        .iter()
+        .filter(|c| c.setting == "statistics_enabled")
+        .count();
+    assert_eq!(listed, 1500);
+}
+
+/// A file far larger than the hint: the metadata charged as it grows makes
+/// heap pages yield, and the write stays within the limit — or fails with
+/// `PageMetadataExhausted` before passing it, never silently over.
+#[test]
+fn a_file_six_times_the_hint_stays_within_the_limit() {
+    let child = ChildRunner::test("measure_child").expect("test executable");
+    let w = Workload::WideMixed {
+        columns: 120,
+        rows: if full() { 262_144 } else { 65_536 },
+    };
+    let limit = 32 * MIB;
+    let scenario = Scenario::new(w, budget(limit))
+        .with_codec(Compression::LZ4_RAW)
+        .with_hint_divisor(6);
+    match child.measure(&scenario) {
+        Ok(m) => {
+            println!("{}", measure::format_table(&[(scenario, m)]));
+            assert_within(&m, limit, "six times the hint");
+            assert!(m.page_metadata.unwrap_or(0) > 0);
+        }
+        Err(e) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("metadata parquet keeps until the file closes"),
+                "{text}"
+            );
+        }
+    }
 }
 
 /// A row group smaller than the budget never touches the spill file.
@@ -124,66 +294,33 @@ fn a_budget_larger_than_the_row_group_spills_nothing() {
         columns: 30,
         rows: 65_536,
     };
-    let m = measure_all(&[(w, budget(512 * MIB))]);
-    assert_eq!(m[0].bytes_spilled, Some(0));
-    assert_eq!(m[0].spill_peak_file_len, Some(0));
-    assert_within(&m[0], 512 * MIB, "roomy budget");
-}
-
-/// 1,500 columns: the planner refuses 64 MiB (naming the minimum) and keeps
-/// 256 MiB. Only the refusal runs by default; the 6 GiB write is `FULL` only.
-#[test]
-fn fifteen_hundred_columns() {
-    let w = wide(1500);
-    let err = SpillOptions::new(64 * MIB)
-        .expected_file_bytes(w.raw_bytes())
-        .plan(&w.schema())
-        .unwrap_err();
-    let Error::BudgetTooSmall {
-        minimum, columns, ..
-    } = err
-    else {
-        panic!("expected BudgetTooSmall, got {err}")
-    };
-    assert_eq!(columns, 1500);
-    println!(
-        "1,500 columns: the planner's minimum is {} MiB",
-        minimum / MIB
-    );
-    assert!(
-        minimum > 64 * MIB && minimum <= 256 * MIB,
-        "minimum {minimum}"
-    );
-    if full() {
-        let m = measure_all(&[(w, budget(256 * MIB))]);
-        assert_within(&m[0], 256 * MIB, "1,500 columns at 256 MiB");
-    }
+    let child = ChildRunner::test("measure_child").expect("test executable");
+    let scenario = Scenario::new(w, budget(512 * MIB)).with_codec(Compression::LZ4_RAW);
+    let m = child.measure(&scenario).unwrap();
+    assert_eq!(m.bytes_spilled, Some(0));
+    assert_eq!(m.spill_peak_file_len, Some(0));
+    assert_within(&m, 512 * MIB, "roomy budget");
 }
 
 const EIGHT: &str = "PARQUET_SPILL_EIGHT_WRITERS";
 
-/// Eight writers on eight threads sharing one 256 MiB budget: their
-/// combined heap, measured in one child process, stays within it.
+/// Eight writers on eight threads, sharing one 256 MiB budget: combined
+/// peak heap within it. Measured in a child process of its own.
 #[test]
 fn eight_writers_share_256_mib() {
-    let out = ChildRunner::test("eight_writers_child")
-        .and_then(|c| c.run(EIGHT, "1"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let child = ChildRunner::test("eight_writers_child").expect("test executable");
+    let out = child.run(EIGHT, "1").unwrap();
     let line = out
         .lines()
-        .find_map(|l| l.split_once("EIGHT-WRITERS ").map(|(_, r)| r.to_owned()))
-        .unwrap_or_else(|| panic!("child printed no result:\n{out}"));
-    println!("eight writers: {line}");
-    let field = |k: &str| -> u64 {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {k} in {line}"))
-    };
-    assert!(field("peak") <= 256 * MIB as u64, "{line}");
-    assert!(
-        field("spilled") > 0,
-        "the shared budget never filled: {line}"
-    );
+        .find_map(|l| l.find("EIGHT-WRITERS").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no result line:\n{out}"));
+    println!("{line}");
+    let peak: u64 = line
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("peak="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no peak in {line}"));
+    assert!(peak <= 256 * MIB as u64, "{line}");
 }
 
 #[test]
@@ -202,8 +339,8 @@ fn eight_writers_child() {
     let plans: Vec<_> = (0..8)
         .map(|_| {
             SpillOptions::shared(shared.clone(), 8)
-                .properties(measure::writer_properties())
-                .expected_file_bytes(w.raw_bytes())
+                .properties(measure::properties(Compression::LZ4_RAW, None))
+                .expected_file_bytes(3 * w.raw_bytes())
                 .plan(&w.schema())
                 .unwrap()
         })
@@ -240,46 +377,23 @@ fn eight_writers_child() {
     );
 }
 
-/// The README's table: (a)-(d) with the in-memory default, the file store and
-/// budgets of 64 and 256 MiB. `PARQUET_SPILL_FULL=1` only (minutes, ~10 GiB heap
-/// for the in-memory default on (c)).
+/// The README's comparison: (a)–(d) with the in-memory default, the file
+/// store and budgets. `PARQUET_SPILL_FULL=1` only.
 #[test]
 fn full_table() {
     if !full() {
         return;
     }
-    let workloads = [
-        Workload::skewed_bytes(1400 << 20),
-        wide(300),
-        wide(1500),
-        Workload::LowCardinality {
-            rows: 16 * 1024 * 1024,
-        },
-    ];
     let child = ChildRunner::test("measure_child").expect("test executable");
     let mut rows = Vec::new();
-    for w in workloads {
-        for store in [
-            Store::Default,
-            Store::file(),
-            budget(64 * MIB),
-            budget(256 * MIB),
-        ] {
-            let scenario = Scenario::new(w, store);
+    for (_, w) in workloads() {
+        for store in [Store::Default, Store::file()] {
+            let scenario = Scenario::new(w, store).with_codec(Compression::LZ4_RAW);
             match child.measure(&scenario) {
                 Ok(m) => rows.push((scenario, m)),
-                Err(e) => println!(
-                    "{}: {}",
-                    scenario.label(),
-                    e.to_string().lines().next().unwrap_or("")
-                ),
+                Err(e) => println!("{}: {}", scenario.label(), e.to_string().lines().next().unwrap_or("")),
             }
         }
     }
     println!("{}", measure::format_table(&rows));
-    for (scenario, m) in &rows {
-        if let Store::Budget { limit, .. } = scenario.store {
-            assert_within(m, limit, &scenario.label());
-        }
-    }
 }

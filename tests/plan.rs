@@ -47,7 +47,7 @@ fn wide_schemas_get_smaller_pages_and_every_change_is_listed() {
     assert!(plan.estimate().total() <= 64 * MIB);
     assert_eq!(
         plan.stats().budget.used,
-        plan.estimate().total(),
+        plan.estimate().reserved(),
         "the estimate is reserved"
     );
     drop(plan);
@@ -90,27 +90,24 @@ fn a_dropped_plan_hands_its_reservation_back() {
     assert_eq!(budget.used(), 0);
 }
 
+/// Dictionary encoding costs a hash table of ~72 KiB per column however
+/// small the dictionary: wide schemas in tight limits lose dictionaries
+/// before their pages shrink further, and every column changed is listed.
 #[test]
-fn dictionary_limits_differ_by_column_width() {
-    let s = Schema::new(vec![
-        Field::new("i32", DataType::Int32, true),
-        Field::new("i64", DataType::Int64, true),
-        Field::new("s", DataType::Utf8, true),
-        Field::new("b", DataType::Boolean, true),
-    ]);
-    let plan = SpillOptions::new(64 * MIB).plan(&s).unwrap();
-    let limit = |c: &str| {
-        plan.properties()
-            .column_dictionary_page_size_limit(&ColumnPath::from(c))
-    };
-    assert!(
-        limit("i32") < limit("i64"),
-        "{} vs {}",
-        limit("i32"),
-        limit("i64")
-    );
-    assert!(limit("i64") <= limit("s"));
-    assert!(limit("s") <= plan.page_size());
+fn wide_schemas_drop_dictionaries_and_list_each_column() {
+    let s = schema(1000, DataType::Int64);
+    let roomy = SpillOptions::new(8 << 30).plan(&s).unwrap();
+    assert!(!roomy.changes().iter().any(|c| c.setting == "dictionary_enabled"));
+    let tight = SpillOptions::new(128 * MIB).plan(&s).unwrap();
+    let dropped = tight
+        .changes()
+        .iter()
+        .filter(|c| c.setting == "dictionary_enabled")
+        .count();
+    assert_eq!(dropped, 1000, "{tight}");
+    assert!(!tight
+        .properties()
+        .dictionary_enabled(&ColumnPath::from("c7")));
 }
 
 #[test]
@@ -131,11 +128,7 @@ fn explicit_page_sizes_are_kept_as_upper_bounds() {
 #[test]
 fn fixed_page_sizes_are_kept_exactly_even_at_the_default_value() {
     let wide = schema(100, DataType::Utf8);
-    let planned = SpillOptions::new(512 * MIB).plan(&wide).unwrap();
-    assert!(
-        planned.page_size() < 1 << 20,
-        "the planner lowers it when free to"
-    );
+    // parquet's default value, fixed: kept, not taken for "unset".
     let fixed = SpillOptions::new(512 * MIB)
         .data_page_size_limit(1 << 20)
         .plan(&wide)
@@ -148,18 +141,21 @@ fn fixed_page_sizes_are_kept_exactly_even_at_the_default_value() {
             .column_data_page_size_limit(&ColumnPath::from("c7")),
         1 << 20
     );
+    // Smaller than what the planner would choose: kept too.
     let fixed = SpillOptions::new(512 * MIB)
+        .data_page_size_limit(64 << 10)
         .dictionary_page_size_limit(1 << 20)
-        .write_batch_size(1024)
+        .write_batch_size(1000)
         .plan(&wide)
         .unwrap();
+    assert_eq!(fixed.page_size(), 64 << 10);
     assert_eq!(
         fixed
             .properties()
             .column_dictionary_page_size_limit(&ColumnPath::from("c7")),
         1 << 20
     );
-    assert_eq!(fixed.properties().write_batch_size(), 1024);
+    assert_eq!(fixed.properties().write_batch_size(), 1000);
 }
 
 /// A fixed size that cannot fit is an error naming the setting, when the
@@ -291,8 +287,11 @@ fn tiny_explicit_page_sizes_are_planned_not_refused() {
 /// must cap it too, and say so.
 #[test]
 fn per_column_page_overrides_are_capped() {
+    // c0's override equals parquet's default (indistinguishable from none,
+    // but it would win over the planned file-wide limit); c1's differs.
     let props = WriterProperties::builder()
         .set_column_data_page_size_limit(ColumnPath::from("c0"), 1 << 20)
+        .set_column_data_page_size_limit(ColumnPath::from("c1"), 768 << 10)
         .build();
     let plan = SpillOptions::new(64 * MIB)
         .properties(props)
@@ -306,10 +305,14 @@ fn per_column_page_overrides_are_capped() {
         "c0 keeps {c0} > {}",
         plan.page_size()
     );
+    let c1 = plan
+        .properties()
+        .column_data_page_size_limit(&ColumnPath::from("c1"));
+    assert!(c1 <= plan.page_size());
     assert!(plan
         .changes()
         .iter()
-        .any(|c| c.column.as_deref() == Some("c0") && c.setting == "data_page_size_limit"));
+        .any(|c| c.column.as_deref() == Some("c1") && c.setting == "data_page_size_limit"));
 }
 
 /// "Limit by rows only" (`usize::MAX` page size) must not overflow the model.
@@ -342,4 +345,64 @@ fn an_explicit_dictionary_limit_does_not_cap_or_raise_data_pages() {
         .plan(&schema(4, DataType::Utf8))
         .unwrap();
     assert_eq!(plan.page_size(), 1 << 20);
+}
+
+
+/// A larger limit never yields a later rung: never smaller pages, never
+/// dictionaries dropped that a smaller limit kept, never a larger share of
+/// the limit taken from pages — over schemas from 1 to 2,000 columns.
+#[test]
+fn larger_limits_never_give_smaller_pages() {
+    use parquet::basic::{Compression, ZstdLevel};
+    let schemas = [
+        schema(1, DataType::Utf8),
+        schema(20, DataType::Int64),
+        schema(300, DataType::Utf8),
+        parquet_spill::workloads::Workload::WideMixed {
+            columns: 1500,
+            rows: 1,
+        }
+        .schema()
+        .as_ref()
+        .clone(),
+        schema(2000, DataType::Int32),
+    ];
+    for s in &schemas {
+        for codec in [Compression::LZ4_RAW, Compression::ZSTD(ZstdLevel::default())] {
+            let props = WriterProperties::builder().set_compression(codec).build();
+            let mut last: Option<(usize, usize)> = None;
+            let mut limit = 4 * MIB;
+            while limit <= 4 << 30 {
+                if let Ok(plan) = SpillOptions::new(limit)
+                    .properties(props.clone())
+                    .expected_file_bytes(1 << 30)
+                    .plan(s)
+                {
+                    let dropped = plan
+                        .changes()
+                        .iter()
+                        .filter(|c| c.setting == "dictionary_enabled")
+                        .count();
+                    if let Some((page, last_dropped)) = last {
+                        assert!(
+                            plan.page_size() >= page,
+                            "{} columns, {codec}: {limit} gives {} < {page}",
+                            s.fields().len(),
+                            plan.page_size()
+                        );
+                        assert!(
+                            plan.page_size() > page || dropped <= last_dropped,
+                            "{} columns, {codec}: {limit} drops more dictionaries",
+                            s.fields().len()
+                        );
+                    }
+                    last = Some((plan.page_size(), dropped));
+                } else {
+                    assert!(last.is_none(), "{limit} refused after a smaller limit was accepted");
+                }
+                limit = limit * 5 / 4;
+            }
+            assert!(last.is_some(), "never accepted");
+        }
+    }
 }

@@ -446,7 +446,7 @@ fn a_planned_writer_gets_its_share_while_another_holds_pages() {
             .unwrap();
     writer.write(&batch).unwrap(); // 8 MB of pages, one row group still open
     let held = budget.used();
-    assert!(held > 3 << 20, "the first writer's pages hold {held} bytes");
+    assert!(held > 2 << 20, "the first writer's pages hold {held} bytes");
 
     let second = options.plan(&batch.schema());
     let outcome = second.as_ref().map(|p| p.estimate().total());

@@ -129,16 +129,7 @@ impl fmt::Display for Report {
 /// Peak resident set size of this process (`VmHWM` in `/proc/self/status`),
 /// or `None` where that does not exist.
 pub fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line
-        .trim_start_matches("VmHWM:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    parquet_spill::rss::peak()
 }
 
 #[cfg(test)]

@@ -192,12 +192,16 @@ impl ChildRunner {
     /// assert!(out.contains("my-result"));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    ///
+    /// Unless the parent sets `GLIBC_TUNABLES` itself, the child runs with
+    /// [`crate::rss::GLIBC_TUNABLES`], so its resident set follows its heap.
     pub fn run(&self, key: &str, value: &str) -> io::Result<String> {
-        let output = Command::new(&self.program)
-            .args(&self.args)
-            .env(key, value)
-            .stdin(Stdio::null())
-            .output()?;
+        let mut command = Command::new(&self.program);
+        command.args(&self.args).env(key, value).stdin(Stdio::null());
+        if std::env::var_os("GLIBC_TUNABLES").is_none() {
+            command.env("GLIBC_TUNABLES", crate::rss::GLIBC_TUNABLES);
+        }
+        let output = command.output()?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() {
             return Err(io::Error::other(format!(

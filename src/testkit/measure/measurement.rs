@@ -52,6 +52,16 @@ pub struct Measurement {
     /// Most descriptors open at once while writing, minus those open before
     /// the store and writer were made (`None` without `/proc/self/fd`).
     pub extra_fds: Option<u64>,
+    /// Growth of the process's peak resident set over its level just before
+    /// the writer was made (`VmHWM` after `clear_refs`; `None` off Linux):
+    /// heap, native codec memory, and the input batch being written.
+    pub peak_rss_growth: Option<u64>,
+    /// What the plan reserved up front ([`Store::Budget`](super::Store::Budget) only).
+    pub reserved: Option<u64>,
+    /// The plan's page metadata estimate for the expected file ([`Store::Budget`](super::Store::Budget) only).
+    pub expected_metadata: Option<u64>,
+    /// Page metadata charged while writing ([`Store::Budget`](super::Store::Budget) only).
+    pub page_metadata: Option<u64>,
 }
 
 impl Measurement {
@@ -76,7 +86,8 @@ impl fmt::Display for Measurement {
         write!(
             f,
             "peak_write_heap={} peak_flush_heap={} heap_at_close={} wall_ns={} output_bytes={} \
-             row_groups={} spill_peak_file_len={} bytes_spilled={} budget_peak={} extra_fds={}",
+             row_groups={} spill_peak_file_len={} bytes_spilled={} budget_peak={} extra_fds={} \
+             peak_rss_growth={} reserved={} expected_metadata={} page_metadata={}",
             self.peak_write_heap,
             self.peak_flush_heap,
             self.heap_at_close,
@@ -87,6 +98,10 @@ impl fmt::Display for Measurement {
             optional(self.bytes_spilled),
             optional(self.budget_peak),
             optional(self.extra_fds),
+            optional(self.peak_rss_growth),
+            optional(self.reserved),
+            optional(self.expected_metadata),
+            optional(self.page_metadata),
         )
     }
 }
@@ -126,6 +141,10 @@ impl FromStr for Measurement {
             bytes_spilled: field("bytes_spilled")?,
             budget_peak: field("budget_peak")?,
             extra_fds: field("extra_fds")?,
+            peak_rss_growth: field("peak_rss_growth")?,
+            reserved: field("reserved")?,
+            expected_metadata: field("expected_metadata")?,
+            page_metadata: field("page_metadata")?,
         })
     }
 }

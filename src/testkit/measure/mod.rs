@@ -67,6 +67,7 @@ pub use self::measurement::Measurement;
 pub use self::scenario::{Scenario, Store};
 pub use self::table::{format_table, human_bytes, text_table};
 use super::alloc::CountingAlloc;
+use crate::workloads::Workload;
 use crate::{FileStoreFactory, PageStoreFactory, SpillOptions};
 
 /// The writer properties every measurement uses: zstd at its default level
@@ -79,11 +80,59 @@ use crate::{FileStoreFactory, PageStoreFactory, SpillOptions};
 /// assert_eq!(props.max_row_group_bytes(), None);
 /// ```
 pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+    properties(Compression::ZSTD(ZstdLevel::default()), None)
+}
+
+/// [`writer_properties`] with `codec` and, if given, hand-set
+/// `(data page, dictionary page, write batch)` limits.
+///
+/// ```
+/// use parquet::basic::Compression;
+/// let props = parquet_spill::testkit::measure::properties(Compression::LZ4_RAW, Some((65536, 65536, 256)));
+/// assert_eq!((props.data_page_size_limit(), props.write_batch_size()), (65536, 256));
+/// ```
+pub fn properties(codec: Compression, limits: Option<(usize, usize, usize)>) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(codec)
         .set_max_row_group_row_count(None)
-        .set_max_row_group_bytes(None)
-        .build()
+        .set_max_row_group_bytes(None);
+    if let Some((page, dictionary, batch)) = limits {
+        b = b
+            .set_data_page_size_limit(page)
+            .set_dictionary_page_size_limit(dictionary)
+            .set_write_batch_size(batch);
+    }
+    b.build()
+}
+
+/// The options a [`Store::Budget`] measurement plans with at `limit`: the
+/// scenario's codec and statistics, its hint, and room reserved for the
+/// input batch the caller holds while writing (the process's memory too).
+///
+/// ```
+/// use parquet_spill::testkit::measure::{spill_options, Scenario, Store};
+/// use parquet_spill::workloads::Workload;
+/// let w = Workload::LowCardinality { rows: 1000 };
+/// let scenario = Scenario::new(w, Store::Budget { limit: 16 << 20, spill_dir: None });
+/// let plan = spill_options(&scenario, 16 << 20).plan(&w.schema())?;
+/// assert!(plan.estimate().reserved_extra > 0);
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
+pub fn spill_options(scenario: &Scenario, limit: usize) -> SpillOptions {
+    let workload = scenario.workload;
+    let batch_bytes = workload
+        .batch(0, scenario.batch_rows().min(workload.rows()), 0)
+        .get_array_memory_size();
+    let mut options = SpillOptions::new(limit)
+        .properties(properties(scenario.codec, None))
+        .reserve(batch_bytes);
+    if scenario.hint_divisor > 0 {
+        options = options.expected_file_bytes(workload.raw_bytes() / scenario.hint_divisor);
+    }
+    if scenario.chunk_statistics {
+        options = options.chunk_statistics();
+    }
+    options
 }
 
 /// Descriptors this process has open, from `/proc/self/fd` (`None` where
@@ -162,6 +211,7 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
 
     let fds_before = open_fds();
     let spill = match &scenario.store {
+        Store::PlanOnly { .. } => Some(Arc::new(FileStoreFactory::new()?)),
         Store::File { spill_dir } | Store::Budget { spill_dir, .. } => {
             Some(Arc::new(match spill_dir {
                 Some(dir) => FileStoreFactory::in_dir(dir)?,
@@ -171,28 +221,38 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         _ => None,
     };
     let mut monitor = None;
+    let mut estimate = None;
+    let props = properties(scenario.codec, scenario.limits);
     let options = match (&scenario.store, &spill) {
         (Store::Budget { limit, .. }, Some(spill)) => {
-            let plan = SpillOptions::new(*limit)
-                .properties(writer_properties())
-                .expected_file_bytes(workload.raw_bytes())
+            let plan = spill_options(scenario, *limit)
                 .backend(Arc::clone(spill) as Arc<dyn PageStoreFactory>)
                 .plan(&schema)?;
             monitor = Some(plan.monitor());
             plan.into_writer_options()
         }
+        (Store::PlanOnly { limit }, Some(spill)) => {
+            let plan = spill_options(scenario, *limit).plan(&schema)?;
+            let e = plan.estimate();
+            estimate = Some((e.reserved() as u64, e.page_metadata as u64));
+            ArrowWriterOptions::new()
+                .with_properties(plan.properties().clone())
+                .with_page_store_factory(Arc::clone(spill) as Arc<dyn PageStoreFactory>)
+        }
         (Store::Custom { factory, .. }, _) => ArrowWriterOptions::new()
-            .with_properties(writer_properties())
+            .with_properties(props)
             .with_page_store_factory(Arc::clone(factory)),
         (_, Some(spill)) => ArrowWriterOptions::new()
-            .with_properties(writer_properties())
+            .with_properties(props)
             .with_page_store_factory(Arc::clone(spill) as Arc<dyn PageStoreFactory>),
-        (_, None) => ArrowWriterOptions::new().with_properties(writer_properties()),
+        (_, None) => ArrowWriterOptions::new().with_properties(props),
     };
     let mut batches = workload.batches(scenario.batch_rows());
 
+    warm_up(&scenario.workload, &properties(scenario.codec, scenario.limits))?;
     let base = alloc.current();
     let since = |peak: usize| peak.saturating_sub(base) as u64;
+    let rss_base = crate::rss::reset_peak();
     let started = Instant::now();
     let mut writer = ArrowWriter::try_new_with_options(output, schema, options)?;
     let mut wall = started.elapsed();
@@ -215,8 +275,11 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
     wall += started.elapsed();
     let peak_flush_heap = since(alloc.peak());
 
+    let peak_rss_growth = rss_base
+        .zip(crate::rss::peak())
+        .map(|(base, peak)| peak.saturating_sub(base));
     let stats = spill.map(|f| f.stats());
-    let budget_peak = monitor.map(|m| m.stats().budget.peak as u64);
+    let writer = monitor.map(|m| m.stats());
     Ok(Measurement {
         peak_write_heap,
         peak_flush_heap,
@@ -226,11 +289,30 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         row_groups: metadata.num_row_groups() as u64,
         spill_peak_file_len: stats.map(|s| s.peak_file_len),
         bytes_spilled: stats.map(|s| s.bytes_spilled),
-        budget_peak,
+        budget_peak: writer.map(|w| w.budget.peak as u64),
         extra_fds: fds_before
             .zip(max_fds)
             .map(|(before, max)| max.saturating_sub(before) as u64),
+        peak_rss_growth,
+        reserved: writer
+            .map(|w| w.estimate.reserved() as u64)
+            .or(estimate.map(|e| e.0)),
+        expected_metadata: writer
+            .map(|w| w.estimate.page_metadata as u64)
+            .or(estimate.map(|e| e.1)),
+        page_metadata: writer.map(|w| w.page_metadata),
     })
+}
+
+/// Write a few rows with the same settings first, so the code the writer
+/// runs (parquet's encoders, the codec) is paged in before the resident set
+/// is measured: that is a fixed cost of the program, not of the write.
+fn warm_up(workload: &Workload, props: &WriterProperties) -> Result<()> {
+    let batch = workload.batch(0, workload.rows().min(64), 0);
+    let options = ArrowWriterOptions::new().with_properties(props.clone());
+    let mut writer = ArrowWriter::try_new_with_options(std::io::sink(), batch.schema(), options)?;
+    writer.write(&batch)?;
+    writer.close().map(drop)
 }
 
 #[cfg(test)]
@@ -239,7 +321,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::workloads::Workload;
 
     #[test]
     fn scenarios_survive_the_trip_to_a_child() {
@@ -292,6 +373,10 @@ mod tests {
             bytes_spilled: None,
             budget_peak: Some(6),
             extra_fds: Some(0),
+            peak_rss_growth: Some(7),
+            reserved: None,
+            expected_metadata: Some(8),
+            page_metadata: Some(9),
         };
         assert_eq!(m.to_string().parse::<Measurement>().unwrap(), m);
         assert!("peak_write_heap=1".parse::<Measurement>().is_err());

@@ -8,6 +8,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
+
 use super::human_bytes;
 use crate::workloads::Workload;
 use crate::PageStoreFactory;
@@ -44,6 +46,14 @@ pub enum Store {
         limit: usize,
         /// Spill directory; `None` is [`std::env::temp_dir`].
         spill_dir: Option<PathBuf>,
+    },
+    /// The properties [`SpillOptions`](crate::SpillOptions) plans for this
+    /// limit, written with a plain [`FileStoreFactory`](crate::FileStoreFactory)
+    /// (no tier, no reservation): what the writer needs with nothing on the
+    /// heap by choice, to hold against the plan's estimate.
+    PlanOnly {
+        /// The memory limit planned for, in bytes.
+        limit: usize,
     },
     /// Any other factory. In-process only: it cannot cross to a child
     /// process, and no spill statistics are reported for it.
@@ -82,6 +92,9 @@ impl Store {
             Self::Budget { limit, .. } => {
                 format!("budget-{}", human_bytes(*limit as u64).replace(' ', ""))
             }
+            Self::PlanOnly { limit } => {
+                format!("planned-{}", human_bytes(*limit as u64).replace(' ', ""))
+            }
             Self::Custom { name, .. } => name.clone(),
         }
     }
@@ -108,6 +121,16 @@ pub struct Scenario {
     /// Directory under which the output file's temporary directory is made;
     /// `None` is [`std::env::temp_dir`].
     pub output_dir: Option<PathBuf>,
+    /// The codec (default zstd level 1, parquet's default level).
+    pub codec: Compression,
+    /// Hand-set `(data page, dictionary page, write batch)` limits for the
+    /// unplanned stores (the hand-tuned reference); `None` is parquet's defaults.
+    pub limits: Option<(usize, usize, usize)>,
+    /// [`Store::Budget`]: write chunk statistics instead of page statistics.
+    pub chunk_statistics: bool,
+    /// [`Store::Budget`]: tell the planner the workload's raw size divided
+    /// by this as the expected file size (default 1; 0 gives no hint).
+    pub hint_divisor: u64,
 }
 
 impl Scenario {
@@ -125,7 +148,66 @@ impl Scenario {
             store,
             batch_rows: None,
             output_dir: None,
+            codec: Compression::ZSTD(ZstdLevel::default()),
+            limits: None,
+            chunk_statistics: false,
+            hint_divisor: 1,
         }
+    }
+
+    /// Compress with `codec`.
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
+    /// use parquet::basic::Compression;
+    /// let s = Scenario::new(Workload::LowCardinality { rows: 10 }, Store::Default).with_codec(Compression::LZ4_RAW);
+    /// assert_eq!(s.codec, Compression::LZ4_RAW);
+    /// ```
+    pub fn with_codec(mut self, codec: Compression) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Hand-set data page, dictionary page and write batch limits for an
+    /// unplanned store.
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
+    /// let s = Scenario::new(Workload::LowCardinality { rows: 10 }, Store::file()).with_limits(65536, 65536, 256);
+    /// assert_eq!(s.limits, Some((65536, 65536, 256)));
+    /// ```
+    pub fn with_limits(mut self, page: usize, dictionary: usize, batch: usize) -> Self {
+        self.limits = Some((page, dictionary, batch));
+        self
+    }
+
+    /// Plan with chunk statistics ([`SpillOptions::chunk_statistics`](crate::SpillOptions::chunk_statistics)).
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
+    /// let s = Scenario::new(Workload::LowCardinality { rows: 10 }, Store::Default).with_chunk_statistics();
+    /// assert!(s.chunk_statistics);
+    /// ```
+    pub fn with_chunk_statistics(mut self) -> Self {
+        self.chunk_statistics = true;
+        self
+    }
+
+    /// Tell the planner a file size `divisor` times smaller than the
+    /// workload's raw size (0: no hint at all).
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
+    /// let s = Scenario::new(Workload::LowCardinality { rows: 10 }, Store::Default).with_hint_divisor(6);
+    /// assert_eq!(s.hint_divisor, 6);
+    /// ```
+    pub fn with_hint_divisor(mut self, divisor: u64) -> Self {
+        self.hint_divisor = divisor;
+        self
     }
 
     /// Feed the writer batches of `rows` rows.
@@ -222,6 +304,10 @@ impl Scenario {
                     put("spill_dir", &path_value(dir)?);
                 }
             }
+            Store::PlanOnly { limit } => {
+                put("store", &"plan-only");
+                put("limit", limit);
+            }
             Store::Custom { name, .. } => {
                 return Err(invalid(format!(
                     "store {name:?} is a custom factory, which cannot be sent to a child process; \
@@ -232,6 +318,12 @@ impl Scenario {
         if let Some(dir) = &self.output_dir {
             put("output_dir", &path_value(dir)?);
         }
+        put("codec", &codec_name(self.codec));
+        if let Some((page, dictionary, batch)) = self.limits {
+            put("limits", &format!("{page},{dictionary},{batch}"));
+        }
+        put("chunk_statistics", &self.chunk_statistics);
+        put("hint_divisor", &self.hint_divisor);
         Ok(out)
     }
 
@@ -274,8 +366,26 @@ impl Scenario {
                 limit: number("limit")?,
                 spill_dir: fields.get("spill_dir").map(PathBuf::from),
             },
+            Some("plan-only") => Store::PlanOnly {
+                limit: number("limit")?,
+            },
             other => return Err(invalid(format!("unknown scenario store {other:?}"))),
         };
+        let limits = match fields.get("limits") {
+            None => None,
+            Some(text) => {
+                let parts: Vec<usize> = text
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| invalid(format!("scenario limits={text}: {e}")))?;
+                match parts[..] {
+                    [page, dictionary, batch] => Some((page, dictionary, batch)),
+                    _ => return Err(invalid(format!("scenario limits={text}: three numbers"))),
+                }
+            }
+        };
+        let flag = |key: &str, default: bool| fields.get(key).map_or(default, |v| *v == "true");
         Ok(Self {
             workload,
             store,
@@ -284,8 +394,56 @@ impl Scenario {
                 .then(|| number("batch_rows"))
                 .transpose()?,
             output_dir: fields.get("output_dir").map(PathBuf::from),
+            codec: match fields.get("codec") {
+                Some(name) => parse_codec(name)?,
+                None => Compression::ZSTD(ZstdLevel::default()),
+            },
+            limits,
+            chunk_statistics: flag("chunk_statistics", false),
+            hint_divisor: fields
+                .contains_key("hint_divisor")
+                .then(|| number("hint_divisor"))
+                .transpose()?
+                .map_or(1, |d| d as u64),
         })
     }
+}
+
+/// `zstd:1`, `lz4_raw`, `none`, ...: a codec as one word.
+fn codec_name(codec: Compression) -> String {
+    match codec {
+        Compression::UNCOMPRESSED => "none".into(),
+        Compression::SNAPPY => "snappy".into(),
+        Compression::LZ4 => "lz4".into(),
+        Compression::LZ4_RAW => "lz4_raw".into(),
+        Compression::LZO => "lzo".into(),
+        Compression::GZIP(l) => format!("gzip:{}", l.compression_level()),
+        Compression::BROTLI(l) => format!("brotli:{}", l.compression_level()),
+        Compression::ZSTD(l) => format!("zstd:{}", l.compression_level()),
+    }
+}
+
+fn parse_codec(name: &str) -> io::Result<Compression> {
+    let bad = |e: String| invalid(format!("scenario codec={name}: {e}"));
+    let (kind, level) = name.split_once(':').unwrap_or((name, ""));
+    let level = || level.parse::<i64>().map_err(|e| bad(e.to_string()));
+    Ok(match kind {
+        "none" => Compression::UNCOMPRESSED,
+        "snappy" => Compression::SNAPPY,
+        "lz4" => Compression::LZ4,
+        "lz4_raw" => Compression::LZ4_RAW,
+        "lzo" => Compression::LZO,
+        "gzip" => Compression::GZIP(
+            GzipLevel::try_new(level()? as u32).map_err(|e| bad(e.to_string()))?,
+        ),
+        "brotli" => Compression::BROTLI(
+            BrotliLevel::try_new(level()? as u32).map_err(|e| bad(e.to_string()))?,
+        ),
+        "zstd" => Compression::ZSTD(
+            ZstdLevel::try_new(level()? as i32).map_err(|e| bad(e.to_string()))?,
+        ),
+        other => return Err(bad(format!("unknown codec {other}"))),
+    })
 }
 
 pub(super) fn path_value(path: &Path) -> io::Result<&str> {

@@ -16,8 +16,9 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// A plain-text table of results, one row per measurement: workload, store,
-/// peak write heap, peak flush heap, spill-file peak, wall time, extra
-/// descriptors, output size.
+/// peak write heap, peak flush heap, spill-file peak, bytes spilled, budget
+/// peak, peak RSS growth, the plan's reservation and the page metadata
+/// charged, wall time, extra descriptors, output size.
 ///
 /// ```
 /// use parquet_spill::testkit::measure::{format_table, Measurement, Scenario, Store};
@@ -36,12 +37,15 @@ pub fn format_table(results: &[(Scenario, Measurement)]) -> String {
         "spill file peak",
         "spilled",
         "budget peak",
+        "peak RSS growth",
+        "reserved",
+        "page metadata",
         "wall time",
         "extra fds",
         "output",
     ]
     .map(String::from);
-    let rows: Vec<[String; 10]> = results
+    let rows: Vec<[String; 13]> = results
         .iter()
         .map(|(scenario, m)| {
             [
@@ -52,6 +56,9 @@ pub fn format_table(results: &[(Scenario, Measurement)]) -> String {
                 m.spill_peak_file_len.map_or("-".into(), human_bytes),
                 m.bytes_spilled.map_or("-".into(), human_bytes),
                 m.budget_peak.map_or("-".into(), human_bytes),
+                m.peak_rss_growth.map_or("-".into(), human_bytes),
+                m.reserved.map_or("-".into(), human_bytes),
+                m.page_metadata.map_or("-".into(), human_bytes),
                 format!("{:.2?}", m.wall),
                 optional(m.extra_fds),
                 human_bytes(m.output_bytes),

@@ -1,0 +1,548 @@
+//! The planner: fit parquet's own limits to a memory limit, and say what
+//! every part will cost.
+//!
+//! Why: spilling pages is necessary but not sufficient. Every leaf column's
+//! writer holds a page under construction, a dictionary and its hash table,
+//! and a compression codec (zstd's contexts live outside the Rust heap), all
+//! at once for a whole row group; every finished page leaves metadata until
+//! the file closes. With parquet's defaults a 1,500-column schema needs
+//! gigabytes before a single page is stored anywhere.
+//!
+//! The planner walks a ladder of settings from generous to tight — data page
+//! size `P` from 1 MiB down to 4 KiB, and at each `P` dictionaries kept, then
+//! dropped — deriving the dictionary page size (`P / 4`), the page row-count
+//! limit (`P / 8`, between 1,024 and parquet's 20,000) and the write batch
+//! from `P`. It takes the first rung whose reserved memory — encoders
+//! ([`model`]), codec contexts ([`codec`]), one page's transient and any
+//! caller reservation — leaves an eighth of the limit (and the page metadata
+//! of the expected file, when given) for pages and metadata. Because the
+//! rungs do not depend on the limit, a larger limit never yields a later
+//! rung: never smaller pages, never fewer dictionaries. The reservation is
+//! taken from the budget; page metadata is charged as it is written
+//! ([`crate::metadata`]); heap pages take what is left and yield to it.
+//!
+//! A limit too small for every rung is refused with
+//! [`Error::BudgetTooSmall`], naming the smallest limit that works and, when
+//! the codec is part of the problem, the smallest with a cheaper codec. The
+//! caller's codec is never changed.
+
+mod codec;
+pub(crate) mod model;
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Schema};
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::file::properties::{
+    EnabledStatistics, WriterProperties, DEFAULT_COLUMN_INDEX_TRUNCATE_LENGTH,
+    DEFAULT_DATA_PAGE_ROW_COUNT_LIMIT, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH_SIZE,
+};
+use parquet::schema::types::ColumnDescriptor;
+
+use self::model::{Leaf, Settings};
+use crate::error::{Alternative, Error, Result};
+use crate::metadata::{ColumnCost, CostModel};
+
+/// Page sizes the planner tries, largest first.
+const PAGE_LADDER: [usize; 9] = [
+    1 << 20,
+    512 << 10,
+    256 << 10,
+    128 << 10,
+    64 << 10,
+    32 << 10,
+    16 << 10,
+    8 << 10,
+    4 << 10,
+];
+/// Part of the limit always left for pages and metadata: 1 / ROOM_SHARE.
+const ROOM_SHARE: usize = 8;
+/// Column-index truncation the planner falls back to for long values.
+const TIGHT_TRUNCATE: usize = 16;
+/// Smallest page row-count limit the planner sets.
+const MIN_ROWS: usize = 1024;
+
+/// What the planner decided for one setting, and why.
+///
+/// ```
+/// use parquet_spill::plan::PlanChange;
+/// let c = PlanChange { column: None, setting: "data_page_size_limit", from: "1048576".into(), to: "65536".into() };
+/// assert_eq!(c.to_string(), "data_page_size_limit: 1048576 -> 65536");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanChange {
+    /// The column path, or `None` for a file-wide setting.
+    pub column: Option<String>,
+    /// The `WriterProperties` setting.
+    pub setting: &'static str,
+    /// The caller's value.
+    pub from: String,
+    /// The planned value.
+    pub to: String,
+}
+
+impl fmt::Display for PlanChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "{c}: {}: {} -> {}", self.setting, self.from, self.to),
+            None => write!(f, "{}: {} -> {}", self.setting, self.from, self.to),
+        }
+    }
+}
+
+/// The planner's memory estimate, in bytes, part by part.
+///
+/// `encoders`, `codec`, `transient` and `reserved_extra` are reserved from
+/// the budget when the plan is made; `page_metadata` is what the expected
+/// file's metadata will cost (charged as it is written, not reserved).
+///
+/// ```
+/// let e = parquet_spill::plan::Estimate::default();
+/// assert_eq!((e.reserved(), e.total()), (0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Estimate {
+    /// Page buffers, dictionaries and hash tables of every leaf column's writer.
+    pub encoders: usize,
+    /// Compression codec contexts (zstd's live outside the Rust heap).
+    pub codec: usize,
+    /// One page being compressed and handed to the store (per thread).
+    pub transient: usize,
+    /// Memory the caller asked the plan to reserve for itself (input batches).
+    pub reserved_extra: usize,
+    /// Page and chunk metadata of the expected file (charged as it grows).
+    pub page_metadata: usize,
+}
+
+impl Estimate {
+    /// What the plan reserves from the budget up front.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let e = parquet_spill::SpillOptions::new(64 << 20).plan(&schema)?.estimate();
+    /// assert_eq!(e.reserved(), e.encoders + e.codec + e.transient + e.reserved_extra);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn reserved(&self) -> usize {
+        self.encoders
+            .saturating_add(self.codec)
+            .saturating_add(self.transient)
+            .saturating_add(self.reserved_extra)
+    }
+
+    /// Reserved parts plus the expected file's page metadata.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).expected_file_bytes(1 << 30).plan(&schema)?;
+    /// let e = plan.estimate();
+    /// assert_eq!(e.total(), e.reserved() + e.page_metadata);
+    /// assert!(e.page_metadata > 0);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn total(&self) -> usize {
+        self.reserved().saturating_add(self.page_metadata)
+    }
+}
+
+/// Settings the caller fixed exactly (through `SpillOptions`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Fixed {
+    pub data_page: Option<usize>,
+    pub dictionary_page: Option<usize>,
+    pub write_batch: Option<usize>,
+}
+
+/// The planner's inputs.
+#[derive(Debug, Clone)]
+pub(crate) struct PlanInput<'a> {
+    pub schema: &'a Schema,
+    pub props: WriterProperties,
+    pub fixed: Fixed,
+    /// This writer's limit.
+    pub limit: usize,
+    /// Expected encoded bytes of the file, if the caller knows.
+    pub expected_bytes: Option<u64>,
+    /// Column writers encoding at once (one transient page each).
+    pub threads: usize,
+    /// Bytes the caller reserves for itself within the limit.
+    pub extra: usize,
+    /// Replace page statistics by chunk statistics (caller's opt-in).
+    pub chunk_statistics: bool,
+}
+
+/// The planner's output.
+pub(crate) struct PlanOutput {
+    pub props: WriterProperties,
+    pub estimate: Estimate,
+    pub changes: Vec<PlanChange>,
+    pub page_size: usize,
+    /// Per-column metadata costs, for the meter.
+    pub metadata: CostModel,
+}
+
+/// The columns as the planner sees them, with the caller's settings.
+struct Columns<'a> {
+    descrs: Vec<&'a ColumnDescriptor>,
+    leaves: Vec<Leaf>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(
+        descrs: &'a [Arc<ColumnDescriptor>],
+        arrow: &Schema,
+        props: &WriterProperties,
+        chunk_stats: bool,
+    ) -> Self {
+        let mut dictionaries = Vec::new();
+        for field in arrow.fields() {
+            arrow_dictionary_leaves(field.data_type(), &mut dictionaries);
+        }
+        if dictionaries.len() != descrs.len() {
+            dictionaries = vec![false; descrs.len()];
+        }
+        let leaves = descrs
+            .iter()
+            .zip(dictionaries)
+            .map(|(d, keep_dictionary)| {
+                let path = d.path();
+                let mut statistics = props.statistics_enabled(path);
+                if chunk_stats && statistics == EnabledStatistics::Page {
+                    statistics = EnabledStatistics::Chunk;
+                }
+                let bloom = props
+                    .bloom_filter_properties(path)
+                    .map(|b| (b.ndv(), b.fpp()));
+                Leaf {
+                    keep_dictionary,
+                    ..Leaf::new(
+                        d,
+                        props.dictionary_enabled(path),
+                        statistics,
+                        props.compression(path),
+                        bloom,
+                    )
+                }
+            })
+            .collect();
+        Self {
+            descrs: descrs.iter().map(AsRef::as_ref).collect(),
+            leaves,
+        }
+    }
+
+    /// The estimate for one rung.
+    fn estimate(&self, s: &Settings, input: &PlanInput<'_>) -> Estimate {
+        let mut e = Estimate {
+            transient: model::transient(&self.leaves, s).saturating_mul(input.threads.max(1)),
+            reserved_extra: input.extra,
+            ..Estimate::default()
+        };
+        for leaf in &self.leaves {
+            e.encoders = e.encoders.saturating_add(leaf.encoder(s));
+            e.codec = e.codec.saturating_add(leaf.codec(s));
+        }
+        // At least one row group's column chunks (bloom filters included).
+        e.page_metadata = self.metadata_for(input.expected_bytes.unwrap_or(0), s);
+        e
+    }
+
+    /// Page and chunk metadata of a file of `bytes` encoded bytes, spread
+    /// evenly over the columns, written as one row group (the most it can
+    /// hold at once: a row group's page keys and index builders live until
+    /// it is flushed).
+    fn metadata_for(&self, bytes: u64, s: &Settings) -> usize {
+        let per_column = usize::try_from(bytes).unwrap_or(usize::MAX) / self.leaves.len().max(1);
+        self.leaves
+            .iter()
+            .map(|l| {
+                let cost = l.metadata(s);
+                let pages = per_column.div_ceil(l.page_fill(s));
+                pages
+                    .saturating_mul(cost.page.saturating_add(cost.page_until_flush))
+                    .saturating_add(cost.chunk)
+            })
+            .fold(0usize, usize::saturating_add)
+    }
+
+    /// The smallest limit that fits estimate `e`.
+    fn minimum(e: &Estimate) -> usize {
+        let share = ROOM_SHARE as f64;
+        let guess = (e.reserved() as f64 * share / (share - 1.0))
+            .max(e.total() as f64 * 2.0 * share / (2.0 * share - 1.0));
+        let mut limit = (guess as usize).saturating_sub(ROOM_SHARE * 2);
+        while !fits(e, limit) && limit < usize::MAX {
+            limit += 1;
+        }
+        limit
+    }
+}
+
+/// Append, for each Parquet leaf under `data_type` (depth first, as the
+/// Arrow-to-Parquet conversion orders them), whether it is an Arrow dictionary.
+fn arrow_dictionary_leaves(data_type: &DataType, out: &mut Vec<bool>) {
+    match data_type {
+        DataType::Dictionary(_, _) => out.push(true),
+        DataType::Struct(fields) => {
+            for f in fields {
+                arrow_dictionary_leaves(f.data_type(), out);
+            }
+        }
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => arrow_dictionary_leaves(f.data_type(), out),
+        _ => out.push(false),
+    }
+}
+
+/// Whether `e` fits `limit` with room left for pages and metadata.
+fn fits(e: &Estimate, limit: usize) -> bool {
+    let room = limit / ROOM_SHARE;
+    e.reserved().saturating_add(room) <= limit && e.total().saturating_add(room / 2) <= limit
+}
+
+pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
+    let parquet_schema = ArrowSchemaConverter::new()
+        .with_coerce_types(input.props.coerce_types())
+        .convert(input.schema)
+        .map_err(Error::Schema)?;
+    let columns = Columns::new(
+        parquet_schema.columns(),
+        input.schema,
+        &input.props,
+        input.chunk_statistics,
+    );
+    if columns.leaves.is_empty() {
+        return Err(Error::EmptySchema);
+    }
+    let rungs = ladder(&input.props, &columns, input.fixed);
+    let estimates: Vec<Estimate> = rungs.iter().map(|s| columns.estimate(s, &input)).collect();
+    let chosen = rungs
+        .iter()
+        .zip(&estimates)
+        .find(|(_, e)| fits(e, input.limit));
+    let Some((settings, estimate)) = chosen else {
+        return Err(refusal(&input, &columns, &rungs, &estimates));
+    };
+    let (props, changes) = apply(&input.props, &columns, settings, input.fixed, input.chunk_statistics);
+    let costs: Vec<ColumnCost> = columns.leaves.iter().map(|l| l.metadata(settings)).collect();
+    let most = costs.iter().fold(ColumnCost::default(), |a, c| ColumnCost {
+        chunk: a.chunk.max(c.chunk),
+        page: a.page.max(c.page),
+        page_until_flush: a.page_until_flush.max(c.page_until_flush),
+    });
+    // By leaf index (`PageStoreArgs::column_index`); an index past the end
+    // (a writer built for another schema) is charged the most any leaf costs.
+    let metadata: CostModel = Arc::new(move |index: usize| costs.get(index).copied().unwrap_or(most));
+    Ok(PlanOutput {
+        props,
+        estimate: *estimate,
+        changes,
+        page_size: settings.page,
+        metadata,
+    })
+}
+
+/// Every rung the planner may choose, most generous first.
+fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<Settings> {
+    let page_cap = columns
+        .descrs
+        .iter()
+        .map(|d| props.column_data_page_size_limit(d.path()))
+        .min()
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .max(1);
+    let pages: Vec<usize> = match fixed.data_page {
+        Some(p) => vec![p],
+        None => {
+            let mut pages: Vec<usize> = PAGE_LADDER.iter().copied().filter(|p| *p <= page_cap).collect();
+            if !PAGE_LADDER.contains(&page_cap) {
+                pages.insert(0, page_cap);
+            }
+            pages
+        }
+    };
+    // Tighter column-index truncation only when the caller left the default.
+    let caller_truncate = props.column_index_truncate_length();
+    let truncations = if caller_truncate == DEFAULT_COLUMN_INDEX_TRUNCATE_LENGTH {
+        vec![caller_truncate, Some(TIGHT_TRUNCATE)]
+    } else {
+        vec![caller_truncate]
+    };
+    let mut rungs = Vec::new();
+    for page in pages {
+        let rows = (page / 8)
+            .clamp(MIN_ROWS, DEFAULT_DATA_PAGE_ROW_COUNT_LIMIT)
+            .min(props.data_page_row_count_limit().max(1));
+        let batch = fixed
+            .write_batch
+            .unwrap_or_else(|| rows.min(DEFAULT_WRITE_BATCH_SIZE).min(props.write_batch_size()))
+            .max(1);
+        let dictionary = fixed
+            .dictionary_page
+            .unwrap_or_else(|| (page / 4).max(1024).min(props.dictionary_page_size_limit()));
+        for dictionary_on in [true, false] {
+            for &truncate in &truncations {
+                rungs.push(Settings {
+                    page,
+                    dictionary,
+                    rows,
+                    batch,
+                    dictionary_on,
+                    truncate,
+                });
+            }
+        }
+    }
+    rungs
+}
+
+/// The error for a limit no rung fits.
+fn refusal(
+    input: &PlanInput<'_>,
+    columns: &Columns<'_>,
+    rungs: &[Settings],
+    estimates: &[Estimate],
+) -> Error {
+    let minimum = min_limit(estimates);
+        if let (Some(page), Some(needed)) = (input.fixed.data_page, minimum) {
+            // Would the planner's own sizes have fitted?
+            let mut free = input.clone();
+            free.fixed.data_page = None;
+            let free_rungs = ladder(&input.props, columns, free.fixed);
+            if free_rungs
+                .iter()
+                .any(|s| fits(&columns.estimate(s, &free), input.limit))
+            {
+                return Error::FixedSettingTooLarge {
+                    setting: "data_page_size_limit",
+                    column: None,
+                    value: page,
+                    needed,
+                    limit: input.limit,
+                };
+            }
+        }
+        let alternative = columns
+            .leaves
+            .iter()
+            .find_map(|l| codec::cheaper(l.codec))
+            .and_then(|cheap| {
+                let cheaper = Columns {
+                    descrs: columns.descrs.clone(),
+                    leaves: columns
+                        .leaves
+                        .iter()
+                        .map(|l| Leaf {
+                            codec: cheap,
+                            ..l.clone()
+                        })
+                        .collect(),
+                };
+                let estimates: Vec<_> = rungs.iter().map(|s| cheaper.estimate(s, input)).collect();
+                min_limit(&estimates).map(|minimum| Alternative {
+                    codec: cheap.to_string(),
+                    minimum,
+                })
+            })
+            .filter(|a| minimum.is_some_and(|m| a.minimum < m));
+    Error::BudgetTooSmall {
+        limit: input.limit,
+        columns: columns.leaves.len(),
+        minimum: minimum.unwrap_or(usize::MAX),
+        alternative,
+    }
+}
+
+fn min_limit(estimates: &[Estimate]) -> Option<usize> {
+    estimates.iter().map(Columns::minimum).min()
+}
+
+/// The caller's properties with the rung's settings, and every change.
+fn apply(
+    props: &WriterProperties,
+    columns: &Columns<'_>,
+    s: &Settings,
+    fixed: Fixed,
+    chunk_statistics: bool,
+) -> (WriterProperties, Vec<PlanChange>) {
+    let mut changes = Vec::new();
+    let mut note = |column: Option<String>, setting, from: String, to: String| {
+        if from != to {
+            changes.push(PlanChange {
+                column,
+                setting,
+                from,
+                to,
+            });
+        }
+    };
+    let mut b = props.clone().into_builder();
+    note(None, "data_page_size_limit", props.data_page_size_limit().to_string(), s.page.to_string());
+    b = b.set_data_page_size_limit(s.page);
+    note(None, "dictionary_page_size_limit", props.dictionary_page_size_limit().to_string(), s.dictionary.to_string());
+    b = b.set_dictionary_page_size_limit(s.dictionary);
+    note(None, "data_page_row_count_limit", props.data_page_row_count_limit().to_string(), s.rows.to_string());
+    b = b.set_data_page_row_count_limit(s.rows);
+    note(None, "write_batch_size", props.write_batch_size().to_string(), s.batch.to_string());
+    b = b.set_write_batch_size(s.batch);
+    if s.truncate != props.column_index_truncate_length() {
+        note(
+            None,
+            "column_index_truncate_length",
+            format!("{:?}", props.column_index_truncate_length()),
+            format!("{:?}", s.truncate),
+        );
+        b = b.set_column_index_truncate_length(s.truncate);
+    }
+    for (descr, leaf) in columns.descrs.iter().zip(&columns.leaves) {
+        let path = descr.path().clone();
+        let column = Some(path.string());
+        // A per-column value wins over the file-wide one in parquet, and an
+        // override equal to the old file-wide value cannot be told apart
+        // from none: set every column's limits (listing only overrides).
+        let column_page = props.column_data_page_size_limit(&path);
+        let page = if fixed.data_page.is_some() { s.page } else { column_page.min(s.page) };
+        if column_page != props.data_page_size_limit() {
+            note(column.clone(), "data_page_size_limit", column_page.to_string(), page.to_string());
+        }
+        b = b.set_column_data_page_size_limit(path.clone(), page);
+        let column_dictionary = props.column_dictionary_page_size_limit(&path);
+        let dictionary = if fixed.dictionary_page.is_some() {
+            s.dictionary
+        } else {
+            column_dictionary.min(s.dictionary)
+        };
+        if column_dictionary != props.dictionary_page_size_limit() {
+            note(
+                column.clone(),
+                "dictionary_page_size_limit",
+                column_dictionary.to_string(),
+                dictionary.to_string(),
+            );
+        }
+        b = b.set_column_dictionary_page_size_limit(path.clone(), dictionary);
+        if leaf.dictionary && !leaf.dictionary_on(s) {
+            note(column.clone(), "dictionary_enabled", "true".into(), "false".into());
+            b = b.set_column_dictionary_enabled(path.clone(), false);
+        }
+        if chunk_statistics && props.statistics_enabled(&path) == EnabledStatistics::Page {
+            note(column.clone(), "statistics_enabled", "Page".into(), "Chunk".into());
+            b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::Chunk);
+        }
+        if let (Some((caller, _)), Some(ndv)) = (leaf.bloom, leaf.bloom_ndv(s)) {
+            if ndv != caller {
+                note(column, "bloom_filter_max_ndv", caller.to_string(), ndv.to_string());
+                b = b.set_column_bloom_filter_max_ndv(path, ndv);
+            }
+        }
+    }
+    (b.build(), changes)
+}

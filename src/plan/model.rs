@@ -1,0 +1,295 @@
+//! The cost model: what one leaf column's writer holds for given settings.
+//!
+//! Why a model of parquet's internals: the encoders' memory is the one part
+//! of a writer that cannot spill, and it is decided by four settings the
+//! planner controls — the data page size `P`, the dictionary page size `D`,
+//! the page row-count limit `R` and the write batch `W` — plus the column's
+//! physical type. The shapes below come from parquet 60.1's writer; the
+//! constants were measured with a counting allocator (heap) and the
+//! resident set (native memory) on a probe writing one large row group of
+//! each column class, and `tests/calibration.rs` re-measures them.
+//!
+//! - A plain page buffer holds up to `min(P, R × width)` bytes (byte arrays:
+//!   `P` plus the one value that crosses it: parquet 60.1 splits write
+//!   batches by bytes).
+//! - A dictionary-encoding column keeps a hash table created with room for
+//!   4,096 entries (~72 KiB whatever the data), the dictionary values (at most
+//!   `D` bytes of plain-encoded entries), the table growing by doubling, and
+//!   the page's dictionary indices as `u64`s (up to `R + W` of them) until
+//!   the page is flushed. After a fallback to plain the dictionary is freed,
+//!   so the column holds the larger of the two phases.
+//! - Every finished page leaves an offset-index entry and, with page
+//!   statistics, a column-index entry (min and max truncated to the column
+//!   index truncation length) until the file closes; every column chunk
+//!   leaves its metadata and statistics. These are charged as they are
+//!   written ([`crate::metadata`]); the model gives the per-page and
+//!   per-chunk costs.
+
+use parquet::basic::{Compression, Type as PhysicalType};
+use parquet::file::properties::{EnabledStatistics, DEFAULT_BLOOM_FILTER_NDV};
+use parquet::schema::types::ColumnDescriptor;
+
+use super::codec;
+use crate::metadata::ColumnCost;
+
+/// Heap of a column writer whatever its settings (writer, encoders' state,
+/// statistics, level encoders).
+const COLUMN_BASE: usize = 10 << 10;
+/// Hash-table slots the dictionary starts with (parquet's interner).
+const DICTIONARY_SLOTS: usize = 4096;
+/// Bytes per hash-table bucket (a `u64` key and a control byte).
+const BUCKET_BYTES: usize = 9;
+/// Shortest byte-array value the dictionary model assumes (plain-encoded
+/// entries cost 4 bytes of length more); shorter values mean more entries.
+const MIN_VALUE_LEN: usize = 4;
+/// Plain page buffer capacity over the bytes a page holds, in percent, for
+/// fixed-width values and for byte arrays (measured with input batches of
+/// 73 to 4,096 rows; small batches leave the most capacity behind).
+const PAGE_GROWTH_PCT: usize = 125;
+const BYTES_GROWTH_PCT: usize = 165;
+
+/// Metadata per page until the file closes: the offset-index entry.
+const PAGE_OFFSET_INDEX: usize = 32;
+/// Column-index entry per page beyond its min and max values (null flag and
+/// count, level histograms' share).
+const PAGE_COLUMN_INDEX: usize = 48;
+/// Per page until the row group is flushed: parquet's two page keys and the
+/// stores' entries for both blobs.
+const PAGE_KEYS: usize = 112;
+/// Per page until the row group is flushed: the column and offset index
+/// builders hold each page's entries in growing vectors, with each min and
+/// max in an allocation of its own, before they are compacted at flush.
+const PAGE_BUILDER: usize = 100;
+/// Column chunk metadata (encodings, offsets, sizes, chunk statistics' frame).
+const CHUNK: usize = 1_600;
+
+/// The settings the planner chooses, for every column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// Data page size limit.
+    pub page: usize,
+    /// Dictionary page size limit.
+    pub dictionary: usize,
+    /// Data page row-count limit.
+    pub rows: usize,
+    /// Write batch size.
+    pub batch: usize,
+    /// Dictionary encoding kept where the caller enabled it.
+    pub dictionary_on: bool,
+    /// Column-index truncation length.
+    pub truncate: Option<usize>,
+}
+
+/// What the model needs to know about one leaf column.
+#[derive(Debug, Clone)]
+pub(crate) struct Leaf {
+    pub physical: PhysicalType,
+    /// Bytes per value for fixed-width types; `None` for byte arrays.
+    pub width: Option<usize>,
+    pub repeated: bool,
+    /// Dictionary enabled by the caller (and possible for the type).
+    pub dictionary: bool,
+    /// The Arrow type is a dictionary: its dictionary encoding is kept
+    /// (readers such as pyarrow cannot read a dictionary-typed column whose
+    /// pages fell back to `DELTA_BYTE_ARRAY`).
+    pub keep_dictionary: bool,
+    pub statistics: EnabledStatistics,
+    pub codec: Compression,
+    /// Bloom filter `(ndv, fpp)` as the caller set it, if any.
+    pub bloom: Option<(u64, f64)>,
+}
+
+impl Leaf {
+    pub(crate) fn new(
+        descr: &ColumnDescriptor,
+        dictionary: bool,
+        statistics: EnabledStatistics,
+        codec: Compression,
+        bloom: Option<(u64, f64)>,
+    ) -> Self {
+        let physical = descr.physical_type();
+        let width = match physical {
+            PhysicalType::BOOLEAN => Some(1),
+            PhysicalType::INT32 | PhysicalType::FLOAT => Some(4),
+            PhysicalType::INT64 | PhysicalType::DOUBLE => Some(8),
+            PhysicalType::INT96 => Some(12),
+            PhysicalType::FIXED_LEN_BYTE_ARRAY => Some(descr.type_length().max(1) as usize),
+            PhysicalType::BYTE_ARRAY => None,
+        };
+        Self {
+            physical,
+            width,
+            repeated: descr.max_rep_level() > 0,
+            dictionary: dictionary && physical != PhysicalType::BOOLEAN,
+            keep_dictionary: false,
+            statistics,
+            codec,
+            bloom,
+        }
+    }
+
+    /// The fewest bytes a full page holds: the row limit can end a page
+    /// before the byte limit (byte arrays assumed 16 bytes a value). Gives
+    /// the most pages a file of a given size can have.
+    pub(crate) fn page_fill(&self, s: &Settings) -> usize {
+        let width = match self.width {
+            Some(w) if !self.repeated => w,
+            Some(w) => w.max(1),
+            None => 16,
+        };
+        s.page.min(s.rows.saturating_mul(width)).max(1)
+    }
+
+    /// Bytes a page holds when it is flushed, at most.
+    pub(crate) fn page_bytes(&self, s: &Settings) -> usize {
+        match self.width {
+            // Repeated columns count rows, not values: only bytes bound them.
+            Some(w) if !self.repeated => s.page.min(s.rows.saturating_add(s.batch).saturating_mul(w)),
+            _ => s.page,
+        }
+    }
+
+    /// Resident heap of this column's encoder between its writes (not
+    /// counting metadata). Columns are encoded one after another, so a
+    /// column holds at most one page's worth once its write returns; what a
+    /// write needs beyond that is [`transient`].
+    pub(crate) fn encoder(&self, s: &Settings) -> usize {
+        let growth = match self.width {
+            Some(_) => PAGE_GROWTH_PCT,
+            None => BYTES_GROWTH_PCT,
+        };
+        let plain = self.page_bytes(s).saturating_mul(growth) / 100;
+        let values = if self.dictionary_on(s) {
+            plain.max(self.dictionary_phase(s))
+        } else {
+            plain
+        };
+        COLUMN_BASE.saturating_add(values)
+    }
+
+    /// Whether the column is dictionary-encoded at these settings.
+    pub(crate) fn dictionary_on(&self, s: &Settings) -> bool {
+        self.dictionary && (s.dictionary_on || self.keep_dictionary)
+    }
+
+    /// The dictionary phase: hash table, stored values and buffered indices.
+    fn dictionary_phase(&self, s: &Settings) -> usize {
+        let entry = self.width.unwrap_or(MIN_VALUE_LEN + 4).max(1);
+        let entries = s.dictionary / entry;
+        // hashbrown keeps at most 7/8 of its buckets full, buckets a power of two.
+        let buckets = (entries.saturating_mul(8) / 7)
+            .max(DICTIONARY_SLOTS * 8 / 7)
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX);
+        let table = buckets.saturating_mul(BUCKET_BYTES);
+        let stored = match self.width {
+            // The values in a vector that grows by doubling.
+            Some(_) => s.dictionary.checked_next_power_of_two().unwrap_or(usize::MAX),
+            // Bytes, and a 16-byte range per entry, both growing by doubling.
+            None => s
+                .dictionary
+                .checked_next_power_of_two()
+                .unwrap_or(usize::MAX)
+                .saturating_add(entries.checked_next_power_of_two().unwrap_or(usize::MAX).saturating_mul(16)),
+        };
+        // A page's indices as u64s: up to the row limit, plus one batch.
+        let indices = s
+            .rows
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX)
+            .saturating_add(s.batch)
+            .saturating_mul(8);
+        table.saturating_add(stored).saturating_add(indices)
+    }
+
+    /// What one write of this column needs beyond its resident state: the
+    /// values of a batch past the page limit, the encoded page and its
+    /// compressed copy, and the codec's scratch.
+    fn transient(&self, s: &Settings) -> usize {
+        let page = self.page_bytes(s).max(s.dictionary);
+        page.saturating_add(self.overshoot(s))
+            .saturating_mul(2)
+            .saturating_add(codec::transient(self.codec))
+    }
+
+    /// Resident memory of this column's codec (native or heap). zstd sizes
+    /// its context for the largest page it has compressed, which can pass
+    /// the limit by the batch that crossed it.
+    pub(crate) fn codec(&self, s: &Settings) -> usize {
+        let largest = self.page_bytes(s).saturating_add(self.overshoot(s));
+        codec::per_column(self.codec, largest)
+    }
+
+    /// How far a page can pass its limit: the batch that crossed it
+    /// (fixed width), or one value (byte arrays, bounded by the page here).
+    fn overshoot(&self, s: &Settings) -> usize {
+        match self.width {
+            Some(w) => w.saturating_mul(s.batch).min(s.page),
+            None => s.page,
+        }
+    }
+
+    /// The bloom filter's `max_ndv` at these settings: the caller's, or
+    /// parquet's default capped so the bitset costs no more than half a page
+    /// (at least 64 KiB): it lives until the file closes, every row group.
+    pub(crate) fn bloom_ndv(&self, s: &Settings) -> Option<u64> {
+        let (ndv, fpp) = self.bloom?;
+        let share = (s.page / 2).max(64 << 10);
+        let mut capped = ndv;
+        if ndv == DEFAULT_BLOOM_FILTER_NDV {
+            while capped > 1024 && bloom_bytes(capped, fpp) > share {
+                capped /= 2;
+            }
+        }
+        Some(capped)
+    }
+
+    fn bloom_bytes(&self, s: &Settings) -> usize {
+        match (self.bloom, self.bloom_ndv(s)) {
+            (Some((_, fpp)), Some(ndv)) => bloom_bytes(ndv, fpp),
+            _ => 0,
+        }
+    }
+
+    /// Metadata costs, charged as pages and chunks are written.
+    pub(crate) fn metadata(&self, s: &Settings) -> ColumnCost {
+        let value = match (self.width, s.truncate) {
+            (Some(w), _) => w,
+            (None, Some(t)) => t,
+            (None, None) => 256,
+        };
+        let mut page = PAGE_OFFSET_INDEX;
+        if self.physical == PhysicalType::BYTE_ARRAY {
+            page += 8; // unencoded byte array size per page
+        }
+        if self.statistics == EnabledStatistics::Page {
+            page += PAGE_COLUMN_INDEX + 2 * value.next_multiple_of(8);
+        }
+        let chunk_statistics = match self.statistics {
+            EnabledStatistics::None => 0,
+            _ => 2 * value.next_multiple_of(8) + 64,
+        };
+        let builder = match self.statistics {
+            EnabledStatistics::Page => PAGE_BUILDER + 2 * value.next_multiple_of(16),
+            _ => PAGE_BUILDER / 2,
+        };
+        ColumnCost {
+            chunk: CHUNK + chunk_statistics + self.bloom_bytes(s),
+            page,
+            page_until_flush: PAGE_KEYS + builder,
+        }
+    }
+}
+
+/// Bloom filter bitset bytes parquet allocates for `ndv` distinct values at `fpp`.
+pub(crate) fn bloom_bytes(ndv: u64, fpp: f64) -> usize {
+    let bits = -8.0 * ndv as f64 / (1.0 - fpp.powf(1.0 / 8.0)).ln();
+    ((bits / 8.0) as usize)
+        .clamp(32, 128 << 20)
+        .next_power_of_two()
+}
+
+/// Transient memory of the one column being written at a time.
+pub(crate) fn transient(leaves: &[Leaf], s: &Settings) -> usize {
+    leaves.iter().map(|l| l.transient(s)).max().unwrap_or(0)
+}

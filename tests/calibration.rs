@@ -1,0 +1,160 @@
+//! The planner's cost model against fresh measurements (one child process
+//! each): if parquet's writer changes how much it holds, these fail.
+//!
+//! - **Codec contexts**: the resident-set growth per column writer of zstd
+//!   (levels 1 and 3), snappy and LZ4_RAW, over the same write without
+//!   compression, against the table in `src/plan/codec.rs`.
+//! - **The whole model**: each workload planned at a limit, then written
+//!   with the planned properties through a plain file store (no heap pages
+//!   by choice): the measured peak heap and resident-set growth must stay
+//!   within the plan's estimate (its reservation plus the page metadata it
+//!   expects), across input batch sizes from 73 to 4,096 rows. The ratio
+//!   estimate / measured is printed: how conservative the model is.
+//!
+//! ```text
+//! cargo test --all-features --test calibration -- --nocapture
+//! ```
+
+use parquet::basic::{Compression, ZstdLevel};
+use parquet_spill::testkit::measure::{self, ChildRunner, Measurement, Scenario, Store};
+use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::workloads::Workload;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn measure_child() -> parquet::errors::Result<()> {
+    measure::serve_child(&ALLOC).map(drop)
+}
+
+fn measure(scenario: &Scenario) -> Measurement {
+    ChildRunner::test("measure_child")
+        .and_then(|c| c.measure(scenario))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Resident growth per column of `codec` over no compression, with pages
+/// of `page` bytes (hand-set, one row group), on `columns` Int64/string
+/// columns fed `batch_rows` rows at a time.
+fn codec_per_column(codec: Compression, page: usize, columns: usize, batch_rows: usize) -> f64 {
+    let w = Workload::WideMixed {
+        columns,
+        rows: 32 * batch_rows.max(128),
+    };
+    let run = |codec| {
+        measure(
+            &Scenario::new(w, Store::file())
+                .with_codec(codec)
+                .with_limits(page, page / 4, 1024)
+                .with_batch_rows(batch_rows),
+        )
+    };
+    let (with, without) = (run(codec), run(Compression::UNCOMPRESSED));
+    let rss = |m: &Measurement| m.peak_rss_growth.expect("Linux /proc") as f64;
+    (rss(&with) - rss(&without)) / columns as f64
+}
+
+#[test]
+fn codec_contexts_match_the_table() {
+    let zstd = |l| Compression::ZSTD(ZstdLevel::try_new(l).unwrap());
+    // (codec, page, the table's bytes per column writer)
+    // (codec, page, columns, batch rows, the table at the page size and at
+    // twice it: the planner looks the codec up at the largest page a column
+    // can compress, its limit plus the batch or value that crossed it)
+    let cases = [
+        (zstd(1), 16 << 10, 300, 1024, (116 << 10, 165 << 10)),
+        (zstd(1), 64 << 10, 300, 1024, (212 << 10, 265 << 10)),
+        (zstd(1), 256 << 10, 300, 1024, (300 << 10, 300 << 10)),
+        (zstd(1), 16 << 10, 1500, 73, (116 << 10, 165 << 10)),
+        (zstd(1), 64 << 10, 1500, 73, (212 << 10, 265 << 10)),
+        (zstd(3), 16 << 10, 300, 1024, (470 << 10, 515 << 10)),
+        (zstd(3), 64 << 10, 300, 1024, (560 << 10, 720 << 10)),
+        (zstd(9), 64 << 10, 300, 1024, (900 << 10, 2_150 << 10)),
+        (zstd(19), 64 << 10, 300, 1024, (2_400 << 10, 4_000 << 10)),
+        (Compression::SNAPPY, 64 << 10, 300, 1024, (36 << 10, 36 << 10)),
+        (Compression::LZ4_RAW, 64 << 10, 300, 1024, (0, 0)),
+    ];
+    let measured: Vec<f64> = cases
+        .iter()
+        .map(|&(codec, page, columns, batch, (at_page, at_twice))| {
+            let measured = codec_per_column(codec, page, columns, batch);
+            println!(
+                "{codec} at {} KiB pages, {columns} columns, batches of {batch}: {:.0} KiB per \
+                 column measured, the table {} to {} KiB",
+                page >> 10,
+                measured / 1024.0,
+                at_page >> 10,
+                at_twice >> 10
+            );
+            measured
+        })
+        .collect();
+    for (&(codec, _, _, _, (at_page, at_twice)), measured) in cases.iter().zip(measured) {
+        assert!(
+            measured <= at_twice as f64 + 16_384.0,
+            "{codec}: measured {measured:.0} bytes per column, more than the table's {at_twice}"
+        );
+        assert!(
+            measured >= at_page as f64 * 0.45 - 16_384.0,
+            "{codec}: measured {measured:.0} bytes per column, far less than the table's {at_page}"
+        );
+    }
+}
+
+#[test]
+fn the_model_covers_every_workload_and_batch_size() {
+    let cases = [
+        (Workload::skewed_bytes(64 << 20), 64 * MIB),
+        (
+            Workload::WideMixed {
+                columns: 300,
+                rows: 16_384,
+            },
+            64 * MIB,
+        ),
+        (
+            Workload::WideMixed {
+                columns: 1500,
+                rows: 4_096,
+            },
+            256 * MIB,
+        ),
+        (Workload::LowCardinality { rows: 2 << 20 }, 32 * MIB),
+    ];
+    let mut rows = Vec::new();
+    for (w, limit) in cases {
+        for batch_rows in [73, 1024, 4096] {
+            for codec in [Compression::LZ4_RAW, Compression::ZSTD(ZstdLevel::default())] {
+                let scenario = Scenario::new(w, Store::PlanOnly { limit })
+                    .with_codec(codec)
+                    .with_batch_rows(batch_rows);
+                if measure::spill_options(&scenario, limit)
+                    .plan(&w.schema())
+                    .is_err()
+                {
+                    continue; // refused: nothing to calibrate
+                }
+                let m = measure(&scenario);
+                let estimate = m.reserved.unwrap() + m.expected_metadata.unwrap();
+                let heap = m.peak_heap();
+                let rss = m.peak_rss_growth.unwrap_or(0);
+                println!(
+                    "{:<40} batch {batch_rows:>5} {codec:<20} estimate {:>10} heap {:>10} rss {:>10} estimate/max {:.2}",
+                    scenario.label(),
+                    measure::human_bytes(estimate),
+                    measure::human_bytes(heap),
+                    measure::human_bytes(rss),
+                    estimate as f64 / heap.max(rss).max(1) as f64
+                );
+                rows.push((scenario.label(), estimate, heap, rss));
+            }
+        }
+    }
+    for (label, estimate, heap, rss) in rows {
+        assert!(heap <= estimate, "{label}: heap {heap} over the estimate {estimate}");
+        assert!(rss <= estimate, "{label}: resident growth {rss} over the estimate {estimate}");
+    }
+}

@@ -1,0 +1,220 @@
+//! The promise sweep: random schemas (1 to 2,000 leaf columns, every type
+//! the writer supports, nested), limits, row counts, row-group counts and
+//! codecs, each written by a planned writer in a child process of its own
+//! that measures its peak heap (counting allocator, input batches excluded)
+//! and its peak resident-set growth (`VmHWM` after `clear_refs`, input batch
+//! included and reserved in the plan). Every case is within its limit, or
+//! refused up front; the worst measured / limit ratios are printed.
+//!
+//! ```text
+//! cargo test --all-features --test sweep -- --nocapture                       # CI: 24 cases
+//! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture
+//! ```
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use parquet_spill::testkit::measure::{human_bytes, ChildRunner};
+use parquet_spill::testkit::{self, CountingAlloc};
+use parquet_spill::workloads::SplitMix64;
+use parquet_spill::{Error, SpillOptions};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+const CASE: &str = "PARQUET_SPILL_SWEEP_CASE";
+const MIB: usize = 1 << 20;
+const LIMITS: [usize; 7] = [16, 32, 48, 64, 96, 128, 256];
+
+/// One sweep case, all of it drawn from `seed`.
+#[derive(Debug)]
+struct Case {
+    schema: SchemaRef,
+    batch_rows: Vec<usize>,
+    limit: usize,
+    codec: Compression,
+    row_group_rows: Option<usize>,
+    seed: u64,
+}
+
+fn leaves(dt: &DataType) -> usize {
+    match dt {
+        DataType::Struct(f) => f.iter().map(|f| leaves(f.data_type())).sum(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            leaves(f.data_type())
+        }
+        DataType::Map(f, _) => leaves(f.data_type()),
+        _ => 1,
+    }
+}
+
+/// A random type: a leaf, a dictionary, or (up to `depth`) a list, struct or map.
+fn data_type(r: &mut SplitMix64, depth: usize) -> DataType {
+    let leaf_types = testkit::leaf_types();
+    let item = |r: &mut SplitMix64| Arc::new(Field::new("item", data_type(r, depth - 1), true));
+    match if depth == 0 { 9 } else { r.below(12) } {
+        0 => DataType::List(item(r)),
+        1 => DataType::LargeList(item(r)),
+        2 => DataType::FixedSizeList(item(r), 1 + r.below(3) as i32),
+        3 => {
+            let n = 1 + r.below(3) as usize;
+            DataType::Struct(Fields::from(
+                (0..n)
+                    .map(|i| Field::new(format!("f{i}"), data_type(r, depth - 1), r.below(2) == 0))
+                    .collect::<Vec<_>>(),
+            ))
+        }
+        4 => {
+            let entries = Fields::from(vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", data_type(r, depth - 1), true),
+            ]);
+            DataType::Map(
+                Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+                false,
+            )
+        }
+        5 => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        _ => leaf_types[r.below(leaf_types.len() as u64) as usize].clone(),
+    }
+}
+
+impl Case {
+    fn draw(seed: u64) -> Self {
+        let mut r = SplitMix64::new(seed);
+        // Leaf counts spread over 1..2,000, most of them small.
+        let target = match r.below(4) {
+            0 => 1 + r.below(8) as usize,
+            1 => 8 + r.below(100) as usize,
+            2 => 100 + r.below(600) as usize,
+            _ => 700 + r.below(1300) as usize,
+        };
+        let mut fields = Vec::new();
+        let mut total = 0;
+        while total < target {
+            let dt = data_type(&mut r, if target > 200 { 1 } else { 3 });
+            total += leaves(&dt);
+            fields.push(Field::new(format!("c{}", fields.len()), dt, r.below(3) != 0));
+        }
+        // Keep the input to a few hundred thousand values per case.
+        let rows = (300_000 / total.max(1)).clamp(1, 20_000);
+        let batches = 1 + r.below(4) as usize;
+        let codecs = testkit::codecs();
+        Self {
+            schema: Arc::new(Schema::new(fields)),
+            batch_rows: (0..batches).map(|_| r.below(rows as u64 + 1) as usize).collect(),
+            limit: LIMITS[r.below(LIMITS.len() as u64) as usize] * MIB,
+            codec: codecs[r.below(codecs.len() as u64) as usize],
+            row_group_rows: (r.below(3) == 0).then(|| 1 + r.below(rows as u64) as usize),
+            seed,
+        }
+    }
+
+    fn leaves(&self) -> usize {
+        self.schema.fields().iter().map(|f| leaves(f.data_type())).sum()
+    }
+
+    fn options(&self, input: usize) -> SpillOptions {
+        let props = WriterProperties::builder()
+            .set_compression(self.codec)
+            .set_max_row_group_row_count(self.row_group_rows)
+            .set_max_row_group_bytes(None)
+            .build();
+        SpillOptions::new(self.limit)
+            .properties(props)
+            .reserve(input)
+    }
+}
+
+/// Measured in the child: `None` when the plan was refused.
+fn child(seed: u64) -> Option<(u64, u64)> {
+    let case = Case::draw(seed);
+    let batches: Vec<RecordBatch> =
+        *ALLOC.exclude(|| testkit::random_batches(&case.schema, &case.batch_rows, case.seed));
+    let input = batches
+        .iter()
+        .map(RecordBatch::get_array_memory_size)
+        .max()
+        .unwrap_or(0);
+    let plan = match case.options(input).plan(&case.schema) {
+        Ok(plan) => plan,
+        Err(Error::BudgetTooSmall { .. }) => return None,
+        Err(e) => panic!("seed {seed}: {e}"),
+    };
+    let base = ALLOC.current();
+    let rss = parquet_spill::rss::reset_peak().unwrap_or(0);
+    ALLOC.reset_peak();
+    let mut writer =
+        ArrowWriter::try_new_with_options(std::io::sink(), case.schema.clone(), plan.into_writer_options())
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    for batch in &batches {
+        writer.write(batch).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+    writer.close().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let heap = ALLOC.peak().saturating_sub(base) as u64;
+    let rss_growth = parquet_spill::rss::peak().unwrap_or(0).saturating_sub(rss);
+    Some((heap, rss_growth))
+}
+
+#[test]
+fn sweep_child() {
+    let Some(seed) = std::env::var(CASE).ok().and_then(|s| s.parse().ok()) else {
+        return;
+    };
+    match child(seed) {
+        Some((heap, rss)) => println!("SWEEP heap={heap} rss={rss}"),
+        None => println!("SWEEP refused"),
+    }
+}
+
+#[test]
+fn every_case_is_within_its_limit_or_refused() {
+    let cases: u64 = std::env::var("PARQUET_SPILL_SWEEP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24);
+    let runner = ChildRunner::test("sweep_child").expect("test executable");
+    let (mut worst_heap, mut worst_rss, mut refused) = (0f64, 0f64, 0);
+    for seed in 0..cases {
+        let case = Case::draw(seed);
+        let out = runner
+            .run(CASE, &seed.to_string())
+            .unwrap_or_else(|e| panic!("seed {seed} {case:?}: {e}"));
+        let line = out
+            .lines()
+            .find_map(|l| l.find("SWEEP ").map(|at| &l[at + 6..]))
+            .unwrap_or_else(|| panic!("seed {seed}: no result:\n{out}"));
+        if line == "refused" {
+            refused += 1;
+            println!("seed {seed:>3}: {:>4} leaves, limit {:>9}, {}: refused", case.leaves(), human_bytes(case.limit as u64), case.codec);
+            continue;
+        }
+        let field = |key: &str| -> u64 {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("seed {seed}: {line}"))
+        };
+        let (heap, rss) = (field("heap="), field("rss="));
+        let limit = case.limit as f64;
+        worst_heap = worst_heap.max(heap as f64 / limit);
+        worst_rss = worst_rss.max(rss as f64 / limit);
+        println!(
+            "seed {seed:>3}: {:>4} leaves, limit {:>9}, {:<20} heap {:>10} rss {:>10}",
+            case.leaves(),
+            human_bytes(case.limit as u64),
+            case.codec.to_string(),
+            human_bytes(heap),
+            human_bytes(rss)
+        );
+        assert!(heap as f64 <= limit, "seed {seed} {case:?}: heap {heap} over the limit");
+        assert!(rss as f64 <= limit, "seed {seed} {case:?}: resident growth {rss} over the limit");
+    }
+    println!(
+        "{cases} cases, {refused} refused; worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}"
+    );
+}
