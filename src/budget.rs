@@ -214,10 +214,8 @@ impl MemoryBudget {
             .collect();
         for reclaimer in reclaimers {
             let missing = bytes.saturating_sub(self.available());
-            if missing == 0 || reclaimer.reclaim(missing) > 0 {
-                if self.try_reserve(bytes) {
-                    return true;
-                }
+            if (missing == 0 || reclaimer.reclaim(missing) > 0) && self.try_reserve(bytes) {
+                return true;
             }
         }
         false
@@ -360,7 +358,10 @@ impl Reservation {
                 limit: self.budget.limit(),
             });
         }
-        self.budget.inner.reserved.fetch_add(bytes, Ordering::AcqRel);
+        self.budget
+            .inner
+            .reserved
+            .fetch_add(bytes, Ordering::AcqRel);
         self.bytes += bytes;
         Ok(())
     }

@@ -81,12 +81,13 @@ impl Meter {
 
     fn charge(&self, bytes: usize, what: &'static str) -> Result<()> {
         let mut held = self.lock();
-        held.try_grow(bytes).map_err(|_| Error::PageMetadataExhausted {
-            what,
-            requested: bytes,
-            metadata: held.bytes(),
-            limit: self.budget.limit(),
-        })
+        held.try_grow(bytes)
+            .map_err(|_| Error::PageMetadataExhausted {
+                what,
+                requested: bytes,
+                metadata: held.bytes(),
+                limit: self.budget.limit(),
+            })
     }
 }
 
@@ -110,7 +111,11 @@ pub(crate) struct MeteredStoreFactory {
 }
 
 impl MeteredStoreFactory {
-    pub(crate) fn new(inner: Arc<dyn PageStoreFactory>, meter: Arc<Meter>, model: CostModel) -> Self {
+    pub(crate) fn new(
+        inner: Arc<dyn PageStoreFactory>,
+        meter: Arc<Meter>,
+        model: CostModel,
+    ) -> Self {
         Self {
             inner,
             meter,
@@ -155,7 +160,7 @@ struct MeteredStore {
 
 impl PageStore for MeteredStore {
     fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
-        if self.puts % 2 == 0 {
+        if self.puts.is_multiple_of(2) {
             self.meter.charge(self.cost.page, "page index")?;
             self.meter.pages.fetch_add(1, Ordering::Relaxed);
             self.until_flush

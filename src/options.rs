@@ -24,7 +24,6 @@ use crate::spill_plan::{PlannedFactory, SpillPlan};
 use crate::stats::SpillMonitor;
 use crate::tiered::TieredStoreFactory;
 
-
 /// Where a planned writer's pages go past the budget.
 #[derive(Debug, Clone)]
 enum Backend {

@@ -18,9 +18,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
 use crate::budget::Reservation;
+use crate::metadata::MeteredStoreFactory;
 use crate::plan::{Estimate, PlanChange};
 use crate::stats::{SpillMonitor, WriterStats};
-use crate::metadata::MeteredStoreFactory;
 
 /// The planned stack: metadata metered over a tiered store over the
 /// backend, holding the plan's reservation until the writer (its last user)

@@ -92,7 +92,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Reclaim for Registry {
     fn reclaim(&self, bytes: usize) -> usize {
-        let stores: Vec<_> = lock(&self.stores).iter().filter_map(Weak::upgrade).collect();
+        let stores: Vec<_> = lock(&self.stores)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
         let mut freed = 0;
         for store in stores {
             if freed >= bytes {
@@ -109,7 +112,9 @@ impl Reclaim for Registry {
                 inner.put(blob).inspect_err(|_| failed = true)
             });
             if failed {
-                self.counters.reclaim_failures.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .reclaim_failures
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         let c = &self.counters;

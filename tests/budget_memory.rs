@@ -55,13 +55,7 @@ fn workloads() -> [(&'static str, Workload); 4] {
     };
     [
         ("a", Workload::skewed_bytes(skewed)),
-        (
-            "b",
-            Workload::WideMixed {
-                columns: 300,
-                rows,
-            },
-        ),
+        ("b", Workload::WideMixed { columns: 300, rows }),
         (
             "c",
             Workload::WideMixed {
@@ -136,7 +130,9 @@ fn grid(codec: Compression) {
     for line in &refused {
         println!("{line}");
     }
-    println!("estimate (reserved + expected metadata, or the limit when pages fill it) / measured peak:");
+    println!(
+        "estimate (reserved + expected metadata, or the limit when pages fill it) / measured peak:"
+    );
     for (scenario, m) in &rows {
         let Store::Budget { limit, .. } = scenario.store else {
             continue;
@@ -391,7 +387,11 @@ fn full_table() {
             let scenario = Scenario::new(w, store).with_codec(Compression::LZ4_RAW);
             match child.measure(&scenario) {
                 Ok(m) => rows.push((scenario, m)),
-                Err(e) => println!("{}: {}", scenario.label(), e.to_string().lines().next().unwrap_or("")),
+                Err(e) => println!(
+                    "{}: {}",
+                    scenario.label(),
+                    e.to_string().lines().next().unwrap_or("")
+                ),
             }
         }
     }

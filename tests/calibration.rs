@@ -74,7 +74,13 @@ fn codec_contexts_match_the_table() {
         (zstd(3), 64 << 10, 300, 1024, (560 << 10, 720 << 10)),
         (zstd(9), 64 << 10, 300, 1024, (900 << 10, 2_150 << 10)),
         (zstd(19), 64 << 10, 300, 1024, (2_400 << 10, 4_000 << 10)),
-        (Compression::SNAPPY, 64 << 10, 300, 1024, (36 << 10, 36 << 10)),
+        (
+            Compression::SNAPPY,
+            64 << 10,
+            300,
+            1024,
+            (36 << 10, 36 << 10),
+        ),
         (Compression::LZ4_RAW, 64 << 10, 300, 1024, (0, 0)),
     ];
     let measured: Vec<f64> = cases
@@ -127,7 +133,10 @@ fn the_model_covers_every_workload_and_batch_size() {
     let mut rows = Vec::new();
     for (w, limit) in cases {
         for batch_rows in [73, 1024, 4096] {
-            for codec in [Compression::LZ4_RAW, Compression::ZSTD(ZstdLevel::default())] {
+            for codec in [
+                Compression::LZ4_RAW,
+                Compression::ZSTD(ZstdLevel::default()),
+            ] {
                 let scenario = Scenario::new(w, Store::PlanOnly { limit })
                     .with_codec(codec)
                     .with_batch_rows(batch_rows);
@@ -154,7 +163,13 @@ fn the_model_covers_every_workload_and_batch_size() {
         }
     }
     for (label, estimate, heap, rss) in rows {
-        assert!(heap <= estimate, "{label}: heap {heap} over the estimate {estimate}");
-        assert!(rss <= estimate, "{label}: resident growth {rss} over the estimate {estimate}");
+        assert!(
+            heap <= estimate,
+            "{label}: heap {heap} over the estimate {estimate}"
+        );
+        assert!(
+            rss <= estimate,
+            "{label}: resident growth {rss} over the estimate {estimate}"
+        );
     }
 }

@@ -97,7 +97,10 @@ fn a_dropped_plan_hands_its_reservation_back() {
 fn wide_schemas_drop_dictionaries_and_list_each_column() {
     let s = schema(1000, DataType::Int64);
     let roomy = SpillOptions::new(8 << 30).plan(&s).unwrap();
-    assert!(!roomy.changes().iter().any(|c| c.setting == "dictionary_enabled"));
+    assert!(!roomy
+        .changes()
+        .iter()
+        .any(|c| c.setting == "dictionary_enabled"));
     let tight = SpillOptions::new(128 * MIB).plan(&s).unwrap();
     let dropped = tight
         .changes()
@@ -347,7 +350,6 @@ fn an_explicit_dictionary_limit_does_not_cap_or_raise_data_pages() {
     assert_eq!(plan.page_size(), 1 << 20);
 }
 
-
 /// A larger limit never yields a later rung: never smaller pages, never
 /// dictionaries dropped that a smaller limit kept, never a larger share of
 /// the limit taken from pages — over schemas from 1 to 2,000 columns.
@@ -368,7 +370,10 @@ fn larger_limits_never_give_smaller_pages() {
         schema(2000, DataType::Int32),
     ];
     for s in &schemas {
-        for codec in [Compression::LZ4_RAW, Compression::ZSTD(ZstdLevel::default())] {
+        for codec in [
+            Compression::LZ4_RAW,
+            Compression::ZSTD(ZstdLevel::default()),
+        ] {
             let props = WriterProperties::builder().set_compression(codec).build();
             let mut last: Option<(usize, usize)> = None;
             let mut limit = 4 * MIB;
@@ -398,7 +403,10 @@ fn larger_limits_never_give_smaller_pages() {
                     }
                     last = Some((plan.page_size(), dropped));
                 } else {
-                    assert!(last.is_none(), "{limit} refused after a smaller limit was accepted");
+                    assert!(
+                        last.is_none(),
+                        "{limit} refused after a smaller limit was accepted"
+                    );
                 }
                 limit = limit * 5 / 4;
             }

@@ -7,7 +7,7 @@
 //! refused up front; the worst measured / limit ratios are printed.
 //!
 //! ```text
-//! cargo test --all-features --test sweep -- --nocapture                       # CI: 24 cases
+//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 cases
 //! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture
 //! ```
 
@@ -98,15 +98,22 @@ impl Case {
         while total < target {
             let dt = data_type(&mut r, if target > 200 { 1 } else { 3 });
             total += leaves(&dt);
-            fields.push(Field::new(format!("c{}", fields.len()), dt, r.below(3) != 0));
+            fields.push(Field::new(
+                format!("c{}", fields.len()),
+                dt,
+                r.below(3) != 0,
+            ));
         }
-        // Keep the input to a few hundred thousand values per case.
-        let rows = (300_000 / total.max(1)).clamp(1, 20_000);
+        // Up to a few million values per case: some fit the limit, some spill.
+        let values = if r.below(2) == 0 { 300_000 } else { 3_000_000 };
+        let rows = (values / total.max(1)).clamp(1, 200_000);
         let batches = 1 + r.below(4) as usize;
         let codecs = testkit::codecs();
         Self {
             schema: Arc::new(Schema::new(fields)),
-            batch_rows: (0..batches).map(|_| r.below(rows as u64 + 1) as usize).collect(),
+            batch_rows: (0..batches)
+                .map(|_| r.below(rows as u64 + 1) as usize)
+                .collect(),
             limit: LIMITS[r.below(LIMITS.len() as u64) as usize] * MIB,
             codec: codecs[r.below(codecs.len() as u64) as usize],
             row_group_rows: (r.below(3) == 0).then(|| 1 + r.below(rows as u64) as usize),
@@ -115,7 +122,11 @@ impl Case {
     }
 
     fn leaves(&self) -> usize {
-        self.schema.fields().iter().map(|f| leaves(f.data_type())).sum()
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| leaves(f.data_type()))
+            .sum()
     }
 
     fn options(&self, input: usize) -> SpillOptions {
@@ -133,8 +144,9 @@ impl Case {
 /// Measured in the child: `None` when the plan was refused.
 fn child(seed: u64) -> Option<(u64, u64)> {
     let case = Case::draw(seed);
-    let batches: Vec<RecordBatch> =
-        *ALLOC.exclude(|| testkit::random_batches(&case.schema, &case.batch_rows, case.seed));
+    // Generated outside the count and kept until the writer is gone.
+    let batches =
+        ALLOC.exclude(|| testkit::random_batches(&case.schema, &case.batch_rows, case.seed));
     let input = batches
         .iter()
         .map(RecordBatch::get_array_memory_size)
@@ -148,13 +160,20 @@ fn child(seed: u64) -> Option<(u64, u64)> {
     let base = ALLOC.current();
     let rss = parquet_spill::rss::reset_peak().unwrap_or(0);
     ALLOC.reset_peak();
-    let mut writer =
-        ArrowWriter::try_new_with_options(std::io::sink(), case.schema.clone(), plan.into_writer_options())
+    let mut writer = ArrowWriter::try_new_with_options(
+        std::io::sink(),
+        case.schema.clone(),
+        plan.into_writer_options(),
+    )
+    .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    for batch in batches.iter() {
+        writer
+            .write(batch)
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-    for batch in &batches {
-        writer.write(batch).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
-    writer.close().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    writer
+        .close()
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     let heap = ALLOC.peak().saturating_sub(base) as u64;
     let rss_growth = parquet_spill::rss::peak().unwrap_or(0).saturating_sub(rss);
     Some((heap, rss_growth))
@@ -176,7 +195,7 @@ fn every_case_is_within_its_limit_or_refused() {
     let cases: u64 = std::env::var("PARQUET_SPILL_SWEEP")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(24);
+        .unwrap_or(96);
     let runner = ChildRunner::test("sweep_child").expect("test executable");
     let (mut worst_heap, mut worst_rss, mut refused) = (0f64, 0f64, 0);
     for seed in 0..cases {
@@ -190,7 +209,12 @@ fn every_case_is_within_its_limit_or_refused() {
             .unwrap_or_else(|| panic!("seed {seed}: no result:\n{out}"));
         if line == "refused" {
             refused += 1;
-            println!("seed {seed:>3}: {:>4} leaves, limit {:>9}, {}: refused", case.leaves(), human_bytes(case.limit as u64), case.codec);
+            println!(
+                "seed {seed:>3}: {:>4} leaves, limit {:>9}, {}: refused",
+                case.leaves(),
+                human_bytes(case.limit as u64),
+                case.codec
+            );
             continue;
         }
         let field = |key: &str| -> u64 {
@@ -211,8 +235,14 @@ fn every_case_is_within_its_limit_or_refused() {
             human_bytes(heap),
             human_bytes(rss)
         );
-        assert!(heap as f64 <= limit, "seed {seed} {case:?}: heap {heap} over the limit");
-        assert!(rss as f64 <= limit, "seed {seed} {case:?}: resident growth {rss} over the limit");
+        assert!(
+            heap as f64 <= limit,
+            "seed {seed} {case:?}: heap {heap} over the limit"
+        );
+        assert!(
+            rss as f64 <= limit,
+            "seed {seed} {case:?}: resident growth {rss} over the limit"
+        );
     }
     println!(
         "{cases} cases, {refused} refused; worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}"

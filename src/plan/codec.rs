@@ -21,13 +21,29 @@ use parquet::basic::Compression;
 type Curve = &'static [(usize, usize)];
 
 /// zstd levels 1–2 (parquet's default level is 1).
-const ZSTD_FAST: Curve = &[(16 << 10, 116 << 10), (64 << 10, 212 << 10), (160 << 10, 300 << 10)];
+const ZSTD_FAST: Curve = &[
+    (16 << 10, 116 << 10),
+    (64 << 10, 212 << 10),
+    (160 << 10, 300 << 10),
+];
 /// zstd levels 3–5.
-const ZSTD_DEFAULT: Curve = &[(16 << 10, 470 << 10), (64 << 10, 560 << 10), (160 << 10, 812 << 10)];
+const ZSTD_DEFAULT: Curve = &[
+    (16 << 10, 470 << 10),
+    (64 << 10, 560 << 10),
+    (160 << 10, 812 << 10),
+];
 /// zstd levels 6–9.
-const ZSTD_HIGH: Curve = &[(16 << 10, 420 << 10), (64 << 10, 900 << 10), (160 << 10, 2_900 << 10)];
+const ZSTD_HIGH: Curve = &[
+    (16 << 10, 420 << 10),
+    (64 << 10, 900 << 10),
+    (160 << 10, 2_900 << 10),
+];
 /// zstd levels 10 and above (measured at 12, 15, 19 and 22; the largest).
-const ZSTD_MAX: Curve = &[(16 << 10, 760 << 10), (64 << 10, 2_400 << 10), (160 << 10, 5_000 << 10)];
+const ZSTD_MAX: Curve = &[
+    (16 << 10, 760 << 10),
+    (64 << 10, 2_400 << 10),
+    (160 << 10, 5_000 << 10),
+];
 /// snappy's hash table (Rust heap).
 const SNAPPY: Curve = &[(16 << 10, 36 << 10)];
 /// gzip (zlib-rs through flate2): its deflate state is allocated per call by
@@ -35,7 +51,11 @@ const SNAPPY: Curve = &[(16 << 10, 36 << 10)];
 /// resident (measured ~340 KiB per column writer), under
 /// [`crate::rss::GLIBC_TUNABLES`] it is returned (~6 KiB). The table keeps
 /// the default's figure.
-const GZIP: Curve = &[(16 << 10, 345 << 10), (64 << 10, 350 << 10), (160 << 10, 350 << 10)];
+const GZIP: Curve = &[
+    (16 << 10, 345 << 10),
+    (64 << 10, 350 << 10),
+    (160 << 10, 350 << 10),
+];
 
 /// Transient bytes while one page is compressed (the codec's own scratch;
 /// the output buffer is counted with the page).

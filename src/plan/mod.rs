@@ -331,8 +331,18 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     let Some((settings, estimate)) = chosen else {
         return Err(refusal(&input, &columns, &rungs, &estimates));
     };
-    let (props, changes) = apply(&input.props, &columns, settings, input.fixed, input.chunk_statistics);
-    let costs: Vec<ColumnCost> = columns.leaves.iter().map(|l| l.metadata(settings)).collect();
+    let (props, changes) = apply(
+        &input.props,
+        &columns,
+        settings,
+        input.fixed,
+        input.chunk_statistics,
+    );
+    let costs: Vec<ColumnCost> = columns
+        .leaves
+        .iter()
+        .map(|l| l.metadata(settings))
+        .collect();
     let most = costs.iter().fold(ColumnCost::default(), |a, c| ColumnCost {
         chunk: a.chunk.max(c.chunk),
         page: a.page.max(c.page),
@@ -340,7 +350,8 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     });
     // By leaf index (`PageStoreArgs::column_index`); an index past the end
     // (a writer built for another schema) is charged the most any leaf costs.
-    let metadata: CostModel = Arc::new(move |index: usize| costs.get(index).copied().unwrap_or(most));
+    let metadata: CostModel =
+        Arc::new(move |index: usize| costs.get(index).copied().unwrap_or(most));
     Ok(PlanOutput {
         props,
         estimate: *estimate,
@@ -362,7 +373,11 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
     let pages: Vec<usize> = match fixed.data_page {
         Some(p) => vec![p],
         None => {
-            let mut pages: Vec<usize> = PAGE_LADDER.iter().copied().filter(|p| *p <= page_cap).collect();
+            let mut pages: Vec<usize> = PAGE_LADDER
+                .iter()
+                .copied()
+                .filter(|p| *p <= page_cap)
+                .collect();
             if !PAGE_LADDER.contains(&page_cap) {
                 pages.insert(0, page_cap);
             }
@@ -383,7 +398,10 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
             .min(props.data_page_row_count_limit().max(1));
         let batch = fixed
             .write_batch
-            .unwrap_or_else(|| rows.min(DEFAULT_WRITE_BATCH_SIZE).min(props.write_batch_size()))
+            .unwrap_or_else(|| {
+                rows.min(DEFAULT_WRITE_BATCH_SIZE)
+                    .min(props.write_batch_size())
+            })
             .max(1);
         let dictionary = fixed
             .dictionary_page
@@ -412,47 +430,47 @@ fn refusal(
     estimates: &[Estimate],
 ) -> Error {
     let minimum = min_limit(estimates);
-        if let (Some(page), Some(needed)) = (input.fixed.data_page, minimum) {
-            // Would the planner's own sizes have fitted?
-            let mut free = input.clone();
-            free.fixed.data_page = None;
-            let free_rungs = ladder(&input.props, columns, free.fixed);
-            if free_rungs
-                .iter()
-                .any(|s| fits(&columns.estimate(s, &free), input.limit))
-            {
-                return Error::FixedSettingTooLarge {
-                    setting: "data_page_size_limit",
-                    column: None,
-                    value: page,
-                    needed,
-                    limit: input.limit,
-                };
-            }
-        }
-        let alternative = columns
-            .leaves
+    if let (Some(page), Some(needed)) = (input.fixed.data_page, minimum) {
+        // Would the planner's own sizes have fitted?
+        let mut free = input.clone();
+        free.fixed.data_page = None;
+        let free_rungs = ladder(&input.props, columns, free.fixed);
+        if free_rungs
             .iter()
-            .find_map(|l| codec::cheaper(l.codec))
-            .and_then(|cheap| {
-                let cheaper = Columns {
-                    descrs: columns.descrs.clone(),
-                    leaves: columns
-                        .leaves
-                        .iter()
-                        .map(|l| Leaf {
-                            codec: cheap,
-                            ..l.clone()
-                        })
-                        .collect(),
-                };
-                let estimates: Vec<_> = rungs.iter().map(|s| cheaper.estimate(s, input)).collect();
-                min_limit(&estimates).map(|minimum| Alternative {
-                    codec: cheap.to_string(),
-                    minimum,
-                })
+            .any(|s| fits(&columns.estimate(s, &free), input.limit))
+        {
+            return Error::FixedSettingTooLarge {
+                setting: "data_page_size_limit",
+                column: None,
+                value: page,
+                needed,
+                limit: input.limit,
+            };
+        }
+    }
+    let alternative = columns
+        .leaves
+        .iter()
+        .find_map(|l| codec::cheaper(l.codec))
+        .and_then(|cheap| {
+            let cheaper = Columns {
+                descrs: columns.descrs.clone(),
+                leaves: columns
+                    .leaves
+                    .iter()
+                    .map(|l| Leaf {
+                        codec: cheap,
+                        ..l.clone()
+                    })
+                    .collect(),
+            };
+            let estimates: Vec<_> = rungs.iter().map(|s| cheaper.estimate(s, input)).collect();
+            min_limit(&estimates).map(|minimum| Alternative {
+                codec: cheap.to_string(),
+                minimum,
             })
-            .filter(|a| minimum.is_some_and(|m| a.minimum < m));
+        })
+        .filter(|a| minimum.is_some_and(|m| a.minimum < m));
     Error::BudgetTooSmall {
         limit: input.limit,
         columns: columns.leaves.len(),
@@ -485,13 +503,33 @@ fn apply(
         }
     };
     let mut b = props.clone().into_builder();
-    note(None, "data_page_size_limit", props.data_page_size_limit().to_string(), s.page.to_string());
+    note(
+        None,
+        "data_page_size_limit",
+        props.data_page_size_limit().to_string(),
+        s.page.to_string(),
+    );
     b = b.set_data_page_size_limit(s.page);
-    note(None, "dictionary_page_size_limit", props.dictionary_page_size_limit().to_string(), s.dictionary.to_string());
+    note(
+        None,
+        "dictionary_page_size_limit",
+        props.dictionary_page_size_limit().to_string(),
+        s.dictionary.to_string(),
+    );
     b = b.set_dictionary_page_size_limit(s.dictionary);
-    note(None, "data_page_row_count_limit", props.data_page_row_count_limit().to_string(), s.rows.to_string());
+    note(
+        None,
+        "data_page_row_count_limit",
+        props.data_page_row_count_limit().to_string(),
+        s.rows.to_string(),
+    );
     b = b.set_data_page_row_count_limit(s.rows);
-    note(None, "write_batch_size", props.write_batch_size().to_string(), s.batch.to_string());
+    note(
+        None,
+        "write_batch_size",
+        props.write_batch_size().to_string(),
+        s.batch.to_string(),
+    );
     b = b.set_write_batch_size(s.batch);
     if s.truncate != props.column_index_truncate_length() {
         note(
@@ -509,9 +547,18 @@ fn apply(
         // override equal to the old file-wide value cannot be told apart
         // from none: set every column's limits (listing only overrides).
         let column_page = props.column_data_page_size_limit(&path);
-        let page = if fixed.data_page.is_some() { s.page } else { column_page.min(s.page) };
+        let page = if fixed.data_page.is_some() {
+            s.page
+        } else {
+            column_page.min(s.page)
+        };
         if column_page != props.data_page_size_limit() {
-            note(column.clone(), "data_page_size_limit", column_page.to_string(), page.to_string());
+            note(
+                column.clone(),
+                "data_page_size_limit",
+                column_page.to_string(),
+                page.to_string(),
+            );
         }
         b = b.set_column_data_page_size_limit(path.clone(), page);
         let column_dictionary = props.column_dictionary_page_size_limit(&path);
@@ -530,16 +577,31 @@ fn apply(
         }
         b = b.set_column_dictionary_page_size_limit(path.clone(), dictionary);
         if leaf.dictionary && !leaf.dictionary_on(s) {
-            note(column.clone(), "dictionary_enabled", "true".into(), "false".into());
+            note(
+                column.clone(),
+                "dictionary_enabled",
+                "true".into(),
+                "false".into(),
+            );
             b = b.set_column_dictionary_enabled(path.clone(), false);
         }
         if chunk_statistics && props.statistics_enabled(&path) == EnabledStatistics::Page {
-            note(column.clone(), "statistics_enabled", "Page".into(), "Chunk".into());
+            note(
+                column.clone(),
+                "statistics_enabled",
+                "Page".into(),
+                "Chunk".into(),
+            );
             b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::Chunk);
         }
         if let (Some((caller, _)), Some(ndv)) = (leaf.bloom, leaf.bloom_ndv(s)) {
             if ndv != caller {
-                note(column, "bloom_filter_max_ndv", caller.to_string(), ndv.to_string());
+                note(
+                    column,
+                    "bloom_filter_max_ndv",
+                    caller.to_string(),
+                    ndv.to_string(),
+                );
                 b = b.set_column_bloom_filter_max_ndv(path, ndv);
             }
         }

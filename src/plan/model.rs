@@ -144,7 +144,9 @@ impl Leaf {
     pub(crate) fn page_bytes(&self, s: &Settings) -> usize {
         match self.width {
             // Repeated columns count rows, not values: only bytes bound them.
-            Some(w) if !self.repeated => s.page.min(s.rows.saturating_add(s.batch).saturating_mul(w)),
+            Some(w) if !self.repeated => {
+                s.page.min(s.rows.saturating_add(s.batch).saturating_mul(w))
+            }
             _ => s.page,
         }
     }
@@ -184,13 +186,21 @@ impl Leaf {
         let table = buckets.saturating_mul(BUCKET_BYTES);
         let stored = match self.width {
             // The values in a vector that grows by doubling.
-            Some(_) => s.dictionary.checked_next_power_of_two().unwrap_or(usize::MAX),
+            Some(_) => s
+                .dictionary
+                .checked_next_power_of_two()
+                .unwrap_or(usize::MAX),
             // Bytes, and a 16-byte range per entry, both growing by doubling.
             None => s
                 .dictionary
                 .checked_next_power_of_two()
                 .unwrap_or(usize::MAX)
-                .saturating_add(entries.checked_next_power_of_two().unwrap_or(usize::MAX).saturating_mul(16)),
+                .saturating_add(
+                    entries
+                        .checked_next_power_of_two()
+                        .unwrap_or(usize::MAX)
+                        .saturating_mul(16),
+                ),
         };
         // A page's indices as u64s: up to the row limit, plus one batch.
         let indices = s

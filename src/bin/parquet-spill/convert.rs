@@ -32,6 +32,7 @@ use crate::units::{human_bytes, size_arg_rounded_up};
 /// Convert `args.inputs` into `args.output`; print and return the report.
 pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     let started = Instant::now();
+    let baseline_rss = parquet_spill::rss::reset_peak();
     let inputs = args
         .inputs
         .iter()
@@ -52,13 +53,22 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     let schema = input::common_schema(&probed)?;
     let input_bytes = inputs.iter().map(|i| i.size).sum();
     let props = settings::writer_properties(args, &schema)?;
-    let planned = writer_options(args, props, &schema, input_bytes)?;
+    let batch_rows = batch_rows(args, &probed);
+    let planned = writer_options(args, props, &schema, input_bytes, &batch_rows)?;
     let options = planned.options;
 
     let gauges = Arc::new(Gauges::new(input_bytes, planned.monitor.clone(), alloc));
     let interval = Duration::from_secs_f64(args.progress_interval.max(0.05));
     let mut progress = Progress::start(Mode::choose(args.quiet, interval), Arc::clone(&gauges));
-    let metadata = write(&output, &schema, options, &probed, args, &gauges)?;
+    let metadata = write(
+        &output,
+        &schema,
+        options,
+        &probed,
+        &batch_rows,
+        args,
+        &gauges,
+    )?;
     progress.finish();
     let output_bytes = output.commit()?;
 
@@ -77,6 +87,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
         peak_heap: alloc.peak_usage() as u64,
         budget_peak: stats.map(|s| s.budget.peak as u64),
         peak_rss: report::peak_rss(),
+        baseline_rss,
         bytes_spilled: spill.map_or(0, |s| s.bytes_spilled),
         spill_file_peak: spill.map_or(0, |s| s.peak_file_len),
         planned_page_size: planned.page_size,
@@ -97,6 +108,7 @@ fn write(
     schema: &SchemaRef,
     options: ArrowWriterOptions,
     inputs: &[Probed],
+    batch_rows: &BatchRows,
     args: &ConvertArgs,
     gauges: &Gauges,
 ) -> Result<ParquetMetaData> {
@@ -104,9 +116,8 @@ fn write(
     let mut writer =
         ArrowWriter::try_new_with_options(output.writer()?, Arc::clone(schema), options)
             .with_context(writing)?;
-    let batch_rows = args.batch_rows.map(|n| n.get());
-    for input in inputs {
-        for batch in input.batches(batch_rows, Arc::clone(&gauges.bytes_read))? {
+    for (input, &rows) in inputs.iter().zip(&batch_rows.rows) {
+        for batch in input.batches(rows, Arc::clone(&gauges.bytes_read))? {
             let batch = input::conform(schema, batch?)?;
             writer.write(&batch).with_context(writing)?;
             gauges
@@ -116,6 +127,43 @@ fn write(
     }
     gauges.finishing.store(true, Ordering::Relaxed);
     writer.finish().with_context(writing)
+}
+
+/// Input each read batch may hold: a share of `--memory-limit` (a batch of a
+/// 1,500-column CSV is a gigabyte at 8,192 rows), at most 4 MiB of input.
+const BATCH_SHARE: u64 = 32;
+/// In memory a batch costs more than its bytes of input: the reader's
+/// buffers, the parsed arrays (offsets, validity, 8-byte numbers) and the
+/// conversion to the output schema.
+const BATCH_OVERHEAD: u64 = 4;
+
+/// Rows per read batch for each input, and the memory the batches need.
+struct BatchRows {
+    rows: Vec<Option<usize>>,
+    reserve: usize,
+}
+
+/// With a limit, size read batches within it and reserve their memory;
+/// `--batch-rows` (or no limit) keeps the readers' defaults.
+fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
+    let (Some(limit), None) = (args.memory_limit, args.batch_rows) else {
+        return BatchRows {
+            rows: vec![args.batch_rows.map(|n| n.get()); inputs.len()],
+            reserve: 0,
+        };
+    };
+    let target = (limit / BATCH_SHARE).clamp(64 << 10, 4 << 20);
+    let rows = inputs
+        .iter()
+        .map(|p| {
+            p.bytes_per_row
+                .map(|bytes| ((target as f64 / bytes.max(1.0)) as usize).clamp(1, 65_536))
+        })
+        .collect();
+    BatchRows {
+        rows,
+        reserve: usize::try_from(target * BATCH_OVERHEAD).unwrap_or(usize::MAX),
+    }
 }
 
 /// The writer options, and with `--memory-limit` the handles to report on it.
@@ -132,6 +180,7 @@ fn writer_options(
     props: WriterProperties,
     schema: &SchemaRef,
     input_bytes: u64,
+    batches: &BatchRows,
 ) -> Result<Planned> {
     let Some(limit) = args.memory_limit else {
         return Ok(Planned {
@@ -148,18 +197,31 @@ fn writer_options(
     });
     let plan = SpillOptions::new(limit_bytes)
         .properties(props)
+        .reserve(batches.reserve)
         .expected_file_bytes(input_bytes)
         .backend(Arc::clone(&spill) as Arc<dyn PageStoreFactory>)
         .plan(schema)
         .map_err(|err| match err {
             parquet_spill::Error::BudgetTooSmall {
-                columns, minimum, ..
+                columns,
+                minimum,
+                alternative,
+                ..
             } => anyhow!(
-                "--memory-limit {} is too small for {columns} leaf columns: the smallest limit \
-                 that works is {} (try --memory-limit {})",
+                "--memory-limit {} is too small for {columns} leaf columns with {}: the smallest \
+                 limit that works is {} (try --memory-limit {}){}",
                 human_bytes(limit),
+                args.compression,
                 human_bytes(minimum as u64),
-                size_arg_rounded_up(minimum as u64)
+                size_arg_rounded_up(minimum as u64),
+                alternative
+                    .map(|a| format!(
+                        "; with a codec that keeps no per-column context, {} is enough \
+                         (--compression lz4_raw --memory-limit {})",
+                        human_bytes(a.minimum as u64),
+                        size_arg_rounded_up(a.minimum as u64)
+                    ))
+                    .unwrap_or_default()
             ),
             other => anyhow::Error::new(other).context(format!(
                 "planning the writer for --memory-limit {}",

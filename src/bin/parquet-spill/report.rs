@@ -32,6 +32,11 @@ pub struct Report {
     pub budget_peak: Option<u64>,
     /// Peak resident set size (`VmHWM`, Linux only).
     pub peak_rss: Option<u64>,
+    /// Resident set before the conversion began (the program itself: its
+    /// code, libraries and runtime): `peak_rss` minus this is what the
+    /// conversion used, the figure `--memory-limit` bounds.
+    #[serde(default)]
+    pub baseline_rss: Option<u64>,
     /// Bytes of pages written to the spill file.
     pub bytes_spilled: u64,
     /// Largest size the spill file reached.
@@ -103,8 +108,16 @@ impl fmt::Display for Report {
                 "  peak heap     {heap} (no limit: parquet's in-memory page store)"
             )?,
         }
-        if let Some(rss) = self.peak_rss {
-            writeln!(f, "  peak RSS      {}", human_bytes(rss))?;
+        match (self.peak_rss, self.baseline_rss) {
+            (Some(rss), Some(base)) => writeln!(
+                f,
+                "  peak RSS      {} ({} over the {} the program started with)",
+                human_bytes(rss),
+                human_bytes(rss.saturating_sub(base)),
+                human_bytes(base)
+            )?,
+            (Some(rss), None) => writeln!(f, "  peak RSS      {}", human_bytes(rss))?,
+            _ => {}
         }
         if self.memory_limit.is_some() {
             writeln!(
@@ -150,6 +163,7 @@ mod tests {
             peak_heap: 140 << 20,
             budget_peak: Some(120 << 20),
             peak_rss: Some(170 << 20),
+            baseline_rss: Some(8 << 20),
             bytes_spilled: 300 << 20,
             spill_file_peak: 310 << 20,
             planned_page_size: Some(1 << 20),

@@ -197,7 +197,10 @@ impl ChildRunner {
     /// [`crate::rss::GLIBC_TUNABLES`], so its resident set follows its heap.
     pub fn run(&self, key: &str, value: &str) -> io::Result<String> {
         let mut command = Command::new(&self.program);
-        command.args(&self.args).env(key, value).stdin(Stdio::null());
+        command
+            .args(&self.args)
+            .env(key, value)
+            .stdin(Stdio::null());
         if std::env::var_os("GLIBC_TUNABLES").is_none() {
             command.env("GLIBC_TUNABLES", crate::rss::GLIBC_TUNABLES);
         }

@@ -126,8 +126,8 @@ pub fn spill_options(scenario: &Scenario, limit: usize) -> SpillOptions {
     let mut options = SpillOptions::new(limit)
         .properties(properties(scenario.codec, None))
         .reserve(batch_bytes);
-    if scenario.hint_divisor > 0 {
-        options = options.expected_file_bytes(workload.raw_bytes() / scenario.hint_divisor);
+    if let Some(hint) = workload.raw_bytes().checked_div(scenario.hint_divisor) {
+        options = options.expected_file_bytes(hint);
     }
     if scenario.chunk_statistics {
         options = options.chunk_statistics();
@@ -249,7 +249,10 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
     };
     let mut batches = workload.batches(scenario.batch_rows());
 
-    warm_up(&scenario.workload, &properties(scenario.codec, scenario.limits))?;
+    warm_up(
+        &scenario.workload,
+        &properties(scenario.codec, scenario.limits),
+    )?;
     let base = alloc.current();
     let since = |peak: usize| peak.saturating_sub(base) as u64;
     let rss_base = crate::rss::reset_peak();

@@ -374,11 +374,11 @@ impl Scenario {
         let limits = match fields.get("limits") {
             None => None,
             Some(text) => {
-                let parts: Vec<usize> = text
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| invalid(format!("scenario limits={text}: {e}")))?;
+                let parts: Vec<usize> =
+                    text.split(',')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| invalid(format!("scenario limits={text}: {e}")))?;
                 match parts[..] {
                     [page, dictionary, batch] => Some((page, dictionary, batch)),
                     _ => return Err(invalid(format!("scenario limits={text}: three numbers"))),
@@ -433,15 +433,15 @@ fn parse_codec(name: &str) -> io::Result<Compression> {
         "lz4" => Compression::LZ4,
         "lz4_raw" => Compression::LZ4_RAW,
         "lzo" => Compression::LZO,
-        "gzip" => Compression::GZIP(
-            GzipLevel::try_new(level()? as u32).map_err(|e| bad(e.to_string()))?,
-        ),
+        "gzip" => {
+            Compression::GZIP(GzipLevel::try_new(level()? as u32).map_err(|e| bad(e.to_string()))?)
+        }
         "brotli" => Compression::BROTLI(
             BrotliLevel::try_new(level()? as u32).map_err(|e| bad(e.to_string()))?,
         ),
-        "zstd" => Compression::ZSTD(
-            ZstdLevel::try_new(level()? as i32).map_err(|e| bad(e.to_string()))?,
-        ),
+        "zstd" => {
+            Compression::ZSTD(ZstdLevel::try_new(level()? as i32).map_err(|e| bad(e.to_string()))?)
+        }
         other => return Err(bad(format!("unknown codec {other}"))),
     })
 }
