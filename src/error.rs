@@ -184,6 +184,35 @@ pub enum Error {
         limit: usize,
     },
 
+    /// Encoding a column on a [`ParallelWriter`](crate::ParallelWriter)
+    /// worker failed.
+    #[error("parquet-spill: encoding column {column} failed: {source}")]
+    Encode {
+        /// The top-level column.
+        column: String,
+        /// What parquet or the page store reported.
+        #[source]
+        source: ParquetError,
+    },
+
+    /// A [`ParallelWriter`](crate::ParallelWriter) worker panicked while
+    /// encoding a column; the file is not finished.
+    #[error("parquet-spill: the worker encoding column {column} panicked: {message}")]
+    WorkerPanicked {
+        /// The top-level column.
+        column: String,
+        /// The panic's message.
+        message: String,
+    },
+
+    /// The writer already failed (the first call that saw the failure
+    /// returned it) or is finished; nothing more is written.
+    #[error("parquet-spill: the writer cannot continue: {cause}")]
+    WriterFailed {
+        /// The earlier failure.
+        cause: String,
+    },
+
     /// A blob is larger than the store can address.
     #[error("parquet-spill: a blob of {len} bytes is too large to spill")]
     BlobTooLarge {

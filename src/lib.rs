@@ -72,6 +72,7 @@ pub mod metrics;
 #[cfg(feature = "object_store")]
 mod object_store;
 mod options;
+mod parallel;
 pub mod plan;
 pub mod rss;
 pub mod spill_file;
@@ -94,6 +95,7 @@ pub use file::{FileStore, FileStoreFactory, DEFAULT_INLINE_THRESHOLD};
 pub use memory::{MemoryStore, MemoryStoreFactory};
 pub use metrics::SpillStats;
 pub use options::SpillOptions;
+pub use parallel::{ParallelWriter, PARALLEL_QUEUED_BATCHES};
 pub use spill_plan::SpillPlan;
 pub use stats::{SpillMonitor, WriterStats};
 pub use tiered::{TieredStats, TieredStoreFactory};

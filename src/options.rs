@@ -397,6 +397,7 @@ impl SpillOptions {
             estimate: planned.estimate,
             changes: planned.changes,
             page_size: planned.page_size,
+            threads: self.threads,
         })
     }
 

@@ -66,6 +66,7 @@ pub struct SpillPlan {
     pub(crate) estimate: Estimate,
     pub(crate) changes: Vec<PlanChange>,
     pub(crate) page_size: usize,
+    pub(crate) threads: usize,
 }
 
 impl SpillPlan {
@@ -125,6 +126,22 @@ impl SpillPlan {
         schema: SchemaRef,
     ) -> ArrowRowGroupWriterFactory {
         ArrowRowGroupWriterFactory::new(writer, schema).with_page_store_factory(self.factory)
+    }
+
+    /// The encoding threads the plan counts
+    /// ([`SpillOptions::threads`](crate::SpillOptions::threads)); a
+    /// [`ParallelWriter`](crate::ParallelWriter) built from the plan uses
+    /// this many.
+    ///
+    /// ```
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
+    /// let plan = parquet_spill::SpillOptions::new(32 << 20).threads(2).plan(&schema)?;
+    /// assert_eq!(plan.threads(), 2);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The planned writer properties.

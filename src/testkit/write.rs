@@ -1,5 +1,6 @@
-//! The writers the suite compares: `ArrowWriter`, and the parallel
-//! column-per-thread path built from `ArrowRowGroupWriterFactory`.
+//! The writers the suite compares: `ArrowWriter`, the parallel
+//! column-per-thread path built from `ArrowRowGroupWriterFactory`, and
+//! [`ParallelWriter`](crate::ParallelWriter).
 
 use std::sync::Arc;
 use std::thread;
@@ -91,6 +92,35 @@ pub fn write_parquet_parallel(
             chunk.append_to_row_group(&mut row_group)?;
         }
         row_group.close()?;
+    }
+    Ok(Bytes::from(writer.into_inner()?))
+}
+
+/// Write `batches` with [`ParallelWriter`](crate::ParallelWriter) on
+/// `threads` threads; `factory: None` uses parquet's default store.
+///
+/// ```
+/// use parquet_spill::testkit::{all_types_batch, write_parquet, write_parallel_writer};
+/// let batches = [all_types_batch(60, 0), all_types_batch(40, 1)];
+/// let serial = write_parquet(&batches, Default::default(), None)?;
+/// assert_eq!(write_parallel_writer(&batches, Default::default(), None, 2)?, serial);
+/// # Ok::<(), parquet::errors::ParquetError>(())
+/// ```
+pub fn write_parallel_writer(
+    batches: &[RecordBatch],
+    props: WriterProperties,
+    factory: Option<SharedFactory>,
+    threads: usize,
+) -> Result<Bytes> {
+    let schema = schema_of(batches)?;
+    let mut options = ArrowWriterOptions::new().with_properties(props);
+    if let Some(factory) = factory {
+        options = options.with_page_store_factory(factory);
+    }
+    let mut writer = crate::ParallelWriter::try_new_with_options(Vec::new(), schema, options)?
+        .with_threads(threads);
+    for batch in batches {
+        writer.write(batch)?;
     }
     Ok(Bytes::from(writer.into_inner()?))
 }

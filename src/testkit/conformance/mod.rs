@@ -29,7 +29,7 @@ pub use self::stores::{
     check_concurrent_stores, check_empty_blob_last, check_memory_size, check_round_trip,
     create_store,
 };
-use super::write::{write_parquet, write_parquet_parallel};
+use super::write::{write_parallel_writer, write_parquet, write_parquet_parallel};
 
 /// A factory handle as the checks take it.
 ///
@@ -205,6 +205,59 @@ pub fn check_case(factory: &SharedFactory, case: &Case) {
         case.name
     );
     assert_reads_back(&case.name, actual, &case.batches);
+}
+
+/// Thread counts [`check_parallel_writer`] runs every case with.
+pub const PARALLEL_WRITER_THREADS: [usize; 3] = [1, 2, 4];
+
+/// Write each of `cases` with [`ParallelWriter`](crate::ParallelWriter) over
+/// `factory` at every count in [`PARALLEL_WRITER_THREADS`]; panic unless the
+/// file is byte-identical to `ArrowWriter`'s with parquet's default store.
+/// A case with content-defined chunking must be refused instead (parquet
+/// keeps its chunkers private).
+///
+/// ```
+/// use std::sync::Arc;
+/// use parquet_spill::testkit::{check_parallel_writer, type_cases, SharedFactory};
+/// let spill: SharedFactory = Arc::new(parquet_spill::FileStoreFactory::new()?);
+/// check_parallel_writer(&spill, type_cases());
+/// # Ok::<(), parquet_spill::Error>(())
+/// ```
+pub fn check_parallel_writer(factory: &SharedFactory, cases: Vec<Case>) {
+    for case in cases.iter().filter(|c| !c.parallel) {
+        let expected = write_parquet(&case.batches, case.props.clone(), None)
+            .unwrap_or_else(|e| panic!("case {}: ArrowWriter failed: {e}", case.name));
+        for threads in PARALLEL_WRITER_THREADS {
+            let written = write_parallel_writer(
+                &case.batches,
+                case.props.clone(),
+                Some(Arc::clone(factory)),
+                threads,
+            );
+            if case.props.content_defined_chunking().is_some() {
+                assert!(
+                    written.is_err(),
+                    "case {}: ParallelWriter accepted content-defined chunking",
+                    case.name
+                );
+                continue;
+            }
+            let actual = written.unwrap_or_else(|e| {
+                panic!(
+                    "case {}: ParallelWriter, {threads} threads, failed: {e}",
+                    case.name
+                )
+            });
+            assert!(
+                actual == expected,
+                "case {}: ParallelWriter on {threads} threads over {factory:?} differs from \
+                 ArrowWriter ({} vs {} bytes)",
+                case.name,
+                actual.len(),
+                expected.len()
+            );
+        }
+    }
 }
 
 /// Panic unless `file` reads back (with parquet's reader) equal to `batches`.
@@ -402,6 +455,19 @@ macro_rules! conformance_tests {
                 },
                 $crate::testkit::parallel_cases(),
             );
+        }
+        #[test]
+        fn parallel_writer() {
+            let subject: $crate::testkit::Subject = ($factory).into();
+            let cases = [
+                $crate::testkit::type_cases(),
+                $crate::testkit::codec_cases(),
+                $crate::testkit::layout_cases(),
+                $crate::testkit::row_group_cases(),
+            ];
+            for cases in cases {
+                $crate::testkit::check_parallel_writer(&subject.factory, cases);
+            }
         }
     };
 }

@@ -57,9 +57,12 @@ use std::fs::File;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 
 pub use self::child::{serve_child, ChildRunner, RESULT_PREFIX, SCENARIO_ENV};
@@ -68,7 +71,7 @@ pub use self::scenario::{Scenario, Store};
 pub use self::table::{format_table, human_bytes, text_table};
 use super::alloc::CountingAlloc;
 use crate::workloads::Workload;
-use crate::{FileStoreFactory, PageStoreFactory, SpillOptions};
+use crate::{FileStoreFactory, PageStoreFactory, ParallelWriter, SpillOptions};
 
 /// The writer properties every measurement uses: zstd at its default level
 /// and no row-group limits, so the whole workload is one row group.
@@ -123,9 +126,16 @@ pub fn spill_options(scenario: &Scenario, limit: usize) -> SpillOptions {
     let batch_bytes = workload
         .batch(0, scenario.batch_rows().min(workload.rows()), 0)
         .get_array_memory_size();
+    // The caller's batch, and those a ParallelWriter still encodes.
+    let held = if scenario.threads > 1 {
+        1 + crate::PARALLEL_QUEUED_BATCHES
+    } else {
+        1
+    };
     let mut options = SpillOptions::new(limit)
         .properties(properties(scenario.codec, None))
-        .reserve(batch_bytes);
+        .reserve(batch_bytes * held)
+        .threads(scenario.threads);
     if let Some(hint) = workload.raw_bytes().checked_div(scenario.hint_divisor) {
         options = options.expected_file_bytes(hint);
     }
@@ -257,7 +267,7 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
     let since = |peak: usize| peak.saturating_sub(base) as u64;
     let rss_base = crate::rss::reset_peak();
     let started = Instant::now();
-    let mut writer = ArrowWriter::try_new_with_options(output, schema, options)?;
+    let mut writer = AnyWriter::new(output, schema, options, scenario.threads)?;
     let mut wall = started.elapsed();
     let mut max_fds = fds_before;
     alloc.reset_peak();
@@ -305,6 +315,44 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
             .or(estimate.map(|e| e.1)),
         page_metadata: writer.map(|w| w.page_metadata),
     })
+}
+
+/// `ArrowWriter`, or a [`ParallelWriter`] on more than one thread.
+enum AnyWriter {
+    Serial(ArrowWriter<File>),
+    Parallel(ParallelWriter<File>),
+}
+
+impl AnyWriter {
+    fn new(
+        output: File,
+        schema: SchemaRef,
+        options: ArrowWriterOptions,
+        threads: usize,
+    ) -> Result<Self> {
+        Ok(if threads > 1 {
+            Self::Parallel(
+                ParallelWriter::try_new_with_options(output, schema, options)?
+                    .with_threads(threads),
+            )
+        } else {
+            Self::Serial(ArrowWriter::try_new_with_options(output, schema, options)?)
+        })
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            Self::Serial(w) => w.write(batch),
+            Self::Parallel(w) => w.write(batch),
+        }
+    }
+
+    fn close(self) -> Result<ParquetMetaData> {
+        match self {
+            Self::Serial(w) => w.close(),
+            Self::Parallel(w) => w.close(),
+        }
+    }
 }
 
 /// Write a few rows with the same settings first, so the code the writer

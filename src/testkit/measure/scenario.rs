@@ -131,6 +131,9 @@ pub struct Scenario {
     /// [`Store::Budget`]: tell the planner the workload's raw size divided
     /// by this as the expected file size (default 1; 0 gives no hint).
     pub hint_divisor: u64,
+    /// Encoding threads: 1 writes with `ArrowWriter`, more with
+    /// [`ParallelWriter`](crate::ParallelWriter) (and a plan counting them).
+    pub threads: usize,
 }
 
 impl Scenario {
@@ -152,6 +155,7 @@ impl Scenario {
             limits: None,
             chunk_statistics: false,
             hint_divisor: 1,
+            threads: 1,
         }
     }
 
@@ -207,6 +211,20 @@ impl Scenario {
     /// ```
     pub fn with_hint_divisor(mut self, divisor: u64) -> Self {
         self.hint_divisor = divisor;
+        self
+    }
+
+    /// Encode on `threads` threads with [`ParallelWriter`](crate::ParallelWriter)
+    /// (1: `ArrowWriter`).
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
+    /// let s = Scenario::new(Workload::LowCardinality { rows: 10 }, Store::Default).with_threads(2);
+    /// assert_eq!(s.threads, 2);
+    /// ```
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
         self
     }
 
@@ -324,6 +342,7 @@ impl Scenario {
         }
         put("chunk_statistics", &self.chunk_statistics);
         put("hint_divisor", &self.hint_divisor);
+        put("threads", &self.threads);
         Ok(out)
     }
 
@@ -405,6 +424,11 @@ impl Scenario {
                 .then(|| number("hint_divisor"))
                 .transpose()?
                 .map_or(1, |d| d as u64),
+            threads: fields
+                .contains_key("threads")
+                .then(|| number("threads"))
+                .transpose()?
+                .unwrap_or(1),
         })
     }
 }

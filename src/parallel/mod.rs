@@ -1,0 +1,538 @@
+//! [`ParallelWriter`]: `ArrowWriter`'s surface, encoding columns on every
+//! core.
+//!
+//! Why it exists: with pages spilled, writing Parquet is bound by encoding
+//! CPU, and `ArrowWriter` encodes every column on the caller's thread.
+//! parquet exposes the parallel path (`ArrowRowGroupWriterFactory`,
+//! `compute_leaves`, `ArrowColumnChunk`) but no writer on it.
+//!
+//! How it stays byte-identical to `ArrowWriter`: the file writer and the
+//! row-group writer factory come from an `ArrowWriter` built with the same
+//! options ([`ArrowWriter::into_serialized_writer`]), so the schema,
+//! key-value metadata and page stores are the same; each column writer
+//! receives exactly the slices `ArrowWriter` would give it, in order, on one
+//! thread at a time; row groups split by the same rules; and the finished
+//! column chunks are appended in schema order.
+//!
+//! How it stays within a memory limit: the same page stores (a
+//! [`SpillPlan`] planned with [`SpillOptions::threads`](crate::SpillOptions::threads)
+//! counts one column's transient buffers per thread), and the caller can
+//! run at most two batches ahead of the slowest column.
+
+mod pool;
+
+use std::io::Write;
+use std::num::NonZeroUsize;
+
+use arrow_array::{RecordBatch, RecordBatchWriter};
+use arrow_schema::{ArrowError, SchemaRef};
+use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, ArrowWriter, ArrowWriterOptions};
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{KeyValue, ParquetMetaData, RowGroupMetaData};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+
+use crate::error::Error;
+use crate::spill_plan::SpillPlan;
+use pool::Pool;
+
+/// Batches a [`ParallelWriter`] may still hold after `write` returns (the
+/// caller runs at most this many ahead of the slowest column): reserve room
+/// for them beside the caller's own batch
+/// ([`SpillOptions::reserve`](crate::SpillOptions::reserve)).
+///
+/// ```
+/// let batch_bytes = 8 << 20;
+/// let options = parquet_spill::SpillOptions::new(256 << 20)
+///     .threads(2)
+///     .reserve(batch_bytes * (1 + parquet_spill::PARALLEL_QUEUED_BATCHES));
+/// # drop(options);
+/// ```
+pub const PARALLEL_QUEUED_BATCHES: usize = 2;
+
+/// Writes Arrow batches to Parquet like `ArrowWriter`, encoding the columns
+/// on several threads; the file is byte-identical to `ArrowWriter`'s.
+///
+/// Worker threads start with the first batch; [`with_threads`](Self::with_threads)
+/// sets how many (default: the available parallelism). Content-defined
+/// chunking is refused: parquet keeps its chunkers private.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+/// use parquet::arrow::ArrowWriter;
+/// use parquet_spill::ParallelWriter;
+///
+/// let batch = RecordBatch::try_from_iter([
+///     ("id", Arc::new(Int64Array::from_iter_values(0..1000)) as ArrayRef),
+///     ("name", Arc::new(StringArray::from_iter_values((0..1000).map(|i| format!("n{i}")))) as _),
+/// ])?;
+/// let mut parallel = ParallelWriter::try_new(Vec::new(), batch.schema(), None)?.with_threads(2);
+/// parallel.write(&batch)?;
+/// let parallel = parallel.into_inner()?;
+///
+/// let mut serial = ArrowWriter::try_new(Vec::new(), batch.schema(), None)?;
+/// serial.write(&batch)?;
+/// assert_eq!(parallel, serial.into_inner()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ParallelWriter<W: Write + Send> {
+    writer: SerializedFileWriter<W>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// Leaf columns under each top-level field.
+    leaves: Vec<usize>,
+    threads: usize,
+    pool: Option<Pool>,
+    /// Rows in the open row group, `None` when none is open.
+    in_progress: Option<usize>,
+    max_row_group_row_count: Option<usize>,
+    max_row_group_bytes: Option<usize>,
+    finished: bool,
+}
+
+impl<W: Write + Send> std::fmt::Debug for ParallelWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParallelWriter")
+            .field("threads", &self.threads)
+            .field("in_progress_rows", &self.in_progress_rows())
+            .field("bytes_written", &self.bytes_written())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write + Send> ParallelWriter<W> {
+    /// A writer with `props` (or the defaults), like `ArrowWriter::try_new`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?;
+    /// assert!(writer.threads() >= 1);
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn try_new(writer: W, schema: SchemaRef, props: Option<WriterProperties>) -> Result<Self> {
+        let options = ArrowWriterOptions::new().with_properties(props.unwrap_or_default());
+        Self::try_new_with_options(writer, schema, options)
+    }
+
+    /// A writer with `options` (properties, page store factory, schema
+    /// options), like `ArrowWriter::try_new_with_options`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// use parquet::arrow::arrow_writer::ArrowWriterOptions;
+    /// use parquet_spill::{FileStoreFactory, ParallelWriter};
+    /// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let spill = Arc::new(FileStoreFactory::new()?);
+    /// let options = ArrowWriterOptions::new().with_page_store_factory(spill);
+    /// let writer = ParallelWriter::try_new_with_options(Vec::new(), schema, options)?;
+    /// # drop(writer);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_new_with_options(
+        writer: W,
+        schema: SchemaRef,
+        options: ArrowWriterOptions,
+    ) -> Result<Self> {
+        // Built by ArrowWriter itself, so the file starts exactly as its does.
+        let arrow = ArrowWriter::try_new_with_options(writer, SchemaRef::clone(&schema), options)?;
+        let (writer, factory) = arrow.into_serialized_writer()?;
+        let props = writer.properties();
+        if props.content_defined_chunking().is_some() {
+            return Err(Error::InvalidOption {
+                option: "content-defined chunking",
+                reason: "ParallelWriter cannot chunk by content (parquet keeps its chunkers \
+                         private); use ArrowWriter for it",
+            }
+            .into());
+        }
+        let (max_row_group_row_count, max_row_group_bytes) =
+            (props.max_row_group_row_count(), props.max_row_group_bytes());
+        let descr = writer.schema_descr();
+        let mut leaves = vec![0; schema.fields().len()];
+        for leaf in 0..descr.num_columns() {
+            if let Some(count) = leaves.get_mut(descr.get_column_root_idx(leaf)) {
+                *count += 1;
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        Ok(Self {
+            writer,
+            factory,
+            schema,
+            leaves,
+            threads,
+            pool: None,
+            in_progress: None,
+            max_row_group_row_count,
+            max_row_group_bytes,
+            finished: false,
+        })
+    }
+
+    /// A writer for a [`SpillPlan`]: its properties, its stores and its
+    /// thread count ([`SpillOptions::threads`](crate::SpillOptions::threads)).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// use parquet_spill::{ParallelWriter, SpillOptions};
+    /// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, true)]));
+    /// let plan = SpillOptions::new(64 << 20).threads(2).plan(&schema)?;
+    /// let writer = ParallelWriter::try_new_with_plan(Vec::new(), schema, plan)?;
+    /// assert_eq!(writer.threads(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_new_with_plan(writer: W, schema: SchemaRef, plan: SpillPlan) -> Result<Self> {
+        let threads = plan.threads();
+        Ok(
+            Self::try_new_with_options(writer, schema, plan.into_writer_options())?
+                .with_threads(threads),
+        )
+    }
+
+    /// Encode on `threads` threads (at least one). Takes effect if no batch
+    /// was written yet.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?.with_threads(3);
+    /// assert_eq!(writer.threads(), 3);
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        if self.pool.is_none() {
+            self.threads = threads.max(1);
+        }
+        self
+    }
+
+    /// The number of encoding threads.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?.with_threads(0);
+    /// assert_eq!(writer.threads(), 1);
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Encode `batch`, splitting row groups exactly as `ArrowWriter::write`
+    /// does. Returns once the batch is queued; an error from encoding it
+    /// may surface from a later call.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_array::{ArrayRef, Int32Array, RecordBatch};
+    /// use parquet::file::properties::WriterProperties;
+    /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int32Array::from_iter_values(0..10)) as ArrayRef)])?;
+    /// let props = WriterProperties::builder().set_max_row_group_row_count(Some(4)).build();
+    /// let mut writer = parquet_spill::ParallelWriter::try_new(Vec::new(), batch.schema(), Some(props))?;
+    /// writer.write(&batch)?;
+    /// assert_eq!(writer.flushed_row_groups().len(), 2);
+    /// assert_eq!(writer.in_progress_rows(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.finished {
+            return Err(Error::WriterFailed {
+                cause: "the file is already finished".into(),
+            }
+            .into());
+        }
+        if batch.num_columns() != self.schema.fields().len() {
+            return Err(ParquetError::ArrowError(format!(
+                "Incompatible schema: the batch has {} columns, the writer's schema {}",
+                batch.num_columns(),
+                self.schema.fields().len()
+            )));
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let mut remaining = batch.clone();
+        loop {
+            let buffered = match self.in_progress {
+                Some(rows) => rows,
+                None => self.start_row_group()?,
+            };
+            let mut split_at = match self.max_row_group_row_count {
+                Some(max) if buffered + remaining.num_rows() > max => Some(max - buffered),
+                _ => None,
+            };
+            let candidate = split_at.unwrap_or_else(|| remaining.num_rows());
+            if let (Some(max_bytes), true) = (self.max_row_group_bytes, buffered > 0) {
+                let current = self.pool()?.estimated_bytes()?;
+                if current >= max_bytes {
+                    self.flush()?;
+                    continue;
+                }
+                // As ArrowWriter: the rows that fit at the average row size so far.
+                match (max_bytes - current).checked_div(current / buffered) {
+                    Some(0) if candidate > 0 => {
+                        self.flush()?;
+                        continue;
+                    }
+                    Some(fit) if candidate > fit => split_at = Some(fit),
+                    _ => {}
+                }
+            }
+            let rest = split_at.map(|at| {
+                let rest = remaining.slice(at, remaining.num_rows() - at);
+                remaining = remaining.slice(0, at);
+                rest
+            });
+            self.pool()?.submit(&remaining)?;
+            let rows = buffered + remaining.num_rows();
+            self.in_progress = Some(rows);
+            let full = self.max_row_group_row_count.is_some_and(|max| rows >= max)
+                || match self.max_row_group_bytes {
+                    Some(max) => self.pool()?.estimated_bytes()? >= max,
+                    None => false,
+                };
+            if full {
+                self.flush()?;
+            }
+            match rest {
+                Some(rest) => remaining = rest,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Close the open row group (waiting for its columns) and write it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_array::{ArrayRef, Int32Array, RecordBatch};
+    /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int32Array::from_iter_values(0..10)) as ArrayRef)])?;
+    /// let mut writer = parquet_spill::ParallelWriter::try_new(Vec::new(), batch.schema(), None)?;
+    /// writer.write(&batch)?;
+    /// writer.flush()?;
+    /// writer.write(&batch)?;
+    /// assert_eq!(writer.close()?.num_row_groups(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush(&mut self) -> Result<()> {
+        if self.in_progress.take().is_none() {
+            return Ok(());
+        }
+        let chunks = self.pool()?.close_row_group()?;
+        let mut row_group = self.writer.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+        Ok(())
+    }
+
+    /// Metadata of the row groups written so far.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?;
+    /// assert!(writer.flushed_row_groups().is_empty());
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn flushed_row_groups(&self) -> &[RowGroupMetaData] {
+        self.writer.flushed_row_groups()
+    }
+
+    /// The column writers' memory as of their latest encoded batch (not
+    /// waiting for queued ones), as `ArrowWriter::memory_size` counts it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_array::{ArrayRef, Int32Array, RecordBatch};
+    /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int32Array::from_iter_values(0..10)) as ArrayRef)])?;
+    /// let mut writer = parquet_spill::ParallelWriter::try_new(Vec::new(), batch.schema(), None)?;
+    /// assert_eq!(writer.memory_size(), 0);
+    /// writer.write(&batch)?;
+    /// writer.in_progress_size()?; // waits for the batch to be encoded
+    /// assert!(writer.memory_size() > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn memory_size(&self) -> usize {
+        self.pool.as_ref().map_or(0, Pool::memory_size)
+    }
+
+    /// The encoded size of the open row group, as
+    /// `ArrowWriter::in_progress_size` estimates it. Waits for every queued
+    /// batch, so it is exact, and returns a failure of any.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_array::{ArrayRef, Int32Array, RecordBatch};
+    /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int32Array::from_iter_values(0..10)) as ArrayRef)])?;
+    /// let mut writer = parquet_spill::ParallelWriter::try_new(Vec::new(), batch.schema(), None)?;
+    /// writer.write(&batch)?;
+    /// assert!(writer.in_progress_size()? >= 40);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn in_progress_size(&self) -> Result<usize> {
+        match (&self.pool, self.in_progress) {
+            (Some(pool), Some(_)) => pool.estimated_bytes(),
+            _ => Ok(0),
+        }
+    }
+
+    /// Rows in the open row group.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?;
+    /// assert_eq!(writer.in_progress_rows(), 0);
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn in_progress_rows(&self) -> usize {
+        self.in_progress.unwrap_or_default()
+    }
+
+    /// Bytes written to the output so far.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?;
+    /// assert_eq!(writer.bytes_written(), 4, "the magic");
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn bytes_written(&self) -> usize {
+        self.writer.bytes_written()
+    }
+
+    /// Key-value metadata written in the footer with the properties' own.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// use parquet::file::metadata::KeyValue;
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let mut writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?;
+    /// writer.append_key_value_metadata(KeyValue::new("origin".into(), "test".to_string()));
+    /// let metadata = writer.close()?;
+    /// assert!(metadata.file_metadata().key_value_metadata().unwrap().iter().any(|kv| kv.key == "origin"));
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn append_key_value_metadata(&mut self, kv_metadata: KeyValue) {
+        self.writer.append_key_value_metadata(kv_metadata)
+    }
+
+    /// The underlying output.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?;
+    /// assert_eq!(writer.inner().len(), 0, "the magic is still buffered");
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn inner(&self) -> &W {
+        self.writer.inner()
+    }
+
+    /// Write the open row group and the footer; return the file metadata.
+    /// Writing afterwards is an error.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_array::{ArrayRef, Int32Array, RecordBatch};
+    /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int32Array::from_iter_values(0..10)) as ArrayRef)])?;
+    /// let mut writer = parquet_spill::ParallelWriter::try_new(Vec::new(), batch.schema(), None)?;
+    /// writer.write(&batch)?;
+    /// assert_eq!(writer.finish()?.file_metadata().num_rows(), 10);
+    /// assert!(writer.write(&batch).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn finish(&mut self) -> Result<ParquetMetaData> {
+        self.flush()?;
+        self.finished = true;
+        let metadata = self.writer.finish()?;
+        self.pool = None;
+        Ok(metadata)
+    }
+
+    /// [`finish`](Self::finish), consuming the writer.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?;
+    /// assert_eq!(writer.close()?.num_row_groups(), 0);
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn close(mut self) -> Result<ParquetMetaData> {
+        self.finish()
+    }
+
+    /// Write the open row group and the footer; return the output.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let writer = parquet_spill::ParallelWriter::try_new(Vec::new(), schema, None)?;
+    /// let bytes = writer.into_inner()?;
+    /// assert_eq!(&bytes[bytes.len() - 4..], b"PAR1");
+    /// # Ok::<(), parquet::errors::ParquetError>(())
+    /// ```
+    pub fn into_inner(mut self) -> Result<W> {
+        self.flush()?;
+        self.pool = None;
+        self.writer.into_inner()
+    }
+
+    fn start_row_group(&mut self) -> Result<usize> {
+        let writers = self
+            .factory
+            .create_column_writers(self.writer.flushed_row_groups().len())?;
+        let leaves = std::mem::take(&mut self.leaves);
+        let started = self
+            .pool()
+            .and_then(|pool| pool.start_row_group(writers, &leaves));
+        self.leaves = leaves;
+        started?;
+        self.in_progress = Some(0);
+        Ok(0)
+    }
+
+    /// The pool, started on first use.
+    fn pool(&mut self) -> Result<&Pool> {
+        if self.pool.is_none() {
+            self.pool = Some(Pool::new(
+                self.schema.fields(),
+                self.threads,
+                PARALLEL_QUEUED_BATCHES,
+            )?);
+        }
+        self.pool
+            .as_ref()
+            .ok_or_else(|| ParquetError::General("parquet-spill: no encoder pool".into()))
+    }
+}
+
+impl<W: Write + Send> RecordBatchWriter for ParallelWriter<W> {
+    fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), ArrowError> {
+        ParallelWriter::write(self, batch).map_err(Into::into)
+    }
+
+    fn close(self) -> std::result::Result<(), ArrowError> {
+        ParallelWriter::close(self).map(|_| ()).map_err(Into::into)
+    }
+}

@@ -1,0 +1,393 @@
+//! The worker pool behind [`ParallelWriter`](super::ParallelWriter).
+//!
+//! Work is scheduled per top-level column, not per thread: every column has
+//! a queue of arrays to encode, and an idle worker takes the next column
+//! that has work and is not being encoded elsewhere. So a few fat columns
+//! never pin the rest of the schema behind them on one thread, and a column
+//! writer is only ever touched by one thread at a time, in batch order —
+//! which is what keeps the output byte-identical to `ArrowWriter`.
+//!
+//! Memory stays bounded: the caller may run at most `depth` batches ahead
+//! of the slowest column, and a column holds only the arrays of those
+//! batches.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::FieldRef;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter};
+use parquet::errors::{ParquetError, Result};
+
+use crate::error::Error;
+
+/// What a column is asked to do next.
+enum Task {
+    Write(ArrayRef),
+    Close,
+}
+
+/// One top-level column: its leaf writers and what is queued for them.
+struct Column {
+    field: FieldRef,
+    /// `None` while a worker holds them, and between row groups.
+    writers: Option<Vec<ArrowColumnWriter>>,
+    /// Filled by a `Close` task; taken by the row group's owner.
+    chunks: Vec<ArrowColumnChunk>,
+    pending: VecDeque<Task>,
+    /// Tasks submitted and not yet finished (queued or running).
+    outstanding: usize,
+    /// As last reported by the writers, after their latest task.
+    estimated_bytes: usize,
+    memory_size: usize,
+}
+
+struct State {
+    columns: Vec<Column>,
+    /// Columns with pending tasks that no worker holds.
+    ready: VecDeque<usize>,
+    /// Columns whose `outstanding` has reached `depth`.
+    saturated: usize,
+    /// Sum of every column's `outstanding`.
+    outstanding: usize,
+    failure: Option<ParquetError>,
+    /// Set once a failure was handed to the caller; later calls say so.
+    failed: Option<String>,
+    shutdown: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Workers wait here for work.
+    work: Condvar,
+    /// The owner waits here for room, idleness or a failure.
+    progress: Condvar,
+    depth: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A worker never panics while holding the lock (encoding runs
+        // unlocked, under `catch_unwind`), so a poisoned lock still holds a
+        // consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Worker threads encoding the columns of one file.
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// A pool of `threads` workers for the top-level `fields`, letting the
+    /// caller run at most `depth` batches ahead.
+    pub(crate) fn new(fields: &[FieldRef], threads: usize, depth: usize) -> Result<Self> {
+        let columns = fields
+            .iter()
+            .map(|field| Column {
+                field: Arc::clone(field),
+                writers: None,
+                chunks: Vec::new(),
+                pending: VecDeque::new(),
+                outstanding: 0,
+                estimated_bytes: 0,
+                memory_size: 0,
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                columns,
+                ready: VecDeque::new(),
+                saturated: 0,
+                outstanding: 0,
+                failure: None,
+                failed: None,
+                shutdown: false,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+            depth: depth.max(1),
+        });
+        let mut pool = Self {
+            shared,
+            threads: Vec::new(),
+        };
+        for index in 0..threads.max(1) {
+            let shared = Arc::clone(&pool.shared);
+            let handle = std::thread::Builder::new()
+                .name(format!("parquet-spill-encoder-{index}"))
+                .spawn(move || work(&shared))
+                .map_err(|e| ParquetError::External(Box::new(e)))?;
+            pool.threads.push(handle);
+        }
+        Ok(pool)
+    }
+
+    /// Hand a new row group's leaf writers to their columns; `leaves[i]` is
+    /// how many leaf writers top-level column `i` has.
+    pub(crate) fn start_row_group(
+        &self,
+        writers: Vec<ArrowColumnWriter>,
+        leaves: &[usize],
+    ) -> Result<()> {
+        let mut state = self.shared.lock();
+        check(&mut state)?;
+        let mut writers = writers.into_iter();
+        for (column, &count) in state.columns.iter_mut().zip(leaves) {
+            column.writers = Some(writers.by_ref().take(count).collect());
+            column.estimated_bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Queue `batch` for encoding, first waiting while any column is
+    /// `depth` batches behind.
+    pub(crate) fn submit(&self, batch: &RecordBatch) -> Result<()> {
+        let mut state = self.wait(|s| s.saturated == 0)?;
+        let tasks: Vec<Task> = batch.columns().iter().cloned().map(Task::Write).collect();
+        self.enqueue(&mut state, tasks);
+        Ok(())
+    }
+
+    /// Close every column's writers (in parallel) and return the chunks in
+    /// column order.
+    pub(crate) fn close_row_group(&self) -> Result<Vec<ArrowColumnChunk>> {
+        {
+            let mut state = self.shared.lock();
+            check(&mut state)?;
+            let tasks = (0..state.columns.len()).map(|_| Task::Close).collect();
+            self.enqueue(&mut state, tasks);
+        }
+        let mut state = self.wait_idle()?;
+        Ok(state
+            .columns
+            .iter_mut()
+            .flat_map(|c| std::mem::take(&mut c.chunks))
+            .collect())
+    }
+
+    /// Wait until every queued task has run; then the estimates are exact.
+    pub(crate) fn estimated_bytes(&self) -> Result<usize> {
+        let state = self.wait_idle()?;
+        Ok(state.columns.iter().map(|c| c.estimated_bytes).sum())
+    }
+
+    /// The writers' memory as of their latest finished task (no waiting).
+    pub(crate) fn memory_size(&self) -> usize {
+        let state = self.shared.lock();
+        state.columns.iter().map(|c| c.memory_size).sum()
+    }
+
+    fn wait_idle(&self) -> Result<MutexGuard<'_, State>> {
+        self.wait(|s| s.outstanding == 0)
+    }
+
+    fn wait(&self, until: impl Fn(&State) -> bool) -> Result<MutexGuard<'_, State>> {
+        let mut state = self.shared.lock();
+        loop {
+            check(&mut state)?;
+            if until(&state) {
+                return Ok(state);
+            }
+            state = self
+                .shared
+                .progress
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Give `tasks[i]` to column `i`.
+    fn enqueue(&self, state: &mut State, tasks: Vec<Task>) {
+        let depth = self.shared.depth;
+        for (index, task) in tasks.into_iter().enumerate() {
+            let column = &mut state.columns[index];
+            let was_idle = column.outstanding == 0;
+            column.pending.push_back(task);
+            column.outstanding += 1;
+            if column.outstanding == depth {
+                state.saturated += 1;
+            }
+            state.outstanding += 1;
+            if was_idle {
+                state.ready.push_back(index);
+            }
+        }
+        self.shared.work.notify_all();
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.work.notify_all();
+        for handle in self.threads.drain(..) {
+            // A worker catches its own panics; nothing is left to report.
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Return the failure a worker recorded, once as itself, then as a
+/// [`Error::WriterFailed`] naming it.
+fn check(state: &mut State) -> Result<()> {
+    if let Some(failure) = state.failure.take() {
+        state.failed = Some(failure.to_string());
+        return Err(failure);
+    }
+    match &state.failed {
+        Some(cause) => Err(Error::WriterFailed {
+            cause: cause.clone(),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// A worker: take a column with work, run its tasks unlocked, report back.
+fn work(shared: &Shared) {
+    let mut state = shared.lock();
+    loop {
+        if state.shutdown {
+            return;
+        }
+        let Some(index) = state.ready.pop_front() else {
+            state = shared
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            continue;
+        };
+        let column = &mut state.columns[index];
+        let tasks: Vec<Task> = column.pending.drain(..).collect();
+        let writers = column.writers.take();
+        let field = Arc::clone(&column.field);
+        drop(state);
+
+        let count = tasks.len();
+        let outcome = catch_unwind(AssertUnwindSafe(|| run(&field, writers, tasks)))
+            .unwrap_or_else(|panic| {
+                Err(Error::WorkerPanicked {
+                    column: field.name().clone(),
+                    message: panic_message(panic.as_ref()),
+                }
+                .into())
+            });
+
+        state = shared.lock();
+        let depth = shared.depth;
+        let column = &mut state.columns[index];
+        if column.outstanding >= depth && column.outstanding - count < depth {
+            state.saturated -= 1;
+        }
+        let column = &mut state.columns[index];
+        column.outstanding -= count;
+        state.outstanding -= count;
+        match outcome {
+            Ok(Done::Writing(writers)) => {
+                let column = &mut state.columns[index];
+                column.estimated_bytes = writers
+                    .iter()
+                    .map(ArrowColumnWriter::get_estimated_total_bytes)
+                    .sum();
+                column.memory_size = writers.iter().map(ArrowColumnWriter::memory_size).sum();
+                column.writers = Some(writers);
+                if !column.pending.is_empty() {
+                    state.ready.push_back(index);
+                }
+            }
+            Ok(Done::Closed(chunks)) => {
+                let column = &mut state.columns[index];
+                column.chunks = chunks;
+                column.memory_size = 0;
+                if !column.pending.is_empty() {
+                    state.ready.push_back(index);
+                }
+            }
+            Err(e) => abandon(&mut state, e, depth),
+        }
+        shared.progress.notify_all();
+    }
+}
+
+/// After a failure: drop every queued task, so the owner sees the error
+/// and nothing more is encoded.
+fn abandon(state: &mut State, error: ParquetError, depth: usize) {
+    if state.failure.is_none() && state.failed.is_none() {
+        state.failure = Some(error);
+    }
+    state.ready.clear();
+    for column in &mut state.columns {
+        let queued = column.pending.len();
+        column.pending.clear();
+        column.outstanding -= queued;
+        state.outstanding -= queued;
+    }
+    // Tasks a worker is still running stay counted until it reports.
+    state.saturated = state
+        .columns
+        .iter()
+        .filter(|c| c.outstanding >= depth)
+        .count();
+}
+
+enum Done {
+    Writing(Vec<ArrowColumnWriter>),
+    Closed(Vec<ArrowColumnChunk>),
+}
+
+/// Run one column's tasks in order.
+fn run(
+    field: &FieldRef,
+    writers: Option<Vec<ArrowColumnWriter>>,
+    tasks: Vec<Task>,
+) -> Result<Done> {
+    let column = || field.name().clone();
+    let mut writers = writers.ok_or_else(|| {
+        ParquetError::from(Error::WriterFailed {
+            cause: format!("column {} has no open row group", field.name()),
+        })
+    })?;
+    for task in tasks {
+        match task {
+            Task::Write(array) => {
+                let mut encode = || -> Result<()> {
+                    for (writer, leaf) in writers.iter_mut().zip(compute_leaves(field, &array)?) {
+                        writer.write(&leaf)?;
+                    }
+                    Ok(())
+                };
+                encode().map_err(|source| Error::Encode {
+                    column: column(),
+                    source,
+                })?;
+            }
+            Task::Close => {
+                let chunks = writers
+                    .into_iter()
+                    .map(ArrowColumnWriter::close)
+                    .collect::<Result<Vec<_>>>()
+                    .map_err(|source| Error::Encode {
+                        column: column(),
+                        source,
+                    })?;
+                // A close is always the last task of its row group.
+                return Ok(Done::Closed(chunks));
+            }
+        }
+    }
+    Ok(Done::Writing(writers))
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
