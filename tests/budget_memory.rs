@@ -98,13 +98,15 @@ fn assert_within(m: &Measurement, limit: usize, what: &str) {
 /// Every workload at every limit with `codec`: within the limit, or refused
 /// up front with a minimum above it. Prints the measurements and, for the
 /// planned runs, the estimate against the measured peak.
-fn grid(codec: Compression) {
+fn grid(codec: Compression, threads: usize) {
     let child = ChildRunner::test("measure_child").expect("test executable");
     let mut rows = Vec::new();
     let mut refused = Vec::new();
     for (name, w) in workloads() {
         for limit in LIMITS {
-            let scenario = Scenario::new(w, budget(limit)).with_codec(codec);
+            let scenario = Scenario::new(w, budget(limit))
+                .with_codec(codec)
+                .with_threads(threads);
             match plan_for(&scenario, limit) {
                 Err(Error::BudgetTooSmall { minimum, .. }) => {
                     assert!(minimum > limit, "({name}) refused below its own minimum");
@@ -126,7 +128,10 @@ fn grid(codec: Compression) {
             rows.push((scenario, m));
         }
     }
-    println!("codec {codec}\n{}", measure::format_table(&rows));
+    println!(
+        "codec {codec}, {threads} thread(s)\n{}",
+        measure::format_table(&rows)
+    );
     for line in &refused {
         println!("{line}");
     }
@@ -155,12 +160,20 @@ fn grid(codec: Compression) {
 
 #[test]
 fn every_workload_within_every_limit_lz4_raw() {
-    grid(Compression::LZ4_RAW);
+    grid(Compression::LZ4_RAW, 1);
 }
 
 #[test]
 fn every_workload_within_every_limit_zstd() {
-    grid(Compression::ZSTD(ZstdLevel::default()));
+    grid(Compression::ZSTD(ZstdLevel::default()), 1);
+}
+
+/// The same promise for `ParallelWriter` on two threads: the plan counts
+/// one page in flight per thread, and the caller reserves the batches the
+/// writer still holds.
+#[test]
+fn every_workload_within_every_limit_parallel_writer() {
+    grid(Compression::ZSTD(ZstdLevel::default()), 2);
 }
 
 /// zstd keeps a native context per column writer: at the smallest limit

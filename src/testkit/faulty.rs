@@ -157,10 +157,18 @@ impl From<InjectedFault> for ParquetError {
 /// assert_eq!(injected_fault(&ParquetError::General("disk on fire".into())), None);
 /// ```
 pub fn injected_fault(err: &ParquetError) -> Option<&InjectedFault> {
-    match err {
-        ParquetError::External(inner) => inner.downcast_ref::<InjectedFault>(),
+    // Anywhere in the chain: a writer may wrap the store's error with context.
+    let mut next: Option<&(dyn std::error::Error + 'static)> = match err {
+        ParquetError::External(inner) => Some(inner.as_ref()),
         _ => None,
+    };
+    while let Some(error) = next {
+        if let Some(fault) = error.downcast_ref::<InjectedFault>() {
+            return Some(fault);
+        }
+        next = error.source();
     }
+    None
 }
 
 /// How many calls a [`FaultyStoreFactory`]'s stores have seen.

@@ -146,3 +146,44 @@ fn an_output_that_is_also_an_input_is_replaced_safely() {
     assert_same_rows(&read_parquet(&path).0, std::slice::from_ref(&input));
     assert_no_output(&dir.path().join("nothing-else"));
 }
+
+/// `--threads` changes how many cores encode, never a byte of the output:
+/// with row-group limits, a memory limit and without.
+#[test]
+fn every_thread_count_writes_the_same_bytes() {
+    let dir = TempDir::new().unwrap();
+    let input = sample(6_000, 3);
+    let path = dir.path().join("in.arrow");
+    write_input(&path, &[input.slice(0, 2500), input.slice(2500, 3500)]);
+    for extra in [
+        &[][..],
+        &["--row-group-rows", "1700"][..],
+        &["--row-group-bytes", "64KiB", "--memory-limit", "64MiB"][..],
+    ] {
+        let outputs: Vec<Vec<u8>> = [1, 2, 3]
+            .iter()
+            .map(|threads| {
+                let out = dir.path().join(format!("out-{threads}.parquet"));
+                let threads = threads.to_string();
+                let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+                    &"convert",
+                    &path,
+                    &"-o",
+                    &out,
+                    &"--quiet",
+                    &"--threads",
+                    &threads,
+                ];
+                args.extend(extra.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>));
+                assert_ok(&run(&args));
+                std::fs::read(&out).unwrap()
+            })
+            .collect();
+        assert!(
+            outputs.windows(2).all(|w| w[0] == w[1]),
+            "{extra:?}: outputs differ between thread counts"
+        );
+        let (back, _) = read_parquet(&dir.path().join("out-2.parquet"));
+        assert_same_rows(&back, std::slice::from_ref(&input));
+    }
+}

@@ -106,6 +106,11 @@ pub struct ConvertArgs {
     #[arg(long = "bloom-filter", value_name = "COLUMN")]
     pub bloom_filters: Vec<String>,
 
+    /// Threads encoding columns [default: all cores]. The output is the same
+    /// byte for byte whatever the count.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+
     /// Rows per input batch [default: about 4 MiB of input per batch].
     #[arg(long, value_name = "N")]
     pub batch_rows: Option<NonZeroUsize>,

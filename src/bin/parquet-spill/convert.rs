@@ -4,9 +4,10 @@
 //! checked before any data is converted — inputs exist and have one schema,
 //! the spill and output directories are writable, the memory limit fits the
 //! schema — so a mistake costs a second, not a half-finished hour. Then the
-//! batches stream through one `ArrowWriter` (with a `SpillPlan`'s options
-//! when `--memory-limit` is given), and the output is renamed into place only
-//! after the footer is written and synced.
+//! batches stream through one `ParallelWriter` encoding on `--threads`
+//! threads (with a `SpillPlan`'s options when `--memory-limit` is given;
+//! the output is `ArrowWriter`'s, byte for byte), and the output is renamed
+//! into place only after the footer is written and synced.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -15,10 +16,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use arrow_schema::SchemaRef;
-use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
-use parquet_spill::{FileStoreFactory, PageStoreFactory, SpillMonitor, SpillOptions};
+use parquet_spill::{
+    FileStoreFactory, PageStoreFactory, ParallelWriter, SpillMonitor, SpillOptions,
+    PARALLEL_QUEUED_BATCHES,
+};
 use peak_alloc::PeakAlloc;
 
 use crate::cli::ConvertArgs;
@@ -114,8 +118,9 @@ fn write(
 ) -> Result<ParquetMetaData> {
     let writing = || format!("writing {}", args.output.display());
     let mut writer =
-        ArrowWriter::try_new_with_options(output.writer()?, Arc::clone(schema), options)
-            .with_context(writing)?;
+        ParallelWriter::try_new_with_options(output.writer()?, Arc::clone(schema), options)
+            .with_context(writing)?
+            .with_threads(threads(args));
     for (input, &rows) in inputs.iter().zip(&batch_rows.rows) {
         for batch in input.batches(rows, Arc::clone(&gauges.bytes_read))? {
             let batch = input::conform(schema, batch?)?;
@@ -129,13 +134,24 @@ fn write(
     writer.finish().with_context(writing)
 }
 
+/// `--threads`, or every core.
+fn threads(args: &ConvertArgs) -> usize {
+    args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n.get(),
+    )
+}
+
 /// Input each read batch may hold: a share of `--memory-limit` (a batch of a
 /// 1,500-column CSV is a gigabyte at 8,192 rows), at most 4 MiB of input.
-const BATCH_SHARE: u64 = 32;
-/// In memory a batch costs more than its bytes of input: the reader's
-/// buffers, the parsed arrays (offsets, validity, 8-byte numbers) and the
-/// conversion to the output schema.
+const BATCH_SHARE: u64 = 64;
+/// In memory the batch being read costs more than its bytes of input: the
+/// reader's buffers, the parsed arrays (offsets, validity, 8-byte numbers)
+/// and the conversion to the output schema.
 const BATCH_OVERHEAD: u64 = 4;
+/// A parsed batch the writer still encodes (it holds
+/// [`PARALLEL_QUEUED_BATCHES`] of them) costs about twice its input bytes.
+const QUEUED_OVERHEAD: u64 = 2;
 
 /// Rows per read batch for each input, and the memory the batches need.
 struct BatchRows {
@@ -162,7 +178,10 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
         .collect();
     BatchRows {
         rows,
-        reserve: usize::try_from(target * BATCH_OVERHEAD).unwrap_or(usize::MAX),
+        reserve: usize::try_from(
+            target * (BATCH_OVERHEAD + QUEUED_OVERHEAD * PARALLEL_QUEUED_BATCHES as u64),
+        )
+        .unwrap_or(usize::MAX),
     }
 }
 
@@ -198,6 +217,7 @@ fn writer_options(
     let plan = SpillOptions::new(limit_bytes)
         .properties(props)
         .reserve(batches.reserve)
+        .threads(threads(args))
         .expected_file_bytes(input_bytes)
         .backend(Arc::clone(&spill) as Arc<dyn PageStoreFactory>)
         .plan(schema)

@@ -1,0 +1,280 @@
+//! `ParallelWriter` beyond the conformance suite (which checks its output is
+//! byte-identical to `ArrowWriter`'s over every store): failures surface as
+//! errors and never hang or finish a file, encryption, refusals, and the
+//! `ArrowWriter` surface behaving the same.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::encryption::decrypt::FileDecryptionProperties;
+use parquet::encryption::encrypt::FileEncryptionProperties;
+use parquet::errors::ParquetError;
+use parquet::file::properties::{CdcOptions, WriterProperties};
+use parquet_spill::testkit::{
+    all_types_batch, injected_fault, random_batches, Fault, FaultyStoreFactory, InjectedFault, Op,
+};
+use parquet_spill::{Error, FileStoreFactory, ParallelWriter, SpillOptions};
+
+/// The crate's own error anywhere in `err`'s chain.
+fn spill_error(err: &ParquetError) -> Option<&Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = match err {
+        ParquetError::External(inner) => Some(inner.as_ref()),
+        _ => None,
+    };
+    while let Some(error) = next {
+        if let Some(found) = error.downcast_ref::<Error>() {
+            return Some(found);
+        }
+        next = error.source();
+    }
+    None
+}
+
+fn small_pages() -> WriterProperties {
+    WriterProperties::builder()
+        .set_data_page_size_limit(1024)
+        .set_write_batch_size(64)
+        .build()
+}
+
+/// Write `batches` with `fault` injected on two threads; return the first
+/// error and the output written so far.
+fn write_with_fault(fault: Fault, batches: &[RecordBatch]) -> (ParquetError, Vec<u8>) {
+    let spill = Arc::new(FileStoreFactory::new().unwrap());
+    let faulty = Arc::new(FaultyStoreFactory::new(spill, fault));
+    let options = ArrowWriterOptions::new()
+        .with_properties(small_pages())
+        .with_page_store_factory(faulty);
+    let mut out = Vec::new();
+    let started = Instant::now();
+    let result = (|| {
+        let mut writer =
+            ParallelWriter::try_new_with_options(&mut out, batches[0].schema(), options)?
+                .with_threads(2);
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.close()
+    })();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "a failing write must not hang"
+    );
+    (result.expect_err("the fault must fail the write"), out)
+}
+
+#[test]
+fn a_store_error_in_a_worker_fails_the_write_and_no_footer_is_written() {
+    let batches: Vec<_> = (0..6).map(|i| all_types_batch(800, i)).collect();
+    let (err, out) = write_with_fault(Fault::FailPut(40), &batches);
+    assert_eq!(
+        injected_fault(&err),
+        Some(&InjectedFault {
+            op: Op::Put,
+            nth: 40
+        }),
+        "{err}"
+    );
+    assert!(
+        matches!(spill_error(&err), Some(Error::Encode { .. })),
+        "the error names the column: {err}"
+    );
+    assert!(err.to_string().contains("encoding column"), "{err}");
+    assert!(
+        !out.ends_with(b"PAR1") || out.len() <= 4,
+        "a failed write must not look like a finished file"
+    );
+}
+
+#[test]
+fn a_panicking_store_is_an_error_naming_the_column_not_a_hang() {
+    let batches: Vec<_> = (0..4).map(|i| all_types_batch(800, i)).collect();
+    let (err, out) = write_with_fault(Fault::PanicPut(10), &batches);
+    match spill_error(&err) {
+        Some(Error::WorkerPanicked { column, message }) => {
+            assert!(
+                batches[0].schema().field_with_name(column).is_ok(),
+                "{column}"
+            );
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected WorkerPanicked, got {other:?} from {err}"),
+    }
+    assert!(!out.ends_with(b"PAR1") || out.len() <= 4);
+}
+
+#[test]
+fn after_a_failure_every_call_fails_and_close_finishes_nothing() {
+    let batches: Vec<_> = (0..8).map(|i| all_types_batch(500, i)).collect();
+    let spill = Arc::new(FileStoreFactory::new().unwrap());
+    let faulty = Arc::new(FaultyStoreFactory::new(spill, Fault::FailPut(5)));
+    let options = ArrowWriterOptions::new()
+        .with_properties(small_pages())
+        .with_page_store_factory(faulty);
+    let mut writer = ParallelWriter::try_new_with_options(Vec::new(), batches[0].schema(), options)
+        .unwrap()
+        .with_threads(2);
+    let mut first = None;
+    for batch in &batches {
+        if let Err(e) = writer.write(batch) {
+            first = Some(e);
+            break;
+        }
+    }
+    let first = match first {
+        Some(e) => e,
+        None => writer.flush().expect_err("the fault surfaces by the flush"),
+    };
+    assert!(injected_fault(&first).is_some(), "{first}");
+    let again = writer.write(&batches[0]).unwrap_err();
+    assert!(
+        matches!(spill_error(&again), Some(Error::WriterFailed { .. })),
+        "{again}"
+    );
+    assert!(
+        again.to_string().contains("injected"),
+        "names the cause: {again}"
+    );
+    assert!(
+        writer.close().is_err(),
+        "close must not finish a failed file"
+    );
+}
+
+#[test]
+fn content_defined_chunking_is_refused_up_front() {
+    let props = WriterProperties::builder()
+        .set_content_defined_chunking(Some(CdcOptions::default()))
+        .build();
+    let batch = all_types_batch(10, 0);
+    let err = ParallelWriter::try_new(Vec::new(), batch.schema(), Some(props)).unwrap_err();
+    assert!(
+        matches!(
+            spill_error(&err),
+            Some(Error::InvalidOption {
+                option: "content-defined chunking",
+                ..
+            })
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_batch_with_the_wrong_columns_is_refused() {
+    let batch = all_types_batch(10, 0);
+    let mut writer = ParallelWriter::try_new(Vec::new(), batch.schema(), None).unwrap();
+    let other =
+        RecordBatch::try_from_iter([("x", Arc::new(Int32Array::from(vec![1])) as ArrayRef)])
+            .unwrap();
+    assert!(writer.write(&other).is_err());
+    writer.write(&batch).unwrap();
+    assert_eq!(writer.close().unwrap().file_metadata().num_rows(), 10);
+}
+
+/// Encrypted files differ on every write (random nonces), so they cannot be
+/// compared byte for byte: check they decrypt back to the input instead.
+#[test]
+fn encrypted_output_decrypts_to_the_input() {
+    let key = b"0123456789012345".to_vec();
+    let batches = random_batches(&all_types_batch(1, 0).schema(), &[700, 700, 700], 5);
+    let props = WriterProperties::builder()
+        .set_data_page_size_limit(2048)
+        .with_file_encryption_properties(
+            FileEncryptionProperties::builder(key.clone())
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let spill = Arc::new(FileStoreFactory::new().unwrap());
+    let options = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_page_store_factory(spill);
+    let mut writer = ParallelWriter::try_new_with_options(Vec::new(), batches[0].schema(), options)
+        .unwrap()
+        .with_threads(3);
+    for batch in &batches {
+        writer.write(batch).unwrap();
+    }
+    let file = bytes::Bytes::from(writer.into_inner().unwrap());
+    let decryption = FileDecryptionProperties::builder(key).build().unwrap();
+    let options = ArrowReaderOptions::new().with_file_decryption_properties(decryption);
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file.clone(), options)
+        .unwrap()
+        .with_batch_size(700)
+        .build()
+        .unwrap();
+    let read: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
+    assert_eq!(read.len(), batches.len());
+    for (read, written) in read.iter().zip(&batches) {
+        assert_eq!(read.columns(), written.columns());
+    }
+    assert!(
+        ParquetRecordBatchReaderBuilder::try_new(file).is_err(),
+        "the file is encrypted"
+    );
+}
+
+/// The accessors agree with `ArrowWriter`'s over the same writes.
+#[test]
+fn the_arrow_writer_surface_reports_the_same() {
+    let ids = Int64Array::from_iter_values(0..5000);
+    let names = StringArray::from_iter_values((0..5000).map(|i| format!("name-{}", i % 97)));
+    let batch = RecordBatch::try_from_iter([
+        ("id", Arc::new(ids) as ArrayRef),
+        ("name", Arc::new(names) as ArrayRef),
+    ])
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(3000))
+        .build();
+    let mut serial = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props.clone())).unwrap();
+    let mut parallel = ParallelWriter::try_new(Vec::new(), batch.schema(), Some(props))
+        .unwrap()
+        .with_threads(2);
+    for _ in 0..3 {
+        serial.write(&batch).unwrap();
+        parallel.write(&batch).unwrap();
+        assert_eq!(parallel.in_progress_rows(), serial.in_progress_rows());
+        assert_eq!(
+            parallel.in_progress_size().unwrap(),
+            serial.in_progress_size()
+        );
+        assert_eq!(parallel.memory_size(), serial.memory_size());
+        assert_eq!(parallel.bytes_written(), serial.bytes_written());
+        assert_eq!(
+            parallel.flushed_row_groups().len(),
+            serial.flushed_row_groups().len()
+        );
+    }
+    assert_eq!(parallel.into_inner().unwrap(), serial.into_inner().unwrap());
+}
+
+/// A plan made for two threads gives a writer on two threads within it.
+#[test]
+fn a_plan_for_two_threads_writes_the_same_file() {
+    let batches = random_batches(&all_types_batch(1, 0).schema(), &[1000; 4], 11);
+    let schema = batches[0].schema();
+    let plan = SpillOptions::new(64 << 20)
+        .threads(2)
+        .plan(&schema)
+        .unwrap();
+    let props = plan.properties().clone();
+    let monitor = plan.monitor();
+    let mut writer = ParallelWriter::try_new_with_plan(Vec::new(), schema.clone(), plan).unwrap();
+    assert_eq!(writer.threads(), 2);
+    for batch in &batches {
+        writer.write(batch).unwrap();
+    }
+    let parallel = writer.into_inner().unwrap();
+    let mut serial = ArrowWriter::try_new(Vec::new(), schema, Some(props)).unwrap();
+    for batch in &batches {
+        serial.write(batch).unwrap();
+    }
+    assert_eq!(parallel, serial.into_inner().unwrap());
+    let stats = monitor.stats();
+    assert!(stats.budget.peak <= 64 << 20, "{stats}");
+}
