@@ -3,8 +3,12 @@
 //! codecs, each written by a planned writer in a child process of its own
 //! that measures its peak heap (counting allocator, input batches excluded)
 //! and its peak resident-set growth (`VmHWM` after `clear_refs`, input batch
-//! included and reserved in the plan). Every case is within its limit, or
-//! refused up front; the worst measured / limit ratios are printed.
+//! included and reserved in the plan). A third of the cases write with
+//! `ParallelWriter` on two threads. Every case is within its limit, refused
+//! up front, or stopped by a clear `PageMetadataExhausted` error (the
+//! metadata parquet keeps until close outgrew the limit: many tiny row
+//! groups of a wide schema) before passing it; the worst measured / limit
+//! ratios are printed.
 //!
 //! ```text
 //! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 cases
@@ -21,7 +25,7 @@ use parquet::file::properties::WriterProperties;
 use parquet_spill::testkit::measure::{human_bytes, ChildRunner};
 use parquet_spill::testkit::{self, CountingAlloc};
 use parquet_spill::workloads::SplitMix64;
-use parquet_spill::{Error, SpillOptions};
+use parquet_spill::{Error, ParallelWriter, SpillOptions, PARALLEL_QUEUED_BATCHES};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -39,6 +43,8 @@ struct Case {
     codec: Compression,
     row_group_rows: Option<usize>,
     seed: u64,
+    /// 1: `ArrowWriter`; 2: `ParallelWriter` on two threads.
+    threads: usize,
 }
 
 fn leaves(dt: &DataType) -> usize {
@@ -118,6 +124,7 @@ impl Case {
             codec: codecs[r.below(codecs.len() as u64) as usize],
             row_group_rows: (r.below(3) == 0).then(|| 1 + r.below(rows as u64) as usize),
             seed,
+            threads: if r.below(3) == 0 { 2 } else { 1 },
         }
     }
 
@@ -135,14 +142,78 @@ impl Case {
             .set_max_row_group_row_count(self.row_group_rows)
             .set_max_row_group_bytes(None)
             .build();
+        // The caller's batch, and those a ParallelWriter still holds.
+        let held = match self.threads {
+            1 => 1,
+            _ => 1 + PARALLEL_QUEUED_BATCHES,
+        };
         SpillOptions::new(self.limit)
             .properties(props)
-            .reserve(input)
+            .reserve(input * held)
+            .threads(self.threads)
     }
 }
 
-/// Measured in the child: `None` when the plan was refused.
-fn child(seed: u64) -> Option<(u64, u64)> {
+/// How a case ended, measured in the child.
+enum Outcome {
+    Refused,
+    /// Peak heap and resident growth, and whether the write stopped with
+    /// `PageMetadataExhausted`.
+    Measured {
+        heap: u64,
+        rss: u64,
+        exhausted: bool,
+    },
+}
+
+/// `ArrowWriter`, or `ParallelWriter` on more than one thread.
+fn write_all(
+    case: &Case,
+    batches: &[RecordBatch],
+    plan: parquet_spill::SpillPlan,
+) -> parquet::errors::Result<()> {
+    if case.threads > 1 {
+        let mut writer =
+            ParallelWriter::try_new_with_plan(std::io::sink(), case.schema.clone(), plan)?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.close().map(drop)
+    } else {
+        let mut writer = ArrowWriter::try_new_with_options(
+            std::io::sink(),
+            case.schema.clone(),
+            plan.into_writer_options(),
+        )?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.close().map(drop)
+    }
+}
+
+/// Is the crate's `PageMetadataExhausted` anywhere in `err`'s chain?
+fn metadata_exhausted(err: &parquet::errors::ParquetError) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if matches!(
+            e.downcast_ref::<Error>(),
+            Some(Error::PageMetadataExhausted { .. })
+        ) {
+            return true;
+        }
+        if let Some(parquet::errors::ParquetError::External(inner)) =
+            e.downcast_ref::<parquet::errors::ParquetError>()
+        {
+            next = Some(inner.as_ref());
+            continue;
+        }
+        next = e.source();
+    }
+    false
+}
+
+fn child(seed: u64) -> Outcome {
     let case = Case::draw(seed);
     // Generated outside the count and kept until the writer is gone.
     let batches =
@@ -154,29 +225,24 @@ fn child(seed: u64) -> Option<(u64, u64)> {
         .unwrap_or(0);
     let plan = match case.options(input).plan(&case.schema) {
         Ok(plan) => plan,
-        Err(Error::BudgetTooSmall { .. }) => return None,
+        Err(Error::BudgetTooSmall { .. }) => return Outcome::Refused,
         Err(e) => panic!("seed {seed}: {e}"),
     };
     let base = ALLOC.current();
     let rss = parquet_spill::rss::reset_peak().unwrap_or(0);
     ALLOC.reset_peak();
-    let mut writer = ArrowWriter::try_new_with_options(
-        std::io::sink(),
-        case.schema.clone(),
-        plan.into_writer_options(),
-    )
-    .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-    for batch in batches.iter() {
-        writer
-            .write(batch)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-    }
-    writer
-        .close()
-        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let exhausted = match write_all(&case, &batches, plan) {
+        Ok(()) => false,
+        Err(e) if metadata_exhausted(&e) => true,
+        Err(e) => panic!("seed {seed}: {e}"),
+    };
     let heap = ALLOC.peak().saturating_sub(base) as u64;
-    let rss_growth = parquet_spill::rss::peak().unwrap_or(0).saturating_sub(rss);
-    Some((heap, rss_growth))
+    let rss = parquet_spill::rss::peak().unwrap_or(0).saturating_sub(rss);
+    Outcome::Measured {
+        heap,
+        rss,
+        exhausted,
+    }
 }
 
 #[test]
@@ -185,8 +251,12 @@ fn sweep_child() {
         return;
     };
     match child(seed) {
-        Some((heap, rss)) => println!("SWEEP heap={heap} rss={rss}"),
-        None => println!("SWEEP refused"),
+        Outcome::Measured {
+            heap,
+            rss,
+            exhausted,
+        } => println!("SWEEP heap={heap} rss={rss} exhausted={exhausted}"),
+        Outcome::Refused => println!("SWEEP refused"),
     }
 }
 
@@ -197,7 +267,7 @@ fn every_case_is_within_its_limit_or_refused() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(96);
     let runner = ChildRunner::test("sweep_child").expect("test executable");
-    let (mut worst_heap, mut worst_rss, mut refused) = (0f64, 0f64, 0);
+    let (mut worst_heap, mut worst_rss, mut refused, mut exhausted) = (0f64, 0f64, 0, 0);
     for seed in 0..cases {
         let case = Case::draw(seed);
         let out = runner
@@ -224,16 +294,20 @@ fn every_case_is_within_its_limit_or_refused() {
                 .unwrap_or_else(|| panic!("seed {seed}: {line}"))
         };
         let (heap, rss) = (field("heap="), field("rss="));
+        let stopped = line.contains("exhausted=true");
+        exhausted += usize::from(stopped);
         let limit = case.limit as f64;
         worst_heap = worst_heap.max(heap as f64 / limit);
         worst_rss = worst_rss.max(rss as f64 / limit);
         println!(
-            "seed {seed:>3}: {:>4} leaves, limit {:>9}, {:<20} heap {:>10} rss {:>10}",
+            "seed {seed:>3}: {:>4} leaves, limit {:>9}, {:<20} {} thread(s), heap {:>10} rss {:>10}{}",
             case.leaves(),
             human_bytes(case.limit as u64),
             case.codec.to_string(),
+            case.threads,
             human_bytes(heap),
-            human_bytes(rss)
+            human_bytes(rss),
+            if stopped { ", stopped: page metadata exhausted" } else { "" }
         );
         assert!(
             heap as f64 <= limit,
@@ -245,6 +319,7 @@ fn every_case_is_within_its_limit_or_refused() {
         );
     }
     println!(
-        "{cases} cases, {refused} refused; worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}"
+        "{cases} cases, {refused} refused, {exhausted} stopped by PageMetadataExhausted; worst \
+         measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}"
     );
 }

@@ -21,8 +21,17 @@ use parquet::basic::Compression;
 type Curve = &'static [(usize, usize)];
 
 /// zstd levels 1–2 (parquet's default level is 1).
+///
+/// Not proportional to the page: zstd picks its tables by input size, and
+/// inputs of at most 16 KiB get *larger* hash tables at level 1 than inputs
+/// up to 128 KiB. Measured on 1,500 columns × 4,096 rows (resident growth
+/// over LZ4_RAW, per column): pages of 4, 8 and 12 KiB → 132, 179 and 192
+/// KiB; 16, 24, 32 and 64 KiB → 95, 133, 158 and 151 KiB. Any column may
+/// compress a small input (its last page, a dictionary page, a column with
+/// little data), so the curve is the envelope: 200 KiB from the smallest
+/// pages up.
 const ZSTD_FAST: Curve = &[
-    (16 << 10, 116 << 10),
+    (16 << 10, 200 << 10),
     (64 << 10, 212 << 10),
     (160 << 10, 300 << 10),
 ];
@@ -124,10 +133,10 @@ mod tests {
     #[test]
     fn curves_interpolate_and_hold_flat() {
         let z1 = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
-        assert_eq!(per_column(z1, 4 << 10), 116 << 10);
+        assert_eq!(per_column(z1, 4 << 10), 200 << 10);
         assert_eq!(per_column(z1, 1 << 20), 300 << 10);
         let mid = per_column(z1, 40 << 10);
-        assert!(mid > 116 << 10 && mid < 212 << 10);
+        assert!(mid > 200 << 10 && mid < 212 << 10);
         assert_eq!(per_column(Compression::LZ4_RAW, 1 << 20), 0);
         let z22 = Compression::ZSTD(ZstdLevel::try_new(22).unwrap());
         assert_eq!(per_column(z22, 1 << 20), 5_000 << 10);

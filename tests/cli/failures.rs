@@ -182,10 +182,10 @@ fn a_limit_too_small_for_the_schema_names_the_minimum() {
     // The suggested limit works.
     let err = stderr(&result);
     let suggested = err
-        .rsplit("try --memory-limit ")
-        .next()
-        .unwrap()
-        .trim_end_matches([')', '\n']);
+        .split("try --memory-limit ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap();
     assert_ok(&run(&[
         &"convert",
         &path,

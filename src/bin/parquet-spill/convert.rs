@@ -168,7 +168,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
             reserve: 0,
         };
     };
-    let target = (limit / BATCH_SHARE).clamp(64 << 10, 4 << 20);
+    let target = batch_target(limit);
     let rows = inputs
         .iter()
         .map(|p| {
@@ -178,11 +178,20 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
         .collect();
     BatchRows {
         rows,
-        reserve: usize::try_from(
-            target * (BATCH_OVERHEAD + QUEUED_OVERHEAD * PARALLEL_QUEUED_BATCHES as u64),
-        )
-        .unwrap_or(usize::MAX),
+        reserve: batch_reserve(limit),
     }
+}
+
+/// Input bytes per read batch at `limit`.
+fn batch_target(limit: u64) -> u64 {
+    (limit / BATCH_SHARE).clamp(64 << 10, 4 << 20)
+}
+
+/// Memory the batches in flight need at `limit`: the one being read and
+/// those the writer still encodes.
+fn batch_reserve(limit: u64) -> usize {
+    let per_batch = BATCH_OVERHEAD + QUEUED_OVERHEAD * PARALLEL_QUEUED_BATCHES as u64;
+    usize::try_from(batch_target(limit) * per_batch).unwrap_or(usize::MAX)
 }
 
 /// The writer options, and with `--memory-limit` the handles to report on it.
@@ -209,45 +218,76 @@ fn writer_options(
             page_size: None,
         });
     };
-    let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
     let spill = Arc::new(match &args.spill_dir {
         Some(dir) => FileStoreFactory::in_dir(dir)?,
         None => FileStoreFactory::new()?,
     });
-    let plan = SpillOptions::new(limit_bytes)
-        .properties(props)
-        .reserve(batches.reserve)
-        .threads(threads(args))
-        .expected_file_bytes(input_bytes)
-        .backend(Arc::clone(&spill) as Arc<dyn PageStoreFactory>)
-        .plan(schema)
-        .map_err(|err| match err {
-            parquet_spill::Error::BudgetTooSmall {
-                columns,
-                minimum,
-                alternative,
-                ..
-            } => anyhow!(
+    let backend = Arc::clone(&spill) as Arc<dyn PageStoreFactory>;
+    // The batches' reservation grows with the limit, so a refusal's minimum
+    // is searched for with the reservation the minimum itself would get.
+    let plan_at = |limit: u64, props: WriterProperties| {
+        let reserve = match args.batch_rows {
+            Some(_) => batches.reserve,
+            None => batch_reserve(limit),
+        };
+        SpillOptions::new(usize::try_from(limit).unwrap_or(usize::MAX))
+            .properties(props)
+            .reserve(reserve)
+            .threads(threads(args))
+            .expected_file_bytes(input_bytes)
+            .backend(Arc::clone(&backend))
+            .plan(schema)
+    };
+    let minimum = |props: &WriterProperties, first: usize| {
+        let mut candidate = first as u64;
+        for _ in 0..64 {
+            match plan_at(candidate, props.clone()) {
+                Err(parquet_spill::Error::BudgetTooSmall { minimum, .. }) => {
+                    candidate = (minimum as u64).max(candidate + (candidate >> 6) + 1);
+                }
+                _ => break,
+            }
+        }
+        candidate
+    };
+    let plan = plan_at(limit, props.clone()).map_err(|err| match err {
+        parquet_spill::Error::BudgetTooSmall {
+            columns,
+            minimum: first,
+            alternative,
+            ..
+        } => {
+            let needed = minimum(&props, first);
+            let cheaper = alternative.map(|a| {
+                let lz4 = props
+                    .clone()
+                    .into_builder()
+                    .set_compression(parquet::basic::Compression::LZ4_RAW)
+                    .build();
+                minimum(&lz4, a.minimum)
+            });
+            anyhow!(
                 "--memory-limit {} is too small for {columns} leaf columns with {}: the smallest \
                  limit that works is {} (try --memory-limit {}){}",
                 human_bytes(limit),
                 args.compression,
-                human_bytes(minimum as u64),
-                size_arg_rounded_up(minimum as u64),
-                alternative
-                    .map(|a| format!(
+                human_bytes(needed),
+                size_arg_rounded_up(needed),
+                cheaper
+                    .map(|m| format!(
                         "; with a codec that keeps no per-column context, {} is enough \
                          (--compression lz4_raw --memory-limit {})",
-                        human_bytes(a.minimum as u64),
-                        size_arg_rounded_up(a.minimum as u64)
+                        human_bytes(m),
+                        size_arg_rounded_up(m)
                     ))
                     .unwrap_or_default()
-            ),
-            other => anyhow::Error::new(other).context(format!(
-                "planning the writer for --memory-limit {}",
-                human_bytes(limit)
-            )),
-        })?;
+            )
+        }
+        other => anyhow::Error::new(other).context(format!(
+            "planning the writer for --memory-limit {}",
+            human_bytes(limit)
+        )),
+    })?;
     Ok(Planned {
         monitor: Some(plan.monitor()),
         page_size: Some(plan.page_size() as u64),

@@ -23,6 +23,11 @@ mod settings;
 mod units;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use clap::Parser;
 use peak_alloc::PeakAlloc;
@@ -69,12 +74,26 @@ fn with_malloc_setting() -> Option<ExitCode> {
         return None;
     }
     let exe = std::env::current_exe().ok()?;
-    // Ctrl-C reaches both processes; the child cleans up, this one waits.
-    ctrlc::set_handler(|| {}).ok()?;
+    // A terminal's Ctrl-C reaches both processes; a signal sent to this one
+    // alone (`kill -INT`) is passed on. The child cleans up and exits; this
+    // one waits for it.
+    let child_pid = Arc::new(AtomicI32::new(0));
+    let forward = Arc::clone(&child_pid);
+    ctrlc::set_handler(move || {
+        let pid = forward.load(Ordering::SeqCst);
+        if pid > 0 {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+        }
+    })
+    .ok()?;
     let status = std::process::Command::new(&exe)
         .args(std::env::args_os().skip(1))
         .env("GLIBC_TUNABLES", parquet_spill::rss::GLIBC_TUNABLES)
-        .status();
+        .spawn()
+        .and_then(|mut child| {
+            child_pid.store(i32::try_from(child.id()).unwrap_or(0), Ordering::SeqCst);
+            child.wait()
+        });
     Some(match status {
         Ok(status) => ExitCode::from(
             status
