@@ -1,0 +1,203 @@
+//! `ParallelWriter` against `ArrowWriter`, and planned settings against
+//! hand-tuned ones, as ratios measured in the same run.
+//!
+//! Groups (one criterion group per workload, every function on the same
+//! batches):
+//! - `threads/<workload>`: `arrow-writer` (the reference) and
+//!   `parallel-1`, `parallel-2`, `parallel-4` (`ParallelWriter` on that many
+//!   threads), all with the same planned store and limit
+//!   (`SpillOptions::new(LIMIT).threads(n)`), so only the encoding differs.
+//! - `planned/<workload>`: `hand-tuned` (the reference: 64 KiB data and
+//!   dictionary pages, write batch 256, `FileStoreFactory`) against
+//!   `planned-<limit>` (`SpillOptions::new(limit)` with `ArrowWriter`).
+//!
+//! Workloads: (a) a skewed ~32 MiB row group (a few fat string columns);
+//! (b) 300 mixed columns × 8,192 rows; `planned/` adds (c) 1,500 columns ×
+//! 2,048 rows. `PARQUET_SPILL_BENCH_SCALE` scales them (default 1.0). Each
+//! writes one zstd row group into a sink.
+//!
+//! ```text
+//! cargo bench --bench parallel
+//! python3 scripts/bench_ratios.py --reference arrow-writer threads/
+//! python3 scripts/bench_ratios.py --reference hand-tuned planned/
+//! ```
+//! Ratios are reference time / this time: above 1 is faster.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet_spill::workloads::Workload;
+use parquet_spill::{FileStoreFactory, ParallelWriter, SpillOptions, PARALLEL_QUEUED_BATCHES};
+
+const SCALE_VAR: &str = "PARQUET_SPILL_BENCH_SCALE";
+const MIB: usize = 1 << 20;
+/// The limit of the `threads/` groups.
+const LIMIT: usize = 256 * MIB;
+const SAMPLES: usize = 10;
+
+fn scale() -> f64 {
+    std::env::var(SCALE_VAR)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .unwrap_or(1.0)
+}
+
+fn properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_max_row_group_row_count(None)
+        .set_max_row_group_bytes(None)
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build()
+}
+
+/// The planned options at `limit` for `threads` encoding threads, with the
+/// input batches the writer holds reserved.
+fn planned(
+    workload: &Workload,
+    batches: &[RecordBatch],
+    limit: usize,
+    threads: usize,
+) -> SpillOptions {
+    let batch = batches
+        .iter()
+        .map(RecordBatch::get_array_memory_size)
+        .max()
+        .unwrap_or(0);
+    let held = if threads > 1 {
+        1 + PARALLEL_QUEUED_BATCHES
+    } else {
+        1
+    };
+    SpillOptions::new(limit)
+        .properties(properties())
+        .reserve(batch * held)
+        .threads(threads)
+        .expected_file_bytes(workload.raw_bytes())
+}
+
+/// How a function writes.
+#[derive(Clone, Copy)]
+enum Writer {
+    /// `ArrowWriter` with the plan for `limit`.
+    Arrow { limit: usize },
+    /// `ParallelWriter` on `threads` threads with the plan for `LIMIT`.
+    Parallel { threads: usize },
+    /// `ArrowWriter`, 64 KiB / 64 KiB / 256, a file store.
+    HandTuned,
+}
+
+fn write_all(writer: Writer, workload: &Workload, batches: &[RecordBatch]) {
+    let schema = batches[0].schema();
+    let plan = |limit, threads| {
+        planned(workload, batches, limit, threads)
+            .plan(&schema)
+            .expect("the bench's limits fit its workloads")
+    };
+    let metadata = match writer {
+        Writer::Parallel { threads } => {
+            let mut w = ParallelWriter::try_new_with_plan(
+                std::io::sink(),
+                Arc::clone(&schema),
+                plan(LIMIT, threads),
+            )
+            .expect("create the writer");
+            for batch in batches {
+                w.write(batch).expect("write");
+            }
+            w.close().expect("close")
+        }
+        Writer::Arrow { limit } => arrow(batches, plan(limit, 1).into_writer_options()),
+        Writer::HandTuned => {
+            let props = properties()
+                .into_builder()
+                .set_data_page_size_limit(64 << 10)
+                .set_dictionary_page_size_limit(64 << 10)
+                .set_write_batch_size(256)
+                .build();
+            let store = Arc::new(FileStoreFactory::new().expect("spill file"));
+            let options = ArrowWriterOptions::new()
+                .with_properties(props)
+                .with_page_store_factory(store);
+            arrow(batches, options)
+        }
+    };
+    assert_eq!(metadata.num_row_groups(), 1);
+    black_box(metadata);
+}
+
+fn arrow(
+    batches: &[RecordBatch],
+    options: ArrowWriterOptions,
+) -> parquet::file::metadata::ParquetMetaData {
+    let mut w = ArrowWriter::try_new_with_options(std::io::sink(), batches[0].schema(), options)
+        .expect("create the writer");
+    for batch in batches {
+        w.write(batch).expect("write");
+    }
+    w.close().expect("close")
+}
+
+fn group(c: &mut Criterion, prefix: &str, workload: Workload, writers: &[(String, Writer)]) {
+    let batches: Vec<RecordBatch> = workload.batches(workload.default_batch_rows()).collect();
+    let mut group = c.benchmark_group(format!("{prefix}/{}", workload.name()));
+    group
+        .sample_size(SAMPLES)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Bytes(workload.raw_bytes()));
+    for (name, writer) in writers {
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| write_all(*writer, &workload, &batches))
+        });
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let scale = scale();
+    let skewed = Workload::skewed_bytes(((32 << 20) as f64 * scale) as u64);
+    let wide = |columns, rows: f64| Workload::WideMixed {
+        columns,
+        rows: ((rows * scale).round() as usize).max(1),
+    };
+    let threads: Vec<(String, Writer)> =
+        std::iter::once(("arrow-writer".to_string(), Writer::Arrow { limit: LIMIT }))
+            .chain([1, 2, 4].map(|n| (format!("parallel-{n}"), Writer::Parallel { threads: n })))
+            .collect();
+    for workload in [skewed, wide(300, 8192.0)] {
+        group(c, "threads", workload, &threads);
+    }
+    let planned = |limits: &[usize]| -> Vec<(String, Writer)> {
+        std::iter::once(("hand-tuned".to_string(), Writer::HandTuned))
+            .chain(limits.iter().map(|&l| {
+                (
+                    format!("planned-{}MiB", l / MIB),
+                    Writer::Arrow { limit: l },
+                )
+            }))
+            .collect()
+    };
+    group(
+        c,
+        "planned",
+        wide(300, 8192.0),
+        &planned(&[96 * MIB, 256 * MIB]),
+    );
+    group(
+        c,
+        "planned",
+        wide(1500, 2048.0),
+        &planned(&[384 * MIB, 512 * MIB]),
+    );
+}
+
+criterion_group!(parallel, benches);
+criterion_main!(parallel);
