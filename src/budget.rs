@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::error::{Error, Result};
 
+/// Reclaim-then-reserve attempts per reclaimer before a reservation fails.
+const RECLAIM_ROUNDS: usize = 64;
 /// A shared heap allowance in bytes. Cheap to clone: clones share the count.
 ///
 /// ```
@@ -212,10 +214,18 @@ impl MemoryBudget {
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
+        // Another thread may take what a reclaim freed before this one
+        // reserves it (parallel writers), so retry while reclaiming frees
+        // something: each round moves pages off the heap for good.
         for reclaimer in reclaimers {
-            let missing = bytes.saturating_sub(self.available());
-            if (missing == 0 || reclaimer.reclaim(missing) > 0) && self.try_reserve(bytes) {
-                return true;
+            for _ in 0..RECLAIM_ROUNDS {
+                let missing = bytes.saturating_sub(self.available());
+                if missing > 0 && reclaimer.reclaim(missing) == 0 {
+                    break;
+                }
+                if self.try_reserve(bytes) {
+                    return true;
+                }
             }
         }
         false
