@@ -52,7 +52,7 @@ impl PageStoreFactory for PlannedFactory {
 /// let schema = std::sync::Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, true)]));
 /// let budget = MemoryBudget::new(64 << 20);
 /// let plan = SpillOptions::shared(budget.clone(), 1).plan(&schema)?;
-/// assert_eq!(budget.used(), plan.estimate().total());
+/// assert_eq!(budget.used(), plan.estimate().reserved()); // metadata is charged as it grows
 /// let writer = parquet::arrow::ArrowWriter::try_new_with_options(Vec::new(), schema, plan.into_writer_options())?;
 /// assert!(budget.used() > 0, "the writer holds the reservation now");
 /// drop(writer);
@@ -178,7 +178,7 @@ impl SpillPlan {
     /// # use arrow_schema::{DataType, Field, Schema};
     /// # let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
     /// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&schema)?;
-    /// assert_eq!(plan.monitor().stats().budget.used, plan.estimate().total());
+    /// assert_eq!(plan.monitor().stats().budget.used, plan.estimate().reserved());
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     pub fn estimate(&self) -> Estimate {
@@ -242,14 +242,15 @@ impl fmt::Display for SpillPlan {
         let e = self.estimate;
         writeln!(
             f,
-            "limit {} bytes; reserved {} (encoders {}, codec contexts {}, transient {}, caller {}); \
-             expected page metadata {}; page size {}",
+            "limit {} bytes; reserved {} (encoders {}, codec contexts {}, transient {}, caller {}, \
+             allocator {}); expected page metadata {}; page size {}",
             self.monitor.limit(),
             e.reserved(),
             e.encoders,
             e.codec,
             e.transient,
             e.reserved_extra,
+            e.allocator,
             e.page_metadata,
             self.page_size
         )?;

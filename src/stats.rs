@@ -146,6 +146,7 @@ impl fmt::Display for WriterStats {
         writeln!(f, "encoders        {} reserved", b(e.encoders))?;
         writeln!(f, "codec contexts  {} reserved", b(e.codec))?;
         writeln!(f, "transient       {} reserved", b(e.transient))?;
+        writeln!(f, "allocator       {} reserved", b(e.allocator))?;
         if e.reserved_extra > 0 {
             writeln!(f, "caller          {} reserved", b(e.reserved_extra))?;
         }
