@@ -54,7 +54,8 @@ pub const PARALLEL_QUEUED_BATCHES: usize = 2;
 /// on several threads; the file is byte-identical to `ArrowWriter`'s.
 ///
 /// Worker threads start with the first batch; [`with_threads`](Self::with_threads)
-/// sets how many (default: the available parallelism). Content-defined
+/// sets how many (default: the available parallelism). On one thread the
+/// caller's thread encodes, as in `ArrowWriter`: no worker, no hand-over. Content-defined
 /// chunking is refused: parquet keeps its chunkers private.
 ///
 /// ```

@@ -85,7 +85,8 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// A pool of `threads` workers for the top-level `fields`, letting the
-    /// caller run at most `depth` batches ahead.
+    /// caller run at most `depth` batches ahead. With one thread the
+    /// caller's thread encodes, inside `submit` and `close_row_group`.
     pub(crate) fn new(fields: &[FieldRef], threads: usize, depth: usize) -> Result<Self> {
         let columns = fields
             .iter()
@@ -117,7 +118,9 @@ impl Pool {
             shared,
             threads: Vec::new(),
         };
-        for index in 0..threads.max(1) {
+        // One thread is the caller's own: no worker, no hand-over.
+        let workers = if threads > 1 { threads } else { 0 };
+        for index in 0..workers {
             let shared = Arc::clone(&pool.shared);
             let handle = std::thread::Builder::new()
                 .name(format!("parquet-spill-encoder-{index}"))
@@ -151,6 +154,8 @@ impl Pool {
         let mut state = self.wait(|s| s.saturated == 0)?;
         let tasks: Vec<Task> = batch.columns().iter().cloned().map(Task::Write).collect();
         self.enqueue(&mut state, tasks);
+        drop(state);
+        self.run_inline();
         Ok(())
     }
 
@@ -163,6 +168,7 @@ impl Pool {
             let tasks = (0..state.columns.len()).map(|_| Task::Close).collect();
             self.enqueue(&mut state, tasks);
         }
+        self.run_inline();
         let mut state = self.wait_idle()?;
         Ok(state
             .columns
@@ -220,6 +226,13 @@ impl Pool {
         }
         self.shared.work.notify_all();
     }
+
+    /// With no workers, encode what was queued on the caller's thread.
+    fn run_inline(&self) {
+        if self.threads.is_empty() {
+            drain(&self.shared);
+        }
+    }
 }
 
 impl Drop for Pool {
@@ -256,63 +269,80 @@ fn work(shared: &Shared) {
         if state.shutdown {
             return;
         }
-        let Some(index) = state.ready.pop_front() else {
-            state = shared
+        state = match state.ready.pop_front() {
+            Some(index) => step(shared, state, index),
+            None => shared
                 .work
                 .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            continue;
+                .unwrap_or_else(PoisonError::into_inner),
         };
-        let column = &mut state.columns[index];
-        let tasks: Vec<Task> = column.pending.drain(..).collect();
-        let writers = column.writers.take();
-        let field = Arc::clone(&column.field);
-        drop(state);
-
-        let count = tasks.len();
-        let outcome = catch_unwind(AssertUnwindSafe(|| run(&field, writers, tasks)))
-            .unwrap_or_else(|panic| {
-                Err(Error::WorkerPanicked {
-                    column: field.name().clone(),
-                    message: panic_message(panic.as_ref()),
-                }
-                .into())
-            });
-
-        state = shared.lock();
-        let depth = shared.depth;
-        let column = &mut state.columns[index];
-        if column.outstanding >= depth && column.outstanding - count < depth {
-            state.saturated -= 1;
-        }
-        let column = &mut state.columns[index];
-        column.outstanding -= count;
-        state.outstanding -= count;
-        match outcome {
-            Ok(Done::Writing(writers)) => {
-                let column = &mut state.columns[index];
-                column.estimated_bytes = writers
-                    .iter()
-                    .map(ArrowColumnWriter::get_estimated_total_bytes)
-                    .sum();
-                column.memory_size = writers.iter().map(ArrowColumnWriter::memory_size).sum();
-                column.writers = Some(writers);
-                if !column.pending.is_empty() {
-                    state.ready.push_back(index);
-                }
-            }
-            Ok(Done::Closed(chunks)) => {
-                let column = &mut state.columns[index];
-                column.chunks = chunks;
-                column.memory_size = 0;
-                if !column.pending.is_empty() {
-                    state.ready.push_back(index);
-                }
-            }
-            Err(e) => abandon(&mut state, e, depth),
-        }
-        shared.progress.notify_all();
     }
+}
+
+/// On one thread: run every ready column on the caller's thread.
+fn drain(shared: &Shared) {
+    let mut state = shared.lock();
+    while let Some(index) = state.ready.pop_front() {
+        state = step(shared, state, index);
+    }
+}
+
+/// Take column `index`'s queued tasks, run them unlocked, report back.
+fn step<'a>(
+    shared: &'a Shared,
+    mut state: MutexGuard<'a, State>,
+    index: usize,
+) -> MutexGuard<'a, State> {
+    let column = &mut state.columns[index];
+    let tasks: Vec<Task> = column.pending.drain(..).collect();
+    let writers = column.writers.take();
+    let field = Arc::clone(&column.field);
+    drop(state);
+
+    let count = tasks.len();
+    let outcome =
+        catch_unwind(AssertUnwindSafe(|| run(&field, writers, tasks))).unwrap_or_else(|panic| {
+            Err(Error::WorkerPanicked {
+                column: field.name().clone(),
+                message: panic_message(panic.as_ref()),
+            }
+            .into())
+        });
+
+    let mut state = shared.lock();
+    let depth = shared.depth;
+    let column = &mut state.columns[index];
+    if column.outstanding >= depth && column.outstanding - count < depth {
+        state.saturated -= 1;
+    }
+    let column = &mut state.columns[index];
+    column.outstanding -= count;
+    state.outstanding -= count;
+    match outcome {
+        Ok(Done::Writing(writers)) => {
+            let column = &mut state.columns[index];
+            column.estimated_bytes = writers
+                .iter()
+                .map(ArrowColumnWriter::get_estimated_total_bytes)
+                .sum();
+            column.memory_size = writers.iter().map(ArrowColumnWriter::memory_size).sum();
+            column.writers = Some(writers);
+            if !column.pending.is_empty() {
+                state.ready.push_back(index);
+            }
+        }
+        Ok(Done::Closed(chunks)) => {
+            let column = &mut state.columns[index];
+            column.chunks = chunks;
+            column.memory_size = 0;
+            if !column.pending.is_empty() {
+                state.ready.push_back(index);
+            }
+        }
+        Err(e) => abandon(&mut state, e, depth),
+    }
+    shared.progress.notify_all();
+    state
 }
 
 /// After a failure: drop every queued task, so the owner sees the error
