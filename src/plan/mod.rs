@@ -13,13 +13,14 @@
 //! dropped — deriving the dictionary page size (`P / 4`), the page row-count
 //! limit (`P / 8`, between 1,024 and parquet's 20,000) and the write batch
 //! from `P`. It takes the first rung whose reserved memory — encoders
-//! ([`model`]), codec contexts ([`codec`]), one page's transient and any
-//! caller reservation — leaves an eighth of the limit (and the page metadata
+//! (`model.rs`), codec contexts (`codec.rs`), one page's transient per
+//! thread, the allocator's twentieth and any caller reservation — leaves an
+//! eighth of the limit (and the page metadata
 //! of the expected file, when given) for pages and metadata. Because the
 //! rungs do not depend on the limit, a larger limit never yields a later
 //! rung: never smaller pages, never fewer dictionaries. The reservation is
 //! taken from the budget; page metadata is charged as it is written
-//! ([`crate::metadata`]); heap pages take what is left and yield to it.
+//! (`src/metadata.rs`); heap pages take what is left and yield to it.
 //!
 //! A limit too small for every rung is refused with
 //! [`Error::BudgetTooSmall`], naming the smallest limit that works and, when

@@ -208,6 +208,10 @@ pub fn check_case(factory: &SharedFactory, case: &Case) {
 }
 
 /// Thread counts [`check_parallel_writer`] runs every case with.
+///
+/// ```
+/// assert!(parquet_spill::testkit::PARALLEL_WRITER_THREADS.contains(&1));
+/// ```
 pub const PARALLEL_WRITER_THREADS: [usize; 3] = [1, 2, 4];
 
 /// Write each of `cases` with [`ParallelWriter`](crate::ParallelWriter) over

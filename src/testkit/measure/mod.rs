@@ -6,7 +6,7 @@
 //! exists to change, so the memory tests and the `wide_skewed` demo must
 //! measure it the same way. This module is that one way:
 //!
-//! - [`measure_write`] writes a [`Workload`](crate::workloads::Workload)
+//! - [`measure_write`] writes a [`Workload`]
 //!   as **one** row group (zstd, no row-group limits) to a file in a
 //!   temporary directory and reports a [`Measurement`]. Input batches are generated inside
 //!   [`CountingAlloc::exclude`], so only the writer's heap is charged.
