@@ -342,7 +342,13 @@ impl SpillOptions {
             Limit::Shared { budget, writers } => (budget.clone(), *writers),
         };
         let limit = budget.limit();
-        let per_writer = limit / writers;
+        // A backend that holds buffers of its own (the object store's upload
+        // and read-ahead buffers) reserves them first; the writer is planned
+        // in what is left.
+        let before = budget.used();
+        let backend = self.build_backend(&budget)?;
+        let backend_bytes = budget.used().saturating_sub(before);
+        let per_writer = (limit / writers).saturating_sub(backend_bytes);
         let planned = plan::plan(PlanInput {
             schema,
             props: self.properties.clone(),
@@ -363,9 +369,14 @@ impl SpillOptions {
             } => Error::BudgetTooSmall {
                 limit,
                 columns,
-                minimum: minimum.saturating_mul(writers),
+                minimum: minimum
+                    .saturating_add(backend_bytes)
+                    .saturating_mul(writers),
                 alternative: alternative.map(|mut a| {
-                    a.minimum = a.minimum.saturating_mul(writers);
+                    a.minimum = a
+                        .minimum
+                        .saturating_add(backend_bytes)
+                        .saturating_mul(writers);
                     a
                 }),
             },
@@ -373,7 +384,6 @@ impl SpillOptions {
         })?;
         let reserved = planned.estimate.reserved();
         let reservation = budget.reserve(reserved)?;
-        let backend = self.build_backend(&budget)?;
         // Pages leave room for the writers declared but not planned yet.
         let pool = reserved.saturating_mul(writers);
         let tiered = TieredStoreFactory::over(budget.clone(), backend)
