@@ -394,7 +394,7 @@ impl SpillOptions {
             Arc::clone(tiered.counters()),
             Arc::clone(&meter),
             planned.estimate,
-            per_writer,
+            limit / writers,
         );
         let tiered: Arc<dyn PageStoreFactory> = Arc::new(tiered);
         Ok(SpillPlan {
