@@ -18,7 +18,7 @@
 //!   column chunk, append on `put`, seek + read on `take`);
 //! - `tiered-roomy`: a `TieredStoreFactory` whose budget exceeds the row
 //!   group (should match the in-memory default: nothing spills);
-//! - `budget-64MiB`: `SpillOptions::new(64 MiB)`, the planned
+//! - `budget-128MiB`: `SpillOptions::new(128 MiB)`, the planned
 //!   writer (smaller pages, tiered store) a memory-bounded user gets.
 //!
 //! With feature `object_store`, the group `object-store/skewed-…` compares
@@ -86,8 +86,8 @@ enum Backend {
     FilePerColumn,
     /// `TieredStoreFactory` with a budget larger than the row group.
     TieredRoomy,
-    /// `SpillOptions::new(64 MiB)`: planned encoders, tiered pages.
-    Budget64,
+    /// `SpillOptions::new(128 MiB)`: planned encoders, tiered pages.
+    Budget128,
     /// `ObjectStoreFactory` over some object store.
     #[cfg(feature = "object_store")]
     Object(remote::Target),
@@ -99,7 +99,7 @@ impl Backend {
         Backend::FileStore,
         Backend::FilePerColumn,
         Backend::TieredRoomy,
-        Backend::Budget64,
+        Backend::Budget128,
     ];
 
     fn name(self) -> &'static str {
@@ -108,7 +108,7 @@ impl Backend {
             Backend::FileStore => "file-store",
             Backend::FilePerColumn => "file-per-column",
             Backend::TieredRoomy => "tiered-roomy",
-            Backend::Budget64 => "budget-64MiB",
+            Backend::Budget128 => "budget-128MiB",
             #[cfg(feature = "object_store")]
             Backend::Object(target) => target.name(),
         }
@@ -126,12 +126,12 @@ impl Backend {
                 MemoryBudget::new(usize::MAX / 2),
                 spill(),
             )),
-            Backend::Budget64 => {
-                return SpillOptions::new(64 << 20)
+            Backend::Budget128 => {
+                return SpillOptions::new(128 << 20)
                     .properties(properties.clone())
                     .expected_file_bytes(workload.raw_bytes())
                     .plan(&workload.schema())
-                    .expect("plan a 64 MiB writer")
+                    .expect("plan a 128 MiB writer")
                     .into_writer_options()
             }
             #[cfg(feature = "object_store")]
