@@ -410,3 +410,40 @@ fn full_table() {
     }
     println!("{}", measure::format_table(&rows));
 }
+
+/// README's (c) at full size: 1,500 columns × 65,536 rows, LZ4_RAW, at the
+/// minimum the planner names with page statistics and with chunk
+/// statistics, each within its limit. `PARQUET_SPILL_FULL=1` only (~1 min
+/// each in a release build).
+#[test]
+fn full_size_c_at_its_minimums() {
+    if !full() {
+        return;
+    }
+    let child = ChildRunner::test("measure_child").expect("test executable");
+    let w = Workload::WideMixed {
+        columns: 1500,
+        rows: 65_536,
+    };
+    let mut rows = Vec::new();
+    for chunk in [false, true] {
+        let mut scenario = Scenario::new(w, budget(96 * MIB)).with_codec(Compression::LZ4_RAW);
+        if chunk {
+            scenario = scenario.with_chunk_statistics();
+        }
+        let minimum = match plan_for(&scenario, 96 * MIB) {
+            Err(Error::BudgetTooSmall { minimum, .. }) => minimum.div_ceil(MIB) * MIB,
+            Err(e) => panic!("{e}"),
+            Ok(_) => 96 * MIB,
+        };
+        println!(
+            "(c) chunk statistics {chunk}: minimum {}",
+            measure::human_bytes(minimum as u64)
+        );
+        scenario.store = budget(minimum);
+        let m = child.measure(&scenario).unwrap_or_else(|e| panic!("{e}"));
+        assert_within(&m, minimum, &scenario.label());
+        rows.push((scenario, m));
+    }
+    println!("{}", measure::format_table(&rows));
+}

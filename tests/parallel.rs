@@ -14,23 +14,14 @@ use parquet::encryption::encrypt::FileEncryptionProperties;
 use parquet::errors::ParquetError;
 use parquet::file::properties::{CdcOptions, WriterProperties};
 use parquet_spill::testkit::{
-    all_types_batch, injected_fault, random_batches, Fault, FaultyStoreFactory, InjectedFault, Op,
+    all_types_batch, error_in_chain, injected_fault, random_batches, Fault, FaultyStoreFactory,
+    InjectedFault, Op,
 };
 use parquet_spill::{Error, FileStoreFactory, ParallelWriter, SpillOptions};
 
 /// The crate's own error anywhere in `err`'s chain.
 fn spill_error(err: &ParquetError) -> Option<&Error> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = match err {
-        ParquetError::External(inner) => Some(inner.as_ref()),
-        _ => None,
-    };
-    while let Some(error) = next {
-        if let Some(found) = error.downcast_ref::<Error>() {
-            return Some(found);
-        }
-        next = error.source();
-    }
-    None
+    error_in_chain(err)
 }
 
 fn small_pages() -> WriterProperties {

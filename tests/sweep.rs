@@ -194,23 +194,10 @@ fn write_all(
 
 /// Is the crate's `PageMetadataExhausted` anywhere in `err`'s chain?
 fn metadata_exhausted(err: &parquet::errors::ParquetError) -> bool {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = next {
-        if matches!(
-            e.downcast_ref::<Error>(),
-            Some(Error::PageMetadataExhausted { .. })
-        ) {
-            return true;
-        }
-        if let Some(parquet::errors::ParquetError::External(inner)) =
-            e.downcast_ref::<parquet::errors::ParquetError>()
-        {
-            next = Some(inner.as_ref());
-            continue;
-        }
-        next = e.source();
-    }
-    false
+    matches!(
+        testkit::error_in_chain::<Error>(err),
+        Some(Error::PageMetadataExhausted { .. })
+    )
 }
 
 fn child(seed: u64) -> Outcome {

@@ -24,9 +24,10 @@ type Curve = &'static [(usize, usize)];
 ///
 /// Not proportional to the page: zstd picks its tables by input size, and
 /// inputs of at most 16 KiB get *larger* hash tables at level 1 than inputs
-/// up to 128 KiB. Measured on 1,500 columns × 4,096 rows (resident growth
-/// over LZ4_RAW, per column): pages of 4, 8 and 12 KiB → 132, 179 and 192
-/// KiB; 16, 24, 32 and 64 KiB → 95, 133, 158 and 151 KiB. Any column may
+/// up to 128 KiB. Measured once on 1,500 columns × 4,096 rows (resident
+/// growth over LZ4_RAW, per column): pages of 4, 8 and 12 KiB → 132, 179 and
+/// 192 KiB; 16, 24, 32 and 64 KiB → 95, 133, 158 and 151 KiB;
+/// `tests/calibration.rs` re-measures 8, 16 and 64 KiB. Any column may
 /// compress a small input (its last page, a dictionary page, a column with
 /// little data), so the curve is the envelope: 200 KiB from the smallest
 /// pages up.

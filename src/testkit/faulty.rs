@@ -157,14 +157,26 @@ impl From<InjectedFault> for ParquetError {
 /// assert_eq!(injected_fault(&ParquetError::General("disk on fire".into())), None);
 /// ```
 pub fn injected_fault(err: &ParquetError) -> Option<&InjectedFault> {
-    // Anywhere in the chain: a writer may wrap the store's error with context.
+    error_in_chain(err)
+}
+
+/// The first error of type `T` in `err`'s chain: a writer may wrap a
+/// store's error with context (a `ParallelWriter` names the column).
+///
+/// ```
+/// use parquet::errors::ParquetError;
+/// use parquet_spill::testkit::error_in_chain;
+/// let err: ParquetError = parquet_spill::Error::EmptySchema.into();
+/// assert!(matches!(error_in_chain::<parquet_spill::Error>(&err), Some(parquet_spill::Error::EmptySchema)));
+/// ```
+pub fn error_in_chain<T: std::error::Error + 'static>(err: &ParquetError) -> Option<&T> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = match err {
         ParquetError::External(inner) => Some(inner.as_ref()),
         _ => None,
     };
     while let Some(error) = next {
-        if let Some(fault) = error.downcast_ref::<InjectedFault>() {
-            return Some(fault);
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
         }
         next = error.source();
     }
