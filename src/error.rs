@@ -170,8 +170,9 @@ pub enum Error {
     #[error(
         "parquet-spill: the {what} metadata parquet keeps until the file closes needs {requested} \
          more bytes, but {metadata} bytes of it already fill the {limit}-byte memory limit with \
-         everything else the writer holds; write larger pages, fewer columns or smaller files, \
-         or raise the limit"
+         everything else held in the budget (this writer's encoders, and any writers sharing the \
+         budget); write larger pages, fewer columns, fewer row groups or smaller files, or raise \
+         the limit"
     )]
     PageMetadataExhausted {
         /// What was being charged (`page index`, `column chunk`, `page keys`).

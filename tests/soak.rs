@@ -105,6 +105,9 @@ struct Tally {
     /// Plans the planner refused as too small for the schema (the writer
     /// then used a plain tiered store).
     refused: u64,
+    /// Planned writers stopped by `Error::PageMetadataExhausted` (their
+    /// file's metadata met the other writers' reservations).
+    stopped: u64,
     /// Writers whose plan had to wait for room (see
     /// `a_planned_writer_gets_its_share_while_another_holds_pages`).
     waited: u64,
@@ -120,6 +123,7 @@ impl Tally {
         self.parallel += o.parallel;
         self.refused += o.refused;
         self.waited += o.waited;
+        self.stopped += o.stopped;
         self.rows += o.rows;
         self.bytes_written += o.bytes_written;
         self.bytes_spilled += o.bytes_spilled;
@@ -148,13 +152,15 @@ fn writers_on_many_threads_share_one_budget_and_one_spill_dir() {
     let stats = budget.stats();
     println!(
         "soak: {} writers on {THREADS} threads in {:.1} s ({} planned, {} refused by the planner \
-         and tiered instead, {} waited for budget; {} on the parallel path): {} files verified, \
+         and tiered instead, {} waited for budget, {} stopped by PageMetadataExhausted; {} on the \
+         parallel path): {} files verified, \
          {} rows, {} bytes written, {} bytes spilled; budget {} bytes, peak {}, {} refusals",
         total.writers,
         elapsed.as_secs_f64(),
         total.planned,
         total.refused,
         total.waited,
+        total.stopped,
         total.parallel,
         total.writers,
         total.rows,
@@ -268,6 +274,7 @@ fn write_one(seed: u64, budget: &MemoryBudget, dir: &Path, tally: &mut Tally) {
             )
         })
         .flatten();
+    let metered = planned.is_some();
     let (props, factory): (_, SharedFactory) = match planned {
         Some(plan) => plan.into_parts(),
         None => {
@@ -277,8 +284,7 @@ fn write_one(seed: u64, budget: &MemoryBudget, dir: &Path, tally: &mut Tally) {
     };
     assert_eq!(files.spill_dir(), dir);
 
-    let actual = write(&batches, &props, parallel, Some(factory.clone()))
-        .unwrap_or_else(|e| panic!("{name}: write failed: {e}"));
+    let result = write(&batches, &props, parallel, Some(factory.clone()));
     let spill = files.stats();
     assert_eq!(
         (spill.file_bytes_live, spill.file_len, spill.heap_bytes),
@@ -286,6 +292,20 @@ fn write_one(seed: u64, budget: &MemoryBudget, dir: &Path, tally: &mut Tally) {
         "{name}: pages left in the store after close"
     );
     drop(factory);
+    let actual = match result {
+        Ok(actual) => actual,
+        // The budget is shared: a planned writer whose file-lifetime
+        // metadata outgrows what its plan expected (many small row groups,
+        // bloom filters kept until close) competes with the other writers'
+        // reservations and may find nothing left. Stopping with this error
+        // before the limit is the documented outcome; the checks above and
+        // at the end of the soak still require everything to come back.
+        Err(e) if metered && testkit::metadata_exhausted(&e) => {
+            tally.stopped += 1;
+            return;
+        }
+        Err(e) => panic!("{name}: write failed: {e}"),
+    };
     tally.bytes_written += verify(&name, &batches, &props, parallel, actual);
     tally.writers += 1;
     tally.parallel += u64::from(parallel);

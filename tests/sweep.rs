@@ -192,14 +192,6 @@ fn write_all(
     }
 }
 
-/// Is the crate's `PageMetadataExhausted` anywhere in `err`'s chain?
-fn metadata_exhausted(err: &parquet::errors::ParquetError) -> bool {
-    matches!(
-        testkit::error_in_chain::<Error>(err),
-        Some(Error::PageMetadataExhausted { .. })
-    )
-}
-
 fn child(seed: u64) -> Outcome {
     let case = Case::draw(seed);
     // Generated outside the count and kept until the writer is gone.
@@ -220,7 +212,7 @@ fn child(seed: u64) -> Outcome {
     ALLOC.reset_peak();
     let exhausted = match write_all(&case, &batches, plan) {
         Ok(()) => false,
-        Err(e) if metadata_exhausted(&e) => true,
+        Err(e) if testkit::metadata_exhausted(&e) => true,
         Err(e) => panic!("seed {seed}: {e}"),
     };
     let heap = ALLOC.peak().saturating_sub(base) as u64;

@@ -183,6 +183,31 @@ pub fn error_in_chain<T: std::error::Error + 'static>(err: &ParquetError) -> Opt
     None
 }
 
+/// Whether `err` is (or wraps) [`Error::PageMetadataExhausted`]: a planned
+/// writer stopped cleanly before its file's metadata passed the limit.
+///
+/// [`Error::PageMetadataExhausted`]: crate::Error::PageMetadataExhausted
+///
+/// ```
+/// use parquet::errors::ParquetError;
+/// use parquet_spill::{testkit::metadata_exhausted, Error};
+/// let err: ParquetError = Error::PageMetadataExhausted {
+///     what: "page index",
+///     requested: 100,
+///     metadata: 1 << 20,
+///     limit: 4 << 20,
+/// }
+/// .into();
+/// assert!(metadata_exhausted(&err));
+/// assert!(!metadata_exhausted(&Error::EmptySchema.into()));
+/// ```
+pub fn metadata_exhausted(err: &ParquetError) -> bool {
+    matches!(
+        error_in_chain::<crate::Error>(err),
+        Some(crate::Error::PageMetadataExhausted { .. })
+    )
+}
+
 /// How many calls a [`FaultyStoreFactory`]'s stores have seen.
 ///
 /// ```

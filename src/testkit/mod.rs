@@ -41,8 +41,8 @@ pub use alloc::{CountingAlloc, Excluded};
 pub use conformance::*;
 pub use data::{all_types_batch, all_types_schema, leaf_types, random_batch, random_batches};
 pub use faulty::{
-    error_in_chain, injected_fault, Fault, FaultCounts, FaultyStore, FaultyStoreFactory,
-    InjectedFault, Op,
+    error_in_chain, injected_fault, metadata_exhausted, Fault, FaultCounts, FaultyStore,
+    FaultyStoreFactory, InjectedFault, Op,
 };
 pub use sparse::{SparseMapStore, SparseMapStoreFactory};
 pub use throttled::{ThrottleConfig, ThrottledStoreFactory};
