@@ -49,6 +49,52 @@ struct Inner {
     denied: AtomicU64,
     /// Holders of heap that can give it back (tiered stores' heap pages).
     reclaimers: Mutex<Vec<Weak<dyn Reclaim>>>,
+    /// Where every granted byte is taken from as well, if anywhere.
+    pool: Option<Arc<dyn ExternalPool>>,
+}
+
+/// A memory pool outside this crate that a [`MemoryBudget`] draws on
+/// ([`MemoryBudget::drawing_on`]): the budget grants a byte only if its own
+/// limit and the pool both allow it, and gives every byte back to both.
+///
+/// Called once per page kept on the heap and per reservation, from any
+/// thread: keep it cheap (an atomic, or a short lock).
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use parquet_spill::{ExternalPool, MemoryBudget};
+///
+/// /// A pool of 100 bytes that other parts of the program use too.
+/// #[derive(Debug, Default)]
+/// struct Pool(AtomicUsize);
+/// impl ExternalPool for Pool {
+///     fn try_grow(&self, bytes: usize) -> bool {
+///         self.0
+///             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |used| {
+///                 used.checked_add(bytes).filter(|n| *n <= 100)
+///             })
+///             .is_ok()
+///     }
+///     fn shrink(&self, bytes: usize) {
+///         self.0.fetch_sub(bytes, Ordering::AcqRel);
+///     }
+/// }
+///
+/// let pool = Arc::new(Pool::default());
+/// let budget = MemoryBudget::drawing_on(1000, pool.clone());
+/// pool.try_grow(70); // someone else's operator
+/// assert!(!budget.try_reserve(40), "the pool has 30 bytes left");
+/// assert!(budget.try_reserve(30));
+/// budget.release(30);
+/// assert_eq!(pool.0.load(Ordering::Relaxed), 70);
+/// ```
+pub trait ExternalPool: Send + Sync + fmt::Debug {
+    /// Take `bytes` from the pool; `false` (and nothing taken) if it has no
+    /// room.
+    fn try_grow(&self, bytes: usize) -> bool;
+    /// Give back `bytes` taken with [`try_grow`](Self::try_grow).
+    fn shrink(&self, bytes: usize);
 }
 
 /// Something holding budget it can give back on request: a tiered store
@@ -84,6 +130,31 @@ impl MemoryBudget {
     /// assert_eq!(parquet_spill::MemoryBudget::new(1 << 20).limit(), 1 << 20);
     /// ```
     pub fn new(limit: usize) -> Self {
+        Self::with_pool(limit, None)
+    }
+
+    /// A budget of `limit` bytes whose every byte is also taken from
+    /// `pool`: the writer never holds more than the pool grants, and gives
+    /// it back as pages leave the heap. See [`ExternalPool`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use parquet_spill::{ExternalPool, MemoryBudget};
+    /// #[derive(Debug)]
+    /// struct Full;
+    /// impl ExternalPool for Full {
+    ///     fn try_grow(&self, _: usize) -> bool { false }
+    ///     fn shrink(&self, _: usize) {}
+    /// }
+    /// let budget = MemoryBudget::drawing_on(1 << 20, Arc::new(Full));
+    /// assert!(!budget.try_reserve(1), "the pool refuses, so the page spills");
+    /// assert!(budget.reserve(1).is_err());
+    /// ```
+    pub fn drawing_on(limit: usize, pool: Arc<dyn ExternalPool>) -> Self {
+        Self::with_pool(limit, Some(pool))
+    }
+
+    fn with_pool(limit: usize, pool: Option<Arc<dyn ExternalPool>>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 limit,
@@ -92,6 +163,7 @@ impl MemoryBudget {
                 peak: AtomicUsize::new(0),
                 denied: AtomicU64::new(0),
                 reclaimers: Mutex::new(Vec::new()),
+                pool,
             }),
         }
     }
@@ -139,6 +211,13 @@ impl MemoryBudget {
                 .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) => {
+                    if let Some(pool) = &inner.pool {
+                        if !pool.try_grow(bytes) {
+                            inner.used.fetch_sub(bytes, Ordering::AcqRel);
+                            inner.denied.fetch_add(1, Ordering::Relaxed);
+                            return false;
+                        }
+                    }
                     inner.peak.fetch_max(next, Ordering::Relaxed);
                     return true;
                 }
@@ -160,12 +239,16 @@ impl MemoryBudget {
     pub fn release(&self, bytes: usize) {
         // Saturating: releasing more than was taken (a caller bug) must not
         // wrap `used` and make every later request fail.
-        let _ = self
+        let before = self
             .inner
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |used| {
                 Some(used.saturating_sub(bytes))
-            });
+            })
+            .unwrap_or_else(|used| used);
+        if let Some(pool) = &self.inner.pool {
+            pool.shrink(bytes.min(before));
+        }
     }
 
     /// Take `bytes` for as long as the returned [`Reservation`] lives, or fail
@@ -422,6 +505,52 @@ mod tests {
         let s = budget.stats();
         assert_eq!(s.used, 0);
         assert!(s.peak <= 10_000 && s.peak > 0);
+    }
+
+    /// A pool that counts, refusing past its size.
+    #[derive(Debug)]
+    struct Counted(AtomicUsize, usize);
+
+    impl ExternalPool for Counted {
+        fn try_grow(&self, bytes: usize) -> bool {
+            self.0
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {
+                    u.checked_add(bytes).filter(|n| *n <= self.1)
+                })
+                .is_ok()
+        }
+        fn shrink(&self, bytes: usize) {
+            self.0.fetch_sub(bytes, Ordering::AcqRel);
+        }
+    }
+
+    #[test]
+    fn a_budget_on_a_pool_takes_and_returns_every_byte_there() {
+        let pool = Arc::new(Counted(AtomicUsize::new(0), 5_000));
+        let budget = MemoryBudget::drawing_on(10_000, pool.clone());
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let budget = budget.clone();
+                let pool = pool.clone();
+                s.spawn(move || {
+                    for i in 0..20_000usize {
+                        let bytes = 1 + (i * 7 + t) % 900;
+                        if budget.try_reserve(bytes) {
+                            assert!(pool.0.load(Ordering::Relaxed) <= 5_000);
+                            budget.release(bytes);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!((budget.used(), pool.0.load(Ordering::Relaxed)), (0, 0));
+        assert!(budget.peak() <= 5_000, "the pool is the tighter limit");
+        let held = budget.reserve(4_000).unwrap();
+        assert!(budget.reserve(2_000).is_err(), "the pool has 1000 left");
+        assert_eq!(budget.used(), 4_000, "a refused reservation takes nothing");
+        drop(held);
+        budget.release(10); // more than held: neither count wraps
+        assert_eq!((budget.used(), pool.0.load(Ordering::Relaxed)), (0, 0));
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub use crate::object_store::{
     ObjectStoreFactory, ObjectStoreFactoryBuilder, ObjectStoreStats, ObjectStoreStore,
     DEFAULT_BUFFER_SIZE,
 };
-pub use budget::{BudgetStats, MemoryBudget, Reservation};
+pub use budget::{BudgetStats, ExternalPool, MemoryBudget, Reservation};
 pub use error::{Alternative, Error, Result};
 pub use file::{FileStore, FileStoreFactory, DEFAULT_INLINE_THRESHOLD};
 pub use memory::{MemoryStore, MemoryStoreFactory};

@@ -1,0 +1,324 @@
+//! The sink: each output file written by a planned, spilling writer on a
+//! blocking thread, all of them within one budget drawn from the session's
+//! memory pool.
+//!
+//! Why not DataFusion's `ParquetSink`: it keeps every column chunk of a row
+//! group in memory until the row group closes (its parallel writer has no
+//! page store), and grows its pool reservation for finished row groups with
+//! `grow`, which cannot fail. Here every page goes through a
+//! `parquet_spill` store; the encoders' memory is planned and reserved from
+//! the pool up front, pages stay on the heap only while the pool grants it,
+//! and the metadata parquet keeps until the file closes is charged as it
+//! grows. A write that cannot fit fails with DataFusion's
+//! `ResourcesExhausted`, naming what did not fit.
+//!
+//! Files: DataFusion's demultiplexer decides them (one file, several files of
+//! a directory, hive partitions). The limit is divided among the files open
+//! at once ([`SpillSinkOptions::max_open_files`]).
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::config::TableParquetOptions;
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::common::{not_impl_err, DataFusionError, Result};
+use datafusion::datasource::file_format::write::demux::DemuxedStreamReceiver;
+use datafusion::datasource::file_format::write::get_writer_schema;
+use datafusion::datasource::physical_plan::{FileSink, FileSinkConfig};
+use datafusion::datasource::sink::DataSink;
+use datafusion::execution::memory_pool::{MemoryLimit, MemoryPool};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::object_store::path::Path;
+use datafusion::object_store::ObjectStore;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use parquet_spill::{MemoryBudget, ParallelWriter, SpillOptions};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::Receiver;
+use tokio::task::JoinSet;
+
+use crate::upload::{upload_bytes, Upload};
+use crate::{budget_on_pool, SpillSinkOptions};
+
+/// The writer's limit when none is given and the pool is unbounded.
+const UNBOUNDED_POOL_LIMIT: usize = 256 << 20;
+
+/// A DataFusion [`FileSink`] writing Parquet through `parquet_spill`'s
+/// planned, spilling writers. Built by
+/// [`SpillParquetFormat`](crate::SpillParquetFormat); DataFusion runs it.
+#[derive(Debug)]
+pub struct SpillParquetSink {
+    config: FileSinkConfig,
+    parquet: TableParquetOptions,
+    options: SpillSinkOptions,
+}
+
+impl SpillParquetSink {
+    /// A sink for `config` with DataFusion's parquet options and ours.
+    pub fn new(
+        config: FileSinkConfig,
+        parquet: TableParquetOptions,
+        options: SpillSinkOptions,
+    ) -> Self {
+        Self {
+            config,
+            parquet,
+            options,
+        }
+    }
+
+    /// The writer properties DataFusion's own sink would use (sorting
+    /// columns aside), before the planner fits them to the limit.
+    fn writer_properties(&self, schema: &SchemaRef) -> Result<WriterProperties> {
+        if self.parquet.crypto.file_encryption.is_some() || self.parquet.crypto.factory_id.is_some()
+        {
+            return not_impl_err!("parquet-spill: Parquet encryption options in COPY");
+        }
+        let mut options = self.parquet.clone();
+        if !options.global.skip_arrow_metadata {
+            options.arrow_schema(schema);
+        }
+        Ok(WriterPropertiesBuilder::try_from(&options)?.build())
+    }
+}
+
+impl DisplayAs for SpillParquetSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpillParquetSink(path={})", self.config.original_url)
+    }
+}
+
+#[async_trait]
+impl DataSink for SpillParquetSink {
+    fn schema(&self) -> &SchemaRef {
+        self.config.output_schema()
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        FileSink::write_all(self, data, context).await
+    }
+}
+
+/// What every file's writer of one `COPY` shares.
+struct Shared {
+    budget: MemoryBudget,
+    files: usize,
+    threads: usize,
+    props: WriterProperties,
+    skip_arrow_metadata: bool,
+    schema: SchemaRef,
+    options: SpillSinkOptions,
+    /// Input batches a writer holds at once.
+    held: usize,
+    store: Arc<dyn ObjectStore>,
+    runtime: Handle,
+}
+
+#[async_trait]
+impl FileSink for SpillParquetSink {
+    fn config(&self) -> &FileSinkConfig {
+        &self.config
+    }
+
+    async fn spawn_writer_tasks_and_join(
+        &self,
+        context: &Arc<TaskContext>,
+        demux_task: SpawnedTask<Result<()>>,
+        mut file_stream_rx: DemuxedStreamReceiver,
+        object_store: Arc<dyn ObjectStore>,
+    ) -> Result<u64> {
+        let schema = get_writer_schema(&self.config);
+        let execution = &context.session_config().options().execution;
+        let single = self.config.table_partition_cols.is_empty()
+            && self
+                .config
+                .file_output_mode
+                .single_file_output(&self.config.table_paths[0]);
+        let files = self.options.max_open_files.unwrap_or(if single {
+            1
+        } else {
+            usize::from(execution.minimum_parallel_output_files)
+        });
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let threads = self
+            .options
+            .threads
+            .unwrap_or(if files == 1 { cores } else { 1 });
+        let pool = context.memory_pool();
+        let limit = self
+            .options
+            .memory_limit
+            .unwrap_or_else(|| default_limit(pool));
+        // The batch being written, and the two a ParallelWriter queues.
+        let held = if threads > 1 { 3 } else { 1 };
+        let shared = Arc::new(Shared {
+            budget: budget_on_pool(pool, "ParquetSpillSink", limit),
+            files,
+            threads,
+            props: self.writer_properties(&schema)?,
+            skip_arrow_metadata: self.parquet.global.skip_arrow_metadata,
+            held,
+            schema,
+            options: self.options.clone(),
+            store: object_store,
+            runtime: Handle::current(),
+        });
+
+        let mut writers = JoinSet::new();
+        while let Some((path, rx)) = file_stream_rx.recv().await {
+            let shared = Arc::clone(&shared);
+            writers.spawn_blocking(move || write_file(&shared, path, rx));
+        }
+        let mut rows = 0;
+        while let Some(done) = writers.join_next().await {
+            match done {
+                Ok(written) => rows += written?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => return Err(DataFusionError::External(Box::new(e))),
+            }
+        }
+        demux_task
+            .join_unwind()
+            .await
+            .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
+        Ok(rows)
+    }
+}
+
+/// Half of what a bounded pool has free (the query's operators keep the
+/// rest); [`UNBOUNDED_POOL_LIMIT`] otherwise.
+fn default_limit(pool: &Arc<dyn MemoryPool>) -> usize {
+    match pool.memory_limit() {
+        MemoryLimit::Finite(size) => size.saturating_sub(pool.reserved()) / 2,
+        MemoryLimit::Infinite | MemoryLimit::Unknown => UNBOUNDED_POOL_LIMIT,
+    }
+}
+
+/// Write one file from its batches on this (blocking) thread; the rows
+/// written.
+///
+/// The input batches the writer holds (the one being written, and the two a
+/// `ParallelWriter` queues) are part of its memory: the plan reserves room
+/// for them, sized from the first batch, and a later batch that is larger
+/// reserves the difference (pages spill to make room).
+fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Result<u64> {
+    let first = rx.blocking_recv();
+    let per_batch = first.as_ref().map_or(0, RecordBatch::get_array_memory_size);
+    let part = shared.options.upload_buffer;
+    let mut spill = SpillOptions::shared(shared.budget.clone(), shared.files)
+        .properties(shared.props.clone())
+        .threads(shared.threads)
+        .reserve(upload_bytes(part).saturating_add(shared.held * per_batch));
+    if let Some(dir) = &shared.options.spill_dir {
+        spill = spill.spill_dir(dir);
+    }
+    if shared.options.chunk_statistics {
+        spill = spill.chunk_statistics();
+    }
+    let plan = spill.plan(&shared.schema).map_err(|e| match e {
+        // Planned for `files` writers, the budget is full: more are open.
+        parquet_spill::Error::BudgetExhausted { .. } => {
+            DataFusionError::ResourcesExhausted(format!(
+                "writing {path}: {e}; the limit is shared by {} files open at once \
+             (spill_max_open_files): raise it for more partitions, or raise spill_memory_limit",
+                shared.files
+            ))
+        }
+        e => spill_error(e, &path),
+    })?;
+    let threads = plan.threads();
+    let options = plan
+        .into_writer_options()
+        .with_skip_arrow_metadata(shared.skip_arrow_metadata);
+    let upload = Upload::new(
+        shared.runtime.clone(),
+        Arc::clone(&shared.store),
+        path.clone(),
+        part,
+    );
+    let schema = Arc::clone(&shared.schema);
+    let context = |e: ParquetError| parquet_error(e, &path);
+    let mut larger = shared
+        .budget
+        .reserve(0)
+        .map_err(|e| spill_error(e, &path))?;
+    let mut batches = first
+        .into_iter()
+        .chain(std::iter::from_fn(|| rx.blocking_recv()));
+    let mut rows = 0u64;
+    let mut next = |rows: &mut u64| -> Result<Option<RecordBatch>> {
+        let Some(batch) = batches.next() else {
+            return Ok(None);
+        };
+        let excess = batch.get_array_memory_size().saturating_sub(per_batch) * shared.held;
+        if let Some(more) = excess.checked_sub(larger.bytes()).filter(|m| *m > 0) {
+            larger.try_grow(more).map_err(|e| spill_error(e, &path))?;
+        }
+        *rows += batch.num_rows() as u64;
+        Ok(Some(batch))
+    };
+    // Content-defined chunking lives inside ArrowWriter: one thread then.
+    let out = if shared.props.content_defined_chunking().is_some() {
+        let mut writer =
+            ArrowWriter::try_new_with_options(upload, schema, options).map_err(context)?;
+        while let Some(batch) = next(&mut rows)? {
+            writer.write(&batch).map_err(context)?;
+        }
+        writer.into_inner().map_err(context)?
+    } else {
+        let mut writer = ParallelWriter::try_new_with_options(upload, schema, options)
+            .map_err(context)?
+            .with_threads(threads);
+        while let Some(batch) = next(&mut rows)? {
+            writer.write(&batch).map_err(context)?;
+        }
+        writer.into_inner().map_err(context)?
+    };
+    let upload = out.into_inner().map_err(|e| {
+        DataFusionError::External(format!("parquet-spill: writing {path}: {}", e.error()).into())
+    })?;
+    upload.finish()?;
+    Ok(rows)
+}
+
+/// A planning failure as DataFusion reports a full pool.
+fn spill_error(e: parquet_spill::Error, path: &Path) -> DataFusionError {
+    use parquet_spill::Error;
+    match e {
+        Error::BudgetTooSmall { .. }
+        | Error::BudgetExhausted { .. }
+        | Error::PageMetadataExhausted { .. } => {
+            DataFusionError::ResourcesExhausted(format!("writing {path}: {e}"))
+        }
+        other => DataFusionError::External(format!("writing {path}: {other}").into()),
+    }
+}
+
+/// A writer's failure; the pool or the limit running out is DataFusion's
+/// `ResourcesExhausted`.
+fn parquet_error(e: ParquetError, path: &Path) -> DataFusionError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if let Some(ours) = err.downcast_ref::<parquet_spill::Error>() {
+            if matches!(
+                ours,
+                parquet_spill::Error::BudgetExhausted { .. }
+                    | parquet_spill::Error::PageMetadataExhausted { .. }
+            ) {
+                return DataFusionError::ResourcesExhausted(format!("writing {path}: {ours}"));
+            }
+        }
+        source = err.source();
+    }
+    DataFusionError::External(format!("parquet-spill: writing {path}: {e}").into())
+}

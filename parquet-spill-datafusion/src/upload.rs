@@ -1,0 +1,98 @@
+//! A blocking [`Write`] onto an object store, for a writer running on a
+//! blocking thread.
+//!
+//! Why not parquet's `AsyncArrowWriter`: it encodes into a `Vec` and drains
+//! it only after each row group, so a whole encoded row group would sit in
+//! memory, the very thing spilling avoids. The sink runs the synchronous
+//! writer on a blocking thread instead and hands its output, a buffer at a
+//! time, to `object_store`'s multipart `BufWriter` on the session's runtime.
+//! Its memory is fixed (a write buffer, one part filling, `CONCURRENCY` parts
+//! in flight) and reserved from the writer's limit.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use datafusion::common::{DataFusionError, Result};
+use datafusion::object_store::buffered::BufWriter;
+use datafusion::object_store::path::Path;
+use datafusion::object_store::ObjectStore;
+use tokio::io::AsyncWriteExt;
+use tokio::runtime::Handle;
+
+/// Parts uploading at once per file.
+pub(crate) const CONCURRENCY: usize = 2;
+/// The synchronous buffer in front of the upload (parquet writes in small
+/// pieces; each hand-over to the runtime costs a wake-up).
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// Bytes one upload holds at most with `part` bytes per part.
+pub(crate) fn upload_bytes(part: usize) -> usize {
+    WRITE_BUFFER + part * (1 + CONCURRENCY)
+}
+
+/// The object `path` of `store`, written from a blocking thread.
+pub(crate) struct Upload {
+    runtime: Handle,
+    inner: Option<BufWriter>,
+    path: Path,
+}
+
+impl Upload {
+    /// Must be created (and used) off the runtime's worker threads.
+    pub(crate) fn new(
+        runtime: Handle,
+        store: Arc<dyn ObjectStore>,
+        path: Path,
+        part: usize,
+    ) -> io::BufWriter<Self> {
+        let inner =
+            BufWriter::with_capacity(store, path.clone(), part).with_max_concurrency(CONCURRENCY);
+        io::BufWriter::with_capacity(
+            WRITE_BUFFER,
+            Self {
+                runtime,
+                inner: Some(inner),
+                path,
+            },
+        )
+    }
+
+    /// Complete the object (the last part, then the multipart commit).
+    pub(crate) fn finish(mut self) -> Result<()> {
+        let Some(mut inner) = self.inner.take() else {
+            return Ok(());
+        };
+        self.runtime.block_on(inner.shutdown()).map_err(|e| {
+            DataFusionError::External(
+                format!("parquet-spill: completing the upload of {}: {e}", self.path).into(),
+            )
+        })
+    }
+}
+
+impl Write for Upload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let inner = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| io::Error::other("upload already finished"))?;
+        self.runtime.block_on(inner.write_all(buf))?;
+        Ok(buf.len())
+    }
+
+    /// Nothing: a flush would force a short multipart part; the upload
+    /// completes in [`finish`](Upload::finish).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    /// Not finished (the write failed): abort, so no partial object is left
+    /// looking complete.
+    fn drop(&mut self) {
+        if let Some(mut inner) = self.inner.take() {
+            let _ = self.runtime.block_on(inner.abort());
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! `COPY ... STORED AS PARQUET_SPILL` and `DataFrame::write_parquet_spill`
+//! against real files, read back by DataFusion and pyarrow.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use parquet_spill::testkit::measure::ChildRunner;
+use parquet_spill::workloads::Workload;
+use parquet_spill_datafusion::{
+    workload_table, PeakMemoryPool, SpillDataFrameExt, SpillParquetFormatFactory, SpillSinkOptions,
+};
+
+const WORKLOAD: Workload = Workload::WideMixed {
+    columns: 12,
+    rows: 5_000,
+};
+
+/// One partition (results in input order), our format registered, the
+/// workload as table `t`.
+fn session(pool: Option<Arc<dyn MemoryPool>>) -> SessionContext {
+    session_with(pool, WORKLOAD)
+}
+
+fn session_with(pool: Option<Arc<dyn MemoryPool>>, workload: Workload) -> SessionContext {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(pool) = pool {
+        runtime = runtime.with_memory_pool(pool);
+    }
+    let ctx = SessionContext::new_with_config_rt(
+        SessionConfig::new()
+            .with_target_partitions(1)
+            .with_batch_size(500)
+            // Read strings back as the query produced them (not as views).
+            .set_bool(
+                "datafusion.execution.parquet.schema_force_view_types",
+                false,
+            ),
+        runtime.build_arc().unwrap(),
+    );
+    let factory = SpillParquetFormatFactory::new(SpillSinkOptions::default());
+    ctx.state_ref()
+        .write()
+        .register_file_format(Arc::new(factory), true)
+        .unwrap();
+    let batch_rows = workload.default_batch_rows().min(700);
+    ctx.register_table("t", Arc::new(workload_table(workload, batch_rows).unwrap()))
+        .unwrap();
+    ctx
+}
+
+/// `select` (with `{}` for the table) over the Parquet file or directory `path`.
+async fn read_back(ctx: &SessionContext, path: impl AsRef<Path>, select: &str) -> RecordBatch {
+    let path = path.as_ref().to_str().unwrap();
+    ctx.deregister_table("back").unwrap();
+    ctx.register_parquet("back", path, Default::default())
+        .await
+        .unwrap();
+    rows(ctx, &select.replace("{}", "back")).await
+}
+
+async fn rows(ctx: &SessionContext, sql: &str) -> RecordBatch {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    let schema = batches[0].schema();
+    concat_batches(&schema, &batches).unwrap()
+}
+
+const QUERY: &str = "SELECT *, coalesce(abs(c0_i64 % 7), 7) AS p FROM t WHERE c0_i64 % 5 <> 0";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_writes_exactly_the_rows_of_the_query() {
+    let ctx = session(None);
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours.parquet");
+    let theirs = dir.path().join("theirs.parquet");
+    let copy = |path: &Path, stored_as: &str, options: &str| {
+        format!(
+            "COPY ({QUERY}) TO '{}' STORED AS {stored_as} OPTIONS ({options})",
+            path.display()
+        )
+    };
+    let count = rows(
+        &ctx,
+        &copy(
+            &ours,
+            "PARQUET_SPILL",
+            "spill_memory_limit '64MiB', compression 'zstd(1)', max_row_group_size 1000000",
+        ),
+    )
+    .await;
+    rows(&ctx, &copy(&theirs, "PARQUET", "compression 'zstd(1)'")).await;
+
+    let expected = rows(&ctx, QUERY).await;
+    assert_eq!(
+        count
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::UInt64Array>()
+            .unwrap()
+            .value(0),
+        expected.num_rows() as u64,
+        "COPY's count"
+    );
+    let back = read_back(&ctx, &ours, "SELECT * FROM {}").await;
+    assert_eq!(back, expected, "read back by DataFusion");
+    let back_theirs = read_back(&ctx, &theirs, "SELECT * FROM {}").await;
+    assert_eq!(
+        back, back_theirs,
+        "DataFusion's own sink wrote the same rows"
+    );
+    assert_eq!(
+        pyarrow_rows(&ours),
+        (expected.num_rows(), sum_c0(&expected))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directories_and_partitions_hold_every_row() {
+    let ctx = session(None);
+    let dir = tempfile::tempdir().unwrap();
+    let sorted = format!("SELECT * FROM ({QUERY}) ORDER BY c0_i64, c1_s20");
+    let expected = rows(&ctx, &sorted).await;
+
+    let many = format!("{}/many/", dir.path().display());
+    rows(
+        &ctx,
+        &format!(
+            "COPY ({QUERY}) TO '{many}' STORED AS PARQUET_SPILL \
+             OPTIONS (spill_memory_limit '128MiB', spill_upload_buffer '1MiB')"
+        ),
+    )
+    .await;
+    let files = std::fs::read_dir(&many).unwrap().count();
+    assert!(files > 1, "a directory of {files} file(s)");
+    let back = read_back(&ctx, &many, "SELECT * FROM {} ORDER BY c0_i64, c1_s20").await;
+    assert_eq!(back, expected);
+
+    let parts = format!("{}/parts/", dir.path().display());
+    let distinct = rows(&ctx, &format!("SELECT count(DISTINCT p) FROM ({QUERY})")).await;
+    let distinct = distinct
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert!(distinct > 1);
+    rows(
+        &ctx,
+        &format!(
+            "COPY ({QUERY}) TO '{parts}' STORED AS PARQUET_SPILL PARTITIONED BY (p) \
+             OPTIONS (spill_memory_limit '256MiB', spill_max_open_files {distinct}, \
+             spill_upload_buffer '1MiB')"
+        ),
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_dir(&parts).unwrap().count() as i64,
+        distinct,
+        "one directory per p"
+    );
+    let n = read_back(&ctx, &parts, "SELECT count(*) AS n FROM {}").await;
+    let n = n
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(n as usize, expected.num_rows());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dataframe_method_writes_the_same_rows() {
+    let ctx = session(None);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("df.parquet");
+    let df = ctx.sql(QUERY).await.unwrap();
+    let options = SpillSinkOptions::default().with_memory_limit(64 << 20);
+    let parquet = HashMap::from([("compression".to_string(), "snappy".to_string())]);
+    df.write_parquet_spill(out.to_str().unwrap(), options, parquet)
+        .await
+        .unwrap();
+    let back = read_back(&ctx, &out, "SELECT * FROM {}").await;
+    assert_eq!(back, rows(&ctx, QUERY).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_the_query_already_fills_fails_the_copy_cleanly() {
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(48 << 20));
+    let operator = MemoryConsumer::new("someone else").register(&pool);
+    operator.try_grow(40 << 20).unwrap();
+    let ctx = session(Some(Arc::clone(&pool)));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.parquet");
+    let err = ctx
+        .sql(&format!(
+            "COPY ({QUERY}) TO '{}' STORED AS PARQUET_SPILL OPTIONS (spill_memory_limit '32MiB')",
+            out.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.find_root(), DataFusionError::ResourcesExhausted(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("out.parquet"), "{err}");
+    assert!(!out.exists(), "no file claimed complete");
+    drop(operator);
+    assert_eq!(pool.reserved(), 0, "the writer gave everything back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_spill_options_are_refused_by_name() {
+    let ctx = session(None);
+    let sql = "COPY (SELECT 1 AS x) TO '/tmp/never.parquet' STORED AS PARQUET_SPILL \
+               OPTIONS (spill_memroy_limit '1GiB')";
+    let err = match ctx.sql(sql).await {
+        Ok(df) => df.collect().await.map(drop).unwrap_err(),
+        Err(e) => e,
+    };
+    assert!(err.to_string().contains("spill_memroy_limit"), "{err}");
+}
+
+fn sum_c0(batch: &RecordBatch) -> i64 {
+    let c0 = batch
+        .column_by_name("c0_i64")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap();
+    c0.iter().flatten().fold(0i64, i64::wrapping_add)
+}
+
+/// Rows and the (wrapping) sum of `c0_i64`, as pyarrow reads them.
+fn pyarrow_rows(path: &Path) -> (usize, i64) {
+    let script = "import sys, pyarrow.parquet as pq\n\
+                  t = pq.read_table(sys.argv[1], columns=['c0_i64'])\n\
+                  s = sum(v for v in t.column('c0_i64').to_pylist() if v is not None)\n\
+                  s = (s + 2**63) % 2**64 - 2**63\n\
+                  print(t.num_rows, s)";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("python3 (pyarrow is installed by .ci/run)");
+    assert!(
+        out.status.success(),
+        "pyarrow: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut words = text.split_whitespace().map(|w| w.parse::<i64>().unwrap());
+    (words.next().unwrap() as usize, words.next().unwrap())
+}
+
+// --- memory: a ~1 GiB, 300-column result in one row group, 256 MiB pool ----
+
+/// The pool both sinks get.
+const POOL: usize = 256 << 20;
+/// What the process adds beyond the pool: the demultiplexer's queued batch,
+/// DataFusion's own buffers, allocator slack (measured: see README).
+const OVERHEAD: u64 = 32 << 20;
+const CHILD: &str = "PARQUET_SPILL_DF_CHILD";
+
+/// MiB of input (`PARQUET_SPILL_DF_MIB`, default 1024).
+fn wide() -> Workload {
+    let mib: u64 = std::env::var("PARQUET_SPILL_DF_MIB")
+        .map(|v| v.parse().expect("PARQUET_SPILL_DF_MIB"))
+        .unwrap_or(1024);
+    let columns = 300;
+    let per_row = Workload::WideMixed { columns, rows: 1 }.raw_bytes();
+    Workload::WideMixed {
+        columns,
+        rows: ((mib << 20) / per_row) as usize,
+    }
+}
+
+/// The `COPY` of `sink` (`ours` or `theirs`) into `dir`.
+fn wide_copy(sink: &str, dir: &str) -> String {
+    let common = "compression 'zstd(1)', max_row_group_size 1000000000";
+    match sink {
+        "ours" => format!(
+            "COPY (SELECT * FROM t) TO '{dir}/ours.parquet' STORED AS PARQUET_SPILL \
+             OPTIONS ({common}, spill_memory_limit '224MiB')"
+        ),
+        _ => format!(
+            "COPY (SELECT * FROM t) TO '{dir}/theirs.parquet' STORED AS PARQUET OPTIONS ({common})"
+        ),
+    }
+}
+
+/// The child: run one sink's `COPY` in a 256 MiB pool and print its peak
+/// RSS growth and pool peak. Does nothing unless started by the parent.
+#[test]
+fn copy_child() {
+    let Ok(job) = std::env::var(CHILD) else {
+        return;
+    };
+    let (sink, dir) = job.split_once(':').unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let line = runtime.block_on(async {
+        let peak = Arc::new(PeakMemoryPool::new(GreedyMemoryPool::new(POOL)));
+        let ctx = session_with(Some(peak.clone()), wide());
+        let df = ctx.sql(&wide_copy(sink, dir)).await.unwrap();
+        let before = parquet_spill::rss::reset_peak().unwrap();
+        let result = df.collect().await;
+        let grown = parquet_spill::rss::peak().unwrap() - before;
+        let outcome = match result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("error: {}", e.to_string().replace('\n', " ")),
+        };
+        format!("rss_growth={grown} pool_peak={} {outcome}", peak.peak())
+    });
+    println!("\nDF_RESULT {line}");
+}
+
+fn run_child(sink: &str, dir: &Path) -> (u64, u64, String) {
+    let out = ChildRunner::test("copy_child")
+        .unwrap()
+        .run(CHILD, &format!("{sink}:{}", dir.display()))
+        .unwrap();
+    let line = out
+        .lines()
+        .find_map(|l| l.split_once("DF_RESULT ").map(|(_, r)| r.to_string()))
+        .unwrap_or_else(|| panic!("no result from the {sink} child:\n{out}"));
+    let mut words = line.splitn(3, ' ');
+    let mut field = |name: &str| -> u64 {
+        let word = words.next().unwrap();
+        word.strip_prefix(name).unwrap().parse().unwrap()
+    };
+    let rss = field("rss_growth=");
+    let pool = field("pool_peak=");
+    (rss, pool, words.next().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wide_copy_in_one_row_group_stays_within_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let workload = wide();
+    let (rss, pool, outcome) = run_child("ours", dir.path());
+    let (their_rss, their_pool, their_outcome) = run_child("theirs", dir.path());
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!(
+        "COPY of {} ({:.0} MiB raw), zstd(1), one row group, GreedyMemoryPool {} MiB:\n\
+         \x20 STORED AS PARQUET_SPILL: RSS growth {:.1} MiB, pool peak {:.1} MiB: {outcome}\n\
+         \x20 STORED AS PARQUET (DataFusion's): RSS growth {:.1} MiB, pool peak {:.1} MiB: {their_outcome}",
+        workload.name(),
+        mib(workload.raw_bytes()),
+        POOL >> 20,
+        mib(rss),
+        mib(pool),
+        mib(their_rss),
+        mib(their_pool),
+    );
+    assert_eq!(outcome, "ok");
+    assert!(pool <= POOL as u64);
+    assert!(
+        rss <= POOL as u64 + OVERHEAD,
+        "RSS grew {:.1} MiB, over the pool plus {} MiB",
+        mib(rss),
+        OVERHEAD >> 20
+    );
+
+    // Exactly the rows of the query, by DataFusion and by pyarrow.
+    let ours = dir.path().join("ours.parquet");
+    let ctx = session_with(None, workload);
+    let check = "SELECT count(*) AS n, sum(c0_i64) AS s, sum(length(c2_s200)) AS l";
+    let expected = rows(&ctx, &format!("{check} FROM t")).await;
+    let back = read_back(&ctx, &ours, &format!("{check} FROM {{}}")).await;
+    assert_eq!(back, expected);
+    let n = expected
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    let s = expected
+        .column(1)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(pyarrow_rows(&ours), (n as usize, s));
+    let file = std::fs::File::open(&ours).unwrap();
+    let reader = datafusion::parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use datafusion::parquet::file::reader::FileReader;
+    assert_eq!(reader.metadata().num_row_groups(), 1, "one row group");
+}
