@@ -17,7 +17,13 @@ use datafusion::prelude::DataFrame;
 use crate::{SpillParquetFormatFactory, SpillSinkOptions};
 
 /// Adds [`write_parquet_spill`](Self::write_parquet_spill) to DataFusion's
-/// `DataFrame`.
+/// `DataFrame` (example there).
+///
+/// ```
+/// use parquet_spill_datafusion::SpillDataFrameExt;
+/// fn writes_spilling<T: SpillDataFrameExt>() {}
+/// writes_spilling::<datafusion::prelude::DataFrame>();
+/// ```
 #[async_trait]
 pub trait SpillDataFrameExt {
     /// Write this frame's rows to `path` (one file if it has an extension,

@@ -29,6 +29,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::{SpillParquetSink, SpillSinkOptions};
 
 /// The name `STORED AS` uses unless told otherwise.
+///
+/// ```
+/// assert_eq!(parquet_spill_datafusion::DEFAULT_EXT, "parquet_spill");
+/// ```
 pub const DEFAULT_EXT: &str = "parquet_spill";
 
 /// Registers our format under a name (`parquet_spill` by default; `parquet`
@@ -112,6 +116,13 @@ impl FileFormatFactory for SpillParquetFormatFactory {
 }
 
 /// DataFusion's Parquet format for reading, [`SpillParquetSink`] for writing.
+///
+/// ```
+/// use datafusion::datasource::file_format::FileFormatFactory;
+/// use parquet_spill_datafusion::SpillParquetFormatFactory;
+/// let format = SpillParquetFormatFactory::new(Default::default()).default();
+/// assert_eq!(format.get_ext(), "parquet", "the files are plain Parquet");
+/// ```
 #[derive(Debug)]
 pub struct SpillParquetFormat {
     inner: ParquetFormat,

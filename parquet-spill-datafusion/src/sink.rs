@@ -52,6 +52,26 @@ const UNBOUNDED_POOL_LIMIT: usize = 256 << 20;
 /// A DataFusion [`FileSink`] writing Parquet through `parquet_spill`'s
 /// planned, spilling writers. Built by
 /// [`SpillParquetFormat`](crate::SpillParquetFormat); DataFusion runs it.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread")]
+/// # async fn main() -> datafusion::error::Result<()> {
+/// use std::sync::Arc;
+/// use datafusion::prelude::SessionContext;
+/// use parquet_spill_datafusion::SpillParquetFormatFactory;
+/// let ctx = SessionContext::new();
+/// let factory = SpillParquetFormatFactory::new(Default::default());
+/// ctx.state_ref().write().register_file_format(Arc::new(factory), true)?;
+/// let plan = ctx
+///     .sql("EXPLAIN COPY (SELECT 1 AS x) TO '/tmp/x.parquet' STORED AS PARQUET_SPILL")
+///     .await?
+///     .collect()
+///     .await?;
+/// let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)?.to_string();
+/// assert!(text.contains("SpillParquetSink"), "{text}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SpillParquetSink {
     config: FileSinkConfig,
@@ -61,6 +81,34 @@ pub struct SpillParquetSink {
 
 impl SpillParquetSink {
     /// A sink for `config` with DataFusion's parquet options and ours.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    /// use datafusion::common::config::TableParquetOptions;
+    /// use datafusion::datasource::listing::ListingTableUrl;
+    /// use datafusion::datasource::physical_plan::{FileOutputMode, FileSinkConfig};
+    /// use datafusion::datasource::sink::DataSink;
+    /// use datafusion::execution::object_store::ObjectStoreUrl;
+    /// use datafusion::logical_expr::dml::InsertOp;
+    /// use parquet_spill_datafusion::{SpillParquetSink, SpillSinkOptions};
+    /// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    /// let config = FileSinkConfig {
+    ///     original_url: "file:///tmp/out.parquet".into(),
+    ///     object_store_url: ObjectStoreUrl::local_filesystem(),
+    ///     file_group: Default::default(),
+    ///     table_paths: vec![ListingTableUrl::parse("file:///tmp/out.parquet")?],
+    ///     output_schema: schema.clone(),
+    ///     table_partition_cols: vec![],
+    ///     insert_op: InsertOp::Append,
+    ///     keep_partition_by_columns: false,
+    ///     file_extension: "parquet".into(),
+    ///     file_output_mode: FileOutputMode::SingleFile,
+    /// };
+    /// let sink = SpillParquetSink::new(config, TableParquetOptions::default(), SpillSinkOptions::default());
+    /// assert_eq!(sink.schema(), &schema);
+    /// # Ok::<(), datafusion::error::DataFusionError>(())
+    /// ```
     pub fn new(
         config: FileSinkConfig,
         parquet: TableParquetOptions,
