@@ -59,6 +59,11 @@ fn session_with(pool: Option<Arc<dyn MemoryPool>>, workload: Workload) -> Sessio
 /// `select` (with `{}` for the table) over the Parquet file or directory `path`.
 async fn read_back(ctx: &SessionContext, path: impl AsRef<Path>, select: &str) -> RecordBatch {
     let path = path.as_ref().to_str().unwrap();
+    read_back_url(ctx, path, select).await
+}
+
+/// [`read_back`] for any URL of the session's object-store registry.
+async fn read_back_url(ctx: &SessionContext, path: &str, select: &str) -> RecordBatch {
     ctx.deregister_table("back").unwrap();
     ctx.register_parquet("back", path, Default::default())
         .await
@@ -173,6 +178,36 @@ async fn directories_and_partitions_hold_every_row() {
         .unwrap()
         .value(0);
     assert_eq!(n as usize, expected.num_rows());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_to_an_object_store_of_the_sessions_registry() {
+    use datafusion::execution::object_store::ObjectStoreUrl;
+    use datafusion::object_store::{memory::InMemory, path::Path as ObjectPath, ObjectStoreExt};
+    let ctx = session(None);
+    let store = Arc::new(InMemory::new());
+    let url = ObjectStoreUrl::parse("memory://bucket").unwrap();
+    ctx.register_object_store(url.as_ref(), store.clone());
+    let out = "memory://bucket/out/data.parquet";
+    rows(
+        &ctx,
+        &format!(
+            "COPY ({QUERY}) TO '{out}' STORED AS PARQUET_SPILL \
+             OPTIONS (spill_memory_limit '128MiB', spill_upload_buffer '1MiB')"
+        ),
+    )
+    .await;
+    let meta = store
+        .head(&ObjectPath::from("out/data.parquet"))
+        .await
+        .unwrap();
+    assert!(
+        meta.size > 1 << 20,
+        "more than one upload part: {} bytes",
+        meta.size
+    );
+    let back = read_back_url(&ctx, out, "SELECT * FROM {}").await;
+    assert_eq!(back, rows(&ctx, QUERY).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
