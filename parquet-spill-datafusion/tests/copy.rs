@@ -254,6 +254,30 @@ async fn a_pool_the_query_already_fills_fails_the_copy_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_unusable_spill_dir_fails_the_copy_naming_it() {
+    let ctx = session(None);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.parquet");
+    let err = ctx
+        .sql(&format!(
+            "COPY ({QUERY}) TO '{}' STORED AS PARQUET_SPILL \
+             OPTIONS (spill_memory_limit '64MiB', spill_dir '/nonexistent/spill')",
+            out.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/nonexistent/spill") && err.contains("out.parquet"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no file claimed complete");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unknown_spill_options_are_refused_by_name() {
     let ctx = session(None);
     let sql = "COPY (SELECT 1 AS x) TO '/tmp/never.parquet' STORED AS PARQUET_SPILL \
