@@ -57,17 +57,20 @@ async fn main() -> Result<()> {
 
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("out.parquet");
-    let df = ctx.sql(&format!(
-        "COPY (SELECT * FROM t WHERE c0_i64 % 10 <> 0) TO '{}' STORED AS PARQUET_SPILL \
+    let df = ctx
+        .sql(&format!(
+            "COPY (SELECT * FROM t WHERE c0_i64 % 10 <> 0) TO '{}' STORED AS PARQUET_SPILL \
          OPTIONS (compression 'zstd(1)', max_row_group_size 1000000000, \
                   spill_memory_limit '224MiB')",
-        out.display()
-    ))
-    .await?;
+            out.display()
+        ))
+        .await?;
     let started = std::time::Instant::now();
     let before = parquet_spill::rss::reset_peak().unwrap_or(0);
     df.collect().await?;
-    let grown = parquet_spill::rss::peak().unwrap_or(0).saturating_sub(before);
+    let grown = parquet_spill::rss::peak()
+        .unwrap_or(0)
+        .saturating_sub(before);
     let elapsed = started.elapsed();
 
     let rows = ctx

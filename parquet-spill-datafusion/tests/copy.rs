@@ -210,6 +210,26 @@ async fn copy_to_an_object_store_of_the_sessions_registry() {
     assert_eq!(back, rows(&ctx, QUERY).await);
 }
 
+/// A current-thread runtime (`#[tokio::test]`'s default): the blocking
+/// writer hands its bytes to upload tasks only that one thread can run.
+#[tokio::test]
+async fn copy_works_on_a_current_thread_runtime() {
+    let ctx = session(None);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.parquet");
+    rows(
+        &ctx,
+        &format!(
+            "COPY ({QUERY}) TO '{}' STORED AS PARQUET_SPILL \
+             OPTIONS (spill_memory_limit '128MiB', spill_upload_buffer '1MiB')",
+            out.display()
+        ),
+    )
+    .await;
+    let back = read_back(&ctx, &out, "SELECT * FROM {}").await;
+    assert_eq!(back, rows(&ctx, QUERY).await);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dataframe_method_writes_the_same_rows() {
     let ctx = session(None);
