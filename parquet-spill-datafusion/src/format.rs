@@ -17,13 +17,16 @@ use datafusion::common::config::ConfigFileType;
 use datafusion::common::{not_impl_err, GetExt, Result, Statistics};
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::file_format::write::get_writer_schema;
 use datafusion::datasource::file_format::{FileFormat, FileFormatFactory};
 use datafusion::datasource::physical_plan::{FileScanConfig, FileSinkConfig, FileSource};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::object_store::{ObjectMeta, ObjectStore};
-use datafusion::physical_expr_common::sort_expr::LexRequirement;
+use datafusion::parquet::file::metadata::SortingColumn;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr_common::sort_expr::{LexOrdering, LexRequirement};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::{SpillParquetSink, SpillSinkOptions};
@@ -205,7 +208,11 @@ impl FileFormat for SpillParquetFormat {
         if conf.insert_op != InsertOp::Append {
             return not_impl_err!("parquet-spill: only appending writes (COPY, INSERT INTO)");
         }
-        let sink = SpillParquetSink::new(conf, self.inner.options().clone(), self.options.clone());
+        let sorting = order_requirements
+            .as_ref()
+            .and_then(|required| sorting_columns(required, &conf));
+        let sink = SpillParquetSink::new(conf, self.inner.options().clone(), self.options.clone())
+            .with_sorting_columns(sorting);
         Ok(Arc::new(DataSinkExec::new(
             input,
             Arc::new(sink),
@@ -216,4 +223,25 @@ impl FileFormat for SpillParquetFormat {
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
         self.inner.file_source(table_schema)
     }
+}
+
+/// The Parquet `sorting_columns` of a `COPY (... ORDER BY ...)`, as
+/// DataFusion's own sink writes them: `None` unless every sort key is a
+/// plain column; keys not written (partition columns) are left out.
+fn sorting_columns(required: &LexRequirement, conf: &FileSinkConfig) -> Option<Vec<SortingColumn>> {
+    let ordering: LexOrdering = required.clone().into();
+    let writer_schema = get_writer_schema(conf);
+    let mut columns = Vec::new();
+    for key in ordering.iter() {
+        let column = key.expr.downcast_ref::<Column>()?;
+        let name = conf.output_schema().fields().get(column.index())?.name();
+        if let Some((index, _)) = writer_schema.column_with_name(name) {
+            columns.push(SortingColumn {
+                column_idx: i32::try_from(index).ok()?,
+                descending: key.options.descending,
+                nulls_first: key.options.nulls_first,
+            });
+        }
+    }
+    Some(columns).filter(|c| !c.is_empty())
 }

@@ -36,6 +36,7 @@ use datafusion::object_store::path::Path;
 use datafusion::object_store::ObjectStore;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use parquet_spill::{MemoryBudget, ParallelWriter, SpillOptions};
@@ -77,6 +78,7 @@ pub struct SpillParquetSink {
     config: FileSinkConfig,
     parquet: TableParquetOptions,
     options: SpillSinkOptions,
+    sorting_columns: Option<Vec<SortingColumn>>,
 }
 
 impl SpillParquetSink {
@@ -118,7 +120,40 @@ impl SpillParquetSink {
             config,
             parquet,
             options,
+            sorting_columns: None,
         }
+    }
+
+    /// Record `columns` as every row group's `sorting_columns` (the file
+    /// format does this for a `COPY (... ORDER BY ...)`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread")]
+    /// # async fn main() -> datafusion::error::Result<()> {
+    /// use std::sync::Arc;
+    /// use datafusion::prelude::SessionContext;
+    /// use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    /// use parquet_spill_datafusion::SpillParquetFormatFactory;
+    /// let ctx = SessionContext::new();
+    /// let factory = SpillParquetFormatFactory::new(Default::default());
+    /// ctx.state_ref().write().register_file_format(Arc::new(factory), true)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let out = dir.path().join("sorted.parquet");
+    /// let copy = format!(
+    ///     "COPY (SELECT x FROM generate_series(1, 100) AS t(x) ORDER BY x DESC) TO '{}' \
+    ///      STORED AS PARQUET_SPILL OPTIONS (spill_memory_limit '64MiB')",
+    ///     out.display()
+    /// );
+    /// ctx.sql(&copy).await?.collect().await?;
+    /// let reader = SerializedFileReader::new(std::fs::File::open(&out)?)?;
+    /// let sorting = reader.metadata().row_group(0).sorting_columns().unwrap();
+    /// assert_eq!((sorting[0].column_idx, sorting[0].descending), (0, true));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_sorting_columns(mut self, columns: Option<Vec<SortingColumn>>) -> Self {
+        self.sorting_columns = columns;
+        self
     }
 
     /// The writer properties DataFusion's own sink would use (sorting
@@ -132,7 +167,9 @@ impl SpillParquetSink {
         if !options.global.skip_arrow_metadata {
             options.arrow_schema(schema);
         }
-        Ok(WriterPropertiesBuilder::try_from(&options)?.build())
+        Ok(WriterPropertiesBuilder::try_from(&options)?
+            .set_sorting_columns(self.sorting_columns.clone())
+            .build())
     }
 }
 

@@ -127,6 +127,33 @@ async fn copy_writes_exactly_the_rows_of_the_query() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sorted_copies_record_the_sorting_columns_datafusion_does() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let ctx = session(None);
+    let dir = tempfile::tempdir().unwrap();
+    let sorting = |path: &Path| {
+        let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        reader.metadata().row_group(0).sorting_columns().cloned()
+    };
+    let mut found = Vec::new();
+    for stored_as in ["PARQUET_SPILL", "PARQUET"] {
+        let out = dir.path().join(format!("{stored_as}.parquet"));
+        rows(
+            &ctx,
+            &format!(
+                "COPY (SELECT * FROM ({QUERY}) ORDER BY c1_s20 DESC NULLS LAST, c0_i64) TO '{}' \
+                 STORED AS {stored_as} OPTIONS (compression 'snappy')",
+                out.display()
+            ),
+        )
+        .await;
+        found.push(sorting(&out));
+    }
+    assert_eq!(found[0].as_ref().map(Vec::len), Some(2), "{found:?}");
+    assert_eq!(found[0], found[1], "ours, then DataFusion's");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn directories_and_partitions_hold_every_row() {
     let ctx = session(None);
     let dir = tempfile::tempdir().unwrap();
