@@ -224,11 +224,14 @@ impl FileSink for SpillParquetSink {
     ) -> Result<u64> {
         let schema = get_writer_schema(&self.config);
         let execution = &context.session_config().options().execution;
+        // As DataFusion's demultiplexer decides it (from the first path).
+        let mode = self.config.file_output_mode;
         let single = self.config.table_partition_cols.is_empty()
             && self
                 .config
-                .file_output_mode
-                .single_file_output(&self.config.table_paths[0]);
+                .table_paths
+                .first()
+                .is_some_and(|url| mode.single_file_output(url));
         let files = self.options.max_open_files.unwrap_or(if single {
             1
         } else {
