@@ -372,6 +372,40 @@ impl From<Error> for ParquetError {
     }
 }
 
+impl Error {
+    /// This crate's error inside `err`, a `ParquetError` from a writer: the
+    /// stores hand it to parquet wrapped in `ParquetError::External`, and a
+    /// writer may wrap it again with context (a `ParallelWriter` names the
+    /// column). How a caller tells "the memory limit was reached" from an
+    /// I/O failure.
+    ///
+    /// ```
+    /// use parquet::errors::ParquetError;
+    /// use parquet_spill::Error;
+    /// let err: ParquetError = Error::EmptySchema.into();
+    /// assert!(matches!(Error::in_chain(&err), Some(Error::EmptySchema)));
+    /// assert!(Error::in_chain(&ParquetError::General("disk on fire".into())).is_none());
+    /// ```
+    pub fn in_chain(err: &ParquetError) -> Option<&Error> {
+        find_in_chain(err)
+    }
+}
+
+/// The first error of type `T` in `err`'s chain of sources.
+pub(crate) fn find_in_chain<T: std::error::Error + 'static>(err: &ParquetError) -> Option<&T> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = match err {
+        ParquetError::External(inner) => Some(inner.as_ref()),
+        _ => None,
+    };
+    while let Some(error) = next {
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = error.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

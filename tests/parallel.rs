@@ -14,15 +14,9 @@ use parquet::encryption::encrypt::FileEncryptionProperties;
 use parquet::errors::ParquetError;
 use parquet::file::properties::{CdcOptions, WriterProperties};
 use parquet_spill::testkit::{
-    all_types_batch, error_in_chain, injected_fault, random_batches, Fault, FaultyStoreFactory,
-    InjectedFault, Op,
+    all_types_batch, injected_fault, random_batches, Fault, FaultyStoreFactory, InjectedFault, Op,
 };
 use parquet_spill::{Error, FileStoreFactory, ParallelWriter, SpillOptions};
-
-/// The crate's own error anywhere in `err`'s chain.
-fn spill_error(err: &ParquetError) -> Option<&Error> {
-    error_in_chain(err)
-}
 
 fn small_pages() -> WriterProperties {
     WriterProperties::builder()
@@ -70,7 +64,7 @@ fn a_store_error_in_a_worker_fails_the_write_and_no_footer_is_written() {
         "{err}"
     );
     assert!(
-        matches!(spill_error(&err), Some(Error::Encode { .. })),
+        matches!(Error::in_chain(&err), Some(Error::Encode { .. })),
         "the error names the column: {err}"
     );
     assert!(err.to_string().contains("encoding column"), "{err}");
@@ -84,7 +78,7 @@ fn a_store_error_in_a_worker_fails_the_write_and_no_footer_is_written() {
 fn a_panicking_store_is_an_error_naming_the_column_not_a_hang() {
     let batches: Vec<_> = (0..4).map(|i| all_types_batch(800, i)).collect();
     let (err, out) = write_with_fault(Fault::PanicPut(10), &batches);
-    match spill_error(&err) {
+    match Error::in_chain(&err) {
         Some(Error::WorkerPanicked { column, message }) => {
             assert!(
                 batches[0].schema().field_with_name(column).is_ok(),
@@ -122,7 +116,7 @@ fn after_a_failure_every_call_fails_and_close_finishes_nothing() {
     assert!(injected_fault(&first).is_some(), "{first}");
     let again = writer.write(&batches[0]).unwrap_err();
     assert!(
-        matches!(spill_error(&again), Some(Error::WriterFailed { .. })),
+        matches!(Error::in_chain(&again), Some(Error::WriterFailed { .. })),
         "{again}"
     );
     assert!(
@@ -144,7 +138,7 @@ fn content_defined_chunking_is_refused_up_front() {
     let err = ParallelWriter::try_new(Vec::new(), batch.schema(), Some(props)).unwrap_err();
     assert!(
         matches!(
-            spill_error(&err),
+            Error::in_chain(&err),
             Some(Error::InvalidOption {
                 option: "content-defined chunking",
                 ..

@@ -322,7 +322,7 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
                 shared.files
             ))
         }
-        e => spill_error(e, &path),
+        e => spill_error(&e, &path),
     })?;
     let threads = plan.threads();
     let options = plan
@@ -339,7 +339,7 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     let mut larger = shared
         .budget
         .reserve(0)
-        .map_err(|e| spill_error(e, &path))?;
+        .map_err(|e| spill_error(&e, &path))?;
     let mut batches = first
         .into_iter()
         .chain(std::iter::from_fn(|| rx.blocking_recv()));
@@ -350,7 +350,7 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
         };
         let excess = batch.get_array_memory_size().saturating_sub(per_batch) * shared.held;
         if let Some(more) = excess.checked_sub(larger.bytes()).filter(|m| *m > 0) {
-            larger.try_grow(more).map_err(|e| spill_error(e, &path))?;
+            larger.try_grow(more).map_err(|e| spill_error(&e, &path))?;
         }
         *rows += batch.num_rows() as u64;
         Ok(Some(batch))
@@ -379,34 +379,32 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     Ok(rows)
 }
 
-/// A planning failure as DataFusion reports a full pool.
-fn spill_error(e: parquet_spill::Error, path: &Path) -> DataFusionError {
+/// Whether `e` says the limit or the pool ran out (DataFusion's
+/// `ResourcesExhausted`) rather than something failing.
+fn out_of_memory(e: &parquet_spill::Error) -> bool {
     use parquet_spill::Error;
-    match e {
+    matches!(
+        e,
         Error::BudgetTooSmall { .. }
-        | Error::BudgetExhausted { .. }
-        | Error::PageMetadataExhausted { .. } => {
-            DataFusionError::ResourcesExhausted(format!("writing {path}: {e}"))
-        }
-        other => DataFusionError::External(format!("writing {path}: {other}").into()),
+            | Error::BudgetExhausted { .. }
+            | Error::PageMetadataExhausted { .. }
+    )
+}
+
+/// A failure of ours while writing `path`, as DataFusion reports it.
+fn spill_error(e: &parquet_spill::Error, path: &Path) -> DataFusionError {
+    let message = format!("writing {path}: {e}");
+    match out_of_memory(e) {
+        true => DataFusionError::ResourcesExhausted(message),
+        false => DataFusionError::External(message.into()),
     }
 }
 
-/// A writer's failure; the pool or the limit running out is DataFusion's
-/// `ResourcesExhausted`.
+/// A writer's failure: ours inside it as [`spill_error`] maps it, anything
+/// else (I/O, bad data) as an external error.
 fn parquet_error(e: ParquetError, path: &Path) -> DataFusionError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(err) = source {
-        if let Some(ours) = err.downcast_ref::<parquet_spill::Error>() {
-            if matches!(
-                ours,
-                parquet_spill::Error::BudgetExhausted { .. }
-                    | parquet_spill::Error::PageMetadataExhausted { .. }
-            ) {
-                return DataFusionError::ResourcesExhausted(format!("writing {path}: {ours}"));
-            }
-        }
-        source = err.source();
+    match parquet_spill::Error::in_chain(&e) {
+        Some(ours) if out_of_memory(ours) => spill_error(ours, path),
+        _ => DataFusionError::External(format!("parquet-spill: writing {path}: {e}").into()),
     }
-    DataFusionError::External(format!("parquet-spill: writing {path}: {e}").into())
 }

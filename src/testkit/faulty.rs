@@ -170,17 +170,7 @@ pub fn injected_fault(err: &ParquetError) -> Option<&InjectedFault> {
 /// assert!(matches!(error_in_chain::<parquet_spill::Error>(&err), Some(parquet_spill::Error::EmptySchema)));
 /// ```
 pub fn error_in_chain<T: std::error::Error + 'static>(err: &ParquetError) -> Option<&T> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = match err {
-        ParquetError::External(inner) => Some(inner.as_ref()),
-        _ => None,
-    };
-    while let Some(error) = next {
-        if let Some(found) = error.downcast_ref::<T>() {
-            return Some(found);
-        }
-        next = error.source();
-    }
-    None
+    crate::error::find_in_chain(err)
 }
 
 /// Whether `err` is (or wraps) [`Error::PageMetadataExhausted`]: a planned
@@ -203,7 +193,7 @@ pub fn error_in_chain<T: std::error::Error + 'static>(err: &ParquetError) -> Opt
 /// ```
 pub fn metadata_exhausted(err: &ParquetError) -> bool {
     matches!(
-        error_in_chain::<crate::Error>(err),
+        crate::Error::in_chain(err),
         Some(crate::Error::PageMetadataExhausted { .. })
     )
 }
