@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
@@ -104,12 +106,7 @@ async fn copy_writes_exactly_the_rows_of_the_query() {
 
     let expected = rows(&ctx, QUERY).await;
     assert_eq!(
-        count
-            .column(0)
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::UInt64Array>()
-            .unwrap()
-            .value(0),
+        count.column(0).as_primitive::<UInt64Type>().value(0),
         expected.num_rows() as u64,
         "COPY's count"
     );
@@ -176,12 +173,7 @@ async fn directories_and_partitions_hold_every_row() {
 
     let parts = format!("{}/parts/", dir.path().display());
     let distinct = rows(&ctx, &format!("SELECT count(DISTINCT p) FROM ({QUERY})")).await;
-    let distinct = distinct
-        .column(0)
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        .unwrap()
-        .value(0);
+    let distinct = first_i64(&distinct, 0);
     assert!(distinct > 1);
     rows(
         &ctx,
@@ -198,12 +190,7 @@ async fn directories_and_partitions_hold_every_row() {
         "one directory per p"
     );
     let n = read_back(&ctx, &parts, "SELECT count(*) AS n FROM {}").await;
-    let n = n
-        .column(0)
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        .unwrap()
-        .value(0);
+    let n = first_i64(&n, 0);
     assert_eq!(n as usize, expected.num_rows());
 }
 
@@ -340,10 +327,13 @@ fn sum_c0(batch: &RecordBatch) -> i64 {
     let c0 = batch
         .column_by_name("c0_i64")
         .unwrap()
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        .unwrap();
+        .as_primitive::<Int64Type>();
     c0.iter().flatten().fold(0i64, i64::wrapping_add)
+}
+
+/// The first value of Int64 column `column` (an aggregate's result).
+fn first_i64(batch: &RecordBatch, column: usize) -> i64 {
+    batch.column(column).as_primitive::<Int64Type>().value(0)
 }
 
 /// Rows and the (wrapping) sum of `c0_i64`, as pyarrow reads them.
@@ -486,18 +476,8 @@ async fn a_wide_copy_in_one_row_group_stays_within_the_pool() {
     let expected = rows(&ctx, &format!("{check} FROM t")).await;
     let back = read_back(&ctx, &ours, &format!("{check} FROM {{}}")).await;
     assert_eq!(back, expected);
-    let n = expected
-        .column(0)
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        .unwrap()
-        .value(0);
-    let s = expected
-        .column(1)
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        .unwrap()
-        .value(0);
+    let n = first_i64(&expected, 0);
+    let s = first_i64(&expected, 1);
     assert_eq!(pyarrow_rows(&ours), (n as usize, s));
     let file = std::fs::File::open(&ours).unwrap();
     let reader = datafusion::parquet::file::reader::SerializedFileReader::new(file).unwrap();
