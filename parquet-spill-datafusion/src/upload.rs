@@ -22,7 +22,8 @@ use tokio::runtime::Handle;
 /// Parts uploading at once per file.
 pub(crate) const CONCURRENCY: usize = 2;
 /// The synchronous buffer in front of the upload (parquet writes in small
-/// pieces; each hand-over to the runtime costs a wake-up).
+/// pieces; each hand-over to the runtime costs a wake-up). Worth its copy:
+/// the example's 1 GiB `COPY` wrote in 3.3–3.6 s with it, 3.8–4.0 s without.
 const WRITE_BUFFER: usize = 1 << 20;
 
 /// Bytes one upload holds at most with `part` bytes per part.
