@@ -2,7 +2,8 @@
 # parquet-spill-datafusion: the DataFusion COPY / DataFrame sink, in its own
 # package and lockfile (DataFusion 55.2 uses parquet/arrow 59.3.2 and
 # object_store 0.13.2; the parent crate's lockfile has 60.1 / 0.14). Checks
-# the lockfile has one of each, then formatting, lints, tests (pyarrow must
+# the lockfile has one of each, then formatting, lints, tests (the parent's
+# conformance suite among them, on parquet 59; pyarrow must
 # be installed: .ci/run does it), doc tests, docs and the example.
 #
 # The build directory is $DATAFUSION_TARGET_DIR, default target/ of the parent

@@ -157,12 +157,9 @@ fn write_big_csv(path: &Path, bytes: u64) {
     out.flush().unwrap();
 }
 
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn a_memory_limit_keeps_peak_rss_well_below_the_default() {
-    if !Path::new("/proc/self/status").exists() {
-        eprintln!("skipped: peak RSS is read from /proc (Linux)");
-        return;
-    }
     // 512 MiB of CSV: about ten seconds for both runs in the dev profile
     // (dependencies optimised) on two cores, so no env gate is needed.
     let (csv_bytes, limit, limit_bytes) = (512u64 << 20, "128MiB", 128u64 << 20);
@@ -386,12 +383,9 @@ fn assert_within(report: &serde_json::Value, what: &str) {
     );
 }
 
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn peak_rss_stays_within_the_limit_on_a_wide_demo() {
-    if !Path::new("/proc/self/status").exists() {
-        eprintln!("skipped: peak RSS is read from /proc (Linux)");
-        return;
-    }
     let dir = TempDir::new().unwrap();
     let (columns, raw) = (WIDE_COLUMNS.to_string(), WIDE_MIB.to_string());
     // About twice lz4_raw's minimum for this data (the demo takes no
@@ -551,12 +545,9 @@ fn tightest_accepted(csv: &Path, codec: Option<&str>) -> (serde_json::Value, Vec
     }
 }
 
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn peak_rss_stays_within_the_tightest_limit_each_codec_accepts() {
-    if !Path::new("/proc/self/status").exists() {
-        eprintln!("skipped: peak RSS is read from /proc (Linux)");
-        return;
-    }
     let dir = TempDir::new().unwrap();
     let csv = wide_csv(dir.path());
     // Codecs whose per-column state is on the Rust heap, or none at all.
@@ -569,12 +560,9 @@ fn peak_rss_stays_within_the_tightest_limit_each_codec_accepts() {
     }
 }
 
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn the_minimum_a_refusal_names_is_accepted_and_kept() {
-    if !Path::new("/proc/self/status").exists() {
-        eprintln!("skipped: peak RSS is read from /proc (Linux)");
-        return;
-    }
     let dir = TempDir::new().unwrap();
     let csv = wide_csv(dir.path());
     let report = dir.path().join("report.json");
@@ -602,12 +590,9 @@ fn the_minimum_a_refusal_names_is_accepted_and_kept() {
 /// zstd's contexts live outside the Rust heap, and inputs of 16 KiB or less
 /// get larger tables than bigger ones: the tightest plan (smallest pages)
 /// is where an under-estimate of them would show.
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn zstd_keeps_peak_rss_within_the_tightest_limit_it_accepts() {
-    if !Path::new("/proc/self/status").exists() {
-        eprintln!("skipped: peak RSS is read from /proc (Linux)");
-        return;
-    }
     let dir = TempDir::new().unwrap();
     let csv = wide_csv(dir.path());
     let (report, tried) = tightest_accepted(&csv, None);
