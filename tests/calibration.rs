@@ -43,7 +43,10 @@ fn measure(scenario: &Scenario) -> Measurement {
 fn codec_per_column(codec: Compression, page: usize, columns: usize, batch_rows: usize) -> f64 {
     let w = Workload::WideMixed {
         columns,
-        rows: 32 * batch_rows.max(128),
+        // Enough rows for every column to compress full pages (an Int64
+        // column fills a 64 KiB page in 8,192 rows), and no more: each case
+        // runs two child processes.
+        rows: (12 * batch_rows).max(4096),
     };
     let run = |codec| {
         measure(
