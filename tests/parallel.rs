@@ -91,6 +91,45 @@ fn a_panicking_store_is_an_error_naming_the_column_not_a_hang() {
     assert!(!out.ends_with(b"PAR1") || out.len() <= 4);
 }
 
+/// The owner splices column `i` while the workers still close the columns
+/// after it: a store failing during that splice fails the flush, leaves no
+/// footer, and every later call says the writer failed.
+#[test]
+fn a_store_error_while_splicing_fails_the_flush_and_every_later_call() {
+    let batches: Vec<_> = (0..4).map(|i| all_types_batch(800, i)).collect();
+    for nth in [1, 7, 60] {
+        let spill = Arc::new(FileStoreFactory::new().unwrap());
+        let faulty = Arc::new(FaultyStoreFactory::new(spill, Fault::FailTake(nth)));
+        let options = ArrowWriterOptions::new()
+            .with_properties(small_pages())
+            .with_page_store_factory(faulty);
+        let mut out = Vec::new();
+        let mut writer =
+            ParallelWriter::try_new_with_options(&mut out, batches[0].schema(), options)
+                .unwrap()
+                .with_threads(2);
+        for batch in &batches {
+            writer.write(batch).unwrap();
+        }
+        let err = writer.flush().expect_err("the failed take fails the flush");
+        assert_eq!(
+            injected_fault(&err),
+            Some(&InjectedFault { op: Op::Take, nth }),
+            "{err}"
+        );
+        let again = writer.write(&batches[0]).unwrap_err();
+        assert!(
+            matches!(Error::in_chain(&again), Some(Error::WriterFailed { .. })),
+            "take {nth}: {again}"
+        );
+        assert!(writer.close().is_err(), "take {nth}: close must fail");
+        assert!(
+            !out.ends_with(b"PAR1") || out.len() <= 4,
+            "take {nth}: no footer"
+        );
+    }
+}
+
 #[test]
 fn after_a_failure_every_call_fails_and_close_finishes_nothing() {
     let batches: Vec<_> = (0..8).map(|i| all_types_batch(500, i)).collect();

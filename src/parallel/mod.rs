@@ -327,11 +327,11 @@ impl<W: Write + Send> ParallelWriter<W> {
         if self.in_progress.take().is_none() {
             return Ok(());
         }
-        let chunks = self.pool()?.close_row_group()?;
-        let mut row_group = self.writer.next_row_group()?;
-        for chunk in chunks {
-            chunk.append_to_row_group(&mut row_group)?;
-        }
+        self.pool()?;
+        let Self { pool, writer, .. } = self;
+        let pool = started(pool)?;
+        let mut row_group = writer.next_row_group()?;
+        pool.close_row_group(|chunk| chunk.append_to_row_group(&mut row_group))?;
         row_group.close()?;
         Ok(())
     }
@@ -522,10 +522,13 @@ impl<W: Write + Send> ParallelWriter<W> {
                 PARALLEL_QUEUED_BATCHES,
             )?);
         }
-        self.pool
-            .as_ref()
-            .ok_or_else(|| ParquetError::General("parquet-spill: no encoder pool".into()))
+        started(&self.pool)
     }
+}
+
+fn started(pool: &Option<Pool>) -> Result<&Pool> {
+    pool.as_ref()
+        .ok_or_else(|| ParquetError::General("parquet-spill: no encoder pool".into()))
 }
 
 impl<W: Write + Send> RecordBatchWriter for ParallelWriter<W> {

@@ -37,6 +37,8 @@ struct Column {
     writers: Option<Vec<ArrowColumnWriter>>,
     /// Filled by a `Close` task; taken by the row group's owner.
     chunks: Vec<ArrowColumnChunk>,
+    /// The `Close` task has run and `chunks` are not taken yet.
+    closed: bool,
     pending: VecDeque<Task>,
     /// Tasks submitted and not yet finished (queued or running).
     outstanding: usize,
@@ -57,6 +59,36 @@ struct State {
     /// Set once a failure was handed to the caller; later calls say so.
     failed: Option<String>,
     shutdown: bool,
+    /// The owner is waiting on `progress` for this condition: workers wake
+    /// it only when it holds, not after every task (on two cores, each
+    /// needless wake-up preempts an encoding worker).
+    awaited: Option<Awaited>,
+}
+
+/// What the owner waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Awaited {
+    /// No column is `depth` batches behind.
+    Room,
+    /// Every queued task has run.
+    Idle,
+    /// This column's `Close` task has run.
+    Closed(usize),
+}
+
+impl State {
+    fn holds(&self, awaited: Awaited) -> bool {
+        match awaited {
+            Awaited::Room => self.saturated == 0,
+            Awaited::Idle => self.outstanding == 0,
+            Awaited::Closed(index) => self.columns.get(index).is_none_or(|c| c.closed),
+        }
+    }
+
+    /// Whether a worker that just changed the state must wake the owner.
+    fn owner_may_go(&self) -> bool {
+        self.failure.is_some() || self.awaited.is_some_and(|a| self.holds(a))
+    }
 }
 
 struct Shared {
@@ -94,6 +126,7 @@ impl Pool {
                 field: Arc::clone(field),
                 writers: None,
                 chunks: Vec::new(),
+                closed: false,
                 pending: VecDeque::new(),
                 outstanding: 0,
                 estimated_bytes: 0,
@@ -109,6 +142,7 @@ impl Pool {
                 failure: None,
                 failed: None,
                 shutdown: false,
+                awaited: None,
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
@@ -151,7 +185,7 @@ impl Pool {
     /// Queue `batch` for encoding, first waiting while any column is
     /// `depth` batches behind.
     pub(crate) fn submit(&self, batch: &RecordBatch) -> Result<()> {
-        let mut state = self.wait(|s| s.saturated == 0)?;
+        let mut state = self.wait(Awaited::Room)?;
         let tasks: Vec<Task> = batch.columns().iter().cloned().map(Task::Write).collect();
         self.enqueue(&mut state, tasks);
         drop(state);
@@ -159,22 +193,40 @@ impl Pool {
         Ok(())
     }
 
-    /// Close every column's writers (in parallel) and return the chunks in
-    /// column order.
-    pub(crate) fn close_row_group(&self) -> Result<Vec<ArrowColumnChunk>> {
-        {
+    /// Close every column's writers (in parallel) and hand their chunks to
+    /// `each` in column order, each as soon as its column is closed: the
+    /// owner splices column `i` while the workers still close the columns
+    /// after it. A failure of `each` fails the pool, as a worker's would.
+    pub(crate) fn close_row_group(
+        &self,
+        mut each: impl FnMut(ArrowColumnChunk) -> Result<()>,
+    ) -> Result<()> {
+        let columns = {
             let mut state = self.shared.lock();
             check(&mut state)?;
-            let tasks = (0..state.columns.len()).map(|_| Task::Close).collect();
+            let columns = state.columns.len();
+            let tasks = (0..columns).map(|_| Task::Close).collect();
             self.enqueue(&mut state, tasks);
-        }
+            columns
+        };
         self.run_inline();
-        let mut state = self.wait_idle()?;
-        Ok(state
-            .columns
-            .iter_mut()
-            .flat_map(|c| std::mem::take(&mut c.chunks))
-            .collect())
+        for index in 0..columns {
+            let chunks = {
+                let mut state = self.wait(Awaited::Closed(index))?;
+                let column = &mut state.columns[index];
+                column.closed = false;
+                std::mem::take(&mut column.chunks)
+            };
+            if let Err(e) = chunks.into_iter().try_for_each(&mut each) {
+                let mut state = self.shared.lock();
+                if state.failure.is_none() && state.failed.is_none() {
+                    state.failed = Some(e.to_string());
+                }
+                return Err(e);
+            }
+        }
+        drop(self.wait_idle()?);
+        Ok(())
     }
 
     /// Wait until every queued task has run; then the estimates are exact.
@@ -190,16 +242,18 @@ impl Pool {
     }
 
     fn wait_idle(&self) -> Result<MutexGuard<'_, State>> {
-        self.wait(|s| s.outstanding == 0)
+        self.wait(Awaited::Idle)
     }
 
-    fn wait(&self, until: impl Fn(&State) -> bool) -> Result<MutexGuard<'_, State>> {
+    fn wait(&self, until: Awaited) -> Result<MutexGuard<'_, State>> {
         let mut state = self.shared.lock();
         loop {
+            state.awaited = None;
             check(&mut state)?;
-            if until(&state) {
+            if state.holds(until) {
                 return Ok(state);
             }
+            state.awaited = Some(until);
             state = self
                 .shared
                 .progress
@@ -334,6 +388,7 @@ fn step<'a>(
         Ok(Done::Closed(chunks)) => {
             let column = &mut state.columns[index];
             column.chunks = chunks;
+            column.closed = true;
             column.memory_size = 0;
             if !column.pending.is_empty() {
                 state.ready.push_back(index);
@@ -341,7 +396,9 @@ fn step<'a>(
         }
         Err(e) => abandon(&mut state, e, depth),
     }
-    shared.progress.notify_all();
+    if state.owner_may_go() {
+        shared.progress.notify_all();
+    }
     state
 }
 

@@ -114,7 +114,8 @@ pub struct Estimate {
     pub encoders: usize,
     /// Compression codec contexts (zstd's live outside the Rust heap).
     pub codec: usize,
-    /// One page being compressed and handed to the store (per thread).
+    /// One page being compressed and handed to the store (per thread), and
+    /// with several threads the page being spliced into the file.
     pub transient: usize,
     /// Memory the caller asked the plan to reserve for itself (input batches).
     pub reserved_extra: usize,
@@ -248,8 +249,16 @@ impl<'a> Columns<'a> {
 
     /// The estimate for one rung.
     fn estimate(&self, s: &Settings, input: &PlanInput<'_>) -> Estimate {
+        // One column written per thread; with workers, the owner splices a
+        // closed chunk's pages (one at a time) while they close the rest.
+        let splice = match input.threads {
+            0 | 1 => 0,
+            _ => model::splice(&self.leaves, s),
+        };
         let mut e = Estimate {
-            transient: model::transient(&self.leaves, s).saturating_mul(input.threads.max(1)),
+            transient: model::transient(&self.leaves, s)
+                .saturating_mul(input.threads.max(1))
+                .saturating_add(splice),
             reserved_extra: input.extra,
             ..Estimate::default()
         };

@@ -216,10 +216,16 @@ impl Leaf {
     /// values of a batch past the page limit, the encoded page and its
     /// compressed copy, and the codec's scratch.
     fn transient(&self, s: &Settings) -> usize {
-        let page = self.page_bytes(s).max(s.dictionary);
-        page.saturating_add(self.overshoot(s))
+        self.largest_page(s)
             .saturating_mul(2)
             .saturating_add(codec::transient(self.codec))
+    }
+
+    /// The largest page this column can write (data or dictionary), the
+    /// batch or value that crossed the limit included.
+    fn largest_page(&self, s: &Settings) -> usize {
+        let page = self.page_bytes(s).max(s.dictionary);
+        page.saturating_add(self.overshoot(s))
     }
 
     /// Resident memory of this column's codec (native or heap). zstd sizes
@@ -302,4 +308,10 @@ pub(crate) fn bloom_bytes(ndv: u64, fpp: f64) -> usize {
 /// Transient memory of the one column being written at a time.
 pub(crate) fn transient(leaves: &[Leaf], s: &Settings) -> usize {
     leaves.iter().map(|l| l.transient(s)).max().unwrap_or(0)
+}
+
+/// The page a `ParallelWriter` reads back to splice a closed column chunk
+/// into the file while its workers still close other columns.
+pub(crate) fn splice(leaves: &[Leaf], s: &Settings) -> usize {
+    leaves.iter().map(|l| l.largest_page(s)).max().unwrap_or(0)
 }
