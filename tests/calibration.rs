@@ -184,3 +184,152 @@ fn the_model_covers_every_workload_and_batch_size() {
         );
     }
 }
+
+const METADATA_CASE: &str = "PARQUET_SPILL_METADATA_CASE";
+
+/// One metadata case, in a child: `columns` leaves of `kind` ("int64" or
+/// "utf8"), statistics `stats`, row groups of `rows` rows in pages of
+/// `page_rows`. Prints the heap parquet kept for the row groups after the
+/// first (everything else is gone after a flush) and what the planned
+/// writer's meter charged for them.
+#[test]
+fn metadata_child() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use parquet_spill::SpillOptions;
+
+    let Ok(case) = std::env::var(METADATA_CASE) else {
+        return;
+    };
+    let parts: Vec<&str> = case.split(',').collect();
+    let [columns, kind, stats, rows, page_rows, groups] = parts[..] else {
+        panic!("bad case {case}");
+    };
+    let (columns, rows, page_rows, groups): (usize, usize, usize, usize) = (
+        columns.parse().unwrap(),
+        rows.parse().unwrap(),
+        page_rows.parse().unwrap(),
+        groups.parse().unwrap(),
+    );
+    let utf8 = kind == "utf8";
+    let stats = match stats {
+        "page" => EnabledStatistics::Page,
+        "chunk" => EnabledStatistics::Chunk,
+        _ => EnabledStatistics::None,
+    };
+    let data_type = if utf8 {
+        DataType::Utf8
+    } else {
+        DataType::Int64
+    };
+    let schema = Arc::new(Schema::new(
+        (0..columns)
+            .map(|i| Field::new(format!("c{i}"), data_type.clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch = |group: usize| {
+        let first = group * rows;
+        let arrays: Vec<ArrayRef> = (0..columns)
+            .map(|c| -> ArrayRef {
+                if utf8 {
+                    Arc::new(StringArray::from_iter_values(
+                        (first..first + rows).map(|r| format!("value-{r:08}-{c}")),
+                    ))
+                } else {
+                    Arc::new(Int64Array::from_iter_values(
+                        (first..first + rows).map(|r| r as i64 * 7919 + c as i64),
+                    ))
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema.clone(), arrays).unwrap()
+    };
+    let props = WriterProperties::builder()
+        .set_statistics_enabled(stats)
+        .set_max_row_group_row_count(Some(rows))
+        .set_dictionary_enabled(false)
+        .set_data_page_row_count_limit(page_rows)
+        .set_write_batch_size(page_rows.min(1024))
+        .set_compression(Compression::UNCOMPRESSED)
+        .build();
+    let plan = SpillOptions::new(256 * MIB)
+        .properties(props)
+        .plan(&schema)
+        .unwrap();
+    let monitor = plan.monitor();
+    let mut writer = ArrowWriter::try_new_with_options(
+        std::io::sink(),
+        schema.clone(),
+        plan.into_writer_options(),
+    )
+    .unwrap();
+    // The first row group (and the writer's own state) outside the count.
+    let first = batch(0);
+    writer.write(&first).unwrap();
+    writer.flush().unwrap();
+    drop(first);
+    let (heap, charged) = (ALLOC.current(), monitor.stats().page_metadata);
+    for group in 1..=groups {
+        let b = batch(group);
+        writer.write(&b).unwrap();
+        writer.flush().unwrap();
+    }
+    let kept = ALLOC.current() - heap;
+    let charged = monitor.stats().page_metadata - charged;
+    println!("METADATA kept={kept} charged={charged}");
+    writer.close().unwrap();
+}
+
+/// What parquet keeps per column chunk and page until the file closes,
+/// measured, against what the planned writer's meter charges for it: the
+/// charge must cover it, and not by much (the model's per-chunk and
+/// per-page costs in `src/plan/model.rs`). Byte-array values are charged
+/// at the column-index truncation length, longer than these (~19 bytes).
+#[test]
+fn page_metadata_charge_covers_what_parquet_keeps() {
+    let runner = ChildRunner::test("metadata_child").expect("test executable");
+    // (columns, kind, statistics, rows per row group, rows per page, row groups, most charge / kept)
+    let cases = [
+        (100, "int64", "page", 10, 20_000, 200, 1.4),
+        (100, "utf8", "page", 10, 20_000, 200, 1.4),
+        (100, "int64", "chunk", 10, 20_000, 200, 1.4),
+        (100, "utf8", "none", 10, 20_000, 200, 1.3),
+        (3, "int64", "page", 10, 20_000, 5_000, 1.4),
+        (20, "int64", "page", 10_000, 100, 20, 1.4),
+        (20, "utf8", "page", 10_000, 100, 20, 2.0),
+        (20, "int64", "chunk", 10_000, 100, 20, 1.4),
+    ];
+    for (columns, kind, stats, rows, page_rows, groups, most) in cases {
+        let case = format!("{columns},{kind},{stats},{rows},{page_rows},{groups}");
+        let out = runner
+            .run(METADATA_CASE, &case)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let line = out
+            .lines()
+            .find_map(|l| l.find("METADATA ").map(|at| &l[at + 9..]))
+            .unwrap_or_else(|| panic!("{case}: no result:\n{out}"));
+        let field = |key: &str| -> f64 {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{case}: {line}"))
+        };
+        let (kept, charged) = (field("kept="), field("charged="));
+        let chunks = (columns * groups) as f64;
+        println!(
+            "{case}: kept {:.0} B per chunk, charged {:.0} ({:.2}x)",
+            kept / chunks,
+            charged / chunks,
+            charged / kept
+        );
+        assert!(charged >= kept, "{case}: charged {charged} < kept {kept}");
+        assert!(
+            charged <= kept * most,
+            "{case}: charged {charged} is more than {most}x the {kept} kept"
+        );
+    }
+}

@@ -414,3 +414,36 @@ fn larger_limits_never_give_smaller_pages() {
         }
     }
 }
+
+/// No column writer holds more rows than a row group: with small row
+/// groups, fixed-width columns are reserved for those rows, not for full
+/// pages (byte arrays keep their page bound: their values' lengths are not
+/// known; their dictionary indices are bounded). The measured side is `tests/sweep.rs`: cases with many small
+/// row groups that stopped early on this reservation now complete.
+#[test]
+fn small_row_groups_reserve_less_for_fixed_width_columns() {
+    let plan = |data_type: DataType, group_rows: Option<usize>| {
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(group_rows)
+            .build();
+        SpillOptions::new(256 * MIB)
+            .properties(props)
+            .plan(&schema(500, data_type))
+            .unwrap()
+    };
+    let (small, default) = (
+        plan(DataType::Int64, Some(100)),
+        plan(DataType::Int64, None),
+    );
+    assert!(small.page_size() >= default.page_size());
+    assert!(
+        small.estimate().encoders * 2 < default.estimate().encoders,
+        "100-row groups: {:?}, default: {:?}",
+        small.estimate(),
+        default.estimate()
+    );
+    // Strings: the dictionary's indices shrink, the page buffers do not.
+    let (small, default) = (plan(DataType::Utf8, Some(100)), plan(DataType::Utf8, None));
+    assert!(small.estimate().encoders <= default.estimate().encoders);
+    assert!(small.estimate().encoders >= 500 * small.page_size());
+}

@@ -286,7 +286,7 @@ impl<'a> Columns<'a> {
                     .saturating_mul(cost.page.saturating_add(cost.page_until_flush))
                     .saturating_add(cost.chunk)
             })
-            .fold(0usize, usize::saturating_add)
+            .fold(model::ROW_GROUP, usize::saturating_add)
     }
 
     /// The smallest limit that fits estimate `e`.
@@ -362,11 +362,14 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         input.fixed,
         input.chunk_statistics,
     );
-    let costs: Vec<ColumnCost> = columns
+    let mut costs: Vec<ColumnCost> = columns
         .leaves
         .iter()
         .map(|l| l.metadata(settings))
         .collect();
+    if let Some(first) = costs.first_mut() {
+        first.chunk += model::ROW_GROUP;
+    }
     let most = costs.iter().fold(ColumnCost::default(), |a, c| ColumnCost {
         chunk: a.chunk.max(c.chunk),
         page: a.page.max(c.page),
@@ -440,6 +443,7 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
                     page,
                     dictionary,
                     rows,
+                    group_rows: props.max_row_group_row_count(),
                     batch,
                     dictionary_on,
                     truncate,

@@ -60,8 +60,14 @@ const PAGE_KEYS: usize = 112;
 /// builders hold each page's entries in growing vectors, with each min and
 /// max in an allocation of its own, before they are compacted at flush.
 const PAGE_BUILDER: usize = 100;
-/// Column chunk metadata (encodings, offsets, sizes, chunk statistics' frame).
-const CHUNK: usize = 1_600;
+/// Column chunk metadata until the file closes (encodings, offsets, sizes,
+/// level histograms, the offset and column index frames), beyond its
+/// statistics' values and its pages: measured 770-830 bytes (Int64 and
+/// Utf8 leaves, statistics none, chunk or page; `tests/calibration.rs`).
+const CHUNK: usize = 900;
+/// A row group's own metadata beyond its column chunks (measured ~280
+/// bytes), charged with its first leaf's chunk.
+pub(crate) const ROW_GROUP: usize = 320;
 
 /// The settings the planner chooses, for every column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +78,9 @@ pub(crate) struct Settings {
     pub dictionary: usize,
     /// Data page row-count limit.
     pub rows: usize,
+    /// The caller's row-group row limit: no column writer ever holds more
+    /// rows than that, whatever the page limits.
+    pub group_rows: Option<usize>,
     /// Write batch size.
     pub batch: usize,
     /// Dictionary encoding kept where the caller enabled it.
@@ -144,10 +153,20 @@ impl Leaf {
     pub(crate) fn page_bytes(&self, s: &Settings) -> usize {
         match self.width {
             // Repeated columns count rows, not values: only bytes bound them.
-            Some(w) if !self.repeated => {
-                s.page.min(s.rows.saturating_add(s.batch).saturating_mul(w))
-            }
+            Some(w) if !self.repeated => s.page.min(
+                self.group_bound(s, s.rows.saturating_add(s.batch))
+                    .saturating_mul(w),
+            ),
             _ => s.page,
+        }
+    }
+
+    /// `rows` bounded by the row-group row limit, for a column with one
+    /// value per row (a repeated column's values are not bounded by rows).
+    fn group_bound(&self, s: &Settings, rows: usize) -> usize {
+        match s.group_rows {
+            Some(group) if !self.repeated => rows.min(group),
+            _ => rows,
         }
     }
 
@@ -185,9 +204,11 @@ impl Leaf {
             .unwrap_or(usize::MAX);
         let table = buckets.saturating_mul(BUCKET_BYTES);
         let stored = match self.width {
-            // The values in a vector that grows by doubling.
-            Some(_) => s
+            // The values in a vector that grows by doubling (no more
+            // distinct values than a row group's rows).
+            Some(w) => s
                 .dictionary
+                .min(self.group_bound(s, usize::MAX).saturating_mul(w))
                 .checked_next_power_of_two()
                 .unwrap_or(usize::MAX),
             // Bytes, and a 16-byte range per entry, both growing by doubling.
@@ -202,13 +223,18 @@ impl Leaf {
                         .saturating_mul(16),
                 ),
         };
-        // A page's indices as u64s: up to the row limit, plus one batch.
-        let indices = s
+        // A page's indices as u64s: up to the row limit, plus one batch,
+        // and no more than a row group's.
+        let page_indices = s
             .rows
             .checked_next_power_of_two()
             .unwrap_or(usize::MAX)
-            .saturating_add(s.batch)
-            .saturating_mul(8);
+            .saturating_add(s.batch);
+        let group_indices = self
+            .group_bound(s, usize::MAX)
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX);
+        let indices = page_indices.min(group_indices).saturating_mul(8);
         table.saturating_add(stored).saturating_add(indices)
     }
 
