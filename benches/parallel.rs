@@ -10,16 +10,20 @@
 //! - `planned/<workload>`: `hand-tuned` (the reference: 64 KiB data and
 //!   dictionary pages, write batch 256, `FileStoreFactory`) against
 //!   `planned-<limit>` (`SpillOptions::new(limit)` with `ArrowWriter`).
+//! - `planned-lz4/<workload>`: the same at 96 MiB with LZ4_RAW, whose codec
+//!   keeps almost no state (with zstd, its contexts take most of 96 MiB).
 //!
 //! Workloads: (a) a skewed ~32 MiB row group (a few fat string columns);
 //! (b) 300 mixed columns × 8,192 rows; `planned/` adds (c) 1,500 columns ×
-//! 2,048 rows (at 448 and 640 MiB: zstd contexts need ~420 MiB there). `PARQUET_SPILL_BENCH_SCALE` scales them (default 1.0). Each
-//! writes one zstd row group into a sink.
+//! 2,048 rows (at 448 and 640 MiB: zstd contexts need ~420 MiB there).
+//! `PARQUET_SPILL_BENCH_SCALE` scales them (default 1.0). Each writes one
+//! row group (zstd unless the group says otherwise) into a sink.
 //!
 //! ```text
 //! cargo bench --bench parallel
 //! python3 scripts/bench_ratios.py --reference arrow-writer threads/
 //! python3 scripts/bench_ratios.py --reference hand-tuned planned/
+//! python3 scripts/bench_ratios.py --reference hand-tuned planned-lz4/
 //! ```
 //! Ratios are reference time / this time: above 1 is faster.
 
@@ -49,11 +53,11 @@ fn scale() -> f64 {
         .unwrap_or(1.0)
 }
 
-fn properties() -> WriterProperties {
+fn properties(codec: Compression) -> WriterProperties {
     WriterProperties::builder()
         .set_max_row_group_row_count(None)
         .set_max_row_group_bytes(None)
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(codec)
         .build()
 }
 
@@ -62,6 +66,7 @@ fn properties() -> WriterProperties {
 fn planned(
     workload: &Workload,
     batches: &[RecordBatch],
+    codec: Compression,
     limit: usize,
     threads: usize,
 ) -> SpillOptions {
@@ -76,7 +81,7 @@ fn planned(
         1
     };
     SpillOptions::new(limit)
-        .properties(properties())
+        .properties(properties(codec))
         .reserve(batch * held)
         .threads(threads)
         .expected_file_bytes(workload.raw_bytes())
@@ -93,10 +98,10 @@ enum Writer {
     HandTuned,
 }
 
-fn write_all(writer: Writer, workload: &Workload, batches: &[RecordBatch]) {
+fn write_all(writer: Writer, workload: &Workload, codec: Compression, batches: &[RecordBatch]) {
     let schema = batches[0].schema();
     let plan = |limit, threads| {
-        planned(workload, batches, limit, threads)
+        planned(workload, batches, codec, limit, threads)
             .plan(&schema)
             .expect("the bench's limits fit its workloads")
     };
@@ -115,7 +120,7 @@ fn write_all(writer: Writer, workload: &Workload, batches: &[RecordBatch]) {
         }
         Writer::Arrow { limit } => arrow(batches, plan(limit, 1).into_writer_options()),
         Writer::HandTuned => {
-            let props = properties()
+            let props = properties(codec)
                 .into_builder()
                 .set_data_page_size_limit(64 << 10)
                 .set_dictionary_page_size_limit(64 << 10)
@@ -144,7 +149,13 @@ fn arrow(
     w.close().expect("close")
 }
 
-fn group(c: &mut Criterion, prefix: &str, workload: Workload, writers: &[(String, Writer)]) {
+fn group(
+    c: &mut Criterion,
+    prefix: &str,
+    workload: Workload,
+    codec: Compression,
+    writers: &[(String, Writer)],
+) {
     let batches: Vec<RecordBatch> = workload.batches(workload.default_batch_rows()).collect();
     let mut group = c.benchmark_group(format!("{prefix}/{}", workload.name()));
     group
@@ -155,7 +166,7 @@ fn group(c: &mut Criterion, prefix: &str, workload: Workload, writers: &[(String
         .throughput(Throughput::Bytes(workload.raw_bytes()));
     for (name, writer) in writers {
         group.bench_function(name.as_str(), |b| {
-            b.iter(|| write_all(*writer, &workload, &batches))
+            b.iter(|| write_all(*writer, &workload, codec, &batches))
         });
     }
     group.finish();
@@ -172,8 +183,9 @@ fn benches(c: &mut Criterion) {
         std::iter::once(("arrow-writer".to_string(), Writer::Arrow { limit: LIMIT }))
             .chain([1, 2, 4].map(|n| (format!("parallel-{n}"), Writer::Parallel { threads: n })))
             .collect();
+    let zstd = Compression::ZSTD(ZstdLevel::default());
     for workload in [skewed, wide(300, 8192.0)] {
-        group(c, "threads", workload, &threads);
+        group(c, "threads", workload, zstd, &threads);
     }
     let planned = |limits: &[usize]| -> Vec<(String, Writer)> {
         std::iter::once(("hand-tuned".to_string(), Writer::HandTuned))
@@ -189,14 +201,26 @@ fn benches(c: &mut Criterion) {
         c,
         "planned",
         wide(300, 8192.0),
+        zstd,
         &planned(&[96 * MIB, 256 * MIB]),
     );
     group(
         c,
         "planned",
         wide(1500, 2048.0),
+        zstd,
         &planned(&[448 * MIB, 640 * MIB]),
     );
+    // LZ4_RAW keeps no codec state to speak of: the issue's 96 MiB case.
+    for workload in [wide(300, 8192.0), wide(1500, 2048.0)] {
+        group(
+            c,
+            "planned-lz4",
+            workload,
+            Compression::LZ4_RAW,
+            &planned(&[96 * MIB]),
+        );
+    }
 }
 
 criterion_group!(parallel, benches);
