@@ -319,16 +319,10 @@ const EIGHT: &str = "PARQUET_SPILL_EIGHT_WRITERS";
 fn eight_writers_share_256_mib() {
     let child = ChildRunner::test("eight_writers_child").expect("test executable");
     let out = child.run(EIGHT, "1").unwrap();
-    let line = out
-        .lines()
-        .find_map(|l| l.find("EIGHT-WRITERS").map(|at| &l[at..]))
+    let line = measure::tagged_line(&out, "EIGHT-WRITERS")
         .unwrap_or_else(|| panic!("no result line:\n{out}"));
-    println!("{line}");
-    let peak: u64 = line
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("peak="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no peak in {line}"));
+    println!("EIGHT-WRITERS{line}");
+    let peak: u64 = measure::field(line, "peak").unwrap_or_else(|| panic!("no peak in {line}"));
     assert!(peak <= 256 * MIB as u64, "{line}");
 }
 

@@ -308,17 +308,12 @@ fn page_metadata_charge_covers_what_parquet_keeps() {
         let out = runner
             .run(METADATA_CASE, &case)
             .unwrap_or_else(|e| panic!("{case}: {e}"));
-        let line = out
-            .lines()
-            .find_map(|l| l.find("METADATA ").map(|at| &l[at + 9..]))
+        let line = measure::tagged_line(&out, "METADATA ")
             .unwrap_or_else(|| panic!("{case}: no result:\n{out}"));
         let field = |key: &str| -> f64 {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{case}: {line}"))
+            measure::field(line, key).unwrap_or_else(|| panic!("{case}: {line}"))
         };
-        let (kept, charged) = (field("kept="), field("charged="));
+        let (kept, charged) = (field("kept"), field("charged"));
         let chunks = (columns * groups) as f64;
         println!(
             "{case}: kept {:.0} B per chunk, charged {:.0} ({:.2}x)",

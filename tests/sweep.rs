@@ -22,7 +22,7 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use parquet_spill::testkit::measure::{human_bytes, ChildRunner};
+use parquet_spill::testkit::measure::{self, human_bytes, ChildRunner};
 use parquet_spill::testkit::{self, CountingAlloc};
 use parquet_spill::workloads::SplitMix64;
 use parquet_spill::{Error, ParallelWriter, SpillOptions, PARALLEL_QUEUED_BATCHES};
@@ -252,9 +252,7 @@ fn every_case_is_within_its_limit_or_refused() {
         let out = runner
             .run(CASE, &seed.to_string())
             .unwrap_or_else(|e| panic!("seed {seed} {case:?}: {e}"));
-        let line = out
-            .lines()
-            .find_map(|l| l.find("SWEEP ").map(|at| &l[at + 6..]))
+        let line = measure::tagged_line(&out, "SWEEP ")
             .unwrap_or_else(|| panic!("seed {seed}: no result:\n{out}"));
         if line == "refused" {
             refused += 1;
@@ -267,13 +265,10 @@ fn every_case_is_within_its_limit_or_refused() {
             continue;
         }
         let field = |key: &str| -> u64 {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("seed {seed}: {line}"))
+            measure::field(line, key).unwrap_or_else(|| panic!("seed {seed}: {line}"))
         };
-        let (heap, rss) = (field("heap="), field("rss="));
-        let stopped = line.contains("exhausted=true");
+        let (heap, rss) = (field("heap"), field("rss"));
+        let stopped = measure::field(line, "exhausted") == Some(true);
         exhausted += usize::from(stopped);
         let limit = case.limit as f64;
         worst_heap = worst_heap.max(heap as f64 / limit);

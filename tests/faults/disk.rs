@@ -118,11 +118,9 @@ fn disk_full_under_ulimit_f() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
-    let line = stdout
-        .lines()
-        .find_map(|l| l.find("FSIZE-CHECK ok").map(|at| &l[at..]))
+    let line = parquet_spill::testkit::measure::tagged_line(&stdout, "FSIZE-CHECK ok")
         .unwrap_or_else(|| panic!("the child did not run the check:\n{stdout}\n{stderr}"));
-    println!("{line}");
+    println!("FSIZE-CHECK ok{line}");
 }
 
 #[test]

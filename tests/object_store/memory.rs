@@ -82,11 +82,10 @@ fn heap_stays_within_memory_limit() {
     let child = ChildRunner::test("memory::memory_child").unwrap();
     let measure = |which: &str| -> Measurement {
         let out = child.run(MEMORY_CHILD, which).unwrap();
-        let line = out
-            .lines()
-            .find_map(|l| l.find(measure::RESULT_PREFIX).map(|at| &l[at..]))
-            .unwrap_or_else(|| panic!("{which}: no measurement in\n{out}"));
-        line[measure::RESULT_PREFIX.len()..].parse().unwrap()
+        measure::tagged_line(&out, measure::RESULT_PREFIX)
+            .unwrap_or_else(|| panic!("{which}: no measurement in\n{out}"))
+            .parse()
+            .unwrap()
     };
     let file = measure("file");
     let mut rows = vec![vec![

@@ -15,6 +15,35 @@ use super::scenario::invalid;
 use super::{measure_write, Measurement, Scenario};
 use crate::testkit::CountingAlloc;
 
+/// What follows `tag` on the first line of a child's output that carries
+/// it. libtest may print "test name ... " before a child's own text on the
+/// same line, so the tag is searched for within lines, not at their start.
+///
+/// ```
+/// use parquet_spill::testkit::measure::tagged_line;
+/// let out = "running 1 test\ntest child ... RESULT heap=10 rss=12\nok\n";
+/// assert_eq!(tagged_line(out, "RESULT "), Some("heap=10 rss=12"));
+/// assert_eq!(tagged_line(out, "NONE "), None);
+/// ```
+pub fn tagged_line<'a>(out: &'a str, tag: &str) -> Option<&'a str> {
+    out.lines()
+        .find_map(|line| line.find(tag).map(|at| &line[at + tag.len()..]))
+}
+
+/// The value of `key=value` among the whitespace-separated words of `line`,
+/// parsed; `None` if it is missing or does not parse.
+///
+/// ```
+/// use parquet_spill::testkit::measure::field;
+/// assert_eq!(field::<u64>("heap=10 rss=12", "rss"), Some(12));
+/// assert_eq!(field::<u64>("heap=10", "rss"), None);
+/// ```
+pub fn field<T: std::str::FromStr>(line: &str, key: &str) -> Option<T> {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|value| value.parse().ok())
+}
+
 /// The environment variable carrying a [`Scenario`] to a child process.
 ///
 /// ```
@@ -38,8 +67,8 @@ pub const SCENARIO_ENV: &str = "PARQUET_SPILL_MEASURE_SCENARIO";
 /// use parquet_spill::testkit::measure::{Measurement, RESULT_PREFIX};
 /// let measured = Measurement { output_bytes: 1234, row_groups: 1, ..Default::default() };
 /// let stdout = format!("running 1 test\ntest measure_child ... {RESULT_PREFIX}{measured}\nok\n");
-/// let line = stdout.lines().find_map(|l| l.find(RESULT_PREFIX).map(|at| &l[at..])).unwrap();
-/// assert_eq!(line[RESULT_PREFIX.len()..].parse::<Measurement>()?, measured);
+/// let line = parquet_spill::testkit::measure::tagged_line(&stdout, RESULT_PREFIX).unwrap();
+/// assert_eq!(line.parse::<Measurement>()?, measured);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub const RESULT_PREFIX: &str = "parquet-spill-measurement: ";
@@ -164,18 +193,13 @@ impl ChildRunner {
         let stdout = self
             .run(SCENARIO_ENV, &scenario.encode()?)
             .map_err(|e| io::Error::other(format!("measuring {}: {e}", scenario.label())))?;
-        // libtest may print "test name ... " on the same line, so search
-        // within lines rather than at their start.
-        let line = stdout
-            .lines()
-            .find_map(|line| line.find(RESULT_PREFIX).map(|at| &line[at..]))
-            .ok_or_else(|| {
-                io::Error::other(format!(
-                    "measuring {}: child printed no measurement:\n{stdout}",
-                    scenario.label()
-                ))
-            })?;
-        line[RESULT_PREFIX.len()..].parse().map_err(|e| {
+        let line = tagged_line(&stdout, RESULT_PREFIX).ok_or_else(|| {
+            io::Error::other(format!(
+                "measuring {}: child printed no measurement:\n{stdout}",
+                scenario.label()
+            ))
+        })?;
+        line.parse().map_err(|e| {
             io::Error::other(format!(
                 "measuring {}: bad measurement line: {e}",
                 scenario.label()

@@ -65,7 +65,7 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 
-pub use self::child::{serve_child, ChildRunner, RESULT_PREFIX, SCENARIO_ENV};
+pub use self::child::{field, serve_child, tagged_line, ChildRunner, RESULT_PREFIX, SCENARIO_ENV};
 pub use self::measurement::Measurement;
 pub use self::scenario::{Scenario, Store};
 pub use self::table::{format_table, human_bytes, text_table};
