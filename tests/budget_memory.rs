@@ -176,6 +176,39 @@ fn every_workload_within_every_limit_parallel_writer() {
     grid(Compression::ZSTD(ZstdLevel::default()), 2);
 }
 
+/// The README's thread-count table: the benchmark's two workloads (skewed
+/// 32 MiB, 300 columns × 8,192 rows), zstd, planned at 256 MiB, written on
+/// 1, 2 and 4 threads (1 is `ArrowWriter`): every peak within the limit.
+#[test]
+fn thread_counts_within_256_mib() {
+    let child = ChildRunner::test("measure_child").expect("test executable");
+    let limit = 256 * MIB;
+    let mut rows = Vec::new();
+    for w in [
+        Workload::skewed_bytes(32 << 20),
+        Workload::WideMixed {
+            columns: 300,
+            rows: 8192,
+        },
+    ] {
+        for threads in [1, 2, 4] {
+            let scenario = Scenario::new(w, budget(limit))
+                .with_codec(Compression::ZSTD(ZstdLevel::default()))
+                .with_threads(threads);
+            let m = child
+                .measure(&scenario)
+                .unwrap_or_else(|e| panic!("{}: {e}", scenario.label()));
+            assert_within(
+                &m,
+                limit,
+                &format!("{} threads {threads}", scenario.label()),
+            );
+            rows.push((scenario, m));
+        }
+    }
+    println!("{}", measure::format_table(&rows));
+}
+
 /// zstd keeps a native context per column writer: at the smallest limit
 /// that fits the schema with LZ4_RAW, zstd is refused, naming its own
 /// minimum and LZ4_RAW's; the caller's codec is never changed.
