@@ -91,6 +91,11 @@ impl SpillPlan {
     /// The planned properties and the store factory (holding the
     /// reservation), for writers built by hand.
     ///
+    /// The plan assumes row groups of at most the properties'
+    /// `max_row_group_row_count` rows, as `ArrowWriter` and
+    /// [`ParallelWriter`](crate::ParallelWriter) split them; writers built by
+    /// hand must keep to it (parquet's low-level writers do not check it).
+    ///
     /// ```
     /// use arrow_schema::{DataType, Field, Schema};
     /// let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
@@ -104,7 +109,9 @@ impl SpillPlan {
     }
 
     /// An `ArrowRowGroupWriterFactory` for the parallel, column-per-thread
-    /// path. Create `writer` with [`properties`](Self::properties).
+    /// path. Create `writer` with [`properties`](Self::properties). As with
+    /// [`into_parts`](Self::into_parts), row groups must keep to the
+    /// properties' `max_row_group_row_count`: the plan counts on it.
     ///
     /// ```
     /// use std::sync::Arc;

@@ -187,8 +187,8 @@ fn the_model_covers_every_workload_and_batch_size() {
 
 const METADATA_CASE: &str = "PARQUET_SPILL_METADATA_CASE";
 
-/// One metadata case, in a child: `columns` leaves of `kind` ("int64" or
-/// "utf8"), statistics `stats`, row groups of `rows` rows in pages of
+/// One metadata case, in a child: `columns` leaves of `kind` ("int64",
+/// "utf8", or "list3": Int64 in three nested nullable lists), statistics `stats`, row groups of `rows` rows in pages of
 /// `page_rows`. Prints the heap parquet kept for the row groups after the
 /// first (everything else is gone after a flush) and what the planned
 /// writer's meter charged for them.
@@ -196,7 +196,8 @@ const METADATA_CASE: &str = "PARQUET_SPILL_METADATA_CASE";
 fn metadata_child() {
     use std::sync::Arc;
 
-    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use arrow_array::builder::{Int64Builder, ListBuilder};
+    use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
     use arrow_schema::{DataType, Field, Schema};
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -216,15 +217,25 @@ fn metadata_child() {
         groups.parse().unwrap(),
     );
     let utf8 = kind == "utf8";
+    let list3 = |first: usize| -> ArrayRef {
+        let mut b = ListBuilder::new(ListBuilder::new(ListBuilder::new(Int64Builder::new())));
+        for r in first..first + rows {
+            b.values().values().values().append_value(r as i64 * 7919);
+            b.values().values().append(true);
+            b.values().append(true);
+            b.append(true);
+        }
+        Arc::new(b.finish())
+    };
     let stats = match stats {
         "page" => EnabledStatistics::Page,
         "chunk" => EnabledStatistics::Chunk,
         _ => EnabledStatistics::None,
     };
-    let data_type = if utf8 {
-        DataType::Utf8
-    } else {
-        DataType::Int64
+    let data_type = match kind {
+        "utf8" => DataType::Utf8,
+        "list3" => list3(0).data_type().clone(),
+        _ => DataType::Int64,
     };
     let schema = Arc::new(Schema::new(
         (0..columns)
@@ -235,7 +246,9 @@ fn metadata_child() {
         let first = group * rows;
         let arrays: Vec<ArrayRef> = (0..columns)
             .map(|c| -> ArrayRef {
-                if utf8 {
+                if kind == "list3" {
+                    list3(first)
+                } else if utf8 {
                     Arc::new(StringArray::from_iter_values(
                         (first..first + rows).map(|r| format!("value-{r:08}-{c}")),
                     ))
@@ -302,6 +315,8 @@ fn page_metadata_charge_covers_what_parquet_keeps() {
         (20, "int64", "page", 10_000, 100, 20, 1.4),
         (20, "utf8", "page", 10_000, 100, 20, 2.0),
         (20, "int64", "chunk", 10_000, 100, 20, 1.4),
+        (100, "list3", "page", 10, 20_000, 200, 1.4),
+        (20, "list3", "page", 10_000, 100, 20, 1.6),
     ];
     for (columns, kind, stats, rows, page_rows, groups, most) in cases {
         let case = format!("{columns},{kind},{stats},{rows},{page_rows},{groups}");

@@ -447,3 +447,51 @@ fn small_row_groups_reserve_less_for_fixed_width_columns() {
     assert!(small.estimate().encoders <= default.estimate().encoders);
     assert!(small.estimate().encoders >= 500 * small.page_size());
 }
+
+/// The row-group bound counts how parquet's buffers grow: a page buffer
+/// (and dictionary indices) grows by doubling from the first write's size,
+/// so a row group of 4,096 Int64 rows written 1,000 rows at a time holds a
+/// 64,000-byte buffer for 32,768 bytes of values. The writer's own
+/// `memory_size()` (encoders only: no page is flushed within these row
+/// groups) must stay within the plan's encoder estimate, with and without
+/// dictionaries.
+#[test]
+fn row_group_bounded_buffers_stay_within_the_estimate() {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+    use parquet::arrow::ArrowWriter;
+
+    let schema = Arc::new(schema(20, DataType::Int64));
+    for dictionary in [false, true] {
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(4096))
+            .set_dictionary_enabled(dictionary)
+            .build();
+        let plan = SpillOptions::new(256 * MIB)
+            .properties(props)
+            .plan(&schema)
+            .unwrap();
+        let estimate = plan.estimate().encoders;
+        let mut writer =
+            ArrowWriter::try_new(std::io::sink(), schema.clone(), Some(plan.properties().clone()))
+                .unwrap();
+        let mut peak = 0;
+        for b in 0..12 {
+            let columns: Vec<ArrayRef> = (0..20)
+                .map(|c| {
+                    Arc::new(Int64Array::from_iter_values(
+                        (0..1000).map(|r| (b * 1000 + r) * 7919 + c),
+                    )) as ArrayRef
+                })
+                .collect();
+            writer
+                .write(&RecordBatch::try_new(schema.clone(), columns).unwrap())
+                .unwrap();
+            peak = peak.max(writer.memory_size());
+        }
+        writer.close().unwrap();
+        assert!(
+            peak <= estimate,
+            "dictionary {dictionary}: encoders held {peak} bytes, the plan estimated {estimate}"
+        );
+    }
+}

@@ -222,6 +222,7 @@ impl Pool {
                 if state.failure.is_none() && state.failed.is_none() {
                     state.failed = Some(e.to_string());
                 }
+                drop_queued(&mut state, self.shared.depth);
                 return Err(e);
             }
         }
@@ -408,6 +409,12 @@ fn abandon(state: &mut State, error: ParquetError, depth: usize) {
     if state.failure.is_none() && state.failed.is_none() {
         state.failure = Some(error);
     }
+    drop_queued(state, depth);
+}
+
+/// Drop every queued task (not those a worker is running): after a failure
+/// nothing more is encoded or closed.
+fn drop_queued(state: &mut State, depth: usize) {
     state.ready.clear();
     for column in &mut state.columns {
         let queued = column.pending.len();

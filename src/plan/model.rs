@@ -96,6 +96,9 @@ pub(crate) struct Leaf {
     /// Bytes per value for fixed-width types; `None` for byte arrays.
     pub width: Option<usize>,
     pub repeated: bool,
+    /// Definition plus repetition levels: parquet keeps level histograms
+    /// (8 bytes a level) for every chunk, and per page in the column index.
+    pub levels: usize,
     /// Dictionary enabled by the caller (and possible for the type).
     pub dictionary: bool,
     /// The Arrow type is a dictionary: its dictionary encoding is kept
@@ -129,6 +132,7 @@ impl Leaf {
             physical,
             width,
             repeated: descr.max_rep_level() > 0,
+            levels: usize::try_from(descr.max_def_level() + descr.max_rep_level()).unwrap_or(0),
             dictionary: dictionary && physical != PhysicalType::BOOLEAN,
             keep_dictionary: false,
             statistics,
@@ -151,13 +155,27 @@ impl Leaf {
 
     /// Bytes a page holds when it is flushed, at most.
     pub(crate) fn page_bytes(&self, s: &Settings) -> usize {
+        let page = self.page_limit_bytes(s);
+        self.group_bytes(s).map_or(page, |group| page.min(group))
+    }
+
+    /// What the page limits alone let a page hold.
+    fn page_limit_bytes(&self, s: &Settings) -> usize {
         match self.width {
             // Repeated columns count rows, not values: only bytes bound them.
-            Some(w) if !self.repeated => s.page.min(
-                self.group_bound(s, s.rows.saturating_add(s.batch))
-                    .saturating_mul(w),
-            ),
+            Some(w) if !self.repeated => {
+                s.page.min(s.rows.saturating_add(s.batch).saturating_mul(w))
+            }
             _ => s.page,
+        }
+    }
+
+    /// What a whole row group of this column holds, when the row-group row
+    /// limit bounds it (fixed-width values, one per row).
+    fn group_bytes(&self, s: &Settings) -> Option<usize> {
+        match (self.width, s.group_rows) {
+            (Some(w), Some(group)) if !self.repeated => Some(group.saturating_mul(w)),
+            _ => None,
         }
     }
 
@@ -179,7 +197,13 @@ impl Leaf {
             Some(_) => PAGE_GROWTH_PCT,
             None => BYTES_GROWTH_PCT,
         };
-        let plain = self.page_bytes(s).saturating_mul(growth) / 100;
+        let plain = match self.group_bytes(s) {
+            // Bounded by the row group, not the page: the buffer grows by
+            // doubling from the first write's size, so its capacity can reach
+            // twice what it holds.
+            Some(group) if group < self.page_limit_bytes(s) => group.saturating_mul(2),
+            _ => self.page_bytes(s).saturating_mul(growth) / 100,
+        };
         let values = if self.dictionary_on(s) {
             plain.max(self.dictionary_phase(s))
         } else {
@@ -206,11 +230,16 @@ impl Leaf {
         let stored = match self.width {
             // The values in a vector that grows by doubling (no more
             // distinct values than a row group's rows).
-            Some(w) => s
-                .dictionary
-                .min(self.group_bound(s, usize::MAX).saturating_mul(w))
-                .checked_next_power_of_two()
-                .unwrap_or(usize::MAX),
+            Some(_) => {
+                let page = s
+                    .dictionary
+                    .checked_next_power_of_two()
+                    .unwrap_or(usize::MAX);
+                match self.group_bytes(s) {
+                    Some(group) => page.min(group.saturating_mul(2)),
+                    None => page,
+                }
+            }
             // Bytes, and a 16-byte range per entry, both growing by doubling.
             None => s
                 .dictionary
@@ -230,10 +259,9 @@ impl Leaf {
             .checked_next_power_of_two()
             .unwrap_or(usize::MAX)
             .saturating_add(s.batch);
-        let group_indices = self
-            .group_bound(s, usize::MAX)
-            .checked_next_power_of_two()
-            .unwrap_or(usize::MAX);
+        // The indices keep their capacity between pages and grow by
+        // doubling from a batch: up to twice a row group's.
+        let group_indices = self.group_bound(s, usize::MAX).saturating_mul(2);
         let indices = page_indices.min(group_indices).saturating_mul(8);
         table.saturating_add(stored).saturating_add(indices)
     }
@@ -304,8 +332,12 @@ impl Leaf {
         if self.physical == PhysicalType::BYTE_ARRAY {
             page += 8; // unencoded byte array size per page
         }
+        // Level histograms beyond a flat nullable column's (measured in the
+        // constants): 8 bytes a level per chunk, and per page in the column
+        // index's growing vectors (twice that).
+        let extra_levels = self.levels.saturating_sub(1);
         if self.statistics == EnabledStatistics::Page {
-            page += PAGE_COLUMN_INDEX + 2 * value.next_multiple_of(8);
+            page += PAGE_COLUMN_INDEX + 2 * value.next_multiple_of(8) + 16 * extra_levels;
         }
         let chunk_statistics = match self.statistics {
             EnabledStatistics::None => 0,
@@ -316,7 +348,7 @@ impl Leaf {
             _ => PAGE_BUILDER / 2,
         };
         ColumnCost {
-            chunk: CHUNK + chunk_statistics + self.bloom_bytes(s),
+            chunk: CHUNK + chunk_statistics + 8 * extra_levels + self.bloom_bytes(s),
             page,
             page_until_flush: PAGE_KEYS + builder,
         }
