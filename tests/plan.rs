@@ -471,9 +471,12 @@ fn row_group_bounded_buffers_stay_within_the_estimate() {
             .plan(&schema)
             .unwrap();
         let estimate = plan.estimate().encoders;
-        let mut writer =
-            ArrowWriter::try_new(std::io::sink(), schema.clone(), Some(plan.properties().clone()))
-                .unwrap();
+        let mut writer = ArrowWriter::try_new(
+            std::io::sink(),
+            schema.clone(),
+            Some(plan.properties().clone()),
+        )
+        .unwrap();
         let mut peak = 0;
         for b in 0..12 {
             let columns: Vec<ArrayRef> = (0..20)
