@@ -279,14 +279,24 @@ impl<'a> Columns<'a> {
         let per_column = usize::try_from(bytes).unwrap_or(usize::MAX) / self.leaves.len().max(1);
         self.leaves
             .iter()
-            .map(|l| {
-                let cost = l.metadata(s);
+            .zip(self.costs(s))
+            .map(|(l, cost)| {
                 let pages = per_column.div_ceil(l.page_fill(s));
                 pages
                     .saturating_mul(cost.page.saturating_add(cost.page_until_flush))
                     .saturating_add(cost.chunk)
             })
-            .fold(model::ROW_GROUP, usize::saturating_add)
+            .fold(0usize, usize::saturating_add)
+    }
+
+    /// Each leaf's metadata costs, by leaf index; the first leaf's chunk
+    /// also carries its row group's own metadata.
+    fn costs(&self, s: &Settings) -> Vec<ColumnCost> {
+        let mut costs: Vec<ColumnCost> = self.leaves.iter().map(|l| l.metadata(s)).collect();
+        if let Some(first) = costs.first_mut() {
+            first.chunk += model::ROW_GROUP;
+        }
+        costs
     }
 
     /// The smallest limit that fits estimate `e`.
@@ -362,14 +372,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         input.fixed,
         input.chunk_statistics,
     );
-    let mut costs: Vec<ColumnCost> = columns
-        .leaves
-        .iter()
-        .map(|l| l.metadata(settings))
-        .collect();
-    if let Some(first) = costs.first_mut() {
-        first.chunk += model::ROW_GROUP;
-    }
+    let costs = columns.costs(settings);
     let most = costs.iter().fold(ColumnCost::default(), |a, c| ColumnCost {
         chunk: a.chunk.max(c.chunk),
         page: a.page.max(c.page),

@@ -132,7 +132,10 @@ impl Leaf {
             physical,
             width,
             repeated: descr.max_rep_level() > 0,
-            levels: usize::try_from(descr.max_def_level() + descr.max_rep_level()).unwrap_or(0),
+            levels: [descr.max_def_level(), descr.max_rep_level()]
+                .into_iter()
+                .map(|l| usize::try_from(l).unwrap_or(0))
+                .sum(),
             dictionary: dictionary && physical != PhysicalType::BOOLEAN,
             keep_dictionary: false,
             statistics,
@@ -170,22 +173,17 @@ impl Leaf {
         }
     }
 
-    /// What a whole row group of this column holds, when the row-group row
-    /// limit bounds it (fixed-width values, one per row).
-    fn group_bytes(&self, s: &Settings) -> Option<usize> {
-        match (self.width, s.group_rows) {
-            (Some(w), Some(group)) if !self.repeated => Some(group.saturating_mul(w)),
-            _ => None,
-        }
+    /// The most values a row group gives this column, when the row-group
+    /// row limit bounds it (one value per row: a repeated column's values
+    /// are not bounded by rows).
+    fn group_values(&self, s: &Settings) -> Option<usize> {
+        s.group_rows.filter(|_| !self.repeated)
     }
 
-    /// `rows` bounded by the row-group row limit, for a column with one
-    /// value per row (a repeated column's values are not bounded by rows).
-    fn group_bound(&self, s: &Settings, rows: usize) -> usize {
-        match s.group_rows {
-            Some(group) if !self.repeated => rows.min(group),
-            _ => rows,
-        }
+    /// What a whole row group of this column holds, when the row-group row
+    /// limit bounds it (fixed-width values).
+    fn group_bytes(&self, s: &Settings) -> Option<usize> {
+        Some(self.group_values(s)?.saturating_mul(self.width?))
     }
 
     /// Resident heap of this column's encoder between its writes (not
@@ -261,8 +259,12 @@ impl Leaf {
             .saturating_add(s.batch);
         // The indices keep their capacity between pages and grow by
         // doubling from a batch: up to twice a row group's.
-        let group_indices = self.group_bound(s, usize::MAX).saturating_mul(2);
-        let indices = page_indices.min(group_indices).saturating_mul(8);
+        let indices = self
+            .group_values(s)
+            .map_or(page_indices, |group| {
+                page_indices.min(group.saturating_mul(2))
+            })
+            .saturating_mul(8);
         table.saturating_add(stored).saturating_add(indices)
     }
 
