@@ -344,10 +344,9 @@ impl SpillOptions {
         let limit = budget.limit();
         // A backend that holds buffers of its own (the object store's upload
         // and read-ahead buffers) reserves them first; the writer is planned
-        // in what is left.
-        let before = budget.used();
-        let backend = self.build_backend(&budget)?;
-        let backend_bytes = budget.used().saturating_sub(before);
+        // in what is left. (What it reserved, not the budget's change: other
+        // writers sharing the budget reserve and release meanwhile.)
+        let (backend, backend_bytes) = self.build_backend(&budget)?;
         let per_writer = (limit / writers).saturating_sub(backend_bytes);
         let planned = plan::plan(PlanInput {
             schema,
@@ -411,15 +410,18 @@ impl SpillOptions {
         })
     }
 
-    fn build_backend(&self, budget: &MemoryBudget) -> Result<Arc<dyn PageStoreFactory>> {
+    /// The backend, and the bytes it reserved in `budget` for itself.
+    fn build_backend(&self, budget: &MemoryBudget) -> Result<(Arc<dyn PageStoreFactory>, usize)> {
         let _ = budget; // only the object store draws on it
         Ok(match &self.backend {
-            Backend::SpillDir(Some(dir)) => Arc::new(FileStoreFactory::in_dir(dir)?),
-            Backend::SpillDir(None) => Arc::new(FileStoreFactory::new()?),
-            Backend::Factory(factory) => Arc::clone(factory),
+            Backend::SpillDir(Some(dir)) => (Arc::new(FileStoreFactory::in_dir(dir)?), 0),
+            Backend::SpillDir(None) => (Arc::new(FileStoreFactory::new()?), 0),
+            Backend::Factory(factory) => (Arc::clone(factory), 0),
             #[cfg(feature = "object_store")]
             Backend::ObjectStore(builder) => {
-                Arc::new(builder.clone().budget(budget.clone()).build()?)
+                let factory = builder.clone().budget(budget.clone()).build()?;
+                let reserved = factory.memory_limit();
+                (Arc::new(factory), reserved)
             }
         })
     }

@@ -229,6 +229,38 @@ fn a_shared_budget_refuses_writers_it_cannot_hold() {
         .any(|p| matches!(p, Err(Error::BudgetExhausted { .. }))));
 }
 
+/// A writer is planned in its share of a shared budget whatever the other
+/// writers hold at that moment: their reservations coming and going while
+/// the backend is built are not the backend's (a COPY of partitions was
+/// refused intermittently when they were taken for it).
+#[test]
+fn a_shared_budget_plans_the_same_while_others_reserve() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let shared = MemoryBudget::new(64 * MIB);
+    let s = schema(12, DataType::Utf8);
+    let alone = SpillOptions::shared(shared.clone(), 2).plan(&s).unwrap();
+    let expected = (alone.page_size(), alone.estimate().reserved());
+    drop(alone);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                drop(shared.reserve(16 * MIB).unwrap());
+            }
+        });
+        let plans = (0..2_000)
+            .map(|_| {
+                let plan = SpillOptions::shared(shared.clone(), 2).plan(&s);
+                plan.map(|p| (p.page_size(), p.estimate().reserved()))
+            })
+            .collect::<Vec<_>>();
+        stop.store(true, Ordering::Relaxed);
+        for plan in plans {
+            assert_eq!(plan.unwrap(), expected);
+        }
+    });
+}
+
 /// Planned properties change the layout, never the data: with the planned
 /// properties the tiered store writes exactly what parquet's default store
 /// writes, and the file reads back equal to the input.
