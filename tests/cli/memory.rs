@@ -624,3 +624,85 @@ fn the_minimum_named_for_1500_columns_works_every_time() {
         assert_within(&report_json(&report), &what);
     }
 }
+
+/// An Arrow IPC input of `batches` record batches of `rows` rows × 6 Int64
+/// columns (48 bytes a row), as a file or a stream.
+fn huge_batch_ipc(path: &Path, stream: bool, batches: usize, rows: i64) {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+    let columns = (0..6).map(|c| {
+        let values = Int64Array::from_iter_values((0..rows).map(|r| r * 7 + c));
+        (format!("c{c}"), Arc::new(values) as ArrayRef)
+    });
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let out = BufWriter::new(File::create(path).unwrap());
+    if stream {
+        let mut w = arrow_ipc::writer::StreamWriter::try_new(out, &batch.schema()).unwrap();
+        (0..batches).for_each(|_| w.write(&batch).unwrap());
+        w.finish().unwrap();
+    } else {
+        let mut w = arrow_ipc::writer::FileWriter::try_new(out, &batch.schema()).unwrap();
+        (0..batches).for_each(|_| w.write(&batch).unwrap());
+        w.finish().unwrap();
+    }
+}
+
+/// A reader reads an IPC batch whole, whatever the batch size planned: an
+/// IPC file of 48 MB batches is refused at 32 MiB naming a minimum that
+/// holds two of them (one read while the writer still holds the other),
+/// and at that minimum the process stays within it. An IPC stream (no
+/// footer to plan from) of the same batches fails at 32 MiB on its first
+/// batch, naming its size, and leaves nothing behind. Before, both were
+/// converted at 3-4x the limit.
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn ipc_batches_larger_than_the_limit_allows_are_planned_or_refused() {
+    let dir = TempDir::new().unwrap();
+    let (batches, rows) = (3, 1_000_000);
+    let file = dir.path().join("huge.arrow");
+    huge_batch_ipc(&file, false, batches, rows);
+    let refused = convert(&file, "32MiB", None, None, &dir.path().join("r.json"));
+    let refusal = refusal(&refused, &file, "32MiB", 6);
+    assert!(
+        refusal.minimum > 2 * 48_000_000,
+        "two batches of 48 MB fit in {}",
+        refusal.minimum
+    );
+    let report = dir.path().join("ok.json");
+    assert_ok(&convert(&file, &refusal.suggested, None, None, &report));
+    let report = report_json(&report);
+    let limit = report["memory_limit"].as_u64().unwrap();
+    let rss = report["peak_rss"].as_u64().unwrap();
+    eprintln!(
+        "IPC file at its minimum {:.1} MiB: peak RSS {:.1} MiB, heap {:.1} MiB",
+        mib(limit),
+        mib(rss),
+        mib(report["peak_heap"].as_u64().unwrap())
+    );
+    assert_eq!(report["rows"], batches as u64 * rows as u64);
+    assert!(rss <= limit + OVERHEAD, "{report}");
+
+    let stream = dir.path().join("huge.arrows");
+    huge_batch_ipc(&stream, true, batches, rows);
+    let out = dir.path().join("stream.parquet");
+    let failed = run(&[
+        &"convert",
+        &stream,
+        &"-o",
+        &out,
+        &"-q",
+        &"--memory-limit",
+        &"32MiB",
+    ]);
+    assert_failed(
+        &failed,
+        &[
+            "reading ",
+            "huge.arrows",
+            "a batch of 1000000 rows holds",
+            "Raise --memory-limit",
+        ],
+        &out,
+    );
+}

@@ -9,6 +9,7 @@
 //! the output is `ArrowWriter`'s, byte for byte), and the output is renamed
 //! into place only after the footer is written and synced.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,13 +21,13 @@ use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 use parquet_spill::{
-    FileStoreFactory, PageStoreFactory, ParallelWriter, SpillMonitor, SpillOptions,
+    FileStoreFactory, MemoryBudget, PageStoreFactory, ParallelWriter, SpillMonitor, SpillOptions,
     PARALLEL_QUEUED_BATCHES,
 };
 use peak_alloc::PeakAlloc;
 
 use crate::cli::ConvertArgs;
-use crate::input::{self, Input, Probed, TextOptions};
+use crate::input::{self, HeldInput, Input, Probed, TextOptions};
 use crate::output::TempOutput;
 use crate::progress::{Gauges, Mode, Progress};
 use crate::report::{self, Report};
@@ -64,15 +65,18 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     let gauges = Arc::new(Gauges::new(input_bytes, planned.monitor.clone(), alloc));
     let interval = Duration::from_secs_f64(args.progress_interval.max(0.05));
     let mut progress = Progress::start(Mode::choose(args.quiet, interval), Arc::clone(&gauges));
-    let metadata = write(
-        &output,
-        &schema,
-        options,
-        &probed,
-        &batch_rows,
-        args,
-        &gauges,
+    let held = HeldInput::new(
+        planned.budget.as_ref(),
+        planned.input_reserved,
+        args.memory_limit.map_or(usize::MAX, |l| {
+            usize::try_from(batch_target(l)).unwrap_or(usize::MAX)
+        }),
     )?;
+    let writer =
+        ParallelWriter::try_new_with_options(output.writer()?, Arc::clone(&schema), options)
+            .with_context(|| writing(args))?
+            .with_threads(threads(args));
+    let metadata = write(writer, &schema, &probed, &batch_rows, held, args, &gauges)?;
     progress.finish();
     let output_bytes = output.commit()?;
 
@@ -106,28 +110,34 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     Ok(report)
 }
 
-/// Stream every input's batches through one writer; return the file's metadata.
+/// What a writer's errors are wrapped in.
+fn writing(args: &ConvertArgs) -> String {
+    format!("writing {}", args.output.display())
+}
+
+/// Stream every input's batches through `writer`; return the file's metadata.
 fn write(
-    output: &TempOutput,
+    mut writer: ParallelWriter<File>,
     schema: &SchemaRef,
-    options: ArrowWriterOptions,
     inputs: &[Probed],
     batch_rows: &BatchRows,
+    mut held: HeldInput,
     args: &ConvertArgs,
     gauges: &Gauges,
 ) -> Result<ParquetMetaData> {
-    let writing = || format!("writing {}", args.output.display());
-    let mut writer =
-        ParallelWriter::try_new_with_options(output.writer()?, Arc::clone(schema), options)
-            .with_context(writing)?
-            .with_threads(threads(args));
+    let writing = || writing(args);
     for (input, &rows) in inputs.iter().zip(&batch_rows.rows) {
         for batch in input.batches(rows, Arc::clone(&gauges.bytes_read))? {
             let batch = input::conform(schema, batch?)?;
-            writer.write(&batch).with_context(writing)?;
-            gauges
-                .rows
-                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            let slices = held
+                .admit(batch)
+                .with_context(|| format!("reading {}", input.input.path.display()))?;
+            for slice in slices {
+                writer.write(&slice).with_context(writing)?;
+                gauges
+                    .rows
+                    .fetch_add(slice.num_rows() as u64, Ordering::Relaxed);
+            }
         }
     }
     gauges.finishing.store(true, Ordering::Relaxed);
@@ -157,15 +167,24 @@ const QUEUED_OVERHEAD: u64 = 2;
 struct BatchRows {
     rows: Vec<Option<usize>>,
     reserve: usize,
+    /// The most two consecutive batches a reader reads whole hold (an IPC
+    /// file's), bytes.
+    whole: u64,
 }
 
 /// With a limit, size read batches within it and reserve their memory;
 /// `--batch-rows` (or no limit) keeps the readers' defaults.
 fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
+    let whole = inputs
+        .iter()
+        .filter_map(|p| p.whole_batches)
+        .max()
+        .unwrap_or(0);
     let (Some(limit), None) = (args.memory_limit, args.batch_rows) else {
         return BatchRows {
             rows: vec![args.batch_rows.map(|n| n.get()); inputs.len()],
             reserve: 0,
+            whole,
         };
     };
     let target = batch_target(limit);
@@ -178,7 +197,8 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
         .collect();
     BatchRows {
         rows,
-        reserve: batch_reserve(limit),
+        reserve: batch_reserve(limit, whole),
+        whole,
     }
 }
 
@@ -188,15 +208,22 @@ fn batch_target(limit: u64) -> u64 {
 }
 
 /// Memory the batches in flight need at `limit`: the one being read and
-/// those the writer still encodes.
-fn batch_reserve(limit: u64) -> usize {
+/// those the writer still encodes; at least the `whole` batches a reader
+/// reads whole (one being read while the writer still holds slices of the
+/// one before).
+fn batch_reserve(limit: u64, whole: u64) -> usize {
     let per_batch = BATCH_OVERHEAD + QUEUED_OVERHEAD * PARALLEL_QUEUED_BATCHES as u64;
-    usize::try_from(batch_target(limit) * per_batch).unwrap_or(usize::MAX)
+    let bytes = (batch_target(limit) * per_batch).max(whole);
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 /// The writer options, and with `--memory-limit` the handles to report on it.
 struct Planned {
     options: ArrowWriterOptions,
+    /// The writer's budget, which input beyond the plan is charged to.
+    budget: Option<MemoryBudget>,
+    /// Bytes the plan reserved for input batches.
+    input_reserved: usize,
     monitor: Option<SpillMonitor>,
     spill: Option<Arc<FileStoreFactory>>,
     page_size: Option<u64>,
@@ -213,6 +240,8 @@ fn writer_options(
     let Some(limit) = args.memory_limit else {
         return Ok(Planned {
             options: ArrowWriterOptions::new().with_properties(props),
+            budget: None,
+            input_reserved: 0,
             monitor: None,
             spill: None,
             page_size: None,
@@ -225,12 +254,14 @@ fn writer_options(
     let backend = Arc::clone(&spill) as Arc<dyn PageStoreFactory>;
     // The batches' reservation grows with the limit, so a refusal's minimum
     // is searched for with the reservation the minimum itself would get.
-    let plan_at = |limit: u64, props: WriterProperties| {
-        let reserve = match args.batch_rows {
-            Some(_) => batches.reserve,
-            None => batch_reserve(limit),
-        };
-        SpillOptions::new(usize::try_from(limit).unwrap_or(usize::MAX))
+    let reserve_at = |limit: u64| match args.batch_rows {
+        Some(_) => batches.reserve,
+        None => batch_reserve(limit, batches.whole),
+    };
+    let budget = MemoryBudget::new(usize::try_from(limit).unwrap_or(usize::MAX));
+    let plan_in = |budget: MemoryBudget, props: WriterProperties| {
+        let reserve = reserve_at(budget.limit() as u64);
+        SpillOptions::shared(budget, 1)
             .properties(props)
             .reserve(reserve)
             .threads(threads(args))
@@ -241,7 +272,8 @@ fn writer_options(
     let minimum = |props: &WriterProperties, first: usize| {
         let mut candidate = first as u64;
         for _ in 0..64 {
-            match plan_at(candidate, props.clone()) {
+            let budget = MemoryBudget::new(usize::try_from(candidate).unwrap_or(usize::MAX));
+            match plan_in(budget, props.clone()) {
                 Err(parquet_spill::Error::BudgetTooSmall { minimum, .. }) => {
                     candidate = (minimum as u64).max(candidate + (candidate >> 6) + 1);
                 }
@@ -250,7 +282,7 @@ fn writer_options(
         }
         candidate
     };
-    let plan = plan_at(limit, props.clone()).map_err(|err| match err {
+    let plan = plan_in(budget.clone(), props.clone()).map_err(|err| match err {
         parquet_spill::Error::BudgetTooSmall {
             columns,
             minimum: first,
@@ -289,6 +321,8 @@ fn writer_options(
         )),
     })?;
     Ok(Planned {
+        budget: Some(budget),
+        input_reserved: reserve_at(limit),
         monitor: Some(plan.monitor()),
         page_size: Some(plan.page_size() as u64),
         options: plan.into_writer_options(),

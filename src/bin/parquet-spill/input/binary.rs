@@ -5,14 +5,14 @@
 //! one error wrapper naming the file and the rows read before the failure.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::{FileReader, StreamReader};
+use arrow_ipc::reader::{read_footer_length, FileReader, StreamReader};
 use arrow_schema::{ArrowError, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -71,6 +71,45 @@ pub fn batches(probed: &Probed, rows: usize, bytes_read: Arc<AtomicU64>) -> Resu
         path: path.display().to_string(),
         rows: 0,
     }))
+}
+
+/// The most bytes two consecutive record batches of an IPC file hold as
+/// stored (its footer lists every block): the reader reads a batch whole,
+/// whatever the batch size asked for, while the writer may still hold
+/// slices of the one before, so the memory limit must hold both.
+pub fn ipc_batch_pair_bytes(path: &Path) -> Result<u64> {
+    let context = || format!("reading the footer of {}", path.display());
+    let mut file = open(path)?;
+    let mut trailer = [0u8; 10];
+    let len = file.seek(SeekFrom::End(0)).with_context(context)?;
+    if len < trailer.len() as u64 {
+        return Err(anyhow::anyhow!(
+            "{} is too short for an Arrow IPC file",
+            path.display()
+        ));
+    }
+    file.seek(SeekFrom::End(-(trailer.len() as i64)))
+        .and_then(|_| file.read_exact(&mut trailer))
+        .with_context(context)?;
+    let footer_len = read_footer_length(trailer).with_context(context)?;
+    let start = (len - trailer.len() as u64)
+        .checked_sub(footer_len as u64)
+        .ok_or_else(|| anyhow::anyhow!("{}: the footer is longer than the file", path.display()))?;
+    let mut footer = vec![0u8; footer_len];
+    file.seek(SeekFrom::Start(start))
+        .and_then(|_| file.read_exact(&mut footer))
+        .with_context(context)?;
+    let footer = arrow_ipc::root_as_footer(&footer)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        .with_context(context)?;
+    let sizes: Vec<u64> = footer
+        .recordBatches()
+        .into_iter()
+        .flatten()
+        .map(|b| (b.metaDataLength().max(0) as u64).saturating_add(b.bodyLength().max(0) as u64))
+        .collect();
+    let pairs = sizes.windows(2).map(|w| w[0].saturating_add(w[1]));
+    Ok(pairs.chain(sizes.first().copied()).max().unwrap_or(0))
 }
 
 fn open(path: &Path) -> Result<File> {

@@ -9,6 +9,7 @@
 
 mod binary;
 mod counting;
+mod held;
 mod text;
 
 use std::fmt;
@@ -19,8 +20,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema, SchemaRef};
+pub use held::HeldInput;
 
 use crate::cli::Format;
 
@@ -85,6 +88,10 @@ pub struct Probed {
     pub schema: SchemaRef,
     /// Average input bytes per row, when known (to size batches).
     pub bytes_per_row: Option<f64>,
+    /// The most bytes two consecutive batches hold that the reader reads
+    /// whole, whatever the batch size asked for (an IPC file's record
+    /// batches): one being read, the writer still holding the other.
+    pub whole_batches: Option<u64>,
 }
 
 /// Batches of one input; errors name the file and, for text, the line.
@@ -124,10 +131,15 @@ impl Input {
         } else {
             binary::probe(self)?
         };
+        let whole_batches = match self.kind {
+            Kind::IpcFile => Some(binary::ipc_batch_pair_bytes(&self.path)?),
+            _ => None,
+        };
         Ok(Probed {
             input: self.clone(),
             schema,
             bytes_per_row,
+            whole_batches,
         })
     }
 }

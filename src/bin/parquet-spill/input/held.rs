@@ -1,0 +1,155 @@
+//! The memory the input batches in flight hold, charged to the writer's
+//! budget.
+//!
+//! Why: `--memory-limit` is the process's memory, and the batches read but
+//! not yet encoded are part of it. The plan reserves what the input should
+//! need (batches sized from the limit; an IPC file's largest batch, which is
+//! read whole). A batch larger than planned (an IPC stream of huge batches,
+//! CSV rows that grow) draws the difference from the same budget, heap pages
+//! spilling to make room, or stops the conversion with an error naming what
+//! it needed: never silently over the limit. Batches larger than the planned
+//! batch size are handed to the writer in slices, so its queue holds parts
+//! of one batch rather than several whole ones.
+//!
+//! Counting uses arrow's own buffer accounting (`Array::claim`): a buffer is
+//! counted once however many arrays or slices share it (an IPC batch's
+//! columns all point into the one block read), and released when the last
+//! of them is dropped, on whichever thread the writer drops it.
+
+use anyhow::{anyhow, Result};
+use arrow_array::{Array, RecordBatch};
+use arrow_buffer::{MemoryPool, TrackingMemoryPool};
+use parquet_spill::{MemoryBudget, Reservation};
+
+use crate::units::human_bytes;
+
+/// Input bytes alive, and the budget they are charged to.
+pub struct HeldInput {
+    tracker: TrackingMemoryPool,
+    /// Bytes the plan reserved for input batches.
+    planned: usize,
+    /// What the input took from the budget beyond `planned`; `None` without
+    /// a memory limit.
+    beyond: Option<Reservation>,
+    /// Batches holding more are written in slices of about this size.
+    slice_bytes: usize,
+}
+
+impl HeldInput {
+    /// Charge input beyond `planned` bytes to `budget`; `None` counts only.
+    pub fn new(budget: Option<&MemoryBudget>, planned: usize, slice_bytes: usize) -> Result<Self> {
+        let beyond = budget.map(|b| b.reserve(0)).transpose()?;
+        Ok(Self {
+            tracker: TrackingMemoryPool::default(),
+            planned,
+            beyond,
+            slice_bytes: slice_bytes.max(1),
+        })
+    }
+
+    /// Count `batch` (what it holds that is not counted yet), take what the
+    /// input now holds beyond the plan from the budget, and split the batch
+    /// into the slices to write.
+    ///
+    /// # Errors
+    ///
+    /// When the budget cannot hold the input even with every heap page
+    /// spilled, naming the batch's size and what the input held.
+    pub fn admit(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+        let before = self.tracker.used();
+        for column in batch.columns() {
+            column.claim(&self.tracker);
+        }
+        let live = self.tracker.used();
+        let bytes = live.saturating_sub(before);
+        if let Some(beyond) = &mut self.beyond {
+            let covered = self.planned.saturating_add(beyond.bytes());
+            if live > covered {
+                beyond.try_grow(live - covered).map_err(|e| {
+                    anyhow!(
+                        "a batch of {} rows holds {} in memory, and the input batches in \
+                         flight {} in all: more than the memory limit leaves for input \
+                         ({} planned; {e}). Raise --memory-limit, or use smaller input \
+                         batches (--batch-rows, or an IPC file written with smaller batches)",
+                        batch.num_rows(),
+                        human_bytes(bytes as u64),
+                        human_bytes(live as u64),
+                        human_bytes(self.planned as u64),
+                    )
+                })?;
+            }
+        }
+        Ok(slices(batch, bytes, self.slice_bytes))
+    }
+
+    /// Input bytes alive now.
+    #[cfg(test)]
+    fn live(&self) -> usize {
+        self.tracker.used()
+    }
+}
+
+/// `batch` in consecutive slices of about `slice_bytes` each (zero-copy).
+fn slices(batch: RecordBatch, bytes: usize, slice_bytes: usize) -> Vec<RecordBatch> {
+    let rows = batch.num_rows();
+    let parts = bytes.div_ceil(slice_bytes).clamp(1, rows.max(1));
+    if parts == 1 {
+        return vec![batch];
+    }
+    let per_slice = rows.div_ceil(parts);
+    (0..rows)
+        .step_by(per_slice)
+        .map(|offset| batch.slice(offset, per_slice.min(rows - offset)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::Int64Array;
+
+    use super::*;
+
+    fn batch(rows: i64) -> RecordBatch {
+        RecordBatch::try_from_iter([(
+            "x",
+            Arc::new(Int64Array::from_iter_values(0..rows)) as Arc<dyn Array>,
+        )])
+        .unwrap()
+    }
+
+    #[test]
+    fn slices_share_the_batch_and_are_counted_once() {
+        let mut held = HeldInput::new(None, 0, 100 << 10).unwrap();
+        let parts = held.admit(batch(100_000)).unwrap();
+        assert_eq!(parts.len(), 8, "800 KB in slices of at most 100 KiB");
+        assert_eq!(
+            parts.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            100_000
+        );
+        let live = held.live();
+        assert!((800_000..900_000).contains(&live), "{live}");
+        let kept = parts[7].clone();
+        drop(parts);
+        assert_eq!(held.live(), live, "a slice keeps the whole buffer");
+        drop(kept);
+        assert_eq!(held.live(), 0, "released with the last slice");
+    }
+
+    #[test]
+    fn input_beyond_the_plan_is_taken_from_the_budget_or_refused() {
+        let budget = MemoryBudget::new(1 << 20);
+        let mut held = HeldInput::new(Some(&budget), 400_000, usize::MAX).unwrap();
+        let first = held.admit(batch(40_000)).unwrap();
+        assert_eq!(budget.used(), 0, "320 KB is within the plan");
+        let second = held.admit(batch(40_000)).unwrap();
+        assert!(budget.used() >= 240_000, "the excess is reserved");
+        let err = held.admit(batch(200_000)).unwrap_err().to_string();
+        assert!(
+            err.contains("200000 rows") && err.contains("--memory-limit"),
+            "{err}"
+        );
+        drop((first, second));
+    }
+}
