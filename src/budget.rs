@@ -24,6 +24,10 @@ use crate::error::{Error, Result};
 
 /// Reclaim-then-reserve attempts per reclaimer before a reservation fails.
 const RECLAIM_ROUNDS: usize = 64;
+/// How long a reservation waits for heap pages held by stores busy on other
+/// threads before it fails: never waiting forever keeps a store that
+/// reserves while it holds its own lock from deadlocking.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 /// A shared heap allowance in bytes. Cheap to clone: clones share the count.
 ///
 /// ```
@@ -95,13 +99,29 @@ pub trait ExternalPool: Send + Sync + fmt::Debug {
     fn try_grow(&self, bytes: usize) -> bool;
     /// Give back `bytes` taken with [`try_grow`](Self::try_grow).
     fn shrink(&self, bytes: usize);
+    /// Bytes the pool could still grant, if it knows (`None` by default):
+    /// a budget drawing on it then reports the smaller of this and its own
+    /// room as [`MemoryBudget::available`].
+    fn available(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Something holding budget it can give back on request: a tiered store
 /// spills heap pages.
 pub(crate) trait Reclaim: Send + Sync {
-    /// Give back about `bytes` (more or less); return what was given back.
-    fn reclaim(&self, bytes: usize) -> usize;
+    /// Give back about `bytes` (more or less).
+    fn reclaim(&self, bytes: usize) -> Reclaimed;
+}
+
+/// What one [`Reclaim::reclaim`] gave back.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reclaimed {
+    /// Bytes given back.
+    pub freed: usize,
+    /// Some holder was busy on another thread and was skipped: asking again
+    /// may free more.
+    pub busy: bool,
 }
 
 /// A point-in-time copy of a budget's counters.
@@ -299,15 +319,30 @@ impl MemoryBudget {
             .collect();
         // Another thread may take what a reclaim freed before this one
         // reserves it (parallel writers), so retry while reclaiming frees
-        // something: each round moves pages off the heap for good.
+        // something: each round moves pages off the heap for good. A store
+        // busy on another thread (a writer sharing the budget, a parallel
+        // writer's other column) is asked again, for a while, rather than
+        // taken as empty.
+        let waited = std::time::Instant::now();
         for reclaimer in reclaimers {
-            for _ in 0..RECLAIM_ROUNDS {
-                let missing = bytes.saturating_sub(self.available());
-                if missing > 0 && reclaimer.reclaim(missing) == 0 {
-                    break;
-                }
+            let mut rounds = 0;
+            while rounds < RECLAIM_ROUNDS {
+                // Room in the budget yet refused: the external pool (or a
+                // writer sharing the budget) is short, so reclaim it all.
+                let missing = match bytes.saturating_sub(self.available()) {
+                    0 => bytes,
+                    missing => missing,
+                };
+                let reclaimed = reclaimer.reclaim(missing);
                 if self.try_reserve(bytes) {
                     return true;
+                }
+                if reclaimed.freed > 0 {
+                    rounds += 1;
+                } else if reclaimed.busy && waited.elapsed() < BUSY_WAIT {
+                    std::thread::yield_now();
+                } else {
+                    break;
                 }
             }
         }
@@ -356,7 +391,9 @@ impl MemoryBudget {
     /// assert_eq!(budget.available(), 7);
     /// ```
     pub fn available(&self) -> usize {
-        self.limit().saturating_sub(self.used())
+        let own = self.limit().saturating_sub(self.used());
+        let pool = self.inner.pool.as_ref().and_then(|p| p.available());
+        pool.map_or(own, |pool| own.min(pool))
     }
 
     /// Highest [`used`](Self::used) seen.

@@ -61,6 +61,9 @@ impl SpillMonitor {
     /// let budget = parquet_spill::MemoryBudget::new(64 << 20);
     /// let plan = parquet_spill::SpillOptions::shared(budget, 2).plan(&schema)?;
     /// assert_eq!(plan.monitor().limit(), 32 << 20);
+    /// // Its stats name the shared budget the peak is counted in.
+    /// let text = plan.monitor().stats().to_string();
+    /// assert!(text.contains("of the shared 64.0 MiB budget (32.0 MiB of it"), "{text}");
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     pub fn limit(&self) -> usize {
@@ -170,11 +173,22 @@ impl fmt::Display for WriterStats {
             self.spilled_blobs,
             b(self.reclaimed_bytes)
         )?;
-        write!(
-            f,
-            "peak            {} of the {} limit",
-            b(self.budget.peak),
-            b(self.limit)
-        )
+        if self.budget.limit == self.limit {
+            write!(
+                f,
+                "peak            {} of the {} limit",
+                b(self.budget.peak),
+                b(self.limit)
+            )
+        } else {
+            // A shared budget's peak is every writer's, not this one's.
+            write!(
+                f,
+                "peak            {} of the shared {} budget ({} of it this writer's share)",
+                b(self.budget.peak),
+                b(self.budget.limit),
+                b(self.limit)
+            )
+        }
     }
 }

@@ -32,7 +32,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 
 use crate::blobs::{Admission, Blobs, Keep, Large, Taken};
-use crate::budget::{BudgetStats, MemoryBudget, Reclaim};
+use crate::budget::{BudgetStats, MemoryBudget, Reclaim, Reclaimed};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
 use crate::metrics::HeapGauge;
 
@@ -91,18 +91,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Reclaim for Registry {
-    fn reclaim(&self, bytes: usize) -> usize {
+    fn reclaim(&self, bytes: usize) -> Reclaimed {
         let stores: Vec<_> = lock(&self.stores)
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
-        let mut freed = 0;
+        let (mut freed, mut busy) = (0, false);
         for store in stores {
             if freed >= bytes {
                 break;
             }
-            // A store busy on another thread is skipped, never waited for.
+            // A store busy on another thread is skipped, never waited for
+            // here (the caller asks again).
             let Ok(mut core) = store.try_lock() else {
+                busy = true;
                 continue;
             };
             let core = &mut *core;
@@ -120,7 +122,7 @@ impl Reclaim for Registry {
         let c = &self.counters;
         c.bytes_reclaimed.fetch_add(freed as u64, Ordering::Relaxed);
         c.bytes_passed.fetch_add(freed as u64, Ordering::Relaxed);
-        freed
+        Reclaimed { freed, busy }
     }
 }
 

@@ -18,9 +18,10 @@ use datafusion::execution::memory_pool::{
 };
 use parquet_spill::{ExternalPool, MemoryBudget};
 
-/// The writer's side of a DataFusion pool: one spillable [`MemoryReservation`].
+/// The writer's side of a DataFusion pool: one spillable [`MemoryReservation`],
+/// and the pool, to tell what it has free.
 #[derive(Debug)]
-struct PoolLink(MemoryReservation);
+struct PoolLink(MemoryReservation, Arc<dyn MemoryPool>);
 
 impl ExternalPool for PoolLink {
     fn try_grow(&self, bytes: usize) -> bool {
@@ -31,6 +32,13 @@ impl ExternalPool for PoolLink {
         // The budget never gives back more than it took; the clamp keeps a
         // caller's stray `release` from panicking inside DataFusion.
         self.0.shrink(bytes.min(self.0.size()));
+    }
+
+    fn available(&self) -> Option<usize> {
+        match self.1.memory_limit() {
+            MemoryLimit::Finite(limit) => Some(limit.saturating_sub(self.1.reserved())),
+            MemoryLimit::Infinite | MemoryLimit::Unknown => None,
+        }
     }
 }
 
@@ -52,7 +60,7 @@ pub fn budget_on_pool(pool: &Arc<dyn MemoryPool>, name: &str, limit: usize) -> M
     let reservation = MemoryConsumer::new(name)
         .with_can_spill(true)
         .register(pool);
-    MemoryBudget::drawing_on(limit, Arc::new(PoolLink(reservation)))
+    MemoryBudget::drawing_on(limit, Arc::new(PoolLink(reservation, Arc::clone(pool))))
 }
 
 /// Any [`MemoryPool`], remembering the most it ever had reserved: how the
