@@ -92,6 +92,7 @@ struct Inner {
 /// assert!(budget.try_reserve(30));
 /// budget.release(30);
 /// assert_eq!(pool.0.load(Ordering::Relaxed), 70);
+/// assert_eq!(budget.available(), 1000, "this pool does not say what it has free");
 /// ```
 pub trait ExternalPool: Send + Sync + fmt::Debug {
     /// Take `bytes` from the pool; `false` (and nothing taken) if it has no
@@ -101,7 +102,21 @@ pub trait ExternalPool: Send + Sync + fmt::Debug {
     fn shrink(&self, bytes: usize);
     /// Bytes the pool could still grant, if it knows (`None` by default):
     /// a budget drawing on it then reports the smaller of this and its own
-    /// room as [`MemoryBudget::available`].
+    /// room as [`MemoryBudget::available`], and asks heap pages to spill
+    /// as much as the pool is short.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parquet_spill::{ExternalPool, MemoryBudget};
+    /// #[derive(Debug)]
+    /// struct Quarter; // a pool that always has 250 bytes free
+    /// impl ExternalPool for Quarter {
+    ///     fn try_grow(&self, bytes: usize) -> bool { bytes <= 250 }
+    ///     fn shrink(&self, _: usize) {}
+    ///     fn available(&self) -> Option<usize> { Some(250) }
+    /// }
+    /// assert_eq!(MemoryBudget::drawing_on(1000, Arc::new(Quarter)).available(), 250);
+    /// ```
     fn available(&self) -> Option<usize> {
         None
     }
