@@ -246,7 +246,9 @@ impl MemoryBudget {
                 .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) => {
-                    if let Some(pool) = &inner.pool {
+                    // Nothing to take is never refused, even by a pool
+                    // already over its limit (DataFusion's `grow` cannot fail).
+                    if let Some(pool) = inner.pool.as_ref().filter(|_| bytes > 0) {
                         if !pool.try_grow(bytes) {
                             inner.used.fetch_sub(bytes, Ordering::AcqRel);
                             inner.denied.fetch_add(1, Ordering::Relaxed);

@@ -176,6 +176,36 @@ fn heap_pages_yield_when_the_pool_is_the_tighter_limit() {
     }
 }
 
+/// A pool already over its limit (others grew it unconditionally) refuses
+/// every byte: an empty reservation still takes nothing and is not refused,
+/// and a plan's refusal says the pool has nothing free (before, it said the
+/// budget's own 64 MiB were).
+#[test]
+fn a_pool_over_its_limit_refuses_a_plan_saying_so() {
+    let pool = Arc::new(Pool {
+        used: 5.into(),
+        cap: 4,
+        tells: true,
+    });
+    let budget = MemoryBudget::drawing_on(64 << 20, pool);
+    assert!(budget.reserve(0).is_ok());
+    let schema = Workload::WideMixed {
+        columns: 2,
+        rows: 8,
+    }
+    .schema();
+    let err = parquet_spill::SpillOptions::shared(budget, 1)
+        .plan(&schema)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            parquet_spill::Error::BudgetExhausted { available: 0, .. }
+        ),
+        "the encoders' reservation is refused, saying the pool has nothing: {err}"
+    );
+}
+
 /// A writer sharing a budget is planned while another writer keeps its
 /// stores busy: a busy store is asked again rather than taken as empty, so
 /// no plan is refused while the other writer's heap pages could spill
