@@ -338,7 +338,8 @@ fn convert(
         args.extend_from_slice(&[&"--threads", threads]);
     }
     let result = run(&args);
-    if out.exists() {
+    // A failed run must leave nothing behind: its callers check that.
+    if result.status.success() {
         std::fs::remove_file(&out).unwrap();
     }
     result
