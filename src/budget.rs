@@ -53,6 +53,10 @@ struct Inner {
     denied: AtomicU64,
     /// Holders of heap that can give it back (tiered stores' heap pages).
     reclaimers: Mutex<Vec<Weak<dyn Reclaim>>>,
+    /// Planned writers alive, and the largest encoder reservation any plan
+    /// made: the room kept for writers declared but not planned yet.
+    plans: AtomicUsize,
+    largest_plan: AtomicUsize,
     /// Where every granted byte is taken from as well, if anywhere.
     pool: Option<Arc<dyn ExternalPool>>,
 }
@@ -198,6 +202,8 @@ impl MemoryBudget {
                 peak: AtomicUsize::new(0),
                 denied: AtomicU64::new(0),
                 reclaimers: Mutex::new(Vec::new()),
+                plans: AtomicUsize::new(0),
+                largest_plan: AtomicUsize::new(0),
                 pool,
             }),
         }
@@ -366,6 +372,24 @@ impl MemoryBudget {
         false
     }
 
+    /// Reserve a planned writer's `bytes`, counting the writer among the
+    /// budget's live plans until the reservation is dropped.
+    pub(crate) fn reserve_plan(&self, bytes: usize) -> Result<PlanReservation> {
+        let reservation = self.reserve(bytes)?;
+        self.inner.plans.fetch_add(1, Ordering::AcqRel);
+        self.inner.largest_plan.fetch_max(bytes, Ordering::AcqRel);
+        Ok(PlanReservation(reservation))
+    }
+
+    /// Room to keep free for the writers of `writers` not planned yet, each
+    /// taken to need the largest reservation planned so far (whatever else
+    /// the budget holds: page metadata, buffers, other reservations).
+    pub(crate) fn unplanned_room(&self, writers: usize) -> usize {
+        let live = self.inner.plans.load(Ordering::Acquire);
+        let largest = self.inner.largest_plan.load(Ordering::Acquire);
+        writers.saturating_sub(live).saturating_mul(largest)
+    }
+
     /// The limit in bytes.
     ///
     /// ```
@@ -532,6 +556,17 @@ impl Drop for Reservation {
             .reserved
             .fetch_sub(self.bytes, Ordering::AcqRel);
         self.budget.release(self.bytes);
+    }
+}
+
+/// A planned writer's encoder reservation (see
+/// [`MemoryBudget::reserve_plan`]).
+#[derive(Debug)]
+pub(crate) struct PlanReservation(Reservation);
+
+impl Drop for PlanReservation {
+    fn drop(&mut self) {
+        self.0.budget.inner.plans.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

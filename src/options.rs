@@ -382,11 +382,11 @@ impl SpillOptions {
             other => other,
         })?;
         let reserved = planned.estimate.reserved();
-        let reservation = budget.reserve(reserved)?;
-        // Pages leave room for the writers declared but not planned yet.
-        let pool = reserved.saturating_mul(writers);
+        let reservation = budget.reserve_plan(reserved)?;
+        // Pages leave room for the writers declared but not planned yet
+        // (not eaten into by page metadata or other writers' buffers).
         let tiered = TieredStoreFactory::over(budget.clone(), backend)
-            .with_headroom(move |b| pool.saturating_sub(b.reserved()));
+            .with_headroom(move |b| b.unplanned_room(writers));
         let meter = Arc::new(Meter::new(&budget)?);
         let monitor = SpillMonitor::new(
             budget,

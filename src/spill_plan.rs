@@ -17,7 +17,7 @@ use parquet::arrow::arrow_writer::{
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
-use crate::budget::Reservation;
+use crate::budget::PlanReservation;
 use crate::metadata::MeteredStoreFactory;
 use crate::plan::{Estimate, PlanChange};
 use crate::stats::{SpillMonitor, WriterStats};
@@ -29,7 +29,7 @@ use crate::stats::{SpillMonitor, WriterStats};
 pub(crate) struct PlannedFactory {
     /// Metadata metered, over pages tiered, over the backend.
     pub(crate) stores: MeteredStoreFactory,
-    pub(crate) _reservation: Reservation,
+    pub(crate) _reservation: PlanReservation,
 }
 
 impl PageStoreFactory for PlannedFactory {

@@ -214,18 +214,8 @@ fn a_pool_over_its_limit_refuses_a_plan_saying_so() {
 fn a_busy_writers_heap_pages_yield_to_another_writer() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
-    use parquet_spill::workloads::SplitMix64;
     let budget = MemoryBudget::new(24 << 20);
-    // Random Int64 values: incompressible pages, kept on the heap.
-    let mut random = SplitMix64::new(7);
-    let narrow: Vec<RecordBatch> = (0..16)
-        .map(|_| {
-            let values =
-                Int64Array::from_iter_values((0..1 << 16).map(|_| random.next_u64() as i64));
-            RecordBatch::try_from_iter([("x", Arc::new(values) as ArrayRef)]).unwrap()
-        })
-        .collect();
+    let narrow = random_batches();
     let wide = Workload::WideMixed {
         columns: 16,
         rows: 8,
@@ -273,4 +263,61 @@ fn a_busy_writers_heap_pages_yield_to_another_writer() {
         writer.join().unwrap();
         assert_eq!(refused, 0, "plans refused while heap pages could spill");
     });
+}
+
+/// 16 batches of 65,536 random Int64 values (8 MiB): incompressible pages.
+fn random_batches() -> Vec<arrow_array::RecordBatch> {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+    let mut random = parquet_spill::workloads::SplitMix64::new(7);
+    (0..16)
+        .map(|_| {
+            let values =
+                Int64Array::from_iter_values((0..1 << 16).map(|_| random.next_u64() as i64));
+            RecordBatch::try_from_iter([("x", Arc::new(values) as ArrayRef)]).unwrap()
+        })
+        .collect()
+}
+
+/// The room a planned writer's heap pages leave for a writer declared but
+/// not planned yet is that writer's reservation, whatever else the budget
+/// holds (page metadata, an object store's buffers, input batches): before,
+/// every other reservation was subtracted from it, so a second writer found
+/// its room taken by the first one's pages.
+#[test]
+fn heap_pages_leave_room_for_the_writer_not_planned_yet() {
+    let budget = MemoryBudget::new(64 << 20);
+    let batches = random_batches();
+    let schema = batches[0].schema();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(None)
+        .set_dictionary_enabled(false)
+        .build();
+    let first = parquet_spill::SpillOptions::shared(budget.clone(), 2)
+        .properties(props.clone())
+        .plan(&schema)
+        .unwrap();
+    let room = first.estimate().reserved();
+    // Something else sharing the budget holds 8 MiB for good.
+    let other = budget.reserve(8 << 20).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new_with_options(
+        Vec::new(),
+        schema.clone(),
+        first.into_writer_options(),
+    )
+    .unwrap();
+    for batch in batches.iter().cycle().take(128) {
+        writer.write(batch).unwrap();
+    }
+    assert!(
+        budget.available() >= room,
+        "{} free for a writer that reserves {room}",
+        budget.available()
+    );
+    let second = parquet_spill::SpillOptions::shared(budget.clone(), 2)
+        .properties(props)
+        .plan(&schema)
+        .unwrap();
+    assert_eq!(second.estimate().reserved(), room);
+    drop((second, other));
+    writer.close().unwrap();
 }
