@@ -134,7 +134,7 @@ pub(crate) trait Reclaim: Send + Sync {
 }
 
 /// What one [`Reclaim::reclaim`] gave back.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Reclaimed {
     /// Bytes given back.
     pub freed: usize,

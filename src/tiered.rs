@@ -122,6 +122,8 @@ impl Reclaim for Registry {
         let c = &self.counters;
         c.bytes_reclaimed.fetch_add(freed as u64, Ordering::Relaxed);
         c.bytes_passed.fetch_add(freed as u64, Ordering::Relaxed);
+        // Waiting for a busy store only helps while heap pages are left.
+        let busy = busy && c.heap.bytes() > 0;
         Reclaimed { freed, busy }
     }
 }

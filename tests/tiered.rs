@@ -163,9 +163,16 @@ fn heap_pages_yield_when_the_pool_is_the_tighter_limit() {
         let mut writer =
             parquet::arrow::ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), options)
                 .unwrap();
-        while factory.stats().heap_bytes < 3 << 20 {
+        for _ in 0..1_000 {
+            if factory.stats().heap_bytes >= 3 << 20 {
+                break;
+            }
             writer.write(batch).unwrap();
         }
+        assert!(
+            factory.stats().heap_bytes >= 3 << 20,
+            "heap pages fill the pool"
+        );
         let held = budget.reserve(1 << 20).unwrap_or_else(|e| panic!("{e}"));
         assert!(factory.stats().bytes_reclaimed > 0);
         if tells {

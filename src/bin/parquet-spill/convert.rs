@@ -67,7 +67,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     let mut progress = Progress::start(Mode::choose(args.quiet, interval), Arc::clone(&gauges));
     let held = HeldInput::new(
         planned.budget.as_ref(),
-        planned.input_reserved,
+        batch_rows.reserve,
         args.memory_limit.map_or(usize::MAX, |l| {
             usize::try_from(batch_target(l)).unwrap_or(usize::MAX)
         }),
@@ -222,8 +222,6 @@ struct Planned {
     options: ArrowWriterOptions,
     /// The writer's budget, which input beyond the plan is charged to.
     budget: Option<MemoryBudget>,
-    /// Bytes the plan reserved for input batches.
-    input_reserved: usize,
     monitor: Option<SpillMonitor>,
     spill: Option<Arc<FileStoreFactory>>,
     page_size: Option<u64>,
@@ -241,7 +239,6 @@ fn writer_options(
         return Ok(Planned {
             options: ArrowWriterOptions::new().with_properties(props),
             budget: None,
-            input_reserved: 0,
             monitor: None,
             spill: None,
             page_size: None,
@@ -322,7 +319,6 @@ fn writer_options(
     })?;
     Ok(Planned {
         budget: Some(budget),
-        input_reserved: reserve_at(limit),
         monitor: Some(plan.monitor()),
         page_size: Some(plan.page_size() as u64),
         options: plan.into_writer_options(),
