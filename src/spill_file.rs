@@ -20,10 +20,19 @@
 //! Why checksums: a spilled page comes back from a disk we do not control.
 //! Each blob's CRC32C stays on the heap with its handle; a flipped bit or a
 //! short read is an [`Error`], never a silently different Parquet file.
+//!
+//! Why one spare read buffer: a row group is spliced by reading its pages
+//! back one at a time, each written out and dropped before the next is read.
+//! A fresh buffer per page is a fresh mapping under a small mmap threshold
+//! (page faults, the kernel zeroing it, an `munmap`), on the thread that
+//! every other column waits for. The buffer of the last page read comes back
+//! when its reader drops it, and the next read of no more than its size, and
+//! at least half of it, reuses it. It is released when the file empties (a
+//! row group is spliced), so between row groups nothing is kept.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -142,6 +151,39 @@ pub struct SpillFile {
     dir: PathBuf,
     extents: Mutex<Extents>,
     metrics: SpillMetrics,
+    /// The last read's buffer, once its reader has dropped it.
+    spare: Arc<Mutex<Spare>>,
+}
+
+/// The spare read buffer, kept only while the file holds blobs.
+#[derive(Debug, Default)]
+struct Spare {
+    buf: Option<Vec<u8>>,
+    /// False once the file has emptied, until the next write.
+    holding: bool,
+}
+
+/// A read blob's buffer, returned to its file as the spare when dropped.
+struct Lent {
+    buf: Vec<u8>,
+    len: usize,
+    spare: Arc<Mutex<Spare>>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.holding {
+            spare.buf = Some(buf);
+        }
+    }
 }
 
 impl SpillFile {
@@ -191,6 +233,7 @@ impl SpillFile {
             dir: dir.to_path_buf(),
             extents: Mutex::new(Extents::default()),
             metrics: SpillMetrics::default(),
+            spare: Arc::default(),
         })
     }
 
@@ -233,6 +276,9 @@ impl SpillFile {
         }
         let offset = {
             let mut extents = self.lock();
+            if extents.end() == 0 {
+                self.spare().holding = true;
+            }
             let offset = extents.allocate(len);
             self.metrics.record_file(extents.live(), extents.end());
             offset
@@ -292,14 +338,15 @@ impl SpillFile {
             len: usize::MAX, // only reachable on 32-bit targets
         })?;
         let start = Instant::now();
-        let mut buf = vec![0u8; as_usize];
-        pio::read_exact_at(&self.file, &mut buf, offset).map_err(|source| Error::Read {
+        let mut buf = self.buffer_for(as_usize);
+        let read = &mut buf[..as_usize];
+        pio::read_exact_at(&self.file, read, offset).map_err(|source| Error::Read {
             dir: self.dir.clone(),
             offset,
             len: as_usize,
             source,
         })?;
-        let actual = crc32c::crc32c(&buf);
+        let actual = crc32c::crc32c(read);
         if actual != crc {
             return Err(Error::Checksum {
                 dir: self.dir.clone(),
@@ -310,7 +357,21 @@ impl SpillFile {
             });
         }
         self.metrics.record_read(len, start.elapsed());
-        Ok(Bytes::from(buf))
+        Ok(Bytes::from_owner(Lent {
+            buf,
+            len: as_usize,
+            spare: Arc::clone(&self.spare),
+        }))
+    }
+
+    /// At least `len` bytes to read into: the spare buffer if it is no more
+    /// than twice as large, or a new one.
+    fn buffer_for(&self, len: usize) -> Vec<u8> {
+        let spare = self.spare().buf.take();
+        match spare {
+            Some(buf) if (len..=len.saturating_mul(2)).contains(&buf.len()) => buf,
+            _ => vec![0u8; len],
+        }
     }
 
     /// Release a blob's space without reading it (for stores dropped early).
@@ -338,6 +399,7 @@ impl SpillFile {
             // blocks back. Done under the lock so no write can race it; a
             // failure only means the blocks are kept, which is harmless.
             let _ = self.file.set_len(0);
+            *self.spare() = Spare::default();
         }
         self.metrics.record_file(extents.live(), extents.end());
     }
@@ -379,6 +441,11 @@ impl SpillFile {
     #[doc(hidden)]
     pub fn raw_file(&self) -> &File {
         &self.file
+    }
+
+    /// The spare buffer's slot (taken after the extents' lock, never before).
+    fn spare(&self) -> MutexGuard<'_, Spare> {
+        self.spare.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, Extents> {
@@ -459,6 +526,36 @@ mod tests {
 
     fn file() -> SpillFile {
         SpillFile::create_in(&std::env::temp_dir()).unwrap()
+    }
+
+    #[test]
+    fn a_read_buffer_is_reused_while_the_file_holds_blobs() {
+        let f = file();
+        let extents: Vec<Extent> = (0..4u8).map(|i| f.write(&[i; 5000]).unwrap()).collect();
+        let mut extents = extents.into_iter();
+        let first = f.take(extents.next().unwrap()).unwrap();
+        let ptr = first.as_ptr();
+        assert!(f.spare().buf.is_none(), "lent out");
+        drop(first);
+        let second = f.take(extents.next().unwrap()).unwrap();
+        assert_eq!(second.as_ptr(), ptr, "the same buffer");
+        assert_eq!(&second[..], &[1u8; 5000][..]);
+        drop(second);
+        // A read of less than half the spare gets a buffer of its own.
+        let small = f.write(&[9; 100]).unwrap();
+        let small = f.take(small).unwrap();
+        assert_ne!(small.as_ptr(), ptr);
+        assert_eq!(&small[..], &[9u8; 100][..]);
+        let third = f.take(extents.next().unwrap()).unwrap();
+        drop((small, third));
+        assert!(f.spare().buf.is_some(), "the file still holds a blob");
+        let last = f.take(extents.next().unwrap()).unwrap();
+        assert!(f.spare().buf.is_none(), "the file emptied");
+        drop(last);
+        assert!(f.spare().buf.is_none(), "nothing kept between row groups");
+        let again = f.write(&[7; 5000]).unwrap();
+        drop(f.take(again).unwrap());
+        assert!(f.spare().buf.is_none());
     }
 
     #[test]
