@@ -9,7 +9,6 @@
 //! the output is `ArrowWriter`'s, byte for byte), and the output is renamed
 //! into place only after the footer is written and synced.
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -28,7 +27,7 @@ use peak_alloc::PeakAlloc;
 
 use crate::cli::ConvertArgs;
 use crate::input::{self, HeldInput, Input, Probed, TextOptions};
-use crate::output::TempOutput;
+use crate::output::{OutputWriter, TempOutput};
 use crate::progress::{Gauges, Mode, Progress};
 use crate::report::{self, Report};
 use crate::settings;
@@ -46,7 +45,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     if let Some(dir) = &args.spill_dir {
         check_spill_dir(dir)?;
     }
-    let output = TempOutput::create(&args.output)?;
+    let mut output = TempOutput::create(&args.output)?;
     let text = TextOptions {
         schema: args.schema.clone(),
         infer_rows: args.infer_rows,
@@ -117,7 +116,7 @@ fn writing(args: &ConvertArgs) -> String {
 
 /// Stream every input's batches through `writer`; return the file's metadata.
 fn write(
-    mut writer: ParallelWriter<File>,
+    mut writer: ParallelWriter<OutputWriter>,
     schema: &SchemaRef,
     inputs: &[Probed],
     batch_rows: &BatchRows,
@@ -127,7 +126,7 @@ fn write(
 ) -> Result<ParquetMetaData> {
     let writing = || writing(args);
     for (input, &rows) in inputs.iter().zip(&batch_rows.rows) {
-        for batch in input.batches(rows, Arc::clone(&gauges.bytes_read))? {
+        for batch in input.batches(rows, Arc::clone(&gauges.bytes_read), held.pool())? {
             let batch = input::conform(schema, batch?)?;
             let slices = held
                 .admit(batch)

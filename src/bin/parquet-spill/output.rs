@@ -7,11 +7,23 @@
 //! any work starts and (b) makes the final rename atomic (same filesystem).
 //! The temporary file is removed when dropped (error, panic) or on Ctrl-C
 //! (it is registered with [`crate::cleanup`]).
+//!
+//! Why a write-back thread: the file is synced before the rename, and
+//! syncing a whole output at the end waited 1.3 s for 850 MB here, with
+//! every core idle. Every [`WRITE_BACK_EVERY`] bytes written, a thread
+//! syncs what was written so far while the conversion goes on, so the
+//! final sync has only the tail left. A failed background sync is reported
+//! by [`TempOutput::commit`] (a later sync can succeed after the kernel has
+//! dropped the pages that failed).
 
 use std::fs::File;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use tempfile::NamedTempFile;
 
 use crate::cleanup::{self, Registration};
@@ -22,6 +34,24 @@ pub struct TempOutput {
     file: NamedTempFile,
     target: PathBuf,
     registration: Registration,
+    write_back: Option<WriteBack>,
+}
+
+/// Bytes written between background syncs.
+pub const WRITE_BACK_EVERY: u64 = 64 << 20;
+
+/// The thread syncing the output while it is written.
+#[derive(Debug)]
+struct WriteBack {
+    requests: SyncSender<Request>,
+    thread: JoinHandle<()>,
+    failed: Arc<Mutex<Option<io::Error>>>,
+}
+
+#[derive(Debug)]
+enum Request {
+    Sync,
+    Stop,
 }
 
 impl TempOutput {
@@ -53,15 +83,30 @@ impl TempOutput {
             file,
             target: target.to_path_buf(),
             registration,
+            write_back: None,
         })
     }
 
     /// A handle to write through (the temporary file stays owned here).
-    pub fn writer(&self) -> Result<File> {
-        self.file
-            .as_file()
-            .try_clone()
-            .context("duplicating the output file handle")
+    pub fn writer(&mut self) -> Result<OutputWriter> {
+        let duplicate = || {
+            self.file
+                .as_file()
+                .try_clone()
+                .context("duplicating the output file handle")
+        };
+        let (file, syncing) = (duplicate()?, duplicate()?);
+        let write_back = match self.write_back.take() {
+            Some(write_back) => write_back,
+            None => WriteBack::start(syncing)?,
+        };
+        let requests = write_back.requests.clone();
+        self.write_back = Some(write_back);
+        Ok(OutputWriter {
+            file,
+            unsynced: 0,
+            requests,
+        })
     }
 
     /// Flush to disk and rename over the target. Returns the target's size.
@@ -70,7 +115,13 @@ impl TempOutput {
             file,
             target,
             registration,
+            write_back,
         } = self;
+        if let Some(write_back) = write_back {
+            write_back
+                .stop()
+                .with_context(|| format!("syncing {}", file.path().display()))?;
+        }
         file.as_file()
             .sync_all()
             .with_context(|| format!("syncing {}", file.path().display()))?;
@@ -81,5 +132,99 @@ impl TempOutput {
                 .with_context(|| format!("renaming the finished output to {}", target.display()))
         })?;
         Ok(len)
+    }
+}
+
+impl WriteBack {
+    fn start(file: File) -> Result<Self> {
+        // One request waits at most: a sync asked for while one is pending
+        // covers the bytes written since.
+        let (requests, received) = mpsc::sync_channel(1);
+        let failed = Arc::new(Mutex::new(None));
+        let first_error = Arc::clone(&failed);
+        let thread = std::thread::Builder::new()
+            .name("output-sync".into())
+            .spawn(move || {
+                while let Ok(Request::Sync) = received.recv() {
+                    if let Err(e) = file.sync_data() {
+                        first_error
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .get_or_insert(e);
+                    }
+                }
+            })
+            .context("starting the output's write-back thread")?;
+        Ok(Self {
+            requests,
+            thread,
+            failed,
+        })
+    }
+
+    /// Wait for the thread; the first background sync that failed.
+    fn stop(self) -> Result<()> {
+        // `send` fails only if the thread has gone; `join` then says why.
+        let _ = self.requests.send(Request::Stop);
+        self.thread
+            .join()
+            .map_err(|_| anyhow!("the output's write-back thread panicked"))?;
+        match self
+            .failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            Some(e) => Err(anyhow::Error::new(e).context("a background sync failed")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The output as the writer sees it: writes go to the temporary file, and
+/// every [`WRITE_BACK_EVERY`] bytes the write-back thread is asked to sync.
+#[derive(Debug)]
+pub struct OutputWriter {
+    file: File,
+    unsynced: u64,
+    requests: SyncSender<Request>,
+}
+
+impl Write for OutputWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= WRITE_BACK_EVERY {
+            self.unsynced = 0;
+            // Full: a sync already waits. Gone: `commit` reports why.
+            let _ = self.requests.try_send(Request::Sync);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_is_synced_while_written_and_renamed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.bin");
+        let mut output = TempOutput::create(&target).unwrap();
+        let mut writer = output.writer().unwrap();
+        let chunk = vec![7u8; 1 << 20];
+        for _ in 0..(WRITE_BACK_EVERY >> 20) * 2 + 1 {
+            writer.write_all(&chunk).unwrap();
+        }
+        assert!(!target.exists(), "not before commit");
+        drop(writer);
+        let len = output.commit().unwrap();
+        assert_eq!(len, WRITE_BACK_EVERY * 2 + (1 << 20));
+        assert_eq!(std::fs::metadata(&target).unwrap().len(), len);
     }
 }

@@ -5,18 +5,20 @@
 //! one error wrapper naming the file and the rows read before the failure.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::BufReader;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::{read_footer_length, FileReader, StreamReader};
+use arrow_buffer::MemoryPool;
+use arrow_ipc::reader::{FileReader, StreamReader};
 use arrow_schema::{ArrowError, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::counting::{CountedFile, CountingRead};
+use super::ipc_file::Footer;
 use super::{Batches, Input, Kind, Probed};
 
 /// The schema stored in the file and, for Parquet, the uncompressed bytes per row.
@@ -51,7 +53,12 @@ pub fn probe(input: &Input) -> Result<(SchemaRef, Option<f64>)> {
 
 /// Read a self-describing input in batches (`rows` applies to Parquet; IPC
 /// batches are read as they were written).
-pub fn batches(probed: &Probed, rows: usize, bytes_read: Arc<AtomicU64>) -> Result<Batches> {
+pub fn batches(
+    probed: &Probed,
+    rows: usize,
+    bytes_read: Arc<AtomicU64>,
+    pool: &dyn MemoryPool,
+) -> Result<Batches> {
     let path = &probed.input.path;
     let context = || format!("opening {} ({})", path.display(), probed.input.kind);
     let batches: Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>> = match probed.input.kind
@@ -63,7 +70,9 @@ pub fn batches(probed: &Probed, rows: usize, bytes_read: Arc<AtomicU64>) -> Resu
                 .build()
                 .with_context(context)?,
         ),
-        Kind::IpcFile => Box::new(ipc_file(path, bytes_read).with_context(context)?),
+        Kind::IpcFile => {
+            Box::new(Footer::read(path)?.batches(Arc::clone(&probed.schema), bytes_read, pool)?)
+        }
         _ => Box::new(ipc_stream(path, bytes_read).with_context(context)?),
     };
     Ok(Box::new(Located {
@@ -71,45 +80,6 @@ pub fn batches(probed: &Probed, rows: usize, bytes_read: Arc<AtomicU64>) -> Resu
         path: path.display().to_string(),
         rows: 0,
     }))
-}
-
-/// The most bytes two consecutive record batches of an IPC file hold as
-/// stored (its footer lists every block): the reader reads a batch whole,
-/// whatever the batch size asked for, while the writer may still hold
-/// slices of the one before, so the memory limit must hold both.
-pub fn ipc_batch_pair_bytes(path: &Path) -> Result<u64> {
-    let context = || format!("reading the footer of {}", path.display());
-    let mut file = open(path)?;
-    let mut trailer = [0u8; 10];
-    let len = file.seek(SeekFrom::End(0)).with_context(context)?;
-    if len < trailer.len() as u64 {
-        return Err(anyhow::anyhow!(
-            "{} is too short for an Arrow IPC file",
-            path.display()
-        ));
-    }
-    file.seek(SeekFrom::End(-(trailer.len() as i64)))
-        .and_then(|_| file.read_exact(&mut trailer))
-        .with_context(context)?;
-    let footer_len = read_footer_length(trailer).with_context(context)?;
-    let start = (len - trailer.len() as u64)
-        .checked_sub(footer_len as u64)
-        .ok_or_else(|| anyhow::anyhow!("{}: the footer is longer than the file", path.display()))?;
-    let mut footer = vec![0u8; footer_len];
-    file.seek(SeekFrom::Start(start))
-        .and_then(|_| file.read_exact(&mut footer))
-        .with_context(context)?;
-    let footer = arrow_ipc::root_as_footer(&footer)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-        .with_context(context)?;
-    let sizes: Vec<u64> = footer
-        .recordBatches()
-        .into_iter()
-        .flatten()
-        .map(|b| (b.metaDataLength().max(0) as u64).saturating_add(b.bodyLength().max(0) as u64))
-        .collect();
-    let pairs = sizes.windows(2).map(|w| w[0].saturating_add(w[1]));
-    Ok(pairs.chain(sizes.first().copied()).max().unwrap_or(0))
 }
 
 fn open(path: &Path) -> Result<File> {

@@ -82,6 +82,12 @@ impl HeldInput {
         Ok(slices(batch, bytes, self.slice_bytes))
     }
 
+    /// The pool input memory is counted in, for readers that keep buffers
+    /// between batches.
+    pub fn pool(&self) -> &dyn MemoryPool {
+        &self.tracker
+    }
+
     /// Input bytes alive now.
     #[cfg(test)]
     fn live(&self) -> usize {

@@ -10,6 +10,7 @@
 mod binary;
 mod counting;
 mod held;
+mod ipc_file;
 mod text;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 
 use arrow_array::RecordBatch;
+use arrow_buffer::MemoryPool;
 use arrow_schema::{Field, Schema, SchemaRef};
 pub use held::HeldInput;
 
@@ -132,7 +134,7 @@ impl Input {
             binary::probe(self)?
         };
         let whole_batches = match self.kind {
-            Kind::IpcFile => Some(binary::ipc_batch_pair_bytes(&self.path)?),
+            Kind::IpcFile => Some(ipc_file::Footer::read(&self.path)?.batch_pair_bytes()),
             _ => None,
         };
         Ok(Probed {
@@ -147,17 +149,18 @@ impl Input {
 impl Probed {
     /// Open the input and read it in batches of `batch_rows` rows (default:
     /// about [`TARGET_BATCH_BYTES`] of input each), counting bytes read in
-    /// `bytes_read`.
+    /// `bytes_read`; read buffers kept for reuse are reserved in `pool`.
     pub fn batches(
         &self,
         batch_rows: Option<usize>,
         bytes_read: Arc<AtomicU64>,
+        pool: &dyn MemoryPool,
     ) -> Result<Batches> {
         let rows = batch_rows.unwrap_or_else(|| default_batch_rows(self.bytes_per_row));
         if self.input.kind.is_text() {
             text::batches(self, rows, bytes_read)
         } else {
-            binary::batches(self, rows, bytes_read)
+            binary::batches(self, rows, bytes_read, pool)
         }
     }
 }
