@@ -9,8 +9,8 @@ use std::sync::Arc;
 use tempfile::TempDir;
 
 use crate::support::{
-    assert_no_output, assert_ok, assert_same_rows, read_parquet, run, sample, stderr, stdout,
-    write_input, FORMATS,
+    assert_no_output, assert_ok, assert_same_rows, convert_quietly, read_parquet, run, sample,
+    stderr, stdout, write_input, FORMATS,
 };
 
 #[test]
@@ -163,20 +163,9 @@ fn every_thread_count_writes_the_same_bytes() {
     ] {
         let outputs: Vec<Vec<u8>> = [1, 2, 3]
             .iter()
-            .map(|threads| {
+            .map(|&threads| {
                 let out = dir.path().join(format!("out-{threads}.parquet"));
-                let threads = threads.to_string();
-                let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
-                    &"convert",
-                    &path,
-                    &"-o",
-                    &out,
-                    &"--quiet",
-                    &"--threads",
-                    &threads,
-                ];
-                args.extend(extra.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>));
-                assert_ok(&run(&args));
+                assert_ok(&convert_quietly(&path, &out, threads, extra));
                 std::fs::read(&out).unwrap()
             })
             .collect();
@@ -226,19 +215,14 @@ fn ipc_files_with_dictionaries_and_many_batches_read_back_equal() {
         .collect();
     let path = dir.path().join("in.arrow");
     write_input(&path, &batches);
-    for threads in ["1", "2"] {
+    for threads in [1, 2] {
         let out = dir.path().join(format!("out-{threads}.parquet"));
-        assert_ok(&run(&[
-            &"convert",
+        assert_ok(&convert_quietly(
             &path,
-            &"-o",
             &out,
-            &"--quiet",
-            &"--threads",
-            &threads,
-            &"--memory-limit",
-            &"64MiB",
-        ]));
+            threads,
+            &["--memory-limit", "64MiB"],
+        ));
         assert_same_rows(&read_parquet(&out).0, &batches);
     }
 }

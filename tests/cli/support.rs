@@ -26,6 +26,22 @@ pub(crate) fn run(args: &[&dyn AsRef<OsStr>]) -> Output {
         .expect("the binary starts")
 }
 
+/// `convert INPUT -o OUT --quiet --threads N` and `extra` flags.
+pub(crate) fn convert_quietly(input: &Path, out: &Path, threads: usize, extra: &[&str]) -> Output {
+    let threads = threads.to_string();
+    let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+        &"convert",
+        &input,
+        &"-o",
+        &out,
+        &"--quiet",
+        &"--threads",
+        &threads,
+    ];
+    args.extend(extra.iter().map(|a| a as &dyn AsRef<OsStr>));
+    run(&args)
+}
+
 pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
