@@ -5,11 +5,10 @@
 //! CLI's 64 KiB mmap threshold (which keeps the resident set at the heap)
 //! every such buffer is a new mapping, so each batch costs page faults, the
 //! kernel zeroing the pages, arrow zeroing them again and an `munmap` with
-//! its TLB shootdowns on the writer's other threads. Reading the 1.06 GiB,
-//! 300-column file took 2.0–2.4 s that way against 0.75–1.0 s here, where a
-//! buffer goes back to the reader when the writer drops the last array that
-//! points into it and the next block is read into it (arrow's
-//! `FileDecoder`, zero-copy as before).
+//! its TLB shootdowns on the writer's other threads. Here a buffer goes back
+//! to the reader when the writer drops the last array that points into it,
+//! and the next block is read into it (arrow's `FileDecoder`, zero-copy as
+//! before). README ("All cores") has the conversion times before and after.
 //!
 //! Idle buffers are input memory too: they are reserved in the same pool
 //! that counts the batches in flight ([`super::HeldInput`]), and at most
@@ -34,14 +33,22 @@ use arrow_schema::{ArrowError, SchemaRef};
 /// Idle read buffers kept for the next blocks.
 const KEEP: usize = 2;
 
-/// What an IPC file's footer says: the blocks and the format version.
+/// What an IPC file's footer says: the blocks, checked to lie within the
+/// file, and the format version.
 pub struct Footer {
     file: File,
     path: PathBuf,
-    len: u64,
     version: MetadataVersion,
-    dictionaries: Vec<Block>,
-    batches: Vec<Block>,
+    dictionaries: Vec<Stored>,
+    batches: Vec<Stored>,
+}
+
+/// A block and the bytes it spans in the file.
+#[derive(Debug, Clone, Copy)]
+struct Stored {
+    block: Block,
+    offset: u64,
+    len: usize,
 }
 
 impl Footer {
@@ -70,68 +77,25 @@ impl Footer {
         let footer = arrow_ipc::root_as_footer(&bytes)
             .map_err(|e| anyhow!("{}: {e}", path.display()))
             .with_context(context)?;
-        let footer = Self {
+        Ok(Self {
             version: footer.version(),
-            dictionaries: footer
-                .dictionaries()
-                .into_iter()
-                .flatten()
-                .copied()
-                .collect(),
-            batches: footer
-                .recordBatches()
-                .into_iter()
-                .flatten()
-                .copied()
-                .collect(),
+            dictionaries: (footer.dictionaries().into_iter().flatten())
+                .map(|b| Stored::locate(*b, path, len))
+                .collect::<Result<_>>()?,
+            batches: (footer.recordBatches().into_iter().flatten())
+                .map(|b| Stored::locate(*b, path, len))
+                .collect::<Result<_>>()?,
             file,
             path: path.to_path_buf(),
-            len,
-        };
-        for (i, block) in footer
-            .dictionaries
-            .iter()
-            .chain(&footer.batches)
-            .enumerate()
-        {
-            footer.extent(block).with_context(|| format!("block {i}"))?;
-        }
-        Ok(footer)
+        })
     }
 
     /// The most bytes two consecutive record batches hold as stored: the
     /// writer may still hold slices of one batch while the next is read.
     pub fn batch_pair_bytes(&self) -> u64 {
-        let sizes: Vec<u64> = self
-            .batches
-            .iter()
-            .map(|b| self.extent(b).map_or(0, |(_, n)| n as u64))
-            .collect();
+        let sizes: Vec<u64> = self.batches.iter().map(|b| b.len as u64).collect();
         let pairs = sizes.windows(2).map(|w| w[0].saturating_add(w[1]));
         pairs.chain(sizes.first().copied()).max().unwrap_or(0)
-    }
-
-    /// Where `block` lies in the file, checked against the file's length.
-    fn extent(&self, block: &Block) -> Result<(u64, usize)> {
-        let offset = u64::try_from(block.offset()).ok();
-        let len = u64::try_from(block.metaDataLength())
-            .ok()
-            .zip(u64::try_from(block.bodyLength()).ok())
-            .and_then(|(meta, body)| meta.checked_add(body));
-        match (offset, len) {
-            (Some(offset), Some(len))
-                if offset.checked_add(len).is_some_and(|end| end <= self.len) =>
-            {
-                Ok((offset, usize::try_from(len)?))
-            }
-            _ => Err(anyhow!(
-                "{}: a block at offset {} of {} bytes lies outside the file ({} bytes)",
-                self.path.display(),
-                block.offset(),
-                i128::from(block.metaDataLength()) + i128::from(block.bodyLength()),
-                self.len
-            )),
-        }
     }
 
     /// Read the record batches of a file whose schema is `schema`, into
@@ -144,14 +108,13 @@ impl Footer {
         pool: &dyn MemoryPool,
     ) -> Result<Batches> {
         let mut decoder = FileDecoder::new(schema, self.version);
-        for block in &self.dictionaries {
-            let (offset, len) = self.extent(block)?;
-            let mut buf = vec![0u8; len];
+        for stored in &self.dictionaries {
+            let mut buf = vec![0u8; stored.len];
             self.file
-                .read_exact_at(&mut buf, offset)
+                .read_exact_at(&mut buf, stored.offset)
                 .with_context(|| format!("reading a dictionary of {}", self.path.display()))?;
-            bytes_read.fetch_add(len as u64, Ordering::Relaxed);
-            decoder.read_dictionary(block, &Buffer::from(buf))?;
+            bytes_read.fetch_add(stored.len as u64, Ordering::Relaxed);
+            decoder.read_dictionary(&stored.block, &Buffer::from(buf))?;
         }
         Ok(Batches {
             footer: self,
@@ -168,6 +131,35 @@ impl Footer {
     }
 }
 
+impl Stored {
+    /// Where `block` lies in the file at `path` of `file_len` bytes; an
+    /// error if outside it.
+    fn locate(block: Block, path: &Path, file_len: u64) -> Result<Self> {
+        let offset = u64::try_from(block.offset()).ok();
+        let len = u64::try_from(block.metaDataLength())
+            .ok()
+            .zip(u64::try_from(block.bodyLength()).ok())
+            .and_then(|(meta, body)| meta.checked_add(body));
+        match (offset, len) {
+            (Some(offset), Some(len))
+                if offset.checked_add(len).is_some_and(|end| end <= file_len) =>
+            {
+                Ok(Self {
+                    block,
+                    offset,
+                    len: usize::try_from(len)?,
+                })
+            }
+            _ => Err(anyhow!(
+                "{}: a block at offset {} of {} bytes lies outside the file ({file_len} bytes)",
+                path.display(),
+                block.offset(),
+                i128::from(block.metaDataLength()) + i128::from(block.bodyLength()),
+            )),
+        }
+    }
+}
+
 /// The record batches of an IPC file, in file order.
 pub struct Batches {
     footer: Footer,
@@ -178,11 +170,8 @@ pub struct Batches {
 }
 
 impl Batches {
-    fn read(&self, block: &Block) -> Result<Option<RecordBatch>, ArrowError> {
-        let (offset, len) = self
-            .footer
-            .extent(block)
-            .map_err(|e| ArrowError::IpcError(format!("{e:#}")))?;
+    fn read(&self, stored: Stored) -> Result<Option<RecordBatch>, ArrowError> {
+        let Stored { block, offset, len } = stored;
         let mut buf = self.buffers.take(len);
         self.footer.file.read_exact_at(&mut buf[..len], offset)?;
         self.bytes_read.fetch_add(len as u64, Ordering::Relaxed);
@@ -191,7 +180,7 @@ impl Batches {
             home: Arc::clone(&self.buffers),
         }));
         self.decoder
-            .read_record_batch(block, &whole.slice_with_length(0, len))
+            .read_record_batch(&block, &whole.slice_with_length(0, len))
     }
 }
 
@@ -199,9 +188,9 @@ impl Iterator for Batches {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while let Some(block) = self.footer.batches.get(self.next).copied() {
+        while let Some(stored) = self.footer.batches.get(self.next).copied() {
             self.next += 1;
-            match self.read(&block) {
+            match self.read(stored) {
                 Ok(None) => continue,
                 result => return result.transpose(),
             }
@@ -305,7 +294,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = ipc_file(dir.path(), 3);
         let footer = Footer::read(&path).unwrap();
-        let block_bytes = footer.extent(&footer.batches[0]).unwrap().1 as u64;
+        let block_bytes = footer.batches[0].len as u64;
         let schema = FileReader::try_new(File::open(&path).unwrap(), None)
             .unwrap()
             .schema();
@@ -335,14 +324,15 @@ mod tests {
     fn a_block_outside_the_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = ipc_file(dir.path(), 1);
-        let footer = Footer::read(&path).unwrap();
-        let beyond = Block::new(footer.len as i64 - 8, 8, 1 << 20);
-        let err = format!("{:#}", footer.extent(&beyond).unwrap_err());
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert!(Footer::read(&path).is_ok());
+        let beyond = Block::new(len as i64 - 8, 8, 1 << 20);
+        let err = format!("{:#}", Stored::locate(beyond, &path, len).unwrap_err());
         assert!(
             err.contains("in.arrow") && err.contains("outside the file"),
             "{err}"
         );
-        let negative = Block::new(-8, 8, 8);
-        assert!(footer.extent(&negative).is_err());
+        assert!(Stored::locate(Block::new(-8, 8, 8), &path, len).is_err());
+        assert!(Stored::locate(Block::new(0, 8, 8), &path, len).is_ok());
     }
 }
