@@ -45,7 +45,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     if let Some(dir) = &args.spill_dir {
         check_spill_dir(dir)?;
     }
-    let mut output = TempOutput::create(&args.output)?;
+    let output = TempOutput::create(&args.output)?;
     let text = TextOptions {
         schema: args.schema.clone(),
         infer_rows: args.infer_rows,
@@ -77,7 +77,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
             .with_threads(threads(args));
     let metadata = write(writer, &schema, &probed, &batch_rows, held, args, &gauges)?;
     progress.finish();
-    let output_bytes = output.commit()?;
+    let (output_bytes, _background_syncs) = output.commit()?;
 
     let stats = planned.monitor.as_ref().map(SpillMonitor::stats);
     let spill = planned.spill.as_ref().map(|f| f.stats());

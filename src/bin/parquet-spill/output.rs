@@ -34,7 +34,7 @@ pub struct TempOutput {
     file: NamedTempFile,
     target: PathBuf,
     registration: Registration,
-    write_back: Option<WriteBack>,
+    write_back: WriteBack,
 }
 
 /// Bytes written between background syncs.
@@ -44,7 +44,8 @@ pub const WRITE_BACK_EVERY: u64 = 64 << 20;
 #[derive(Debug)]
 struct WriteBack {
     requests: SyncSender<Request>,
-    thread: JoinHandle<()>,
+    /// Returns how many syncs it ran.
+    thread: JoinHandle<u64>,
     failed: Arc<Mutex<Option<io::Error>>>,
 }
 
@@ -79,49 +80,36 @@ impl TempOutput {
             )
         })?;
         let registration = Registration::file(file.path());
+        let write_back = WriteBack::start(duplicate(&file)?)?;
         Ok(Self {
             file,
             target: target.to_path_buf(),
             registration,
-            write_back: None,
+            write_back,
         })
     }
 
     /// A handle to write through (the temporary file stays owned here).
-    pub fn writer(&mut self) -> Result<OutputWriter> {
-        let duplicate = || {
-            self.file
-                .as_file()
-                .try_clone()
-                .context("duplicating the output file handle")
-        };
-        let (file, syncing) = (duplicate()?, duplicate()?);
-        let write_back = match self.write_back.take() {
-            Some(write_back) => write_back,
-            None => WriteBack::start(syncing)?,
-        };
-        let requests = write_back.requests.clone();
-        self.write_back = Some(write_back);
+    pub fn writer(&self) -> Result<OutputWriter> {
         Ok(OutputWriter {
-            file,
+            file: duplicate(&self.file)?,
             unsynced: 0,
-            requests,
+            requests: self.write_back.requests.clone(),
         })
     }
 
-    /// Flush to disk and rename over the target. Returns the target's size.
-    pub fn commit(self) -> Result<u64> {
+    /// Flush to disk and rename over the target. Returns the target's size
+    /// and how many syncs ran in the background.
+    pub fn commit(self) -> Result<(u64, u64)> {
         let Self {
             file,
             target,
             registration,
             write_back,
         } = self;
-        if let Some(write_back) = write_back {
-            write_back
-                .stop()
-                .with_context(|| format!("syncing {}", file.path().display()))?;
-        }
+        let background_syncs = write_back
+            .stop()
+            .with_context(|| format!("syncing {}", file.path().display()))?;
         file.as_file()
             .sync_all()
             .with_context(|| format!("syncing {}", file.path().display()))?;
@@ -131,8 +119,14 @@ impl TempOutput {
                 .map_err(|e| e.error)
                 .with_context(|| format!("renaming the finished output to {}", target.display()))
         })?;
-        Ok(len)
+        Ok((len, background_syncs))
     }
+}
+
+fn duplicate(file: &NamedTempFile) -> Result<File> {
+    file.as_file()
+        .try_clone()
+        .context("duplicating the output file handle")
 }
 
 impl WriteBack {
@@ -145,7 +139,9 @@ impl WriteBack {
         let thread = std::thread::Builder::new()
             .name("output-sync".into())
             .spawn(move || {
+                let mut syncs = 0;
                 while let Ok(Request::Sync) = received.recv() {
+                    syncs += 1;
                     if let Err(e) = file.sync_data() {
                         first_error
                             .lock()
@@ -153,6 +149,7 @@ impl WriteBack {
                             .get_or_insert(e);
                     }
                 }
+                syncs
             })
             .context("starting the output's write-back thread")?;
         Ok(Self {
@@ -162,11 +159,12 @@ impl WriteBack {
         })
     }
 
-    /// Wait for the thread; the first background sync that failed.
-    fn stop(self) -> Result<()> {
+    /// Wait for the thread: the syncs it ran, or the first that failed.
+    fn stop(self) -> Result<u64> {
         // `send` fails only if the thread has gone; `join` then says why.
         let _ = self.requests.send(Request::Stop);
-        self.thread
+        let syncs = self
+            .thread
             .join()
             .map_err(|_| anyhow!("the output's write-back thread panicked"))?;
         match self
@@ -176,7 +174,7 @@ impl WriteBack {
             .take()
         {
             Some(e) => Err(anyhow::Error::new(e).context("a background sync failed")),
-            None => Ok(()),
+            None => Ok(syncs),
         }
     }
 }
@@ -215,7 +213,7 @@ mod tests {
     fn the_output_is_synced_while_written_and_renamed_whole() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.bin");
-        let mut output = TempOutput::create(&target).unwrap();
+        let output = TempOutput::create(&target).unwrap();
         let mut writer = output.writer().unwrap();
         let chunk = vec![7u8; 1 << 20];
         for _ in 0..(WRITE_BACK_EVERY >> 20) * 2 + 1 {
@@ -223,8 +221,10 @@ mod tests {
         }
         assert!(!target.exists(), "not before commit");
         drop(writer);
-        let len = output.commit().unwrap();
+        let (len, background_syncs) = output.commit().unwrap();
         assert_eq!(len, WRITE_BACK_EVERY * 2 + (1 << 20));
+        // Two requests; the second may find the first still waiting.
+        assert!((1..=2).contains(&background_syncs), "{background_syncs}");
         assert_eq!(std::fs::metadata(&target).unwrap().len(), len);
     }
 }
