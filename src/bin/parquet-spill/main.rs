@@ -8,7 +8,7 @@
 //! clear line plus their causes and a non-zero exit code. The work lives in
 //! [`convert`] and [`demo`].
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod cleanup;
 mod cli;
@@ -17,6 +17,7 @@ mod demo;
 mod input;
 mod output;
 mod progress;
+mod recycle;
 mod report;
 mod schema_spec;
 mod settings;
@@ -33,9 +34,10 @@ use clap::Parser;
 use peak_alloc::PeakAlloc;
 
 /// Every allocation of the process is counted, so the report's "peak heap"
-/// is the real peak (input batches, writer and spill bookkeeping together).
+/// is the real peak (input batches, writer and spill bookkeeping together,
+/// and the freed blocks kept for reuse, at most [`convert::recycled_bytes`]).
 #[global_allocator]
-static ALLOC: PeakAlloc = PeakAlloc;
+static ALLOC: recycle::Recycling<PeakAlloc> = recycle::Recycling::new(PeakAlloc);
 
 /// Exit code for failures (bad input, unwritable output, too small a limit).
 const EXIT_FAILURE: u8 = 1;
@@ -47,7 +49,10 @@ fn main() -> ExitCode {
     quiet_panics();
     let args = cli::Cli::parse();
     let result = cleanup::install().and_then(|()| match &args.command {
-        cli::Command::Convert(convert) => convert::run(convert, &ALLOC).map(drop),
+        cli::Command::Convert(convert) => {
+            ALLOC.set_bound(convert::recycled_bytes(convert.memory_limit));
+            convert::run(convert, ALLOC.inner()).map(drop)
+        }
         cli::Command::Demo(demo) => demo::run(demo),
     });
     match result {
