@@ -27,7 +27,7 @@ use peak_alloc::PeakAlloc;
 
 use crate::cli::ConvertArgs;
 use crate::input::{self, HeldInput, Input, Probed, TextOptions};
-use crate::output::{OutputWriter, TempOutput};
+use crate::output::{self, OutputWriter, TempOutput};
 use crate::progress::{Gauges, Mode, Progress};
 use crate::report::{self, Report};
 use crate::settings;
@@ -45,7 +45,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     if let Some(dir) = &args.spill_dir {
         check_spill_dir(dir)?;
     }
-    let output = TempOutput::create(&args.output)?;
+    let output = TempOutput::create(&args.output, output::chunk_bytes(args.memory_limit))?;
     let text = TextOptions {
         schema: args.schema.clone(),
         infer_rows: args.infer_rows,
@@ -72,7 +72,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
         }),
     )?;
     let writer =
-        ParallelWriter::try_new_with_options(output.writer()?, Arc::clone(&schema), options)
+        ParallelWriter::try_new_with_options(output.writer(), Arc::clone(&schema), options)
             .with_context(|| writing(args))?
             .with_threads(threads(args));
     let metadata = write(writer, &schema, &probed, &batch_rows, held, args, &gauges)?;
@@ -260,15 +260,17 @@ fn writer_options(
         None => FileStoreFactory::new()?,
     });
     let backend = Arc::clone(&spill) as Arc<dyn PageStoreFactory>;
-    // The batches' reservation and the allocator's kept blocks grow with the
-    // limit, so a refusal's minimum is searched for with the reservation the
+    // The batches' reservation, the allocator's kept blocks and the output's
+    // buffers grow with the limit, so a refusal's minimum is searched for with the reservation the
     // minimum itself would get.
     let reserve_at = |limit: u64| {
         let batches = match args.batch_rows {
             Some(_) => batches.reserve,
             None => batch_reserve(limit, batches.whole),
         };
-        batches.saturating_add(recycled_bytes(Some(limit)))
+        batches
+            .saturating_add(recycled_bytes(Some(limit)))
+            .saturating_add(output::buffer_bytes(Some(limit)))
     };
     let budget = MemoryBudget::new(usize::try_from(limit).unwrap_or(usize::MAX));
     let plan_in = |budget: MemoryBudget, props: WriterProperties| {

@@ -8,12 +8,21 @@
 //! The temporary file is removed when dropped (error, panic) or on Ctrl-C
 //! (it is registered with [`crate::cleanup`]).
 //!
-//! Why a write-back thread: the file is synced before the rename, and
-//! syncing a whole output at the end waited 1.3 s for 850 MB here, with
-//! every core idle. Every [`WRITE_BACK_EVERY`] bytes written, a thread
-//! syncs what was written so far while the conversion goes on, so the
-//! final sync has only the tail left. A failed background sync is reported
-//! by [`TempOutput::commit`] (a later sync can succeed after the kernel has
+//! Why a writer thread: at a row group's end the whole row group is copied
+//! from the spill file into the output on the writer's own thread, with the
+//! encoding threads idle. Writing into the page cache was half of that copy
+//! (`perf record`), so [`OutputWriter`] copies what it is given into
+//! [`OutputWriter::chunk`]-sized buffers and a thread writes them while the
+//! next pages are read back: at most [`output_buffers`] bytes, reserved in
+//! the plan. A failed write is returned by the next write, flush or
+//! [`TempOutput::commit`].
+//!
+//! Why a sync thread: the file is synced before the rename, and syncing a
+//! whole output at the end waited 1.3 s for 850 MB here, with every core
+//! idle. Every [`WRITE_BACK_EVERY`] bytes written, a thread syncs what was
+//! written so far while the conversion goes on, so the final sync has only
+//! the tail left. A failed background sync is reported by
+//! [`TempOutput::commit`] (a later sync can succeed after the kernel has
 //! dropped the pages that failed).
 
 use std::fs::File;
@@ -34,21 +43,67 @@ pub struct TempOutput {
     file: NamedTempFile,
     target: PathBuf,
     registration: Registration,
-    write_back: WriteBack,
+    writer: Worker<Message>,
+    write_back: Worker<Request>,
+    chunk: usize,
+    spare: Spare,
 }
 
 /// Bytes written between background syncs.
 pub const WRITE_BACK_EVERY: u64 = 64 << 20;
 
-/// The thread syncing the output while it is written.
-#[derive(Debug)]
-struct WriteBack {
-    requests: SyncSender<Request>,
-    /// Returns how many syncs it ran.
-    thread: JoinHandle<u64>,
-    failed: Arc<Mutex<Option<io::Error>>>,
+/// Output buffers in flight: one being filled, two queued, one being written.
+const CHUNKS: usize = 4;
+/// Output buffer size: a 256th of the memory limit, 16 KiB to 1 MiB.
+const CHUNK_SHARE: u64 = 256;
+const MIN_CHUNK: usize = 16 << 10;
+const MAX_CHUNK: usize = 1 << 20;
+
+/// One output buffer's size at `limit` (the largest without one).
+pub fn chunk_bytes(limit: Option<u64>) -> usize {
+    limit.map_or(MAX_CHUNK, |l| {
+        usize::try_from(l / CHUNK_SHARE)
+            .unwrap_or(MAX_CHUNK)
+            .clamp(MIN_CHUNK, MAX_CHUNK)
+    })
 }
 
+/// What the output's buffers hold at most at `limit`.
+pub fn buffer_bytes(limit: Option<u64>) -> usize {
+    chunk_bytes(limit) * CHUNKS
+}
+
+/// Buffers the writer thread has written, for the next chunks.
+type Spare = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A thread taking messages, and the first error it met.
+#[derive(Debug)]
+struct Worker<M> {
+    messages: SyncSender<M>,
+    /// Returns how many syncs it ran (the write-back thread) or 0.
+    thread: JoinHandle<u64>,
+    failed: Failed,
+}
+
+type Failed = Arc<Mutex<Option<io::Error>>>;
+
+fn record(failed: &Failed, e: io::Error) {
+    failed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert(e);
+}
+
+/// For the writer thread.
+#[derive(Debug)]
+enum Message {
+    Write(Vec<u8>),
+    /// Answered once every write before it is done.
+    Flush(SyncSender<()>),
+    Stop,
+}
+
+/// For the write-back thread.
 #[derive(Debug)]
 enum Request {
     Sync,
@@ -56,8 +111,9 @@ enum Request {
 }
 
 impl TempOutput {
-    /// Create `.NAME.XXXXXX.tmp` in `target`'s directory.
-    pub fn create(target: &Path) -> Result<Self> {
+    /// Create `.NAME.XXXXXX.tmp` in `target`'s directory, written through
+    /// buffers of `chunk` bytes ([`chunk_bytes`]).
+    pub fn create(target: &Path, chunk: usize) -> Result<Self> {
         let name = target
             .file_name()
             .with_context(|| format!("output {} does not name a file", target.display()))?;
@@ -80,22 +136,33 @@ impl TempOutput {
             )
         })?;
         let registration = Registration::file(file.path());
-        let write_back = WriteBack::start(duplicate(&file)?)?;
+        let write_back = write_back(duplicate(&file)?)?;
+        let spare = Spare::default();
+        let writer = writer(
+            duplicate(&file)?,
+            write_back.messages.clone(),
+            Arc::clone(&spare),
+        )?;
         Ok(Self {
             file,
             target: target.to_path_buf(),
             registration,
+            writer,
             write_back,
+            chunk: chunk.max(1),
+            spare,
         })
     }
 
     /// A handle to write through (the temporary file stays owned here).
-    pub fn writer(&self) -> Result<OutputWriter> {
-        Ok(OutputWriter {
-            file: duplicate(&self.file)?,
-            unsynced: 0,
-            requests: self.write_back.requests.clone(),
-        })
+    pub fn writer(&self) -> OutputWriter {
+        OutputWriter {
+            chunk: Vec::with_capacity(self.chunk),
+            size: self.chunk,
+            messages: self.writer.messages.clone(),
+            spare: Arc::clone(&self.spare),
+            failed: Arc::clone(&self.writer.failed),
+        }
     }
 
     /// Flush to disk and rename over the target. Returns the target's size
@@ -105,10 +172,15 @@ impl TempOutput {
             file,
             target,
             registration,
+            writer,
             write_back,
+            ..
         } = self;
+        writer
+            .stop(Message::Stop, "writer")
+            .with_context(|| format!("writing {}", file.path().display()))?;
         let background_syncs = write_back
-            .stop()
+            .stop(Request::Stop, "write-back")
             .with_context(|| format!("syncing {}", file.path().display()))?;
         file.as_file()
             .sync_all()
@@ -129,79 +201,173 @@ fn duplicate(file: &NamedTempFile) -> Result<File> {
         .context("duplicating the output file handle")
 }
 
-impl WriteBack {
-    fn start(file: File) -> Result<Self> {
-        // One request waits at most: a sync asked for while one is pending
-        // covers the bytes written since.
-        let (requests, received) = mpsc::sync_channel(1);
-        let failed = Arc::new(Mutex::new(None));
+/// The thread writing the chunks in order, asking for a sync every
+/// [`WRITE_BACK_EVERY`] bytes. After a failed write it drops what follows.
+fn writer(mut file: File, syncs: SyncSender<Request>, spare: Spare) -> Result<Worker<Message>> {
+    Worker::start(CHUNKS - 2, "output-writer", move |received, failed| {
+        let mut unsynced = 0;
+        while let Ok(message) = received.recv() {
+            match message {
+                Message::Write(mut chunk) => {
+                    let ok = failed.lock().is_ok_and(|f| f.is_none());
+                    if ok {
+                        match file.write_all(&chunk) {
+                            Ok(()) => unsynced += chunk.len() as u64,
+                            Err(e) => record(failed, e),
+                        }
+                    }
+                    if unsynced >= WRITE_BACK_EVERY {
+                        unsynced = 0;
+                        // Full: a sync already waits. Gone: `commit` says why.
+                        let _ = syncs.try_send(Request::Sync);
+                    }
+                    chunk.clear();
+                    spare
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(chunk);
+                }
+                Message::Flush(done) => {
+                    let _ = done.send(());
+                }
+                Message::Stop => break,
+            }
+        }
+        0
+    })
+}
+
+/// The thread syncing the output while it is written.
+fn write_back(file: File) -> Result<Worker<Request>> {
+    // One request waits at most: a sync asked for while one is pending
+    // covers the bytes written since.
+    Worker::start(1, "output-sync", move |received, failed| {
+        let mut syncs = 0;
+        while let Ok(Request::Sync) = received.recv() {
+            syncs += 1;
+            if let Err(e) = file.sync_data() {
+                record(failed, e);
+            }
+        }
+        syncs
+    })
+}
+
+impl<M: Send + 'static> Worker<M> {
+    fn start(
+        queue: usize,
+        name: &str,
+        run: impl FnOnce(mpsc::Receiver<M>, &Failed) -> u64 + Send + 'static,
+    ) -> Result<Self> {
+        let (messages, received) = mpsc::sync_channel(queue);
+        let failed = Failed::default();
         let first_error = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
-            .name("output-sync".into())
-            .spawn(move || {
-                let mut syncs = 0;
-                while let Ok(Request::Sync) = received.recv() {
-                    syncs += 1;
-                    if let Err(e) = file.sync_data() {
-                        first_error
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .get_or_insert(e);
-                    }
-                }
-                syncs
-            })
-            .context("starting the output's write-back thread")?;
+            .name(name.into())
+            .spawn(move || run(received, &first_error))
+            .with_context(|| format!("starting the output's {name} thread"))?;
         Ok(Self {
-            requests,
+            messages,
             thread,
             failed,
         })
     }
 
-    /// Wait for the thread: the syncs it ran, or the first that failed.
-    fn stop(self) -> Result<u64> {
+    /// Wait for the thread: what it returned, or the first error it met.
+    fn stop(self, stop: M, name: &str) -> Result<u64> {
         // `send` fails only if the thread has gone; `join` then says why.
-        let _ = self.requests.send(Request::Stop);
-        let syncs = self
+        let _ = self.messages.send(stop);
+        let count = self
             .thread
             .join()
-            .map_err(|_| anyhow!("the output's write-back thread panicked"))?;
+            .map_err(|_| anyhow!("the output's {name} thread panicked"))?;
         match self
             .failed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
         {
-            Some(e) => Err(anyhow::Error::new(e).context("a background sync failed")),
-            None => Ok(syncs),
+            Some(e) => {
+                Err(anyhow::Error::new(e).context(format!("the output's {name} thread failed")))
+            }
+            None => Ok(count),
         }
     }
 }
 
-/// The output as the writer sees it: writes go to the temporary file, and
-/// every [`WRITE_BACK_EVERY`] bytes the write-back thread is asked to sync.
+/// The output as the writer sees it: bytes are copied into chunks that the
+/// writer thread writes to the temporary file in order.
 #[derive(Debug)]
 pub struct OutputWriter {
-    file: File,
-    unsynced: u64,
-    requests: SyncSender<Request>,
+    chunk: Vec<u8>,
+    size: usize,
+    messages: SyncSender<Message>,
+    spare: Spare,
+    failed: Failed,
+}
+
+impl OutputWriter {
+    /// The writer thread's first error, as an error of this write.
+    fn check(&self) -> io::Result<()> {
+        match &*self.failed.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(e) => Err(io::Error::new(
+                e.kind(),
+                format!("writing the output failed: {e}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&mut self, message: Message) -> io::Result<()> {
+        self.messages.send(message).or_else(|_| {
+            self.check()?;
+            Err(io::Error::other("the output's writer thread has stopped"))
+        })
+    }
+
+    /// Hands the chunk being filled to the writer thread.
+    fn send_chunk(&mut self) -> io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        self.check()?;
+        let next = self
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.size));
+        let full = std::mem::replace(&mut self.chunk, next);
+        self.send(Message::Write(full))
+    }
 }
 
 impl Write for OutputWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.unsynced += n as u64;
-        if self.unsynced >= WRITE_BACK_EVERY {
-            self.unsynced = 0;
-            // Full: a sync already waits. Gone: `commit` reports why.
-            let _ = self.requests.try_send(Request::Sync);
+        let n = buf.len().min(self.size - self.chunk.len());
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() == self.size {
+            self.send_chunk()?;
         }
         Ok(n)
     }
 
+    /// Returns once every byte written so far is in the file.
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.send_chunk()?;
+        let (done, wait) = mpsc::sync_channel(1);
+        self.send(Message::Flush(done))?;
+        wait.recv()
+            .map_err(|_| io::Error::other("the output's writer thread has stopped"))?;
+        self.check()
+    }
+}
+
+impl Drop for OutputWriter {
+    /// What was written but not flushed still reaches the file before
+    /// [`TempOutput::commit`] (which stops the writer thread after it).
+    fn drop(&mut self) {
+        let _ = self.send_chunk();
     }
 }
 
@@ -213,8 +379,8 @@ mod tests {
     fn the_output_is_synced_while_written_and_renamed_whole() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.bin");
-        let output = TempOutput::create(&target).unwrap();
-        let mut writer = output.writer().unwrap();
+        let output = TempOutput::create(&target, 1 << 20).unwrap();
+        let mut writer = output.writer();
         let chunk = vec![7u8; 1 << 20];
         for _ in 0..(WRITE_BACK_EVERY >> 20) * 2 + 1 {
             writer.write_all(&chunk).unwrap();
