@@ -162,18 +162,6 @@ const BATCH_OVERHEAD: u64 = 4;
 /// [`PARALLEL_QUEUED_BATCHES`] of them) costs about twice its input bytes.
 const QUEUED_OVERHEAD: u64 = 2;
 
-/// Freed page buffers the allocator may keep for reuse ([`crate::recycle`]):
-/// a sixteenth of `--memory-limit`, reserved in the plan, at most 32 MiB
-/// (also without a limit).
-const RECYCLE_SHARE: u64 = 16;
-const RECYCLE_MAX: u64 = 32 << 20;
-
-/// Bytes of freed blocks the allocator keeps for reuse at `limit`.
-pub fn recycled_bytes(limit: Option<u64>) -> usize {
-    let bytes = limit.map_or(RECYCLE_MAX, |l| (l / RECYCLE_SHARE).min(RECYCLE_MAX));
-    usize::try_from(bytes).unwrap_or(usize::MAX)
-}
-
 /// Rows per read batch for each input, and the memory the batches need.
 struct BatchRows {
     rows: Vec<Option<usize>>,
@@ -261,15 +249,15 @@ fn writer_options(
     });
     let backend = Arc::clone(&spill) as Arc<dyn PageStoreFactory>;
     // The batches' reservation, the allocator's kept blocks and the output's
-    // buffers grow with the limit, so a refusal's minimum is searched for with the reservation the
-    // minimum itself would get.
+    // buffers grow with the limit, so a refusal's minimum is searched for
+    // with the reservation the minimum itself would get.
     let reserve_at = |limit: u64| {
         let batches = match args.batch_rows {
             Some(_) => batches.reserve,
             None => batch_reserve(limit, batches.whole),
         };
         batches
-            .saturating_add(recycled_bytes(Some(limit)))
+            .saturating_add(crate::recycle::bound_for(Some(limit)))
             .saturating_add(output::buffer_bytes(Some(limit)))
     };
     let budget = MemoryBudget::new(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -35,7 +35,7 @@ use peak_alloc::PeakAlloc;
 
 /// Every allocation of the process is counted, so the report's "peak heap"
 /// is the real peak (input batches, writer and spill bookkeeping together,
-/// and the freed blocks kept for reuse, at most [`convert::recycled_bytes`]).
+/// and the freed blocks kept for reuse, at most [`recycle::bound_for`]).
 #[global_allocator]
 static ALLOC: recycle::Recycling<PeakAlloc> = recycle::Recycling::new(PeakAlloc);
 
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = cleanup::install().and_then(|()| match &args.command {
         cli::Command::Convert(convert) => {
-            ALLOC.set_bound(convert::recycled_bytes(convert.memory_limit));
+            ALLOC.set_bound(recycle::bound_for(convert.memory_limit));
             convert::run(convert, ALLOC.inner()).map(drop)
         }
         cli::Command::Demo(demo) => demo::run(demo),

@@ -381,16 +381,23 @@ mod tests {
         let target = dir.path().join("out.bin");
         let output = TempOutput::create(&target, 1 << 20).unwrap();
         let mut writer = output.writer();
-        let chunk = vec![7u8; 1 << 20];
-        for _ in 0..(WRITE_BACK_EVERY >> 20) * 2 + 1 {
-            writer.write_all(&chunk).unwrap();
+        // Writes of odd sizes, so chunks split them; every byte numbered.
+        let data: Vec<u8> = (0..WRITE_BACK_EVERY * 2 + 12_345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        for piece in data.chunks(300_007) {
+            writer.write_all(piece).unwrap();
         }
         assert!(!target.exists(), "not before commit");
         drop(writer);
         let (len, background_syncs) = output.commit().unwrap();
-        assert_eq!(len, WRITE_BACK_EVERY * 2 + (1 << 20));
+        assert_eq!(len, data.len() as u64);
         // Two requests; the second may find the first still waiting.
         assert!((1..=2).contains(&background_syncs), "{background_syncs}");
+        assert!(
+            std::fs::read(&target).unwrap() == data,
+            "bytes out of order or lost"
+        );
         assert_eq!(std::fs::metadata(&target).unwrap().len(), len);
     }
 }

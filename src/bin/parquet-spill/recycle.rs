@@ -38,6 +38,16 @@ const STEPS: usize = 4;
 const ALIGN: usize = 16;
 /// Blocks the table can hold: a 32 MiB bound of 64 KiB blocks.
 const SLOTS: usize = 512;
+/// The bound: a sixteenth of `--memory-limit` (reserved in the plan), at
+/// most 32 MiB, also without a limit.
+const SHARE: u64 = 16;
+const MAX_BOUND: u64 = 32 << 20;
+
+/// Bytes of freed blocks to keep at `limit`.
+pub fn bound_for(limit: Option<u64>) -> usize {
+    let bytes = limit.map_or(MAX_BOUND, |l| (l / SHARE).min(MAX_BOUND));
+    usize::try_from(bytes).unwrap_or(usize::MAX)
+}
 
 /// The size a request of `size` bytes and alignment `align` is served
 /// with, if it is recycled.
