@@ -7,6 +7,9 @@
 //!   `parallel-1`, `parallel-2`, `parallel-4` (`ParallelWriter` on that many
 //!   threads), all with the same planned store and limit
 //!   (`SpillOptions::new(LIMIT).threads(n)`), so only the encoding differs.
+//! - `threads-recycled/<workload>`: the same with the process's allocator
+//!   keeping freed page buffers for reuse ([`Recycling`] with
+//!   `bound_for(LIMIT)`, reserved in the plan); elsewhere it keeps nothing.
 //! - `planned/<workload>`: `hand-tuned` (the reference: 64 KiB data and
 //!   dictionary pages, write batch 256, `FileStoreFactory`) against
 //!   `planned-<limit>` (`SpillOptions::new(limit)` with `ArrowWriter`).
@@ -22,6 +25,7 @@
 //! ```text
 //! cargo bench --bench parallel
 //! python3 scripts/bench_ratios.py --reference arrow-writer threads/
+//! python3 scripts/bench_ratios.py --reference arrow-writer threads-recycled/
 //! python3 scripts/bench_ratios.py --reference hand-tuned planned/
 //! python3 scripts/bench_ratios.py --reference hand-tuned planned-lz4/
 //! ```
@@ -36,6 +40,7 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet_spill::recycle::{bound_for, Recycling};
 use parquet_spill::workloads::Workload;
 use parquet_spill::{FileStoreFactory, ParallelWriter, SpillOptions, PARALLEL_QUEUED_BATCHES};
 
@@ -44,6 +49,11 @@ const MIB: usize = 1 << 20;
 /// The limit of the `threads/` groups.
 const LIMIT: usize = 256 * MIB;
 const SAMPLES: usize = 10;
+
+/// Passes every request through to the system allocator, except in the
+/// `threads-recycled/` groups, which set a bound.
+#[global_allocator]
+static ALLOC: Recycling<std::alloc::System> = Recycling::new(std::alloc::System);
 
 fn scale() -> f64 {
     std::env::var(SCALE_VAR)
@@ -62,7 +72,7 @@ fn properties(codec: Compression) -> WriterProperties {
 }
 
 /// The planned options at `limit` for `threads` encoding threads, with the
-/// input batches the writer holds reserved.
+/// input batches the writer holds and the allocator's kept blocks reserved.
 fn planned(
     workload: &Workload,
     batches: &[RecordBatch],
@@ -82,7 +92,7 @@ fn planned(
     };
     SpillOptions::new(limit)
         .properties(properties(codec))
-        .reserve(batch * held)
+        .reserve(batch * held + ALLOC.bound())
         .threads(threads)
         .expected_file_bytes(workload.raw_bytes())
 }
@@ -187,6 +197,11 @@ fn benches(c: &mut Criterion) {
     for workload in [skewed, wide(300, 8192.0)] {
         group(c, "threads", workload, zstd, &threads);
     }
+    ALLOC.set_bound(bound_for(LIMIT));
+    for workload in [skewed, wide(300, 8192.0)] {
+        group(c, "threads-recycled", workload, zstd, &threads);
+    }
+    ALLOC.set_bound(0);
     let planned = |limits: &[usize]| -> Vec<(String, Writer)> {
         std::iter::once(("hand-tuned".to_string(), Writer::HandTuned))
             .chain(limits.iter().map(|&l| {

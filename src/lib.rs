@@ -57,8 +57,11 @@
 //! [`ArrowWriter`]: parquet::arrow::ArrowWriter
 //! [`ParquetError::External`]: parquet::errors::ParquetError::External
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-#![cfg_attr(not(feature = "testkit"), forbid(unsafe_code))]
-#![cfg_attr(feature = "testkit", deny(unsafe_code))]
+#![cfg_attr(
+    not(any(feature = "testkit", feature = "recycle")),
+    forbid(unsafe_code)
+)]
+#![cfg_attr(any(feature = "testkit", feature = "recycle"), deny(unsafe_code))]
 #![warn(missing_docs)]
 
 mod blobs;
@@ -74,6 +77,8 @@ mod object_store;
 mod options;
 mod parallel;
 pub mod plan;
+#[cfg(feature = "recycle")]
+pub mod recycle;
 pub mod rss;
 pub mod spill_file;
 mod spill_plan;

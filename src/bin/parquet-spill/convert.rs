@@ -257,7 +257,7 @@ fn writer_options(
             None => batch_reserve(limit, batches.whole),
         };
         batches
-            .saturating_add(crate::recycle::bound_for(Some(limit)))
+            .saturating_add(crate::recycle_bound(Some(limit)))
             .saturating_add(output::buffer_bytes(Some(limit)))
     };
     let budget = MemoryBudget::new(usize::try_from(limit).unwrap_or(usize::MAX));

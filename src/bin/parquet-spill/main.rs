@@ -8,7 +8,7 @@
 //! clear line plus their causes and a non-zero exit code. The work lives in
 //! [`convert`] and [`demo`].
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod cleanup;
 mod cli;
@@ -17,7 +17,6 @@ mod demo;
 mod input;
 mod output;
 mod progress;
-mod recycle;
 mod report;
 mod schema_spec;
 mod settings;
@@ -31,13 +30,24 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use clap::Parser;
+use parquet_spill::recycle::{self, Recycling};
 use peak_alloc::PeakAlloc;
 
 /// Every allocation of the process is counted, so the report's "peak heap"
 /// is the real peak (input batches, writer and spill bookkeeping together,
-/// and the freed blocks kept for reuse, at most [`recycle::bound_for`]).
+/// and the freed blocks kept for reuse, at most [`recycle::bound_for`] of
+/// the limit).
 #[global_allocator]
-static ALLOC: recycle::Recycling<PeakAlloc> = recycle::Recycling::new(PeakAlloc);
+static ALLOC: Recycling<PeakAlloc> = Recycling::new(PeakAlloc);
+
+/// Freed blocks the allocator keeps under `--memory-limit` (the plan
+/// reserves them): [`recycle::bound_for`] the limit, [`recycle::MAX_BOUND`]
+/// without one.
+fn recycle_bound(limit: Option<u64>) -> usize {
+    limit.map_or(recycle::MAX_BOUND, |l| {
+        recycle::bound_for(usize::try_from(l).unwrap_or(usize::MAX))
+    })
+}
 
 /// Exit code for failures (bad input, unwritable output, too small a limit).
 const EXIT_FAILURE: u8 = 1;
@@ -50,7 +60,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = cleanup::install().and_then(|()| match &args.command {
         cli::Command::Convert(convert) => {
-            ALLOC.set_bound(recycle::bound_for(convert.memory_limit));
+            ALLOC.set_bound(recycle_bound(convert.memory_limit));
             convert::run(convert, ALLOC.inner()).map(drop)
         }
         cli::Command::Demo(demo) => demo::run(demo),

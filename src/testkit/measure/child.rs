@@ -243,6 +243,30 @@ impl ChildRunner {
     }
 }
 
+/// The scenario a [`ChildRunner`] asked this process to measure, if any:
+/// for a child that prepares something first (an allocator's bound, say)
+/// before [`serve_child`].
+///
+/// ```
+/// use parquet_spill::testkit::measure;
+/// // Not started by a ChildRunner: nothing requested.
+/// assert!(measure::requested_scenario()?.is_none());
+/// # Ok::<(), parquet::errors::ParquetError>(())
+/// ```
+///
+/// # Errors
+///
+/// Fails if [`SCENARIO_ENV`] does not hold a valid scenario.
+pub fn requested_scenario() -> Result<Option<Scenario>> {
+    let Some(encoded) = std::env::var_os(SCENARIO_ENV) else {
+        return Ok(None);
+    };
+    let encoded = encoded
+        .into_string()
+        .map_err(|_| invalid(format!("{SCENARIO_ENV} is not UTF-8")))?;
+    Ok(Some(Scenario::decode(&encoded)?))
+}
+
 /// The child side of [`ChildRunner`]: if [`SCENARIO_ENV`] is set, measure
 /// that scenario with [`measure_write`], print the result after
 /// [`RESULT_PREFIX`] on stdout and return it; otherwise return `Ok(None)` at
@@ -261,13 +285,10 @@ impl ChildRunner {
 ///
 /// Fails if the variable does not hold a valid scenario or the measurement fails.
 pub fn serve_child(alloc: &'static CountingAlloc) -> Result<Option<Measurement>> {
-    let Some(encoded) = std::env::var_os(SCENARIO_ENV) else {
+    let Some(scenario) = requested_scenario()? else {
         return Ok(None);
     };
-    let encoded = encoded
-        .into_string()
-        .map_err(|_| invalid(format!("{SCENARIO_ENV} is not UTF-8")))?;
-    let measured = measure_write(alloc, &Scenario::decode(&encoded)?)?;
+    let measured = measure_write(alloc, &scenario)?;
     println!("{RESULT_PREFIX}{measured}");
     Ok(Some(measured))
 }

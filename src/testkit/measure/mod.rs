@@ -65,7 +65,9 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 
-pub use self::child::{field, serve_child, tagged_line, ChildRunner, RESULT_PREFIX, SCENARIO_ENV};
+pub use self::child::{
+    field, requested_scenario, serve_child, tagged_line, ChildRunner, RESULT_PREFIX, SCENARIO_ENV,
+};
 pub use self::measurement::Measurement;
 pub use self::scenario::{Scenario, Store};
 pub use self::table::{format_table, human_bytes, text_table};
@@ -110,7 +112,8 @@ pub fn properties(codec: Compression, limits: Option<(usize, usize, usize)>) -> 
 
 /// The options a [`Store::Budget`] measurement plans with at `limit`: the
 /// scenario's codec and statistics, its hint, and room reserved for the
-/// input batch the caller holds while writing (the process's memory too).
+/// input batch the caller holds while writing (the process's memory too)
+/// and for the scenario's own [`reserve`](Scenario::reserve).
 ///
 /// ```
 /// use parquet_spill::testkit::measure::{spill_options, Scenario, Store};
@@ -134,7 +137,7 @@ pub fn spill_options(scenario: &Scenario, limit: usize) -> SpillOptions {
     };
     let mut options = SpillOptions::new(limit)
         .properties(properties(scenario.codec, None))
-        .reserve(batch_bytes * held)
+        .reserve(batch_bytes * held + scenario.reserve)
         .threads(scenario.threads);
     if let Some(hint) = workload.raw_bytes().checked_div(scenario.hint_divisor) {
         options = options.expected_file_bytes(hint);

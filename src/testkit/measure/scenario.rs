@@ -134,6 +134,10 @@ pub struct Scenario {
     /// Encoding threads: 1 writes with `ArrowWriter`, more with
     /// [`ParallelWriter`](crate::ParallelWriter) (and a plan counting them).
     pub threads: usize,
+    /// [`Store::Budget`]: bytes of the limit reserved for the caller beside
+    /// the input batches (say, the freed blocks a
+    /// [`Recycling`](crate::recycle::Recycling) allocator keeps).
+    pub reserve: usize,
 }
 
 impl Scenario {
@@ -156,6 +160,7 @@ impl Scenario {
             chunk_statistics: false,
             hint_divisor: 1,
             threads: 1,
+            reserve: 0,
         }
     }
 
@@ -225,6 +230,22 @@ impl Scenario {
     /// ```
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
+        self
+    }
+
+    /// [`Store::Budget`]: reserve `bytes` of the limit for the caller beside
+    /// the input batches (a child can read it back with
+    /// [`requested_scenario`](super::requested_scenario), say to bound an
+    /// allocator's kept blocks by it).
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
+    /// let s = Scenario::new(Workload::LowCardinality { rows: 10 }, Store::Default).with_reserve(1 << 20);
+    /// assert_eq!(s.reserve, 1 << 20);
+    /// ```
+    pub fn with_reserve(mut self, bytes: usize) -> Self {
+        self.reserve = bytes;
         self
     }
 
@@ -343,6 +364,7 @@ impl Scenario {
         put("chunk_statistics", &self.chunk_statistics);
         put("hint_divisor", &self.hint_divisor);
         put("threads", &self.threads);
+        put("reserve", &self.reserve);
         Ok(out)
     }
 
@@ -429,6 +451,11 @@ impl Scenario {
                 .then(|| number("threads"))
                 .transpose()?
                 .unwrap_or(1),
+            reserve: fields
+                .contains_key("reserve")
+                .then(|| number("reserve"))
+                .transpose()?
+                .unwrap_or(0),
         })
     }
 }

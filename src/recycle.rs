@@ -1,16 +1,25 @@
-//! A bounded cache of freed large blocks in front of the allocator.
+//! [`Recycling`]: a bounded cache of freed large blocks in front of the
+//! process's allocator (feature `recycle`), so writing Parquet stops paying
+//! the kernel for every page buffer.
 //!
 //! Why: parquet allocates each page's buffers afresh (the encoded values, the
-//! compressed copy) and frees them once the page is stored. The CLI runs with
-//! glibc's mmap threshold at 64 KiB, so that freed memory leaves the resident
-//! set ([`parquet_spill::rss::GLIBC_TUNABLES`]). Under that threshold every
-//! such buffer is a mapping of its own: the kernel maps it, zeroes each page
-//! on first touch and unmaps it on free, half a million page faults for a
-//! 1 GiB file. On several threads those mappings also contend on the address
-//! space, and each unmap interrupts the other cores (TLB shootdowns). Keeping
-//! a few freed blocks for the next request of a similar size skips all of
-//! that. The cost is known in advance: at most [`Recycling::set_bound`]
-//! bytes, which `convert` reserves from `--memory-limit`.
+//! compressed copy) and frees them once the page is stored. glibc serves
+//! large requests with a mapping of their own, or returns freed memory at
+//! the top of a heap to the kernel; either way the next page's buffer is
+//! mapped again, each of its pages zeroed by the kernel on first touch and
+//! unmapped on free. On several threads those mappings contend on the
+//! address space and each unmap interrupts the other cores (TLB
+//! shootdowns), which is why `ArrowWriter` and [`ParallelWriter`](crate::ParallelWriter)
+//! spend much of their time in the kernel on workloads with large values.
+//! Keeping a few freed blocks for the next request of a similar size skips
+//! all of that. The cost is known in advance: at most
+//! [`Recycling::set_bound`] bytes, which the caller reserves from the
+//! writer's limit ([`SpillOptions::reserve`](crate::SpillOptions::reserve)),
+//! so the memory promise holds.
+//!
+//! The allocator is the process's choice, so the crate never installs it:
+//! a binary opts in with `#[global_allocator]` (the `parquet-spill` CLI
+//! does). Library code allocates as before.
 //!
 //! How:
 //! - Requests from 64 KiB to 128 MiB with an alignment of at most 16 are
@@ -21,13 +30,27 @@
 //!   under the lock. When the bound would be passed, or every slot is taken,
 //!   the oldest blocks are really freed.
 //! - Everything else passes straight through to the inner allocator.
+//!
+//! ```
+//! use parquet_spill::recycle::{bound_for, Recycling};
+//! use parquet_spill::SpillOptions;
+//!
+//! #[global_allocator]
+//! static ALLOC: Recycling<std::alloc::System> = Recycling::new(std::alloc::System);
+//!
+//! fn main() {
+//!     let limit = 256 << 20;
+//!     ALLOC.set_bound(bound_for(limit)); // 16 MiB of freed blocks at most
+//!     let _options = SpillOptions::new(limit).reserve(ALLOC.bound());
+//! }
+//! ```
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Smallest request recycled: glibc's mmap threshold under the CLI.
+/// Smallest request recycled (the CLI's glibc mmap threshold).
 const MIN: usize = 64 << 10;
 /// Largest request recycled.
 const MAX: usize = 128 << 20;
@@ -38,15 +61,25 @@ const STEPS: usize = 4;
 const ALIGN: usize = 16;
 /// Blocks the table can hold: a 32 MiB bound of 64 KiB blocks.
 const SLOTS: usize = 512;
-/// The bound: a sixteenth of `--memory-limit` (reserved in the plan), at
-/// most 32 MiB, also without a limit.
-const SHARE: u64 = 16;
-const MAX_BOUND: u64 = 32 << 20;
+/// [`bound_for`] keeps this fraction of the limit.
+const SHARE: usize = 16;
 
-/// Bytes of freed blocks to keep at `limit`.
-pub fn bound_for(limit: Option<u64>) -> usize {
-    let bytes = limit.map_or(MAX_BOUND, |l| (l / SHARE).min(MAX_BOUND));
-    usize::try_from(bytes).unwrap_or(usize::MAX)
+/// The most [`bound_for`] keeps, whatever the limit: enough for the page
+/// buffers of a few threads at the largest pages the planner picks. Also a
+/// sensible bound for a process without a memory limit.
+pub const MAX_BOUND: usize = 32 << 20;
+
+/// Bytes of freed blocks worth keeping under a memory limit of `limit`
+/// bytes: a sixteenth of it, at most [`MAX_BOUND`]. Reserve the same from
+/// the limit.
+///
+/// ```
+/// use parquet_spill::recycle::{bound_for, MAX_BOUND};
+/// assert_eq!(bound_for(64 << 20), 4 << 20);
+/// assert_eq!(bound_for(4 << 30), MAX_BOUND);
+/// ```
+pub fn bound_for(limit: usize) -> usize {
+    (limit / SHARE).min(MAX_BOUND)
 }
 
 /// The size a request of `size` bytes and alignment `align` is served
@@ -119,6 +152,24 @@ impl Table {
 
 /// A [`GlobalAlloc`] that keeps up to a bound of freed large blocks for
 /// reuse; see the module docs.
+///
+/// ```
+/// use std::alloc::{GlobalAlloc, Layout, System};
+/// use parquet_spill::recycle::Recycling;
+///
+/// let alloc = Recycling::new(System);
+/// alloc.set_bound(1 << 20);
+/// let layout = Layout::from_size_align(100 << 10, 8)?;
+/// // SAFETY: a non-zero layout; the block is freed with the same layout.
+/// unsafe {
+///     let block = alloc.alloc(layout);
+///     alloc.dealloc(block, layout);
+///     assert_eq!(alloc.cached(), 112 << 10); // kept, rounded up to its class
+///     assert_eq!(alloc.alloc(layout), block); // and handed out again
+///     alloc.dealloc(block, layout);
+/// }
+/// # Ok::<(), std::alloc::LayoutError>(())
+/// ```
 pub struct Recycling<A> {
     inner: A,
     bound: AtomicUsize,
@@ -127,6 +178,12 @@ pub struct Recycling<A> {
 
 impl<A> Recycling<A> {
     /// A recycler over `inner` keeping nothing until [`Self::set_bound`].
+    ///
+    /// ```
+    /// use parquet_spill::recycle::Recycling;
+    /// static ALLOC: Recycling<std::alloc::System> = Recycling::new(std::alloc::System);
+    /// assert_eq!(ALLOC.bound(), 0);
+    /// ```
     pub const fn new(inner: A) -> Self {
         Self {
             inner,
@@ -143,20 +200,53 @@ impl<A> Recycling<A> {
         }
     }
 
-    /// The allocator freed blocks go back to.
+    /// The allocator freed blocks go back to (a counting allocator, say,
+    /// whose peak then includes the blocks kept).
+    ///
+    /// ```
+    /// use parquet_spill::recycle::Recycling;
+    /// let alloc = Recycling::new(std::alloc::System);
+    /// let _system: &std::alloc::System = alloc.inner();
+    /// ```
     pub fn inner(&self) -> &A {
         &self.inner
     }
 
     /// Keep at most `bytes` of freed blocks from now on (blocks already kept
-    /// beyond it go back as blocks are freed).
+    /// beyond it go back as blocks are freed). 0, the initial bound, keeps
+    /// nothing.
+    ///
+    /// ```
+    /// use parquet_spill::recycle::Recycling;
+    /// let alloc = Recycling::new(std::alloc::System);
+    /// alloc.set_bound(16 << 20);
+    /// assert_eq!(alloc.bound(), 16 << 20);
+    /// ```
     pub fn set_bound(&self, bytes: usize) {
         self.bound.store(bytes, Ordering::Relaxed);
     }
 
-    /// Bytes of freed blocks kept right now.
-    #[cfg(test)]
-    fn cached(&self) -> usize {
+    /// The bound set last: the most this allocator keeps, to reserve from a
+    /// writer's limit.
+    ///
+    /// ```
+    /// use parquet_spill::recycle::Recycling;
+    /// let alloc = Recycling::new(std::alloc::System);
+    /// let _options = parquet_spill::SpillOptions::new(256 << 20).reserve(alloc.bound());
+    /// ```
+    pub fn bound(&self) -> usize {
+        self.bound.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of freed blocks kept right now (at most [`Self::bound`] once
+    /// the next block is freed).
+    ///
+    /// ```
+    /// use parquet_spill::recycle::Recycling;
+    /// let alloc = Recycling::new(std::alloc::System);
+    /// assert_eq!(alloc.cached(), 0);
+    /// ```
+    pub fn cached(&self) -> usize {
         self.table.lock().map_or(0, |t| t.cached)
     }
 }

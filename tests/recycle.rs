@@ -1,0 +1,138 @@
+//! The recycling allocator under the memory promise. With
+//! [`Recycling`] as the process's allocator and its bound reserved in the
+//! plan, `ArrowWriter` and `ParallelWriter` stay within the limit: the heap
+//! is counted beneath the recycler, so the blocks it keeps count, and so
+//! does the resident set (`VmHWM` after `clear_refs`). One child process per
+//! measurement.
+//!
+//! ```text
+//! cargo test --all-features --test recycle -- --nocapture
+//! ```
+
+use std::sync::Arc;
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet_spill::recycle::{bound_for, Recycling};
+use parquet_spill::testkit::measure::{self, ChildRunner, Scenario, Store};
+use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::workloads::Workload;
+use parquet_spill::{ParallelWriter, SpillOptions};
+
+#[global_allocator]
+static ALLOC: Recycling<CountingAlloc> = Recycling::new(CountingAlloc::new());
+
+const MIB: usize = 1 << 20;
+
+/// The child: the recycler keeps at most what the scenario reserves.
+#[test]
+fn measure_child() -> parquet::errors::Result<()> {
+    if let Some(scenario) = measure::requested_scenario()? {
+        ALLOC.set_bound(scenario.reserve);
+        measure::serve_child(ALLOC.inner())?;
+    }
+    Ok(())
+}
+
+fn workloads() -> [Workload; 2] {
+    [
+        Workload::skewed_bytes(32 << 20),
+        Workload::WideMixed {
+            columns: 300,
+            rows: 8192,
+        },
+    ]
+}
+
+#[test]
+fn kept_blocks_and_the_writer_stay_within_the_limit() {
+    let child = ChildRunner::test("measure_child").expect("test executable");
+    let mut rows = Vec::new();
+    // zstd keeps a context per column: (b) needs ~100 MiB with it.
+    let zstd = Compression::ZSTD(ZstdLevel::default());
+    for (limit, codec) in [(64 * MIB, Compression::LZ4_RAW), (256 * MIB, zstd)] {
+        for w in workloads() {
+            for threads in [1, 2] {
+                let scenario = Scenario::new(
+                    w,
+                    Store::Budget {
+                        limit,
+                        spill_dir: None,
+                    },
+                )
+                .with_codec(codec)
+                .with_threads(threads)
+                .with_reserve(bound_for(limit));
+                let what = format!("{} threads {threads}", scenario.label());
+                let m = child
+                    .measure(&scenario)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert!(
+                    m.peak_heap() <= limit as u64,
+                    "{what}: peak heap {} (kept blocks included) exceeds {}",
+                    measure::human_bytes(m.peak_heap()),
+                    measure::human_bytes(limit as u64)
+                );
+                let rss = m.peak_rss_growth.expect("Linux reports the resident set");
+                assert!(
+                    rss <= limit as u64,
+                    "{what}: resident-set growth {} exceeds {}",
+                    measure::human_bytes(rss),
+                    measure::human_bytes(limit as u64)
+                );
+                rows.push((scenario, m));
+            }
+        }
+    }
+    println!("{}", measure::format_table(&rows));
+}
+
+/// The recycler is not idle in a write: page buffers freed by one page
+/// serve the next, within the bound; and the bytes match `ArrowWriter`'s
+/// without it.
+#[test]
+fn page_buffers_are_kept_within_the_bound_and_the_file_is_unchanged() {
+    let w = Workload::WideMixed {
+        columns: 300,
+        rows: 8192,
+    };
+    let batches: Vec<_> = w.batches(w.default_batch_rows()).collect();
+    let schema = w.schema();
+    let write = |threads: usize| {
+        let plan = SpillOptions::new(256 * MIB)
+            .reserve(bound_for(256 * MIB) + 64 * MIB)
+            .threads(threads)
+            .plan(&schema)
+            .expect("plan");
+        let mut writer = ParallelWriter::try_new_with_plan(Vec::new(), Arc::clone(&schema), plan)
+            .expect("writer")
+            .with_threads(threads);
+        for batch in &batches {
+            writer.write(batch).expect("write");
+        }
+        writer.into_inner().expect("close")
+    };
+    let reference = {
+        let plan = SpillOptions::new(256 * MIB)
+            .reserve(bound_for(256 * MIB) + 64 * MIB)
+            .plan(&schema)
+            .expect("plan");
+        let mut writer = ArrowWriter::try_new_with_options(
+            Vec::new(),
+            Arc::clone(&schema),
+            plan.into_writer_options(),
+        )
+        .expect("writer");
+        for batch in &batches {
+            writer.write(batch).expect("write");
+        }
+        writer.into_inner().expect("close")
+    };
+    ALLOC.set_bound(bound_for(256 * MIB));
+    let recycled = write(2);
+    let kept = ALLOC.cached();
+    ALLOC.set_bound(0);
+    assert!(kept > 0, "no freed page buffer was kept");
+    assert!(kept <= bound_for(256 * MIB), "kept {kept} bytes");
+    assert!(recycled == reference, "the recycler changed the file");
+}
