@@ -247,8 +247,12 @@ impl FileSink for SpillParquetSink {
             .options
             .memory_limit
             .unwrap_or_else(|| default_limit(pool));
-        // The batch being written, and the two a ParallelWriter queues.
-        let held = if threads > 1 { 3 } else { 1 };
+        // The batch being written, and those a ParallelWriter queues.
+        let held = if threads > 1 {
+            1 + parquet_spill::PARALLEL_QUEUED_BATCHES
+        } else {
+            1
+        };
         let shared = Arc::new(Shared {
             budget: budget_on_pool(pool, "ParquetSpillSink", limit),
             files,
