@@ -74,25 +74,10 @@ fn plan_for(scenario: &Scenario, limit: usize) -> Result<parquet_spill::SpillPla
 
 /// Heap and resident-set growth within `limit`, and the budget never exceeded.
 fn assert_within(m: &Measurement, limit: usize, what: &str) {
-    assert!(
-        m.peak_heap() <= limit as u64,
-        "{what}: peak writer heap {} exceeds the {} limit",
-        measure::human_bytes(m.peak_heap()),
-        measure::human_bytes(limit as u64)
-    );
-    if let Some(rss) = m.peak_rss_growth {
-        assert!(
-            rss <= limit as u64,
-            "{what}: peak resident-set growth {} exceeds the {} limit",
-            measure::human_bytes(rss),
-            measure::human_bytes(limit as u64)
-        );
+    assert!(m.budget_peak.is_some(), "{what}: no budget stats");
+    if let Err(e) = m.check_within(limit) {
+        panic!("{what}: {e}");
     }
-    let budget_peak = m.budget_peak.expect("budget stats");
-    assert!(
-        budget_peak <= limit as u64,
-        "{what}: budget peaked at {budget_peak}"
-    );
 }
 
 /// Every workload at every limit with `codec`: within the limit, or refused

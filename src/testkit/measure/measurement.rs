@@ -75,6 +75,39 @@ impl Measurement {
     pub fn peak_heap(&self) -> u64 {
         self.peak_write_heap.max(self.peak_flush_heap)
     }
+
+    /// The memory promise for one measurement: peak heap, peak resident-set
+    /// growth and the budget's peak (those measured) all within `limit`;
+    /// otherwise which one was over, and by how much.
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::measure::Measurement;
+    /// let m = Measurement { peak_write_heap: 90, peak_rss_growth: Some(120), ..Default::default() };
+    /// assert!(m.check_within(150).is_ok());
+    /// assert!(m.check_within(100).unwrap_err().contains("resident-set growth"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A message naming the part over the limit.
+    pub fn check_within(&self, limit: usize) -> Result<(), String> {
+        let limit = limit as u64;
+        let parts = [
+            ("peak heap", Some(self.peak_heap())),
+            ("peak resident-set growth", self.peak_rss_growth),
+            ("budget peak", self.budget_peak),
+        ];
+        for (name, value) in parts {
+            if let Some(value) = value.filter(|&v| v > limit) {
+                return Err(format!(
+                    "{name} {} exceeds the {} limit",
+                    super::human_bytes(value),
+                    super::human_bytes(limit)
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 pub(super) fn optional(value: Option<u64>) -> String {
