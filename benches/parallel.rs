@@ -50,8 +50,9 @@ const MIB: usize = 1 << 20;
 const LIMIT: usize = 256 * MIB;
 const SAMPLES: usize = 10;
 
-/// Passes every request through to the system allocator, except in the
-/// `threads-recycled/` groups, which set a bound.
+/// The system allocator behind a recycler that keeps nothing (bound 0;
+/// requests of 64 KiB to 128 MiB are still rounded up to their size class)
+/// except in the `threads-recycled/` groups, which set a bound.
 #[global_allocator]
 static ALLOC: Recycling<std::alloc::System> = Recycling::new(std::alloc::System);
 
