@@ -5,9 +5,16 @@
 //! does the resident set (`VmHWM` after `clear_refs`). One child process per
 //! measurement.
 //!
+//! The promise sweep (`tests/common/sweep.rs`) runs here too, every case
+//! keeping `bound_for(limit)` of freed blocks.
+//!
 //! ```text
-//! cargo test --all-features --test recycle -- --nocapture
+//! cargo test --all-features --test recycle -- --nocapture                     # CI: 48 sweep cases
+//! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test recycle -- --nocapture
 //! ```
+
+#[path = "common/sweep.rs"]
+mod sweep;
 
 use std::sync::Arc;
 
@@ -32,6 +39,19 @@ fn measure_child() -> parquet::errors::Result<()> {
         measure::serve_child(ALLOC.inner())?;
     }
     Ok(())
+}
+
+/// The sweep's child: the recycler keeps what the case reserves.
+#[test]
+fn sweep_child() {
+    sweep::serve_child(ALLOC.inner(), |bound| ALLOC.set_bound(bound));
+}
+
+/// Random schemas, limits, row groups and codecs with the recycler: every
+/// case within its limit, kept blocks included, or refused up front.
+#[test]
+fn random_cases_with_kept_blocks_are_within_their_limit_or_refused() {
+    sweep::run("sweep_child", 48, true);
 }
 
 fn workloads() -> [Workload; 2] {

@@ -1,0 +1,319 @@
+//! The promise sweep, shared by `tests/sweep.rs` (the process's allocator
+//! as users have it) and `tests/recycle.rs` (with the recycling allocator
+//! keeping freed blocks): random schemas (1 to 2,000 leaf columns, every
+//! type the writer supports, nested), limits, row counts, row-group counts
+//! and codecs, each written by a planned writer in a child process of its
+//! own that measures its peak heap (counting allocator, input batches
+//! excluded) and its peak resident-set growth (`VmHWM` after `clear_refs`,
+//! input batch included and reserved in the plan). A third of the cases
+//! write with `ParallelWriter` on two threads. Every case is within its
+//! limit, refused up front, or stopped by a clear `PageMetadataExhausted`
+//! error (the metadata parquet keeps until close outgrew the limit: many
+//! tiny row groups of a wide schema) before passing it; the worst measured
+//! / limit ratios are printed.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use parquet_spill::recycle::bound_for;
+use parquet_spill::testkit::measure::{self, human_bytes, ChildRunner};
+use parquet_spill::testkit::{self, CountingAlloc};
+use parquet_spill::workloads::SplitMix64;
+use parquet_spill::{Error, ParallelWriter, SpillOptions, PARALLEL_QUEUED_BATCHES};
+
+const CASE: &str = "PARQUET_SPILL_SWEEP_CASE";
+const MIB: usize = 1 << 20;
+const LIMITS: [usize; 7] = [16, 32, 48, 64, 96, 128, 256];
+
+/// One sweep case, all of it drawn from `seed`.
+#[derive(Debug)]
+struct Case {
+    schema: SchemaRef,
+    batch_rows: Vec<usize>,
+    limit: usize,
+    codec: Compression,
+    row_group_rows: Option<usize>,
+    seed: u64,
+    /// 1: `ArrowWriter`; 2: `ParallelWriter` on two threads.
+    threads: usize,
+    /// Bytes of freed blocks the process's allocator keeps (reserved in the
+    /// plan): `bound_for(limit)` in a recycled sweep, else 0.
+    recycled: usize,
+}
+
+fn leaves(dt: &DataType) -> usize {
+    match dt {
+        DataType::Struct(f) => f.iter().map(|f| leaves(f.data_type())).sum(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            leaves(f.data_type())
+        }
+        DataType::Map(f, _) => leaves(f.data_type()),
+        _ => 1,
+    }
+}
+
+/// A random type: a leaf, a dictionary, or (up to `depth`) a list, struct or map.
+fn data_type(r: &mut SplitMix64, depth: usize) -> DataType {
+    let leaf_types = testkit::leaf_types();
+    let item = |r: &mut SplitMix64| Arc::new(Field::new("item", data_type(r, depth - 1), true));
+    match if depth == 0 { 9 } else { r.below(12) } {
+        0 => DataType::List(item(r)),
+        1 => DataType::LargeList(item(r)),
+        2 => DataType::FixedSizeList(item(r), 1 + r.below(3) as i32),
+        3 => {
+            let n = 1 + r.below(3) as usize;
+            DataType::Struct(Fields::from(
+                (0..n)
+                    .map(|i| Field::new(format!("f{i}"), data_type(r, depth - 1), r.below(2) == 0))
+                    .collect::<Vec<_>>(),
+            ))
+        }
+        4 => {
+            let entries = Fields::from(vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", data_type(r, depth - 1), true),
+            ]);
+            DataType::Map(
+                Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+                false,
+            )
+        }
+        5 => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        _ => leaf_types[r.below(leaf_types.len() as u64) as usize].clone(),
+    }
+}
+
+impl Case {
+    fn draw(seed: u64, recycle: bool) -> Self {
+        let mut r = SplitMix64::new(seed);
+        // Leaf counts spread over 1..2,000, most of them small.
+        let target = match r.below(4) {
+            0 => 1 + r.below(8) as usize,
+            1 => 8 + r.below(100) as usize,
+            2 => 100 + r.below(600) as usize,
+            _ => 700 + r.below(1300) as usize,
+        };
+        let mut fields = Vec::new();
+        let mut total = 0;
+        while total < target {
+            let dt = data_type(&mut r, if target > 200 { 1 } else { 3 });
+            total += leaves(&dt);
+            fields.push(Field::new(
+                format!("c{}", fields.len()),
+                dt,
+                r.below(3) != 0,
+            ));
+        }
+        // Up to a few million values per case: some fit the limit, some spill.
+        let values = if r.below(2) == 0 { 300_000 } else { 3_000_000 };
+        let rows = (values / total.max(1)).clamp(1, 200_000);
+        let batches = 1 + r.below(4) as usize;
+        let codecs = testkit::codecs();
+        Self {
+            schema: Arc::new(Schema::new(fields)),
+            batch_rows: (0..batches)
+                .map(|_| r.below(rows as u64 + 1) as usize)
+                .collect(),
+            limit: LIMITS[r.below(LIMITS.len() as u64) as usize] * MIB,
+            codec: codecs[r.below(codecs.len() as u64) as usize],
+            row_group_rows: (r.below(3) == 0).then(|| 1 + r.below(rows as u64) as usize),
+            seed,
+            threads: if r.below(3) == 0 { 2 } else { 1 },
+            recycled: 0,
+        }
+        .recycling(recycle)
+    }
+
+    fn recycling(mut self, recycle: bool) -> Self {
+        self.recycled = if recycle { bound_for(self.limit) } else { 0 };
+        self
+    }
+
+    fn leaves(&self) -> usize {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| leaves(f.data_type()))
+            .sum()
+    }
+
+    fn options(&self, input: usize) -> SpillOptions {
+        let props = WriterProperties::builder()
+            .set_compression(self.codec)
+            .set_max_row_group_row_count(self.row_group_rows)
+            .set_max_row_group_bytes(None)
+            .build();
+        // The caller's batch, and those a ParallelWriter still holds.
+        let held = match self.threads {
+            1 => 1,
+            _ => 1 + PARALLEL_QUEUED_BATCHES,
+        };
+        SpillOptions::new(self.limit)
+            .properties(props)
+            .reserve(input * held + self.recycled)
+            .threads(self.threads)
+    }
+}
+
+/// How a case ended, measured in the child.
+enum Outcome {
+    Refused,
+    /// Peak heap and resident growth, and whether the write stopped with
+    /// `PageMetadataExhausted`.
+    Measured {
+        heap: u64,
+        rss: u64,
+        exhausted: bool,
+    },
+}
+
+/// `ArrowWriter`, or `ParallelWriter` on more than one thread.
+fn write_all(
+    case: &Case,
+    batches: &[RecordBatch],
+    plan: parquet_spill::SpillPlan,
+) -> parquet::errors::Result<()> {
+    if case.threads > 1 {
+        let mut writer =
+            ParallelWriter::try_new_with_plan(std::io::sink(), case.schema.clone(), plan)?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.close().map(drop)
+    } else {
+        let mut writer = ArrowWriter::try_new_with_options(
+            std::io::sink(),
+            case.schema.clone(),
+            plan.into_writer_options(),
+        )?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.close().map(drop)
+    }
+}
+
+fn child(
+    counter: &'static CountingAlloc,
+    set_bound: impl Fn(usize),
+    seed: u64,
+    recycle: bool,
+) -> Outcome {
+    let case = Case::draw(seed, recycle);
+    // Generated outside the count and kept until the writer is gone.
+    let batches =
+        counter.exclude(|| testkit::random_batches(&case.schema, &case.batch_rows, case.seed));
+    let input = batches
+        .iter()
+        .map(RecordBatch::get_array_memory_size)
+        .max()
+        .unwrap_or(0);
+    let plan = match case.options(input).plan(&case.schema) {
+        Ok(plan) => plan,
+        Err(Error::BudgetTooSmall { .. }) => return Outcome::Refused,
+        Err(e) => panic!("seed {seed}: {e}"),
+    };
+    set_bound(case.recycled);
+    let base = counter.current();
+    let rss = parquet_spill::rss::reset_peak().unwrap_or(0);
+    counter.reset_peak();
+    let exhausted = match write_all(&case, &batches, plan) {
+        Ok(()) => false,
+        Err(e) if testkit::metadata_exhausted(&e) => true,
+        Err(e) => panic!("seed {seed}: {e}"),
+    };
+    let heap = counter.peak().saturating_sub(base) as u64;
+    let rss = parquet_spill::rss::peak().unwrap_or(0).saturating_sub(rss);
+    Outcome::Measured {
+        heap,
+        rss,
+        exhausted,
+    }
+}
+
+/// The child side: measure the case [`CASE`] names, if any, with `counter`
+/// (the process's counting allocator) and `set_bound` (what the recycler,
+/// if the process has one, may keep).
+pub fn serve_child(counter: &'static CountingAlloc, set_bound: impl Fn(usize)) {
+    let Some((seed, recycle)) = std::env::var(CASE).ok().and_then(|s| {
+        let (seed, recycle) = s.split_once(',')?;
+        Some((seed.parse().ok()?, recycle == "recycle"))
+    }) else {
+        return;
+    };
+    match child(counter, set_bound, seed, recycle) {
+        Outcome::Measured {
+            heap,
+            rss,
+            exhausted,
+        } => println!("SWEEP heap={heap} rss={rss} exhausted={exhausted}"),
+        Outcome::Refused => println!("SWEEP refused"),
+    }
+}
+
+/// The parent side: `PARQUET_SPILL_SWEEP` cases (default `default_cases`),
+/// each in a child running the test `child_test` (which calls
+/// [`serve_child`]); with `recycle`, every case keeps `bound_for(limit)` of
+/// freed blocks. Panics on a case over its limit; prints the worst ratios.
+pub fn run(child_test: &str, default_cases: u64, recycle: bool) {
+    let cases: u64 = std::env::var("PARQUET_SPILL_SWEEP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_cases);
+    let runner = ChildRunner::test(child_test).expect("test executable");
+    let mode = if recycle { "recycle" } else { "plain" };
+    let (mut worst_heap, mut worst_rss, mut refused, mut exhausted) = (0f64, 0f64, 0, 0);
+    for seed in 0..cases {
+        let case = Case::draw(seed, recycle);
+        let out = runner
+            .run(CASE, &format!("{seed},{mode}"))
+            .unwrap_or_else(|e| panic!("seed {seed} {case:?}: {e}"));
+        let line = measure::tagged_line(&out, "SWEEP ")
+            .unwrap_or_else(|| panic!("seed {seed}: no result:\n{out}"));
+        if line == "refused" {
+            refused += 1;
+            println!(
+                "seed {seed:>3}: {:>4} leaves, limit {:>9}, {}: refused",
+                case.leaves(),
+                human_bytes(case.limit as u64),
+                case.codec
+            );
+            continue;
+        }
+        let field = |key: &str| -> u64 {
+            measure::field(line, key).unwrap_or_else(|| panic!("seed {seed}: {line}"))
+        };
+        let (heap, rss) = (field("heap"), field("rss"));
+        let stopped = measure::field(line, "exhausted") == Some(true);
+        exhausted += usize::from(stopped);
+        let limit = case.limit as f64;
+        worst_heap = worst_heap.max(heap as f64 / limit);
+        worst_rss = worst_rss.max(rss as f64 / limit);
+        println!(
+            "seed {seed:>3}: {:>4} leaves, limit {:>9}, {:<20} {} thread(s), heap {:>10} rss {:>10}{}",
+            case.leaves(),
+            human_bytes(case.limit as u64),
+            case.codec.to_string(),
+            case.threads,
+            human_bytes(heap),
+            human_bytes(rss),
+            if stopped { ", stopped: page metadata exhausted" } else { "" }
+        );
+        assert!(
+            heap as f64 <= limit,
+            "seed {seed} {case:?}: heap {heap} over the limit"
+        );
+        assert!(
+            rss as f64 <= limit,
+            "seed {seed} {case:?}: resident growth {rss} over the limit"
+        );
+    }
+    println!(
+        "{cases} cases ({mode}), {refused} refused, {exhausted} stopped by PageMetadataExhausted; \
+         worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}"
+    );
+}
