@@ -42,7 +42,7 @@
 //!
 //! fn main() {
 //!     let limit = 256 << 20;
-//!     ALLOC.set_bound(bound_for(limit)); // 16 MiB of freed blocks at most
+//!     ALLOC.set_bound(bound_for(limit)); // 32 MiB of freed blocks at most
 //!     let _options = SpillOptions::new(limit).reserve(ALLOC.bound());
 //! }
 //! ```
@@ -63,8 +63,12 @@ const STEPS: usize = 4;
 const ALIGN: usize = 16;
 /// Blocks the table can hold: a 32 MiB bound of 64 KiB blocks.
 const SLOTS: usize = 512;
-/// [`bound_for`] keeps this fraction of the limit.
-const SHARE: usize = 16;
+/// [`bound_for`] keeps this fraction of the limit. An eighth rather than a
+/// sixteenth: the CLI's conversion of a 1 GiB, 300-column IPC file at
+/// 256 MiB (bound 32 instead of 16 MiB) took 238k page faults down to 75k,
+/// 9 % off the wall time on one and two threads, and 35 MiB off the peak
+/// resident set (the plan keeps fewer pages on the heap to make room).
+const SHARE: usize = 8;
 
 /// The most [`bound_for`] keeps, whatever the limit: enough for the page
 /// buffers of a few threads at the largest pages the planner picks. Also a
@@ -72,12 +76,12 @@ const SHARE: usize = 16;
 pub const MAX_BOUND: usize = 32 << 20;
 
 /// Bytes of freed blocks worth keeping under a memory limit of `limit`
-/// bytes: a sixteenth of it, at most [`MAX_BOUND`]. Reserve the same from
+/// bytes: an eighth of it, at most [`MAX_BOUND`]. Reserve the same from
 /// the limit.
 ///
 /// ```
 /// use parquet_spill::recycle::{bound_for, MAX_BOUND};
-/// assert_eq!(bound_for(64 << 20), 4 << 20);
+/// assert_eq!(bound_for(64 << 20), 8 << 20);
 /// assert_eq!(bound_for(4 << 30), MAX_BOUND);
 /// ```
 pub fn bound_for(limit: usize) -> usize {

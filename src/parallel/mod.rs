@@ -21,10 +21,10 @@
 //!
 //! How it scales: parquet allocates every page's buffers afresh, and with
 //! glibc's allocator each is mapped, faulted in and unmapped again, which
-//! on several threads contends in the kernel (two threads take 0.64–0.79
+//! on several threads contends in the kernel (two threads take 0.63–0.79
 //! of `ArrowWriter`'s time here). An application that installs the
 //! recycling allocator (`recycle::Recycling`, feature `recycle`) and
-//! reserves its bound gets 0.48–0.58 (README, "All cores").
+//! reserves its bound gets 0.48–0.60 (README, "All cores").
 
 mod pool;
 

@@ -54,7 +54,7 @@ fn the_demo_compares_both_writers() {
         &"--mib",
         &"8",
         &"--memory-limit",
-        &"7MiB",
+        &"8MiB",
         &"--keep",
         &dir.path(),
     ]);
@@ -64,7 +64,7 @@ fn the_demo_compares_both_writers() {
         "peak heap",
         "peak RSS",
         "in-memory (parquet default)",
-        "--memory-limit 7.0 MiB",
+        "--memory-limit 8.0 MiB",
     ] {
         assert!(table.contains(needle), "`{needle}` missing from\n{table}");
     }
