@@ -218,20 +218,6 @@ impl<A> Recycling<A> {
         &self.inner
     }
 
-    /// Keep at most `bytes` of freed blocks from now on (blocks already kept
-    /// beyond it go back as blocks are freed). 0, the initial bound, keeps
-    /// nothing.
-    ///
-    /// ```
-    /// use parquet_spill::recycle::Recycling;
-    /// let alloc = Recycling::new(std::alloc::System);
-    /// alloc.set_bound(16 << 20);
-    /// assert_eq!(alloc.bound(), 16 << 20);
-    /// ```
-    pub fn set_bound(&self, bytes: usize) {
-        self.bound.store(bytes, Ordering::Relaxed);
-    }
-
     /// The bound set last: the most this allocator keeps, to reserve from a
     /// writer's limit.
     ///
@@ -258,6 +244,35 @@ impl<A> Recycling<A> {
 }
 
 impl<A: GlobalAlloc> Recycling<A> {
+    /// Keep at most `bytes` of freed blocks from now on; blocks already
+    /// kept beyond it are freed at once, oldest first. 0, the initial
+    /// bound, keeps nothing.
+    ///
+    /// ```
+    /// use parquet_spill::recycle::Recycling;
+    /// let alloc = Recycling::new(std::alloc::System);
+    /// alloc.set_bound(16 << 20);
+    /// assert_eq!(alloc.bound(), 16 << 20);
+    /// ```
+    pub fn set_bound(&self, bytes: usize) {
+        self.bound.store(bytes, Ordering::Relaxed);
+        loop {
+            let Ok(mut table) = self.table.lock() else {
+                return;
+            };
+            if table.cached <= bytes {
+                return;
+            }
+            let Some((old, old_size)) = table.evict() else {
+                return;
+            };
+            drop(table);
+            // SAFETY: every block in the table came from `inner` with this
+            // layout and left the table just now.
+            unsafe { self.release(old as *mut u8, old_size) };
+        }
+    }
+
     /// Hands a freed block of class `size` to the table, really freeing the
     /// oldest blocks until it fits (outside the lock).
     ///
@@ -462,6 +477,23 @@ mod tests {
             a.dealloc(big, layout(512 * KIB));
             assert_eq!(a.cached(), 256 * KIB);
         }
+    }
+
+    #[test]
+    fn a_lower_bound_frees_what_is_kept_beyond_it_at_once() {
+        let a = Recycling::new(System);
+        a.set_bound(1 << 20);
+        unsafe {
+            let blocks: Vec<_> = (0..4).map(|_| a.alloc(layout(64 * KIB))).collect();
+            for &p in &blocks {
+                a.dealloc(p, layout(64 * KIB));
+            }
+        }
+        assert_eq!(a.cached(), 256 * KIB);
+        a.set_bound(128 * KIB);
+        assert_eq!(a.cached(), 128 * KIB, "the oldest two are freed");
+        a.set_bound(0);
+        assert_eq!(a.cached(), 0, "nothing is kept without a bound");
     }
 
     #[test]

@@ -18,13 +18,13 @@ mod sweep;
 
 use std::sync::Arc;
 
-use parquet::arrow::ArrowWriter;
+use arrow_array::RecordBatch;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet_spill::recycle::{bound_for, Recycling};
 use parquet_spill::testkit::measure::{self, ChildRunner, Scenario, Store};
 use parquet_spill::testkit::CountingAlloc;
 use parquet_spill::workloads::Workload;
-use parquet_spill::{ParallelWriter, SpillOptions};
+use parquet_spill::{ParallelWriter, SpillOptions, PARALLEL_QUEUED_BATCHES};
 
 #[global_allocator]
 static ALLOC: Recycling<CountingAlloc> = Recycling::new(CountingAlloc::new());
@@ -101,8 +101,8 @@ fn kept_blocks_and_the_writer_stay_within_the_limit() {
 }
 
 /// The recycler is not idle in a write: page buffers freed by one page
-/// serve the next, within the bound; and the bytes match `ArrowWriter`'s
-/// without it.
+/// serve the next, within the bound; and the file is the one the same
+/// writer writes with nothing kept.
 #[test]
 fn page_buffers_are_kept_within_the_bound_and_the_file_is_unchanged() {
     let w = Workload::WideMixed {
@@ -111,41 +111,33 @@ fn page_buffers_are_kept_within_the_bound_and_the_file_is_unchanged() {
     };
     let batches: Vec<_> = w.batches(w.default_batch_rows()).collect();
     let schema = w.schema();
-    let write = |threads: usize| {
-        let plan = SpillOptions::new(256 * MIB)
-            .reserve(bound_for(256 * MIB) + 64 * MIB)
-            .threads(threads)
+    let batch_bytes = batches
+        .iter()
+        .map(RecordBatch::get_array_memory_size)
+        .max()
+        .unwrap_or(0);
+    let limit = 256 * MIB;
+    let write = || {
+        let plan = SpillOptions::new(limit)
+            .reserve(batch_bytes * (1 + PARALLEL_QUEUED_BATCHES) + bound_for(limit))
+            .threads(2)
             .plan(&schema)
             .expect("plan");
         let mut writer = ParallelWriter::try_new_with_plan(Vec::new(), Arc::clone(&schema), plan)
             .expect("writer")
-            .with_threads(threads);
+            .with_threads(2);
         for batch in &batches {
             writer.write(batch).expect("write");
         }
         writer.into_inner().expect("close")
     };
-    let reference = {
-        let plan = SpillOptions::new(256 * MIB)
-            .reserve(bound_for(256 * MIB) + 64 * MIB)
-            .plan(&schema)
-            .expect("plan");
-        let mut writer = ArrowWriter::try_new_with_options(
-            Vec::new(),
-            Arc::clone(&schema),
-            plan.into_writer_options(),
-        )
-        .expect("writer");
-        for batch in &batches {
-            writer.write(batch).expect("write");
-        }
-        writer.into_inner().expect("close")
-    };
-    ALLOC.set_bound(bound_for(256 * MIB));
-    let recycled = write(2);
+    let reference = write();
+    ALLOC.set_bound(bound_for(limit));
+    let recycled = write();
     let kept = ALLOC.cached();
     ALLOC.set_bound(0);
     assert!(kept > 0, "no freed page buffer was kept");
-    assert!(kept <= bound_for(256 * MIB), "kept {kept} bytes");
+    assert!(kept <= bound_for(limit), "kept {kept} bytes");
+    assert_eq!(ALLOC.cached(), 0, "a bound of 0 frees what was kept");
     assert!(recycled == reference, "the recycler changed the file");
 }

@@ -40,9 +40,8 @@ struct Case {
     seed: u64,
     /// 1: `ArrowWriter`; 2: `ParallelWriter` on two threads.
     threads: usize,
-    /// Bytes of freed blocks the process's allocator keeps (reserved in the
-    /// plan): `bound_for(limit)` in a recycled sweep, else 0.
-    recycled: usize,
+    /// The process's allocator keeps freed blocks (a recycled sweep).
+    recycle: bool,
 }
 
 fn leaves(dt: &DataType) -> usize {
@@ -123,14 +122,17 @@ impl Case {
             row_group_rows: (r.below(3) == 0).then(|| 1 + r.below(rows as u64) as usize),
             seed,
             threads: if r.below(3) == 0 { 2 } else { 1 },
-            recycled: 0,
+            recycle,
         }
-        .recycling(recycle)
     }
 
-    fn recycling(mut self, recycle: bool) -> Self {
-        self.recycled = if recycle { bound_for(self.limit) } else { 0 };
-        self
+    /// Bytes of freed blocks the allocator keeps, reserved in the plan.
+    fn recycled(&self) -> usize {
+        if self.recycle {
+            bound_for(self.limit)
+        } else {
+            0
+        }
     }
 
     fn leaves(&self) -> usize {
@@ -154,7 +156,7 @@ impl Case {
         };
         SpillOptions::new(self.limit)
             .properties(props)
-            .reserve(input * held + self.recycled)
+            .reserve(input * held + self.recycled())
             .threads(self.threads)
     }
 }
@@ -217,7 +219,7 @@ fn child(
         Err(Error::BudgetTooSmall { .. }) => return Outcome::Refused,
         Err(e) => panic!("seed {seed}: {e}"),
     };
-    set_bound(case.recycled);
+    set_bound(case.recycled());
     let base = counter.current();
     let rss = parquet_spill::rss::reset_peak().unwrap_or(0);
     counter.reset_peak();

@@ -12,9 +12,9 @@
 //! from the spill file into the output on the writer's own thread, with the
 //! encoding threads idle. Writing into the page cache was half of that copy
 //! (`perf record`), so [`OutputWriter`] copies what it is given into
-//! [`OutputWriter::chunk`]-sized buffers and a thread writes them while the
-//! next pages are read back: at most [`output_buffers`] bytes, reserved in
-//! the plan. A failed write is returned by the next write, flush or
+//! [`chunk_bytes`]-sized buffers and a thread writes them while the next
+//! pages are read back: at most [`buffer_bytes`] bytes, reserved in the
+//! plan. A failed write is returned by the next write, flush or
 //! [`TempOutput::commit`].
 //!
 //! Why a sync thread: the file is synced before the rename, and syncing a
