@@ -15,12 +15,18 @@
 //!   `planned-<limit>` (`SpillOptions::new(limit)` with `ArrowWriter`).
 //! - `planned-lz4/<workload>`: the same at 96 MiB with LZ4_RAW, whose codec
 //!   keeps almost no state (with zstd, its contexts take most of 96 MiB).
+//! - `row-groups/<workload>`: four row groups instead of one:
+//!   `arrow-writer` against `parallel-2` (`write`, batch by batch: the
+//!   workers wait while each row group is spliced) and `parallel-2-all`
+//!   (`write_all`: each row group is spliced while the next is encoded).
 //!
 //! Workloads: (a) a skewed ~32 MiB row group (a few fat string columns);
 //! (b) 300 mixed columns × 8,192 rows; `planned/` adds (c) 1,500 columns ×
 //! 2,048 rows (at 448 and 640 MiB: zstd contexts need ~420 MiB there).
 //! `PARQUET_SPILL_BENCH_SCALE` scales them (default 1.0). Each writes one
 //! row group (zstd unless the group says otherwise) into a sink.
+//! `row-groups/` writes (b) at 32,768 rows (four times the rows, so each
+//! row group is as large as the others' one).
 //!
 //! ```text
 //! cargo bench --bench parallel
@@ -28,6 +34,7 @@
 //! python3 scripts/bench_ratios.py --reference arrow-writer threads-recycled/
 //! python3 scripts/bench_ratios.py --reference hand-tuned planned/
 //! python3 scripts/bench_ratios.py --reference hand-tuned planned-lz4/
+//! python3 scripts/bench_ratios.py --reference arrow-writer row-groups/
 //! ```
 //! Ratios are reference time / this time: above 1 is faster.
 
@@ -39,6 +46,7 @@ use arrow_array::RecordBatch;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use parquet_spill::recycle::{bound_for, Recycling};
 use parquet_spill::workloads::Workload;
@@ -64,12 +72,22 @@ fn scale() -> f64 {
         .unwrap_or(1.0)
 }
 
-fn properties(codec: Compression) -> WriterProperties {
-    WriterProperties::builder()
-        .set_max_row_group_row_count(None)
-        .set_max_row_group_bytes(None)
-        .set_compression(codec)
-        .build()
+/// The codec and how many row groups the workload is cut into.
+#[derive(Clone, Copy)]
+struct Setup {
+    codec: Compression,
+    row_groups: usize,
+}
+
+impl Setup {
+    fn properties(&self, workload: &Workload) -> WriterProperties {
+        let rows = (self.row_groups > 1).then(|| workload.rows().div_ceil(self.row_groups));
+        WriterProperties::builder()
+            .set_max_row_group_row_count(rows)
+            .set_max_row_group_bytes(None)
+            .set_compression(self.codec)
+            .build()
+    }
 }
 
 /// The planned options at `limit` for `threads` encoding threads, with the
@@ -77,7 +95,7 @@ fn properties(codec: Compression) -> WriterProperties {
 fn planned(
     workload: &Workload,
     batches: &[RecordBatch],
-    codec: Compression,
+    setup: Setup,
     limit: usize,
     threads: usize,
 ) -> SpillOptions {
@@ -92,7 +110,7 @@ fn planned(
         1
     };
     SpillOptions::new(limit)
-        .properties(properties(codec))
+        .properties(setup.properties(workload))
         .reserve(batch * held + ALLOC.bound())
         .threads(threads)
         .expected_file_bytes(workload.raw_bytes())
@@ -103,35 +121,42 @@ fn planned(
 enum Writer {
     /// `ArrowWriter` with the plan for `limit`.
     Arrow { limit: usize },
-    /// `ParallelWriter` on `threads` threads with the plan for `LIMIT`.
-    Parallel { threads: usize },
+    /// `ParallelWriter` on `threads` threads with the plan for `LIMIT`,
+    /// batch by batch or through `write_all`.
+    Parallel { threads: usize, all: bool },
     /// `ArrowWriter`, 64 KiB / 64 KiB / 256, a file store.
     HandTuned,
 }
 
-fn write_all(writer: Writer, workload: &Workload, codec: Compression, batches: &[RecordBatch]) {
+fn write_with(writer: Writer, workload: &Workload, setup: Setup, batches: &[RecordBatch]) {
     let schema = batches[0].schema();
     let plan = |limit, threads| {
-        planned(workload, batches, codec, limit, threads)
+        planned(workload, batches, setup, limit, threads)
             .plan(&schema)
             .expect("the bench's limits fit its workloads")
     };
     let metadata = match writer {
-        Writer::Parallel { threads } => {
+        Writer::Parallel { threads, all } => {
             let mut w = ParallelWriter::try_new_with_plan(
                 std::io::sink(),
                 Arc::clone(&schema),
                 plan(LIMIT, threads),
             )
             .expect("create the writer");
-            for batch in batches {
-                w.write(batch).expect("write");
+            if all {
+                w.write_all(batches.iter().cloned().map(Ok::<_, ParquetError>))
+                    .expect("write_all");
+            } else {
+                for batch in batches {
+                    w.write(batch).expect("write");
+                }
             }
             w.close().expect("close")
         }
         Writer::Arrow { limit } => arrow(batches, plan(limit, 1).into_writer_options()),
         Writer::HandTuned => {
-            let props = properties(codec)
+            let props = setup
+                .properties(workload)
                 .into_builder()
                 .set_data_page_size_limit(64 << 10)
                 .set_dictionary_page_size_limit(64 << 10)
@@ -144,7 +169,7 @@ fn write_all(writer: Writer, workload: &Workload, codec: Compression, batches: &
             arrow(batches, options)
         }
     };
-    assert_eq!(metadata.num_row_groups(), 1);
+    assert_eq!(metadata.num_row_groups(), setup.row_groups);
     black_box(metadata);
 }
 
@@ -164,7 +189,7 @@ fn group(
     c: &mut Criterion,
     prefix: &str,
     workload: Workload,
-    codec: Compression,
+    setup: Setup,
     writers: &[(String, Writer)],
 ) {
     let batches: Vec<RecordBatch> = workload.batches(workload.default_batch_rows()).collect();
@@ -177,7 +202,7 @@ fn group(
         .throughput(Throughput::Bytes(workload.raw_bytes()));
     for (name, writer) in writers {
         group.bench_function(name.as_str(), |b| {
-            b.iter(|| write_all(*writer, &workload, codec, &batches))
+            b.iter(|| write_with(*writer, &workload, setup, &batches))
         });
     }
     group.finish();
@@ -192,9 +217,24 @@ fn benches(c: &mut Criterion) {
     };
     let threads: Vec<(String, Writer)> =
         std::iter::once(("arrow-writer".to_string(), Writer::Arrow { limit: LIMIT }))
-            .chain([1, 2, 4].map(|n| (format!("parallel-{n}"), Writer::Parallel { threads: n })))
+            .chain([1, 2, 4].map(|n| {
+                (
+                    format!("parallel-{n}"),
+                    Writer::Parallel {
+                        threads: n,
+                        all: false,
+                    },
+                )
+            }))
             .collect();
-    let zstd = Compression::ZSTD(ZstdLevel::default());
+    let zstd = Setup {
+        codec: Compression::ZSTD(ZstdLevel::default()),
+        row_groups: 1,
+    };
+    let lz4 = Setup {
+        codec: Compression::LZ4_RAW,
+        row_groups: 1,
+    };
     for workload in [skewed, wide(300, 8192.0)] {
         group(c, "threads", workload, zstd, &threads);
     }
@@ -229,14 +269,24 @@ fn benches(c: &mut Criterion) {
     );
     // LZ4_RAW keeps no codec state to speak of: the issue's 96 MiB case.
     for workload in [wide(300, 8192.0), wide(1500, 2048.0)] {
-        group(
-            c,
-            "planned-lz4",
-            workload,
-            Compression::LZ4_RAW,
-            &planned(&[96 * MIB]),
-        );
+        group(c, "planned-lz4", workload, lz4, &planned(&[96 * MIB]));
     }
+    let row_groups = Setup {
+        row_groups: 4,
+        ..zstd
+    };
+    let parallel = |all| Writer::Parallel { threads: 2, all };
+    group(
+        c,
+        "row-groups",
+        wide(300, 4.0 * 8192.0),
+        row_groups,
+        &[
+            ("arrow-writer".to_string(), Writer::Arrow { limit: LIMIT }),
+            ("parallel-2".to_string(), parallel(false)),
+            ("parallel-2-all".to_string(), parallel(true)),
+        ],
+    );
 }
 
 criterion_group!(parallel, benches);

@@ -302,3 +302,93 @@ fn a_plan_for_two_threads_writes_the_same_file() {
     let stats = monitor.stats();
     assert!(stats.budget.peak <= 64 << 20, "{stats}");
 }
+
+/// Rows per row group in the `write_all` tests: each batch of 800 rows
+/// fills a row group and starts the next.
+fn small_row_groups() -> WriterProperties {
+    small_pages()
+        .into_builder()
+        .set_max_row_group_row_count(Some(700))
+        .build()
+}
+
+#[test]
+fn write_all_after_an_input_error_keeps_every_row_group_before_it() {
+    let batches: Vec<_> = (0..5).map(|i| all_types_batch(800, i)).collect();
+    for threads in [1, 2] {
+        let spill = Arc::new(FileStoreFactory::new().unwrap());
+        let options = ArrowWriterOptions::new()
+            .with_properties(small_row_groups())
+            .with_page_store_factory(spill);
+        let mut writer =
+            ParallelWriter::try_new_with_options(Vec::new(), batches[0].schema(), options)
+                .unwrap()
+                .with_threads(threads);
+        // Three batches, then the input fails.
+        let input = batches[..3]
+            .iter()
+            .cloned()
+            .map(Ok)
+            .chain([Err(ParquetError::General("the input broke".into()))])
+            .chain(batches[3..].iter().cloned().map(Ok));
+        let err = writer.write_all(input).unwrap_err();
+        assert!(err.to_string().contains("the input broke"), "{err}");
+        // Nothing is lost: the writer goes on, and the file holds the
+        // three batches, as ArrowWriter's would.
+        let file = writer.into_inner().unwrap();
+        let mut serial =
+            ArrowWriter::try_new(Vec::new(), batches[0].schema(), Some(small_row_groups()))
+                .unwrap();
+        for batch in &batches[..3] {
+            serial.write(batch).unwrap();
+        }
+        assert!(
+            file == serial.into_inner().unwrap(),
+            "{threads} threads: not ArrowWriter's file"
+        );
+        let rows: usize = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(file))
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap().num_rows())
+            .sum();
+        assert_eq!(rows, 2400);
+    }
+}
+
+#[test]
+fn write_all_fails_on_a_store_error_while_splicing_in_the_background() {
+    let batches: Vec<_> = (0..6).map(|i| all_types_batch(800, i)).collect();
+    for nth in [1, 40, 400] {
+        let spill = Arc::new(FileStoreFactory::new().unwrap());
+        let faulty = Arc::new(FaultyStoreFactory::new(spill, Fault::FailTake(nth)));
+        let options = ArrowWriterOptions::new()
+            .with_properties(small_row_groups())
+            .with_page_store_factory(faulty);
+        let mut out = Vec::new();
+        let mut writer =
+            ParallelWriter::try_new_with_options(&mut out, batches[0].schema(), options)
+                .unwrap()
+                .with_threads(2);
+        let started = Instant::now();
+        let err = writer
+            .write_all(batches.iter().cloned().map(Ok::<_, ParquetError>))
+            .expect_err("the failed take fails write_all");
+        assert!(started.elapsed() < Duration::from_secs(60), "no hang");
+        assert_eq!(
+            injected_fault(&err),
+            Some(&InjectedFault { op: Op::Take, nth }),
+            "{err}"
+        );
+        let again = writer.write(&batches[0]).unwrap_err();
+        assert!(
+            matches!(Error::in_chain(&again), Some(Error::WriterFailed { .. })),
+            "take {nth}: {again}"
+        );
+        assert!(writer.close().is_err(), "take {nth}: close must fail");
+        assert!(
+            !out.ends_with(b"PAR1") || out.len() <= 4,
+            "take {nth}: no footer"
+        );
+    }
+}

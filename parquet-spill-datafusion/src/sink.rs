@@ -371,9 +371,13 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
         let mut writer = ParallelWriter::try_new_with_options(upload, schema, options)
             .map_err(context)?
             .with_threads(threads);
-        while let Some(batch) = next(&mut rows)? {
-            writer.write(&batch).map_err(context)?;
-        }
+        // One stream, so each full row group is spliced while the next is
+        // encoded.
+        let batches = std::iter::from_fn(|| next(&mut rows).map_err(Failed::Input).transpose());
+        writer.write_all(batches).map_err(|e| match e {
+            Failed::Input(e) => e,
+            Failed::Writer(e) => context(e),
+        })?;
         writer.into_inner().map_err(context)?
     };
     let upload = out.into_inner().map_err(|e| {
@@ -381,6 +385,19 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     })?;
     upload.finish()?;
     Ok(rows)
+}
+
+/// What failed in `ParallelWriter::write_all`: the input stream, or the
+/// writer.
+enum Failed {
+    Input(DataFusionError),
+    Writer(ParquetError),
+}
+
+impl From<ParquetError> for Failed {
+    fn from(e: ParquetError) -> Self {
+        Self::Writer(e)
+    }
 }
 
 /// Whether `e` says the limit or the pool ran out (DataFusion's

@@ -33,15 +33,17 @@ use std::num::NonZeroUsize;
 
 use arrow_array::{RecordBatch, RecordBatchWriter};
 use arrow_schema::{ArrowError, SchemaRef};
-use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, ArrowWriter, ArrowWriterOptions};
+use parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowRowGroupWriterFactory, ArrowWriter, ArrowWriterOptions,
+};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
-use parquet::file::writer::SerializedFileWriter;
+use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 
 use crate::error::Error;
 use crate::spill_plan::SpillPlan;
-use pool::Pool;
+use pool::{again, Pool, Splice};
 
 /// Batches a [`ParallelWriter`] may still hold after `write` returns (the
 /// caller runs at most this many ahead of the slowest column): reserve room
@@ -86,6 +88,12 @@ pub const PARALLEL_QUEUED_BATCHES: usize = 2;
 /// ```
 pub struct ParallelWriter<W: Write + Send> {
     writer: SerializedFileWriter<W>,
+    encoder: Encoder,
+}
+
+/// Everything but the file: split from it so a row group being spliced can
+/// borrow the file while the next one is encoded ([`ParallelWriter::write_all`]).
+struct Encoder {
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
     /// Leaf columns under each top-level field.
@@ -94,15 +102,27 @@ pub struct ParallelWriter<W: Write + Send> {
     pool: Option<Pool>,
     /// Rows in the open row group, `None` when none is open.
     in_progress: Option<usize>,
+    /// Row groups closed so far (the next one's index).
+    row_groups: usize,
     max_row_group_row_count: Option<usize>,
     max_row_group_bytes: Option<usize>,
     finished: bool,
 }
 
+/// What [`Encoder::step`] did with a batch.
+enum Step {
+    /// Every row is queued.
+    Done,
+    /// These rows still go to the open row group.
+    Continue(RecordBatch),
+    /// The open row group is full and must be closed; these rows follow.
+    Full(Option<RecordBatch>),
+}
+
 impl<W: Write + Send> std::fmt::Debug for ParallelWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParallelWriter")
-            .field("threads", &self.threads)
+            .field("threads", &self.encoder.threads)
             .field("in_progress_rows", &self.in_progress_rows())
             .field("bytes_written", &self.bytes_written())
             .finish_non_exhaustive()
@@ -169,15 +189,18 @@ impl<W: Write + Send> ParallelWriter<W> {
         let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         Ok(Self {
             writer,
-            factory,
-            schema,
-            leaves,
-            threads,
-            pool: None,
-            in_progress: None,
-            max_row_group_row_count,
-            max_row_group_bytes,
-            finished: false,
+            encoder: Encoder {
+                factory,
+                schema,
+                leaves,
+                threads,
+                pool: None,
+                in_progress: None,
+                row_groups: 0,
+                max_row_group_row_count,
+                max_row_group_bytes,
+                finished: false,
+            },
         })
     }
 
@@ -214,8 +237,8 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), parquet::errors::ParquetError>(())
     /// ```
     pub fn with_threads(mut self, threads: usize) -> Self {
-        if self.pool.is_none() {
-            self.threads = threads.max(1);
+        if self.encoder.pool.is_none() {
+            self.encoder.threads = threads.max(1);
         }
         self
     }
@@ -231,7 +254,7 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), parquet::errors::ParquetError>(())
     /// ```
     pub fn threads(&self) -> usize {
-        self.threads
+        self.encoder.threads
     }
 
     /// Encode `batch`, splitting row groups exactly as `ArrowWriter::write`
@@ -251,70 +274,98 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        if self.finished {
-            return Err(Error::WriterFailed {
-                cause: "the file is already finished".into(),
-            }
-            .into());
-        }
-        if batch.num_columns() != self.schema.fields().len() {
-            return Err(ParquetError::ArrowError(format!(
-                "Incompatible schema: the batch has {} columns, the writer's schema {}",
-                batch.num_columns(),
-                self.schema.fields().len()
-            )));
-        }
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let mut remaining = batch.clone();
-        loop {
-            let buffered = match self.in_progress {
-                Some(rows) => rows,
-                None => self.start_row_group()?,
-            };
-            let mut split_at = match self.max_row_group_row_count {
-                Some(max) if buffered + remaining.num_rows() > max => Some(max - buffered),
-                _ => None,
-            };
-            let candidate = split_at.unwrap_or_else(|| remaining.num_rows());
-            if let (Some(max_bytes), true) = (self.max_row_group_bytes, buffered > 0) {
-                let current = self.pool()?.estimated_bytes()?;
-                if current >= max_bytes {
+        self.encoder.check(batch)?;
+        let mut next = Some(batch.clone()).filter(|b| b.num_rows() > 0);
+        while let Some(batch) = next.take() {
+            next = match self.encoder.step(batch, None)? {
+                Step::Done => None,
+                Step::Continue(rest) => Some(rest),
+                Step::Full(rest) => {
                     self.flush()?;
-                    continue;
+                    rest
                 }
-                // As ArrowWriter: the rows that fit at the average row size so far.
-                match (max_bytes - current).checked_div(current / buffered) {
-                    Some(0) if candidate > 0 => {
-                        self.flush()?;
-                        continue;
-                    }
-                    Some(fit) if candidate > fit => split_at = Some(fit),
-                    _ => {}
-                }
-            }
-            let rest = split_at.map(|at| {
-                let rest = remaining.slice(at, remaining.num_rows() - at);
-                remaining = remaining.slice(0, at);
-                rest
-            });
-            self.pool()?.submit(&remaining)?;
-            let rows = buffered + remaining.num_rows();
-            self.in_progress = Some(rows);
-            let full = self.max_row_group_row_count.is_some_and(|max| rows >= max)
-                || match self.max_row_group_bytes {
-                    Some(max) => self.pool()?.estimated_bytes()? >= max,
-                    None => false,
-                };
-            if full {
-                self.flush()?;
-            }
-            match rest {
-                Some(rest) => remaining = rest,
-                None => return Ok(()),
-            }
+            };
         }
+        Ok(())
+    }
+
+    /// Write every batch of `batches`, as [`write`](Self::write) would one
+    /// by one, but splice each full row group into the file while the
+    /// workers already encode the next: with [`write`](Self::write) they
+    /// wait while the caller's thread copies a row group out of the page
+    /// store. Returns the first error of `batches` or of the writer; the
+    /// row groups before it are in the file, and the writer can still be
+    /// finished after an error of `batches`.
+    ///
+    /// Only a call that owns the loop over the batches can do this: the
+    /// row group being spliced borrows the file across batches.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+    /// use parquet::arrow::ArrowWriter;
+    /// use parquet::file::properties::WriterProperties;
+    /// use parquet_spill::ParallelWriter;
+    ///
+    /// let batches: Vec<RecordBatch> = (0..10)
+    ///     .map(|i| RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from_iter_values(i * 1000..(i + 1) * 1000)) as ArrayRef)]))
+    ///     .collect::<Result<_, _>>()?;
+    /// let props = WriterProperties::builder().set_max_row_group_row_count(Some(3000)).build();
+    ///
+    /// let mut parallel = ParallelWriter::try_new(Vec::new(), batches[0].schema(), Some(props.clone()))?.with_threads(2);
+    /// parallel.write_all(batches.iter().cloned().map(Ok::<_, parquet::errors::ParquetError>))?;
+    /// let parallel = parallel.into_inner()?;
+    ///
+    /// let mut serial = ArrowWriter::try_new(Vec::new(), batches[0].schema(), Some(props))?;
+    /// for batch in &batches {
+    ///     serial.write(batch)?;
+    /// }
+    /// assert_eq!(parallel, serial.into_inner()?, "the same bytes, four row groups");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_all<I, E>(&mut self, batches: I) -> std::result::Result<(), E>
+    where
+        I: IntoIterator<Item = std::result::Result<RecordBatch, E>>,
+        E: From<ParquetError>,
+    {
+        let mut input = Input {
+            batches: batches.into_iter(),
+            next: None,
+        };
+        let mut full = match self.encoder.encode_until_full(&mut input, None)? {
+            Outcome::Ended => return Ok(()),
+            Outcome::Full => true,
+        };
+        while full {
+            self.encoder.close_columns()?;
+            let Self { writer, encoder } = self;
+            let mut pending = Pending {
+                row_group: Some(writer.next_row_group()?),
+                next: 0,
+                columns: encoder.leaves.len(),
+            };
+            // On one thread nothing encodes while the owner splices.
+            let outcome = if encoder.threads > 1 {
+                encoder.encode_until_full(&mut input, Some(&mut pending))
+            } else {
+                Ok(Outcome::Full)
+            };
+            // The full row group goes into the file even after an error of
+            // the input (a failed pool fails this too).
+            let spliced = encoder
+                .pool()
+                .and_then(|pool| pool.finish_splice(&mut pending))
+                .and_then(|()| pending.close());
+            let outcome = outcome?;
+            spliced?;
+            full = match (encoder.threads > 1, outcome) {
+                (true, Outcome::Ended) => false,
+                (true, Outcome::Full) => true,
+                // One thread: now encode what follows.
+                (false, _) => matches!(encoder.encode_until_full(&mut input, None)?, Outcome::Full),
+            };
+        }
+        Ok(())
     }
 
     /// Close the open row group (waiting for its columns) and write it.
@@ -331,13 +382,12 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush(&mut self) -> Result<()> {
-        if self.in_progress.take().is_none() {
+        if self.encoder.in_progress.take().is_none() {
             return Ok(());
         }
-        self.pool()?;
-        let Self { pool, writer, .. } = self;
-        let pool = started(pool)?;
-        let mut row_group = writer.next_row_group()?;
+        self.encoder.row_groups += 1;
+        let pool = self.encoder.pool()?;
+        let mut row_group = self.writer.next_row_group()?;
         pool.close_row_group(|chunk| chunk.append_to_row_group(&mut row_group))?;
         row_group.close()?;
         Ok(())
@@ -372,7 +422,7 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn memory_size(&self) -> usize {
-        self.pool.as_ref().map_or(0, Pool::memory_size)
+        self.encoder.pool.as_ref().map_or(0, Pool::memory_size)
     }
 
     /// The encoded size of the open row group, as
@@ -389,8 +439,8 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn in_progress_size(&self) -> Result<usize> {
-        match (&self.pool, self.in_progress) {
-            (Some(pool), Some(_)) => pool.estimated_bytes(),
+        match (&self.encoder.pool, self.encoder.in_progress) {
+            (Some(pool), Some(_)) => pool.estimated_bytes(None),
             _ => Ok(0),
         }
     }
@@ -406,7 +456,7 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), parquet::errors::ParquetError>(())
     /// ```
     pub fn in_progress_rows(&self) -> usize {
-        self.in_progress.unwrap_or_default()
+        self.encoder.in_progress.unwrap_or_default()
     }
 
     /// Bytes written to the output so far.
@@ -469,9 +519,9 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// ```
     pub fn finish(&mut self) -> Result<ParquetMetaData> {
         self.flush()?;
-        self.finished = true;
+        self.encoder.finished = true;
         let metadata = self.writer.finish()?;
-        self.pool = None;
+        self.encoder.pool = None;
         Ok(metadata)
     }
 
@@ -502,20 +552,138 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// ```
     pub fn into_inner(mut self) -> Result<W> {
         self.flush()?;
-        self.pool = None;
+        self.encoder.pool = None;
         self.writer.into_inner()
+    }
+}
+
+/// The caller's batches, and the rows of one not yet written.
+struct Input<I> {
+    batches: I,
+    next: Option<RecordBatch>,
+}
+
+/// Why [`Encoder::encode_until_full`] stopped.
+enum Outcome {
+    Ended,
+    Full,
+}
+
+impl Encoder {
+    /// Refuse a batch this writer cannot take.
+    fn check(&self, batch: &RecordBatch) -> Result<()> {
+        if self.finished {
+            return Err(Error::WriterFailed {
+                cause: "the file is already finished".into(),
+            }
+            .into());
+        }
+        if batch.num_columns() != self.schema.fields().len() {
+            return Err(ParquetError::ArrowError(format!(
+                "Incompatible schema: the batch has {} columns, the writer's schema {}",
+                batch.num_columns(),
+                self.schema.fields().len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Queue `batch`'s rows for the open row group (starting one if none
+    /// is), splitting row groups exactly as `ArrowWriter::write` does, up
+    /// to the first row group that fills. Waits splice into `splice`.
+    fn step(&mut self, batch: RecordBatch, mut splice: Option<&mut dyn Splice>) -> Result<Step> {
+        let buffered = match self.in_progress {
+            Some(rows) => rows,
+            None => self.start_row_group()?,
+        };
+        let mut split_at = match self.max_row_group_row_count {
+            Some(max) if buffered + batch.num_rows() > max => Some(max - buffered),
+            _ => None,
+        };
+        let candidate = split_at.unwrap_or_else(|| batch.num_rows());
+        if let (Some(max_bytes), true) = (self.max_row_group_bytes, buffered > 0) {
+            let current = self.pool()?.estimated_bytes(again(&mut splice))?;
+            if current >= max_bytes {
+                return Ok(Step::Full(Some(batch)));
+            }
+            // As ArrowWriter: the rows that fit at the average row size so far.
+            match (max_bytes - current).checked_div(current / buffered) {
+                Some(0) if candidate > 0 => return Ok(Step::Full(Some(batch))),
+                Some(fit) if candidate > fit => split_at = Some(fit),
+                _ => {}
+            }
+        }
+        let (head, rest) = match split_at {
+            Some(at) => (
+                batch.slice(0, at),
+                Some(batch.slice(at, batch.num_rows() - at)),
+            ),
+            None => (batch, None),
+        };
+        self.pool()?.submit(&head, again(&mut splice))?;
+        let rows = buffered + head.num_rows();
+        self.in_progress = Some(rows);
+        let full = self.max_row_group_row_count.is_some_and(|max| rows >= max)
+            || match self.max_row_group_bytes {
+                Some(max) => self.pool()?.estimated_bytes(splice)? >= max,
+                None => false,
+            };
+        Ok(match (full, rest) {
+            (true, rest) => Step::Full(rest),
+            (false, Some(rest)) => Step::Continue(rest),
+            (false, None) => Step::Done,
+        })
+    }
+
+    /// Write the input's batches until the open row group is full or the
+    /// input ends; waits splice into `splice`.
+    fn encode_until_full<I, E>(
+        &mut self,
+        input: &mut Input<I>,
+        mut splice: Option<&mut dyn Splice>,
+    ) -> std::result::Result<Outcome, E>
+    where
+        I: Iterator<Item = std::result::Result<RecordBatch, E>>,
+        E: From<ParquetError>,
+    {
+        loop {
+            let batch = match input.next.take() {
+                Some(batch) => batch,
+                None => match input.batches.next() {
+                    Some(batch) => batch?,
+                    None => return Ok(Outcome::Ended),
+                },
+            };
+            self.check(&batch)?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            match self.step(batch, again(&mut splice))? {
+                Step::Done => {}
+                Step::Continue(rest) => input.next = Some(rest),
+                Step::Full(rest) => {
+                    input.next = rest;
+                    return Ok(Outcome::Full);
+                }
+            }
+        }
+    }
+
+    /// Close the open row group's columns without waiting for them.
+    fn close_columns(&mut self) -> Result<()> {
+        if self.in_progress.take().is_some() {
+            self.row_groups += 1;
+            self.pool()?.close_columns()?;
+        }
+        Ok(())
     }
 
     fn start_row_group(&mut self) -> Result<usize> {
-        let writers = self
-            .factory
-            .create_column_writers(self.writer.flushed_row_groups().len())?;
-        let leaves = std::mem::take(&mut self.leaves);
-        let started = self
-            .pool()
-            .and_then(|pool| pool.start_row_group(writers, &leaves));
-        self.leaves = leaves;
-        started?;
+        let writers = self.factory.create_column_writers(self.row_groups)?;
+        self.pool()?;
+        if let Some(pool) = &self.pool {
+            pool.start_row_group(writers, &self.leaves)?;
+        }
         self.in_progress = Some(0);
         Ok(0)
     }
@@ -529,13 +697,44 @@ impl<W: Write + Send> ParallelWriter<W> {
                 PARALLEL_QUEUED_BATCHES,
             )?);
         }
-        started(&self.pool)
+        self.pool
+            .as_ref()
+            .ok_or_else(|| ParquetError::General("parquet-spill: no encoder pool".into()))
     }
 }
 
-fn started(pool: &Option<Pool>) -> Result<&Pool> {
-    pool.as_ref()
-        .ok_or_else(|| ParquetError::General("parquet-spill: no encoder pool".into()))
+/// A row group being spliced into the file while the next one is encoded.
+struct Pending<'a, W: Write + Send> {
+    row_group: Option<SerializedRowGroupWriter<'a, W>>,
+    next: usize,
+    columns: usize,
+}
+
+impl<W: Write + Send> Splice for Pending<'_, W> {
+    fn next_column(&self) -> Option<usize> {
+        (self.next < self.columns).then_some(self.next)
+    }
+
+    fn splice(&mut self, chunks: Vec<ArrowColumnChunk>) -> Result<()> {
+        let row_group = self
+            .row_group
+            .as_mut()
+            .ok_or_else(|| ParquetError::General("parquet-spill: row group closed".into()))?;
+        self.next += 1;
+        chunks
+            .into_iter()
+            .try_for_each(|chunk| chunk.append_to_row_group(row_group))
+    }
+}
+
+impl<W: Write + Send> Pending<'_, W> {
+    /// Close the row group once every column is in.
+    fn close(&mut self) -> Result<()> {
+        match self.row_group.take() {
+            Some(row_group) => row_group.close().map(drop),
+            None => Ok(()),
+        }
+    }
 }
 
 impl<W: Write + Send> RecordBatchWriter for ParallelWriter<W> {

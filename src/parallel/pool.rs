@@ -10,6 +10,11 @@
 //! Memory stays bounded: the caller may run at most `depth` batches ahead
 //! of the slowest column, and a column holds only the arrays of those
 //! batches.
+//!
+//! A row group can be closed while the next one is encoded: a column's
+//! `Close` task publishes its chunks, a `Start` task queued behind it hands
+//! it the next row group's writers, and the owner splices closed columns in
+//! order ([`Splice`]) whenever it would otherwise wait.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -27,7 +32,27 @@ use crate::error::Error;
 /// What a column is asked to do next.
 enum Task {
     Write(ArrayRef),
+    /// Close the writers; the chunks wait in `Column::chunks`.
     Close,
+    /// Take the next row group's writers (queued while a `Close` was).
+    Start(Vec<ArrowColumnWriter>),
+}
+
+/// Reborrow an optional [`Splice`] for one call.
+pub(crate) fn again<'s>(splice: &'s mut Option<&mut dyn Splice>) -> Option<&'s mut dyn Splice> {
+    match splice {
+        Some(splice) => Some(&mut **splice),
+        None => None,
+    }
+}
+
+/// Where the owner puts closed columns' chunks, in column order: a row
+/// group being spliced into the file.
+pub(crate) trait Splice {
+    /// The column whose chunks go next, `None` once every column is in.
+    fn next_column(&self) -> Option<usize>;
+    /// Append the next column's chunks (its leaves, in order).
+    fn splice(&mut self, chunks: Vec<ArrowColumnChunk>) -> Result<()>;
 }
 
 /// One top-level column: its leaf writers and what is queued for them.
@@ -63,6 +88,8 @@ struct State {
     /// it only when it holds, not after every task (on two cores, each
     /// needless wake-up preempts an encoding worker).
     awaited: Option<Awaited>,
+    /// ... or for this column to close, to splice it meanwhile.
+    splicing: Option<usize>,
 }
 
 /// What the owner waits for.
@@ -87,7 +114,22 @@ impl State {
 
     /// Whether a worker that just changed the state must wake the owner.
     fn owner_may_go(&self) -> bool {
-        self.failure.is_some() || self.awaited.is_some_and(|a| self.holds(a))
+        self.failure.is_some()
+            || self.awaited.is_some_and(|a| self.holds(a))
+            || self
+                .splicing
+                .is_some_and(|i| self.holds(Awaited::Closed(i)))
+    }
+
+    /// Take closed column `index`'s chunks.
+    fn take_chunks(&mut self, index: usize) -> Vec<ArrowColumnChunk> {
+        match self.columns.get_mut(index) {
+            Some(column) => {
+                column.closed = false;
+                std::mem::take(&mut column.chunks)
+            }
+            None => Vec::new(),
+        }
     }
 }
 
@@ -143,6 +185,7 @@ impl Pool {
                 failed: None,
                 shutdown: false,
                 awaited: None,
+                splicing: None,
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
@@ -166,7 +209,8 @@ impl Pool {
     }
 
     /// Hand a new row group's leaf writers to their columns; `leaves[i]` is
-    /// how many leaf writers top-level column `i` has.
+    /// how many leaf writers top-level column `i` has. A column still
+    /// closing the last row group gets them after its `Close`.
     pub(crate) fn start_row_group(
         &self,
         writers: Vec<ArrowColumnWriter>,
@@ -175,17 +219,32 @@ impl Pool {
         let mut state = self.shared.lock();
         check(&mut state)?;
         let mut writers = writers.into_iter();
-        for (column, &count) in state.columns.iter_mut().zip(leaves) {
-            column.writers = Some(writers.by_ref().take(count).collect());
-            column.estimated_bytes = 0;
+        for (index, &count) in leaves.iter().enumerate() {
+            let leaf_writers: Vec<_> = writers.by_ref().take(count).collect();
+            let Some(column) = state.columns.get_mut(index) else {
+                break;
+            };
+            if column.outstanding == 0 && column.writers.is_none() {
+                column.writers = Some(leaf_writers);
+                column.estimated_bytes = 0;
+            } else {
+                self.enqueue_one(&mut state, index, Task::Start(leaf_writers));
+            }
         }
+        drop(state);
+        self.shared.work.notify_all();
+        self.run_inline();
         Ok(())
     }
 
     /// Queue `batch` for encoding, first waiting while any column is
-    /// `depth` batches behind.
-    pub(crate) fn submit(&self, batch: &RecordBatch) -> Result<()> {
-        let mut state = self.wait(Awaited::Room)?;
+    /// `depth` batches behind (splicing into `splice` meanwhile).
+    pub(crate) fn submit(
+        &self,
+        batch: &RecordBatch,
+        splice: Option<&mut dyn Splice>,
+    ) -> Result<()> {
+        let mut state = self.wait(Awaited::Room, splice)?;
         let tasks: Vec<Task> = batch.columns().iter().cloned().map(Task::Write).collect();
         self.enqueue(&mut state, tasks);
         drop(state);
@@ -193,46 +252,55 @@ impl Pool {
         Ok(())
     }
 
-    /// Close every column's writers (in parallel) and hand their chunks to
-    /// `each` in column order, each as soon as its column is closed: the
-    /// owner splices column `i` while the workers still close the columns
-    /// after it. A failure of `each` fails the pool, as a worker's would.
-    pub(crate) fn close_row_group(
-        &self,
-        mut each: impl FnMut(ArrowColumnChunk) -> Result<()>,
-    ) -> Result<()> {
-        let columns = {
+    /// Queue a `Close` for every column (they close in parallel); their
+    /// chunks wait for [`finish_splice`](Self::finish_splice) or for a
+    /// wait that splices.
+    pub(crate) fn close_columns(&self) -> Result<()> {
+        {
             let mut state = self.shared.lock();
             check(&mut state)?;
-            let columns = state.columns.len();
-            let tasks = (0..columns).map(|_| Task::Close).collect();
+            let tasks = (0..state.columns.len()).map(|_| Task::Close).collect();
             self.enqueue(&mut state, tasks);
-            columns
-        };
-        self.run_inline();
-        for index in 0..columns {
-            let chunks = {
-                let mut state = self.wait(Awaited::Closed(index))?;
-                let column = &mut state.columns[index];
-                column.closed = false;
-                std::mem::take(&mut column.chunks)
-            };
-            if let Err(e) = chunks.into_iter().try_for_each(&mut each) {
-                let mut state = self.shared.lock();
-                if state.failure.is_none() && state.failed.is_none() {
-                    state.failed = Some(e.to_string());
-                }
-                drop_queued(&mut state, self.shared.depth);
-                return Err(e);
-            }
         }
+        self.run_inline();
+        Ok(())
+    }
+
+    /// Hand every column still due to `splice`, each as soon as it is
+    /// closed: the owner splices column `i` while the workers still close
+    /// the columns after it. A failure of `splice` fails the pool, as a
+    /// worker's would.
+    pub(crate) fn finish_splice(&self, splice: &mut dyn Splice) -> Result<()> {
+        while let Some(index) = splice.next_column() {
+            let chunks = self.wait(Awaited::Closed(index), None)?.take_chunks(index);
+            self.splice_or_fail(splice, chunks)?;
+        }
+        Ok(())
+    }
+
+    /// Close every column and hand their chunks to `each` in column order
+    /// ([`close_columns`](Self::close_columns), then
+    /// [`finish_splice`](Self::finish_splice)).
+    pub(crate) fn close_row_group(
+        &self,
+        each: impl FnMut(ArrowColumnChunk) -> Result<()>,
+    ) -> Result<()> {
+        self.close_columns()?;
+        let columns = self.shared.lock().columns.len();
+        let mut chunks = EachChunk {
+            each,
+            next: 0,
+            columns,
+        };
+        self.finish_splice(&mut chunks)?;
         drop(self.wait_idle()?);
         Ok(())
     }
 
-    /// Wait until every queued task has run; then the estimates are exact.
-    pub(crate) fn estimated_bytes(&self) -> Result<usize> {
-        let state = self.wait_idle()?;
+    /// Wait until every queued task has run (splicing into `splice`
+    /// meanwhile); then the estimates are exact.
+    pub(crate) fn estimated_bytes(&self, splice: Option<&mut dyn Splice>) -> Result<usize> {
+        let state = self.wait(Awaited::Idle, splice)?;
         Ok(state.columns.iter().map(|c| c.estimated_bytes).sum())
     }
 
@@ -243,16 +311,35 @@ impl Pool {
     }
 
     fn wait_idle(&self) -> Result<MutexGuard<'_, State>> {
-        self.wait(Awaited::Idle)
+        self.wait(Awaited::Idle, None)
     }
 
-    fn wait(&self, until: Awaited) -> Result<MutexGuard<'_, State>> {
+    /// Wait until `until` holds; meanwhile splice every column due to
+    /// `splice` that has closed.
+    fn wait(
+        &self,
+        until: Awaited,
+        mut splice: Option<&mut dyn Splice>,
+    ) -> Result<MutexGuard<'_, State>> {
         let mut state = self.shared.lock();
         loop {
             state.awaited = None;
+            state.splicing = None;
             check(&mut state)?;
             if state.holds(until) {
                 return Ok(state);
+            }
+            if let Some(splice) = again(&mut splice) {
+                if let Some(index) = splice.next_column() {
+                    if state.holds(Awaited::Closed(index)) {
+                        let chunks = state.take_chunks(index);
+                        drop(state);
+                        self.splice_or_fail(splice, chunks)?;
+                        state = self.shared.lock();
+                        continue;
+                    }
+                    state.splicing = Some(index);
+                }
             }
             state.awaited = Some(until);
             state = self
@@ -263,23 +350,41 @@ impl Pool {
         }
     }
 
+    /// Splice `chunks`; a failure fails the pool, as a worker's would.
+    fn splice_or_fail(&self, splice: &mut dyn Splice, chunks: Vec<ArrowColumnChunk>) -> Result<()> {
+        splice.splice(chunks).inspect_err(|e| {
+            let mut state = self.shared.lock();
+            if state.failure.is_none() && state.failed.is_none() {
+                state.failed = Some(e.to_string());
+            }
+            drop_queued(&mut state, self.shared.depth);
+        })
+    }
+
     /// Give `tasks[i]` to column `i`.
     fn enqueue(&self, state: &mut State, tasks: Vec<Task>) {
-        let depth = self.shared.depth;
         for (index, task) in tasks.into_iter().enumerate() {
-            let column = &mut state.columns[index];
-            let was_idle = column.outstanding == 0;
-            column.pending.push_back(task);
-            column.outstanding += 1;
-            if column.outstanding == depth {
-                state.saturated += 1;
-            }
-            state.outstanding += 1;
-            if was_idle {
-                state.ready.push_back(index);
-            }
+            self.enqueue_one(state, index, task);
         }
         self.shared.work.notify_all();
+    }
+
+    /// Give `task` to column `index` (waking no worker).
+    fn enqueue_one(&self, state: &mut State, index: usize, task: Task) {
+        let depth = self.shared.depth;
+        let Some(column) = state.columns.get_mut(index) else {
+            return;
+        };
+        let was_idle = column.outstanding == 0;
+        column.pending.push_back(task);
+        column.outstanding += 1;
+        if column.outstanding == depth {
+            state.saturated += 1;
+        }
+        state.outstanding += 1;
+        if was_idle {
+            state.ready.push_back(index);
+        }
     }
 
     /// With no workers, encode what was queued on the caller's thread.
@@ -342,14 +447,23 @@ fn drain(shared: &Shared) {
     }
 }
 
-/// Take column `index`'s queued tasks, run them unlocked, report back.
+/// Take column `index`'s queued tasks (up to its next `Close`, so the
+/// owner gets the chunks without waiting for the next row group's writes),
+/// run them unlocked, report back.
 fn step<'a>(
     shared: &'a Shared,
     mut state: MutexGuard<'a, State>,
     index: usize,
 ) -> MutexGuard<'a, State> {
     let column = &mut state.columns[index];
-    let tasks: Vec<Task> = column.pending.drain(..).collect();
+    let mut tasks = Vec::with_capacity(column.pending.len());
+    while let Some(task) = column.pending.pop_front() {
+        let close = matches!(task, Task::Close);
+        tasks.push(task);
+        if close {
+            break;
+        }
+    }
     let writers = column.writers.take();
     let field = Arc::clone(&column.field);
     drop(state);
@@ -374,23 +488,19 @@ fn step<'a>(
     column.outstanding -= count;
     state.outstanding -= count;
     match outcome {
-        Ok(Done::Writing(writers)) => {
+        Ok(Done { writers, chunks }) => {
             let column = &mut state.columns[index];
-            column.estimated_bytes = writers
+            if let Some(chunks) = chunks {
+                column.chunks = chunks;
+                column.closed = true;
+            }
+            let leaves = writers.as_deref().unwrap_or_default();
+            column.estimated_bytes = leaves
                 .iter()
                 .map(ArrowColumnWriter::get_estimated_total_bytes)
                 .sum();
-            column.memory_size = writers.iter().map(ArrowColumnWriter::memory_size).sum();
-            column.writers = Some(writers);
-            if !column.pending.is_empty() {
-                state.ready.push_back(index);
-            }
-        }
-        Ok(Done::Closed(chunks)) => {
-            let column = &mut state.columns[index];
-            column.chunks = chunks;
-            column.closed = true;
-            column.memory_size = 0;
+            column.memory_size = leaves.iter().map(ArrowColumnWriter::memory_size).sum();
+            column.writers = writers;
             if !column.pending.is_empty() {
                 state.ready.push_back(index);
             }
@@ -430,26 +540,32 @@ fn drop_queued(state: &mut State, depth: usize) {
         .count();
 }
 
-enum Done {
-    Writing(Vec<ArrowColumnWriter>),
-    Closed(Vec<ArrowColumnChunk>),
+/// What a column's run leaves: its writers (none after a `Close` not
+/// followed by a `Start`) and the chunks a `Close` made.
+struct Done {
+    writers: Option<Vec<ArrowColumnWriter>>,
+    chunks: Option<Vec<ArrowColumnChunk>>,
 }
 
 /// Run one column's tasks in order.
 fn run(
     field: &FieldRef,
-    writers: Option<Vec<ArrowColumnWriter>>,
+    mut writers: Option<Vec<ArrowColumnWriter>>,
     tasks: Vec<Task>,
 ) -> Result<Done> {
     let column = || field.name().clone();
-    let mut writers = writers.ok_or_else(|| {
+    let out_of_order = |what: &str| {
         ParquetError::from(Error::WriterFailed {
-            cause: format!("column {} has no open row group", field.name()),
+            cause: format!("column {}: {what}", field.name()),
         })
-    })?;
+    };
+    let mut chunks = None;
     for task in tasks {
         match task {
             Task::Write(array) => {
+                let writers = writers
+                    .as_mut()
+                    .ok_or_else(|| out_of_order("no open row group"))?;
                 let mut encode = || -> Result<()> {
                     for (writer, leaf) in writers.iter_mut().zip(compute_leaves(field, &array)?) {
                         writer.write(&leaf)?;
@@ -462,7 +578,10 @@ fn run(
                 })?;
             }
             Task::Close => {
-                let chunks = writers
+                let closing = writers
+                    .take()
+                    .ok_or_else(|| out_of_order("no open row group to close"))?;
+                let closed = closing
                     .into_iter()
                     .map(ArrowColumnWriter::close)
                     .collect::<Result<Vec<_>>>()
@@ -470,12 +589,35 @@ fn run(
                         column: column(),
                         source,
                     })?;
-                // A close is always the last task of its row group.
-                return Ok(Done::Closed(chunks));
+                chunks = Some(closed);
+            }
+            Task::Start(next) => {
+                if writers.is_some() {
+                    return Err(out_of_order("a row group started before the last closed"));
+                }
+                writers = Some(next);
             }
         }
     }
-    Ok(Done::Writing(writers))
+    Ok(Done { writers, chunks })
+}
+
+/// [`Splice`] handing each chunk to a closure ([`Pool::close_row_group`]).
+struct EachChunk<F> {
+    each: F,
+    next: usize,
+    columns: usize,
+}
+
+impl<F: FnMut(ArrowColumnChunk) -> Result<()>> Splice for EachChunk<F> {
+    fn next_column(&self) -> Option<usize> {
+        (self.next < self.columns).then_some(self.next)
+    }
+
+    fn splice(&mut self, chunks: Vec<ArrowColumnChunk>) -> Result<()> {
+        self.next += 1;
+        chunks.into_iter().try_for_each(&mut self.each)
+    }
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> String {

@@ -48,4 +48,6 @@ pub use sparse::{SparseMapStore, SparseMapStoreFactory};
 pub use throttled::{ThrottleConfig, ThrottledStoreFactory};
 #[cfg(target_os = "linux")]
 pub use tmpfs::Tmpfs;
-pub use write::{write_parallel_writer, write_parquet, write_parquet_parallel};
+pub use write::{
+    write_parallel_writer, write_parallel_writer_all, write_parquet, write_parquet_parallel,
+};

@@ -125,6 +125,36 @@ pub fn write_parallel_writer(
     Ok(Bytes::from(writer.into_inner()?))
 }
 
+/// [`write_parallel_writer`] through
+/// [`ParallelWriter::write_all`](crate::ParallelWriter::write_all), which
+/// splices each full row group while the next is encoded.
+///
+/// ```
+/// use parquet::file::properties::WriterProperties;
+/// use parquet_spill::testkit::{all_types_batch, write_parquet, write_parallel_writer_all};
+/// let batches: Vec<_> = (0..4).map(|i| all_types_batch(60, i)).collect();
+/// let props = WriterProperties::builder().set_max_row_group_row_count(Some(50)).build();
+/// let serial = write_parquet(&batches, props.clone(), None)?;
+/// assert_eq!(write_parallel_writer_all(&batches, props, None, 2)?, serial);
+/// # Ok::<(), parquet::errors::ParquetError>(())
+/// ```
+pub fn write_parallel_writer_all(
+    batches: &[RecordBatch],
+    props: WriterProperties,
+    factory: Option<SharedFactory>,
+    threads: usize,
+) -> Result<Bytes> {
+    let schema = schema_of(batches)?;
+    let mut options = ArrowWriterOptions::new().with_properties(props);
+    if let Some(factory) = factory {
+        options = options.with_page_store_factory(factory);
+    }
+    let mut writer = crate::ParallelWriter::try_new_with_options(Vec::new(), schema, options)?
+        .with_threads(threads);
+    writer.write_all(batches.iter().cloned().map(Ok::<_, ParquetError>))?;
+    Ok(Bytes::from(writer.into_inner()?))
+}
+
 fn encode_in_parallel(
     factory: &ArrowRowGroupWriterFactory,
     row_group: usize,

@@ -15,8 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 use parquet_spill::{
@@ -125,22 +127,65 @@ fn write(
     gauges: &Gauges,
 ) -> Result<ParquetMetaData> {
     let writing = || writing(args);
-    for (input, &rows) in inputs.iter().zip(&batch_rows.rows) {
-        for batch in input.batches(rows, Arc::clone(&gauges.bytes_read), held.pool())? {
-            let batch = input::conform(schema, batch?)?;
-            let slices = held
-                .admit(batch)
-                .with_context(|| format!("reading {}", input.input.path.display()))?;
-            for slice in slices {
-                writer.write(&slice).with_context(writing)?;
-                gauges
-                    .rows
-                    .fetch_add(slice.num_rows() as u64, Ordering::Relaxed);
-            }
+    let mut inputs = inputs.iter().zip(&batch_rows.rows);
+    let mut reading: Option<(&Probed, input::Batches)> = None;
+    let mut slices = std::collections::VecDeque::new();
+    // One stream of batches, so the writer splices each full row group
+    // while the next is encoded (`write_all`).
+    let batches = std::iter::from_fn(|| loop {
+        if let Some(slice) = slices.pop_front() {
+            return Some(Ok(slice));
         }
-    }
+        let (input, batches) = match &mut reading {
+            Some(reading) => reading,
+            None => {
+                let (input, &rows) = inputs.next()?;
+                match input.batches(rows, Arc::clone(&gauges.bytes_read), held.pool()) {
+                    Ok(batches) => reading.insert((input, batches)),
+                    Err(e) => return Some(Err(Failed::Input(e))),
+                }
+            }
+        };
+        let Some(batch) = batches.next() else {
+            reading = None;
+            continue;
+        };
+        let admitted = batch
+            .and_then(|batch| input::conform(schema, batch))
+            .and_then(|batch| {
+                held.admit(batch)
+                    .with_context(|| format!("reading {}", input.input.path.display()))
+            });
+        match admitted {
+            Ok(admitted) => slices.extend(admitted),
+            Err(e) => return Some(Err(Failed::Input(e))),
+        }
+    })
+    .inspect(|slice: &std::result::Result<RecordBatch, Failed>| {
+        if let Ok(slice) = slice {
+            gauges
+                .rows
+                .fetch_add(slice.num_rows() as u64, Ordering::Relaxed);
+        }
+    });
+    writer.write_all(batches).map_err(|e| match e {
+        Failed::Input(e) => e,
+        Failed::Writer(e) => anyhow::Error::new(e).context(writing()),
+    })?;
     gauges.finishing.store(true, Ordering::Relaxed);
     writer.finish().with_context(writing)
+}
+
+/// What failed in `write_all`: reading the input, or writing the output.
+enum Failed {
+    Input(anyhow::Error),
+    Writer(ParquetError),
+}
+
+impl From<ParquetError> for Failed {
+    fn from(e: ParquetError) -> Self {
+        Self::Writer(e)
+    }
 }
 
 /// `--threads`, or every core.

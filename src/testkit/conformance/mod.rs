@@ -29,7 +29,9 @@ pub use self::stores::{
     check_concurrent_stores, check_empty_blob_last, check_memory_size, check_round_trip,
     create_store,
 };
-use super::write::{write_parallel_writer, write_parquet, write_parquet_parallel};
+use super::write::{
+    write_parallel_writer, write_parallel_writer_all, write_parquet, write_parquet_parallel,
+};
 
 /// A factory handle as the checks take it.
 ///
@@ -207,6 +209,14 @@ pub fn check_case(factory: &SharedFactory, case: &Case) {
     assert_reads_back(&case.name, actual, &case.batches);
 }
 
+/// A [`ParallelWriter`](crate::ParallelWriter) way of writing a case.
+type WriteWith = fn(
+    &[RecordBatch],
+    WriterProperties,
+    Option<SharedFactory>,
+    usize,
+) -> parquet::errors::Result<Bytes>;
+
 /// Thread counts [`check_parallel_writer`] runs every case with.
 ///
 /// ```
@@ -215,7 +225,8 @@ pub fn check_case(factory: &SharedFactory, case: &Case) {
 pub const PARALLEL_WRITER_THREADS: [usize; 3] = [1, 2, 4];
 
 /// Write each of `cases` with [`ParallelWriter`](crate::ParallelWriter) over
-/// `factory` at every count in [`PARALLEL_WRITER_THREADS`]; panic unless the
+/// `factory` at every count in [`PARALLEL_WRITER_THREADS`], batch by batch
+/// and through `write_all`; panic unless the
 /// file is byte-identical to `ArrowWriter`'s with parquet's default store.
 /// A case with content-defined chunking must be refused instead (parquet
 /// keeps its chunkers private).
@@ -231,8 +242,15 @@ pub fn check_parallel_writer(factory: &SharedFactory, cases: Vec<Case>) {
     for case in cases.iter().filter(|c| !c.parallel) {
         let expected = write_parquet(&case.batches, case.props.clone(), None)
             .unwrap_or_else(|e| panic!("case {}: ArrowWriter failed: {e}", case.name));
-        for threads in PARALLEL_WRITER_THREADS {
-            let written = write_parallel_writer(
+        let ways: [(&str, WriteWith); 2] = [
+            ("write", write_parallel_writer),
+            ("write_all", write_parallel_writer_all),
+        ];
+        for (threads, (how, write)) in PARALLEL_WRITER_THREADS
+            .into_iter()
+            .flat_map(|t| ways.map(|w| (t, w)))
+        {
+            let written = write(
                 &case.batches,
                 case.props.clone(),
                 Some(Arc::clone(factory)),
@@ -248,14 +266,14 @@ pub fn check_parallel_writer(factory: &SharedFactory, cases: Vec<Case>) {
             }
             let actual = written.unwrap_or_else(|e| {
                 panic!(
-                    "case {}: ParallelWriter, {threads} threads, failed: {e}",
+                    "case {}: ParallelWriter::{how}, {threads} threads, failed: {e}",
                     case.name
                 )
             });
             assert!(
                 actual == expected,
-                "case {}: ParallelWriter on {threads} threads over {factory:?} differs from \
-                 ArrowWriter ({} vs {} bytes)",
+                "case {}: ParallelWriter::{how} on {threads} threads over {factory:?} differs \
+                 from ArrowWriter ({} vs {} bytes)",
                 case.name,
                 actual.len(),
                 expected.len()
