@@ -14,6 +14,11 @@
 //! thread at a time; row groups split by the same rules; and the finished
 //! column chunks are appended in schema order.
 //!
+//! How it keeps the workers busy across row groups: with
+//! [`ParallelWriter::write_all`] the call owns the loop over the batches,
+//! so the row group being spliced into the file can keep it borrowed while
+//! the workers encode the next one (with `write`, they wait for the splice).
+//!
 //! How it stays within a memory limit: the same page stores (a
 //! [`SpillPlan`] planned with [`SpillOptions::threads`](crate::SpillOptions::threads)
 //! counts one column's transient buffers per thread), and the caller can

@@ -6,7 +6,8 @@
 //! own that measures its peak heap (counting allocator, input batches
 //! excluded) and its peak resident-set growth (`VmHWM` after `clear_refs`,
 //! input batch included and reserved in the plan). A third of the cases
-//! write with `ParallelWriter` on two threads. Every case is within its
+//! write with `ParallelWriter` on two threads, half of those through
+//! `write_all` (each row group spliced while the next is encoded). Every case is within its
 //! limit, refused up front, or stopped by a clear `PageMetadataExhausted`
 //! error (the metadata parquet keeps until close outgrew the limit: many
 //! tiny row groups of a wide schema) before passing it; the worst measured
@@ -18,6 +19,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use parquet_spill::recycle::bound_for;
 use parquet_spill::testkit::measure::{self, human_bytes, ChildRunner};
@@ -40,6 +42,9 @@ struct Case {
     seed: u64,
     /// 1: `ArrowWriter`; 2: `ParallelWriter` on two threads.
     threads: usize,
+    /// `ParallelWriter::write_all` (row groups spliced while the next is
+    /// encoded) instead of `write`.
+    all: bool,
     /// The process's allocator keeps freed blocks (a recycled sweep).
     recycle: bool,
 }
@@ -122,6 +127,7 @@ impl Case {
             row_group_rows: (r.below(3) == 0).then(|| 1 + r.below(rows as u64) as usize),
             seed,
             threads: if r.below(3) == 0 { 2 } else { 1 },
+            all: r.below(2) == 0,
             recycle,
         }
     }
@@ -182,8 +188,12 @@ fn write_all(
     if case.threads > 1 {
         let mut writer =
             ParallelWriter::try_new_with_plan(std::io::sink(), case.schema.clone(), plan)?;
-        for batch in batches {
-            writer.write(batch)?;
+        if case.all {
+            writer.write_all(batches.iter().cloned().map(Ok::<_, ParquetError>))?;
+        } else {
+            for batch in batches {
+                writer.write(batch)?;
+            }
         }
         writer.close().map(drop)
     } else {
@@ -296,11 +306,12 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool) {
         worst_heap = worst_heap.max(heap as f64 / limit);
         worst_rss = worst_rss.max(rss as f64 / limit);
         println!(
-            "seed {seed:>3}: {:>4} leaves, limit {:>9}, {:<20} {} thread(s), heap {:>10} rss {:>10}{}",
+            "seed {seed:>3}: {:>4} leaves, limit {:>9}, {:<20} {} thread(s){}, heap {:>10} rss {:>10}{}",
             case.leaves(),
             human_bytes(case.limit as u64),
             case.codec.to_string(),
             case.threads,
+            if case.threads > 1 && case.all { " write_all" } else { "" },
             human_bytes(heap),
             human_bytes(rss),
             if stopped { ", stopped: page metadata exhausted" } else { "" }
