@@ -51,6 +51,44 @@ fn write_with_fault(fault: Fault, batches: &[RecordBatch]) -> (ParquetError, Vec
     (result.expect_err("the fault must fail the write"), out)
 }
 
+/// A two-thread writer into `out` over a spill store with `fault`.
+fn faulty_writer<'a>(
+    fault: Fault,
+    props: WriterProperties,
+    batches: &[RecordBatch],
+    out: &'a mut Vec<u8>,
+) -> ParallelWriter<&'a mut Vec<u8>> {
+    let spill = Arc::new(FileStoreFactory::new().unwrap());
+    let faulty = Arc::new(FaultyStoreFactory::new(spill, fault));
+    let options = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_page_store_factory(faulty);
+    ParallelWriter::try_new_with_options(out, batches[0].schema(), options)
+        .unwrap()
+        .with_threads(2)
+}
+
+/// `err` is the `nth` take's injected fault, and every later call of
+/// `writer` fails: a write names the failure, a close finishes nothing.
+fn fails_for_good(
+    err: &ParquetError,
+    mut writer: ParallelWriter<&mut Vec<u8>>,
+    batch: &RecordBatch,
+    nth: u64,
+) {
+    assert_eq!(
+        injected_fault(err),
+        Some(&InjectedFault { op: Op::Take, nth }),
+        "{err}"
+    );
+    let again = writer.write(batch).unwrap_err();
+    assert!(
+        matches!(Error::in_chain(&again), Some(Error::WriterFailed { .. })),
+        "take {nth}: {again}"
+    );
+    assert!(writer.close().is_err(), "take {nth}: close must fail");
+}
+
 #[test]
 fn a_store_error_in_a_worker_fails_the_write_and_no_footer_is_written() {
     let batches: Vec<_> = (0..6).map(|i| all_types_batch(800, i)).collect();
@@ -98,31 +136,13 @@ fn a_panicking_store_is_an_error_naming_the_column_not_a_hang() {
 fn a_store_error_while_splicing_fails_the_flush_and_every_later_call() {
     let batches: Vec<_> = (0..4).map(|i| all_types_batch(800, i)).collect();
     for nth in [1, 7, 60] {
-        let spill = Arc::new(FileStoreFactory::new().unwrap());
-        let faulty = Arc::new(FaultyStoreFactory::new(spill, Fault::FailTake(nth)));
-        let options = ArrowWriterOptions::new()
-            .with_properties(small_pages())
-            .with_page_store_factory(faulty);
         let mut out = Vec::new();
-        let mut writer =
-            ParallelWriter::try_new_with_options(&mut out, batches[0].schema(), options)
-                .unwrap()
-                .with_threads(2);
+        let mut writer = faulty_writer(Fault::FailTake(nth), small_pages(), &batches, &mut out);
         for batch in &batches {
             writer.write(batch).unwrap();
         }
         let err = writer.flush().expect_err("the failed take fails the flush");
-        assert_eq!(
-            injected_fault(&err),
-            Some(&InjectedFault { op: Op::Take, nth }),
-            "{err}"
-        );
-        let again = writer.write(&batches[0]).unwrap_err();
-        assert!(
-            matches!(Error::in_chain(&again), Some(Error::WriterFailed { .. })),
-            "take {nth}: {again}"
-        );
-        assert!(writer.close().is_err(), "take {nth}: close must fail");
+        fails_for_good(&err, writer, &batches[0], nth);
         assert!(
             !out.ends_with(b"PAR1") || out.len() <= 4,
             "take {nth}: no footer"
@@ -360,32 +380,15 @@ fn write_all_after_an_input_error_keeps_every_row_group_before_it() {
 fn write_all_fails_on_a_store_error_while_splicing_in_the_background() {
     let batches: Vec<_> = (0..6).map(|i| all_types_batch(800, i)).collect();
     for nth in [1, 40, 400] {
-        let spill = Arc::new(FileStoreFactory::new().unwrap());
-        let faulty = Arc::new(FaultyStoreFactory::new(spill, Fault::FailTake(nth)));
-        let options = ArrowWriterOptions::new()
-            .with_properties(small_row_groups())
-            .with_page_store_factory(faulty);
         let mut out = Vec::new();
         let mut writer =
-            ParallelWriter::try_new_with_options(&mut out, batches[0].schema(), options)
-                .unwrap()
-                .with_threads(2);
+            faulty_writer(Fault::FailTake(nth), small_row_groups(), &batches, &mut out);
         let started = Instant::now();
         let err = writer
             .write_all(batches.iter().cloned().map(Ok::<_, ParquetError>))
             .expect_err("the failed take fails write_all");
         assert!(started.elapsed() < Duration::from_secs(60), "no hang");
-        assert_eq!(
-            injected_fault(&err),
-            Some(&InjectedFault { op: Op::Take, nth }),
-            "{err}"
-        );
-        let again = writer.write(&batches[0]).unwrap_err();
-        assert!(
-            matches!(Error::in_chain(&again), Some(Error::WriterFailed { .. })),
-            "take {nth}: {again}"
-        );
-        assert!(writer.close().is_err(), "take {nth}: close must fail");
+        fails_for_good(&err, writer, &batches[0], nth);
         assert!(
             !out.ends_with(b"PAR1") || out.len() <= 4,
             "take {nth}: no footer"

@@ -33,10 +33,7 @@ pub fn write_parquet(
     factory: Option<SharedFactory>,
 ) -> Result<Bytes> {
     let schema = schema_of(batches)?;
-    let mut options = ArrowWriterOptions::new().with_properties(props);
-    if let Some(factory) = factory {
-        options = options.with_page_store_factory(factory);
-    }
+    let options = writer_options(props, factory);
     let mut writer = ArrowWriter::try_new_with_options(Vec::new(), schema, options)?;
     for batch in batches {
         writer.write(batch)?;
@@ -112,13 +109,7 @@ pub fn write_parallel_writer(
     factory: Option<SharedFactory>,
     threads: usize,
 ) -> Result<Bytes> {
-    let schema = schema_of(batches)?;
-    let mut options = ArrowWriterOptions::new().with_properties(props);
-    if let Some(factory) = factory {
-        options = options.with_page_store_factory(factory);
-    }
-    let mut writer = crate::ParallelWriter::try_new_with_options(Vec::new(), schema, options)?
-        .with_threads(threads);
+    let mut writer = parallel_writer(batches, props, factory, threads)?;
     for batch in batches {
         writer.write(batch)?;
     }
@@ -144,15 +135,32 @@ pub fn write_parallel_writer_all(
     factory: Option<SharedFactory>,
     threads: usize,
 ) -> Result<Bytes> {
-    let schema = schema_of(batches)?;
-    let mut options = ArrowWriterOptions::new().with_properties(props);
-    if let Some(factory) = factory {
-        options = options.with_page_store_factory(factory);
-    }
-    let mut writer = crate::ParallelWriter::try_new_with_options(Vec::new(), schema, options)?
-        .with_threads(threads);
+    let mut writer = parallel_writer(batches, props, factory, threads)?;
     writer.write_all(batches.iter().cloned().map(Ok::<_, ParquetError>))?;
     Ok(Bytes::from(writer.into_inner()?))
+}
+
+/// A `ParallelWriter` into a `Vec` for `batches`' schema.
+fn parallel_writer(
+    batches: &[RecordBatch],
+    props: WriterProperties,
+    factory: Option<SharedFactory>,
+    threads: usize,
+) -> Result<crate::ParallelWriter<Vec<u8>>> {
+    let options = writer_options(props, factory);
+    Ok(
+        crate::ParallelWriter::try_new_with_options(Vec::new(), schema_of(batches)?, options)?
+            .with_threads(threads),
+    )
+}
+
+/// `props`, and `factory` as the page store if given.
+fn writer_options(props: WriterProperties, factory: Option<SharedFactory>) -> ArrowWriterOptions {
+    let options = ArrowWriterOptions::new().with_properties(props);
+    match factory {
+        Some(factory) => options.with_page_store_factory(factory),
+        None => options,
+    }
 }
 
 fn encode_in_parallel(
