@@ -3,12 +3,15 @@
 //! errors and never hang or finish a file, encryption, refusals, and the
 //! `ArrowWriter` surface behaving the same.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+use parquet::arrow::arrow_writer::{
+    ArrowWriter, ArrowWriterOptions, PageKey, PageStore, PageStoreArgs, PageStoreFactory,
+};
 use parquet::encryption::decrypt::FileDecryptionProperties;
 use parquet::encryption::encrypt::FileEncryptionProperties;
 use parquet::errors::ParquetError;
@@ -16,7 +19,8 @@ use parquet::file::properties::{CdcOptions, WriterProperties};
 use parquet_spill::testkit::{
     all_types_batch, injected_fault, random_batches, Fault, FaultyStoreFactory, InjectedFault, Op,
 };
-use parquet_spill::{Error, FileStoreFactory, ParallelWriter, SpillOptions};
+use parquet_spill::testkit::{ThrottleConfig, ThrottledStoreFactory};
+use parquet_spill::{Error, FileStoreFactory, MemoryStoreFactory, ParallelWriter, SpillOptions};
 
 fn small_pages() -> WriterProperties {
     WriterProperties::builder()
@@ -394,4 +398,113 @@ fn write_all_fails_on_a_store_error_while_splicing_in_the_background() {
             "take {nth}: no footer"
         );
     }
+}
+
+/// Which row group each put and take was for, in the order they happened
+/// (stores are created a row group at a time, `leaves` per row group).
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<dyn PageStoreFactory>,
+    leaves: usize,
+    created: AtomicUsize,
+    log: Arc<Mutex<Vec<(Op, usize)>>>,
+}
+
+struct RecordingStore {
+    inner: Box<dyn PageStore>,
+    row_group: usize,
+    log: Arc<Mutex<Vec<(Op, usize)>>>,
+}
+
+impl PageStoreFactory for Recording {
+    fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
+        let store = self.created.fetch_add(1, Ordering::Relaxed);
+        Ok(Box::new(RecordingStore {
+            inner: self.inner.create(args)?,
+            row_group: store / self.leaves,
+            log: Arc::clone(&self.log),
+        }))
+    }
+}
+
+impl PageStore for RecordingStore {
+    fn put(&mut self, value: bytes::Bytes) -> parquet::errors::Result<PageKey> {
+        self.log.lock().unwrap().push((Op::Put, self.row_group));
+        self.inner.put(value)
+    }
+
+    fn take(&mut self, key: PageKey) -> parquet::errors::Result<bytes::Bytes> {
+        self.log.lock().unwrap().push((Op::Take, self.row_group));
+        self.inner.take(key)
+    }
+
+    fn memory_size(&self) -> usize {
+        self.inner.memory_size()
+    }
+}
+
+/// Pages of row group 1 put while row group 0 was being spliced (between
+/// its first and its last take), writing four row groups on two threads
+/// over a store whose takes are slow.
+fn puts_during_the_first_splice(all: bool) -> usize {
+    let batches: Vec<_> = (0..6).map(|i| all_types_batch(800, i)).collect();
+    let leaves = parquet::arrow::ArrowSchemaConverter::new()
+        .convert(&batches[0].schema())
+        .unwrap()
+        .num_columns();
+    let slow = ThrottleConfig {
+        wait_take: Duration::from_micros(300),
+        ..Default::default()
+    };
+    let recording = Arc::new(Recording {
+        inner: Arc::new(ThrottledStoreFactory::new(
+            Arc::new(MemoryStoreFactory::new()),
+            slow,
+        )),
+        leaves,
+        created: AtomicUsize::new(0),
+        log: Arc::default(),
+    });
+    let options = ArrowWriterOptions::new()
+        .with_properties(small_row_groups())
+        .with_page_store_factory(Arc::clone(&recording) as Arc<dyn PageStoreFactory>);
+    let mut writer = ParallelWriter::try_new_with_options(Vec::new(), batches[0].schema(), options)
+        .unwrap()
+        .with_threads(2);
+    if all {
+        writer
+            .write_all(batches.iter().cloned().map(Ok::<_, ParquetError>))
+            .unwrap();
+    } else {
+        for batch in &batches {
+            writer.write(batch).unwrap();
+        }
+    }
+    assert!(writer.close().unwrap().num_row_groups() >= 4);
+    let log = recording.log.lock().unwrap();
+    let takes = || {
+        log.iter()
+            .enumerate()
+            .filter(|(_, e)| **e == (Op::Take, 0))
+            .map(|(at, _)| at)
+    };
+    let (first, last) = (takes().next().unwrap(), takes().next_back().unwrap());
+    log[first..last]
+        .iter()
+        .filter(|e| **e == (Op::Put, 1))
+        .count()
+}
+
+#[test]
+fn write_all_encodes_the_next_row_group_while_splicing_and_write_does_not() {
+    assert_eq!(
+        puts_during_the_first_splice(false),
+        0,
+        "write waits for the splice"
+    );
+    let overlapped = puts_during_the_first_splice(true);
+    assert!(
+        overlapped > 0,
+        "write_all put no page of the next row group during the splice"
+    );
 }

@@ -342,7 +342,14 @@ impl<W: Write + Send> ParallelWriter<W> {
             Outcome::Full => true,
         };
         while full {
-            self.encoder.close_columns()?;
+            if !self.encoder.close_columns()? {
+                // Nothing was open to close (never after a full row group).
+                full = matches!(
+                    self.encoder.encode_until_full(&mut input, None)?,
+                    Outcome::Full
+                );
+                continue;
+            }
             let Self { writer, encoder } = self;
             let mut pending = Pending {
                 row_group: Some(writer.next_row_group()?),
@@ -674,13 +681,15 @@ impl Encoder {
         }
     }
 
-    /// Close the open row group's columns without waiting for them.
-    fn close_columns(&mut self) -> Result<()> {
-        if self.in_progress.take().is_some() {
-            self.row_groups += 1;
-            self.pool()?.close_columns()?;
+    /// Close the open row group's columns without waiting for them;
+    /// `false` if none was open.
+    fn close_columns(&mut self) -> Result<bool> {
+        if self.in_progress.take().is_none() {
+            return Ok(false);
         }
-        Ok(())
+        self.row_groups += 1;
+        self.pool()?.close_columns()?;
+        Ok(true)
     }
 
     fn start_row_group(&mut self) -> Result<usize> {
