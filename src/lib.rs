@@ -100,7 +100,7 @@ pub use file::{FileStore, FileStoreFactory, DEFAULT_INLINE_THRESHOLD};
 pub use memory::{MemoryStore, MemoryStoreFactory};
 pub use metrics::SpillStats;
 pub use options::SpillOptions;
-pub use parallel::{ParallelWriter, PARALLEL_QUEUED_BATCHES};
+pub use parallel::{ParallelWriter, WriteAllError, PARALLEL_QUEUED_BATCHES};
 pub use spill_plan::SpillPlan;
 pub use stats::{SpillMonitor, WriterStats};
 pub use tiered::{TieredStats, TieredStoreFactory};

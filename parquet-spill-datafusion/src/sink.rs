@@ -39,7 +39,7 @@ use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
-use parquet_spill::{MemoryBudget, ParallelWriter, SpillOptions};
+use parquet_spill::{MemoryBudget, ParallelWriter, SpillOptions, WriteAllError};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinSet;
@@ -373,10 +373,11 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
             .with_threads(threads);
         // One stream, so each full row group is spliced while the next is
         // encoded.
-        let batches = std::iter::from_fn(|| next(&mut rows).map_err(Failed::Input).transpose());
+        let batches =
+            std::iter::from_fn(|| next(&mut rows).map_err(WriteAllError::Input).transpose());
         writer.write_all(batches).map_err(|e| match e {
-            Failed::Input(e) => e,
-            Failed::Writer(e) => context(e),
+            WriteAllError::Input(e) => e,
+            WriteAllError::Writer(e) => context(e),
         })?;
         writer.into_inner().map_err(context)?
     };
@@ -385,19 +386,6 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     })?;
     upload.finish()?;
     Ok(rows)
-}
-
-/// What failed in `ParallelWriter::write_all`: the input stream, or the
-/// writer.
-enum Failed {
-    Input(DataFusionError),
-    Writer(ParquetError),
-}
-
-impl From<ParquetError> for Failed {
-    fn from(e: ParquetError) -> Self {
-        Self::Writer(e)
-    }
 }
 
 /// Whether `e` says the limit or the pool ran out (DataFusion's

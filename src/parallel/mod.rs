@@ -64,6 +64,57 @@ use pool::{again, Pool, Splice};
 /// ```
 pub const PARALLEL_QUEUED_BATCHES: usize = 2;
 
+/// An error of [`ParallelWriter::write_all`] that keeps the input's errors
+/// apart from the writer's: pass it as `E` when the two are handled
+/// differently (a read error names the input, a write error the output).
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{ArrayRef, Int32Array, RecordBatch};
+/// use parquet_spill::{ParallelWriter, WriteAllError};
+///
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int32Array::from_iter_values(0..10)) as ArrayRef)])?;
+/// let mut writer = ParallelWriter::try_new(Vec::new(), batch.schema(), None)?;
+/// let input = [Ok(batch.clone()), Err(WriteAllError::Input("line 7 is not a number"))];
+/// match writer.write_all(input) {
+///     Err(WriteAllError::Input(reason)) => assert_eq!(reason, "line 7 is not a number"),
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(writer.close()?.file_metadata().num_rows(), 10, "what came before is kept");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub enum WriteAllError<E> {
+    /// The input failed.
+    Input(E),
+    /// The writer failed.
+    Writer(ParquetError),
+}
+
+impl<E> From<ParquetError> for WriteAllError<E> {
+    fn from(e: ParquetError) -> Self {
+        Self::Writer(e)
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for WriteAllError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Input(e) => write!(f, "reading the input: {e}"),
+            Self::Writer(e) => write!(f, "writing Parquet: {e}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for WriteAllError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Input(e) => Some(e),
+            Self::Writer(e) => Some(e),
+        }
+    }
+}
+
 /// Writes Arrow batches to Parquet like `ArrowWriter`, encoding the columns
 /// on several threads; the file is byte-identical to `ArrowWriter`'s.
 ///
@@ -303,7 +354,9 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// finished after an error of `batches`.
     ///
     /// Only a call that owns the loop over the batches can do this: the
-    /// row group being spliced borrows the file across batches.
+    /// row group being spliced borrows the file across batches. `E` is any
+    /// error a `ParquetError` converts into; [`WriteAllError`] keeps the
+    /// input's apart.
     ///
     /// ```
     /// use std::sync::Arc;

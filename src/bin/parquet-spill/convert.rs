@@ -18,12 +18,11 @@ use anyhow::{anyhow, Context, Result};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
-use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 use parquet_spill::{
     FileStoreFactory, MemoryBudget, PageStoreFactory, ParallelWriter, SpillMonitor, SpillOptions,
-    PARALLEL_QUEUED_BATCHES,
+    WriteAllError, PARALLEL_QUEUED_BATCHES,
 };
 use peak_alloc::PeakAlloc;
 
@@ -142,7 +141,7 @@ fn write(
                 let (input, &rows) = inputs.next()?;
                 match input.batches(rows, Arc::clone(&gauges.bytes_read), held.pool()) {
                     Ok(batches) => reading.insert((input, batches)),
-                    Err(e) => return Some(Err(Failed::Input(e))),
+                    Err(e) => return Some(Err(WriteAllError::Input(e))),
                 }
             }
         };
@@ -158,34 +157,24 @@ fn write(
             });
         match admitted {
             Ok(admitted) => slices.extend(admitted),
-            Err(e) => return Some(Err(Failed::Input(e))),
+            Err(e) => return Some(Err(WriteAllError::Input(e))),
         }
     })
-    .inspect(|slice: &std::result::Result<RecordBatch, Failed>| {
-        if let Ok(slice) = slice {
-            gauges
-                .rows
-                .fetch_add(slice.num_rows() as u64, Ordering::Relaxed);
-        }
-    });
+    .inspect(
+        |slice: &std::result::Result<RecordBatch, WriteAllError<anyhow::Error>>| {
+            if let Ok(slice) = slice {
+                gauges
+                    .rows
+                    .fetch_add(slice.num_rows() as u64, Ordering::Relaxed);
+            }
+        },
+    );
     writer.write_all(batches).map_err(|e| match e {
-        Failed::Input(e) => e,
-        Failed::Writer(e) => anyhow::Error::new(e).context(writing()),
+        WriteAllError::Input(e) => e,
+        WriteAllError::Writer(e) => anyhow::Error::new(e).context(writing()),
     })?;
     gauges.finishing.store(true, Ordering::Relaxed);
     writer.finish().with_context(writing)
-}
-
-/// What failed in `write_all`: reading the input, or writing the output.
-enum Failed {
-    Input(anyhow::Error),
-    Writer(ParquetError),
-}
-
-impl From<ParquetError> for Failed {
-    fn from(e: ParquetError) -> Self {
-        Self::Writer(e)
-    }
 }
 
 /// `--threads`, or every core.
