@@ -409,26 +409,28 @@ impl<W: Write + Send> ParallelWriter<W> {
                 next: 0,
                 columns: encoder.leaves.len(),
             };
-            // On one thread nothing encodes while the owner splices.
-            let outcome = if encoder.threads > 1 {
-                encoder.encode_until_full(&mut input, Some(&mut pending))
-            } else {
-                Ok(Outcome::Full)
-            };
+            // What follows is encoded while the owner splices, except on
+            // one thread, where nothing could encode meanwhile.
+            let overlapped = (encoder.threads > 1)
+                .then(|| encoder.encode_until_full(&mut input, Some(&mut pending)));
             // The full row group goes into the file even after an error of
             // the input (a failed pool fails this too).
             let spliced = encoder
                 .pool()
                 .and_then(|pool| pool.finish_splice(&mut pending))
                 .and_then(|()| pending.close());
-            let outcome = outcome?;
-            spliced?;
-            full = match (encoder.threads > 1, outcome) {
-                (true, Outcome::Ended) => false,
-                (true, Outcome::Full) => true,
-                // One thread: now encode what follows.
-                (false, _) => matches!(encoder.encode_until_full(&mut input, None)?, Outcome::Full),
+            let outcome = match overlapped {
+                Some(outcome) => {
+                    let outcome = outcome?;
+                    spliced?;
+                    outcome
+                }
+                None => {
+                    spliced?;
+                    encoder.encode_until_full(&mut input, None)?
+                }
             };
+            full = matches!(outcome, Outcome::Full);
         }
         Ok(())
     }

@@ -128,11 +128,14 @@ fn write(
     let writing = || writing(args);
     let mut inputs = inputs.iter().zip(&batch_rows.rows);
     let mut reading: Option<(&Probed, input::Batches)> = None;
-    let mut slices = std::collections::VecDeque::new();
+    let mut slices = std::collections::VecDeque::<RecordBatch>::new();
     // One stream of batches, so the writer splices each full row group
     // while the next is encoded (`write_all`).
     let batches = std::iter::from_fn(|| loop {
         if let Some(slice) = slices.pop_front() {
+            gauges
+                .rows
+                .fetch_add(slice.num_rows() as u64, Ordering::Relaxed);
             return Some(Ok(slice));
         }
         let (input, batches) = match &mut reading {
@@ -159,16 +162,7 @@ fn write(
             Ok(admitted) => slices.extend(admitted),
             Err(e) => return Some(Err(WriteAllError::Input(e))),
         }
-    })
-    .inspect(
-        |slice: &std::result::Result<RecordBatch, WriteAllError<anyhow::Error>>| {
-            if let Ok(slice) = slice {
-                gauges
-                    .rows
-                    .fetch_add(slice.num_rows() as u64, Ordering::Relaxed);
-            }
-        },
-    );
+    });
     writer.write_all(batches).map_err(|e| match e {
         WriteAllError::Input(e) => e,
         WriteAllError::Writer(e) => anyhow::Error::new(e).context(writing()),
