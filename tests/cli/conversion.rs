@@ -149,15 +149,17 @@ fn an_output_that_is_also_an_input_is_replaced_safely() {
 }
 
 /// `--threads` changes how many cores encode, never a byte of the output:
-/// with row-group limits, a memory limit and without.
+/// with row-group limits, a memory limit and without. Nor does `--fsync`.
 #[test]
 fn every_thread_count_writes_the_same_bytes() {
     let dir = TempDir::new().unwrap();
     let input = sample(6_000, 3);
     let path = dir.path().join("in.arrow");
     write_input(&path, &[input.slice(0, 2500), input.slice(2500, 3500)]);
+    let mut unsynced = None;
     for extra in [
         &[][..],
+        &["--fsync"][..],
         &["--row-group-rows", "1700"][..],
         &["--row-group-bytes", "64KiB", "--memory-limit", "64MiB"][..],
     ] {
@@ -173,6 +175,14 @@ fn every_thread_count_writes_the_same_bytes() {
             outputs.windows(2).all(|w| w[0] == w[1]),
             "{extra:?}: outputs differ between thread counts"
         );
+        match extra {
+            [] => unsynced = Some(outputs[0].clone()),
+            ["--fsync"] => assert!(
+                unsynced.as_ref() == Some(&outputs[0]),
+                "--fsync changed the output"
+            ),
+            _ => {}
+        }
         let (back, _) = read_parquet(&dir.path().join("out-2.parquet"));
         assert_same_rows(&back, std::slice::from_ref(&input));
     }

@@ -115,6 +115,12 @@ pub struct ConvertArgs {
     #[arg(long, value_name = "N")]
     pub batch_rows: Option<NonZeroUsize>,
 
+    /// Sync the output to disk before renaming it into place, so that it
+    /// survives a power loss, not only a crash of this program (as `rsync
+    /// --fsync`). Slower: the file waits for the disk at the end.
+    #[arg(long)]
+    pub fsync: bool,
+
     /// Print no progress and no report (errors are still printed).
     #[arg(short, long)]
     pub quiet: bool,

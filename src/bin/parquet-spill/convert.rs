@@ -7,7 +7,7 @@
 //! batches stream through one `ParallelWriter` encoding on `--threads`
 //! threads (with a `SpillPlan`'s options when `--memory-limit` is given;
 //! the output is `ArrowWriter`'s, byte for byte), and the output is renamed
-//! into place only after the footer is written and synced.
+//! into place only after the footer is written (and synced, with `--fsync`).
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -28,7 +28,7 @@ use peak_alloc::PeakAlloc;
 
 use crate::cli::ConvertArgs;
 use crate::input::{self, HeldInput, Input, Probed, TextOptions};
-use crate::output::{self, OutputWriter, TempOutput};
+use crate::output::{self, Durability, OutputWriter, TempOutput};
 use crate::progress::{Gauges, Mode, Progress};
 use crate::report::{self, Report};
 use crate::settings;
@@ -46,7 +46,16 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     if let Some(dir) = &args.spill_dir {
         check_spill_dir(dir)?;
     }
-    let output = TempOutput::create(&args.output, output::chunk_bytes(args.memory_limit))?;
+    let durability = if args.fsync {
+        Durability::Synced
+    } else {
+        Durability::Written
+    };
+    let output = TempOutput::create(
+        &args.output,
+        output::chunk_bytes(args.memory_limit),
+        durability,
+    )?;
     let text = TextOptions {
         schema: args.schema.clone(),
         infer_rows: args.infer_rows,
