@@ -163,23 +163,36 @@ fn every_workload_within_every_limit_parallel_writer() {
 }
 
 /// The README's thread-count table: the benchmark's two workloads (skewed
-/// 32 MiB, 300 columns × 8,192 rows), zstd, planned at 256 MiB, written on
-/// 1, 2 and 4 threads (1 is `ArrowWriter`): every peak within the limit.
+/// 32 MiB, 300 columns × 8,192 rows) with zstd, and (c) 1,500 columns with
+/// LZ4_RAW (zstd's 1,500 contexts alone need more than the limit on two
+/// threads), planned at 256 MiB, written on 1, 2 and 4 threads (1 is
+/// `ArrowWriter`): every peak within the limit.
 #[test]
 fn thread_counts_within_256_mib() {
     let child = ChildRunner::test("measure_child").expect("test executable");
     let limit = 256 * MIB;
+    let zstd = Compression::ZSTD(ZstdLevel::default());
     let mut rows = Vec::new();
-    for w in [
-        Workload::skewed_bytes(32 << 20),
-        Workload::WideMixed {
-            columns: 300,
-            rows: 8192,
-        },
+    for (w, codec) in [
+        (Workload::skewed_bytes(32 << 20), zstd),
+        (
+            Workload::WideMixed {
+                columns: 300,
+                rows: 8192,
+            },
+            zstd,
+        ),
+        (
+            Workload::WideMixed {
+                columns: 1500,
+                rows: 4096,
+            },
+            Compression::LZ4_RAW,
+        ),
     ] {
         for threads in [1, 2, 4] {
             let scenario = Scenario::new(w, budget(limit))
-                .with_codec(Compression::ZSTD(ZstdLevel::default()))
+                .with_codec(codec)
                 .with_threads(threads);
             let m = child
                 .measure(&scenario)

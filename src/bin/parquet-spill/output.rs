@@ -23,7 +23,7 @@
 //! can lose a renamed file whose pages the kernel had not written yet. The
 //! price of covering that is the disk's: a single row group reaches the
 //! output only at its end, so the whole file waits for the disk there, with
-//! every core idle (1.5–1.9 s of a 4–6 s conversion of an 812 MiB output
+//! every core idle (1.3–1.9 s of a 4–6 s conversion of an 812 MiB output
 //! here). `rsync --fsync` makes the same choice.
 //!
 //! Why a sync thread when syncing: syncing a whole output at the end waited
