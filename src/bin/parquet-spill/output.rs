@@ -23,8 +23,8 @@
 //! can lose a renamed file whose pages the kernel had not written yet. The
 //! price of covering that is the disk's: a single row group reaches the
 //! output only at its end, so the whole file waits for the disk there, with
-//! every core idle (1.3–1.9 s of a 4–6 s conversion of an 812 MiB output
-//! here). `rsync --fsync` makes the same choice.
+//! every core idle (about 1.3 s of a 4.4 s two-thread conversion of an
+//! 812 MiB output here). `rsync --fsync` makes the same choice.
 //!
 //! Why a sync thread when syncing: syncing a whole output at the end waited
 //! 1.3 s for 850 MB here. Every [`WRITE_BACK_EVERY`] bytes written, a thread
