@@ -396,29 +396,21 @@ impl<W: Write + Send> ParallelWriter<W> {
         };
         while full {
             if !self.encoder.close_columns()? {
-                // Nothing was open to close (never after a full row group).
-                full = matches!(
-                    self.encoder.encode_until_full(&mut input, None)?,
-                    Outcome::Full
-                );
-                continue;
+                // `Full` always leaves a row group open.
+                return Err(ParquetError::General(
+                    "parquet-spill: a full row group was not open".into(),
+                )
+                .into());
             }
             let Self { writer, encoder } = self;
-            let mut pending = Pending {
-                row_group: Some(writer.next_row_group()?),
-                next: 0,
-                columns: encoder.leaves.len(),
-            };
+            let mut pending = Pending::new(writer.next_row_group()?, encoder.leaves.len());
             // What follows is encoded while the owner splices, except on
             // one thread, where nothing could encode meanwhile.
             let overlapped = (encoder.threads > 1)
                 .then(|| encoder.encode_until_full(&mut input, Some(&mut pending)));
             // The full row group goes into the file even after an error of
             // the input (a failed pool fails this too).
-            let spliced = encoder
-                .pool()
-                .and_then(|pool| pool.finish_splice(&mut pending))
-                .and_then(|()| pending.close());
+            let spliced = encoder.pool().and_then(|pool| pending.finish(pool));
             let outcome = match overlapped {
                 Some(outcome) => {
                     let outcome = outcome?;
@@ -449,15 +441,12 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush(&mut self) -> Result<()> {
-        if self.encoder.in_progress.take().is_none() {
+        if !self.encoder.close_columns()? {
             return Ok(());
         }
-        self.encoder.row_groups += 1;
-        let pool = self.encoder.pool()?;
-        let mut row_group = self.writer.next_row_group()?;
-        pool.close_row_group(|chunk| chunk.append_to_row_group(&mut row_group))?;
-        row_group.close()?;
-        Ok(())
+        let Self { writer, encoder } = self;
+        let pending = Pending::new(writer.next_row_group()?, encoder.leaves.len());
+        encoder.pool().and_then(|pool| pending.finish(pool))
     }
 
     /// Metadata of the row groups written so far.
@@ -772,11 +761,28 @@ impl Encoder {
     }
 }
 
-/// A row group being spliced into the file while the next one is encoded.
+/// A row group being spliced into the file, column by column as each
+/// closes (while the next row group is encoded, in `write_all`).
 struct Pending<'a, W: Write + Send> {
-    row_group: Option<SerializedRowGroupWriter<'a, W>>,
+    row_group: SerializedRowGroupWriter<'a, W>,
     next: usize,
     columns: usize,
+}
+
+impl<'a, W: Write + Send> Pending<'a, W> {
+    fn new(row_group: SerializedRowGroupWriter<'a, W>, columns: usize) -> Self {
+        Self {
+            row_group,
+            next: 0,
+            columns,
+        }
+    }
+
+    /// Splice every column still due as it closes, then close the row group.
+    fn finish(mut self, pool: &Pool) -> Result<()> {
+        pool.finish_splice(&mut self)?;
+        self.row_group.close().map(drop)
+    }
 }
 
 impl<W: Write + Send> Splice for Pending<'_, W> {
@@ -785,24 +791,10 @@ impl<W: Write + Send> Splice for Pending<'_, W> {
     }
 
     fn splice(&mut self, chunks: Vec<ArrowColumnChunk>) -> Result<()> {
-        let row_group = self
-            .row_group
-            .as_mut()
-            .ok_or_else(|| ParquetError::General("parquet-spill: row group closed".into()))?;
         self.next += 1;
         chunks
             .into_iter()
-            .try_for_each(|chunk| chunk.append_to_row_group(row_group))
-    }
-}
-
-impl<W: Write + Send> Pending<'_, W> {
-    /// Close the row group once every column is in.
-    fn close(&mut self) -> Result<()> {
-        match self.row_group.take() {
-            Some(row_group) => row_group.close().map(drop),
-            None => Ok(()),
-        }
+            .try_for_each(|chunk| chunk.append_to_row_group(&mut self.row_group))
     }
 }
 

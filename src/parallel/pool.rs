@@ -160,7 +160,8 @@ pub(crate) struct Pool {
 impl Pool {
     /// A pool of `threads` workers for the top-level `fields`, letting the
     /// caller run at most `depth` batches ahead. With one thread the
-    /// caller's thread encodes, inside `submit` and `close_row_group`.
+    /// caller's thread encodes, inside `start_row_group`, `submit` and
+    /// `close_columns`.
     pub(crate) fn new(fields: &[FieldRef], threads: usize, depth: usize) -> Result<Self> {
         let columns = fields
             .iter()
@@ -278,25 +279,6 @@ impl Pool {
         Ok(())
     }
 
-    /// Close every column and hand their chunks to `each` in column order
-    /// ([`close_columns`](Self::close_columns), then
-    /// [`finish_splice`](Self::finish_splice)).
-    pub(crate) fn close_row_group(
-        &self,
-        each: impl FnMut(ArrowColumnChunk) -> Result<()>,
-    ) -> Result<()> {
-        self.close_columns()?;
-        let columns = self.shared.lock().columns.len();
-        let mut chunks = EachChunk {
-            each,
-            next: 0,
-            columns,
-        };
-        self.finish_splice(&mut chunks)?;
-        drop(self.wait_idle()?);
-        Ok(())
-    }
-
     /// Wait until every queued task has run (splicing into `splice`
     /// meanwhile); then the estimates are exact.
     pub(crate) fn estimated_bytes(&self, splice: Option<&mut dyn Splice>) -> Result<usize> {
@@ -308,10 +290,6 @@ impl Pool {
     pub(crate) fn memory_size(&self) -> usize {
         let state = self.shared.lock();
         state.columns.iter().map(|c| c.memory_size).sum()
-    }
-
-    fn wait_idle(&self) -> Result<MutexGuard<'_, State>> {
-        self.wait(Awaited::Idle, None)
     }
 
     /// Wait until `until` holds; meanwhile splice every column due to
@@ -330,15 +308,16 @@ impl Pool {
                 return Ok(state);
             }
             if let Some(splice) = again(&mut splice) {
-                if let Some(index) = splice.next_column() {
-                    if state.holds(Awaited::Closed(index)) {
+                match splice.next_column() {
+                    Some(index) if state.holds(Awaited::Closed(index)) => {
                         let chunks = state.take_chunks(index);
                         drop(state);
                         self.splice_or_fail(splice, chunks)?;
                         state = self.shared.lock();
                         continue;
                     }
-                    state.splicing = Some(index);
+                    Some(index) => state.splicing = Some(index),
+                    None => {}
                 }
             }
             state.awaited = Some(until);
@@ -600,24 +579,6 @@ fn run(
         }
     }
     Ok(Done { writers, chunks })
-}
-
-/// [`Splice`] handing each chunk to a closure ([`Pool::close_row_group`]).
-struct EachChunk<F> {
-    each: F,
-    next: usize,
-    columns: usize,
-}
-
-impl<F: FnMut(ArrowColumnChunk) -> Result<()>> Splice for EachChunk<F> {
-    fn next_column(&self) -> Option<usize> {
-        (self.next < self.columns).then_some(self.next)
-    }
-
-    fn splice(&mut self, chunks: Vec<ArrowColumnChunk>) -> Result<()> {
-        self.next += 1;
-        chunks.into_iter().try_for_each(&mut self.each)
-    }
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> String {
