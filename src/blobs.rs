@@ -186,6 +186,7 @@ impl<L> Blobs<L> {
         let too_large = || Error::BlobTooLarge { len: value.len() };
         let len = u32::try_from(value.len()).map_err(|_| too_large())?;
         let index = u32::try_from(self.heap.len()).map_err(|_| too_large())?;
+        grow_by_a_quarter(&mut self.heap);
         self.heap.push(Bytes::copy_from_slice(value));
         self.heap_live += value.len();
         self.gauge.add(value.len());
@@ -198,6 +199,7 @@ impl<L> Blobs<L> {
     }
 
     fn push(&mut self, entry: Entry<L>) -> PageKey {
+        grow_by_a_quarter(&mut self.entries);
         self.entries.push(entry);
         PageKey::new(self.entries.len() as u64 - 1)
     }
@@ -339,6 +341,19 @@ impl<L> Blobs<L> {
         }
         self.heap_live -= len;
         self.gauge.sub(len);
+    }
+}
+
+/// Make room for one more element, growing by a quarter instead of doubling.
+///
+/// Why: a store keeps an entry per blob until its row group is flushed, and
+/// a 6 GiB row group has hundreds of thousands of them. The per-page charge
+/// must cover the table's capacity at its worst moment, just after it grew:
+/// twice the entries when doubling, a quarter more here. Copying a table of
+/// 16-byte entries a few more times costs little beside writing the pages.
+fn grow_by_a_quarter<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 4).max(4));
     }
 }
 

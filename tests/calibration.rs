@@ -188,10 +188,18 @@ fn the_model_covers_every_workload_and_batch_size() {
 const METADATA_CASE: &str = "PARQUET_SPILL_METADATA_CASE";
 
 /// One metadata case, in a child: `columns` leaves of `kind` ("int64",
-/// "utf8", or "list3": Int64 in three nested nullable lists), statistics `stats`, row groups of `rows` rows in pages of
-/// `page_rows`. Prints the heap parquet kept for the row groups after the
-/// first (everything else is gone after a flush) and what the planned
-/// writer's meter charged for them.
+/// "utf8", or "list3": Int64 in three nested nullable lists), statistics
+/// `stats`, batches of `rows` rows in pages of `page_rows`.
+///
+/// Closed row groups (five fields more): each batch is a row group, flushed;
+/// prints the heap parquet kept for the row groups after the first
+/// (everything else is gone after a flush) and what the planned writer's
+/// meter charged for them.
+///
+/// Open row group (a seventh field, the limit in MiB): every batch goes
+/// into one row group, never flushed; prints the heap that grew after the
+/// first batch (page keys, index builders, stores' entries, heap pages,
+/// all of it) and what the budget's accounting grew by.
 #[test]
 fn metadata_child() {
     use std::sync::Arc;
@@ -207,9 +215,12 @@ fn metadata_child() {
         return;
     };
     let parts: Vec<&str> = case.split(',').collect();
-    let [columns, kind, stats, rows, page_rows, groups] = parts[..] else {
-        panic!("bad case {case}");
+    let (columns, kind, stats, rows, page_rows, groups, open) = match parts[..] {
+        [c, k, s, r, p, g] => (c, k, s, r, p, g, None),
+        [c, k, s, r, p, g, limit] => (c, k, s, r, p, g, Some(limit)),
+        _ => panic!("bad case {case}"),
     };
+    let open: Option<usize> = open.map(|mib| mib.parse::<usize>().unwrap() * MIB);
     let (columns, rows, page_rows, groups): (usize, usize, usize, usize) = (
         columns.parse().unwrap(),
         rows.parse().unwrap(),
@@ -263,13 +274,14 @@ fn metadata_child() {
     };
     let props = WriterProperties::builder()
         .set_statistics_enabled(stats)
-        .set_max_row_group_row_count(Some(rows))
+        .set_max_row_group_row_count(open.is_none().then_some(rows))
+        .set_max_row_group_bytes(None)
         .set_dictionary_enabled(false)
         .set_data_page_row_count_limit(page_rows)
         .set_write_batch_size(page_rows.min(1024))
         .set_compression(Compression::UNCOMPRESSED)
         .build();
-    let plan = SpillOptions::new(256 * MIB)
+    let plan = SpillOptions::new(open.unwrap_or(256 * MIB))
         .properties(props)
         .plan(&schema)
         .unwrap();
@@ -280,6 +292,24 @@ fn metadata_child() {
         plan.into_writer_options(),
     )
     .unwrap();
+    if open.is_some() {
+        // The first batch (and the writer's own state) outside the count.
+        writer.write(&batch(0)).unwrap();
+        let stats = monitor.stats();
+        let (heap, used, pages) = (ALLOC.current(), stats.budget.used, stats.pages);
+        for group in 1..=groups {
+            writer.write(&batch(group)).unwrap();
+        }
+        let stats = monitor.stats();
+        println!(
+            "OPEN kept={} charged={} pages={} heap_pages={}",
+            ALLOC.current() as f64 - heap as f64,
+            stats.budget.used as f64 - used as f64,
+            stats.pages - pages,
+            stats.heap_pages
+        );
+        return writer.close().map(drop).unwrap();
+    }
     // The first row group (and the writer's own state) outside the count.
     let first = batch(0);
     writer.write(&first).unwrap();
@@ -335,6 +365,58 @@ fn page_metadata_charge_covers_what_parquet_keeps() {
             kept / chunks,
             charged / chunks,
             charged / kept
+        );
+        assert!(charged >= kept, "{case}: charged {charged} < kept {kept}");
+        assert!(
+            charged <= kept * most,
+            "{case}: charged {charged} is more than {most}x the {kept} kept"
+        );
+    }
+}
+
+/// What one row group keeps per page while it is open — parquet's page keys
+/// and index builders, the stores' entries and page headers, the pages kept
+/// on the heap — against what the planned writer's budget accounts for it:
+/// the accounting must cover it. With every page on the heap (a roomy
+/// limit) and with most of them spilled (a limit the metadata squeezes).
+#[test]
+fn open_row_group_charge_covers_what_is_kept() {
+    let runner = ChildRunner::test("metadata_child").expect("test executable");
+    // (columns, kind, statistics, limit in MiB, most charge / kept). The
+    // limits that squeeze are about the lowest these cases finish at (the
+    // plan reserves more encoder memory at some larger limits).
+    let cases = [
+        (20, "int64", "page", 1024, 1.3),
+        (20, "int64", "none", 1024, 1.3),
+        (20, "utf8", "page", 1024, 1.3),
+        (20, "utf8", "none", 1024, 1.3),
+        (100, "int64", "page", 56, 1.3),
+        (100, "int64", "none", 28, 1.3),
+        // Strings' min and max are charged at the truncation length (64).
+        (100, "utf8", "page", 180, 1.7),
+        (100, "utf8", "none", 48, 1.3),
+    ];
+    for (columns, kind, stats, limit, most) in cases {
+        // 64-row pages in 17 batches of 4,096 rows: 1,088 pages a column
+        // and 2,176 page keys, just past 1,024 and 2,048: every doubling
+        // vector (parquet's page keys and index builders) has just
+        // doubled, its worst moment.
+        let case = format!("{columns},{kind},{stats},4096,64,16,{limit}");
+        let out = runner
+            .run(METADATA_CASE, &case)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let line = measure::tagged_line(&out, "OPEN ")
+            .unwrap_or_else(|| panic!("{case}: no result:\n{out}"));
+        let field = |key: &str| -> f64 {
+            measure::field(line, key).unwrap_or_else(|| panic!("{case}: {line}"))
+        };
+        let (kept, charged, pages) = (field("kept"), field("charged"), field("pages"));
+        println!(
+            "{case}: kept {:.0} B per page, charged {:.0} ({:.2}x), {:.1} MiB of pages still on the heap",
+            kept / pages,
+            charged / pages,
+            charged / kept,
+            field("heap_pages") / MIB as f64
         );
         assert!(charged >= kept, "{case}: charged {charged} < kept {kept}");
         assert!(

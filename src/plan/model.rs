@@ -53,13 +53,21 @@ const PAGE_OFFSET_INDEX: usize = 32;
 /// Column-index entry per page beyond its min and max values (null flag and
 /// count, level histograms' share).
 const PAGE_COLUMN_INDEX: usize = 48;
-/// Per page until the row group is flushed: parquet's two page keys and the
-/// stores' entries for both blobs.
+/// Per page until the row group is flushed: parquet's two page keys (a
+/// doubling vector: up to 32 bytes) and the stores' entries for both blobs
+/// (tables growing by a quarter: the tiered store's two, and the spill
+/// file's or the heap's slot for the page).
 const PAGE_KEYS: usize = 112;
-/// Per page until the row group is flushed: the column and offset index
-/// builders hold each page's entries in growing vectors, with each min and
-/// max in an allocation of its own, before they are compacted at flush.
-const PAGE_BUILDER: usize = 100;
+/// Per page until the row group is flushed: the offset index builder's
+/// growing vectors (offset, size, first row: 20 bytes, up to twice that
+/// just after they double).
+const OFFSET_BUILDER: usize = 48;
+/// Per page until the row group is flushed, with page statistics: the
+/// column index builder's growing vectors (null flag and count, the min and
+/// max handles: 57 bytes, up to twice that just after they double), beyond
+/// each min and max in an allocation of its own. `tests/calibration.rs`
+/// measures an open row group just after its vectors doubled.
+const COLUMN_BUILDER: usize = 120;
 /// Column chunk metadata until the file closes (encodings, offsets, sizes,
 /// level histograms, the offset and column index frames), beyond its
 /// statistics' values and its pages: measured 770-830 bytes (Int64 and
@@ -345,10 +353,16 @@ impl Leaf {
             EnabledStatistics::None => 0,
             _ => 2 * value.next_multiple_of(8) + 64,
         };
-        let builder = match self.statistics {
-            EnabledStatistics::Page => PAGE_BUILDER + 2 * value.next_multiple_of(16),
-            _ => PAGE_BUILDER / 2,
+        let mut builder = match self.statistics {
+            EnabledStatistics::Page => {
+                OFFSET_BUILDER + COLUMN_BUILDER + 2 * value.next_multiple_of(16)
+            }
+            _ => OFFSET_BUILDER,
         };
+        if self.physical == PhysicalType::BYTE_ARRAY {
+            // The unencoded sizes, a doubling vector of `i64`s.
+            builder += 16;
+        }
         ColumnCost {
             chunk: CHUNK + chunk_statistics + 8 * extra_levels + self.bloom_bytes(s),
             page,

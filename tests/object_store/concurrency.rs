@@ -14,6 +14,15 @@ use object_store::ObjectStore;
 use parquet_spill::testkit::object_store::{objects_under as count_objects, CountingStore};
 use parquet_spill::{ObjectStoreFactory, PageStore};
 
+/// Opens a gate when dropped.
+struct OpenOnDrop(Arc<tokio::sync::Semaphore>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.add_permits(1000);
+    }
+}
+
 /// Uploads run while the next buffer fills: `put` returns while an upload
 /// is held, blobs of that upload are served from memory, and `put` waits
 /// only when `uploads_in_flight` uploads are still running.
@@ -34,6 +43,9 @@ fn uploads_run_in_the_background_and_are_bounded() {
         .build()
         .unwrap();
     let mut store = factory.create_store();
+    // Dropped before the store: a failed assertion below must not leave the
+    // store's drop waiting for an upload the gate still holds.
+    let _open_on_unwind = OpenOnDrop(Arc::clone(&gate));
     let blob = |i: u8| Bytes::from(vec![i; 300]);
     // Object 0: blobs 0..3; the 4th blob starts object 1 and uploads object 0 (held).
     let keys: Vec<_> = (0..4).map(|i| store.put(blob(i)).unwrap()).collect();
