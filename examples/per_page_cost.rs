@@ -1,0 +1,139 @@
+//! What an open row group holds per page, and whose it is.
+//!
+//! Why: in a row group of hundreds of thousands of pages, what each page
+//! leaves on the heap until the row group is flushed (parquet's page keys
+//! and index builders, the store's entries) decides how small a memory
+//! limit can be. This writes the same row group twice through a counting
+//! allocator: once through a store that keeps nothing at all (what is left
+//! is parquet's own), once through [`FileStoreFactory`] (the difference is
+//! the store's). Pages are 64 rows of 100 columns, in batches of 4,096 rows.
+//!
+//! ```text
+//! cargo run --release --features testkit --example per_page_cost
+//! ```
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use bytes::Bytes;
+use parquet::arrow::arrow_writer::{
+    ArrowWriterOptions, PageKey, PageStore, PageStoreArgs, PageStoreFactory,
+};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::FileStoreFactory;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+const COLUMNS: usize = 100;
+const PAGE_ROWS: usize = 64;
+const BATCH_ROWS: usize = 4096;
+const BATCHES: usize = 20;
+
+/// Keeps nothing: every page is dropped on `put` (so the row group can
+/// never be flushed; the measurement stops before that).
+#[derive(Debug)]
+struct Discard;
+
+#[derive(Debug)]
+struct DiscardStore(u64);
+
+impl PageStore for DiscardStore {
+    fn put(&mut self, _value: Bytes) -> parquet::errors::Result<PageKey> {
+        self.0 += 1;
+        Ok(PageKey::new(self.0))
+    }
+
+    fn take(&mut self, _key: PageKey) -> parquet::errors::Result<Bytes> {
+        Err(parquet::errors::ParquetError::General(
+            "the discarding store keeps nothing".into(),
+        ))
+    }
+
+    fn memory_size(&self) -> usize {
+        0
+    }
+}
+
+impl PageStoreFactory for Discard {
+    fn create(&self, _args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
+        Ok(Box::new(DiscardStore(0)))
+    }
+}
+
+/// Heap per page that the row group's pages after the first batch left.
+fn per_page(
+    utf8: bool,
+    statistics: EnabledStatistics,
+    factory: Arc<dyn PageStoreFactory>,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let data_type = if utf8 {
+        DataType::Utf8
+    } else {
+        DataType::Int64
+    };
+    let fields: Vec<Field> = (0..COLUMNS)
+        .map(|i| Field::new(format!("c{i}"), data_type.clone(), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batch = |index: usize| -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let rows = index * BATCH_ROWS..(index + 1) * BATCH_ROWS;
+        let columns = (0..COLUMNS)
+            .map(|c| -> ArrayRef {
+                if utf8 {
+                    let values = rows.clone().map(|r| format!("value-{r:08}-{c}"));
+                    Arc::new(StringArray::from_iter_values(values))
+                } else {
+                    let values = rows.clone().map(|r| r as i64 * 7919 + c as i64);
+                    Arc::new(Int64Array::from_iter_values(values))
+                }
+            })
+            .collect();
+        RecordBatch::try_new(Arc::clone(&schema), columns)
+    };
+    let properties = WriterProperties::builder()
+        .set_statistics_enabled(statistics)
+        .set_max_row_group_row_count(None)
+        .set_max_row_group_bytes(None)
+        .set_dictionary_enabled(false)
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(PAGE_ROWS)
+        .set_compression(Compression::UNCOMPRESSED)
+        .build();
+    let options = ArrowWriterOptions::new()
+        .with_properties(properties)
+        .with_page_store_factory(factory);
+    let mut writer = ArrowWriter::try_new_with_options(std::io::sink(), schema.clone(), options)?;
+    writer.write(&batch(0)?)?;
+    let before = ALLOC.current();
+    for index in 1..BATCHES {
+        writer.write(&batch(index)?)?;
+    }
+    let grown = ALLOC.current().saturating_sub(before);
+    let pages = COLUMNS * (BATCHES - 1) * BATCH_ROWS / PAGE_ROWS;
+    // Dropped unclosed: the discarding store cannot give its pages back.
+    drop(writer);
+    Ok(grown as f64 / pages as f64)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("bytes per page of an open row group (100 columns, 64-row pages)");
+    println!("column  statistics  parquet's own  with FileStoreFactory  the store's");
+    for utf8 in [false, true] {
+        for statistics in [EnabledStatistics::Page, EnabledStatistics::None] {
+            let own = per_page(utf8, statistics, Arc::new(Discard))?;
+            let file = per_page(utf8, statistics, Arc::new(FileStoreFactory::new()?))?;
+            println!(
+                "{:<7} {:<11} {own:>13.0} {file:>22.0} {:>12.0}",
+                if utf8 { "Utf8" } else { "Int64" },
+                format!("{statistics:?}"),
+                file - own
+            );
+        }
+    }
+    Ok(())
+}
