@@ -327,6 +327,27 @@ fn metadata_child() {
     writer.close().unwrap();
 }
 
+/// Run one metadata case in a child; its `tag` line's fields by name.
+fn metadata_case(runner: &ChildRunner, case: &str, tag: &str) -> impl Fn(&str) -> f64 {
+    let out = runner
+        .run(METADATA_CASE, case)
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    let line = measure::tagged_line(&out, tag)
+        .unwrap_or_else(|| panic!("{case}: no result:\n{out}"))
+        .to_string();
+    let case = case.to_string();
+    move |key| measure::field(&line, key).unwrap_or_else(|| panic!("{case}: {line}"))
+}
+
+/// The charge covers what was kept, and by at most `most` times.
+fn assert_covers(case: &str, kept: f64, charged: f64, most: f64) {
+    assert!(charged >= kept, "{case}: charged {charged} < kept {kept}");
+    assert!(
+        charged <= kept * most,
+        "{case}: charged {charged} is more than {most}x the {kept} kept"
+    );
+}
+
 /// What parquet keeps per column chunk and page until the file closes,
 /// measured, against what the planned writer's meter charges for it: the
 /// charge must cover it, and not by much (the model's per-chunk and
@@ -350,14 +371,7 @@ fn page_metadata_charge_covers_what_parquet_keeps() {
     ];
     for (columns, kind, stats, rows, page_rows, groups, most) in cases {
         let case = format!("{columns},{kind},{stats},{rows},{page_rows},{groups}");
-        let out = runner
-            .run(METADATA_CASE, &case)
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
-        let line = measure::tagged_line(&out, "METADATA ")
-            .unwrap_or_else(|| panic!("{case}: no result:\n{out}"));
-        let field = |key: &str| -> f64 {
-            measure::field(line, key).unwrap_or_else(|| panic!("{case}: {line}"))
-        };
+        let field = metadata_case(&runner, &case, "METADATA ");
         let (kept, charged) = (field("kept"), field("charged"));
         let chunks = (columns * groups) as f64;
         println!(
@@ -366,11 +380,7 @@ fn page_metadata_charge_covers_what_parquet_keeps() {
             charged / chunks,
             charged / kept
         );
-        assert!(charged >= kept, "{case}: charged {charged} < kept {kept}");
-        assert!(
-            charged <= kept * most,
-            "{case}: charged {charged} is more than {most}x the {kept} kept"
-        );
+        assert_covers(&case, kept, charged, most);
     }
 }
 
@@ -402,14 +412,7 @@ fn open_row_group_charge_covers_what_is_kept() {
         // vector (parquet's page keys and index builders) has just
         // doubled, its worst moment.
         let case = format!("{columns},{kind},{stats},4096,64,16,{limit}");
-        let out = runner
-            .run(METADATA_CASE, &case)
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
-        let line = measure::tagged_line(&out, "OPEN ")
-            .unwrap_or_else(|| panic!("{case}: no result:\n{out}"));
-        let field = |key: &str| -> f64 {
-            measure::field(line, key).unwrap_or_else(|| panic!("{case}: {line}"))
-        };
+        let field = metadata_case(&runner, &case, "OPEN ");
         let (kept, charged, pages) = (field("kept"), field("charged"), field("pages"));
         println!(
             "{case}: kept {:.0} B per page, charged {:.0} ({:.2}x), {:.1} MiB of pages still on the heap",
@@ -418,10 +421,6 @@ fn open_row_group_charge_covers_what_is_kept() {
             charged / kept,
             field("heap_pages") / MIB as f64
         );
-        assert!(charged >= kept, "{case}: charged {charged} < kept {kept}");
-        assert!(
-            charged <= kept * most,
-            "{case}: charged {charged} is more than {most}x the {kept} kept"
-        );
+        assert_covers(&case, kept, charged, most);
     }
 }
