@@ -350,7 +350,8 @@ impl<L> Blobs<L> {
 /// a 6 GiB row group has hundreds of thousands of them. The per-page charge
 /// must cover the table's capacity at its worst moment, just after it grew:
 /// twice the entries when doubling, a quarter more here. Copying a table of
-/// 16-byte entries a few more times costs little beside writing the pages.
+/// 16- or 24-byte entries a few more times costs little beside writing the
+/// pages.
 fn grow_by_a_quarter<T>(v: &mut Vec<T>) {
     if v.len() == v.capacity() {
         v.reserve_exact((v.len() / 4).max(4));
