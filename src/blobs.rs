@@ -344,18 +344,43 @@ impl<L> Blobs<L> {
     }
 }
 
-/// Make room for one more element, growing by a quarter instead of doubling.
+/// Make room for one more element, growing by at most a quarter instead of
+/// doubling: to the next of four sizes per power of two.
 ///
 /// Why: a store keeps an entry per blob until its row group is flushed, and
 /// a 6 GiB row group has hundreds of thousands of them. The per-page charge
 /// must cover the table's capacity at its worst moment, just after it grew:
-/// twice the entries when doubling, a quarter more here. Copying a table of
-/// 16- or 24-byte entries a few more times costs little beside writing the
-/// pages.
+/// twice the entries when doubling, a quarter more here. The sizes are the
+/// recycling allocator's classes (feature `recycle`), so it serves a
+/// table's growth without rounding it up further. Copying a table of 16- or
+/// 24-byte entries a few more times costs little beside writing the pages.
 fn grow_by_a_quarter<T>(v: &mut Vec<T>) {
-    if v.len() == v.capacity() {
-        v.reserve_exact((v.len() / 4).max(4));
+    if v.len() < v.capacity() {
+        return;
     }
+    let size = std::mem::size_of::<T>().max(1);
+    // The smallest class above today's with room for four more entries
+    // (tiny tables would otherwise grow one entry at a time).
+    let mut bytes = v.capacity() * size;
+    loop {
+        bytes = size_class(bytes + 1);
+        if bytes / size >= v.len() + 4 {
+            break;
+        }
+    }
+    v.reserve_exact(bytes / size - v.len());
+}
+
+/// `bytes` rounded up to one of four sizes per power of two: at most a
+/// quarter more. The recycling allocator (feature `recycle`) serves
+/// requests from 64 KiB up in these sizes.
+pub(crate) fn size_class(bytes: usize) -> usize {
+    if bytes == 0 {
+        return 0;
+    }
+    let power = 1usize << (usize::BITS - 1 - bytes.leading_zeros());
+    let step = (power / 4).max(1);
+    bytes.div_ceil(step) * step
 }
 
 impl<L> Drop for Blobs<L> {
@@ -379,6 +404,36 @@ impl<L> std::fmt::Debug for Blobs<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Grow a table of `N`-byte elements to 200,000 entries.
+    fn check_growth<const N: usize>() {
+        let mut v: Vec<[u8; N]> = Vec::new();
+        let mut last = 0;
+        for _ in 0..200_000 {
+            grow_by_a_quarter(&mut v);
+            v.push([0; N]);
+            let capacity = v.capacity();
+            if capacity != last && last >= 64 {
+                assert!(capacity <= last * 5 / 4 + 2, "{N}: {last} -> {capacity}");
+                // Where the recycling allocator rounds requests (64 KiB
+                // up), a table is a class size to within one element.
+                let bytes = capacity * N;
+                if bytes >= 64 << 10 {
+                    assert!(size_class(bytes) - bytes < N, "{N}: {bytes} bytes");
+                }
+            }
+            last = capacity;
+        }
+    }
+
+    #[test]
+    fn tables_grow_by_at_most_a_quarter_in_size_classes() {
+        check_growth::<16>();
+        check_growth::<24>();
+        assert_eq!(size_class(64 << 10), 64 << 10);
+        assert_eq!(size_class((64 << 10) + 1), 80 << 10);
+        assert_eq!(size_class(0), 0);
+    }
 
     fn header(len: usize) -> Bytes {
         // As parquet builds it: a 1 KiB buffer holding a few bytes.

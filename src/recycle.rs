@@ -56,8 +56,6 @@ use std::sync::Mutex;
 const MIN: usize = 64 << 10;
 /// Largest request recycled.
 const MAX: usize = 128 << 20;
-/// Size classes per power of two.
-const STEPS: usize = 4;
 /// Alignment every recycled block is allocated with (glibc's own minimum on
 /// 64-bit targets, so blocks come from plain `malloc`).
 const ALIGN: usize = 16;
@@ -94,9 +92,7 @@ fn class(size: usize, align: usize) -> Option<usize> {
     if !(MIN..=MAX).contains(&size) || align > ALIGN {
         return None;
     }
-    let power = 1usize << (usize::BITS - 1 - size.leading_zeros());
-    let step = power / STEPS;
-    Some(size.div_ceil(step) * step)
+    Some(crate::blobs::size_class(size))
 }
 
 /// A freed block: its address (0 for an empty slot), class size and age.

@@ -55,7 +55,7 @@ const PAGE_OFFSET_INDEX: usize = 32;
 const PAGE_COLUMN_INDEX: usize = 48;
 /// Per page until the row group is flushed: parquet's two page keys (a
 /// doubling vector: up to 32 bytes) and the stores' entries for both blobs
-/// (tables growing by a quarter: the tiered store's two, and the spill
+/// (tables growing by at most a quarter: the tiered store's two, and the spill
 /// file's or the heap's slot for the page).
 const PAGE_KEYS: usize = 112;
 /// Per page until the row group is flushed: the offset index builder's
