@@ -10,6 +10,10 @@
 //!   within the plan's estimate (its reservation plus the page metadata it
 //!   expects), across input batch sizes from 73 to 4,096 rows. The ratio
 //!   estimate / measured is printed: how conservative the model is.
+//! - **Page metadata**: what parquet keeps per column chunk and page once a
+//!   row group is flushed, and what an open row group holds per page just
+//!   after parquet's vectors doubled (with the pages on the heap, and
+//!   spilled), against what the planned writer charges for them.
 //!
 //! ```text
 //! cargo test --all-features --test calibration -- --nocapture
@@ -191,7 +195,7 @@ const METADATA_CASE: &str = "PARQUET_SPILL_METADATA_CASE";
 /// "utf8", or "list3": Int64 in three nested nullable lists), statistics
 /// `stats`, batches of `rows` rows in pages of `page_rows`.
 ///
-/// Closed row groups (five fields more): each batch is a row group, flushed;
+/// Closed row groups (these six fields): each batch is a row group, flushed;
 /// prints the heap parquet kept for the row groups after the first
 /// (everything else is gone after a flush) and what the planned writer's
 /// meter charged for them.
