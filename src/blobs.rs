@@ -186,7 +186,7 @@ impl<L> Blobs<L> {
         let too_large = || Error::BlobTooLarge { len: value.len() };
         let len = u32::try_from(value.len()).map_err(|_| too_large())?;
         let index = u32::try_from(self.heap.len()).map_err(|_| too_large())?;
-        grow_by_a_quarter(&mut self.heap);
+        grow_to_next_class(&mut self.heap);
         self.heap.push(Bytes::copy_from_slice(value));
         self.heap_live += value.len();
         self.gauge.add(value.len());
@@ -199,7 +199,7 @@ impl<L> Blobs<L> {
     }
 
     fn push(&mut self, entry: Entry<L>) -> PageKey {
-        grow_by_a_quarter(&mut self.entries);
+        grow_to_next_class(&mut self.entries);
         self.entries.push(entry);
         PageKey::new(self.entries.len() as u64 - 1)
     }
@@ -354,7 +354,7 @@ impl<L> Blobs<L> {
 /// recycling allocator's classes (feature `recycle`), so it serves a
 /// table's growth without rounding it up further. Copying a table of 16- or
 /// 24-byte entries a few more times costs little beside writing the pages.
-fn grow_by_a_quarter<T>(v: &mut Vec<T>) {
+fn grow_to_next_class<T>(v: &mut Vec<T>) {
     if v.len() < v.capacity() {
         return;
     }
@@ -410,7 +410,7 @@ mod tests {
         let mut v: Vec<[u8; N]> = Vec::new();
         let mut last = 0;
         for _ in 0..200_000 {
-            grow_by_a_quarter(&mut v);
+            grow_to_next_class(&mut v);
             v.push([0; N]);
             let capacity = v.capacity();
             if capacity != last && last >= 64 {
