@@ -3,10 +3,15 @@
 //! Why: in a row group of hundreds of thousands of pages, what each page
 //! leaves on the heap until the row group is flushed (parquet's page keys
 //! and index builders, the store's entries) decides how small a memory
-//! limit can be. This writes the same row group twice through a counting
+//! limit can be. This writes the same row group through a counting
 //! allocator: once through a store that keeps nothing at all (what is left
-//! is parquet's own), once through [`FileStoreFactory`] (the difference is
-//! the store's). Pages are 64 rows of 100 columns, in batches of 4,096 rows.
+//! is parquet's own), then through [`FileStoreFactory`] and through the
+//! stack a planned writer uses, a [`TieredStoreFactory`] over the file store
+//! with a budget too small to keep pages (the differences are the stores').
+//! Pages are 64 rows of 100 columns, in batches of 4,096 rows; with page
+//! statistics, without, and without the offset index as well
+//! (`set_offset_index_disabled`, which parquet honours only without page
+//! statistics).
 //!
 //! ```text
 //! cargo run --release --features testkit --example per_page_cost
@@ -16,15 +21,12 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use bytes::Bytes;
-use parquet::arrow::arrow_writer::{
-    ArrowWriterOptions, PageKey, PageStore, PageStoreArgs, PageStoreFactory,
-};
+use parquet::arrow::arrow_writer::{ArrowWriterOptions, PageStoreFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet_spill::testkit::CountingAlloc;
-use parquet_spill::FileStoreFactory;
+use parquet_spill::testkit::{CountingAlloc, DiscardStoreFactory};
+use parquet_spill::{FileStoreFactory, MemoryBudget, TieredStoreFactory};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -34,41 +36,11 @@ const PAGE_ROWS: usize = 64;
 const BATCH_ROWS: usize = 4096;
 const BATCHES: usize = 20;
 
-/// Keeps nothing: every page is dropped on `put` (so the row group can
-/// never be flushed; the measurement stops before that).
-#[derive(Debug)]
-struct Discard;
-
-#[derive(Debug)]
-struct DiscardStore(u64);
-
-impl PageStore for DiscardStore {
-    fn put(&mut self, _value: Bytes) -> parquet::errors::Result<PageKey> {
-        self.0 += 1;
-        Ok(PageKey::new(self.0))
-    }
-
-    fn take(&mut self, _key: PageKey) -> parquet::errors::Result<Bytes> {
-        Err(parquet::errors::ParquetError::General(
-            "the discarding store keeps nothing".into(),
-        ))
-    }
-
-    fn memory_size(&self) -> usize {
-        0
-    }
-}
-
-impl PageStoreFactory for Discard {
-    fn create(&self, _args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
-        Ok(Box::new(DiscardStore(0)))
-    }
-}
-
 /// Heap per page that the row group's pages after the first batch left.
 fn per_page(
     utf8: bool,
     statistics: EnabledStatistics,
+    offset_index: bool,
     factory: Arc<dyn PageStoreFactory>,
 ) -> Result<f64, Box<dyn std::error::Error>> {
     let data_type = if utf8 {
@@ -97,6 +69,7 @@ fn per_page(
     };
     let properties = WriterProperties::builder()
         .set_statistics_enabled(statistics)
+        .set_offset_index_disabled(!offset_index)
         .set_max_row_group_row_count(None)
         .set_max_row_group_bytes(None)
         .set_dictionary_enabled(false)
@@ -122,16 +95,25 @@ fn per_page(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("bytes per page of an open row group (100 columns, 64-row pages)");
-    println!("column  statistics  parquet's own  with FileStoreFactory  the store's");
+    println!("column  statistics         parquet's own  FileStoreFactory's  tiered over file's");
+    let cases = [
+        (EnabledStatistics::Page, true, "Page"),
+        (EnabledStatistics::None, true, "None"),
+        (EnabledStatistics::None, false, "None, no offset index"),
+    ];
     for utf8 in [false, true] {
-        for statistics in [EnabledStatistics::Page, EnabledStatistics::None] {
-            let own = per_page(utf8, statistics, Arc::new(Discard))?;
-            let file = per_page(utf8, statistics, Arc::new(FileStoreFactory::new()?))?;
+        for (statistics, offset_index, label) in cases {
+            let measure = |factory| per_page(utf8, statistics, offset_index, factory);
+            let own = measure(Arc::new(DiscardStoreFactory))?;
+            let file = measure(Arc::new(FileStoreFactory::new()?))?;
+            let budget = MemoryBudget::new(1 << 20);
+            let tiered = TieredStoreFactory::new(budget, FileStoreFactory::new()?);
+            let tiered = measure(Arc::new(tiered))?;
             println!(
-                "{:<7} {:<11} {own:>13.0} {file:>22.0} {:>12.0}",
+                "{:<7} {label:<22} {own:>9.0} {:>19.0} {:>19.0}",
                 if utf8 { "Utf8" } else { "Int64" },
-                format!("{statistics:?}"),
-                file - own
+                file - own,
+                tiered - own,
             );
         }
     }

@@ -316,7 +316,7 @@ impl<L> Blobs<L> {
         if needed <= capacity {
             return true;
         }
-        let target = needed.max(capacity * 2).max(512);
+        let target = next_class(capacity, needed, 1).max(512);
         if let Some(admission) = self.admission() {
             if !admission.try_charge(target - capacity) {
                 return false;
@@ -358,17 +358,23 @@ fn grow_to_next_class<T>(v: &mut Vec<T>) {
     if v.len() < v.capacity() {
         return;
     }
-    let size = std::mem::size_of::<T>().max(1);
-    // The smallest class above today's with room for four more entries
-    // (tiny tables would otherwise grow one entry at a time).
-    let mut bytes = v.capacity() * size;
+    let capacity = next_class(v.capacity(), v.len() + 1, std::mem::size_of::<T>());
+    v.reserve_exact(capacity - v.len());
+}
+
+/// The capacity, in elements of `size` bytes, of the smallest size class
+/// above `capacity` elements that holds `needed` of them and four more (tiny
+/// tables would otherwise grow one entry at a time). The arena of page
+/// headers grows this way too, its elements bytes.
+fn next_class(capacity: usize, needed: usize, size: usize) -> usize {
+    let size = size.max(1);
+    let mut bytes = capacity * size;
     loop {
         bytes = size_class(bytes + 1);
-        if bytes / size >= v.len() + 4 {
-            break;
+        if bytes / size >= needed + 4 {
+            return bytes / size;
         }
     }
-    v.reserve_exact(bytes / size - v.len());
 }
 
 /// `bytes` rounded up to one of four sizes per power of two: at most a
@@ -428,6 +434,7 @@ mod tests {
 
     #[test]
     fn tables_grow_by_at_most_a_quarter_in_size_classes() {
+        check_growth::<1>();
         check_growth::<16>();
         check_growth::<24>();
         assert_eq!(size_class(64 << 10), 64 << 10);
@@ -469,6 +476,21 @@ mod tests {
         }
         assert_eq!(b.arena.capacity(), 0, "the arena is freed once drained");
         assert_eq!(b.gauge.bytes(), 0);
+    }
+
+    #[test]
+    fn the_header_arena_grows_by_at_most_a_quarter() {
+        let mut b = blobs(Large::Never);
+        let mut last = 0;
+        for _ in 0..100_000 {
+            b.try_keep(&header(23)).unwrap().unwrap();
+            let capacity = b.arena.capacity();
+            if capacity != last && last >= 512 {
+                assert!(capacity <= last * 5 / 4 + 23, "{last} -> {capacity}");
+            }
+            last = capacity;
+        }
+        assert!(last >= 2_300_000, "{last}");
     }
 
     #[test]

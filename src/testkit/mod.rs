@@ -27,6 +27,7 @@
 mod alloc;
 mod conformance;
 mod data;
+mod discard;
 mod faulty;
 pub mod measure;
 #[cfg(feature = "object_store")]
@@ -40,6 +41,7 @@ mod write;
 pub use alloc::{CountingAlloc, Excluded};
 pub use conformance::*;
 pub use data::{all_types_batch, all_types_schema, leaf_types, random_batch, random_batches};
+pub use discard::{DiscardStore, DiscardStoreFactory};
 pub use faulty::{
     error_in_chain, injected_fault, metadata_exhausted, Fault, FaultCounts, FaultyStore,
     FaultyStoreFactory, InjectedFault, Op,
