@@ -34,6 +34,10 @@ pub(crate) struct Keep {
     pub inline_threshold: usize,
     /// Larger blobs: never, always, or while the budget has room.
     pub large: Large,
+    /// The arena's growth is charged by the writer's meter (planned writers:
+    /// [`crate::metadata`] charges [`arena_bound`] as small blobs are put),
+    /// so it is never charged to the admission here nor refused.
+    pub arena_metered: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -316,8 +320,8 @@ impl<L> Blobs<L> {
         if needed <= capacity {
             return true;
         }
-        let target = next_class(capacity, needed, 1).max(512);
-        if let Some(admission) = self.admission() {
+        let target = next_class(capacity, needed, 1).max(ARENA_MIN);
+        if let Some(admission) = self.admission().filter(|_| !self.keep.arena_metered) {
             if !admission.try_charge(target - capacity) {
                 return false;
             }
@@ -342,6 +346,18 @@ impl<L> Blobs<L> {
         self.heap_live -= len;
         self.gauge.sub(len);
     }
+}
+
+/// The arena's first capacity.
+const ARENA_MIN: usize = 512;
+
+/// The most arena capacity `bytes` of small blobs can take: the arena grows
+/// to the next size class holding them (four bytes more), at least 512.
+pub(crate) fn arena_bound(bytes: usize) -> usize {
+    if bytes == 0 {
+        return 0;
+    }
+    size_class(bytes + 4).max(ARENA_MIN)
 }
 
 /// Make room for one more element, growing by at most a quarter instead of
@@ -454,6 +470,7 @@ mod tests {
             Keep {
                 inline_threshold: 256,
                 large,
+                arena_metered: false,
             },
             Arc::default(),
         )
@@ -491,6 +508,12 @@ mod tests {
             last = capacity;
         }
         assert!(last >= 2_300_000, "{last}");
+        assert!(
+            last <= arena_bound(2_300_000),
+            "the meter's bound covers it"
+        );
+        assert_eq!(arena_bound(0), 0);
+        assert_eq!(arena_bound(23), 512);
     }
 
     #[test]

@@ -197,6 +197,7 @@ impl FileStoreFactory {
         let keep = Keep {
             inline_threshold: self.inline_threshold,
             large: Large::Never,
+            arena_metered: false,
         };
         FileStore {
             file: Arc::clone(&self.file),

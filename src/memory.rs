@@ -96,6 +96,7 @@ impl MemoryStoreFactory {
         let keep = Keep {
             inline_threshold: DEFAULT_INLINE_THRESHOLD,
             large: Large::Always,
+            arena_metered: false,
         };
         MemoryStore {
             blobs: Blobs::new(keep, Arc::clone(&self.heap)),

@@ -17,6 +17,9 @@
 //! charged on every second `put` of a store. The page keys parquet holds and
 //! the stores' own entries live only until the row group is flushed (the
 //! store is dropped then): they are charged to the store and released with it.
+//! So are the small blobs (page headers, tiny pages) the tiered store below
+//! keeps in its arena: charged here at the arena capacity they can take, as
+//! they are put, so they never depend on room left for heap pages.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +28,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 
+use crate::blobs::arena_bound;
 use crate::budget::{MemoryBudget, Reservation};
 use crate::error::{Error, Result};
+use crate::file::DEFAULT_INLINE_THRESHOLD;
 
 /// What one column costs in metadata, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,6 +42,10 @@ pub(crate) struct ColumnCost {
     pub page: usize,
     /// Per page, until its row group is flushed.
     pub page_until_flush: usize,
+    /// Per page, until its row group is flushed: the page header, as the
+    /// planner expects it. The meter charges every small blob at its size
+    /// instead ([`arena_bound`]).
+    pub header: usize,
 }
 
 /// The cost model: a column's costs from its leaf index.
@@ -143,6 +152,7 @@ impl PageStoreFactory for MeteredStoreFactory {
             meter: Arc::clone(&self.meter),
             cost,
             puts: 0,
+            small: 0,
             until_flush: self.meter.budget.reserve(0)?,
         }))
     }
@@ -154,8 +164,23 @@ struct MeteredStore {
     meter: Arc<Meter>,
     cost: ColumnCost,
     puts: u64,
+    /// Bytes of small blobs put: the tiered store's arena holds them.
+    small: usize,
     /// Released when the store (the row group) is gone.
     until_flush: Reservation,
+}
+
+impl MeteredStore {
+    fn grow_until_flush(&mut self, bytes: usize, what: &'static str) -> Result<()> {
+        self.until_flush
+            .try_grow(bytes)
+            .map_err(|_| Error::PageMetadataExhausted {
+                what,
+                requested: bytes,
+                metadata: self.meter.bytes(),
+                limit: self.meter.budget.limit(),
+            })
+    }
 }
 
 impl PageStore for MeteredStore {
@@ -163,14 +188,12 @@ impl PageStore for MeteredStore {
         if self.puts.is_multiple_of(2) {
             self.meter.charge(self.cost.page, "page index")?;
             self.meter.pages.fetch_add(1, Ordering::Relaxed);
-            self.until_flush
-                .try_grow(self.cost.page_until_flush)
-                .map_err(|_| Error::PageMetadataExhausted {
-                    what: "page keys",
-                    requested: self.cost.page_until_flush,
-                    metadata: self.meter.bytes(),
-                    limit: self.meter.budget.limit(),
-                })?;
+            self.grow_until_flush(self.cost.page_until_flush, "page keys")?;
+        }
+        if value.len() <= DEFAULT_INLINE_THRESHOLD {
+            let small = self.small + value.len();
+            self.grow_until_flush(arena_bound(small) - arena_bound(self.small), "page headers")?;
+            self.small = small;
         }
         self.puts += 1;
         self.inner.put(value)

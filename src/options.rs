@@ -386,7 +386,8 @@ impl SpillOptions {
         // Pages leave room for the writers declared but not planned yet
         // (not eaten into by page metadata or other writers' buffers).
         let tiered = TieredStoreFactory::over(budget.clone(), backend)
-            .with_headroom(move |b| b.unplanned_room(writers));
+            .with_headroom(move |b| b.unplanned_room(writers))
+            .with_metered_arena();
         let meter = Arc::new(Meter::new(&budget)?);
         let monitor = SpillMonitor::new(
             budget,

@@ -64,6 +64,8 @@ use crate::metrics::HeapGauge;
 /// ```
 pub struct TieredStoreFactory<F: ?Sized = dyn PageStoreFactory> {
     admission: Admission,
+    /// Small blobs' arena is charged by a planned writer's meter.
+    arena_metered: bool,
     counters: Arc<TierCounters>,
     stores: Arc<Registry>,
     inner: Arc<F>,
@@ -202,6 +204,7 @@ impl<F: PageStoreFactory + ?Sized> TieredStoreFactory<F> {
         budget.add_reclaimer(Arc::downgrade(&reclaim));
         Self {
             admission: Admission::new(budget),
+            arena_metered: false,
             counters,
             stores,
             inner,
@@ -215,6 +218,15 @@ impl<F: PageStoreFactory + ?Sized> TieredStoreFactory<F> {
         headroom: impl Fn(&MemoryBudget) -> usize + Send + Sync + 'static,
     ) -> Self {
         self.admission.headroom = Arc::new(headroom);
+        self
+    }
+
+    /// Keep every small blob (page headers, tiny pages) in the stores'
+    /// arenas without charging the budget for them: a planned writer's
+    /// meter charges them as they are put ([`crate::metadata`]), so they
+    /// never go to the inner store, whose own arena no budget would see.
+    pub(crate) fn with_metered_arena(mut self) -> Self {
+        self.arena_metered = true;
         self
     }
 
@@ -262,6 +274,7 @@ impl<F: ?Sized> Clone for TieredStoreFactory<F> {
     fn clone(&self) -> Self {
         Self {
             admission: self.admission.clone(),
+            arena_metered: self.arena_metered,
             counters: Arc::clone(&self.counters),
             stores: Arc::clone(&self.stores),
             inner: Arc::clone(&self.inner),
@@ -283,6 +296,7 @@ impl<F: PageStoreFactory + ?Sized> PageStoreFactory for TieredStoreFactory<F> {
         let keep = Keep {
             inline_threshold: DEFAULT_INLINE_THRESHOLD,
             large: Large::Budget(self.admission.clone()),
+            arena_metered: self.arena_metered,
         };
         let core = Arc::new(Mutex::new(Core {
             blobs: Blobs::new(keep, Arc::clone(&self.counters.heap)),

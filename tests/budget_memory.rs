@@ -452,10 +452,15 @@ fn full_size_c_at_its_minimums() {
         rows: 65_536,
     };
     let mut rows = Vec::new();
-    for chunk in [false, true] {
+    // Page statistics; chunk statistics; chunk statistics without the
+    // offset index.
+    for (chunk, offset_index) in [(false, true), (true, true), (true, false)] {
         let mut scenario = Scenario::new(w, budget(96 * MIB)).with_codec(Compression::LZ4_RAW);
         if chunk {
             scenario = scenario.with_chunk_statistics();
+        }
+        if !offset_index {
+            scenario = scenario.without_offset_index();
         }
         let minimum = match plan_for(&scenario, 96 * MIB) {
             Err(Error::BudgetTooSmall { minimum, .. }) => minimum.div_ceil(MIB) * MIB,
@@ -463,7 +468,7 @@ fn full_size_c_at_its_minimums() {
             Ok(_) => 96 * MIB,
         };
         println!(
-            "(c) chunk statistics {chunk}: minimum {}",
+            "(c) chunk statistics {chunk}, offset index {offset_index}: minimum {}",
             measure::human_bytes(minimum as u64)
         );
         scenario.store = budget(minimum);

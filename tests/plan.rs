@@ -530,3 +530,79 @@ fn row_group_bounded_buffers_stay_within_the_estimate() {
         );
     }
 }
+
+/// The caller's `set_offset_index_disabled` is honoured where parquet
+/// honours it: with page statistics parquet writes the offset index anyway,
+/// and the plan charges it; with chunk statistics it is left out, and the
+/// plan charges pages for neither it nor its builder.
+#[test]
+fn a_disabled_offset_index_is_charged_only_where_parquet_writes_it() {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::EnabledStatistics;
+
+    let schema = schema(300, DataType::Int64);
+    let disabled = WriterProperties::builder()
+        .set_offset_index_disabled(true)
+        .build();
+    let metadata = |options: SpillOptions| {
+        options
+            .expected_file_bytes(1 << 30)
+            .plan(&schema)
+            .unwrap()
+            .estimate()
+            .page_metadata
+    };
+    let page = metadata(SpillOptions::new(96 * MIB));
+    let page_statistics = disabled
+        .clone()
+        .into_builder()
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .build();
+    let page_asked = metadata(SpillOptions::new(96 * MIB).properties(page_statistics));
+    assert_eq!(page, page_asked, "page statistics keep the offset index");
+    let chunk = metadata(SpillOptions::new(96 * MIB).chunk_statistics());
+    let chunk_without = metadata(
+        SpillOptions::new(96 * MIB)
+            .properties(disabled.clone())
+            .chunk_statistics(),
+    );
+    // A page's charge drops from 224 bytes to 144 (the offset index's
+    // entry and builder); the chunks' stays.
+    assert!(
+        chunk_without * 4 < chunk * 3,
+        "{chunk_without} vs {chunk} with the offset index"
+    );
+
+    // And parquet leaves it out of the file the plan writes.
+    let plan = SpillOptions::new(96 * MIB)
+        .properties(disabled)
+        .chunk_statistics()
+        .plan(&schema)
+        .unwrap();
+    let columns: Vec<ArrayRef> = (0..300i64)
+        .map(|c| Arc::new(Int64Array::from_iter_values((0..10_000).map(|r| r * c))) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(Arc::new(schema.clone()), columns).unwrap();
+    let mut out = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new_with_options(&mut out, batch.schema(), plan.into_writer_options())
+            .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(out)).unwrap();
+    for group in reader.metadata().row_groups() {
+        assert!(group
+            .columns()
+            .iter()
+            .all(|c| c.offset_index_offset().is_none()));
+    }
+    let mut offset = 0;
+    for read in reader.build().unwrap() {
+        let read = read.unwrap();
+        assert_eq!(read, batch.slice(offset, read.num_rows()));
+        offset += read.num_rows();
+    }
+    assert_eq!(offset, batch.num_rows());
+}

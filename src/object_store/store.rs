@@ -100,6 +100,7 @@ impl ObjectStoreStore {
         let keep = Keep {
             inline_threshold: shared.inline_threshold,
             large: Large::Never,
+            arena_metered: false,
         };
         Self {
             blobs: Blobs::new(keep, Arc::clone(&shared.heap)),

@@ -197,6 +197,27 @@ pub(crate) struct PlanOutput {
     pub metadata: CostModel,
 }
 
+/// Whether parquet will write the offset index. The caller may disable it
+/// (`set_offset_index_disabled`), but parquet writes it anyway while the
+/// file-wide default (if set) or any column has page statistics; with
+/// `chunk_statistics` the plan turns every column's page statistics into
+/// chunk statistics first, as [`apply`] does.
+fn offset_index_written(
+    props: &WriterProperties,
+    descrs: &[Arc<ColumnDescriptor>],
+    chunk_stats: bool,
+) -> bool {
+    let mut b = props.clone().into_builder();
+    if chunk_stats {
+        for path in descrs.iter().map(|d| d.path()) {
+            if props.statistics_enabled(path) == EnabledStatistics::Page {
+                b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::Chunk);
+            }
+        }
+    }
+    !b.build().offset_index_disabled()
+}
+
 /// The columns as the planner sees them, with the caller's settings.
 struct Columns<'a> {
     descrs: Vec<&'a ColumnDescriptor>,
@@ -217,6 +238,7 @@ impl<'a> Columns<'a> {
         if dictionaries.len() != descrs.len() {
             dictionaries = vec![false; descrs.len()];
         }
+        let offset_index = offset_index_written(props, descrs, chunk_stats);
         let leaves = descrs
             .iter()
             .zip(dictionaries)
@@ -231,6 +253,8 @@ impl<'a> Columns<'a> {
                     .map(|b| (b.ndv(), b.fpp()));
                 Leaf {
                     keep_dictionary,
+                    offset_index,
+                    header_statistics: props.write_page_header_statistics(path),
                     ..Leaf::new(
                         d,
                         props.dictionary_enabled(path),
@@ -283,7 +307,7 @@ impl<'a> Columns<'a> {
             .map(|(l, cost)| {
                 let pages = per_column.div_ceil(l.page_fill(s));
                 pages
-                    .saturating_mul(cost.page.saturating_add(cost.page_until_flush))
+                    .saturating_mul(cost.page + cost.page_until_flush + cost.header)
                     .saturating_add(cost.chunk)
             })
             .fold(0usize, usize::saturating_add)
@@ -377,6 +401,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         chunk: a.chunk.max(c.chunk),
         page: a.page.max(c.page),
         page_until_flush: a.page_until_flush.max(c.page_until_flush),
+        header: a.header.max(c.header),
     });
     // By leaf index (`PageStoreArgs::column_index`); an index past the end
     // (a writer built for another schema) is charged the most any leaf costs.

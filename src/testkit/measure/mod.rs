@@ -135,8 +135,12 @@ pub fn spill_options(scenario: &Scenario, limit: usize) -> SpillOptions {
     } else {
         1
     };
+    let props = properties(scenario.codec, None)
+        .into_builder()
+        .set_offset_index_disabled(!scenario.offset_index)
+        .build();
     let mut options = SpillOptions::new(limit)
-        .properties(properties(scenario.codec, None))
+        .properties(props)
         .reserve(batch_bytes * held + scenario.reserve)
         .threads(scenario.threads);
     if let Some(hint) = workload.raw_bytes().checked_div(scenario.hint_divisor) {

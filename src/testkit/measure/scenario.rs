@@ -128,6 +128,9 @@ pub struct Scenario {
     pub limits: Option<(usize, usize, usize)>,
     /// [`Store::Budget`]: write chunk statistics instead of page statistics.
     pub chunk_statistics: bool,
+    /// [`Store::Budget`]: write the offset index (default); without it (and
+    /// without page statistics) pages leave no metadata once flushed.
+    pub offset_index: bool,
     /// [`Store::Budget`]: tell the planner the workload's raw size divided
     /// by this as the expected file size (default 1; 0 gives no hint).
     pub hint_divisor: u64,
@@ -158,6 +161,7 @@ impl Scenario {
             codec: Compression::ZSTD(ZstdLevel::default()),
             limits: None,
             chunk_statistics: false,
+            offset_index: true,
             hint_divisor: 1,
             threads: 1,
             reserve: 0,
@@ -202,6 +206,22 @@ impl Scenario {
     /// ```
     pub fn with_chunk_statistics(mut self) -> Self {
         self.chunk_statistics = true;
+        self
+    }
+
+    /// Plan without the offset index (`set_offset_index_disabled`, which
+    /// parquet honours only where no column has page statistics).
+    ///
+    /// ```
+    /// # use parquet_spill::testkit::measure::{Scenario, Store};
+    /// # use parquet_spill::workloads::Workload;
+    /// let s = Scenario::new(Workload::LowCardinality { rows: 10 }, Store::Default)
+    ///     .with_chunk_statistics()
+    ///     .without_offset_index();
+    /// assert!(!s.offset_index);
+    /// ```
+    pub fn without_offset_index(mut self) -> Self {
+        self.offset_index = false;
         self
     }
 
@@ -362,6 +382,7 @@ impl Scenario {
             put("limits", &format!("{page},{dictionary},{batch}"));
         }
         put("chunk_statistics", &self.chunk_statistics);
+        put("offset_index", &self.offset_index);
         put("hint_divisor", &self.hint_divisor);
         put("threads", &self.threads);
         put("reserve", &self.reserve);
@@ -441,6 +462,7 @@ impl Scenario {
             },
             limits,
             chunk_statistics: flag("chunk_statistics", false),
+            offset_index: flag("offset_index", true),
             hint_divisor: fields
                 .contains_key("hint_divisor")
                 .then(|| number("hint_divisor"))
