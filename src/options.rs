@@ -302,11 +302,34 @@ impl SpillOptions {
     /// Readers lose page-level pruning. Every column changed is listed in
     /// [`SpillPlan::changes`].
     ///
+    /// parquet still writes the offset index (an entry per page until the
+    /// file closes, and its builder's until the row group is flushed). To
+    /// leave it out as well, pass [`properties`](Self::properties) with
+    /// `set_offset_index_disabled(true)`: parquet obeys that only where no
+    /// column has page statistics, and the plan charges what parquet
+    /// writes. Readers then lose page-level row selection too.
+    ///
     /// ```
     /// use arrow_schema::{DataType, Field, Schema};
+    /// use parquet::file::properties::WriterProperties;
+    /// use parquet_spill::SpillOptions;
     /// let schema = Schema::new(vec![Field::new("x", DataType::Utf8, true)]);
-    /// let plan = parquet_spill::SpillOptions::new(64 << 20).chunk_statistics().plan(&schema)?;
+    /// let plan = SpillOptions::new(64 << 20).chunk_statistics().plan(&schema)?;
     /// assert!(plan.changes().iter().any(|c| c.setting == "statistics_enabled"));
+    ///
+    /// // 1 GiB of 100 columns: the page metadata the plan expects drops.
+    /// let fields: Vec<_> = (0..100)
+    ///     .map(|i| Field::new(format!("c{i}"), DataType::Int64, true))
+    ///     .collect();
+    /// let wide = Schema::new(fields);
+    /// let expected = |options: SpillOptions| -> Result<usize, parquet_spill::Error> {
+    ///     let plan = options.chunk_statistics().expected_file_bytes(1 << 30).plan(&wide)?;
+    ///     Ok(plan.estimate().page_metadata)
+    /// };
+    /// let no_offset_index = WriterProperties::builder().set_offset_index_disabled(true).build();
+    /// let with = expected(SpillOptions::new(96 << 20))?;
+    /// let without = expected(SpillOptions::new(96 << 20).properties(no_offset_index))?;
+    /// assert!(without < with, "{without} < {with}");
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     pub fn chunk_statistics(mut self) -> Self {
