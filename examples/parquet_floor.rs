@@ -28,7 +28,8 @@ use clap::Parser;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::EnabledStatistics;
+use parquet_spill::testkit::measure::open_row_group_properties;
 use parquet_spill::testkit::{CountingAlloc, DiscardStoreFactory};
 use parquet_spill::workloads::Workload;
 
@@ -65,14 +66,8 @@ fn floor(
         columns: args.columns,
         rows: args.rows,
     };
-    let properties = WriterProperties::builder()
-        .set_statistics_enabled(statistics)
-        .set_offset_index_disabled(!offset_index)
-        .set_max_row_group_row_count(None)
-        .set_max_row_group_bytes(None)
-        .set_dictionary_enabled(false)
+    let properties = open_row_group_properties(Compression::LZ4_RAW, statistics, offset_index)
         .set_data_page_size_limit(page)
-        .set_compression(Compression::LZ4_RAW)
         .build();
     let options = ArrowWriterOptions::new()
         .with_properties(properties)

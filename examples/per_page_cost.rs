@@ -24,7 +24,8 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_writer::{ArrowWriterOptions, PageStoreFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::EnabledStatistics;
+use parquet_spill::testkit::measure::open_row_group_properties;
 use parquet_spill::testkit::{CountingAlloc, DiscardStoreFactory};
 use parquet_spill::{FileStoreFactory, MemoryBudget, TieredStoreFactory};
 
@@ -67,15 +68,9 @@ fn per_page(
             .collect();
         RecordBatch::try_new(Arc::clone(&schema), columns)
     };
-    let properties = WriterProperties::builder()
-        .set_statistics_enabled(statistics)
-        .set_offset_index_disabled(!offset_index)
-        .set_max_row_group_row_count(None)
-        .set_max_row_group_bytes(None)
-        .set_dictionary_enabled(false)
+    let properties = open_row_group_properties(Compression::UNCOMPRESSED, statistics, offset_index)
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_write_batch_size(PAGE_ROWS)
-        .set_compression(Compression::UNCOMPRESSED)
         .build();
     let options = ArrowWriterOptions::new()
         .with_properties(properties)

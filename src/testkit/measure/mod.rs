@@ -63,7 +63,7 @@ use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::ParquetMetaData;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 
 pub use self::child::{
     field, requested_scenario, serve_child, tagged_line, ChildRunner, RESULT_PREFIX, SCENARIO_ENV,
@@ -86,6 +86,33 @@ use crate::{FileStoreFactory, PageStoreFactory, ParallelWriter, SpillOptions};
 /// ```
 pub fn writer_properties() -> WriterProperties {
     properties(Compression::ZSTD(ZstdLevel::default()), None)
+}
+
+/// One row group however large, no dictionaries, `codec`, statistics at
+/// `statistics` and the offset index written or not: the shape of the
+/// per-page measurements (`examples/per_page_cost.rs`,
+/// `examples/parquet_floor.rs`), which add their page limits.
+///
+/// ```
+/// use parquet::basic::Compression;
+/// use parquet::file::properties::EnabledStatistics;
+/// use parquet_spill::testkit::measure::open_row_group_properties;
+/// let props = open_row_group_properties(Compression::LZ4_RAW, EnabledStatistics::None, false).build();
+/// assert_eq!(props.max_row_group_row_count(), None);
+/// assert!(props.offset_index_disabled(), "parquet obeys it without page statistics");
+/// ```
+pub fn open_row_group_properties(
+    codec: Compression,
+    statistics: EnabledStatistics,
+    offset_index: bool,
+) -> WriterPropertiesBuilder {
+    WriterProperties::builder()
+        .set_compression(codec)
+        .set_statistics_enabled(statistics)
+        .set_offset_index_disabled(!offset_index)
+        .set_max_row_group_row_count(None)
+        .set_max_row_group_bytes(None)
+        .set_dictionary_enabled(false)
 }
 
 /// [`writer_properties`] with `codec` and, if given, hand-set
