@@ -165,17 +165,22 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// The page metadata parquet keeps until the file closes (offset and
-    /// column indexes, column chunk metadata) would pass the memory limit.
+    /// The page metadata would pass the memory limit: what parquet keeps
+    /// until the file closes (offset and column indexes, column chunk
+    /// metadata), or what a row group holds until it is flushed (page keys,
+    /// page headers).
     #[error(
-        "parquet-spill: the {what} metadata parquet keeps until the file closes needs {requested} \
-         more bytes, but {metadata} bytes of it already fill the {limit}-byte memory limit with \
-         everything else held in the budget (this writer's encoders, and any writers sharing the \
-         budget); write larger pages, fewer columns, fewer row groups or smaller files, or raise \
-         the limit"
+        "parquet-spill: the page metadata ({what}) needs {requested} more bytes, but the \
+         {metadata} bytes parquet keeps until the file closes and everything else held in the \
+         budget (this writer's encoders and row group, and any writers sharing the budget) \
+         already fill the {limit}-byte memory limit; write larger pages, fewer columns, fewer \
+         row groups or smaller files, or raise the limit"
     )]
     PageMetadataExhausted {
-        /// What was being charged (`page index`, `column chunk`, `page keys`).
+        /// What was being charged and how long it lives: `page index until
+        /// the file closes`, `column chunk until the file closes`, `page
+        /// keys until the row group is flushed`, `page headers until the row
+        /// group is flushed`.
         what: &'static str,
         /// Bytes it needed.
         requested: usize,

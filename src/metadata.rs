@@ -145,7 +145,8 @@ impl fmt::Debug for MeteredStoreFactory {
 impl PageStoreFactory for MeteredStoreFactory {
     fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
         let cost = (self.model)(args.column_index());
-        self.meter.charge(cost.chunk, "column chunk")?;
+        self.meter
+            .charge(cost.chunk, "column chunk until the file closes")?;
         self.meter.chunks.fetch_add(1, Ordering::Relaxed);
         Ok(Box::new(MeteredStore {
             inner: self.inner.create(args)?,
@@ -186,13 +187,20 @@ impl MeteredStore {
 impl PageStore for MeteredStore {
     fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
         if self.puts.is_multiple_of(2) {
-            self.meter.charge(self.cost.page, "page index")?;
+            self.meter
+                .charge(self.cost.page, "page index until the file closes")?;
             self.meter.pages.fetch_add(1, Ordering::Relaxed);
-            self.grow_until_flush(self.cost.page_until_flush, "page keys")?;
+            self.grow_until_flush(
+                self.cost.page_until_flush,
+                "page keys until the row group is flushed",
+            )?;
         }
         if value.len() <= DEFAULT_INLINE_THRESHOLD {
             let small = self.small + value.len();
-            self.grow_until_flush(arena_bound(small) - arena_bound(self.small), "page headers")?;
+            self.grow_until_flush(
+                arena_bound(small) - arena_bound(self.small),
+                "page headers until the row group is flushed",
+            )?;
             self.small = small;
         }
         self.puts += 1;

@@ -321,7 +321,7 @@ fn a_file_six_times_the_hint_stays_within_the_limit() {
         Err(e) => {
             let text = e.to_string();
             assert!(
-                text.contains("metadata parquet keeps until the file closes"),
+                text.contains("the page metadata (") && text.contains("memory limit"),
                 "{text}"
             );
         }
