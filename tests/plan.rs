@@ -606,3 +606,26 @@ fn a_disabled_offset_index_is_charged_only_where_parquet_writes_it() {
     }
     assert_eq!(offset, batch.num_rows());
 }
+
+/// Page headers that carry the page's statistics are expected to be larger:
+/// the plan counts their min and max with each page.
+#[test]
+fn page_header_statistics_are_expected_with_each_page() {
+    let schema = schema(100, DataType::Int64);
+    let expected = |props: WriterProperties| {
+        SpillOptions::new(96 * MIB)
+            .properties(props)
+            .expected_file_bytes(1 << 30)
+            .plan(&schema)
+            .unwrap()
+            .estimate()
+            .page_metadata
+    };
+    let plain = expected(WriterProperties::builder().build());
+    let with_statistics = expected(
+        WriterProperties::builder()
+            .set_write_page_header_statistics(true)
+            .build(),
+    );
+    assert!(with_statistics > plain, "{with_statistics} > {plain}");
+}
