@@ -374,14 +374,15 @@ fn grow_to_next_class<T>(v: &mut Vec<T>) {
     if v.len() < v.capacity() {
         return;
     }
-    let capacity = next_class(v.capacity(), v.len() + 1, std::mem::size_of::<T>());
+    let capacity = next_class(v.capacity(), v.len(), std::mem::size_of::<T>());
     v.reserve_exact(capacity - v.len());
 }
 
 /// The capacity, in elements of `size` bytes, of the smallest size class
 /// above `capacity` elements that holds `needed` of them and four more (tiny
-/// tables would otherwise grow one entry at a time). The arena of page
-/// headers grows this way too, its elements bytes.
+/// tables would otherwise grow one entry at a time; a table of `len`
+/// entries asks for `len`, so a full one gets at least four more). The
+/// arena of page headers grows this way too, its elements bytes.
 fn next_class(capacity: usize, needed: usize, size: usize) -> usize {
     let size = size.max(1);
     let mut bytes = capacity * size;
