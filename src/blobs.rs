@@ -320,7 +320,8 @@ impl<L> Blobs<L> {
         if needed <= capacity {
             return true;
         }
-        let target = next_class(capacity, needed, 1).max(ARENA_MIN);
+        // The bound the meter charges for planned writers, by construction.
+        let target = arena_bound(needed);
         if let Some(admission) = self.admission().filter(|_| !self.keep.arena_metered) {
             if !admission.try_charge(target - capacity) {
                 return false;
@@ -380,9 +381,7 @@ fn grow_to_next_class<T>(v: &mut Vec<T>) {
 
 /// The capacity, in elements of `size` bytes, of the smallest size class
 /// above `capacity` elements that holds `needed` of them and four more (tiny
-/// tables would otherwise grow one entry at a time; a table of `len`
-/// entries asks for `len`, so a full one gets at least four more). The
-/// arena of page headers grows this way too, its elements bytes.
+/// tables would otherwise grow one entry at a time).
 fn next_class(capacity: usize, needed: usize, size: usize) -> usize {
     let size = size.max(1);
     let mut bytes = capacity * size;
