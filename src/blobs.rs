@@ -17,6 +17,15 @@
 //! while a [`MemoryBudget`] has room (the tiered decorator). Heap kept under a
 //! budget (arena growth included) is charged to it and released on `take` or
 //! drop.
+//!
+//! Keys cost nothing where they can: a store keeps an entry per blob until
+//! its row group is flushed, and a 6 GiB row group has hundreds of thousands
+//! of pages, so every byte per blob is a megabyte of budget. A small blob's
+//! key is its place in the arena (its length is kept there, four bytes before
+//! it, and marked when taken), so headers need no entry; only heap blobs and
+//! blobs the backend moved have one. Keys never set bit 63, so a decorator
+//! can hand out its inner store's keys with that bit set instead of keeping
+//! an entry for each ([`PASSED`]).
 
 use std::sync::Arc;
 
@@ -79,15 +88,30 @@ impl Admission {
     }
 }
 
-/// Where one blob is. 8 bytes plus the backend's location.
+/// Bit 63 of a key: never set by [`Blobs`], so a decorator may mark the
+/// keys of its inner store with it and pass them through without an entry.
+pub(crate) const PASSED: u64 = 1 << 63;
+
+/// Bit 62 of a key: the blob is in the arena. Bits 32..62 hold the arena's
+/// generation (a key outlives the arena it points into), bits 0..32 the
+/// offset of the blob's length.
+const SMALL: u64 = 1 << 62;
+const GENERATION_MASK: u64 = (1 << 30) - 1;
+
+/// Bytes before each small blob in the arena: its length, or [`TAKEN`].
+const PREFIX: usize = 4;
+const TAKEN: u32 = u32::MAX;
+
+/// The arena bytes a small blob of `len` bytes takes (its length prefix
+/// included): what the meter adds up for [`arena_bound`].
+pub(crate) fn arena_bytes(len: usize) -> usize {
+    len + PREFIX
+}
+
+/// Where one blob that has an entry is. 8 bytes plus the backend's location.
 #[derive(Debug)]
 enum Entry<L> {
     Taken,
-    /// In the arena at `at`.
-    Small {
-        at: u32,
-        len: u32,
-    },
     /// `heap[index]`.
     Heap {
         index: u32,
@@ -112,12 +136,18 @@ pub(crate) struct Blobs<L> {
     keep: Keep,
     gauge: Arc<HeapGauge>,
     arena: Vec<u8>,
-    /// Arena bytes not yet taken; the arena is freed when this reaches 0.
+    /// Arena bytes not yet taken (prefixes included); the arena is freed
+    /// when this reaches 0.
     arena_live: usize,
+    /// Bumped when the arena is freed: keys into an earlier arena are stale.
+    generation: u64,
     /// Arena capacity charged to the budget.
     arena_charged: usize,
     heap: Vec<Bytes>,
     heap_live: usize,
+    /// Charged to the budget for the heap blobs' table slots, which stay
+    /// until the store is dropped (see [`Blobs::heap_slot`]).
+    slots_charged: usize,
 }
 
 impl<L> Blobs<L> {
@@ -128,10 +158,28 @@ impl<L> Blobs<L> {
             gauge,
             arena: Vec::new(),
             arena_live: 0,
+            generation: 0,
             arena_charged: 0,
             heap: Vec::new(),
             heap_live: 0,
+            slots_charged: 0,
         }
+    }
+
+    /// The most table bytes one entry can take: the entry, and the table's
+    /// growth by a quarter. What a backend keeps per stored blob until its
+    /// row group is flushed.
+    pub(crate) const fn entry_slot() -> usize {
+        slot_bound(std::mem::size_of::<Entry<L>>())
+    }
+
+    /// The most table bytes a heap blob keeps until the store is dropped
+    /// (its entry and its place in the heap table, each growing by a
+    /// quarter). Charged with the blob under a budget and held after it is
+    /// taken or moved, so the per-page charge need not cover it: heap pages
+    /// are few where pages are many.
+    pub(crate) const fn heap_slot() -> usize {
+        Self::entry_slot() + slot_bound(std::mem::size_of::<Bytes>())
     }
 
     fn admission(&self) -> Option<&Admission> {
@@ -156,10 +204,13 @@ impl<L> Blobs<L> {
         let admitted = match &self.keep.large {
             Large::Never => false,
             Large::Always => true,
-            Large::Budget(a) => a.try_charge(value.len()),
+            Large::Budget(a) => a.try_charge(value.len() + Self::heap_slot()),
         };
         if !admitted {
             return Ok(None);
+        }
+        if matches!(self.keep.large, Large::Budget(_)) {
+            self.slots_charged += Self::heap_slot();
         }
         self.push_heap(value).map(Some)
     }
@@ -173,15 +224,20 @@ impl<L> Blobs<L> {
         }
     }
 
-    /// Copy `value` into the arena, which has room for it.
+    /// Copy `value` into the arena, which has room for it, after its length.
     fn push_small(&mut self, value: &Bytes) -> Result<PageKey> {
         let too_large = || Error::BlobTooLarge { len: value.len() };
-        let len = u32::try_from(value.len()).map_err(|_| too_large())?;
+        let len = u32::try_from(value.len())
+            .ok()
+            .filter(|&l| l != TAKEN)
+            .ok_or_else(too_large)?;
         let at = u32::try_from(self.arena.len()).map_err(|_| too_large())?;
+        self.arena.extend_from_slice(&len.to_le_bytes());
         self.arena.extend_from_slice(value);
-        self.arena_live += value.len();
-        self.gauge.add(value.len());
-        Ok(self.push(Entry::Small { at, len }))
+        self.arena_live += arena_bytes(value.len());
+        self.gauge.add(arena_bytes(value.len()));
+        let generation = self.generation & GENERATION_MASK;
+        Ok(PageKey::new(SMALL | generation << 32 | u64::from(at)))
     }
 
     /// Keep an exact-size copy of `value`: the writer's buffer may carry
@@ -210,6 +266,9 @@ impl<L> Blobs<L> {
 
     /// Take the blob under `key`: its bytes, or where the backend put it.
     pub(crate) fn take(&mut self, key: PageKey) -> Result<Taken<L>> {
+        if key.get() & (PASSED | SMALL) == SMALL {
+            return self.take_small(key.get()).map(Taken::Bytes);
+        }
         let entry = usize::try_from(key.get())
             .ok()
             .and_then(|i| self.entries.get_mut(i))
@@ -217,20 +276,6 @@ impl<L> Blobs<L> {
             .ok_or(Error::UnknownKey { key: key.get() })?;
         Ok(match std::mem::replace(entry, Entry::Taken) {
             Entry::Taken => return Err(Error::UnknownKey { key: key.get() }),
-            Entry::Small { len: 0, .. } => {
-                // An empty blob holds no bytes; the arena may be gone already.
-                Taken::Bytes(Bytes::new())
-            }
-            Entry::Small { at, len } => {
-                let (at, len) = (at as usize, len as usize);
-                let bytes = Bytes::copy_from_slice(&self.arena[at..at + len]);
-                self.arena_live -= len;
-                self.gauge.sub(len);
-                if self.arena_live == 0 {
-                    self.free_arena();
-                }
-                Taken::Bytes(bytes)
-            }
             Entry::Heap { index, len } => {
                 let bytes = std::mem::take(&mut self.heap[index as usize]);
                 self.release_heap(len as usize);
@@ -238,6 +283,36 @@ impl<L> Blobs<L> {
             }
             Entry::Stored(location) => Taken::Stored(location),
         })
+    }
+
+    /// Take a small blob out of the arena, marking its length taken.
+    fn take_small(&mut self, key: u64) -> Result<Bytes> {
+        let unknown = Error::UnknownKey { key };
+        if key >> 32 & GENERATION_MASK != self.generation & GENERATION_MASK {
+            return Err(unknown); // a key into an arena already freed
+        }
+        let at = (key & u64::from(u32::MAX)) as usize;
+        let Some(prefix) = self.arena.get_mut(at..at + PREFIX) else {
+            return Err(unknown);
+        };
+        let mut len = [0; PREFIX];
+        len.copy_from_slice(prefix);
+        let len = u32::from_le_bytes(len);
+        if len == TAKEN {
+            return Err(unknown);
+        }
+        prefix.copy_from_slice(&TAKEN.to_le_bytes());
+        let start = at + PREFIX;
+        let Some(value) = self.arena.get(start..start + len as usize) else {
+            return Err(unknown);
+        };
+        let bytes = Bytes::copy_from_slice(value);
+        self.arena_live -= arena_bytes(bytes.len());
+        self.gauge.sub(arena_bytes(bytes.len()));
+        if self.arena_live == 0 {
+            self.free_arena();
+        }
+        Ok(bytes)
     }
 
     /// Move heap blobs to the backend with `store` until about `want` bytes
@@ -303,19 +378,23 @@ impl<L> Blobs<L> {
             match entry {
                 Entry::Stored(l) => stored.push(l),
                 Entry::Heap { len, .. } => self.release_heap(len as usize),
-                Entry::Small { .. } | Entry::Taken => {}
+                Entry::Taken => {}
             }
         }
         self.heap = Vec::new();
+        if let Some(a) = self.admission() {
+            a.budget.release(self.slots_charged);
+        }
+        self.slots_charged = 0;
         self.gauge.sub(self.arena_live);
         self.arena_live = 0;
         self.free_arena();
         stored
     }
 
-    /// Make room for `len` more arena bytes, charging growth to the budget.
+    /// Make room for a small blob of `len` bytes, charging growth to the budget.
     fn grow_arena(&mut self, len: usize) -> bool {
-        let needed = self.arena.len() + len;
+        let needed = self.arena.len() + arena_bytes(len);
         let capacity = self.arena.capacity();
         if needed <= capacity {
             return true;
@@ -334,6 +413,7 @@ impl<L> Blobs<L> {
 
     fn free_arena(&mut self) {
         self.arena = Vec::new();
+        self.generation += 1;
         if let Some(a) = self.admission() {
             a.budget.release(self.arena_charged);
         }
@@ -347,6 +427,11 @@ impl<L> Blobs<L> {
         self.heap_live -= len;
         self.gauge.sub(len);
     }
+}
+
+/// `bytes` of table and the quarter it may grow by ([`grow_to_next_class`]).
+const fn slot_bound(bytes: usize) -> usize {
+    bytes + bytes.div_ceil(4)
 }
 
 /// The arena's first capacity.
@@ -507,11 +592,9 @@ mod tests {
             }
             last = capacity;
         }
-        assert!(last >= 2_300_000, "{last}");
-        assert!(
-            last <= arena_bound(2_300_000),
-            "the meter's bound covers it"
-        );
+        let bytes = 100_000 * arena_bytes(23);
+        assert!(last >= bytes, "{last}");
+        assert!(last <= arena_bound(bytes), "the meter's bound covers it");
         assert_eq!(arena_bound(0), 0);
         assert_eq!(arena_bound(23), 512);
     }
@@ -523,20 +606,54 @@ mod tests {
         b.take(k).unwrap();
         assert!(matches!(b.take(k), Err(Error::UnknownKey { key: 0 })));
         assert!(b.take(PageKey::new(u64::MAX)).is_err());
+        // Small blobs have no entry: their length in the arena is marked.
+        let first = b.try_keep(&header(20)).unwrap().unwrap();
+        let second = b.try_keep(&header(21)).unwrap().unwrap();
+        assert_eq!(b.entries.len(), 1, "no entry for a small blob");
+        b.take(first).unwrap();
+        assert!(matches!(b.take(first), Err(Error::UnknownKey { .. })));
+        assert!(
+            b.take(PageKey::new(first.get() + 1)).is_err(),
+            "not a blob's start"
+        );
+        // Once the arena is freed and refilled, an old key finds nothing.
+        b.take(second).unwrap();
+        assert_eq!(b.arena.capacity(), 0);
+        let third = b.try_keep(&header(20)).unwrap().unwrap();
+        assert_ne!(third, first);
+        assert!(matches!(b.take(first), Err(Error::UnknownKey { .. })));
+        assert_eq!(b.take_bytes(third), header(20));
+    }
+
+    #[test]
+    fn keys_leave_bit_63_to_decorators() {
+        let mut b = blobs(Large::Always);
+        for len in [0, 20, 256, 257, 5000] {
+            let key = b.try_keep(&header(len)).unwrap().unwrap();
+            assert_eq!(key.get() & PASSED, 0, "{len}");
+        }
+        assert_eq!(b.push_stored(7).get() & PASSED, 0);
+        assert!(b.take(PageKey::new(PASSED)).is_err());
     }
 
     #[test]
     fn budgeted_heap_is_charged_and_released() {
         let budget = MemoryBudget::new(4096);
         let mut b = blobs(Large::Budget(Admission::new(budget.clone())));
+        let slot = Blobs::<u64>::heap_slot();
+        assert_eq!(
+            slot,
+            20 + 40,
+            "a 16-byte entry and a `Bytes`, a quarter more"
+        );
         let kept = b.try_keep(&Bytes::from(vec![1; 3000])).unwrap().unwrap();
         assert!(b.try_keep(&Bytes::from(vec![2; 3000])).unwrap().is_none());
-        assert_eq!(budget.used(), 3000);
+        assert_eq!(budget.used(), 3000 + slot, "the blob and its table slots");
         let small = b.try_keep(&header(20)).unwrap().unwrap();
-        assert_eq!(budget.used(), 3000 + 512, "arena growth is charged");
+        assert_eq!(budget.used(), 3000 + slot + 512, "arena growth is charged");
         b.take(kept).unwrap();
         b.take(small).unwrap();
-        assert_eq!(budget.used(), 0);
+        assert_eq!(budget.used(), slot, "the slots stay until the store drops");
         let _left = b.try_keep(&Bytes::from(vec![3; 1000])).unwrap().unwrap();
         b.push_stored(9);
         assert_eq!(b.drain_stored(), vec![9]);
@@ -549,9 +666,15 @@ mod tests {
         let h = b.try_keep(&header(14)).unwrap().unwrap();
         let empty = b.try_keep(&Bytes::new()).unwrap().unwrap();
         b.take(h).unwrap();
-        let Taken::Bytes(got) = b.take(empty).unwrap() else {
-            panic!()
-        };
-        assert!(got.is_empty());
+        assert!(b.take_bytes(empty).is_empty());
+    }
+
+    impl Blobs<u64> {
+        fn take_bytes(&mut self, key: PageKey) -> Bytes {
+            match self.take(key).unwrap() {
+                Taken::Bytes(bytes) => bytes,
+                Taken::Stored(l) => panic!("stored at {l}"),
+            }
+        }
     }
 }

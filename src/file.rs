@@ -214,6 +214,10 @@ impl PageStoreFactory for FileStoreFactory {
 
 /// A spilled blob's place in the file, in 16 bytes: a 6 GiB row group can
 /// hold hundreds of thousands of these until the flush.
+/// What a file store keeps per spilled blob until it is dropped: its entry
+/// (offset, length, checksum), growth included. The planner charges it per page.
+pub(crate) const SLOT: usize = Blobs::<Spilled>::entry_slot();
+
 #[derive(Debug, Clone, Copy)]
 struct Spilled {
     offset: u64,
@@ -310,7 +314,11 @@ mod tests {
         let header = store.put(Bytes::from_static(&[1; 40])).unwrap();
         let body = store.put(Bytes::from(vec![2u8; 10_000])).unwrap();
         let stats = factory.stats();
-        assert_eq!((stats.heap_bytes, stats.bytes_spilled), (40, 10_000));
+        assert_eq!(
+            (stats.heap_bytes, stats.bytes_spilled),
+            (44, 10_000),
+            "with its length"
+        );
         assert_eq!(store.take(body).unwrap(), Bytes::from(vec![2u8; 10_000]));
         assert_eq!(store.take(header).unwrap(), Bytes::from_static(&[1; 40]));
         assert_eq!(factory.stats().heap_bytes, 0);

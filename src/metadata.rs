@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 
-use crate::blobs::arena_bound;
+use crate::blobs::{arena_bound, arena_bytes};
 use crate::budget::{MemoryBudget, Reservation};
 use crate::error::{Error, Result};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
@@ -196,7 +196,7 @@ impl PageStore for MeteredStore {
             )?;
         }
         if value.len() <= DEFAULT_INLINE_THRESHOLD {
-            let small = self.small + value.len();
+            let small = self.small + arena_bytes(value.len());
             self.grow_until_flush(
                 arena_bound(small) - arena_bound(self.small),
                 "page headers until the row group is flushed",

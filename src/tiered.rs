@@ -14,6 +14,13 @@
 //! never sees the blobs kept here (page headers included), and each store's
 //! [`PageStore::memory_size`] is its own heap plus the inner store's.
 //!
+//! Why spilled pages keep no entry here: a store keeps its entries until its
+//! row group is flushed, so an entry per spilled page would cost a wide
+//! writer megabytes of budget for nothing. A key the inner store mints
+//! without bit 63 (every key of this crate's backends) is handed out with
+//! that bit set and passed back on `take`; only heap pages, pages moved
+//! from the heap and other stores' keys have an entry.
+//!
 //! Why heap pages yield: they are a cache, while encoder buffers and the page
 //! metadata parquet keeps until the file closes are needs. The factory
 //! registers with the budget as a reclaimer: a [`Reservation`] that does not
@@ -31,7 +38,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 
-use crate::blobs::{Admission, Blobs, Keep, Large, Taken};
+use crate::blobs::{Admission, Blobs, Keep, Large, Taken, PASSED};
 use crate::budget::{BudgetStats, MemoryBudget, Reclaim, Reclaimed};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
 use crate::metrics::HeapGauge;
@@ -293,6 +300,13 @@ impl<F: fmt::Debug + ?Sized> fmt::Debug for TieredStoreFactory<F> {
 
 impl<F: PageStoreFactory + ?Sized> PageStoreFactory for TieredStoreFactory<F> {
     fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
+        Ok(Box::new(self.wrap(self.inner.create(args)?)))
+    }
+}
+
+impl<F: PageStoreFactory + ?Sized> TieredStoreFactory<F> {
+    /// A tiered store over `inner`, registered for reclaiming.
+    fn wrap(&self, inner: Box<dyn PageStore>) -> TieredStore {
         let keep = Keep {
             inline_threshold: DEFAULT_INLINE_THRESHOLD,
             large: Large::Budget(self.admission.clone()),
@@ -300,7 +314,7 @@ impl<F: PageStoreFactory + ?Sized> PageStoreFactory for TieredStoreFactory<F> {
         };
         let core = Arc::new(Mutex::new(Core {
             blobs: Blobs::new(keep, Arc::clone(&self.counters.heap)),
-            inner: self.inner.create(args)?,
+            inner,
         }));
         let mut stores = lock(&self.stores.stores);
         if stores.len() % 1024 == 1023 {
@@ -308,10 +322,10 @@ impl<F: PageStoreFactory + ?Sized> PageStoreFactory for TieredStoreFactory<F> {
         }
         stores.push(Arc::downgrade(&core));
         drop(stores);
-        Ok(Box::new(TieredStore {
+        TieredStore {
             core,
             counters: Arc::clone(&self.counters),
-        }))
+        }
     }
 }
 
@@ -337,11 +351,20 @@ impl PageStore for TieredStore {
         let inner = core.inner.put(value)?;
         self.counters.blobs_passed.fetch_add(1, Ordering::Relaxed);
         self.counters.bytes_passed.fetch_add(len, Ordering::Relaxed);
+        if inner.get() & PASSED == 0 {
+            // Passed through with bit 63 set: no entry here (this crate's
+            // backends never set it; another store's keys get an entry).
+            return Ok(PageKey::new(inner.get() | PASSED));
+        }
         Ok(core.blobs.push_stored(inner))
     }
 
     fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
         let mut core = lock(&self.core);
+        if key.get() & PASSED != 0 {
+            // The inner store refuses a key taken twice.
+            return core.inner.take(PageKey::new(key.get() & !PASSED));
+        }
         match core.blobs.take(key)? {
             Taken::Bytes(bytes) => Ok(bytes),
             Taken::Stored(inner) => core.inner.take(inner),
@@ -358,5 +381,60 @@ impl Drop for TieredStore {
     fn drop(&mut self) {
         // The inner store frees its own blobs when it drops.
         drop(lock(&self.core).blobs.drain_stored());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FileStoreFactory;
+
+    fn store_over(inner: Box<dyn PageStore>) -> TieredStore {
+        let factory = Arc::new(FileStoreFactory::new().unwrap());
+        TieredStoreFactory::over(MemoryBudget::new(0), factory).wrap(inner)
+    }
+
+    #[test]
+    fn spilled_pages_keep_no_entry_here() {
+        let mut store = store_over(Box::new(FileStoreFactory::new().unwrap().create_store()));
+        let keys: Vec<_> = (0..1000u32)
+            .map(|i| store.put(Bytes::from(vec![i as u8; 1000])).unwrap())
+            .collect();
+        assert!(keys.iter().all(|k| k.get() & PASSED != 0));
+        // The file store's entries only: 1,000 of 24 bytes, a quarter more.
+        assert!(
+            store.memory_size() <= 1000 * crate::file::SLOT + 64,
+            "{}",
+            store.memory_size()
+        );
+        assert_eq!(store.take(keys[7]).unwrap(), Bytes::from(vec![7u8; 1000]));
+        assert!(
+            store.take(keys[7]).is_err(),
+            "the inner store refuses it twice"
+        );
+    }
+
+    /// Mints keys with bit 63 set, as a store of someone else's may.
+    struct HighKeys(Vec<Bytes>);
+
+    impl PageStore for HighKeys {
+        fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
+            self.0.push(value);
+            Ok(PageKey::new(u64::MAX - self.0.len() as u64 + 1))
+        }
+        fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
+            Ok(std::mem::take(&mut self.0[(u64::MAX - key.get()) as usize]))
+        }
+    }
+
+    #[test]
+    fn an_inner_key_with_bit_63_gets_an_entry() {
+        let mut store = store_over(Box::new(HighKeys(Vec::new())));
+        let a = store.put(Bytes::from(vec![1u8; 1000])).unwrap();
+        let b = store.put(Bytes::from(vec![2u8; 1000])).unwrap();
+        assert_eq!((a.get(), b.get()), (0, 1), "entries of the tiered store");
+        assert_eq!(store.take(b).unwrap(), Bytes::from(vec![2u8; 1000]));
+        assert_eq!(store.take(a).unwrap(), Bytes::from(vec![1u8; 1000]));
+        assert!(store.take(a).is_err());
     }
 }

@@ -111,6 +111,7 @@ use self::builder::memory_limit;
 pub use self::builder::ObjectStoreFactoryBuilder;
 use self::shared::Shared;
 pub use self::store::ObjectStoreStore;
+pub(crate) use self::store::SLOT;
 use crate::error::{Error, Result};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
 

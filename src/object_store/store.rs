@@ -33,6 +33,10 @@ const CONCURRENT_GETS: usize = 8;
 /// Slots looked at when planning a read-ahead, bounding the work per `take`.
 const MAX_SCAN: usize = 4096;
 
+/// What a store keeps per spilled blob until it is dropped: its entry,
+/// growth included. The planner charges it per page.
+pub(crate) const SLOT: usize = Blobs::<Blob>::entry_slot();
+
 /// Where a spilled blob is, and its CRC32C.
 #[derive(Clone, Copy, Debug)]
 struct Blob {

@@ -185,6 +185,8 @@ pub(crate) struct PlanInput<'a> {
     pub extra: usize,
     /// Replace page statistics by chunk statistics (caller's opt-in).
     pub chunk_statistics: bool,
+    /// What the backend keeps per spilled page until the row group is flushed.
+    pub backend_slot: usize,
 }
 
 /// The planner's output.
@@ -230,6 +232,7 @@ impl<'a> Columns<'a> {
         arrow: &Schema,
         props: &WriterProperties,
         chunk_stats: bool,
+        backend_slot: usize,
     ) -> Self {
         let mut dictionaries = Vec::new();
         for field in arrow.fields() {
@@ -255,6 +258,7 @@ impl<'a> Columns<'a> {
                     keep_dictionary,
                     offset_index,
                     header_statistics: props.write_page_header_statistics(path),
+                    backend_slot,
                     ..Leaf::new(
                         d,
                         props.dictionary_enabled(path),
@@ -376,6 +380,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         input.schema,
         &input.props,
         input.chunk_statistics,
+        input.backend_slot,
     );
     if columns.leaves.is_empty() {
         return Err(Error::EmptySchema);

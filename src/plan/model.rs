@@ -54,15 +54,15 @@ const PAGE_OFFSET_INDEX: usize = 32;
 /// count, level histograms' share).
 const PAGE_COLUMN_INDEX: usize = 48;
 /// Per page until the row group is flushed: parquet's two page keys (a
-/// doubling vector: up to 32 bytes) and the stores' entries for both blobs
-/// (tables growing by at most a quarter: the tiered store's two, and the spill
-/// file's or the heap's slot for the page).
-const PAGE_KEYS: usize = 112;
+/// doubling vector: up to 32 bytes). The stores' entries are the backend's
+/// ([`Leaf::backend_slot`]): the tiered store keeps none for a spilled page
+/// nor for a header, and a heap page's is charged with the page.
+const PAGE_KEYS: usize = 32;
 /// Per page until the row group is flushed: its header (a data page's is
-/// ~23 bytes) in the tiered store's arena, which grows by a quarter. The
-/// meter charges every header at its size; this is what the planner
-/// expects of one.
-const PAGE_HEADER: usize = 32;
+/// ~23 bytes, with its 4-byte length) in the tiered store's arena, which
+/// grows by a quarter. The meter charges every header at its size; this is
+/// what the planner expects of one.
+const PAGE_HEADER: usize = 36;
 /// Per page until the row group is flushed: the offset index builder's
 /// growing vectors (offset, size, first row: 20 bytes, up to twice that
 /// just after they double).
@@ -126,6 +126,9 @@ pub(crate) struct Leaf {
     pub offset_index: bool,
     /// Page headers carry the page's statistics (min and max).
     pub header_statistics: bool,
+    /// What the backend keeps per spilled page until the row group is
+    /// flushed (its table entry, growth included).
+    pub backend_slot: usize,
     pub codec: Compression,
     /// Bloom filter `(ndv, fpp)` as the caller set it, if any.
     pub bloom: Option<(u64, f64)>,
@@ -161,6 +164,7 @@ impl Leaf {
             statistics,
             offset_index: true,
             header_statistics: false,
+            backend_slot: crate::file::SLOT,
             codec,
             bloom,
         }
@@ -384,7 +388,7 @@ impl Leaf {
         ColumnCost {
             chunk: CHUNK + chunk_statistics + 8 * extra_levels + self.bloom_bytes(s),
             page,
-            page_until_flush: PAGE_KEYS + builder,
+            page_until_flush: PAGE_KEYS + self.backend_slot + builder,
             header,
         }
     }
