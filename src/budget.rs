@@ -547,6 +547,16 @@ impl Reservation {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// Hand `bytes` of this reservation to `to`, a reservation of the same
+    /// budget: what one holds becomes the other's without ever being free
+    /// in between (a row group's index entries, kept after its flush).
+    pub(crate) fn move_to(&mut self, to: &mut Reservation, bytes: usize) {
+        debug_assert!(self.budget.same_as(&to.budget));
+        let bytes = bytes.min(self.bytes);
+        self.bytes -= bytes;
+        to.bytes += bytes;
+    }
 }
 
 impl Drop for Reservation {

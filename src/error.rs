@@ -177,14 +177,15 @@ pub enum Error {
          row groups or smaller files, or raise the limit"
     )]
     PageMetadataExhausted {
-        /// What was being charged and how long it lives: `page index until
-        /// the file closes`, `column chunk until the file closes`, `page
-        /// keys until the row group is flushed`, `page headers until the row
-        /// group is flushed`.
+        /// What was being charged and how long it lives: `column chunk
+        /// until the file closes`, `page keys and index entries until the
+        /// row group is flushed`, `page headers until the row group is
+        /// flushed`, `page index of a column chunk while it closes`.
         what: &'static str,
         /// Bytes it needed.
         requested: usize,
-        /// File-lifetime metadata charged so far.
+        /// Metadata charged so far (until the file closes, and by the open
+        /// row group).
         metadata: usize,
         /// The limit.
         limit: usize,

@@ -7,23 +7,32 @@
 //! `ArrowWriter::memory_size()` counts none of it. Planned from a guess of
 //! the file size, a file that outgrows the guess outgrows the limit. Every
 //! page passes through a store, so this decorator charges each page's cost
-//! (from the planner's calibrated model, per column) to one growing
-//! [`Reservation`] held until the writer is dropped. Heap pages of a tiered
-//! store yield to it ([`MemoryBudget`] reclaims them); when the metadata
-//! alone would pass the limit, the `put` that would cross it fails with
-//! [`Error::PageMetadataExhausted`] — before the limit is passed, never after.
+//! (from the planner's calibrated model, per column) as it is put. Heap
+//! pages of a tiered store yield to it ([`MemoryBudget`] reclaims them);
+//! when the metadata alone would pass the limit, the `put` that would cross
+//! it fails with [`Error::PageMetadataExhausted`] — before the limit is
+//! passed, never after.
+//!
+//! Why charge each page's index once: while a chunk is open parquet keeps a
+//! page's index entries in builders; when the chunk closes it makes the
+//! entries kept until the file closes from them and drops the builders, and
+//! only then (every chunk of the row group closed) are the pages spliced
+//! and the stores dropped. So a page is charged to its store the larger of
+//! the two, with the page keys parquet holds and the backend's entry (both
+//! live until the store is dropped), and when the store is dropped the
+//! entries' share moves to one [`Reservation`] held until the writer is
+//! dropped; the rest is released. The moment a chunk holds both is covered
+//! once, for the largest chunk and each thread that may close one.
 //!
 //! parquet puts each page as two blobs (header, then body), so a page is
-//! charged on every second `put` of a store. The page keys parquet holds and
-//! the stores' own entries live only until the row group is flushed (the
-//! store is dropped then): they are charged to the store and released with it.
-//! So are the small blobs (page headers, tiny pages) the tiered store below
-//! keeps in its arena: charged here at the arena capacity they can take, as
-//! they are put, so they never depend on room left for heap pages.
+//! charged on every second `put` of a store. The small blobs (page headers,
+//! tiny pages) the tiered store below keeps in its arena are charged to the
+//! store too, at the arena capacity they can take, as they are put, so they
+//! never depend on room left for heap pages.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
@@ -38,14 +47,35 @@ use crate::file::DEFAULT_INLINE_THRESHOLD;
 pub(crate) struct ColumnCost {
     /// Per column chunk, until the file closes.
     pub chunk: usize,
-    /// Per page, until the file closes.
+    /// Per page, until the file closes: its offset and column index
+    /// entries, made from the builders' when the chunk closes.
     pub page: usize,
-    /// Per page, until its row group is flushed.
-    pub page_until_flush: usize,
+    /// Per page while its chunk is open: the index builders' entries.
+    pub builder: usize,
+    /// Per page, until its row group is flushed: parquet's page keys and
+    /// the backend's entry.
+    pub keys: usize,
     /// Per page, until its row group is flushed: the page header, as the
     /// planner expects it. The meter charges every small blob at its size
     /// instead ([`arena_bound`]).
     pub header: usize,
+}
+
+impl ColumnCost {
+    /// Per page, until its row group is flushed (the header aside): the
+    /// keys, and the builders' entries or the index entries made from them,
+    /// whichever is more — a chunk holds the one, then the other. When the
+    /// store is dropped the index entries' share stays charged until the
+    /// file closes.
+    pub(crate) fn until_flush(&self) -> usize {
+        self.keys + self.builder.max(self.page)
+    }
+
+    /// Per page of a chunk being closed, beyond [`until_flush`](Self::until_flush):
+    /// for a moment it holds its builders and the entries made from them.
+    pub(crate) fn closing(&self) -> usize {
+        self.builder.min(self.page)
+    }
 }
 
 /// The cost model: a column's costs from its leaf index.
@@ -55,23 +85,34 @@ pub(crate) type CostModel = Arc<dyn Fn(usize) -> ColumnCost + Send + Sync>;
 pub(crate) struct Meter {
     budget: MemoryBudget,
     held: Mutex<Reservation>,
+    /// Room for the chunks closing at once ([`ColumnCost::closing`] of the
+    /// largest open chunk, for each encoding thread); it only grows.
+    closing: Mutex<Reservation>,
+    /// Chunks that may close at once: the encoding threads.
+    closers: usize,
+    /// Charged to open stores (released or kept when they drop).
+    open: AtomicUsize,
     pages: AtomicU64,
     chunks: AtomicU64,
 }
 
 impl Meter {
-    pub(crate) fn new(budget: &MemoryBudget) -> Result<Self> {
+    pub(crate) fn new(budget: &MemoryBudget, closers: usize) -> Result<Self> {
         Ok(Self {
             held: Mutex::new(budget.reserve(0)?),
+            closing: Mutex::new(budget.reserve(0)?),
+            closers: closers.max(1),
+            open: AtomicUsize::new(0),
             budget: budget.clone(),
             pages: AtomicU64::new(0),
             chunks: AtomicU64::new(0),
         })
     }
 
-    /// Bytes of file-lifetime metadata charged so far.
+    /// All metadata charged right now: until the file closes, for chunks
+    /// closing, and by open row groups.
     pub(crate) fn bytes(&self) -> usize {
-        self.lock().bytes()
+        self.lock().bytes() + lock(&self.closing).bytes() + self.open.load(Ordering::Relaxed)
     }
 
     /// Pages and column chunks charged so far.
@@ -82,22 +123,38 @@ impl Meter {
         )
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Reservation> {
-        self.held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Reservation> {
+        lock(&self.held)
+    }
+
+    fn exhausted(&self, what: &'static str, requested: usize) -> Error {
+        Error::PageMetadataExhausted {
+            what,
+            requested,
+            metadata: self.bytes(),
+            limit: self.budget.limit(),
+        }
     }
 
     fn charge(&self, bytes: usize, what: &'static str) -> Result<()> {
-        let mut held = self.lock();
-        held.try_grow(bytes)
-            .map_err(|_| Error::PageMetadataExhausted {
-                what,
-                requested: bytes,
-                metadata: held.bytes(),
-                limit: self.budget.limit(),
-            })
+        let grown = self.lock().try_grow(bytes);
+        grown.map_err(|_| self.exhausted(what, bytes))
     }
+
+    /// Make room for a chunk that needs `bytes` more while it closes.
+    fn cover_closing(&self, bytes: usize) -> Result<()> {
+        let needed = bytes.saturating_mul(self.closers);
+        let more = needed.saturating_sub(lock(&self.closing).bytes());
+        if more == 0 {
+            return Ok(());
+        }
+        let grown = lock(&self.closing).try_grow(more);
+        grown.map_err(|_| self.exhausted("page index of a column chunk while it closes", more))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl fmt::Debug for Meter {
@@ -153,6 +210,7 @@ impl PageStoreFactory for MeteredStoreFactory {
             meter: Arc::clone(&self.meter),
             cost,
             puts: 0,
+            pages: 0,
             small: 0,
             until_flush: self.meter.budget.reserve(0)?,
         }))
@@ -165,6 +223,7 @@ struct MeteredStore {
     meter: Arc<Meter>,
     cost: ColumnCost,
     puts: u64,
+    pages: usize,
     /// Bytes of small blobs put: the tiered store's arena holds them.
     small: usize,
     /// Released when the store (the row group) is gone.
@@ -175,25 +234,35 @@ impl MeteredStore {
     fn grow_until_flush(&mut self, bytes: usize, what: &'static str) -> Result<()> {
         self.until_flush
             .try_grow(bytes)
-            .map_err(|_| Error::PageMetadataExhausted {
-                what,
-                requested: bytes,
-                metadata: self.meter.bytes(),
-                limit: self.meter.budget.limit(),
-            })
+            .map_err(|_| self.meter.exhausted(what, bytes))?;
+        self.meter.open.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for MeteredStore {
+    fn drop(&mut self) {
+        // The row group is flushed (or abandoned): its pages' index entries
+        // stay until the file closes, charged from what the store held (at
+        // least that much a page); the rest is released.
+        let open = self.until_flush.bytes();
+        let kept = self.pages.saturating_mul(self.cost.page).min(open);
+        self.until_flush.move_to(&mut self.meter.lock(), kept);
+        self.meter.open.fetch_sub(open, Ordering::Relaxed);
     }
 }
 
 impl PageStore for MeteredStore {
     fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
         if self.puts.is_multiple_of(2) {
-            self.meter
-                .charge(self.cost.page, "page index until the file closes")?;
-            self.meter.pages.fetch_add(1, Ordering::Relaxed);
             self.grow_until_flush(
-                self.cost.page_until_flush,
-                "page keys until the row group is flushed",
+                self.cost.until_flush(),
+                "page keys and index entries until the row group is flushed",
             )?;
+            self.pages += 1;
+            self.meter.pages.fetch_add(1, Ordering::Relaxed);
+            self.meter
+                .cover_closing(self.pages.saturating_mul(self.cost.closing()))?;
         }
         if value.len() <= DEFAULT_INLINE_THRESHOLD {
             let small = self.small + arena_bytes(value.len());

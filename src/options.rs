@@ -412,7 +412,7 @@ impl SpillOptions {
         let tiered = TieredStoreFactory::over(budget.clone(), backend)
             .with_headroom(move |b| b.unplanned_room(writers))
             .with_metered_arena();
-        let meter = Arc::new(Meter::new(&budget)?);
+        let meter = Arc::new(Meter::new(&budget, self.threads)?);
         let monitor = SpillMonitor::new(
             budget,
             Arc::clone(tiered.counters()),

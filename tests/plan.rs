@@ -568,10 +568,11 @@ fn a_disabled_offset_index_is_charged_only_where_parquet_writes_it() {
             .properties(disabled.clone())
             .chunk_statistics(),
     );
-    // A page's charge drops from 224 bytes to 144 (the offset index's
-    // entry and builder); the chunks' stays.
+    // A page's charge drops from 146 bytes to 98 (the offset index
+    // builder's entries, larger than the entry kept after the flush); the
+    // chunks' stays.
     assert!(
-        chunk_without * 4 < chunk * 3,
+        chunk_without * 5 < chunk * 4,
         "{chunk_without} vs {chunk} with the offset index"
     );
 

@@ -295,26 +295,26 @@ impl<'a> Columns<'a> {
             e.codec = e.codec.saturating_add(leaf.codec(s));
         }
         // At least one row group's column chunks (bloom filters included).
-        e.page_metadata = self.metadata_for(input.expected_bytes.unwrap_or(0), s);
+        e.page_metadata =
+            self.metadata_for(input.expected_bytes.unwrap_or(0), s, input.threads.max(1));
         e
     }
 
     /// Page and chunk metadata of a file of `bytes` encoded bytes, spread
     /// evenly over the columns, written as one row group (the most it can
     /// hold at once: a row group's page keys and index builders live until
-    /// it is flushed).
-    fn metadata_for(&self, bytes: u64, s: &Settings) -> usize {
+    /// it is flushed), with `closers` of its chunks closing at once.
+    fn metadata_for(&self, bytes: u64, s: &Settings, closers: usize) -> usize {
         let per_column = usize::try_from(bytes).unwrap_or(usize::MAX) / self.leaves.len().max(1);
-        self.leaves
-            .iter()
-            .zip(self.costs(s))
-            .map(|(l, cost)| {
-                let pages = per_column.div_ceil(l.page_fill(s));
-                pages
-                    .saturating_mul(cost.page + cost.page_until_flush + cost.header)
-                    .saturating_add(cost.chunk)
-            })
-            .fold(0usize, usize::saturating_add)
+        let (mut total, mut closing) = (0usize, 0usize);
+        for (leaf, cost) in self.leaves.iter().zip(self.costs(s)) {
+            let pages = per_column.div_ceil(leaf.page_fill(s));
+            total = total
+                .saturating_add(pages.saturating_mul(cost.until_flush() + cost.header))
+                .saturating_add(cost.chunk);
+            closing = closing.max(pages.saturating_mul(cost.closing()));
+        }
+        total.saturating_add(closing.saturating_mul(closers))
     }
 
     /// Each leaf's metadata costs, by leaf index; the first leaf's chunk
@@ -405,7 +405,8 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     let most = costs.iter().fold(ColumnCost::default(), |a, c| ColumnCost {
         chunk: a.chunk.max(c.chunk),
         page: a.page.max(c.page),
-        page_until_flush: a.page_until_flush.max(c.page_until_flush),
+        builder: a.builder.max(c.builder),
+        keys: a.keys.max(c.keys),
         header: a.header.max(c.header),
     });
     // By leaf index (`PageStoreArgs::column_index`); an index past the end

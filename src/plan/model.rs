@@ -67,12 +67,13 @@ const PAGE_HEADER: usize = 36;
 /// growing vectors (offset, size, first row: 20 bytes, up to twice that
 /// just after they double).
 const OFFSET_BUILDER: usize = 48;
-/// Per page until the row group is flushed, with page statistics: the
-/// column index builder's growing vectors (null flag and count, the min and
-/// max handles: 57 bytes, up to twice that just after they double), beyond
-/// each min and max in an allocation of its own. `tests/calibration.rs`
-/// measures an open row group just after its vectors doubled.
-const COLUMN_BUILDER: usize = 120;
+/// Per page while its chunk is open, with page statistics: the column index
+/// builder's growing vectors (null flag, null and NaN counts, the min and
+/// max handles, a nullable column's two-level definition histogram: 89
+/// bytes, up to twice that just after they double), beyond each min and
+/// max in an allocation of its own. `tests/calibration.rs` measures an open
+/// row group just after its vectors doubled.
+const COLUMN_BUILDER: usize = 180;
 /// Column chunk metadata until the file closes (encodings, offsets, sizes,
 /// level histograms, the offset and column index frames), beyond its
 /// statistics' values and its pages: measured 770-830 bytes (Int64 and
@@ -379,7 +380,7 @@ impl Leaf {
             builder += OFFSET_BUILDER + 16 * byte_array;
         }
         if self.statistics == EnabledStatistics::Page {
-            builder += COLUMN_BUILDER + 2 * value.next_multiple_of(16);
+            builder += COLUMN_BUILDER + 2 * value.next_multiple_of(16) + 16 * extra_levels;
         }
         let mut header = PAGE_HEADER;
         if self.header_statistics && self.statistics == EnabledStatistics::Page {
@@ -388,7 +389,8 @@ impl Leaf {
         ColumnCost {
             chunk: CHUNK + chunk_statistics + 8 * extra_levels + self.bloom_bytes(s),
             page,
-            page_until_flush: PAGE_KEYS + self.backend_slot + builder,
+            builder,
+            keys: PAGE_KEYS + self.backend_slot,
             header,
         }
     }
