@@ -284,3 +284,42 @@ impl PageStore for MeteredStore {
         self.inner.memory_size()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FileStoreFactory;
+
+    #[test]
+    fn a_flushed_store_leaves_its_pages_index_charged_once() {
+        let budget = MemoryBudget::new(1 << 20);
+        let meter = Arc::new(Meter::new(&budget, 2).unwrap());
+        let cost = ColumnCost {
+            chunk: 0,
+            page: 10,
+            builder: 30,
+            keys: 5,
+            header: 0,
+        };
+        let mut store = MeteredStore {
+            inner: Box::new(FileStoreFactory::new().unwrap().create_store()),
+            meter: Arc::clone(&meter),
+            cost,
+            puts: 0,
+            pages: 0,
+            small: 0,
+            until_flush: budget.reserve(0).unwrap(),
+        };
+        // Two pages of two blobs each, none small enough for the arena.
+        for _ in 0..4 {
+            store.put(Bytes::from(vec![1u8; 1000])).unwrap();
+        }
+        // Each page: its keys and the larger of builder and index (35);
+        // and room for two chunks closing at once with two pages (2 x 2 x 10).
+        assert_eq!((meter.bytes(), budget.used()), (70 + 40, 110));
+        drop(store);
+        // The index entries stay (2 x 10), the closing room stays, the rest goes.
+        assert_eq!((meter.bytes(), budget.used()), (20 + 40, 60));
+        assert_eq!(meter.counts(), (2, 0));
+    }
+}

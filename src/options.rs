@@ -369,7 +369,7 @@ impl SpillOptions {
         // and read-ahead buffers) reserves them first; the writer is planned
         // in what is left. (What it reserved, not the budget's change: other
         // writers sharing the budget reserve and release meanwhile.)
-        let (backend, backend_bytes, backend_slot) = self.build_backend(&budget)?;
+        let (backend, backend_bytes) = self.build_backend(&budget)?;
         let per_writer = (limit / writers).saturating_sub(backend_bytes);
         let planned = plan::plan(PlanInput {
             schema,
@@ -380,7 +380,7 @@ impl SpillOptions {
             threads: self.threads,
             extra: self.extra,
             chunk_statistics: self.chunk_statistics,
-            backend_slot,
+            backend_slot: self.backend_slot(),
         })
         .map_err(|e| match e {
             // Report what the user sets: the whole limit, for all writers.
@@ -435,28 +435,30 @@ impl SpillOptions {
         })
     }
 
-    /// The backend, the bytes it reserved in `budget` for itself, and what
-    /// it keeps per spilled page (a store of the caller's is assumed to keep
-    /// about what the spill file's does).
-    fn build_backend(
-        &self,
-        budget: &MemoryBudget,
-    ) -> Result<(Arc<dyn PageStoreFactory>, usize, usize)> {
+    /// The backend, and the bytes it reserved in `budget` for itself.
+    fn build_backend(&self, budget: &MemoryBudget) -> Result<(Arc<dyn PageStoreFactory>, usize)> {
         let _ = budget; // only the object store draws on it
         Ok(match &self.backend {
-            Backend::SpillDir(Some(dir)) => (
-                Arc::new(FileStoreFactory::in_dir(dir)?),
-                0,
-                crate::file::SLOT,
-            ),
-            Backend::SpillDir(None) => (Arc::new(FileStoreFactory::new()?), 0, crate::file::SLOT),
-            Backend::Factory(factory) => (Arc::clone(factory), 0, crate::file::SLOT),
+            Backend::SpillDir(Some(dir)) => (Arc::new(FileStoreFactory::in_dir(dir)?), 0),
+            Backend::SpillDir(None) => (Arc::new(FileStoreFactory::new()?), 0),
+            Backend::Factory(factory) => (Arc::clone(factory), 0),
             #[cfg(feature = "object_store")]
             Backend::ObjectStore(builder) => {
                 let factory = builder.clone().budget(budget.clone()).build()?;
                 let reserved = factory.memory_limit();
-                (Arc::new(factory), reserved, crate::object_store::SLOT)
+                (Arc::new(factory), reserved)
             }
         })
+    }
+
+    /// What the backend keeps per spilled page until its row group is
+    /// flushed; a store of the caller's is assumed to keep what the spill
+    /// file's does.
+    fn backend_slot(&self) -> usize {
+        match &self.backend {
+            #[cfg(feature = "object_store")]
+            Backend::ObjectStore(_) => crate::object_store::SLOT,
+            _ => crate::file::SLOT,
+        }
     }
 }

@@ -120,7 +120,9 @@ pub struct WriterStats {
     pub estimate: Estimate,
     /// The budget (shared with other writers, if any).
     pub budget: BudgetStats,
-    /// Page and chunk metadata charged so far (kept until the file closes).
+    /// Page and chunk metadata charged right now: what parquet keeps until
+    /// the file closes, and what the open row groups' pages hold until
+    /// they are flushed (keys, index builders, headers).
     pub page_metadata: u64,
     /// Pages written so far.
     pub pages: u64,
