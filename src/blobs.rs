@@ -136,9 +136,11 @@ pub(crate) struct Blobs<L> {
     keep: Keep,
     gauge: Arc<HeapGauge>,
     arena: Vec<u8>,
-    /// Arena bytes not yet taken (prefixes included); the arena is freed
-    /// when this reaches 0.
+    /// Small blobs not yet taken; the arena is freed when this reaches 0.
     arena_live: usize,
+    /// Their bytes (what the gauge counts, as for heap blobs: the blobs,
+    /// not the bookkeeping).
+    arena_content: usize,
     /// Bumped when the arena is freed: keys into an earlier arena are stale.
     generation: u64,
     /// Arena capacity charged to the budget.
@@ -158,6 +160,7 @@ impl<L> Blobs<L> {
             gauge,
             arena: Vec::new(),
             arena_live: 0,
+            arena_content: 0,
             generation: 0,
             arena_charged: 0,
             heap: Vec::new(),
@@ -234,8 +237,9 @@ impl<L> Blobs<L> {
         let at = u32::try_from(self.arena.len()).map_err(|_| too_large())?;
         self.arena.extend_from_slice(&len.to_le_bytes());
         self.arena.extend_from_slice(value);
-        self.arena_live += arena_bytes(value.len());
-        self.gauge.add(arena_bytes(value.len()));
+        self.arena_live += 1;
+        self.arena_content += value.len();
+        self.gauge.add(value.len());
         let generation = self.generation & GENERATION_MASK;
         Ok(PageKey::new(SMALL | generation << 32 | u64::from(at)))
     }
@@ -307,8 +311,9 @@ impl<L> Blobs<L> {
             return Err(unknown);
         };
         let bytes = Bytes::copy_from_slice(value);
-        self.arena_live -= arena_bytes(bytes.len());
-        self.gauge.sub(arena_bytes(bytes.len()));
+        self.arena_live -= 1;
+        self.arena_content -= bytes.len();
+        self.gauge.sub(bytes.len());
         if self.arena_live == 0 {
             self.free_arena();
         }
@@ -386,8 +391,9 @@ impl<L> Blobs<L> {
             a.budget.release(self.slots_charged);
         }
         self.slots_charged = 0;
-        self.gauge.sub(self.arena_live);
+        self.gauge.sub(self.arena_content);
         self.arena_live = 0;
+        self.arena_content = 0;
         self.free_arena();
         stored
     }
