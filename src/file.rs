@@ -212,12 +212,12 @@ impl PageStoreFactory for FileStoreFactory {
     }
 }
 
-/// A spilled blob's place in the file, in 16 bytes: a 6 GiB row group can
-/// hold hundreds of thousands of these until the flush.
 /// What a file store keeps per spilled blob until it is dropped: its entry
 /// (offset, length, checksum), growth included. The planner charges it per page.
 pub(crate) const SLOT: usize = Blobs::<Spilled>::entry_slot();
 
+/// A spilled blob's place in the file, in 16 bytes: a 6 GiB row group can
+/// hold hundreds of thousands of these until the flush.
 #[derive(Debug, Clone, Copy)]
 struct Spilled {
     offset: u64,

@@ -16,8 +16,7 @@
 //! Why charge each page's index once: while a chunk is open parquet keeps a
 //! page's index entries in builders; when the chunk closes it makes the
 //! entries kept until the file closes from them and drops the builders, and
-//! only then (every chunk of the row group closed) are the pages spliced
-//! and the stores dropped. So a page is charged to its store the larger of
+//! only then are the chunk's pages spliced and its store dropped. So a page is charged to its store the larger of
 //! the two, with the page keys parquet holds and the backend's entry (both
 //! live until the store is dropped), and when the store is dropped the
 //! entries' share moves to one [`Reservation`] held until the writer is
@@ -141,15 +140,17 @@ impl Meter {
         grown.map_err(|_| self.exhausted(what, bytes))
     }
 
-    /// Make room for a chunk that needs `bytes` more while it closes.
-    fn cover_closing(&self, bytes: usize) -> Result<()> {
+    /// Make room for chunks that need `bytes` more each while they close;
+    /// returns the room there is now (per chunk), at least `bytes`.
+    fn cover_closing(&self, bytes: usize) -> Result<usize> {
         let needed = bytes.saturating_mul(self.closers);
-        let more = needed.saturating_sub(lock(&self.closing).bytes());
-        if more == 0 {
-            return Ok(());
-        }
-        let grown = lock(&self.closing).try_grow(more);
-        grown.map_err(|_| self.exhausted("page index of a column chunk while it closes", more))
+        let mut closing = lock(&self.closing);
+        let more = needed.saturating_sub(closing.bytes());
+        let grown = closing.try_grow(more);
+        let room = closing.bytes() / self.closers;
+        drop(closing); // `exhausted` reads it
+        grown.map_err(|_| self.exhausted("page index of a column chunk while it closes", more))?;
+        Ok(room)
     }
 }
 
@@ -211,6 +212,7 @@ impl PageStoreFactory for MeteredStoreFactory {
             cost,
             puts: 0,
             pages: 0,
+            closing_room: 0,
             small: 0,
             until_flush: self.meter.budget.reserve(0)?,
         }))
@@ -224,6 +226,9 @@ struct MeteredStore {
     cost: ColumnCost,
     puts: u64,
     pages: usize,
+    /// Room the meter had for a closing chunk when last asked: it only
+    /// grows, so the meter is asked again only when this chunk outgrows it.
+    closing_room: usize,
     /// Bytes of small blobs put: the tiered store's arena holds them.
     small: usize,
     /// Released when the store (the row group) is gone.
@@ -261,8 +266,10 @@ impl PageStore for MeteredStore {
             )?;
             self.pages += 1;
             self.meter.pages.fetch_add(1, Ordering::Relaxed);
-            self.meter
-                .cover_closing(self.pages.saturating_mul(self.cost.closing()))?;
+            let closing = self.pages.saturating_mul(self.cost.closing());
+            if closing > self.closing_room {
+                self.closing_room = self.meter.cover_closing(closing)?;
+            }
         }
         if value.len() <= DEFAULT_INLINE_THRESHOLD {
             let small = self.small + arena_bytes(value.len());
@@ -307,6 +314,7 @@ mod tests {
             cost,
             puts: 0,
             pages: 0,
+            closing_room: 0,
             small: 0,
             until_flush: budget.reserve(0).unwrap(),
         };

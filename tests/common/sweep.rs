@@ -279,6 +279,8 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool) {
     let runner = ChildRunner::test(child_test).expect("test executable");
     let mode = if recycle { "recycle" } else { "plain" };
     let (mut worst_heap, mut worst_rss, mut refused, mut exhausted) = (0f64, 0f64, 0, 0);
+    // The same over the cases written through `ParallelWriter::write_all`.
+    let (mut all_cases, mut all_heap, mut all_rss) = (0, 0f64, 0f64);
     for seed in 0..cases {
         let case = Case::draw(seed, recycle);
         let out = runner
@@ -305,13 +307,19 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool) {
         let limit = case.limit as f64;
         worst_heap = worst_heap.max(heap as f64 / limit);
         worst_rss = worst_rss.max(rss as f64 / limit);
+        let write_all = case.threads > 1 && case.all;
+        if write_all {
+            all_cases += 1;
+            all_heap = all_heap.max(heap as f64 / limit);
+            all_rss = all_rss.max(rss as f64 / limit);
+        }
         println!(
             "seed {seed:>3}: {:>4} leaves, limit {:>9}, {:<20} {} thread(s){}, heap {:>10} rss {:>10}{}",
             case.leaves(),
             human_bytes(case.limit as u64),
             case.codec.to_string(),
             case.threads,
-            if case.threads > 1 && case.all { " write_all" } else { "" },
+            if write_all { " write_all" } else { "" },
             human_bytes(heap),
             human_bytes(rss),
             if stopped { ", stopped: page metadata exhausted" } else { "" }
@@ -327,6 +335,7 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool) {
     }
     println!(
         "{cases} cases ({mode}), {refused} refused, {exhausted} stopped by PageMetadataExhausted; \
-         worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}"
+         worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}; \
+         over the {all_cases} written by write_all: heap {all_heap:.3}, resident set {all_rss:.3}"
     );
 }
