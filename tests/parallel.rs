@@ -4,7 +4,7 @@
 //! `ArrowWriter` surface behaving the same.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
@@ -19,7 +19,6 @@ use parquet::file::properties::{CdcOptions, WriterProperties};
 use parquet_spill::testkit::{
     all_types_batch, injected_fault, random_batches, Fault, FaultyStoreFactory, InjectedFault, Op,
 };
-use parquet_spill::testkit::{ThrottleConfig, ThrottledStoreFactory};
 use parquet_spill::{Error, FileStoreFactory, MemoryStoreFactory, ParallelWriter, SpillOptions};
 
 fn small_pages() -> WriterProperties {
@@ -407,13 +406,65 @@ struct Recording {
     inner: Arc<dyn PageStoreFactory>,
     leaves: usize,
     created: AtomicUsize,
-    log: Arc<Mutex<Vec<(Op, usize)>>>,
+    log: Arc<Log>,
+}
+
+/// The log, and a gate: a take of row group 0 waits (up to `Gate::each`,
+/// and never past `Gate::until`) for a page of row group 1 to be put since
+/// the first such take, so overlap shows however the threads are scheduled.
+#[derive(Debug, Default)]
+struct Log {
+    ops: Mutex<Vec<(Op, usize)>>,
+    changed: Condvar,
+    gate: Option<Gate>,
+}
+
+#[derive(Debug)]
+struct Gate {
+    each: Duration,
+    until: Instant,
+}
+
+impl Log {
+    fn push(&self, op: (Op, usize)) {
+        self.ops.lock().unwrap().push(op);
+        self.changed.notify_all();
+    }
+
+    /// A take of row group 0: logged, then held at the gate.
+    fn take_of_first(&self) {
+        let mut ops = self.ops.lock().unwrap();
+        ops.push((Op::Take, 0));
+        let Some(gate) = &self.gate else { return };
+        let until = gate.until.min(Instant::now() + gate.each);
+        while puts_during_the_splice(&ops) == 0 {
+            let Some(left) = until.checked_duration_since(Instant::now()) else {
+                return;
+            };
+            ops = self.changed.wait_timeout(ops, left).unwrap().0;
+        }
+    }
+}
+
+/// Puts of row group 1 from the first take of row group 0 to its last.
+fn puts_during_the_splice(ops: &[(Op, usize)]) -> usize {
+    let mut takes = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| **e == (Op::Take, 0))
+        .map(|(at, _)| at);
+    let Some(first) = takes.next() else { return 0 };
+    let last = takes.next_back().unwrap_or(first);
+    ops[first..last]
+        .iter()
+        .filter(|e| **e == (Op::Put, 1))
+        .count()
 }
 
 struct RecordingStore {
     inner: Box<dyn PageStore>,
     row_group: usize,
-    log: Arc<Mutex<Vec<(Op, usize)>>>,
+    log: Arc<Log>,
 }
 
 impl PageStoreFactory for Recording {
@@ -429,12 +480,15 @@ impl PageStoreFactory for Recording {
 
 impl PageStore for RecordingStore {
     fn put(&mut self, value: bytes::Bytes) -> parquet::errors::Result<PageKey> {
-        self.log.lock().unwrap().push((Op::Put, self.row_group));
+        self.log.push((Op::Put, self.row_group));
         self.inner.put(value)
     }
 
     fn take(&mut self, key: PageKey) -> parquet::errors::Result<bytes::Bytes> {
-        self.log.lock().unwrap().push((Op::Take, self.row_group));
+        match self.row_group {
+            0 => self.log.take_of_first(),
+            row_group => self.log.push((Op::Take, row_group)),
+        }
         self.inner.take(key)
     }
 
@@ -444,26 +498,28 @@ impl PageStore for RecordingStore {
 }
 
 /// Pages of row group 1 put while row group 0 was being spliced (between
-/// its first and its last take), writing four row groups on two threads
-/// over a store whose takes are slow.
+/// its first and its last take), writing four row groups on two threads.
+/// Takes of row group 0 are gated (each waits up to 200 ms for row group 1
+/// to put a page, 30 s in all; 2 s in all for `write`, which must show no
+/// overlap): overlap, if the writer allows it, then shows however a loaded
+/// machine schedules the threads.
 fn puts_during_the_first_splice(all: bool) -> usize {
     let batches: Vec<_> = (0..6).map(|i| all_types_batch(800, i)).collect();
     let leaves = parquet::arrow::ArrowSchemaConverter::new()
         .convert(&batches[0].schema())
         .unwrap()
         .num_columns();
-    let slow = ThrottleConfig {
-        wait_take: Duration::from_micros(300),
-        ..Default::default()
-    };
     let recording = Arc::new(Recording {
-        inner: Arc::new(ThrottledStoreFactory::new(
-            Arc::new(MemoryStoreFactory::new()),
-            slow,
-        )),
+        inner: Arc::new(MemoryStoreFactory::new()),
         leaves,
         created: AtomicUsize::new(0),
-        log: Arc::default(),
+        log: Arc::new(Log {
+            gate: Some(Gate {
+                each: Duration::from_millis(200),
+                until: Instant::now() + Duration::from_secs(if all { 30 } else { 2 }),
+            }),
+            ..Log::default()
+        }),
     });
     let options = ArrowWriterOptions::new()
         .with_properties(small_row_groups())
@@ -481,18 +537,8 @@ fn puts_during_the_first_splice(all: bool) -> usize {
         }
     }
     assert!(writer.close().unwrap().num_row_groups() >= 4);
-    let log = recording.log.lock().unwrap();
-    let takes = || {
-        log.iter()
-            .enumerate()
-            .filter(|(_, e)| **e == (Op::Take, 0))
-            .map(|(at, _)| at)
-    };
-    let (first, last) = (takes().next().unwrap(), takes().next_back().unwrap());
-    log[first..last]
-        .iter()
-        .filter(|e| **e == (Op::Put, 1))
-        .count()
+    let ops = recording.log.ops.lock().unwrap();
+    puts_during_the_splice(&ops)
 }
 
 #[test]
