@@ -36,14 +36,23 @@ const MAX_SCAN: usize = 4096;
 /// What a store keeps per spilled blob until it is dropped: its entry,
 /// growth included. The planner charges it per page.
 pub(crate) const SLOT: usize = Blobs::<Blob>::entry_slot();
+// A 32-byte entry (24-byte blob and the tag), a quarter more for growth.
+const _: () = assert!(SLOT == 40, "the object store's entry grew");
 
 /// Where a spilled blob is, and its CRC32C.
 #[derive(Clone, Copy, Debug)]
 struct Blob {
     object: u64,
     offset: u64,
-    len: usize,
+    /// A `u32`, so the entry is 32 bytes, not 40 (pages are far smaller).
+    len: u32,
     crc: u32,
+}
+
+impl Blob {
+    fn len(self) -> usize {
+        self.len as usize
+    }
 }
 
 /// One ranged `get`: `start..end` of `object`, holding `members` (slot
@@ -116,6 +125,8 @@ impl ObjectStoreStore {
     }
 
     fn put_remote(&mut self, value: &Bytes) -> Result<Blob, Error> {
+        let len =
+            u32::try_from(value.len()).map_err(|_| Error::BlobTooLarge { len: value.len() })?;
         let crc = crc32c::crc32c(value);
         let placed = self.shared.append(value)?;
         if placed.in_memory {
@@ -129,7 +140,7 @@ impl ObjectStoreStore {
         Ok(Blob {
             object: placed.object,
             offset: placed.offset,
-            len: value.len(),
+            len,
             crc,
         })
     }
@@ -149,9 +160,9 @@ impl ObjectStoreStore {
             shared.read_ahead_pool.release(data.len());
             Counters::add(&shared.counters.read_ahead_hits, 1);
             data
-        } else if let Some(data) = shared.read_memory(blob.object, blob.offset, blob.len) {
+        } else if let Some(data) = shared.read_memory(blob.object, blob.offset, blob.len()) {
             if let Some((_, bytes)) = self.in_memory.iter_mut().find(|e| e.0 == blob.object) {
-                *bytes = bytes.saturating_sub(blob.len);
+                *bytes = bytes.saturating_sub(blob.len());
             }
             data
         } else {
@@ -160,7 +171,7 @@ impl ObjectStoreStore {
                 return Err(Error::ObjectLost {
                     path: shared.path(blob.object).to_string(),
                     offset: blob.offset,
-                    len: blob.len,
+                    len: blob.len(),
                 });
             }
             let extra = self.plan_read_ahead(&locked, index);
@@ -172,7 +183,7 @@ impl ObjectStoreStore {
             return Err(Error::ObjectChecksum {
                 path: shared.path(blob.object).to_string(),
                 offset: blob.offset,
-                len: blob.len,
+                len: blob.len(),
                 expected: blob.crc,
                 actual,
             });
@@ -196,10 +207,10 @@ impl ObjectStoreStore {
             if self.ahead.contains_key(&i) || !locked.is_uploaded(blob.object) {
                 continue;
             }
-            if total + blob.len > quota {
+            if total + blob.len() > quota {
                 break;
             }
-            total += blob.len;
+            total += blob.len();
             extra.push((i, *blob));
         }
         extra
@@ -225,7 +236,7 @@ impl ObjectStoreStore {
             let fetched: u64 = fetches.iter().map(|f| f.end - f.start).sum();
             let charge = usize::try_from(fetched)
                 .unwrap_or(usize::MAX)
-                .saturating_sub(blob.len);
+                .saturating_sub(blob.len());
             if charge == 0 || pool.try_reserve(charge) {
                 break (fetches, charge);
             }
@@ -244,7 +255,7 @@ impl ObjectStoreStore {
             return Err(Error::ObjectShortRead {
                 path: shared.path(blob.object).to_string(),
                 offset: blob.offset,
-                len: blob.len,
+                len: blob.len(),
                 got: 0,
             });
         };
@@ -302,7 +313,7 @@ impl ObjectStoreStore {
                 // A copy, so the fetched range (gaps, other blobs) is freed
                 // now rather than when the last blob cut from it is.
                 let start = (blob.offset - fetch.start) as usize;
-                blobs.push((i, Bytes::copy_from_slice(&data[start..start + blob.len])));
+                blobs.push((i, Bytes::copy_from_slice(&data[start..start + blob.len()])));
             }
         }
         Ok(blobs)
@@ -318,7 +329,7 @@ fn group(index: usize, blob: Blob, extra: &[(usize, Blob)]) -> Vec<Fetch> {
     all.sort_by_key(|(_, b)| (b.object, b.offset));
     let mut fetches: Vec<Fetch> = Vec::new();
     for (i, b) in all {
-        let end = b.offset + b.len as u64;
+        let end = b.offset + u64::from(b.len);
         match fetches.last_mut() {
             Some(f) if f.object == b.object && b.offset <= f.end + MAX_GAP => {
                 f.end = f.end.max(end);

@@ -39,7 +39,7 @@ use parquet::file::properties::{
     EnabledStatistics, WriterProperties, DEFAULT_COLUMN_INDEX_TRUNCATE_LENGTH,
     DEFAULT_DATA_PAGE_ROW_COUNT_LIMIT, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH_SIZE,
 };
-use parquet::schema::types::ColumnDescriptor;
+use parquet::schema::types::{ColumnDescriptor, ColumnPath};
 
 use self::model::{Leaf, Settings};
 use crate::error::{Alternative, Error, Result};
@@ -210,14 +210,26 @@ fn offset_index_written(
     chunk_stats: bool,
 ) -> bool {
     let mut b = props.clone().into_builder();
-    if chunk_stats {
-        for path in descrs.iter().map(|d| d.path()) {
-            if props.statistics_enabled(path) == EnabledStatistics::Page {
-                b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::Chunk);
-            }
+    for path in descrs.iter().map(|d| d.path()) {
+        let planned = planned_statistics(props, path, chunk_stats);
+        if planned != props.statistics_enabled(path) {
+            b = b.set_column_statistics_enabled(path.clone(), planned);
         }
     }
     !b.build().offset_index_disabled()
+}
+
+/// A column's statistics level in the plan: the caller's, with page
+/// statistics made chunk statistics when the caller opted in.
+fn planned_statistics(
+    props: &WriterProperties,
+    path: &ColumnPath,
+    chunk_stats: bool,
+) -> EnabledStatistics {
+    match props.statistics_enabled(path) {
+        EnabledStatistics::Page if chunk_stats => EnabledStatistics::Chunk,
+        caller => caller,
+    }
 }
 
 /// The columns as the planner sees them, with the caller's settings.
@@ -247,10 +259,7 @@ impl<'a> Columns<'a> {
             .zip(dictionaries)
             .map(|(d, keep_dictionary)| {
                 let path = d.path();
-                let mut statistics = props.statistics_enabled(path);
-                if chunk_stats && statistics == EnabledStatistics::Page {
-                    statistics = EnabledStatistics::Chunk;
-                }
+                let statistics = planned_statistics(props, path, chunk_stats);
                 let bloom = props
                     .bloom_filter_properties(path)
                     .map(|b| (b.ndv(), b.fpp()));
@@ -651,14 +660,18 @@ fn apply(
             );
             b = b.set_column_dictionary_enabled(path.clone(), false);
         }
-        if chunk_statistics && props.statistics_enabled(&path) == EnabledStatistics::Page {
+        let (caller, planned) = (
+            props.statistics_enabled(&path),
+            planned_statistics(props, &path, chunk_statistics),
+        );
+        if planned != caller {
             note(
                 column.clone(),
                 "statistics_enabled",
-                "Page".into(),
-                "Chunk".into(),
+                format!("{caller:?}"),
+                format!("{planned:?}"),
             );
-            b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::Chunk);
+            b = b.set_column_statistics_enabled(path.clone(), planned);
         }
         if let (Some((caller, _)), Some(ndv)) = (leaf.bloom, leaf.bloom_ndv(s)) {
             if ndv != caller {
