@@ -10,6 +10,8 @@
 //!   within the plan's estimate (its reservation plus the page metadata it
 //!   expects), across input batch sizes from 73 to 4,096 rows. The ratio
 //!   estimate / measured is printed: how conservative the model is.
+//! - **Small row groups**: every leaf type written in row groups of 2 to
+//!   2,000 rows holds no more than the plan's encoder estimate.
 //! - **Page metadata**: what parquet keeps per column chunk and page once a
 //!   row group is flushed, and what an open row group holds per page just
 //!   after parquet's vectors doubled (with the pages on the heap, and
@@ -452,5 +454,110 @@ fn open_row_group_charge_covers_what_is_kept() {
         );
         assert!(charged >= kept, "{case}: charged {charged} < kept {kept}");
         assert_covers(&case, kept_metadata, charged_metadata, most);
+    }
+}
+
+const SMALL_GROUPS_CASE: &str = "PARQUET_SPILL_SMALL_GROUPS_CASE";
+
+/// The schema of the small-row-group cases: every leaf type the writer
+/// supports, nullable and not, plus a nullable struct of a nullable leaf
+/// (two levels) and a list (repeated: rows do not bound its values).
+fn small_groups_schema() -> arrow_schema::SchemaRef {
+    use std::sync::Arc;
+
+    use arrow_schema::{DataType, Field, Fields, Schema};
+    let mut fields = Vec::new();
+    for (i, t) in parquet_spill::testkit::leaf_types().into_iter().enumerate() {
+        for nullable in [true, false] {
+            fields.push(Field::new(format!("c{i}_{nullable}"), t.clone(), nullable));
+        }
+    }
+    let inner = Fields::from(vec![Field::new("x", DataType::Int64, true)]);
+    fields.push(Field::new("s", DataType::Struct(inner), true));
+    let item = Arc::new(Field::new("item", DataType::Utf8, true));
+    fields.push(Field::new("l", DataType::List(item), true));
+    Arc::new(Schema::new(fields))
+}
+
+/// One small-row-group case, in a child: the schema planned at 256 MiB with
+/// row groups of at most `group` rows, then `group - 1` rows (so the row
+/// group stays open) written with the planned properties into a store that
+/// keeps nothing. Prints the plan's encoder and transient estimates, the
+/// heap the writer holds after the write and its peak during it.
+#[test]
+fn small_groups_child() {
+    use std::sync::Arc;
+
+    use parquet::arrow::arrow_writer::ArrowWriterOptions;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    use parquet_spill::testkit::{random_batches, DiscardStoreFactory};
+    use parquet_spill::SpillOptions;
+
+    let Ok(case) = std::env::var(SMALL_GROUPS_CASE) else {
+        return;
+    };
+    let group: usize = case.parse().expect("rows per row group");
+    let schema = small_groups_schema();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::LZ4_RAW)
+        .set_max_row_group_row_count(Some(group))
+        .build();
+    let plan = SpillOptions::new(256 * MIB)
+        .properties(props)
+        .plan(&schema)
+        .unwrap();
+    let estimate = plan.estimate();
+    let options = ArrowWriterOptions::new()
+        .with_properties(plan.properties().clone())
+        .with_page_store_factory(Arc::new(DiscardStoreFactory));
+    let batches = random_batches(&schema, &[group - 1], 7);
+    let before = ALLOC.current();
+    ALLOC.reset_peak();
+    let mut writer = ArrowWriter::try_new_with_options(std::io::sink(), schema, options).unwrap();
+    writer.write(&batches[0]).unwrap();
+    let held = ALLOC.current().saturating_sub(before);
+    let peak = ALLOC.peak().saturating_sub(before);
+    println!(
+        "SMALL encoders={} transient={} held={held} peak={peak}",
+        estimate.encoders, estimate.transient
+    );
+}
+
+/// Writers of small row groups hold no more than the model says: the heap
+/// held after a write within the plan's encoder estimate, the peak during
+/// it within that plus its transient, with row groups of 2 to 2,000 rows.
+/// The model bounds fixed-width values by the row group, but a byte-array
+/// column by its page (its values' sizes are unknown to the planner) and
+/// every dictionary by its hash table (created with room for 4,096
+/// entries), so the estimate reads many times what small row groups hold.
+#[test]
+fn small_row_groups_stay_within_the_encoder_estimate() {
+    let runner = ChildRunner::test("small_groups_child").expect("test executable");
+    for group in [2, 10, 100, 700, 2000] {
+        let out = runner
+            .run(SMALL_GROUPS_CASE, &group.to_string())
+            .unwrap_or_else(|e| panic!("{group}: {e}"));
+        let line = measure::tagged_line(&out, "SMALL ")
+            .unwrap_or_else(|| panic!("{group}: no result:\n{out}"))
+            .to_string();
+        let field = |key: &str| -> u64 {
+            measure::field(&line, key).unwrap_or_else(|| panic!("{group}: {line}"))
+        };
+        let (encoders, transient) = (field("encoders"), field("transient"));
+        let (held, peak) = (field("held"), field("peak"));
+        println!(
+            "rows per row group {group:>5}: encoders {:>10} held {:>10} ({:.2}x), peak {:>10} of {:>10}",
+            measure::human_bytes(encoders),
+            measure::human_bytes(held),
+            encoders as f64 / held.max(1) as f64,
+            measure::human_bytes(peak),
+            measure::human_bytes(encoders + transient),
+        );
+        assert!(held <= encoders, "{group} rows: held {held} > {encoders}");
+        assert!(
+            peak <= encoders + transient,
+            "{group} rows: peak {peak} > {encoders} + {transient}"
+        );
     }
 }
