@@ -21,8 +21,8 @@
 //! Keys cost nothing where they can: a store keeps an entry per blob until
 //! its row group is flushed, and a 6 GiB row group has hundreds of thousands
 //! of pages, so every byte per blob is a megabyte of budget. A small blob's
-//! key is its place in the arena (its length is kept there, four bytes before
-//! it, and marked when taken), so headers need no entry; only heap blobs and
+//! key is its place and length in the arena (four bytes before it a check
+//! word made from both, marked when taken), so headers need no entry; only heap blobs and
 //! blobs the backend moved have one. Keys never set bit 63, so a decorator
 //! can hand out its inner store's keys with that bit set instead of keeping
 //! an entry for each ([`PASSED`]).
@@ -92,17 +92,30 @@ impl Admission {
 /// keys of its inner store with it and pass them through without an entry.
 pub(crate) const PASSED: u64 = 1 << 63;
 
-/// Bit 62 of a key: the blob is in the arena. Bits 32..62 hold the arena's
-/// generation (a key outlives the arena it points into), bits 0..32 the
-/// offset of the blob's length.
+/// Bit 62 of a key: the blob is in the arena. Bits 48..62 hold the arena's
+/// generation (a key outlives the arena it points into), bits 32..48 the
+/// blob's length, bits 0..32 the offset of its check word.
 const SMALL: u64 = 1 << 62;
-const GENERATION_MASK: u64 = (1 << 30) - 1;
+const GENERATION_SHIFT: u32 = 48;
+const GENERATION_MASK: u64 = (1 << 14) - 1;
+/// The longest blob the arena keeps (its length is in the key).
+const SMALL_MAX: usize = 0xFFFF;
 
-/// Bytes before each small blob in the arena: its length, or [`TAKEN`].
+/// Bytes before each small blob in the arena: [`check_word`] of its offset
+/// and length, or [`TAKEN`]. A key that does not point at a blob's start (not one this
+/// arena handed out) finds no check word there and is refused, rather than
+/// read or marked.
 const PREFIX: usize = 4;
-const TAKEN: u32 = u32::MAX;
+const TAKEN: u32 = 0;
 
-/// The arena bytes a small blob of `len` bytes takes (its length prefix
+/// The check word before a small blob of `len` bytes at `at`: a hash of
+/// the offset, the length in bits 1..17 (distinct lengths, distinct words),
+/// odd so never [`TAKEN`].
+fn check_word(at: u32, len: u32) -> u32 {
+    ((at ^ 0x5BD1_E995).wrapping_mul(0x9E37_79B9) ^ len << 1) | 1
+}
+
+/// The arena bytes a small blob of `len` bytes takes (its check word
 /// included): what the meter adds up for [`arena_bound`].
 pub(crate) fn arena_bytes(len: usize) -> usize {
     len + PREFIX
@@ -196,7 +209,7 @@ impl<L> Blobs<L> {
         if u32::try_from(value.len()).is_err() {
             return Err(Error::BlobTooLarge { len: value.len() });
         }
-        if value.len() <= self.keep.inline_threshold {
+        if self.is_small(value.len()) {
             if !self.grow_arena(value.len()) {
                 return Ok(None); // the budget refused the arena's growth
             }
@@ -215,28 +228,37 @@ impl<L> Blobs<L> {
 
     /// Keep `value` on the heap whatever the policy (the in-memory backend).
     pub(crate) fn keep(&mut self, value: &Bytes) -> Result<PageKey> {
-        if value.len() <= self.keep.inline_threshold && self.grow_arena(value.len()) {
+        if self.is_small(value.len()) && self.grow_arena(value.len()) {
             self.push_small(value)
         } else {
             self.push_heap(value)
         }
     }
 
-    /// Copy `value` into the arena, which has room for it, after its length.
+    /// Whether a blob of `len` bytes goes into the arena.
+    fn is_small(&self, len: usize) -> bool {
+        len <= self.keep.inline_threshold.min(SMALL_MAX)
+    }
+
+    /// Copy `value` (at most [`SMALL_MAX`] bytes) into the arena, which has
+    /// room for it, after its check word.
     fn push_small(&mut self, value: &Bytes) -> Result<PageKey> {
         let too_large = || Error::BlobTooLarge { len: value.len() };
-        let len = u32::try_from(value.len())
+        let len = u64::try_from(value.len())
             .ok()
-            .filter(|&l| l != TAKEN)
+            .filter(|&l| l <= SMALL_MAX as u64)
             .ok_or_else(too_large)?;
         let at = u32::try_from(self.arena.len()).map_err(|_| too_large())?;
-        self.arena.extend_from_slice(&len.to_le_bytes());
+        self.arena
+            .extend_from_slice(&check_word(at, len as u32).to_le_bytes());
         self.arena.extend_from_slice(value);
         self.arena_live += 1;
         self.arena_content += value.len();
         self.gauge.add(value.len());
         let generation = self.generation & GENERATION_MASK;
-        Ok(PageKey::new(SMALL | generation << 32 | u64::from(at)))
+        Ok(PageKey::new(
+            SMALL | generation << GENERATION_SHIFT | len << 32 | u64::from(at),
+        ))
     }
 
     /// Keep an exact-size copy of `value`: the writer's buffer may carry
@@ -284,31 +306,34 @@ impl<L> Blobs<L> {
         })
     }
 
-    /// Take a small blob out of the arena, marking its length taken.
+    /// Take a small blob out of the arena, marking it taken. Everything is
+    /// checked before anything changes: a key for another generation, past
+    /// the arena, or not at a blob's start is unknown.
     fn take_small(&mut self, key: u64) -> Result<Bytes> {
         let unknown = Error::UnknownKey { key };
-        if key >> 32 & GENERATION_MASK != self.generation & GENERATION_MASK {
+        if key >> GENERATION_SHIFT & GENERATION_MASK != self.generation & GENERATION_MASK {
             return Err(unknown); // a key into an arena already freed
         }
-        let at = (key & u64::from(u32::MAX)) as usize;
-        let Some(prefix) = self.arena.get_mut(at..at + PREFIX) else {
-            return Err(unknown);
-        };
-        let mut len = [0; PREFIX];
-        len.copy_from_slice(prefix);
-        let len = u32::from_le_bytes(len);
-        if len == TAKEN {
+        let at = key as u32;
+        let len = (key >> 32 & SMALL_MAX as u64) as usize;
+        let start = (at as usize)
+            .checked_add(PREFIX)
+            .ok_or(Error::UnknownKey { key })?;
+        let end = start.checked_add(len).ok_or(Error::UnknownKey { key })?;
+        if end > self.arena.len() {
             return Err(unknown);
         }
+        let (prefix, rest) = self.arena[at as usize..end].split_at_mut(PREFIX);
+        let mut word = [0; PREFIX];
+        word.copy_from_slice(prefix);
+        if u32::from_le_bytes(word) != check_word(at, len as u32) {
+            return Err(unknown); // taken already, or not a blob's start
+        }
+        let bytes = Bytes::copy_from_slice(rest);
         prefix.copy_from_slice(&TAKEN.to_le_bytes());
-        let start = at + PREFIX;
-        let Some(value) = self.arena.get(start..start + len as usize) else {
-            return Err(unknown);
-        };
-        let bytes = Bytes::copy_from_slice(value);
-        self.arena_live -= 1;
-        self.arena_content -= bytes.len();
-        self.gauge.sub(bytes.len());
+        self.arena_live = self.arena_live.saturating_sub(1);
+        self.arena_content = self.arena_content.saturating_sub(len);
+        self.gauge.sub(len);
         if self.arena_live == 0 {
             self.free_arena();
         }
@@ -606,7 +631,7 @@ mod tests {
         b.take(k).unwrap();
         assert!(matches!(b.take(k), Err(Error::UnknownKey { key: 0 })));
         assert!(b.take(PageKey::new(u64::MAX)).is_err());
-        // Small blobs have no entry: their length in the arena is marked.
+        // Small blobs have no entry: their check word in the arena is marked.
         let first = b.try_keep(&header(20)).unwrap().unwrap();
         let second = b.try_keep(&header(21)).unwrap().unwrap();
         assert_eq!(b.entries.len(), 1, "no entry for a small blob");
@@ -619,6 +644,54 @@ mod tests {
         assert_ne!(third, first);
         assert!(matches!(b.take(first), Err(Error::UnknownKey { .. })));
         assert_eq!(b.take_bytes(third), header(20));
+    }
+
+    #[test]
+    fn a_key_not_at_a_blobs_start_is_unknown_and_changes_nothing() {
+        let mut b = blobs(Large::Never);
+        // A blob whose first bytes would pass for a length prefix.
+        let a = Bytes::from_static(&[4, 0, 0, 0, 9, 9, 9, 9, 5, 5, 5, 5]);
+        let ka = b.try_keep(&a).unwrap().unwrap().get();
+        let kb = b.try_keep(&header(20)).unwrap().unwrap().get();
+        let len = |l: u64| (ka & !(0xFFFF << 32)) | l << 32;
+        for forged in [
+            ka + 4,           // inside `a`
+            len(4) + 4,       // inside `a`, with a length that fits
+            len(13),          // `a` with a length past its end
+            len(0xFFFF),      // past the arena
+            ka | 0xFFFF_FFFF, // an offset past the arena
+            ka ^ (1 << 48),   // another generation
+        ] {
+            assert!(
+                matches!(b.take(PageKey::new(forged)), Err(Error::UnknownKey { .. })),
+                "{forged:#x}"
+            );
+        }
+        assert_eq!(b.take_bytes(PageKey::new(ka)), a, "`a` is intact");
+        assert_eq!(b.take_bytes(PageKey::new(kb)), header(20));
+        assert_eq!((b.gauge.bytes(), b.arena.capacity()), (0, 0));
+    }
+
+    #[test]
+    fn blobs_too_long_for_a_key_skip_the_arena() {
+        let mut b = Blobs::<u64>::new(
+            Keep {
+                inline_threshold: 1 << 20,
+                large: Large::Always,
+                arena_metered: false,
+            },
+            Arc::default(),
+        );
+        let long = Bytes::from(vec![3; SMALL_MAX + 1]);
+        let key = b.try_keep(&long).unwrap().unwrap();
+        assert_eq!(key.get() & SMALL, 0, "kept on the heap, with an entry");
+        let short = b
+            .try_keep(&Bytes::from(vec![4; SMALL_MAX]))
+            .unwrap()
+            .unwrap();
+        assert_ne!(short.get() & SMALL, 0);
+        assert_eq!(b.take_bytes(key), long);
+        assert_eq!(b.take_bytes(short).len(), SMALL_MAX);
     }
 
     #[test]

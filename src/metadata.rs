@@ -75,6 +75,15 @@ impl ColumnCost {
     pub(crate) fn closing(&self) -> usize {
         self.builder.min(self.page)
     }
+
+    /// Once per store, until its row group is flushed: its tables' first
+    /// capacity (four entries: the blob tables' smallest size class, and a
+    /// `Vec`'s first capacity for parquet's keys), whose growth beyond it
+    /// the per-page charges cover — a heap table's (a `Bytes` an entry)
+    /// included.
+    pub(crate) fn store(&self) -> usize {
+        4 * (self.keys + std::mem::size_of::<Bytes>())
+    }
 }
 
 /// The cost model: a column's costs from its leaf index.
@@ -206,16 +215,8 @@ impl PageStoreFactory for MeteredStoreFactory {
         self.meter
             .charge(cost.chunk, "column chunk until the file closes")?;
         self.meter.chunks.fetch_add(1, Ordering::Relaxed);
-        Ok(Box::new(MeteredStore {
-            inner: self.inner.create(args)?,
-            meter: Arc::clone(&self.meter),
-            cost,
-            puts: 0,
-            pages: 0,
-            closing_room: 0,
-            small: 0,
-            until_flush: self.meter.budget.reserve(0)?,
-        }))
+        let inner = self.inner.create(args)?;
+        Ok(Box::new(MeteredStore::new(inner, &self.meter, cost)?))
     }
 }
 
@@ -236,6 +237,25 @@ struct MeteredStore {
 }
 
 impl MeteredStore {
+    /// `inner`, its tables' first capacity charged.
+    fn new(inner: Box<dyn PageStore>, meter: &Arc<Meter>, cost: ColumnCost) -> Result<Self> {
+        let mut store = Self {
+            inner,
+            meter: Arc::clone(meter),
+            cost,
+            puts: 0,
+            pages: 0,
+            closing_room: 0,
+            small: 0,
+            until_flush: meter.budget.reserve(0)?,
+        };
+        store.grow_until_flush(
+            cost.store(),
+            "a store's tables until the row group is flushed",
+        )?;
+        Ok(store)
+    }
+
     fn grow_until_flush(&mut self, bytes: usize, what: &'static str) -> Result<()> {
         self.until_flush
             .try_grow(bytes)
@@ -252,21 +272,22 @@ impl Drop for MeteredStore {
         // least that much a page); the rest is released.
         let open = self.until_flush.bytes();
         let kept = self.pages.saturating_mul(self.cost.page).min(open);
-        self.until_flush.move_to(&mut self.meter.lock(), kept);
+        // Under the lock `Meter::bytes` reads `held` (and `open`) under.
+        let mut held = self.meter.lock();
+        self.until_flush.move_to(&mut held, kept);
         self.meter.open.fetch_sub(open, Ordering::Relaxed);
     }
 }
 
 impl PageStore for MeteredStore {
     fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
-        if self.puts.is_multiple_of(2) {
+        let page = self.puts.is_multiple_of(2);
+        if page {
             self.grow_until_flush(
                 self.cost.until_flush(),
                 "page keys and index entries until the row group is flushed",
             )?;
-            self.pages += 1;
-            self.meter.pages.fetch_add(1, Ordering::Relaxed);
-            let closing = self.pages.saturating_mul(self.cost.closing());
+            let closing = (self.pages + 1).saturating_mul(self.cost.closing());
             if closing > self.closing_room {
                 self.closing_room = self.meter.cover_closing(closing)?;
             }
@@ -279,8 +300,14 @@ impl PageStore for MeteredStore {
             )?;
             self.small = small;
         }
+        let key = self.inner.put(value)?;
+        // Counted once put: a failed put leaves no page to keep an index for.
         self.puts += 1;
-        self.inner.put(value)
+        if page {
+            self.pages += 1;
+            self.meter.pages.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(key)
     }
 
     fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
@@ -297,37 +324,61 @@ mod tests {
     use super::*;
     use crate::FileStoreFactory;
 
+    const COST: ColumnCost = ColumnCost {
+        chunk: 0,
+        page: 10,
+        builder: 30,
+        keys: 5,
+        header: 0,
+    };
+
     #[test]
     fn a_flushed_store_leaves_its_pages_index_charged_once() {
         let budget = MemoryBudget::new(1 << 20);
         let meter = Arc::new(Meter::new(&budget, 2).unwrap());
-        let cost = ColumnCost {
-            chunk: 0,
-            page: 10,
-            builder: 30,
-            keys: 5,
-            header: 0,
-        };
-        let mut store = MeteredStore {
-            inner: Box::new(FileStoreFactory::new().unwrap().create_store()),
-            meter: Arc::clone(&meter),
-            cost,
-            puts: 0,
-            pages: 0,
-            closing_room: 0,
-            small: 0,
-            until_flush: budget.reserve(0).unwrap(),
-        };
+        let inner = Box::new(FileStoreFactory::new().unwrap().create_store());
+        let mut store = MeteredStore::new(inner, &meter, COST).unwrap();
+        // The store's tables' first capacity: four entries of each.
+        let tables = 4 * (5 + 32);
+        assert_eq!(COST.store(), tables);
         // Two pages of two blobs each, none small enough for the arena.
         for _ in 0..4 {
             store.put(Bytes::from(vec![1u8; 1000])).unwrap();
         }
         // Each page: its keys and the larger of builder and index (35);
         // and room for two chunks closing at once with two pages (2 x 2 x 10).
-        assert_eq!((meter.bytes(), budget.used()), (70 + 40, 110));
+        let open = tables + 70 + 40;
+        assert_eq!((meter.bytes(), budget.used()), (open, open));
         drop(store);
         // The index entries stay (2 x 10), the closing room stays, the rest goes.
         assert_eq!((meter.bytes(), budget.used()), (20 + 40, 60));
         assert_eq!(meter.counts(), (2, 0));
+    }
+
+    /// A store whose every put fails.
+    struct Full;
+
+    impl PageStore for Full {
+        fn put(&mut self, _: Bytes) -> parquet::errors::Result<PageKey> {
+            Err(parquet::errors::ParquetError::General("full".into()))
+        }
+        fn take(&mut self, _: PageKey) -> parquet::errors::Result<Bytes> {
+            Err(parquet::errors::ParquetError::General("empty".into()))
+        }
+        fn memory_size(&self) -> usize {
+            0
+        }
+    }
+
+    #[test]
+    fn a_failed_put_leaves_no_page_to_keep() {
+        let budget = MemoryBudget::new(1 << 20);
+        let meter = Arc::new(Meter::new(&budget, 1).unwrap());
+        let mut store = MeteredStore::new(Box::new(Full), &meter, COST).unwrap();
+        assert!(store.put(Bytes::from(vec![1u8; 1000])).is_err());
+        assert_eq!(meter.counts(), (0, 0));
+        drop(store);
+        // No index entry stays for it; the closing room it asked for does.
+        assert_eq!((meter.bytes(), budget.used()), (10, 10));
     }
 }

@@ -155,6 +155,9 @@ struct Encoder {
     /// Leaf columns under each top-level field.
     leaves: Vec<usize>,
     threads: usize,
+    /// A plan's thread count: each thread's page in flight is reserved in
+    /// it, so [`ParallelWriter::with_threads`] never goes past it.
+    max_threads: usize,
     pool: Option<Pool>,
     /// Rows in the open row group, `None` when none is open.
     in_progress: Option<usize>,
@@ -250,6 +253,7 @@ impl<W: Write + Send> ParallelWriter<W> {
                 schema,
                 leaves,
                 threads,
+                max_threads: usize::MAX,
                 pool: None,
                 in_progress: None,
                 row_groups: 0,
@@ -275,14 +279,25 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// ```
     pub fn try_new_with_plan(writer: W, schema: SchemaRef, plan: SpillPlan) -> Result<Self> {
         let threads = plan.threads();
-        Ok(
-            Self::try_new_with_options(writer, schema, plan.into_writer_options())?
-                .with_threads(threads),
-        )
+        let mut this = Self::try_new_with_options(writer, schema, plan.into_writer_options())?;
+        this.encoder.max_threads = threads.max(1);
+        Ok(this.with_threads(threads))
     }
 
     /// Encode on `threads` threads (at least one). Takes effect if no batch
-    /// was written yet.
+    /// was written yet. A writer made from a plan
+    /// ([`try_new_with_plan`](Self::try_new_with_plan)) encodes on at most
+    /// the plan's threads: each thread's page in flight is reserved in it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).threads(2).plan(&schema)?;
+    /// let writer = parquet_spill::ParallelWriter::try_new_with_plan(Vec::new(), schema, plan)?;
+    /// assert_eq!(writer.with_threads(8).threads(), 2, "the plan reserved two");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -294,7 +309,7 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// ```
     pub fn with_threads(mut self, threads: usize) -> Self {
         if self.encoder.pool.is_none() {
-            self.encoder.threads = threads.max(1);
+            self.encoder.threads = threads.clamp(1, self.encoder.max_threads);
         }
         self
     }

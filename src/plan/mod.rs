@@ -320,7 +320,7 @@ impl<'a> Columns<'a> {
             let pages = per_column.div_ceil(leaf.page_fill(s));
             total = total
                 .saturating_add(pages.saturating_mul(cost.until_flush() + cost.header))
-                .saturating_add(cost.chunk);
+                .saturating_add(cost.chunk + cost.store());
             closing = closing.max(pages.saturating_mul(cost.closing()));
         }
         total.saturating_add(closing.saturating_mul(closers))
