@@ -144,7 +144,11 @@ impl SpillOptions {
 
     /// Spill to any backend (or your own store) instead of the spill file.
     /// Its own fixed buffers, if any, are not counted: charge them to the
-    /// budget yourself (or use [`object_store`](Self::object_store)).
+    /// budget yourself (or use [`object_store`](Self::object_store)). Per
+    /// page until its row group is flushed, it is assumed to keep what the
+    /// spill file keeps (a 24-byte entry) and to hand out keys without bit
+    /// 63 (for a key with it the tiered store keeps a 16-byte entry of its
+    /// own); a store keeping more per page is undercharged by the difference.
     ///
     /// ```
     /// use std::sync::Arc;
