@@ -259,16 +259,22 @@ fn a_busy_writers_heap_pages_yield_to_another_writer() {
         while budget.used() < 20 << 20 {
             std::thread::yield_now();
         }
-        let refused = (0..2_000)
-            .filter(|_| {
+        let refusals: Vec<String> = (0..2_000)
+            .filter_map(|_| {
                 parquet_spill::SpillOptions::shared(budget.clone(), 2)
                     .plan(&wide)
-                    .is_err()
+                    .err()
+                    .map(|e| e.to_string())
             })
-            .count();
+            .collect();
         stop.store(true, Ordering::Relaxed);
         writer.join().unwrap();
-        assert_eq!(refused, 0, "plans refused while heap pages could spill");
+        assert!(
+            refusals.is_empty(),
+            "{} plans refused while heap pages could spill, the first: {:?}",
+            refusals.len(),
+            refusals.first()
+        );
     });
 }
 
