@@ -156,6 +156,10 @@ pub(crate) struct Blobs<L> {
     arena_content: usize,
     /// Bumped when the arena is freed: keys into an earlier arena are stale.
     generation: u64,
+    /// Where this arena starts in a key's offsets: every arena starts past
+    /// the last one's end (wrapping), so keys stay distinct across arenas
+    /// even where the key's 14 generation bits repeat.
+    base: u32,
     /// Arena capacity charged to the budget.
     arena_charged: usize,
     /// Every heap blob kept so far (taken ones left empty): under a budget
@@ -174,6 +178,7 @@ impl<L> Blobs<L> {
             arena_live: 0,
             arena_content: 0,
             generation: 0,
+            base: 0,
             arena_charged: 0,
             heap: Vec::new(),
             heap_live: 0,
@@ -215,6 +220,18 @@ impl<L> Blobs<L> {
             }
             return self.push_small(value).map(Some);
         }
+        if value.len() <= self.keep.inline_threshold {
+            // Within the threshold but too long for an arena key: kept on
+            // the heap as the threshold says, charged as a heap blob.
+            let admitted = match &self.keep.large {
+                Large::Budget(a) => a.try_charge(value.len() + Self::heap_slot()),
+                Large::Never | Large::Always => true,
+            };
+            return match admitted {
+                true => self.push_heap(value).map(Some),
+                false => Ok(None),
+            };
+        }
         let admitted = match &self.keep.large {
             Large::Never => false,
             Large::Always => true,
@@ -248,7 +265,9 @@ impl<L> Blobs<L> {
             .ok()
             .filter(|&l| l <= SMALL_MAX as u64)
             .ok_or_else(too_large)?;
-        let at = u32::try_from(self.arena.len()).map_err(|_| too_large())?;
+        let at = u32::try_from(self.arena.len())
+            .map_err(|_| too_large())?
+            .wrapping_add(self.base);
         self.arena
             .extend_from_slice(&check_word(at, len as u32).to_le_bytes());
         self.arena.extend_from_slice(value);
@@ -316,14 +335,14 @@ impl<L> Blobs<L> {
         }
         let at = key as u32;
         let len = (key >> 32 & SMALL_MAX as u64) as usize;
-        let start = (at as usize)
-            .checked_add(PREFIX)
+        let index = at.wrapping_sub(self.base) as usize;
+        let end = index
+            .checked_add(PREFIX + len)
             .ok_or(Error::UnknownKey { key })?;
-        let end = start.checked_add(len).ok_or(Error::UnknownKey { key })?;
         if end > self.arena.len() {
             return Err(unknown);
         }
-        let (prefix, rest) = self.arena[at as usize..end].split_at_mut(PREFIX);
+        let (prefix, rest) = self.arena[index..end].split_at_mut(PREFIX);
         let mut word = [0; PREFIX];
         word.copy_from_slice(prefix);
         if u32::from_le_bytes(word) != check_word(at, len as u32) {
@@ -437,6 +456,8 @@ impl<L> Blobs<L> {
     }
 
     fn free_arena(&mut self) {
+        // The arena's length fits a u32 (`push_small` checks every offset).
+        self.base = self.base.wrapping_add(self.arena.len() as u32);
         self.arena = Vec::new();
         self.generation += 1;
         if let Some(a) = self.admission() {
@@ -673,11 +694,30 @@ mod tests {
     }
 
     #[test]
-    fn blobs_too_long_for_a_key_skip_the_arena() {
+    fn keys_stay_distinct_when_the_generation_bits_repeat() {
+        let mut b = blobs(Large::Never);
+        let first = b.try_keep(&header(20)).unwrap().unwrap();
+        b.take(first).unwrap();
+        for _ in 0..GENERATION_MASK {
+            let k = b.try_keep(&header(20)).unwrap().unwrap();
+            b.take(k).unwrap();
+        }
+        let again = b.try_keep(&header(20)).unwrap().unwrap();
+        assert_eq!(
+            again.get() >> GENERATION_SHIFT,
+            first.get() >> GENERATION_SHIFT
+        );
+        assert_ne!(again, first, "a later arena starts past the earlier ones");
+        assert!(matches!(b.take(first), Err(Error::UnknownKey { .. })));
+        assert_eq!(b.take_bytes(again), header(20));
+    }
+
+    #[test]
+    fn blobs_too_long_for_a_key_stay_on_the_heap_within_the_threshold() {
         let mut b = Blobs::<u64>::new(
             Keep {
                 inline_threshold: 1 << 20,
-                large: Large::Always,
+                large: Large::Never,
                 arena_metered: false,
             },
             Arc::default(),

@@ -212,11 +212,12 @@ impl fmt::Debug for MeteredStoreFactory {
 impl PageStoreFactory for MeteredStoreFactory {
     fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
         let cost = (self.model)(args.column_index());
+        let store = MeteredStore::new(self.inner.create(args)?, &self.meter, cost)?;
+        // Charged once the store exists: a failed create leaves no chunk.
         self.meter
             .charge(cost.chunk, "column chunk until the file closes")?;
         self.meter.chunks.fetch_add(1, Ordering::Relaxed);
-        let inner = self.inner.create(args)?;
-        Ok(Box::new(MeteredStore::new(inner, &self.meter, cost)?))
+        Ok(Box::new(store))
     }
 }
 
@@ -301,9 +302,10 @@ impl PageStore for MeteredStore {
             self.small = small;
         }
         let key = self.inner.put(value)?;
-        // Counted once put: a failed put leaves no page to keep an index for.
         self.puts += 1;
-        if page {
+        // Counted once its body is put too: a failed put leaves no page to
+        // keep an index for.
+        if !page {
             self.pages += 1;
             self.meter.pages.fetch_add(1, Ordering::Relaxed);
         }
@@ -355,12 +357,20 @@ mod tests {
         assert_eq!(meter.counts(), (2, 0));
     }
 
-    /// A store whose every put fails.
-    struct Full;
+    /// A store whose puts fail after the first `ok`.
+    struct FailsAfter {
+        ok: usize,
+    }
 
-    impl PageStore for Full {
+    impl PageStore for FailsAfter {
         fn put(&mut self, _: Bytes) -> parquet::errors::Result<PageKey> {
-            Err(parquet::errors::ParquetError::General("full".into()))
+            match self.ok.checked_sub(1) {
+                Some(left) => {
+                    self.ok = left;
+                    Ok(PageKey::new(0))
+                }
+                None => Err(parquet::errors::ParquetError::General("full".into())),
+            }
         }
         fn take(&mut self, _: PageKey) -> parquet::errors::Result<Bytes> {
             Err(parquet::errors::ParquetError::General("empty".into()))
@@ -374,7 +384,10 @@ mod tests {
     fn a_failed_put_leaves_no_page_to_keep() {
         let budget = MemoryBudget::new(1 << 20);
         let meter = Arc::new(Meter::new(&budget, 1).unwrap());
-        let mut store = MeteredStore::new(Box::new(Full), &meter, COST).unwrap();
+        // The header is put, its body is not.
+        let inner = Box::new(FailsAfter { ok: 1 });
+        let mut store = MeteredStore::new(inner, &meter, COST).unwrap();
+        store.put(Bytes::from(vec![1u8; 1000])).unwrap();
         assert!(store.put(Bytes::from(vec![1u8; 1000])).is_err());
         assert_eq!(meter.counts(), (0, 0));
         drop(store);

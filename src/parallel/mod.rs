@@ -288,6 +288,9 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// was written yet. A writer made from a plan
     /// ([`try_new_with_plan`](Self::try_new_with_plan)) encodes on at most
     /// the plan's threads: each thread's page in flight is reserved in it.
+    /// A plan's writer options passed to
+    /// [`try_new_with_options`](Self::try_new_with_options) carry no thread
+    /// count: set the plan's ([`SpillPlan::threads`]) or use `try_new_with_plan`.
     ///
     /// ```
     /// # use std::sync::Arc;

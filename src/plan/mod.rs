@@ -315,12 +315,15 @@ impl<'a> Columns<'a> {
     /// it is flushed), with `closers` of its chunks closing at once.
     fn metadata_for(&self, bytes: u64, s: &Settings, closers: usize) -> usize {
         let per_column = usize::try_from(bytes).unwrap_or(usize::MAX) / self.leaves.len().max(1);
+        // On several threads `write_all` opens the next row group's stores
+        // while the last one's are spliced: two stores a leaf for a moment.
+        let stores = if closers > 1 { 2 } else { 1 };
         let (mut total, mut closing) = (0usize, 0usize);
         for (leaf, cost) in self.leaves.iter().zip(self.costs(s)) {
             let pages = per_column.div_ceil(leaf.page_fill(s));
             total = total
                 .saturating_add(pages.saturating_mul(cost.until_flush() + cost.header))
-                .saturating_add(cost.chunk + cost.store());
+                .saturating_add(cost.chunk + stores * cost.store());
             closing = closing.max(pages.saturating_mul(cost.closing()));
         }
         total.saturating_add(closing.saturating_mul(closers))
