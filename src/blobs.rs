@@ -22,8 +22,8 @@
 //! its row group is flushed, and a 6 GiB row group has hundreds of thousands
 //! of pages, so every byte per blob is a megabyte of budget. A small blob's
 //! key is its place and length in the arena (four bytes before it a check
-//! word made from both, marked when taken), so headers need no entry; only heap blobs and
-//! blobs the backend moved have one. Keys never set bit 63, so a decorator
+//! word made from both, marked when taken), so headers need no entry; only
+//! heap blobs and blobs the backend moved have one. Keys never set bit 63, so a decorator
 //! can hand out its inner store's keys with that bit set instead of keeping
 //! an entry for each ([`PASSED`]).
 
@@ -102,9 +102,9 @@ const GENERATION_MASK: u64 = (1 << 14) - 1;
 const SMALL_MAX: usize = 0xFFFF;
 
 /// Bytes before each small blob in the arena: [`check_word`] of its offset
-/// and length, or [`TAKEN`]. A key that does not point at a blob's start (not one this
-/// arena handed out) finds no check word there and is refused, rather than
-/// read or marked.
+/// and length, or [`TAKEN`]. A key that does not point at a blob's start
+/// (not one this arena handed out) finds no check word there and is
+/// refused, rather than read or marked.
 const PREFIX: usize = 4;
 const TAKEN: u32 = 0;
 
@@ -220,20 +220,10 @@ impl<L> Blobs<L> {
             }
             return self.push_small(value).map(Some);
         }
-        if value.len() <= self.keep.inline_threshold {
-            // Within the threshold but too long for an arena key: kept on
-            // the heap as the threshold says, charged as a heap blob.
-            let admitted = match &self.keep.large {
-                Large::Budget(a) => a.try_charge(value.len() + Self::heap_slot()),
-                Large::Never | Large::Always => true,
-            };
-            return match admitted {
-                true => self.push_heap(value).map(Some),
-                false => Ok(None),
-            };
-        }
         let admitted = match &self.keep.large {
-            Large::Never => false,
+            // Within the threshold but too long for an arena key: kept on
+            // the heap, as the threshold says.
+            Large::Never => value.len() <= self.keep.inline_threshold,
             Large::Always => true,
             Large::Budget(a) => a.try_charge(value.len() + Self::heap_slot()),
         };
@@ -336,12 +326,10 @@ impl<L> Blobs<L> {
         let at = key as u32;
         let len = (key >> 32 & SMALL_MAX as u64) as usize;
         let index = at.wrapping_sub(self.base) as usize;
-        let end = index
-            .checked_add(PREFIX + len)
-            .ok_or(Error::UnknownKey { key })?;
-        if end > self.arena.len() {
+        let end = index.checked_add(PREFIX + len);
+        let Some(end) = end.filter(|&end| end <= self.arena.len()) else {
             return Err(unknown);
-        }
+        };
         let (prefix, rest) = self.arena[index..end].split_at_mut(PREFIX);
         let mut word = [0; PREFIX];
         word.copy_from_slice(prefix);

@@ -16,8 +16,9 @@
 //! Why charge each page's index once: while a chunk is open parquet keeps a
 //! page's index entries in builders; when the chunk closes it makes the
 //! entries kept until the file closes from them and drops the builders, and
-//! only then are the chunk's pages spliced and its store dropped. So a page is charged to its store the larger of
-//! the two, with the page keys parquet holds and the backend's entry (both
+//! only then are the chunk's pages spliced and its store dropped. So a page
+//! is charged to its store the larger of the two, with the page keys
+//! parquet holds and the backend's entry (both
 //! live until the store is dropped), and when the store is dropped the
 //! entries' share moves to one [`Reservation`] held until the writer is
 //! dropped; the rest is released. The moment a chunk holds both is covered
