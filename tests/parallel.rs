@@ -222,6 +222,102 @@ fn a_batch_with_the_wrong_columns_is_refused() {
     assert_eq!(writer.close().unwrap().file_metadata().num_rows(), 10);
 }
 
+/// A batch parquet would refuse (a column of another type) is refused by
+/// `write` itself, before any column has it: the writer goes on, and the
+/// file is `ArrowWriter`'s of the other batches.
+#[test]
+fn a_batch_of_the_wrong_type_is_refused_and_the_writer_goes_on() {
+    let good = RecordBatch::try_from_iter([(
+        "x",
+        Arc::new(Int32Array::from_iter_values(0..10)) as ArrayRef,
+    )])
+    .unwrap();
+    let wrong = RecordBatch::try_from_iter([(
+        "x",
+        Arc::new(Int64Array::from_iter_values(0..10)) as ArrayRef,
+    )])
+    .unwrap();
+    for threads in [1, 2] {
+        let mut writer = ParallelWriter::try_new(Vec::new(), good.schema(), None)
+            .unwrap()
+            .with_threads(threads);
+        writer.write(&good).unwrap();
+        let err = writer.write(&wrong).unwrap_err();
+        assert!(err.to_string().contains("Int64"), "{threads}: {err}");
+        writer.write(&good).unwrap();
+        let mut serial = ArrowWriter::try_new(Vec::new(), good.schema(), None).unwrap();
+        serial.write(&good).unwrap();
+        serial.write(&good).unwrap();
+        assert!(
+            writer.into_inner().unwrap() == serial.into_inner().unwrap(),
+            "{threads} thread(s): not ArrowWriter's file"
+        );
+    }
+}
+
+/// Whichever call a store's failure surfaces from, and on one thread or
+/// two, no later call finishes the file: a footer over the rows the failed
+/// row group lost would look like a complete file.
+#[test]
+fn a_failed_writer_never_writes_a_footer() {
+    let batch = RecordBatch::try_from_iter([(
+        "x",
+        Arc::new(Int32Array::from_iter_values(0..1000)) as ArrayRef,
+    )])
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1000))
+        .set_data_page_size_limit(256)
+        .set_write_batch_size(32)
+        .set_dictionary_enabled(false)
+        .build();
+    for threads in [1, 2] {
+        for nth in 1..60 {
+            let spill = Arc::new(FileStoreFactory::new().unwrap());
+            let faulty = Arc::new(FaultyStoreFactory::new(spill, Fault::FailPut(nth)));
+            let options = ArrowWriterOptions::new()
+                .with_properties(props.clone())
+                .with_page_store_factory(faulty);
+            let mut out = Vec::new();
+            let mut writer =
+                ParallelWriter::try_new_with_options(&mut out, batch.schema(), options)
+                    .unwrap()
+                    .with_threads(threads);
+            let failed = (0..4).any(|_| writer.write(&batch).is_err());
+            let closed = writer.close();
+            assert!(
+                failed || closed.is_err(),
+                "{threads} thread(s), put {nth}: the fault never surfaced"
+            );
+            assert!(
+                closed.is_err(),
+                "{threads} thread(s), put {nth}: finished a file after a failure"
+            );
+            assert!(
+                !out.ends_with(b"PAR1") || out.len() <= 4,
+                "{threads} thread(s), put {nth}: a footer was written"
+            );
+        }
+    }
+}
+
+/// An error of the input while the row group before it is spliced and
+/// fails: `write_all` returns the writer's failure (the input's would hide
+/// why that row group is not in the file), and the writer stays failed.
+#[test]
+fn write_all_returns_a_failed_splice_before_the_inputs_error() {
+    let batches: Vec<_> = (0..2).map(|i| all_types_batch(700, i)).collect();
+    let mut out = Vec::new();
+    let mut writer = faulty_writer(Fault::FailTake(1), small_row_groups(), &batches, &mut out);
+    let input = [
+        Ok(batches[0].clone()),
+        Err(ParquetError::General("the input broke".into())),
+    ];
+    let err = writer.write_all(input).unwrap_err();
+    fails_for_good(&err, writer, &batches[1], 1);
+    assert!(!out.ends_with(b"PAR1") || out.len() <= 4, "no footer");
+}
+
 /// Encrypted files differ on every write (random nonces), so they cannot be
 /// compared byte for byte: check they decrypt back to the input instead.
 #[test]

@@ -39,7 +39,7 @@ use std::num::NonZeroUsize;
 use arrow_array::{RecordBatch, RecordBatchWriter};
 use arrow_schema::{ArrowError, SchemaRef};
 use parquet::arrow::arrow_writer::{
-    ArrowColumnChunk, ArrowRowGroupWriterFactory, ArrowWriter, ArrowWriterOptions,
+    compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory, ArrowWriter, ArrowWriterOptions,
 };
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, RowGroupMetaData};
@@ -166,6 +166,9 @@ struct Encoder {
     max_row_group_row_count: Option<usize>,
     max_row_group_bytes: Option<usize>,
     finished: bool,
+    /// The first failure of the writer (not of its input): every later
+    /// call fails with it, so a failed writer never writes a footer.
+    failed: Option<String>,
 }
 
 /// What [`Encoder::step`] did with a batch.
@@ -260,6 +263,7 @@ impl<W: Write + Send> ParallelWriter<W> {
                 max_row_group_row_count,
                 max_row_group_bytes,
                 finished: false,
+                failed: None,
             },
         })
     }
@@ -348,10 +352,12 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.encoder.healthy()?;
         self.encoder.check(batch)?;
         let mut next = Some(batch.clone()).filter(|b| b.num_rows() > 0);
         while let Some(batch) = next.take() {
-            next = match self.encoder.step(batch, None)? {
+            let step = self.encoder.step(batch, None);
+            next = match self.encoder.record(step)? {
                 Step::Done => None,
                 Step::Continue(rest) => Some(rest),
                 Step::Full(rest) => {
@@ -404,6 +410,7 @@ impl<W: Write + Send> ParallelWriter<W> {
         I: IntoIterator<Item = std::result::Result<RecordBatch, E>>,
         E: From<ParquetError>,
     {
+        self.encoder.healthy()?;
         let mut input = Input {
             batches: batches.into_iter(),
             next: None,
@@ -413,7 +420,8 @@ impl<W: Write + Send> ParallelWriter<W> {
             Outcome::Full => true,
         };
         while full {
-            if !self.encoder.close_columns()? {
+            let closed = self.encoder.close_columns();
+            if !self.encoder.record(closed)? {
                 // `Full` always leaves a row group open.
                 return Err(ParquetError::General(
                     "parquet-spill: a full row group was not open".into(),
@@ -421,24 +429,25 @@ impl<W: Write + Send> ParallelWriter<W> {
                 .into());
             }
             let Self { writer, encoder } = self;
-            let mut pending = Pending::new(writer.next_row_group()?, encoder.leaves.len());
+            let row_group = writer.next_row_group();
+            let mut pending = Pending::new(encoder.record(row_group)?, encoder.leaves.len());
             // What follows is encoded while the owner splices, except on
             // one thread, where nothing could encode meanwhile.
             let overlapped = (encoder.threads > 1)
                 .then(|| encoder.encode_until_full(&mut input, Some(&mut pending)));
+            // A failure of the writer while it encoded is the first one.
+            let encoding_failed = encoder.failed.is_some();
             // The full row group goes into the file even after an error of
             // the input (a failed pool fails this too).
             let spliced = encoder.pool().and_then(|pool| pending.finish(pool));
+            if !encoding_failed {
+                // Before the input's error, which would hide why the row
+                // group is not in the file.
+                encoder.record(spliced)?;
+            }
             let outcome = match overlapped {
-                Some(outcome) => {
-                    let outcome = outcome?;
-                    spliced?;
-                    outcome
-                }
-                None => {
-                    spliced?;
-                    encoder.encode_until_full(&mut input, None)?
-                }
+                Some(outcome) => outcome?,
+                None => encoder.encode_until_full(&mut input, None)?,
             };
             full = matches!(outcome, Outcome::Full);
         }
@@ -459,12 +468,16 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush(&mut self) -> Result<()> {
-        if !self.encoder.close_columns()? {
-            return Ok(());
-        }
+        self.encoder.healthy()?;
         let Self { writer, encoder } = self;
-        let pending = Pending::new(writer.next_row_group()?, encoder.leaves.len());
-        encoder.pool().and_then(|pool| pending.finish(pool))
+        let flushed = encoder.close_columns().and_then(|open| {
+            if !open {
+                return Ok(());
+            }
+            let pending = Pending::new(writer.next_row_group()?, encoder.leaves.len());
+            encoder.pool().and_then(|pool| pending.finish(pool))
+        });
+        encoder.record(flushed)
     }
 
     /// Metadata of the row groups written so far.
@@ -594,7 +607,8 @@ impl<W: Write + Send> ParallelWriter<W> {
     pub fn finish(&mut self) -> Result<ParquetMetaData> {
         self.flush()?;
         self.encoder.finished = true;
-        let metadata = self.writer.finish()?;
+        let metadata = self.writer.finish();
+        let metadata = self.encoder.record(metadata)?;
         self.encoder.pool = None;
         Ok(metadata)
     }
@@ -644,6 +658,27 @@ enum Outcome {
 }
 
 impl Encoder {
+    /// Fail if an earlier call failed, or a worker has since: a writer
+    /// that failed never writes a footer over the rows it lost.
+    fn healthy(&mut self) -> Result<()> {
+        if let Some(cause) = &self.failed {
+            return Err(Error::WriterFailed {
+                cause: cause.clone(),
+            }
+            .into());
+        }
+        let pool = self.pool.as_ref().map_or(Ok(()), Pool::check);
+        self.record(pool)
+    }
+
+    /// Remember the first failure in `result`: every later call fails.
+    fn record<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let (Err(e), None) = (&result, &self.failed) {
+            self.failed = Some(e.to_string());
+        }
+        result
+    }
+
     /// Refuse a batch this writer cannot take.
     fn check(&self, batch: &RecordBatch) -> Result<()> {
         if self.finished {
@@ -658,6 +693,13 @@ impl Encoder {
                 batch.num_columns(),
                 self.schema.fields().len()
             )));
+        }
+        if batch.num_rows() > 0 {
+            // parquet's own rule for each column, on an empty slice: a batch
+            // it would refuse is refused here, before any column has it.
+            for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
+                compute_leaves(field, &column.slice(0, 0))?;
+            }
         }
         Ok(())
     }
@@ -732,7 +774,8 @@ impl Encoder {
             if batch.num_rows() == 0 {
                 continue;
             }
-            match self.step(batch, again(&mut splice))? {
+            let step = self.step(batch, again(&mut splice));
+            match self.record(step)? {
                 Step::Done => {}
                 Step::Continue(rest) => input.next = Some(rest),
                 Step::Full(rest) => {

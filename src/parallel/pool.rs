@@ -234,8 +234,7 @@ impl Pool {
         }
         drop(state);
         self.shared.work.notify_all();
-        self.run_inline();
-        Ok(())
+        self.run_inline()
     }
 
     /// Queue `batch` for encoding, first waiting while any column is
@@ -249,8 +248,7 @@ impl Pool {
         let tasks: Vec<Task> = batch.columns().iter().cloned().map(Task::Write).collect();
         self.enqueue(&mut state, tasks);
         drop(state);
-        self.run_inline();
-        Ok(())
+        self.run_inline()
     }
 
     /// Queue a `Close` for every column (they close in parallel); their
@@ -263,8 +261,7 @@ impl Pool {
             let tasks = (0..state.columns.len()).map(|_| Task::Close).collect();
             self.enqueue(&mut state, tasks);
         }
-        self.run_inline();
-        Ok(())
+        self.run_inline()
     }
 
     /// Hand every column still due to `splice`, each as soon as it is
@@ -367,10 +364,19 @@ impl Pool {
     }
 
     /// With no workers, encode what was queued on the caller's thread.
-    fn run_inline(&self) {
+    /// On one thread, run what was queued now, on the caller's thread,
+    /// and return its failure at once (as `ArrowWriter` would).
+    fn run_inline(&self) -> Result<()> {
         if self.threads.is_empty() {
             drain(&self.shared);
+            return self.check();
         }
+        Ok(())
+    }
+
+    /// A failure any task has had, without waiting for anything.
+    pub(crate) fn check(&self) -> Result<()> {
+        check(&mut self.shared.lock())
     }
 }
 
