@@ -236,3 +236,24 @@ fn ipc_files_with_dictionaries_and_many_batches_read_back_equal() {
         assert_same_rows(&read_parquet(&out).0, &batches);
     }
 }
+
+/// A key inferred as a string may hold numbers in other lines (JSON has no
+/// schema): they are written as their text, in either order.
+#[test]
+fn ndjson_numbers_in_a_string_key_convert_as_text() {
+    use arrow_array::cast::AsArray;
+    let dir = TempDir::new().unwrap();
+    for (name, text) in [
+        ("first.ndjson", "{\"a\":1}\n{\"a\":\"x\"}\n"),
+        ("later.ndjson", "{\"a\":\"x\"}\n{\"a\":1}\n"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = dir.path().join(format!("{name}.parquet"));
+        assert_ok(&run(&[&"convert", &path, &"-o", &out, &"--quiet"]));
+        let (back, _) = read_parquet(&out);
+        let mut values: Vec<_> = back.column(0).as_string::<i32>().iter().flatten().collect();
+        values.sort();
+        assert_eq!(values, ["1", "x"], "{name}");
+    }
+}

@@ -159,6 +159,40 @@ fn missing_input_and_unwritable_directories_fail_before_any_work() {
         &"/proc/no-spill-here",
     ]);
     assert_failed(&result, &["spill directory /proc/no-spill-here"], &out);
+
+    // An OUTPUT that is a directory fails before the conversion, not at
+    // the rename after it.
+    let taken = dir.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    let result = run(&[&"convert", &input, &"-o", &taken]);
+    assert_failed(&result, &["taken is a directory"], &out);
+    assert_eq!(std::fs::read_dir(&taken).unwrap().count(), 0);
+}
+
+/// The JSON report's file is created before the conversion: a report that
+/// cannot be written fails the run before OUTPUT is replaced.
+#[test]
+fn a_report_that_cannot_be_written_fails_before_the_output_is_replaced() {
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("in.csv");
+    write_input(&input, &[sample(10, 0)]);
+    let out = dir.path().join("out.parquet");
+    std::fs::write(&out, b"precious").unwrap();
+    let report = dir.path().join("no/such/dir/report.json");
+    let result = run(&[&"convert", &input, &"-o", &out, &"--report-json", &report]);
+    assert_eq!(result.status.code(), Some(1), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("report.json"),
+        "{}",
+        stderr(&result)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]
@@ -245,6 +279,17 @@ fn bad_flags_are_usage_errors() {
             "--schema",
             "a:nosuchtype",
         ],
+        // Readers allocate a batch's buffers up front: bounded.
+        &[
+            "convert",
+            "a.csv",
+            "-o",
+            "x.parquet",
+            "--batch-rows",
+            "100000000000",
+        ],
+        &["demo", "--mib", "17592186044416"],
+        &["demo", "--fat-kib", "0"],
     ] {
         let result = Command::new(BIN).args(args).output().unwrap();
         assert_eq!(

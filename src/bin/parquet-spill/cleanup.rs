@@ -23,6 +23,9 @@ const EXIT_INTERRUPTED: i32 = 130;
 enum Entry {
     File(PathBuf),
     Dir(PathBuf),
+    /// A child process (the demo's conversions): stopped first, with
+    /// SIGTERM, so it removes its own temporary files and does not run on.
+    Child(u32),
 }
 
 static PENDING: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -38,11 +41,21 @@ fn pending() -> MutexGuard<'static, Vec<Entry>> {
 pub fn install() -> Result<()> {
     ctrlc::set_handler(|| {
         let mut entries = pending();
+        for entry in entries.iter() {
+            if let Entry::Child(pid) = entry {
+                if let Ok(pid) = i32::try_from(*pid) {
+                    let pid = nix::unistd::Pid::from_raw(pid);
+                    // Best effort: it may have exited already.
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                }
+            }
+        }
         for entry in entries.drain(..) {
             // Best effort: the process is exiting either way.
             let _ = match &entry {
                 Entry::File(path) => std::fs::remove_file(path),
                 Entry::Dir(path) => std::fs::remove_dir_all(path),
+                Entry::Child(_) => Ok(()),
             };
         }
         eprintln!("\nparquet-spill: interrupted; temporary files removed");
@@ -64,6 +77,11 @@ impl Registration {
     /// Remove the directory tree at `path` on Ctrl-C.
     pub fn dir(path: &Path) -> Self {
         Self::add(Entry::Dir(path.to_path_buf()))
+    }
+
+    /// Stop the child process `pid` on Ctrl-C (before removing any path).
+    pub fn child(pid: u32) -> Self {
+        Self::add(Entry::Child(pid))
     }
 
     fn add(entry: Entry) -> Self {

@@ -111,8 +111,10 @@ pub struct ConvertArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,
 
-    /// Rows per input batch [default: about 4 MiB of input per batch].
-    #[arg(long, value_name = "N")]
+    /// Rows per input batch, at most 1,048,576 [default: about 4 MiB of
+    /// input per batch]. With `--memory-limit`, batches holding more than
+    /// the plan reserved for them are charged to the limit.
+    #[arg(long, value_name = "N", value_parser = batch_rows)]
     pub batch_rows: Option<NonZeroUsize>,
 
     /// Sync the output to disk before renaming it into place, so that it
@@ -138,13 +140,19 @@ pub struct ConvertArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Raw size of the generated data set, in MiB.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub mib: u64,
 
     /// Bytes per fat string value, in KiB (the skewed schema has 10 fat
     /// string columns, 5 short ones and 3 integers).
-    #[arg(long, value_name = "KIB", default_value_t = 8, conflicts_with = "wide")]
-    pub fat_kib: usize,
+    #[arg(
+        long,
+        value_name = "KIB",
+        default_value_t = 8,
+        conflicts_with = "wide",
+        value_parser = clap::value_parser!(u32).range(1..=1 << 20)
+    )]
+    pub fat_kib: u32,
 
     /// Generate this many mixed columns (Int64, ~20-byte and ~200-byte
     /// strings) instead of the skewed schema.
@@ -193,6 +201,21 @@ pub enum Format {
 pub enum Toggle {
     On,
     Off,
+}
+
+/// Most rows `--batch-rows` takes: readers allocate a batch's offsets and
+/// buffers for every column up front.
+const MAX_BATCH_ROWS: usize = 1 << 20;
+
+/// Parse `--batch-rows`: 1 to [`MAX_BATCH_ROWS`].
+fn batch_rows(text: &str) -> Result<NonZeroUsize, String> {
+    let rows: NonZeroUsize = text
+        .parse()
+        .map_err(|e| format!("{e} (a row count from 1 to {MAX_BATCH_ROWS})"))?;
+    if rows.get() > MAX_BATCH_ROWS {
+        return Err(format!("at most {MAX_BATCH_ROWS} rows per batch"));
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use crate::cli::ConvertArgs;
 use crate::input::{self, HeldInput, Input, Probed, TextOptions};
 use crate::output::{self, Durability, OutputWriter, TempOutput};
 use crate::progress::{Gauges, Mode, Progress};
-use crate::report::{self, Report};
+use crate::report::{self, Report, ReportFile};
 use crate::settings;
 use crate::units::{human_bytes, size_arg_rounded_up};
 
@@ -51,6 +51,11 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     } else {
         Durability::Written
     };
+    let report_file = args
+        .report_json
+        .as_deref()
+        .map(ReportFile::create)
+        .transpose()?;
     let output = TempOutput::create(
         &args.output,
         output::chunk_bytes(args.memory_limit),
@@ -72,7 +77,9 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     let options = planned.options;
 
     let gauges = Arc::new(Gauges::new(input_bytes, planned.monitor.clone(), alloc));
-    let interval = Duration::from_secs_f64(args.progress_interval.max(0.05));
+    // Between 50 ms and a day (`try_from` refuses what is not finite).
+    let interval = Duration::try_from_secs_f64(args.progress_interval.clamp(0.05, 86_400.0))
+        .unwrap_or(Duration::from_secs(86_400));
     let mut progress = Progress::start(Mode::choose(args.quiet, interval), Arc::clone(&gauges));
     let held = HeldInput::new(
         planned.budget.as_ref(),
@@ -110,8 +117,8 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
         planned_page_size: planned.page_size,
         wall_seconds: started.elapsed().as_secs_f64(),
     };
-    if let Some(path) = &args.report_json {
-        report.write_json(path)?;
+    if let Some(file) = report_file {
+        file.write(&report)?;
     }
     if !args.quiet {
         println!("{report}");

@@ -87,7 +87,7 @@ fn workload(args: &DemoArgs) -> Workload {
         },
         None => Workload::Skewed {
             rows,
-            fat_len: args.fat_kib.max(1) << 10,
+            fat_len: (args.fat_kib as usize) << 10,
         },
     };
     let per_row = shape(1).raw_bytes().max(1);
@@ -161,10 +161,18 @@ fn show(command: &Command) -> String {
 }
 
 fn run_child(mut command: Command, report: &Path, label: &str) -> Result<Report> {
-    let output = command
+    let child = command
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .with_context(|| format!("starting the {label} conversion"))?;
+    // Interrupted, the demo stops the conversion before removing its files.
+    let registration = Registration::child(child.id());
+    let output = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for the {label} conversion"))?;
+    drop(registration);
     if !output.status.success() {
         bail!(
             "the {label} conversion failed ({}):\n{}",

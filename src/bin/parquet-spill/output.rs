@@ -132,28 +132,7 @@ impl TempOutput {
     /// Create `.NAME.XXXXXX.tmp` in `target`'s directory, written through
     /// buffers of `chunk` bytes ([`chunk_bytes`]).
     pub fn create(target: &Path, chunk: usize, durability: Durability) -> Result<Self> {
-        let name = target
-            .file_name()
-            .with_context(|| format!("output {} does not name a file", target.display()))?;
-        let dir = match target.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let prefix = format!(".{}.", name.to_string_lossy());
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
-        // An ordinary file once renamed: mode 0666 less the umask, not
-        // tempfile's owner-only 0600.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let file = builder.tempfile_in(dir).with_context(|| {
-            format!(
-                "cannot write the output {}: creating a temporary file in {} failed",
-                target.display(),
-                dir.display()
-            )
-        })?;
-        let registration = Registration::file(file.path());
+        let (file, registration) = beside(target, "output")?;
         let write_back = match durability {
             Durability::Synced => Some(write_back(duplicate(&file)?)?),
             Durability::Written => None,
@@ -202,6 +181,7 @@ impl TempOutput {
             .stop(Message::Stop, "writer")
             .with_context(|| format!("writing {}", file.path().display()))?;
         let syncing = || format!("syncing {}", file.path().display());
+        let synced = write_back.is_some();
         let background_syncs = match write_back {
             Some(write_back) => {
                 let syncs = write_back
@@ -213,12 +193,72 @@ impl TempOutput {
             None => 0,
         };
         let len = file.as_file().metadata()?.len();
-        cleanup::commit_with(registration, || {
-            file.persist(&target)
-                .map_err(|e| e.error)
-                .with_context(|| format!("renaming the finished output to {}", target.display()))
-        })?;
+        rename(file, registration, &target, "output", synced)?;
         Ok((len, background_syncs))
+    }
+}
+
+/// A temporary file `.NAME.XXXXXX.tmp` beside `target` (a `what`: "output",
+/// "JSON report"), registered for removal on Ctrl-C: creating it checks
+/// the directory is writable before any work starts, and renaming it is
+/// atomic (same filesystem).
+pub fn beside(target: &Path, what: &str) -> Result<(NamedTempFile, Registration)> {
+    if target.is_dir() {
+        return Err(anyhow!(
+            "the {what} {} is a directory, not a file",
+            target.display()
+        ));
+    }
+    let name = target
+        .file_name()
+        .with_context(|| format!("the {what} {} does not name a file", target.display()))?;
+    let dir = directory_of(target);
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // An ordinary file once renamed: mode 0666 less the umask, not
+    // tempfile's owner-only 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let file = builder.tempfile_in(dir).with_context(|| {
+        format!(
+            "cannot write the {what} {}: creating a temporary file in {} failed",
+            target.display(),
+            dir.display()
+        )
+    })?;
+    let registration = Registration::file(file.path());
+    Ok((file, registration))
+}
+
+/// Rename a finished [`beside`] file over `target`; with `synced`, sync the
+/// directory too, so that the rename itself survives a power loss.
+pub fn rename(
+    file: NamedTempFile,
+    registration: Registration,
+    target: &Path,
+    what: &str,
+    synced: bool,
+) -> Result<()> {
+    cleanup::commit_with(registration, || {
+        file.persist(target)
+            .map_err(|e| e.error)
+            .with_context(|| format!("renaming the finished {what} to {}", target.display()))
+    })?;
+    if synced {
+        let dir = directory_of(target);
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing the directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The directory a relative or absolute `target` is in.
+fn directory_of(target: &Path) -> &Path {
+    match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     }
 }
 

@@ -5,10 +5,15 @@
 //! same type (serde) to build its comparison table.
 
 use std::fmt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use tempfile::NamedTempFile;
+
+use crate::cleanup::Registration;
+use crate::output;
 
 use crate::units::{group_digits, human_bytes};
 
@@ -48,15 +53,43 @@ pub struct Report {
     pub wall_seconds: f64,
 }
 
-impl Report {
-    /// Write the report as pretty JSON to `path`.
-    pub fn write_json(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self)?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("writing the JSON report to {}", path.display()))
+/// The JSON report's file, created beside its path before the conversion
+/// starts: a report that cannot be written fails the run before the output
+/// is renamed into place.
+pub struct ReportFile {
+    file: NamedTempFile,
+    registration: Registration,
+    path: PathBuf,
+}
+
+impl ReportFile {
+    /// Create the report's temporary file beside `path`.
+    pub fn create(path: &Path) -> Result<Self> {
+        let (file, registration) = output::beside(path, "JSON report")?;
+        Ok(Self {
+            file,
+            registration,
+            path: path.to_path_buf(),
+        })
     }
 
-    /// Read a report written by [`write_json`](Self::write_json).
+    /// Write `report` as pretty JSON and rename it into place.
+    pub fn write(mut self, report: &Report) -> Result<()> {
+        let writing = || format!("writing the JSON report to {}", self.path.display());
+        serde_json::to_writer_pretty(&mut self.file, report).with_context(writing)?;
+        self.file.write_all(b"\n").with_context(writing)?;
+        output::rename(
+            self.file,
+            self.registration,
+            &self.path,
+            "JSON report",
+            false,
+        )
+    }
+}
+
+impl Report {
+    /// Read a report written by [`ReportFile::write`].
     pub fn read_json(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the report {}", path.display()))?;
@@ -178,7 +211,7 @@ mod tests {
         let report = sample();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
-        report.write_json(&path).unwrap();
+        ReportFile::create(&path).unwrap().write(&report).unwrap();
         assert_eq!(Report::read_json(&path).unwrap(), report);
     }
 

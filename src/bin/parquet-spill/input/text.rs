@@ -252,6 +252,8 @@ impl Syntax {
                 arrow_json::ReaderBuilder::new(schema)
                     .with_batch_size(rows)
                     .with_strict_mode(true)
+                    // A key inferred as a string may hold numbers too.
+                    .with_coerce_primitive(true)
                     .build_decoder()?,
             ),
         })
