@@ -15,6 +15,10 @@ use datafusion::common::{DataFusionError, Result};
 
 /// Bytes the object-store upload buffers by default before sending a part.
 const UPLOAD_BUFFER: usize = 5 << 20;
+/// Smallest `spill_upload_buffer`: a part per this many bytes.
+const MIN_UPLOAD_BUFFER: usize = 64 << 10;
+/// Largest `spill_upload_buffer`: S3's largest part.
+const MAX_UPLOAD_BUFFER: usize = 5 << 30;
 
 /// How a [`SpillParquetSink`](crate::SpillParquetSink) writes: the memory it
 /// may take from the session's pool, where pages spill, how many threads
@@ -56,10 +60,14 @@ pub struct SpillSinkOptions {
     /// Files a `COPY` may have open at once (`spill_max_open_files`); the
     /// memory limit is divided among them. Default: one for a single output
     /// file, else DataFusion's `execution.minimum_parallel_output_files`.
+    /// `PARTITIONED BY` keeps a file open for every partition value until
+    /// the input ends: set it to the number of values (a `COPY` opening
+    /// more fails, naming how many it had open).
     pub max_open_files: Option<usize>,
     /// Bytes buffered per file before an object-store part is sent
-    /// (`spill_upload_buffer`, default 5 MiB, the smallest part S3 takes); two parts are in flight at
-    /// most. Reserved from the limit.
+    /// (`spill_upload_buffer`, default 5 MiB, the smallest part S3 takes;
+    /// 64 KiB to 5 GiB); two parts are in flight at most. Reserved from the
+    /// limit.
     pub upload_buffer: usize,
     /// Chunk-level statistics instead of page-level ones
     /// (`spill_chunk_statistics true`): less page metadata for very wide
@@ -168,7 +176,11 @@ impl SpillSinkOptions {
             "dir" => self.spill_dir = Some(PathBuf::from(value)),
             "threads" => self.threads = Some(count()?),
             "max_open_files" => self.max_open_files = Some(count()?),
-            "upload_buffer" => self.upload_buffer = size()?,
+            "upload_buffer" => {
+                self.upload_buffer = Some(size()?)
+                    .filter(|b| (MIN_UPLOAD_BUFFER..=MAX_UPLOAD_BUFFER).contains(b))
+                    .ok_or_else(|| bad("expected a size from 64KiB to 5GiB (S3's largest part)"))?
+            }
             "chunk_statistics" => {
                 self.chunk_statistics = value.parse().map_err(|_| bad("expected true or false"))?
             }

@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -44,6 +45,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinSet;
 
+use crate::commit;
 use crate::upload::{upload_bytes, Upload};
 use crate::{budget_on_pool, SpillSinkOptions};
 
@@ -207,6 +209,10 @@ struct Shared {
     held: usize,
     store: Arc<dyn ObjectStore>,
     runtime: Handle,
+    /// Where each writer waits, file written, to commit or abort it.
+    commit: commit::Wait,
+    /// Files opened so far (each writer's plan draws on `budget`).
+    opened: AtomicUsize,
 }
 
 #[async_trait]
@@ -253,6 +259,7 @@ impl FileSink for SpillParquetSink {
         } else {
             1
         };
+        let (verdict, wait) = commit::gate();
         let shared = Arc::new(Shared {
             budget: budget_on_pool(pool, "ParquetSpillSink", limit),
             files,
@@ -264,6 +271,8 @@ impl FileSink for SpillParquetSink {
             options: self.options.clone(),
             store: object_store,
             runtime: Handle::current(),
+            commit: wait,
+            opened: AtomicUsize::new(0),
         });
 
         let mut writers = JoinSet::new();
@@ -271,19 +280,48 @@ impl FileSink for SpillParquetSink {
             let shared = Arc::clone(&shared);
             writers.spawn_blocking(move || write_file(&shared, path, rx));
         }
-        let mut rows = 0;
-        while let Some(done) = writers.join_next().await {
-            match done {
-                Ok(written) => rows += written?,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => return Err(DataFusionError::External(Box::new(e))),
-            }
-        }
-        demux_task
+        let spawned = writers.len();
+        let demuxed = demux_task
             .join_unwind()
             .await
-            .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
-        Ok(rows)
+            .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))
+            .and_then(|r| r);
+        // The first failure that is a cause, not a file left uncommitted.
+        let mut failure = None;
+        let mut rows = 0;
+        let mut record = |done: std::result::Result<Result<u64>, tokio::task::JoinError>,
+                          failure: &mut Option<DataFusionError>| match done
+        {
+            Ok(Ok(written)) => rows += written,
+            Ok(Err(e)) if commit::not_committed(&e) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                failure.get_or_insert(DataFusionError::External(Box::new(e)));
+            }
+        };
+        if demuxed.is_ok() {
+            // Commit once every file is written; a writer ending before
+            // then has failed.
+            tokio::select! {
+                () = verdict.all_ready(spawned) => verdict.commit(),
+                Some(done) = writers.join_next() => {
+                    record(done, &mut failure);
+                    verdict.abort();
+                }
+            }
+        } else {
+            verdict.abort();
+        }
+        while let Some(done) = writers.join_next().await {
+            record(done, &mut failure);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => demuxed.map(|()| rows),
+        }
     }
 }
 
@@ -304,6 +342,7 @@ fn default_limit(pool: &Arc<dyn MemoryPool>) -> usize {
 /// for them, sized from the first batch, and a later batch that is larger
 /// reserves the difference (pages spill to make room).
 fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Result<u64> {
+    let opened = shared.opened.fetch_add(1, Ordering::SeqCst) + 1;
     let first = rx.blocking_recv();
     let per_batch = first.as_ref().map_or(0, RecordBatch::get_array_memory_size);
     let part = shared.options.upload_buffer;
@@ -321,8 +360,9 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
         // Planned for `files` writers, the budget is full: more are open.
         parquet_spill::Error::BudgetExhausted { .. } => {
             DataFusionError::ResourcesExhausted(format!(
-                "writing {path}: {e}; the limit is shared by {} files open at once \
-             (spill_max_open_files): raise it for more partitions, or raise spill_memory_limit",
+                "writing {path}: {e}; the limit was divided among {} files open at once \
+                 (spill_max_open_files) and this COPY has opened {opened}: raise it to the \
+                 number of partitions, or raise spill_memory_limit",
                 shared.files
             ))
         }
@@ -384,6 +424,8 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     let upload = out.into_inner().map_err(|e| {
         DataFusionError::External(format!("parquet-spill: writing {path}: {}", e.error()).into())
     })?;
+    // Dropped uncommitted, the upload is aborted.
+    shared.commit.ready(&shared.runtime, &path)?;
     upload.finish()?;
     Ok(rows)
 }

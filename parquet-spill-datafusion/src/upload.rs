@@ -28,7 +28,8 @@ const WRITE_BUFFER: usize = 1 << 20;
 
 /// Bytes one upload holds at most with `part` bytes per part.
 pub(crate) fn upload_bytes(part: usize) -> usize {
-    WRITE_BUFFER + part * (1 + CONCURRENCY)
+    part.saturating_mul(1 + CONCURRENCY)
+        .saturating_add(WRITE_BUFFER)
 }
 
 /// The object `path` of `store`, written from a blocking thread.

@@ -323,6 +323,104 @@ async fn unknown_spill_options_are_refused_by_name() {
     assert!(err.to_string().contains("spill_memroy_limit"), "{err}");
 }
 
+/// A `spill_upload_buffer` of 0 made object_store queue empty parts
+/// forever; one beyond `usize` overflowed: both are refused by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_buffers_out_of_range_are_refused_by_name() {
+    let ctx = session(None);
+    for size in ["0", "10EiB", "1KiB"] {
+        let sql = format!(
+            "COPY (SELECT 1 AS x) TO '/tmp/never.parquet' STORED AS PARQUET_SPILL \
+             OPTIONS (spill_upload_buffer '{size}')"
+        );
+        let err = match ctx.sql(&sql).await {
+            Ok(df) => df.collect().await.map(drop).unwrap_err(),
+            Err(e) => e,
+        };
+        assert!(
+            err.to_string().contains("spill_upload_buffer"),
+            "{size}: {err}"
+        );
+    }
+}
+
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// A writer sees its input end the same way whether the query ended or
+/// failed: no file is committed until the whole input has succeeded, so a
+/// query failing half-way leaves no file looking complete, one output or
+/// many partitions (DataFusion's own sink leaves the rows before the error).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_failing_half_way_commits_no_file() {
+    let ctx = session(None);
+    let failing =
+        "SELECT x, x % 4 AS p, 10 / (x - 9000) AS y FROM generate_series(1, 10000) AS t(x)";
+    for partitioned in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (to, by) = match partitioned {
+            false => (dir.path().join("out.parquet"), ""),
+            true => (dir.path().join("parts/"), "PARTITIONED BY (p)"),
+        };
+        let err = ctx
+            .sql(&format!(
+                "COPY ({failing}) TO '{}' STORED AS PARQUET_SPILL {by} \
+                 OPTIONS (spill_memory_limit '256MiB', spill_max_open_files 4)",
+                to.display()
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("Divide by zero"), "{err}");
+        let left = files_under(dir.path());
+        assert!(left.is_empty(), "partitioned {partitioned}: {left:?}");
+    }
+}
+
+/// A cancelled `COPY` (its future dropped) commits nothing either: the
+/// writers still running when it is dropped abort their uploads.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_copy_commits_no_file() {
+    let ctx = session(None);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.parquet");
+    let copy = ctx
+        .sql(&format!(
+            "COPY (SELECT x, x * 2 AS y FROM generate_series(1, 1000000000) AS t(x)) \
+             TO '{}' STORED AS PARQUET_SPILL OPTIONS (spill_memory_limit '64MiB')",
+            out.display()
+        ))
+        .await
+        .unwrap()
+        .collect();
+    let cancelled = tokio::time::timeout(std::time::Duration::from_millis(1500), copy).await;
+    assert!(cancelled.is_err(), "the COPY ended within 1.5 s");
+    // The writer's thread runs on until its input closes, then aborts.
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(
+            !out.exists(),
+            "a cancelled COPY committed {}",
+            out.display()
+        );
+    }
+    let left = files_under(dir.path());
+    assert!(left.is_empty(), "{left:?}");
+}
+
 fn sum_c0(batch: &RecordBatch) -> i64 {
     let c0 = batch
         .column_by_name("c0_i64")
