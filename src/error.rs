@@ -191,6 +191,29 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A page far longer than the plan's pages (a value longer than the
+    /// page size, which a page holds whole): parquet holds several copies
+    /// of a page while writing it, and the limit cannot hold them for a
+    /// page this long.
+    #[error(
+        "parquet-spill: leaf column {column} wrote a page of {page} bytes, longer than the \
+         {planned} the plan's pages reach (a value longer than the page size); writing \
+         pages this long needs {needed} more bytes, which the {limit}-byte memory limit \
+         cannot hold: raise the limit"
+    )]
+    PageTooLong {
+        /// The leaf column's index.
+        column: usize,
+        /// The page's uncompressed size.
+        page: usize,
+        /// The longest page the plan's transient reservation covers.
+        planned: usize,
+        /// Bytes it needed beyond the plan's reservation.
+        needed: usize,
+        /// The limit.
+        limit: usize,
+    },
+
     /// Encoding a column on a [`ParallelWriter`](crate::ParallelWriter)
     /// worker failed.
     #[error("parquet-spill: encoding column {column} failed: {source}")]

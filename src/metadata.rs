@@ -99,6 +99,11 @@ pub(crate) struct Meter {
     closing: Mutex<Reservation>,
     /// Chunks that may close at once: the encoding threads.
     closers: usize,
+    /// Pages longer than the plan's: see [`LongPages`].
+    long: LongPages,
+    /// Room for them beyond the plan's reservation, and the longest page
+    /// each leaf has written; only grow.
+    long_room: Mutex<(Reservation, Vec<usize>)>,
     /// Charged to open stores (released or kept when they drop).
     open: AtomicUsize,
     pages: AtomicU64,
@@ -106,11 +111,13 @@ pub(crate) struct Meter {
 }
 
 impl Meter {
-    pub(crate) fn new(budget: &MemoryBudget, closers: usize) -> Result<Self> {
+    pub(crate) fn new(budget: &MemoryBudget, closers: usize, long: LongPages) -> Result<Self> {
         Ok(Self {
             held: Mutex::new(budget.reserve(0)?),
             closing: Mutex::new(budget.reserve(0)?),
             closers: closers.max(1),
+            long,
+            long_room: Mutex::new((budget.reserve(0)?, Vec::new())),
             open: AtomicUsize::new(0),
             budget: budget.clone(),
             pages: AtomicU64::new(0),
@@ -164,6 +171,108 @@ impl Meter {
     }
 }
 
+/// What the plan assumed of the longest page, for pages longer than that:
+/// a byte-array value longer than the page size makes a page as long as the
+/// value, and parquet holds several copies of a page while it writes it
+/// ([`LONG_PAGE_COPIES`]), which the plan's transient reservation covers
+/// only up to `bound`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LongPages {
+    /// The longest page (uncompressed) the plan's transient covers.
+    pub bound: usize,
+    /// The plan's transient reservation (all threads).
+    pub covered: usize,
+}
+
+/// Bytes parquet 60 holds at once, per byte of a page, while it writes a
+/// page of one long value: the value in the encoder's buffer, the encoded
+/// page, its compressed copy and the buffers they grow through (measured
+/// with a counting allocator over a store that keeps nothing: one column
+/// of 4 MiB and 16 MiB values, 6.0x with LZ4_RAW and zstd, 4.0x
+/// uncompressed, dictionaries on or off).
+pub(crate) const LONG_PAGE_COPIES: usize = 6;
+
+/// Bytes a column that has written a page this long keeps between its
+/// writes, per byte of the page: its buffers keep their capacity (ten
+/// columns of 3 MiB values held 72 MiB with every page spilled, where
+/// this and [`LONG_PAGE_COPIES`] count 78 MiB;
+/// `tests/budget_memory.rs::long_values_stay_within_the_limit`).
+pub(crate) const LONG_PAGE_KEPT: usize = 2;
+
+impl Meter {
+    /// A page of `page` bytes (uncompressed) was written by leaf `column`:
+    /// if it is longer than the plan's pages, make room for pages this long
+    /// on every encoding thread, beyond the plan's transient (heap pages
+    /// yield to it). Fails when the limit cannot hold it.
+    fn cover_long_page(&self, column: usize, page: usize) -> Result<()> {
+        // A page reaches the bound plus its levels and the batch that
+        // crossed the limit: an eighth more is still the plan's.
+        if page <= self.long.bound.saturating_add(self.long.bound / 8) {
+            return Ok(());
+        }
+        let mut guard = lock(&self.long_room);
+        let (room, longest) = &mut *guard;
+        if longest.len() <= column {
+            longest.resize(column + 1, 0);
+        }
+        longest[column] = longest[column].max(page);
+        // What every leaf keeps of its longest page, and the longest page
+        // being written on every thread at once.
+        let kept = longest.iter().fold(0usize, |sum, &p| {
+            sum.saturating_add(p.saturating_mul(LONG_PAGE_KEPT))
+        });
+        let writing = longest
+            .iter()
+            .max()
+            .map_or(0, |&p| p.saturating_mul(LONG_PAGE_COPIES))
+            .saturating_mul(self.closers);
+        // With the allocator's share of it, as the plan takes of the limit.
+        let beyond = kept
+            .saturating_add(writing)
+            .saturating_sub(self.long.covered);
+        let needed = beyond.saturating_add(beyond / crate::plan::ALLOCATOR_SHARE);
+        let more = needed.saturating_sub(room.bytes());
+        room.try_grow(more).map_err(|_| Error::PageTooLong {
+            column,
+            page,
+            planned: self.long.bound,
+            needed,
+            limit: self.budget.limit(),
+        })
+    }
+
+    /// Room held for pages longer than the plan's.
+    pub(crate) fn long_room(&self) -> usize {
+        lock(&self.long_room).0.bytes()
+    }
+}
+
+/// The uncompressed size in a page header parquet wrote (Thrift compact:
+/// field 1, the page type, then field 2, `uncompressed_page_size`, both
+/// `i32`); `None` for anything else (an encrypted header, another writer).
+fn uncompressed_size(header: &[u8]) -> Option<usize> {
+    fn varint(bytes: &mut std::slice::Iter<'_, u8>) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..35).step_by(7) {
+            let byte = *bytes.next()?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    // Field header: delta 1, type i32 (5).
+    const NEXT_I32: u8 = 0x15;
+    let mut bytes = header.iter();
+    (*bytes.next()? == NEXT_I32).then_some(())?;
+    varint(&mut bytes)?;
+    (*bytes.next()? == NEXT_I32).then_some(())?;
+    let zigzag = varint(&mut bytes)?;
+    let size = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+    usize::try_from(size).ok()
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -213,7 +322,12 @@ impl fmt::Debug for MeteredStoreFactory {
 impl PageStoreFactory for MeteredStoreFactory {
     fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
         let cost = (self.model)(args.column_index());
-        let store = MeteredStore::new(self.inner.create(args)?, &self.meter, cost)?;
+        let store = MeteredStore::new(
+            self.inner.create(args)?,
+            &self.meter,
+            cost,
+            args.column_index(),
+        )?;
         // Charged once the store exists: a failed create leaves no chunk.
         self.meter
             .charge(cost.chunk, "column chunk until the file closes")?;
@@ -227,6 +341,10 @@ struct MeteredStore {
     inner: Box<dyn PageStore>,
     meter: Arc<Meter>,
     cost: ColumnCost,
+    /// The leaf column's index.
+    column: usize,
+    /// The uncompressed size in the last page header put, if parquet's.
+    header_size: Option<usize>,
     puts: u64,
     pages: usize,
     /// Room the meter had for a closing chunk when last asked: it only
@@ -240,11 +358,18 @@ struct MeteredStore {
 
 impl MeteredStore {
     /// `inner`, its tables' first capacity charged.
-    fn new(inner: Box<dyn PageStore>, meter: &Arc<Meter>, cost: ColumnCost) -> Result<Self> {
+    fn new(
+        inner: Box<dyn PageStore>,
+        meter: &Arc<Meter>,
+        cost: ColumnCost,
+        column: usize,
+    ) -> Result<Self> {
         let mut store = Self {
             inner,
             meter: Arc::clone(meter),
             cost,
+            column,
+            header_size: None,
             puts: 0,
             pages: 0,
             closing_room: 0,
@@ -293,6 +418,18 @@ impl PageStore for MeteredStore {
             if closing > self.closing_room {
                 self.closing_room = self.meter.cover_closing(closing)?;
             }
+            // The header comes first, while the page's copies are still
+            // alive: room made now makes heap pages yield now.
+            self.header_size = uncompressed_size(&value);
+        }
+        // A header not of parquet's layout: the body's length instead.
+        let size = match (page, self.header_size) {
+            (true, size) => size,
+            (false, None) => Some(value.len()),
+            (false, Some(_)) => None,
+        };
+        if let Some(size) = size {
+            self.meter.cover_long_page(self.column, size)?;
         }
         if value.len() <= DEFAULT_INLINE_THRESHOLD {
             let small = self.small + arena_bytes(value.len());
@@ -327,6 +464,12 @@ mod tests {
     use super::*;
     use crate::FileStoreFactory;
 
+    /// Every page within the plan's.
+    const NO_LONG_PAGES: LongPages = LongPages {
+        bound: usize::MAX,
+        covered: 0,
+    };
+
     const COST: ColumnCost = ColumnCost {
         chunk: 0,
         page: 10,
@@ -338,9 +481,9 @@ mod tests {
     #[test]
     fn a_flushed_store_leaves_its_pages_index_charged_once() {
         let budget = MemoryBudget::new(1 << 20);
-        let meter = Arc::new(Meter::new(&budget, 2).unwrap());
+        let meter = Arc::new(Meter::new(&budget, 2, NO_LONG_PAGES).unwrap());
         let inner = Box::new(FileStoreFactory::new().unwrap().create_store());
-        let mut store = MeteredStore::new(inner, &meter, COST).unwrap();
+        let mut store = MeteredStore::new(inner, &meter, COST, 0).unwrap();
         // The store's tables' first capacity: four entries of each.
         let tables = 4 * (5 + 32);
         assert_eq!(COST.store(), tables);
@@ -382,12 +525,29 @@ mod tests {
     }
 
     #[test]
+    fn a_page_headers_uncompressed_size_is_read_or_none() {
+        // Thrift compact: field 1 (type 0), field 2 (64, zigzag 128), ...
+        assert_eq!(
+            uncompressed_size(&[0x15, 0x00, 0x15, 0x80, 0x01, 0x15]),
+            Some(64)
+        );
+        assert_eq!(
+            uncompressed_size(&[0x15, 0x06, 0x15, 0xfe, 0xff, 0x03]),
+            Some(32767)
+        );
+        // An encrypted header, a negative size, a truncated one.
+        assert_eq!(uncompressed_size(&[0x9a, 0x15, 0x00]), None);
+        assert_eq!(uncompressed_size(&[0x15, 0x00, 0x15, 0x01]), None);
+        assert_eq!(uncompressed_size(&[0x15, 0x00, 0x15, 0x80]), None);
+    }
+
+    #[test]
     fn a_failed_put_leaves_no_page_to_keep() {
         let budget = MemoryBudget::new(1 << 20);
-        let meter = Arc::new(Meter::new(&budget, 1).unwrap());
+        let meter = Arc::new(Meter::new(&budget, 1, NO_LONG_PAGES).unwrap());
         // The header is put, its body is not.
         let inner = Box::new(FailsAfter { ok: 1 });
-        let mut store = MeteredStore::new(inner, &meter, COST).unwrap();
+        let mut store = MeteredStore::new(inner, &meter, COST, 0).unwrap();
         store.put(Bytes::from(vec![1u8; 1000])).unwrap();
         assert!(store.put(Bytes::from(vec![1u8; 1000])).is_err());
         assert_eq!(meter.counts(), (0, 0));

@@ -416,7 +416,7 @@ impl SpillOptions {
         let tiered = TieredStoreFactory::over(budget.clone(), backend)
             .with_headroom(move |b| b.unplanned_room(writers))
             .with_metered_arena();
-        let meter = Arc::new(Meter::new(&budget, self.threads)?);
+        let meter = Arc::new(Meter::new(&budget, self.threads, planned.long_pages)?);
         let monitor = SpillMonitor::new(
             budget,
             Arc::clone(tiered.counters()),

@@ -94,6 +94,7 @@ impl SpillMonitor {
             spilled_blobs: self.tier.blobs_passed.load(Ordering::Relaxed),
             spilled_bytes: self.tier.bytes_passed.load(Ordering::Relaxed),
             reclaimed_bytes: self.tier.bytes_reclaimed.load(Ordering::Relaxed),
+            long_page_room: self.meter.long_room() as u64,
         }
     }
 }
@@ -139,6 +140,10 @@ pub struct WriterStats {
     /// Part of `spilled_bytes` first kept on the heap, then spilled to make
     /// room for page metadata or another writer's reservation.
     pub reclaimed_bytes: u64,
+    /// Room taken beyond the plan's transient for pages longer than the
+    /// plan's (byte-array values longer than the page size): 0 unless the
+    /// data had such values.
+    pub long_page_room: u64,
 }
 
 fn b(n: impl TryInto<u64>) -> ByteSize {
@@ -154,6 +159,13 @@ impl fmt::Display for WriterStats {
         writeln!(f, "allocator       {} reserved", b(e.allocator))?;
         if e.reserved_extra > 0 {
             writeln!(f, "caller          {} reserved", b(e.reserved_extra))?;
+        }
+        if self.long_page_room > 0 {
+            writeln!(
+                f,
+                "long pages      {} reserved (values longer than the page size)",
+                b(self.long_page_room)
+            )?;
         }
         writeln!(
             f,

@@ -439,6 +439,7 @@ fn out_of_memory(e: &parquet_spill::Error) -> bool {
         Error::BudgetTooSmall { .. }
             | Error::BudgetExhausted { .. }
             | Error::PageMetadataExhausted { .. }
+            | Error::PageTooLong { .. }
     )
 }
 

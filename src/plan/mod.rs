@@ -43,7 +43,7 @@ use parquet::schema::types::{ColumnDescriptor, ColumnPath};
 
 use self::model::{Leaf, Settings};
 use crate::error::{Alternative, Error, Result};
-use crate::metadata::{ColumnCost, CostModel};
+use crate::metadata::{ColumnCost, CostModel, LongPages};
 
 /// Page sizes the planner tries, largest first.
 const PAGE_LADDER: [usize; 9] = [
@@ -63,7 +63,7 @@ const ROOM_SHARE: usize = 8;
 /// stays resident): 1 / ALLOCATOR_SHARE. Without it, (c) at full size at
 /// its minimum (202 MiB, LZ4_RAW) measured a resident-set growth of
 /// 204.1 MiB with 174.3 MiB of heap and a 14 MiB input batch.
-const ALLOCATOR_SHARE: usize = 20;
+pub(crate) const ALLOCATOR_SHARE: usize = 20;
 /// Column-index truncation the planner falls back to for long values.
 const TIGHT_TRUNCATE: usize = 16;
 /// Smallest page row-count limit the planner sets.
@@ -197,6 +197,8 @@ pub(crate) struct PlanOutput {
     pub page_size: usize,
     /// Per-column metadata costs, for the meter.
     pub metadata: CostModel,
+    /// The longest page the plan's transient covers, for the meter.
+    pub long_pages: LongPages,
 }
 
 /// Whether parquet will write the offset index. The caller may disable it
@@ -435,6 +437,10 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         changes,
         page_size: settings.page,
         metadata,
+        long_pages: LongPages {
+            bound: model::splice(&columns.leaves, settings),
+            covered: estimate.transient,
+        },
     })
 }
 
