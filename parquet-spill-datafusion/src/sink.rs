@@ -40,13 +40,13 @@ use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
-use parquet_spill::{MemoryBudget, ParallelWriter, SpillOptions, WriteAllError};
+use parquet_spill::{MemoryBudget, ParallelWriter, Reservation, SpillOptions, WriteAllError};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinSet;
 
 use crate::commit;
-use crate::upload::{upload_bytes, Upload};
+use crate::upload::{unsent_bytes, upload_bytes, Upload};
 use crate::{budget_on_pool, SpillSinkOptions};
 
 /// The writer's limit when none is given and the pool is unbounded.
@@ -406,7 +406,7 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
         while let Some(batch) = next(&mut rows)? {
             writer.write(&batch).map_err(context)?;
         }
-        writer.into_inner().map_err(context)?
+        await_verdict(writer, shared, &path, part)?
     } else {
         let mut writer = ParallelWriter::try_new_with_options(upload, schema, options)
             .map_err(context)?
@@ -419,15 +419,64 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
             WriteAllError::Input(e) => e,
             WriteAllError::Writer(e) => context(e),
         })?;
-        writer.into_inner().map_err(context)?
+        await_verdict(writer, shared, &path, part)?
     };
-    let upload = out.into_inner().map_err(|e| {
-        DataFusionError::External(format!("parquet-spill: writing {path}: {}", e.error()).into())
-    })?;
-    // Dropped uncommitted, the upload is aborted.
-    shared.commit.ready(&shared.runtime, &path)?;
+    // Dropped uncommitted (any error above), the upload is aborted; its
+    // buffers stay reserved until it is complete.
+    let (upload, _buffers) = out;
     upload.finish()?;
     Ok(rows)
+}
+
+/// A writer of one file.
+trait FileWriter {
+    /// Write the footer, release the writer (and its plan), return the output.
+    fn into_inner(self) -> std::result::Result<std::io::BufWriter<Upload>, ParquetError>;
+}
+
+impl FileWriter for ArrowWriter<std::io::BufWriter<Upload>> {
+    fn into_inner(self) -> std::result::Result<std::io::BufWriter<Upload>, ParquetError> {
+        ArrowWriter::into_inner(self)
+    }
+}
+
+impl FileWriter for ParallelWriter<std::io::BufWriter<Upload>> {
+    fn into_inner(self) -> std::result::Result<std::io::BufWriter<Upload>, ParquetError> {
+        ParallelWriter::into_inner(self)
+    }
+}
+
+/// Finish `writer`'s file and wait for the sink's verdict ([`commit`]),
+/// returning the output. While it waits the upload holds at most its
+/// buffers: they are reserved and the writer (its plan) let go, so files
+/// written one after another do not each keep a plan; when the budget has
+/// no room for them beside the plan, the writer waits with its plan and
+/// finishes after the verdict.
+fn await_verdict(
+    writer: impl FileWriter,
+    shared: &Shared,
+    path: &Path,
+    part: usize,
+) -> Result<(Upload, Option<Reservation>)> {
+    match shared.budget.reserve(unsent_bytes(part)) {
+        Ok(buffers) => {
+            let upload = finish(writer, path)?;
+            shared.commit.ready(&shared.runtime, path)?;
+            Ok((upload, Some(buffers)))
+        }
+        Err(_) => {
+            shared.commit.ready(&shared.runtime, path)?;
+            Ok((finish(writer, path)?, None))
+        }
+    }
+}
+
+/// Write the footer, let the writer go and hand everything to the upload.
+fn finish(writer: impl FileWriter, path: &Path) -> Result<Upload> {
+    let out = writer.into_inner().map_err(|e| parquet_error(e, path))?;
+    out.into_inner().map_err(|e| {
+        DataFusionError::External(format!("parquet-spill: writing {path}: {}", e.error()).into())
+    })
 }
 
 /// Whether `e` says the limit or the pool ran out (DataFusion's

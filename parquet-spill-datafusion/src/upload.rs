@@ -32,6 +32,12 @@ pub(crate) fn upload_bytes(part: usize) -> usize {
         .saturating_add(WRITE_BUFFER)
 }
 
+/// Bytes one upload holds at most once everything is handed to it: the
+/// part filling and those in flight (the write buffer is gone).
+pub(crate) fn unsent_bytes(part: usize) -> usize {
+    part.saturating_mul(1 + CONCURRENCY)
+}
+
 /// The object `path` of `store`, written from a blocking thread.
 pub(crate) struct Upload {
     runtime: Handle,
