@@ -43,6 +43,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use parquet_spill::{MemoryBudget, ParallelWriter, Reservation, SpillOptions, WriteAllError};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::Receiver;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::commit;
@@ -213,6 +214,12 @@ struct Shared {
     commit: commit::Wait,
     /// Files opened so far (each writer's plan draws on `budget`).
     opened: AtomicUsize,
+    /// Without partitions, DataFusion closes a file and opens the next
+    /// without waiting for its writer: a writer takes one of `files`
+    /// permits before it plans and gives it back once its plan is gone, so
+    /// writers still finishing never leave a new file without its share.
+    /// (With partitions every file stays open to the end: no permits.)
+    permits: Option<Arc<Semaphore>>,
 }
 
 #[async_trait]
@@ -273,6 +280,13 @@ impl FileSink for SpillParquetSink {
             runtime: Handle::current(),
             commit: wait,
             opened: AtomicUsize::new(0),
+            // At least the files DataFusion feeds at once, or they would
+            // wait for each other.
+            permits: self.config.table_partition_cols.is_empty().then(|| {
+                Arc::new(Semaphore::new(
+                    files.max(usize::from(execution.minimum_parallel_output_files)),
+                ))
+            }),
         });
 
         let mut writers = JoinSet::new();
@@ -345,6 +359,15 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     let opened = shared.opened.fetch_add(1, Ordering::SeqCst) + 1;
     let first = rx.blocking_recv();
     let per_batch = first.as_ref().map_or(0, RecordBatch::get_array_memory_size);
+    let permit = match &shared.permits {
+        Some(permits) => Some(
+            shared
+                .runtime
+                .block_on(Arc::clone(permits).acquire_owned())
+                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+        ),
+        None => None,
+    };
     let part = shared.options.upload_buffer;
     let mut spill = SpillOptions::shared(shared.budget.clone(), shared.files)
         .properties(shared.props.clone())
@@ -406,7 +429,7 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
         while let Some(batch) = next(&mut rows)? {
             writer.write(&batch).map_err(context)?;
         }
-        await_verdict(writer, shared, &path, part)?
+        await_verdict(writer, shared, &path, part, permit)?
     } else {
         let mut writer = ParallelWriter::try_new_with_options(upload, schema, options)
             .map_err(context)?
@@ -419,7 +442,7 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
             WriteAllError::Input(e) => e,
             WriteAllError::Writer(e) => context(e),
         })?;
-        await_verdict(writer, shared, &path, part)?
+        await_verdict(writer, shared, &path, part, permit)?
     };
     // Dropped uncommitted (any error above), the upload is aborted; its
     // buffers stay reserved until it is complete.
@@ -457,14 +480,20 @@ fn await_verdict(
     shared: &Shared,
     path: &Path,
     part: usize,
+    permit: Option<OwnedSemaphorePermit>,
 ) -> Result<(Upload, Option<Reservation>)> {
     match shared.budget.reserve(unsent_bytes(part)) {
         Ok(buffers) => {
             let upload = finish(writer, path)?;
+            // The plan is gone: the next file may plan.
+            drop(permit);
             shared.commit.ready(&shared.runtime, path)?;
             Ok((upload, Some(buffers)))
         }
         Err(_) => {
+            // Given back all the same: a writer waiting for a permit would
+            // stop the input, and with it the verdict.
+            drop(permit);
             shared.commit.ready(&shared.runtime, path)?;
             Ok((finish(writer, path)?, None))
         }

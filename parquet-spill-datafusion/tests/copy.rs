@@ -390,6 +390,40 @@ async fn a_query_failing_half_way_commits_no_file() {
     }
 }
 
+/// Files a `COPY` writes one after another (DataFusion opens the next
+/// every `soft_max_rows_per_output_file` rows without waiting for the last
+/// one's writer): a writer plans only once one of the files' shares is free,
+/// and a finished file waits for the verdict holding its upload's buffers,
+/// not its plan. Eighty files fit a limit that holds about ten plans.
+#[tokio::test(flavor = "multi_thread")]
+async fn files_written_one_after_another_each_get_their_share() {
+    let ctx = session(None);
+    for set in [
+        "SET datafusion.execution.soft_max_rows_per_output_file = 200",
+        "SET datafusion.execution.minimum_parallel_output_files = 1",
+    ] {
+        ctx.sql(set).await.unwrap().collect().await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let to = format!("{}/", dir.path().join("parts").display());
+    ctx.sql(&format!(
+        "COPY (SELECT x, x * 2 AS y FROM generate_series(1, 40000) AS t(x)) TO '{to}' \
+         STORED AS PARQUET_SPILL OPTIONS (spill_memory_limit '64MiB', \
+         spill_max_open_files 4, spill_upload_buffer '64KiB')"
+    ))
+    .await
+    .unwrap()
+    .collect()
+    .await
+    .unwrap();
+    let files = files_under(dir.path());
+    assert!(files.len() >= 40, "{} files", files.len());
+    let back = read_back(&ctx, &to, "SELECT count(*), sum(x) FROM {}").await;
+    let count = back.column(0).as_primitive::<Int64Type>().value(0);
+    let sum = back.column(1).as_primitive::<Int64Type>().value(0);
+    assert_eq!((count, sum), (40_000, 40_000 * 40_001 / 2));
+}
+
 /// A cancelled `COPY` (its future dropped) commits nothing either: the
 /// writers still running when it is dropped abort their uploads.
 #[tokio::test(flavor = "multi_thread")]
