@@ -196,7 +196,7 @@ pub enum Error {
     /// of a page while writing it, and the limit cannot hold them for a
     /// page this long.
     #[error(
-        "parquet-spill: leaf column {column} wrote a page of {page} bytes, longer than the \
+        "parquet-spill: leaf column {column} needs a page of {page} bytes, longer than the \
          {planned} the plan's pages reach (a value longer than the page size); writing \
          pages this long needs {needed} more bytes, which the {limit}-byte memory limit \
          cannot hold: raise the limit"

@@ -69,6 +69,7 @@ mod budget;
 mod error;
 mod extents;
 mod file;
+mod long_values;
 mod memory;
 mod metadata;
 pub mod metrics;

@@ -34,6 +34,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use arrow_array::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 
@@ -239,6 +240,17 @@ impl Meter {
             needed,
             limit: self.budget.limit(),
         })
+    }
+
+    /// Make room, before `batch` is written, for its values longer than the
+    /// plan's pages ([`crate::long_values`]); fails as such a page would.
+    pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
+        let threshold = self.long.bound.saturating_add(self.long.bound / 8);
+        for (leaf, longest) in crate::long_values::longer_than(batch, threshold) {
+            // A page of that one value, with its 4-byte length prefix.
+            self.cover_long_page(leaf, longest.saturating_add(4))?;
+        }
+        Ok(())
     }
 
     /// Room held for pages longer than the plan's.

@@ -53,6 +53,11 @@ impl SpillMonitor {
         }
     }
 
+    /// The budget this writer draws on.
+    pub(crate) fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
     /// This writer's limit (its share of a shared budget).
     ///
     /// ```
@@ -96,6 +101,38 @@ impl SpillMonitor {
             reclaimed_bytes: self.tier.bytes_reclaimed.load(Ordering::Relaxed),
             long_page_room: self.meter.long_room() as u64,
         }
+    }
+
+    /// Make room, before `batch` is written, for its byte-array values
+    /// longer than the plan's pages, or refuse it with
+    /// [`Error::PageTooLong`](crate::Error::PageTooLong) when the limit
+    /// cannot hold the copies parquet makes of such a page.
+    ///
+    /// parquet writes a longer value as a page of its own and holds about
+    /// six copies of it while writing it; the plan's stores see that page
+    /// only once it is made, so the first one could pass the limit for a
+    /// moment. [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
+    /// calls this for every batch; with `ArrowWriter`, call it before each
+    /// `write`. It reads the values' lengths only (offsets or views), and
+    /// nothing when no column's values together reach a page.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    /// let long = "x".repeat(16 << 20);
+    /// let batch = RecordBatch::try_from_iter([("s", Arc::new(StringArray::from(vec![long])) as ArrayRef)])?;
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).plan(&batch.schema())?;
+    /// let monitor = plan.monitor();
+    /// // Six copies of a 16 MiB page, and twice it kept: more than 64 MiB.
+    /// let refused = monitor.admit(&batch).unwrap_err();
+    /// assert!(matches!(refused, parquet_spill::Error::PageTooLong { column: 0, .. }), "{refused}");
+    /// // Short values need nothing beyond the plan.
+    /// monitor.admit(&batch.slice(0, 0))?;
+    /// assert_eq!(monitor.stats().long_page_room, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn admit(&self, batch: &arrow_array::RecordBatch) -> crate::Result<()> {
+        self.meter.admit(batch)
     }
 }
 

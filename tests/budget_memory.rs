@@ -491,27 +491,49 @@ fn full_size_c_at_its_minimums() {
 fn long_values_stay_within_the_limit() {
     let child = ChildRunner::test("measure_child").expect("test executable");
     // 3 MiB strings in 10 columns: one row per batch (30 MiB), pages of
-    // one value, longer than the plan's 1 MiB pages can reach.
-    let w = Workload::Skewed {
+    // one value, longer than the plan's 1 MiB pages can reach. Then 20 MiB
+    // strings: parquet's six copies of one such page alone (120 MiB) pass
+    // 96 MiB, so the batch must be refused before it is encoded.
+    let three = Workload::Skewed {
         rows: 6,
         fat_len: 3 << 20,
     };
+    let six = Workload::Skewed {
+        rows: 2,
+        fat_len: 7 << 20,
+    };
     let mut rows = Vec::new();
-    for limit in [96 * MIB, 192 * MIB, 256 * MIB] {
+    for (w, limit) in [
+        (three, 96 * MIB),
+        (three, 192 * MIB),
+        (three, 256 * MIB),
+        (six, 96 * MIB),
+    ] {
         let scenario = Scenario::new(w, budget(limit)).with_codec(Compression::LZ4_RAW);
         match child.measure(&scenario) {
             Ok(m) => {
                 assert_within(&m, limit, &scenario.label());
                 rows.push((scenario, m));
             }
-            // The child's error, as it printed it.
+            // The child's error, as it printed it, with what the process
+            // had spent when it stopped: the heap within the limit (its
+            // resident set holds the input batch, up to 200 MiB here).
             Err(e) => {
-                assert!(
-                    e.to_string().contains("PageTooLong"),
-                    "{}: {e}",
-                    scenario.label()
+                let text = e.to_string();
+                let label = scenario.label();
+                assert!(text.contains("PageTooLong"), "{label}: {text}");
+                let heap: u64 = measure::field(&text, "peak_write_heap").expect("stopped peak");
+                let rss: u64 = measure::field(&text, "peak_rss_growth").expect("stopped RSS");
+                println!(
+                    "{label}: stopped by PageTooLong at a peak heap of {:.1} MiB, RSS growth {:.1} MiB",
+                    heap as f64 / MIB as f64,
+                    rss as f64 / MIB as f64
                 );
-                println!("{}: stopped by PageTooLong", scenario.label());
+                assert!(
+                    rss <= limit as u64,
+                    "{label}: stopped at {rss} B of RSS growth"
+                );
+                assert!(heap <= limit as u64, "{label}: stopped at {heap} B of heap");
             }
         }
     }

@@ -255,6 +255,61 @@ fn a_batch_of_the_wrong_type_is_refused_and_the_writer_goes_on() {
     }
 }
 
+/// A value longer than the plan's pages makes a page of its own, of which
+/// parquet holds about six copies: a plan's writer admits each batch's long
+/// values before any column has it, so one the limit cannot hold is refused
+/// before it is encoded, by `write` and by `write_all`, and the rows before
+/// and after it make the file `ArrowWriter` would make of them. Encrypted
+/// too, where the store cannot read a page header's uncompressed size (and
+/// a compressible value's encrypted body is small).
+#[test]
+fn a_value_the_limit_cannot_hold_is_refused_before_it_is_encoded() {
+    let batch = |values: Vec<String>| {
+        RecordBatch::try_from_iter([("s", Arc::new(StringArray::from(values)) as ArrayRef)])
+            .unwrap()
+    };
+    let short = batch(vec!["a".into(), "b".into()]);
+    // Pages of 8 MiB: ~6 x 8 MiB while one is written, twice it kept.
+    let long = batch(vec!["x".repeat(8 << 20); 2]);
+    for (threads, encrypted) in [(1, false), (2, false), (1, true), (2, true)] {
+        let mut props = WriterProperties::builder();
+        if encrypted {
+            let key = b"0123456789012345".to_vec();
+            props = props.with_file_encryption_properties(
+                FileEncryptionProperties::builder(key).build().unwrap(),
+            );
+        }
+        let plan = SpillOptions::new(48 << 20)
+            .properties(props.build())
+            .threads(threads)
+            .plan(&short.schema())
+            .unwrap();
+        let monitor = plan.monitor();
+        let what = format!("{threads} thread(s), encrypted: {encrypted}");
+        let mut writer =
+            ParallelWriter::try_new_with_plan(Vec::new(), short.schema(), plan).unwrap();
+        writer.write(&short).unwrap();
+        let err = writer.write(&long).unwrap_err();
+        assert!(err.to_string().contains("needs a page of"), "{what}: {err}");
+        let all = writer.write_all([Ok::<_, ParquetError>(long.clone())]);
+        assert!(all.unwrap_err().to_string().contains("needs a page of"));
+        // Refused before parquet had any of it: no page was put.
+        assert_eq!(monitor.stats().pages, 0, "{what}");
+        writer.write(&short).unwrap();
+        if encrypted {
+            assert_eq!(writer.close().unwrap().file_metadata().num_rows(), 4);
+            continue;
+        }
+        let mut serial = ArrowWriter::try_new(Vec::new(), short.schema(), None).unwrap();
+        serial.write(&short).unwrap();
+        serial.write(&short).unwrap();
+        assert!(
+            writer.into_inner().unwrap() == serial.into_inner().unwrap(),
+            "{what}: not ArrowWriter's file"
+        );
+    }
+}
+
 /// Whichever call a store's failure surfaces from, and on one thread or
 /// two, no later call finishes the file: a footer over the rows the failed
 /// row group lost would look like a complete file.

@@ -48,6 +48,7 @@ use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 
 use crate::error::Error;
 use crate::spill_plan::SpillPlan;
+use crate::stats::SpillMonitor;
 use pool::{again, Pool, Splice};
 
 /// Batches a [`ParallelWriter`] may still hold after `write` returns (the
@@ -169,6 +170,9 @@ struct Encoder {
     /// The first failure of the writer (not of its input): every later
     /// call fails with it, so a failed writer never writes a footer.
     failed: Option<String>,
+    /// A plan's monitor: each batch's long values are admitted by it
+    /// ([`SpillMonitor::admit`]) before any column has the batch.
+    monitor: Option<SpillMonitor>,
 }
 
 /// What [`Encoder::step`] did with a batch.
@@ -257,6 +261,7 @@ impl<W: Write + Send> ParallelWriter<W> {
                 leaves,
                 threads,
                 max_threads: usize::MAX,
+                monitor: None,
                 pool: None,
                 in_progress: None,
                 row_groups: 0,
@@ -282,10 +287,37 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_new_with_plan(writer: W, schema: SchemaRef, plan: SpillPlan) -> Result<Self> {
-        let threads = plan.threads();
+        let (threads, monitor) = (plan.threads(), plan.monitor());
         let mut this = Self::try_new_with_options(writer, schema, plan.into_writer_options())?;
         this.encoder.max_threads = threads.max(1);
-        Ok(this.with_threads(threads))
+        Ok(this.with_threads(threads).with_monitor(monitor))
+    }
+
+    /// Admit each batch's byte-array values longer than the plan's pages
+    /// with `monitor` ([`SpillMonitor::admit`]) before encoding it: room is
+    /// made for the pages they make, or the batch is refused with
+    /// [`Error::PageTooLong`] and nothing of it is written (the writer goes
+    /// on). [`try_new_with_plan`](Self::try_new_with_plan) does this
+    /// itself; use it when the plan's writer options went to
+    /// [`try_new_with_options`](Self::try_new_with_options).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    /// let batch = |value: String| RecordBatch::try_from_iter([("s", Arc::new(StringArray::from(vec![value])) as ArrayRef)]);
+    /// let long = batch("x".repeat(16 << 20))?;
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).plan(&long.schema())?;
+    /// let monitor = plan.monitor();
+    /// let mut writer = parquet_spill::ParallelWriter::try_new_with_options(Vec::new(), long.schema(), plan.into_writer_options())?
+    ///     .with_monitor(monitor);
+    /// assert!(writer.write(&long).unwrap_err().to_string().contains("needs a page of"));
+    /// writer.write(&batch("short".into())?)?;
+    /// assert_eq!(writer.close()?.file_metadata().num_rows(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_monitor(mut self, monitor: SpillMonitor) -> Self {
+        self.encoder.monitor = Some(monitor);
+        self
     }
 
     /// Encode on `threads` threads (at least one). Takes effect if no batch
@@ -700,6 +732,9 @@ impl Encoder {
             for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
                 compute_leaves(field, &column.slice(0, 0))?;
             }
+        }
+        if let Some(monitor) = &self.monitor {
+            monitor.admit(batch)?;
         }
         Ok(())
     }

@@ -169,8 +169,8 @@ fn missing_input_and_unwritable_directories_fail_before_any_work() {
     assert_eq!(std::fs::read_dir(&taken).unwrap().count(), 0);
 }
 
-/// The JSON report's file is created before the conversion: a report that
-/// cannot be written fails the run before OUTPUT is replaced.
+/// The JSON report's file is created before the conversion: a report path
+/// where no file can be created fails the run before OUTPUT is replaced.
 #[test]
 fn a_report_that_cannot_be_written_fails_before_the_output_is_replaced() {
     let dir = TempDir::new().unwrap();

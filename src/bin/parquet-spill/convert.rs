@@ -88,10 +88,14 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
             usize::try_from(batch_target(l)).unwrap_or(usize::MAX)
         }),
     )?;
-    let writer =
+    let mut writer =
         ParallelWriter::try_new_with_options(output.writer(), Arc::clone(&schema), options)
             .with_context(|| writing(args))?
             .with_threads(threads(args));
+    if let Some(monitor) = &planned.monitor {
+        // Long values make room (or are refused) before they are encoded.
+        writer = writer.with_monitor(monitor.clone());
+    }
     let metadata = write(writer, &schema, &probed, &batch_rows, held, args, &gauges)?;
     progress.finish();
     let (output_bytes, _background_syncs) = output.commit()?;
@@ -118,7 +122,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
         wall_seconds: started.elapsed().as_secs_f64(),
     };
     if let Some(file) = report_file {
-        file.write(&report)?;
+        file.write(&report, args.fsync)?;
     }
     if !args.quiet {
         println!("{report}");

@@ -54,8 +54,10 @@ pub struct Report {
 }
 
 /// The JSON report's file, created beside its path before the conversion
-/// starts: a report that cannot be written fails the run before the output
-/// is renamed into place.
+/// starts: a report path where no file can be created fails the run
+/// before any work. The report itself is written once the output is in
+/// place, so a report that fails then (a full disk) fails the run with the
+/// output written.
 pub struct ReportFile {
     file: NamedTempFile,
     registration: Registration,
@@ -73,17 +75,21 @@ impl ReportFile {
         })
     }
 
-    /// Write `report` as pretty JSON and rename it into place.
-    pub fn write(mut self, report: &Report) -> Result<()> {
+    /// Write `report` as pretty JSON and rename it into place; `fsync`:
+    /// sync it, and its directory after the rename, as the output is.
+    pub fn write(mut self, report: &Report, fsync: bool) -> Result<()> {
         let writing = || format!("writing the JSON report to {}", self.path.display());
         serde_json::to_writer_pretty(&mut self.file, report).with_context(writing)?;
         self.file.write_all(b"\n").with_context(writing)?;
+        if fsync {
+            self.file.as_file().sync_all().with_context(writing)?;
+        }
         output::rename(
             self.file,
             self.registration,
             &self.path,
             "JSON report",
-            false,
+            fsync,
         )
     }
 }
@@ -211,7 +217,10 @@ mod tests {
         let report = sample();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
-        ReportFile::create(&path).unwrap().write(&report).unwrap();
+        ReportFile::create(&path)
+            .unwrap()
+            .write(&report, false)
+            .unwrap();
         assert_eq!(Report::read_json(&path).unwrap(), report);
     }
 

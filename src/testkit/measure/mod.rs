@@ -234,7 +234,9 @@ pub fn open_fds() -> Option<usize> {
 /// # Errors
 ///
 /// Fails if `alloc` is not the global allocator, if the output or spill
-/// file cannot be created, or if the writer fails.
+/// file cannot be created, or if the writer fails; a writer's failure
+/// names the peak heap and resident-set growth it had reached
+/// (`peak_write_heap=` and `peak_rss_growth=`, for [`field`]).
 pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Result<Measurement> {
     if !alloc.is_installed() {
         return Err(ParquetError::General(
@@ -309,7 +311,22 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         let batch = alloc.exclude(|| batches.next());
         let Some(batch) = &*batch else { break };
         let started = Instant::now();
-        writer.write(batch)?;
+        // A planned writer's caller admits each batch's long values first.
+        let admitted = monitor.as_ref().map_or(Ok(()), |m| m.admit(batch));
+        if let Err(e) = admitted
+            .map_err(ParquetError::from)
+            .and_then(|()| writer.write(batch))
+        {
+            // What the process had spent when it stopped, for the caller to check.
+            let rss = rss_base
+                .zip(crate::rss::peak())
+                .map(|(b, p)| p.saturating_sub(b));
+            return Err(ParquetError::General(format!(
+                "stopped at peak_write_heap={} peak_rss_growth={} by {e:?}",
+                since(alloc.peak()),
+                rss.unwrap_or(0)
+            )));
+        }
         wall += started.elapsed();
         max_fds = max_fds.max(*alloc.exclude(open_fds));
     }
