@@ -548,6 +548,35 @@ impl Reservation {
         self.bytes
     }
 
+    /// Give up to `bytes` back to the budget.
+    ///
+    /// ```
+    /// let budget = parquet_spill::MemoryBudget::new(100);
+    /// let mut r = budget.reserve(60)?;
+    /// r.shrink(45);
+    /// assert_eq!((r.bytes(), budget.used()), (15, 15));
+    /// r.shrink(99);
+    /// assert_eq!((r.bytes(), budget.used()), (0, 0));
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn shrink(&mut self, bytes: usize) {
+        let bytes = bytes.min(self.bytes);
+        self.bytes -= bytes;
+        self.budget
+            .inner
+            .reserved
+            .fetch_sub(bytes, Ordering::AcqRel);
+        self.budget.release(bytes);
+    }
+
+    /// A reservation of `budget` holding nothing (yet).
+    pub(crate) fn empty(budget: &MemoryBudget) -> Self {
+        Self {
+            budget: budget.clone(),
+            bytes: 0,
+        }
+    }
+
     /// Hand `bytes` of this reservation to `to`, a reservation of the same
     /// budget: what one holds becomes the other's without ever being free
     /// in between (a row group's index entries, kept after its flush).
@@ -561,11 +590,7 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.budget
-            .inner
-            .reserved
-            .fetch_sub(self.bytes, Ordering::AcqRel);
-        self.budget.release(self.bytes);
+        self.shrink(self.bytes);
     }
 }
 
@@ -573,6 +598,15 @@ impl Drop for Reservation {
 /// [`MemoryBudget::reserve_plan`]).
 #[derive(Debug)]
 pub(crate) struct PlanReservation(Reservation);
+
+impl PlanReservation {
+    /// Up to `bytes` of the plan's reservation as a reservation of its own.
+    pub(crate) fn split_off(&mut self, bytes: usize) -> Reservation {
+        let mut part = Reservation::empty(&self.0.budget);
+        self.0.move_to(&mut part, bytes);
+        part
+    }
+}
 
 impl Drop for PlanReservation {
     fn drop(&mut self) {

@@ -287,6 +287,9 @@ impl SpillOptions {
 
     /// Reserve `bytes` of the limit for the caller's own use (say, the input
     /// batches it holds while writing): the plan fits the writer in the rest.
+    /// The room is held as long as the writer, or, once taken with
+    /// [`SpillPlan::take_reserved`](crate::SpillPlan::take_reserved), as
+    /// long as the caller keeps it.
     ///
     /// ```
     /// use arrow_schema::{DataType, Field, Schema};
@@ -429,13 +432,14 @@ impl SpillOptions {
             properties: planned.props,
             factory: Arc::new(PlannedFactory {
                 stores: MeteredStoreFactory::new(tiered, meter, planned.metadata),
-                _reservation: reservation,
+                reservation,
             }),
             monitor,
             estimate: planned.estimate,
             changes: planned.changes,
             page_size: planned.page_size,
             threads: self.threads,
+            caller_reserved: planned.estimate.reserved_extra,
         })
     }
 

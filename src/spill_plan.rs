@@ -17,7 +17,7 @@ use parquet::arrow::arrow_writer::{
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
-use crate::budget::PlanReservation;
+use crate::budget::{PlanReservation, Reservation};
 use crate::metadata::MeteredStoreFactory;
 use crate::plan::{Estimate, PlanChange};
 use crate::stats::{SpillMonitor, WriterStats};
@@ -29,7 +29,7 @@ use crate::stats::{SpillMonitor, WriterStats};
 pub(crate) struct PlannedFactory {
     /// Metadata metered, over pages tiered, over the backend.
     pub(crate) stores: MeteredStoreFactory,
-    pub(crate) _reservation: PlanReservation,
+    pub(crate) reservation: PlanReservation,
 }
 
 impl PageStoreFactory for PlannedFactory {
@@ -67,6 +67,9 @@ pub struct SpillPlan {
     pub(crate) changes: Vec<PlanChange>,
     pub(crate) page_size: usize,
     pub(crate) threads: usize,
+    /// The caller's room still in the plan's reservation
+    /// ([`take_reserved`](Self::take_reserved)).
+    pub(crate) caller_reserved: usize,
 }
 
 impl SpillPlan {
@@ -133,6 +136,39 @@ impl SpillPlan {
         schema: SchemaRef,
     ) -> ArrowRowGroupWriterFactory {
         ArrowRowGroupWriterFactory::new(writer, schema).with_page_store_factory(self.factory)
+    }
+
+    /// The room the plan reserved for the caller
+    /// ([`SpillOptions::reserve`](crate::SpillOptions::reserve)), as a
+    /// reservation the caller holds as long as it likes instead of as long
+    /// as the writer: say for output buffers that outlive the writer, or to
+    /// shrink it once the input is read. Taken once; later calls return an
+    /// empty reservation.
+    ///
+    /// ```
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// # let schema = Schema::new(vec![Field::new("x", DataType::Int32, false)]);
+    /// let budget = parquet_spill::MemoryBudget::new(64 << 20);
+    /// let mut plan = parquet_spill::SpillOptions::shared(budget.clone(), 1).reserve(8 << 20).plan(&schema)?;
+    /// let held = plan.take_reserved();
+    /// assert_eq!(held.bytes(), 8 << 20);
+    /// assert_eq!(plan.take_reserved().bytes(), 0);
+    /// let used = budget.used();
+    /// drop(plan); // the writer's part goes with it, the caller's stays
+    /// assert_eq!(budget.used(), 8 << 20);
+    /// assert!(used > 8 << 20);
+    /// drop(held);
+    /// assert_eq!(budget.used(), 0);
+    /// # Ok::<(), parquet_spill::Error>(())
+    /// ```
+    pub fn take_reserved(&mut self) -> Reservation {
+        let bytes = std::mem::take(&mut self.caller_reserved);
+        match Arc::get_mut(&mut self.factory) {
+            Some(factory) => factory.reservation.split_off(bytes),
+            // Unreachable: the plan is the factory's only owner until it is
+            // turned into options. An empty reservation keeps it whole.
+            None => Reservation::empty(self.monitor.budget()),
+        }
     }
 
     /// The encoding threads the plan counts

@@ -9,6 +9,11 @@
 //! every writer is ready and the demultiplexer has succeeded, and aborts
 //! them all otherwise. A cancelled `COPY` drops the sink's [`Verdict`],
 //! which aborts too (an uncommitted upload is aborted when dropped).
+//!
+//! What is left after the verdict is each upload's last step (a small
+//! file's single put, a larger one's last part and multipart commit). If
+//! one fails there, the sink removes the files already committed and
+//! returns that failure, naming any it could not remove.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -34,7 +34,7 @@ use datafusion::datasource::sink::DataSink;
 use datafusion::execution::memory_pool::{MemoryLimit, MemoryPool};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::object_store::path::Path;
-use datafusion::object_store::ObjectStore;
+use datafusion::object_store::{ObjectStore, ObjectStoreExt};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::SortingColumn;
@@ -303,19 +303,23 @@ impl FileSink for SpillParquetSink {
         // The first failure that is a cause, not a file left uncommitted.
         let mut failure = None;
         let mut rows = 0;
-        let mut record = |done: std::result::Result<Result<u64>, tokio::task::JoinError>,
-                          failure: &mut Option<DataFusionError>| match done
-        {
-            Ok(Ok(written)) => rows += written,
-            Ok(Err(e)) if commit::not_committed(&e) => {}
-            Ok(Err(e)) => {
-                failure.get_or_insert(e);
-            }
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => {
-                failure.get_or_insert(DataFusionError::External(Box::new(e)));
-            }
-        };
+        let mut committed = Vec::new();
+        let mut record =
+            |done: std::result::Result<Result<(u64, Path)>, tokio::task::JoinError>,
+             failure: &mut Option<DataFusionError>| match done {
+                Ok(Ok((written, path))) => {
+                    rows += written;
+                    committed.push(path);
+                }
+                Ok(Err(e)) if commit::not_committed(&e) => {}
+                Ok(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => {
+                    failure.get_or_insert(DataFusionError::External(Box::new(e)));
+                }
+            };
         if demuxed.is_ok() {
             // Commit once every file is written; a writer ending before
             // then has failed.
@@ -333,9 +337,37 @@ impl FileSink for SpillParquetSink {
             record(done, &mut failure);
         }
         match failure {
-            Some(e) => Err(e),
+            // A file failing after the verdict (its upload's last step):
+            // the files committed before it go too.
+            Some(e) => Err(remove_committed(Arc::clone(&shared.store), &committed, e).await),
             None => demuxed.map(|()| rows),
         }
+    }
+}
+
+/// Remove the files of a failed `COPY` that were committed before another
+/// failed to complete; `failure` with what could not be removed.
+async fn remove_committed(
+    store: Arc<dyn ObjectStore>,
+    committed: &[Path],
+    failure: DataFusionError,
+) -> DataFusionError {
+    let mut kept = Vec::new();
+    for path in committed {
+        if let Err(e) = store.delete(path).await {
+            kept.push(format!("{path} ({e})"));
+        }
+    }
+    match kept.is_empty() {
+        true => failure,
+        false => DataFusionError::Context(
+            format!(
+                "parquet-spill: the COPY failed after these files were committed, and \
+                 removing them failed too: {}",
+                kept.join(", ")
+            ),
+            Box::new(failure),
+        ),
     }
 }
 
@@ -355,7 +387,7 @@ fn default_limit(pool: &Arc<dyn MemoryPool>) -> usize {
 /// `ParallelWriter` queues) are part of its memory: the plan reserves room
 /// for them, sized from the first batch, and a later batch that is larger
 /// reserves the difference (pages spill to make room).
-fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Result<u64> {
+fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Result<(u64, Path)> {
     let opened = shared.opened.fetch_add(1, Ordering::SeqCst) + 1;
     let first = rx.blocking_recv();
     let per_batch = first.as_ref().map_or(0, RecordBatch::get_array_memory_size);
@@ -379,9 +411,9 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     if shared.options.chunk_statistics {
         spill = spill.chunk_statistics();
     }
-    let plan = spill.plan(&shared.schema).map_err(|e| match e {
+    let mut plan = spill.plan(&shared.schema).map_err(|e| match e {
         // Planned for `files` writers, the budget is full: more are open.
-        parquet_spill::Error::BudgetExhausted { .. } => {
+        parquet_spill::Error::BudgetExhausted { .. } if shared.permits.is_none() => {
             DataFusionError::ResourcesExhausted(format!(
                 "writing {path}: {e}; the limit was divided among {} files open at once \
                  (spill_max_open_files) and this COPY has opened {opened}: raise it to the \
@@ -389,9 +421,26 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
                 shared.files
             ))
         }
+        // Without partitions: files finished and waiting for the COPY to
+        // commit hold their unsent upload buffers.
+        parquet_spill::Error::BudgetExhausted { .. } => {
+            DataFusionError::ResourcesExhausted(format!(
+                "writing {path}: {e}; the limit was divided among {} files open at once \
+                 (spill_max_open_files), and files finished before this one keep up to \
+                 {} bytes each (their unsent upload buffers) until the COPY commits: lower \
+                 spill_upload_buffer, or raise spill_memory_limit",
+                shared.files,
+                unsent_bytes(part)
+            ))
+        }
         e => spill_error(&e, &path),
     })?;
     let threads = plan.threads();
+    let monitor = plan.monitor();
+    // The upload's buffers and the input batches, held apart from the
+    // writer: once the file is written they shrink to what the upload
+    // still holds, and the writer's plan goes.
+    let mut held = plan.take_reserved();
     let options = plan
         .into_writer_options()
         .with_skip_arrow_metadata(shared.skip_arrow_metadata);
@@ -403,10 +452,6 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     );
     let schema = Arc::clone(&shared.schema);
     let context = |e: ParquetError| parquet_error(e, &path);
-    let mut larger = shared
-        .budget
-        .reserve(0)
-        .map_err(|e| spill_error(&e, &path))?;
     let mut batches = first
         .into_iter()
         .chain(std::iter::from_fn(|| rx.blocking_recv()));
@@ -415,9 +460,13 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
         let Some(batch) = batches.next() else {
             return Ok(None);
         };
-        let excess = batch.get_array_memory_size().saturating_sub(per_batch) * shared.held;
-        if let Some(more) = excess.checked_sub(larger.bytes()).filter(|m| *m > 0) {
-            larger.try_grow(more).map_err(|e| spill_error(&e, &path))?;
+        let needed = upload_bytes(part).saturating_add(
+            shared
+                .held
+                .saturating_mul(batch.get_array_memory_size().max(per_batch)),
+        );
+        if let Some(more) = needed.checked_sub(held.bytes()).filter(|m| *m > 0) {
+            held.try_grow(more).map_err(|e| spill_error(&e, &path))?;
         }
         *rows += batch.num_rows() as u64;
         Ok(Some(batch))
@@ -427,13 +476,18 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
         let mut writer =
             ArrowWriter::try_new_with_options(upload, schema, options).map_err(context)?;
         while let Some(batch) = next(&mut rows)? {
+            // Long values make room (or are refused) before they are encoded.
+            monitor
+                .admit(&batch)
+                .map_err(|e| context(ParquetError::from(e)))?;
             writer.write(&batch).map_err(context)?;
         }
-        await_verdict(writer, shared, &path, part, permit)?
+        await_verdict(writer, shared, &path, held, permit)?
     } else {
         let mut writer = ParallelWriter::try_new_with_options(upload, schema, options)
             .map_err(context)?
-            .with_threads(threads);
+            .with_threads(threads)
+            .with_monitor(monitor);
         // One stream, so each full row group is spliced while the next is
         // encoded.
         let batches =
@@ -442,13 +496,13 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
             WriteAllError::Input(e) => e,
             WriteAllError::Writer(e) => context(e),
         })?;
-        await_verdict(writer, shared, &path, part, permit)?
+        await_verdict(writer, shared, &path, held, permit)?
     };
     // Dropped uncommitted (any error above), the upload is aborted; its
     // buffers stay reserved until it is complete.
     let (upload, _buffers) = out;
     upload.finish()?;
-    Ok(rows)
+    Ok((rows, path))
 }
 
 /// A writer of one file.
@@ -470,34 +524,23 @@ impl FileWriter for ParallelWriter<std::io::BufWriter<Upload>> {
 }
 
 /// Finish `writer`'s file and wait for the sink's verdict ([`commit`]),
-/// returning the output. While it waits the upload holds at most its
-/// buffers: they are reserved and the writer (its plan) let go, so files
-/// written one after another do not each keep a plan; when the budget has
-/// no room for them beside the plan, the writer waits with its plan and
-/// finishes after the verdict.
+/// returning the output and what it holds of the budget. Every byte of
+/// the file is handed to the upload first and the writer (its plan) let
+/// go; `held` shrinks to what the upload can still hold, so files written
+/// one after another do not each keep a plan while they wait.
 fn await_verdict(
     writer: impl FileWriter,
     shared: &Shared,
     path: &Path,
-    part: usize,
+    mut held: Reservation,
     permit: Option<OwnedSemaphorePermit>,
-) -> Result<(Upload, Option<Reservation>)> {
-    match shared.budget.reserve(unsent_bytes(part)) {
-        Ok(buffers) => {
-            let upload = finish(writer, path)?;
-            // The plan is gone: the next file may plan.
-            drop(permit);
-            shared.commit.ready(&shared.runtime, path)?;
-            Ok((upload, Some(buffers)))
-        }
-        Err(_) => {
-            // Given back all the same: a writer waiting for a permit would
-            // stop the input, and with it the verdict.
-            drop(permit);
-            shared.commit.ready(&shared.runtime, path)?;
-            Ok((finish(writer, path)?, None))
-        }
-    }
+) -> Result<(Upload, Reservation)> {
+    let upload = finish(writer, path)?;
+    held.shrink(held.bytes().saturating_sub(upload.unsent()));
+    // The plan is gone: the next file may plan.
+    drop(permit);
+    shared.commit.ready(&shared.runtime, path)?;
+    Ok((upload, held))
 }
 
 /// Write the footer, let the writer go and hand everything to the upload.

@@ -43,6 +43,9 @@ pub(crate) struct Upload {
     runtime: Handle,
     inner: Option<BufWriter>,
     path: Path,
+    part: usize,
+    /// Bytes handed to `inner` so far.
+    written: usize,
 }
 
 impl Upload {
@@ -61,8 +64,17 @@ impl Upload {
                 runtime,
                 inner: Some(inner),
                 path,
+                part,
+                written: 0,
             },
         )
+    }
+
+    /// Bytes the upload can still hold once everything is handed to it: a
+    /// file shorter than a part is all buffered, a longer one holds the
+    /// part filling and those in flight.
+    pub(crate) fn unsent(&self) -> usize {
+        self.written.min(unsent_bytes(self.part))
     }
 
     /// Complete the object (the last part, then the multipart commit).
@@ -85,6 +97,7 @@ impl Write for Upload {
             .as_mut()
             .ok_or_else(|| io::Error::other("upload already finished"))?;
         self.runtime.block_on(inner.write_all(buf))?;
+        self.written = self.written.saturating_add(buf.len());
         Ok(buf.len())
     }
 

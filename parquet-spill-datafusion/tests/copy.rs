@@ -424,6 +424,73 @@ async fn files_written_one_after_another_each_get_their_share() {
     assert_eq!((count, sum), (40_000, 40_000 * 40_001 / 2));
 }
 
+/// A file whose upload fails in its last step, after the verdict (a small
+/// file's only put; here its partition's directory is taken by a file):
+/// the files committed before it are removed, and the `COPY` fails naming
+/// the upload.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_failing_after_the_verdict_leaves_no_file_committed() {
+    let ctx = session(None);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = dir.path().join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    std::fs::write(parts.join("p=3"), b"not a directory").unwrap();
+    let err = ctx
+        .sql(&format!(
+            "COPY (SELECT x, x % 4 AS p FROM generate_series(1, 1000) AS t(x)) TO '{}/' \
+             STORED AS PARQUET_SPILL PARTITIONED BY (p) \
+             OPTIONS (spill_memory_limit '256MiB', spill_max_open_files 4)",
+            parts.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("completing the upload"), "{err}");
+    let left: Vec<_> = files_under(&parts)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "a failed COPY left files committed: {left:?}"
+    );
+}
+
+/// A finished file waiting for the verdict holds only what its upload
+/// still holds (a small file: its bytes), not the upload's full buffers
+/// beside its plan: with 64 MiB parts, files written one after another
+/// under a 300 MiB limit (one plan's share, with the buffers, at once)
+/// still each get theirs.
+#[tokio::test(flavor = "multi_thread")]
+async fn large_upload_buffers_leave_files_written_one_after_another_room() {
+    let ctx = session(None);
+    for set in [
+        "SET datafusion.execution.soft_max_rows_per_output_file = 200",
+        "SET datafusion.execution.minimum_parallel_output_files = 1",
+        "SET datafusion.execution.batch_size = 200",
+    ] {
+        ctx.sql(set).await.unwrap().collect().await.unwrap();
+    }
+    for buffer in ["8MiB", "64MiB"] {
+        let dir = tempfile::tempdir().unwrap();
+        let to = format!("{}/", dir.path().join("parts").display());
+        ctx.sql(&format!(
+            "COPY (SELECT x, x * 2 AS y FROM generate_series(1, 2000) AS t(x)) TO '{to}' \
+             STORED AS PARQUET_SPILL OPTIONS (spill_memory_limit '300MiB', \
+             spill_max_open_files 1, spill_upload_buffer '{buffer}')"
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("upload buffer {buffer}: {e}"));
+        let back = read_back(&ctx, &to, "SELECT count(*) FROM {}").await;
+        assert_eq!(back.column(0).as_primitive::<Int64Type>().value(0), 2000);
+    }
+}
+
 /// A cancelled `COPY` (its future dropped) commits nothing either: the
 /// writers still running when it is dropped abort their uploads.
 #[tokio::test(flavor = "multi_thread")]
