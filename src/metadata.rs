@@ -206,17 +206,29 @@ impl Meter {
     /// on every encoding thread, beyond the plan's transient (heap pages
     /// yield to it). Fails when the limit cannot hold it.
     fn cover_long_page(&self, column: usize, page: usize) -> Result<()> {
+        self.cover_long_pages(&[(column, page)])
+    }
+
+    /// [`cover_long_page`](Self::cover_long_page) for several leaves at
+    /// once, all or nothing: refused, nothing is recorded or reserved, so a
+    /// refused batch leaves later ones judged as before it.
+    fn cover_long_pages(&self, pages: &[(usize, usize)]) -> Result<()> {
         // A page reaches the bound plus its levels and the batch that
         // crossed the limit: an eighth more is still the plan's.
-        if page <= self.long.bound.saturating_add(self.long.bound / 8) {
+        let trigger = self.long.bound.saturating_add(self.long.bound / 8);
+        let long = || pages.iter().filter(|(_, page)| *page > trigger);
+        let Some(&(column, page)) = long().max_by_key(|(_, page)| *page) else {
             return Ok(());
-        }
+        };
         let mut guard = lock(&self.long_room);
-        let (room, longest) = &mut *guard;
-        if longest.len() <= column {
-            longest.resize(column + 1, 0);
+        let (room, recorded) = &mut *guard;
+        let mut longest = recorded.clone();
+        for &(leaf, page) in long() {
+            if longest.len() <= leaf {
+                longest.resize(leaf + 1, 0);
+            }
+            longest[leaf] = longest[leaf].max(page);
         }
-        longest[column] = longest[column].max(page);
         // What every leaf keeps of its longest page, and the longest page
         // being written on every thread at once.
         let kept = longest.iter().fold(0usize, |sum, &p| {
@@ -239,18 +251,22 @@ impl Meter {
             planned: self.long.bound,
             needed,
             limit: self.budget.limit(),
-        })
+        })?;
+        *recorded = longest;
+        Ok(())
     }
 
     /// Make room, before `batch` is written, for its values longer than the
-    /// plan's pages ([`crate::long_values`]); fails as such a page would.
+    /// plan's pages ([`crate::long_values`]), all at once; fails as such a
+    /// page would, and then nothing of it is reserved.
     pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
         let threshold = self.long.bound.saturating_add(self.long.bound / 8);
-        for (leaf, longest) in crate::long_values::longer_than(batch, threshold) {
-            // A page of that one value, with its 4-byte length prefix.
-            self.cover_long_page(leaf, longest.saturating_add(4))?;
-        }
-        Ok(())
+        // A page of that one value, with its 4-byte length prefix.
+        let pages: Vec<(usize, usize)> = crate::long_values::longer_than(batch, threshold)
+            .into_iter()
+            .map(|(leaf, longest)| (leaf, longest.saturating_add(4)))
+            .collect();
+        self.cover_long_pages(&pages)
     }
 
     /// Room held for pages longer than the plan's.

@@ -310,6 +310,36 @@ fn a_value_the_limit_cannot_hold_is_refused_before_it_is_encoded() {
     }
 }
 
+/// A refused batch changes nothing: the room it asked for is not kept (two
+/// long columns, the second too long), and a value a fresh writer would
+/// take is taken after it.
+#[test]
+fn a_refused_batch_leaves_later_batches_judged_as_before() {
+    let column = |len: usize| Arc::new(StringArray::from(vec!["x".repeat(len)])) as ArrayRef;
+    let batch = |a: usize, b: usize| {
+        RecordBatch::try_from_iter([("a", column(a)), ("b", column(b))]).unwrap()
+    };
+    let plan = || {
+        SpillOptions::new(64 << 20)
+            .plan(&batch(1, 1).schema())
+            .unwrap()
+    };
+    // What a fresh writer takes: 6 MiB in `a`.
+    let fresh = plan().monitor();
+    fresh.admit(&batch(6 << 20, 1)).unwrap();
+    assert!(fresh.stats().long_page_room > 0);
+
+    let monitor = plan().monitor();
+    let refused = monitor.admit(&batch(4 << 20, 16 << 20)).unwrap_err();
+    assert!(
+        matches!(refused, Error::PageTooLong { column: 1, .. }),
+        "{refused}"
+    );
+    assert_eq!(monitor.stats().long_page_room, 0, "nothing kept for `a`");
+    monitor.admit(&batch(6 << 20, 1)).unwrap();
+    assert_eq!(monitor.stats().long_page_room, fresh.stats().long_page_room);
+}
+
 /// Whichever call a store's failure surfaces from, and on one thread or
 /// two, no later call finishes the file: a footer over the rows the failed
 /// row group lost would look like a complete file.

@@ -360,6 +360,13 @@ impl<'a> Columns<'a> {
 /// Arrow-to-Parquet conversion orders them), whether it is an Arrow dictionary.
 fn arrow_dictionary_leaves(data_type: &DataType, out: &mut Vec<bool>) {
     match data_type {
+        // parquet writes nested values as their own leaves.
+        DataType::Dictionary(_, values) if values.is_nested() => {
+            arrow_dictionary_leaves(values, out)
+        }
+        DataType::RunEndEncoded(_, values) if values.data_type().is_nested() => {
+            arrow_dictionary_leaves(values.data_type(), out)
+        }
         DataType::Dictionary(_, _) => out.push(true),
         DataType::Struct(fields) => {
             for f in fields {
