@@ -16,6 +16,10 @@
 //! - `planned-lz4/<workload>`: the same at 96 MiB with LZ4_RAW, whose codec
 //!   keeps almost no state (with zstd, its contexts take most of 96 MiB,
 //!   and (b) is planned at 104 MiB, just above its 97.5 MiB minimum).
+//! - `admit/<workload>`: what admitting each batch's long values costs
+//!   (`SpillMonitor::admit`, a scan of value lengths): `parallel-1` from
+//!   the plan (admitting) against `parallel-1-unadmitted` (the plan's
+//!   options only), LZ4_RAW, (a) and (c) at 2,048 rows.
 //! - `row-groups/<workload>`: four row groups instead of one:
 //!   `arrow-writer` against `parallel-2` (`write`, batch by batch: the
 //!   workers wait while each row group is spliced) and `parallel-2-all`
@@ -125,6 +129,9 @@ enum Writer {
     /// `ParallelWriter` on `threads` threads with the plan for `LIMIT`,
     /// batch by batch or through `write_all`.
     Parallel { threads: usize, all: bool },
+    /// The same on one thread, batch by batch, without the plan's monitor
+    /// admitting each batch's long values first (the plan's options only).
+    Unadmitted,
     /// `ArrowWriter`, 64 KiB / 64 KiB / 256, a file store.
     HandTuned,
 }
@@ -151,6 +158,18 @@ fn write_with(writer: Writer, workload: &Workload, setup: Setup, batches: &[Reco
                 for batch in batches {
                     w.write(batch).expect("write");
                 }
+            }
+            w.close().expect("close")
+        }
+        Writer::Unadmitted => {
+            let mut w = ParallelWriter::try_new_with_options(
+                std::io::sink(),
+                Arc::clone(&schema),
+                plan(LIMIT, 1).into_writer_options(),
+            )
+            .expect("create the writer");
+            for batch in batches {
+                w.write(batch).expect("write");
             }
             w.close().expect("close")
         }
@@ -273,6 +292,21 @@ fn benches(c: &mut Criterion) {
     // LZ4_RAW keeps no codec state to speak of: the 96 MiB case.
     for workload in [wide(300, 8192.0), wide(1500, 2048.0)] {
         group(c, "planned-lz4", workload, lz4, &planned(&[96 * MIB]));
+    }
+    // What admitting each batch's long values costs: the value-length scan
+    // alone (no value here is longer than a page).
+    let admit = [
+        (
+            "parallel-1".to_string(),
+            Writer::Parallel {
+                threads: 1,
+                all: false,
+            },
+        ),
+        ("parallel-1-unadmitted".to_string(), Writer::Unadmitted),
+    ];
+    for workload in [skewed, wide(1500, 2048.0)] {
+        group(c, "admit", workload, lz4, &admit);
     }
     let row_groups = Setup {
         row_groups: 4,

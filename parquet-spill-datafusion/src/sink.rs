@@ -304,6 +304,9 @@ impl FileSink for SpillParquetSink {
         let mut failure = None;
         let mut rows = 0;
         let mut committed = Vec::new();
+        // A writer's panic, raised again once the others are done and the
+        // files committed before it are removed.
+        let mut panicked = None;
         let mut record =
             |done: std::result::Result<Result<(u64, Path)>, tokio::task::JoinError>,
              failure: &mut Option<DataFusionError>| match done {
@@ -315,7 +318,9 @@ impl FileSink for SpillParquetSink {
                 Ok(Err(e)) => {
                     failure.get_or_insert(e);
                 }
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) if e.is_panic() => {
+                    panicked.get_or_insert(e.into_panic());
+                }
                 Err(e) => {
                     failure.get_or_insert(DataFusionError::External(Box::new(e)));
                 }
@@ -336,10 +341,16 @@ impl FileSink for SpillParquetSink {
         while let Some(done) = writers.join_next().await {
             record(done, &mut failure);
         }
+        let store = Arc::clone(&shared.store);
+        if let Some(payload) = panicked {
+            let panic = DataFusionError::Internal("a writer panicked".into());
+            drop(remove_committed(store, &committed, panic).await);
+            std::panic::resume_unwind(payload);
+        }
         match failure {
             // A file failing after the verdict (its upload's last step):
             // the files committed before it go too.
-            Some(e) => Err(remove_committed(Arc::clone(&shared.store), &committed, e).await),
+            Some(e) => Err(remove_committed(store, &committed, e).await),
             None => demuxed.map(|()| rows),
         }
     }
@@ -482,6 +493,8 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
                 .map_err(|e| context(ParquetError::from(e)))?;
             writer.write(&batch).map_err(context)?;
         }
+        // Its meter's reservations go with the writer's plan.
+        drop(monitor);
         await_verdict(writer, shared, &path, held, permit)?
     } else {
         let mut writer = ParallelWriter::try_new_with_options(upload, schema, options)

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::object_store::buffered::BufWriter;
 use datafusion::object_store::path::Path;
-use datafusion::object_store::ObjectStore;
+use datafusion::object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncWriteExt;
 use tokio::runtime::Handle;
 
@@ -28,20 +28,26 @@ const WRITE_BUFFER: usize = 1 << 20;
 
 /// Bytes one upload holds at most with `part` bytes per part.
 pub(crate) fn upload_bytes(part: usize) -> usize {
-    part.saturating_mul(1 + CONCURRENCY)
-        .saturating_add(WRITE_BUFFER)
+    unsent_bytes(part).saturating_add(WRITE_BUFFER)
 }
 
 /// Bytes one upload holds at most once everything is handed to it: the
-/// part filling and those in flight (the write buffer is gone).
+/// part filling and those in flight (the write buffer is gone), each in
+/// buffers that grow by [`PAYLOAD_BLOCK`].
 pub(crate) fn unsent_bytes(part: usize) -> usize {
-    part.saturating_mul(1 + CONCURRENCY)
+    part.saturating_add(PAYLOAD_BLOCK)
+        .saturating_mul(1 + CONCURRENCY)
 }
+
+/// `object_store`'s part buffers grow in blocks of 8 KiB: each holds up
+/// to a block more than its bytes.
+const PAYLOAD_BLOCK: usize = 8 << 10;
 
 /// The object `path` of `store`, written from a blocking thread.
 pub(crate) struct Upload {
     runtime: Handle,
     inner: Option<BufWriter>,
+    store: Arc<dyn ObjectStore>,
     path: Path,
     part: usize,
     /// Bytes handed to `inner` so far.
@@ -56,13 +62,14 @@ impl Upload {
         path: Path,
         part: usize,
     ) -> io::BufWriter<Self> {
-        let inner =
-            BufWriter::with_capacity(store, path.clone(), part).with_max_concurrency(CONCURRENCY);
+        let inner = BufWriter::with_capacity(Arc::clone(&store), path.clone(), part)
+            .with_max_concurrency(CONCURRENCY);
         io::BufWriter::with_capacity(
             WRITE_BUFFER,
             Self {
                 runtime,
                 inner: Some(inner),
+                store,
                 path,
                 part,
                 written: 0,
@@ -74,7 +81,10 @@ impl Upload {
     /// file shorter than a part is all buffered, a longer one holds the
     /// part filling and those in flight.
     pub(crate) fn unsent(&self) -> usize {
-        self.written.min(unsent_bytes(self.part))
+        let blocks = PAYLOAD_BLOCK.saturating_mul(1 + CONCURRENCY);
+        self.written
+            .saturating_add(blocks)
+            .min(unsent_bytes(self.part))
     }
 
     /// Complete the object (the last part, then the multipart commit).
@@ -82,7 +92,11 @@ impl Upload {
         let Some(mut inner) = self.inner.take() else {
             return Ok(());
         };
-        self.runtime.block_on(inner.shutdown()).map_err(|e| {
+        let done = self.runtime.block_on(inner.shutdown());
+        done.map_err(|e| {
+            // The last step may have completed the object all the same
+            // (the reply was lost): remove it, if it is there.
+            let _ = self.runtime.block_on(self.store.delete(&self.path));
             DataFusionError::External(
                 format!("parquet-spill: completing the upload of {}: {e}", self.path).into(),
             )
@@ -96,7 +110,11 @@ impl Write for Upload {
             .inner
             .as_mut()
             .ok_or_else(|| io::Error::other("upload already finished"))?;
-        self.runtime.block_on(inner.write_all(buf))?;
+        // A part at a time: object_store starts a part for every full one
+        // a write holds, however many are in flight already.
+        for piece in buf.chunks(self.part.max(1)) {
+            self.runtime.block_on(inner.write_all(piece))?;
+        }
         self.written = self.written.saturating_add(buf.len());
         Ok(buf.len())
     }
