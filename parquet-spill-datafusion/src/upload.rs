@@ -15,7 +15,7 @@ use std::sync::Arc;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::object_store::buffered::BufWriter;
 use datafusion::object_store::path::Path;
-use datafusion::object_store::{ObjectStore, ObjectStoreExt};
+use datafusion::object_store::ObjectStore;
 use tokio::io::AsyncWriteExt;
 use tokio::runtime::Handle;
 
@@ -47,7 +47,6 @@ const PAYLOAD_BLOCK: usize = 8 << 10;
 pub(crate) struct Upload {
     runtime: Handle,
     inner: Option<BufWriter>,
-    store: Arc<dyn ObjectStore>,
     path: Path,
     part: usize,
     /// Bytes handed to `inner` so far.
@@ -62,14 +61,13 @@ impl Upload {
         path: Path,
         part: usize,
     ) -> io::BufWriter<Self> {
-        let inner = BufWriter::with_capacity(Arc::clone(&store), path.clone(), part)
-            .with_max_concurrency(CONCURRENCY);
+        let inner =
+            BufWriter::with_capacity(store, path.clone(), part).with_max_concurrency(CONCURRENCY);
         io::BufWriter::with_capacity(
             WRITE_BUFFER,
             Self {
                 runtime,
                 inner: Some(inner),
-                store,
                 path,
                 part,
                 written: 0,
@@ -92,11 +90,10 @@ impl Upload {
         let Some(mut inner) = self.inner.take() else {
             return Ok(());
         };
-        let done = self.runtime.block_on(inner.shutdown());
-        done.map_err(|e| {
-            // The last step may have completed the object all the same
-            // (the reply was lost): remove it, if it is there.
-            let _ = self.runtime.block_on(self.store.delete(&self.path));
+        // Not removed when this fails: had the object been completed all
+        // the same (a lost reply), removing the path could as well remove
+        // the file it was to replace, which is still there otherwise.
+        self.runtime.block_on(inner.shutdown()).map_err(|e| {
             DataFusionError::External(
                 format!("parquet-spill: completing the upload of {}: {e}", self.path).into(),
             )
