@@ -167,7 +167,8 @@ fn write_with(writer: Writer, workload: &Workload, setup: Setup, batches: &[Reco
                 Arc::clone(&schema),
                 plan(LIMIT, 1).into_writer_options(),
             )
-            .expect("create the writer");
+            .expect("create the writer")
+            .with_threads(1);
             for batch in batches {
                 w.write(batch).expect("write");
             }

@@ -145,33 +145,38 @@ fn run_values(array: &ArrayRef) -> Option<ArrayRef> {
 /// `threshold` when none is longer (or it is not a byte array).
 fn longest(array: &ArrayRef, threshold: usize) -> usize {
     match array.data_type() {
-        DataType::Dictionary(_, _) => array.as_any_dictionary_opt().map_or(0, |d| {
-            let values = d.values();
-            // Cheap first: all the values, used or not.
-            if longest(values, threshold) <= threshold {
-                return 0;
-            }
-            let lengths = lengths(values);
-            let keys = d.keys().nulls();
-            d.normalized_keys()
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| keys.is_none_or(|n| n.is_valid(*i)))
-                .map(|(_, &k)| lengths.get(k).copied().unwrap_or(0))
-                .max()
-                .unwrap_or(0)
-        }),
+        DataType::Dictionary(_, _) => array
+            .as_any_dictionary_opt()
+            .map_or(0, |d| through_keys(d, threshold)),
         DataType::RunEndEncoded(_, _) => run_values(array).map_or(0, |v| longest(&v, threshold)),
-        _ => {
-            if total(array) <= threshold {
-                return 0;
-            }
-            lengths(array).into_iter().max().unwrap_or(0)
-        }
+        // No more than all the values together can be one value.
+        _ if total(array) <= threshold => 0,
+        _ => max_len(array),
     }
 }
 
-/// All the values' bytes together (no more than that can be one value).
+/// The longest value a dictionary's keys use: its values' longest first
+/// (cheap, and usually short), then, only when that passes `threshold`,
+/// each valid key's value (values that are themselves a dictionary or run
+/// array count whole).
+fn through_keys(d: &dyn arrow_array::AnyDictionaryArray, threshold: usize) -> usize {
+    let values = d.values();
+    let all = longest(values, threshold);
+    if all <= threshold || total(values) == 0 {
+        return all;
+    }
+    let keys = d.keys();
+    d.normalized_keys()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keys.is_valid(*i))
+        .map(|(_, k)| value_len(values, k))
+        .max()
+        .unwrap_or(0)
+}
+
+/// All the values' bytes together, or `usize::MAX` where that is not
+/// cheap (views); 0 for anything not a byte array.
 fn total(array: &ArrayRef) -> usize {
     fn span<O: OffsetSizeTrait>(offsets: &[O]) -> usize {
         match (offsets.first(), offsets.last()) {
@@ -194,50 +199,87 @@ fn total(array: &ArrayRef) -> usize {
             .map_or(0, |a| span(a.value_offsets())),
         // Every value is as long as the width.
         DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
-        // Views: no cheaper bound than their lengths.
         DataType::Utf8View | DataType::BinaryView => usize::MAX,
         _ => 0,
     }
 }
 
-/// Each value's length in bytes, 0 for a null (parquet writes no bytes
-/// for it) and for anything not a byte array.
-fn lengths(array: &ArrayRef) -> Vec<usize> {
+/// The longest value of a byte array that is not null (parquet writes no
+/// bytes for a null; an array may keep some under it, say after `nullif`).
+fn max_len(array: &ArrayRef) -> usize {
     let nulls = array.logical_nulls();
-    let valid = |lengths: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
+    let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+    let longest = |lengths: &mut dyn Iterator<Item = usize>| {
         lengths
             .enumerate()
-            .map(|(i, len)| match &nulls {
-                Some(n) if n.is_null(i) => 0,
-                _ => len,
-            })
-            .collect()
+            .filter(|(i, _)| valid(*i))
+            .map(|(_, len)| len)
+            .max()
+            .unwrap_or(0)
     };
     fn offsets<O: OffsetSizeTrait>(offsets: &[O]) -> impl Iterator<Item = usize> + '_ {
         offsets.windows(2).map(|w| (w[1] - w[0]).as_usize())
     }
-    let views = |views: &[u128]| views.iter().map(|v| *v as u32 as usize).collect::<Vec<_>>();
-    let lengths: Option<Vec<usize>> = match array.data_type() {
+    let view = |v: &u128| *v as u32 as usize;
+    match array.data_type() {
         DataType::Utf8 => array
             .as_string_opt::<i32>()
-            .map(|a| offsets(a.value_offsets()).collect()),
+            .map(|a| longest(&mut offsets(a.value_offsets()))),
         DataType::Binary => array
             .as_binary_opt::<i32>()
-            .map(|a| offsets(a.value_offsets()).collect()),
+            .map(|a| longest(&mut offsets(a.value_offsets()))),
         DataType::LargeUtf8 => array
             .as_string_opt::<i64>()
-            .map(|a| offsets(a.value_offsets()).collect()),
+            .map(|a| longest(&mut offsets(a.value_offsets()))),
         DataType::LargeBinary => array
             .as_binary_opt::<i64>()
-            .map(|a| offsets(a.value_offsets()).collect()),
-        DataType::Utf8View => array.as_string_view_opt().map(|a| views(a.views())),
-        DataType::BinaryView => array.as_binary_view_opt().map(|a| views(a.views())),
+            .map(|a| longest(&mut offsets(a.value_offsets()))),
+        DataType::Utf8View => array
+            .as_string_view_opt()
+            .map(|a| longest(&mut a.views().iter().map(view))),
+        DataType::BinaryView => array
+            .as_binary_view_opt()
+            .map(|a| longest(&mut a.views().iter().map(view))),
         DataType::FixedSizeBinary(width) => {
-            Some(vec![usize::try_from(*width).unwrap_or(0); array.len()])
+            let width = usize::try_from(*width).unwrap_or(0);
+            Some(longest(&mut std::iter::repeat_n(width, array.len())))
         }
         _ => None,
-    };
-    lengths.map_or_else(Vec::new, |l| valid(&mut l.into_iter()))
+    }
+    .unwrap_or(0)
+}
+
+/// The length of value `i` of a byte array (0 if null or out of range);
+/// anything else counts all its values' longest.
+fn value_len(array: &ArrayRef, i: usize) -> usize {
+    fn at<O: OffsetSizeTrait>(offsets: &[O], i: usize) -> usize {
+        match (offsets.get(i), offsets.get(i + 1)) {
+            (Some(start), Some(end)) => (*end - *start).as_usize(),
+            _ => 0,
+        }
+    }
+    if i >= array.len() || array.is_null(i) {
+        return 0;
+    }
+    let view = |views: &[u128]| views.get(i).map_or(0, |v| *v as u32 as usize);
+    match array.data_type() {
+        DataType::Utf8 => array
+            .as_string_opt::<i32>()
+            .map_or(0, |a| at(a.value_offsets(), i)),
+        DataType::Binary => array
+            .as_binary_opt::<i32>()
+            .map_or(0, |a| at(a.value_offsets(), i)),
+        DataType::LargeUtf8 => array
+            .as_string_opt::<i64>()
+            .map_or(0, |a| at(a.value_offsets(), i)),
+        DataType::LargeBinary => array
+            .as_binary_opt::<i64>()
+            .map_or(0, |a| at(a.value_offsets(), i)),
+        DataType::Utf8View => array.as_string_view_opt().map_or(0, |a| view(a.views())),
+        DataType::BinaryView => array.as_binary_view_opt().map_or(0, |a| view(a.views())),
+        DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
+        _ => longest(array, 0),
+    }
 }
 
 #[cfg(test)]
@@ -418,6 +460,17 @@ mod tests {
         // Sliced past the long run and the long string: the struct values
         // all count, the rest is gone.
         assert_eq!(longer_than(&batch.slice(2, 2), 50), vec![(0, 100)]);
+        // A dictionary of a dictionary: its values count whole.
+        let inner = DictionaryArray::try_new(
+            Int8Array::from(vec![0, 1]),
+            Arc::new(StringArray::from(vec!["a", long.as_str()])),
+        )
+        .expect("dictionary");
+        let outer = DictionaryArray::try_new(Int8Array::from(vec![0, 0]), Arc::new(inner))
+            .expect("dictionary");
+        let batch =
+            RecordBatch::try_from_iter([("outer", Arc::new(outer) as ArrayRef)]).expect("batch");
+        assert_eq!(longer_than(&batch, 50), vec![(0, 100)]);
     }
 
     /// A null's bytes (an array may keep them, say after `nullif`) and the

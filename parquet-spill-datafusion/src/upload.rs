@@ -32,16 +32,21 @@ pub(crate) fn upload_bytes(part: usize) -> usize {
 }
 
 /// Bytes one upload holds at most once everything is handed to it: the
-/// part filling and those in flight (the write buffer is gone), each in
-/// buffers that grow by [`PAYLOAD_BLOCK`].
+/// part filling and those in flight (the write buffer is gone), and the
+/// [`slack`] of their buffers.
 pub(crate) fn unsent_bytes(part: usize) -> usize {
-    part.saturating_add(PAYLOAD_BLOCK)
-        .saturating_mul(1 + CONCURRENCY)
+    part.saturating_mul(1 + CONCURRENCY).saturating_add(slack())
 }
 
-/// `object_store`'s part buffers grow in blocks of 8 KiB: each holds up
-/// to a block more than its bytes.
+/// `object_store`'s part buffers grow in blocks of 8 KiB, each up to a
+/// block more than its bytes; the first part can carry two (the buffer
+/// from before the multipart upload began, and its own).
 const PAYLOAD_BLOCK: usize = 8 << 10;
+
+/// The blocks' spare room across the parts an upload holds.
+const fn slack() -> usize {
+    PAYLOAD_BLOCK * (2 + CONCURRENCY)
+}
 
 /// The object `path` of `store`, written from a blocking thread.
 pub(crate) struct Upload {
@@ -79,9 +84,8 @@ impl Upload {
     /// file shorter than a part is all buffered, a longer one holds the
     /// part filling and those in flight.
     pub(crate) fn unsent(&self) -> usize {
-        let blocks = PAYLOAD_BLOCK.saturating_mul(1 + CONCURRENCY);
         self.written
-            .saturating_add(blocks)
+            .saturating_add(slack())
             .min(unsent_bytes(self.part))
     }
 

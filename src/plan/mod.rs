@@ -364,9 +364,8 @@ fn arrow_dictionary_leaves(data_type: &DataType, out: &mut Vec<bool>) {
         DataType::Dictionary(_, values) if values.is_nested() => {
             arrow_dictionary_leaves(values, out)
         }
-        DataType::RunEndEncoded(_, values) if values.data_type().is_nested() => {
-            arrow_dictionary_leaves(values.data_type(), out)
-        }
+        // A run array is written as its values are.
+        DataType::RunEndEncoded(_, values) => arrow_dictionary_leaves(values.data_type(), out),
         DataType::Dictionary(_, _) => out.push(true),
         DataType::Struct(fields) => {
             for f in fields {
