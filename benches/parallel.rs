@@ -19,7 +19,8 @@
 //! - `admit/<workload>`: what admitting each batch's long values costs
 //!   (`SpillMonitor::admit`, a scan of value lengths): `parallel-1` from
 //!   the plan (admitting) against `parallel-1-unadmitted` (the plan's
-//!   options only), LZ4_RAW, (a) and (c) at 2,048 rows.
+//!   options only), and `admit-only` (the plan and the scan, no write),
+//!   LZ4_RAW, (a) and (c) at 2,048 rows.
 //! - `row-groups/<workload>`: four row groups instead of one:
 //!   `arrow-writer` against `parallel-2` (`write`, batch by batch: the
 //!   workers wait while each row group is spliced) and `parallel-2-all`
@@ -132,6 +133,9 @@ enum Writer {
     /// The same on one thread, batch by batch, without the plan's monitor
     /// admitting each batch's long values first (the plan's options only).
     Unadmitted,
+    /// Only the plan and its monitor's admission of every batch: what the
+    /// scan costs beside the write.
+    AdmitOnly,
     /// `ArrowWriter`, 64 KiB / 64 KiB / 256, a file store.
     HandTuned,
 }
@@ -173,6 +177,14 @@ fn write_with(writer: Writer, workload: &Workload, setup: Setup, batches: &[Reco
                 w.write(batch).expect("write");
             }
             w.close().expect("close")
+        }
+        Writer::AdmitOnly => {
+            let monitor = plan(LIMIT, 1).monitor();
+            for batch in batches {
+                monitor.admit(batch).expect("admit");
+            }
+            black_box(monitor);
+            return;
         }
         Writer::Arrow { limit } => arrow(batches, plan(limit, 1).into_writer_options()),
         Writer::HandTuned => {
@@ -297,6 +309,7 @@ fn benches(c: &mut Criterion) {
     // What admitting each batch's long values costs: the value-length scan
     // alone (no value here is longer than a page).
     let admit = [
+        ("parallel-1-unadmitted".to_string(), Writer::Unadmitted),
         (
             "parallel-1".to_string(),
             Writer::Parallel {
@@ -304,7 +317,7 @@ fn benches(c: &mut Criterion) {
                 all: false,
             },
         ),
-        ("parallel-1-unadmitted".to_string(), Writer::Unadmitted),
+        ("admit-only".to_string(), Writer::AdmitOnly),
     ];
     for workload in [skewed, wide(1500, 2048.0)] {
         group(c, "admit", workload, lz4, &admit);
