@@ -19,15 +19,7 @@ use arrow_schema::DataType;
 /// of the batch's rows (not the rest of a sliced list's child), not null,
 /// and of a dictionary only those its keys use.
 pub(crate) fn longer_than(batch: &RecordBatch, threshold: usize) -> Vec<(usize, usize)> {
-    let mut walk = Walk {
-        threshold,
-        leaf: 0,
-        long: Vec::new(),
-    };
-    for column in batch.columns() {
-        walk.array(column);
-    }
-    walk.long
+    Walk::over(batch, threshold).long
 }
 
 struct Walk {
@@ -38,6 +30,19 @@ struct Walk {
 }
 
 impl Walk {
+    /// Every column of `batch`, walked.
+    fn over(batch: &RecordBatch, threshold: usize) -> Self {
+        let mut walk = Walk {
+            threshold,
+            leaf: 0,
+            long: Vec::new(),
+        };
+        for column in batch.columns() {
+            walk.array(column);
+        }
+        walk
+    }
+
     fn array(&mut self, array: &ArrayRef) {
         match array.data_type() {
             DataType::Struct(_) => {
@@ -352,15 +357,8 @@ mod tests {
             .set_dictionary_page_size_limit(16)
             .set_write_batch_size(1)
             .build();
-        let long = longer_than(batch, threshold);
-        let mut walk = Walk {
-            threshold,
-            leaf: 0,
-            long: Vec::new(),
-        };
-        for column in batch.columns() {
-            walk.array(column);
-        }
+        let walk = Walk::over(batch, threshold);
+        let long = walk.long.clone();
         let mut file = Vec::new();
         let mut writer =
             ArrowWriter::try_new(&mut file, batch.schema(), Some(props)).expect("writer");

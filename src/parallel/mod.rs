@@ -231,6 +231,7 @@ impl<W: Write + Send> ParallelWriter<W> {
         schema: SchemaRef,
         options: ArrowWriterOptions,
     ) -> Result<Self> {
+        crate::plan::check_schema(&schema)?;
         // Built by ArrowWriter itself, so the file starts exactly as its does.
         let arrow = ArrowWriter::try_new_with_options(writer, SchemaRef::clone(&schema), options)?;
         let (writer, factory) = arrow.into_serialized_writer()?;

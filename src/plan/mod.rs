@@ -390,7 +390,59 @@ fn fits(e: &Estimate, limit: usize) -> bool {
         && e.total().saturating_add(slack + room / 2) <= limit
 }
 
+/// Whether parquet can write `schema`: parquet 60's Arrow-to-Parquet
+/// conversion panics (rather than fail) on a union anywhere in it, and on
+/// a map whose entries are not a struct of key and value, so the writers
+/// and the planner check first.
+///
+/// ```
+/// use arrow_schema::{DataType, Field, Schema, UnionFields, UnionMode};
+/// let union = DataType::Union(UnionFields::empty(), UnionMode::Sparse);
+/// let schema = Schema::new(vec![Field::new("u", union, true)]);
+/// let refused = parquet_spill::plan::check_schema(&schema).unwrap_err();
+/// assert!(refused.to_string().contains("column u: parquet cannot write a union"), "{refused}");
+/// assert!(parquet_spill::plan::check_schema(&Schema::new(vec![Field::new("x", DataType::Int8, true)])).is_ok());
+/// ```
+///
+/// # Errors
+///
+/// A `ParquetError` naming the column and the type.
+pub fn check_schema(schema: &arrow_schema::Schema) -> parquet::errors::Result<()> {
+    fn check(path: &str, data_type: &DataType) -> parquet::errors::Result<()> {
+        let refuse = |what: &str| {
+            Err(parquet::errors::ParquetError::ArrowError(format!(
+                "column {path}: parquet cannot write {what}"
+            )))
+        };
+        match data_type {
+            DataType::Union(_, _) => refuse("a union"),
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(fields) if fields.len() == 2 => fields
+                    .iter()
+                    .try_for_each(|f| check(&format!("{path}.{}", f.name()), f.data_type())),
+                _ => refuse("a map whose entries are not a struct of a key and a value"),
+            },
+            DataType::Struct(fields) => fields
+                .iter()
+                .try_for_each(|f| check(&format!("{path}.{}", f.name()), f.data_type())),
+            DataType::List(f)
+            | DataType::LargeList(f)
+            | DataType::ListView(f)
+            | DataType::LargeListView(f)
+            | DataType::FixedSizeList(f, _)
+            | DataType::RunEndEncoded(_, f) => check(path, f.data_type()),
+            DataType::Dictionary(_, values) => check(path, values),
+            _ => Ok(()),
+        }
+    }
+    schema
+        .fields()
+        .iter()
+        .try_for_each(|f| check(f.name(), f.data_type()))
+}
+
 pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
+    check_schema(input.schema).map_err(Error::Schema)?;
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(input.props.coerce_types())
         .convert(input.schema)

@@ -231,6 +231,34 @@ fn a_limit_too_small_for_the_schema_names_the_minimum() {
     ]));
 }
 
+/// parquet panics converting a union column's type: refused by name
+/// instead, with every thread count and with or without a limit.
+#[test]
+fn a_union_column_is_refused_not_a_panic() {
+    use arrow_array::{Int32Array, UnionArray};
+    use arrow_schema::{DataType, Field, UnionFields};
+    let dir = TempDir::new().unwrap();
+    let fields =
+        UnionFields::try_new(vec![0], vec![Field::new("i", DataType::Int32, false)]).unwrap();
+    let union = UnionArray::try_new(
+        fields,
+        vec![0i8, 0].into(),
+        None,
+        vec![Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef],
+    )
+    .unwrap();
+    let batch = RecordBatch::try_from_iter([("u", Arc::new(union) as ArrayRef)]).unwrap();
+    let input = dir.path().join("union.arrow");
+    write_input(&input, &[batch]);
+    let out = dir.path().join("out.parquet");
+    for extra in [&[][..], &["--memory-limit", "64MiB"], &["--threads", "1"]] {
+        let mut args: Vec<&dyn AsRef<OsStr>> = vec![&"convert", &input, &"-o", &out];
+        args.extend(extra.iter().map(|a| a as &dyn AsRef<OsStr>));
+        let result = run(&args);
+        assert_failed(&result, &["column u: parquet cannot write a union"], &out);
+    }
+}
+
 #[test]
 fn a_failed_run_keeps_an_existing_output() {
     let dir = TempDir::new().unwrap();

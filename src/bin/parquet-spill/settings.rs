@@ -109,6 +109,7 @@ fn to_usize(bytes: u64) -> Result<usize> {
 /// The parquet leaf column `name` (dotted for nested columns), or an error
 /// listing the columns there are.
 fn leaf_column(schema: &Schema, name: &str) -> Result<ColumnPath> {
+    parquet_spill::plan::check_schema(schema).context("converting the schema to Parquet")?;
     let parquet_schema = ArrowSchemaConverter::new()
         .convert(schema)
         .context("converting the schema to Parquet")?;
