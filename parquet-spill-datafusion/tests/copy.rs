@@ -397,25 +397,14 @@ async fn a_query_failing_half_way_commits_no_file() {
 /// not its plan. Eighty files fit a limit that holds about ten plans.
 #[tokio::test(flavor = "multi_thread")]
 async fn files_written_one_after_another_each_get_their_share() {
-    let ctx = session(None);
-    for set in [
-        "SET datafusion.execution.soft_max_rows_per_output_file = 200",
-        "SET datafusion.execution.minimum_parallel_output_files = 1",
-    ] {
-        ctx.sql(set).await.unwrap().collect().await.unwrap();
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let to = format!("{}/", dir.path().join("parts").display());
-    ctx.sql(&format!(
-        "COPY (SELECT x, x * 2 AS y FROM generate_series(1, 40000) AS t(x)) TO '{to}' \
-         STORED AS PARQUET_SPILL OPTIONS (spill_memory_limit '64MiB', \
-         spill_max_open_files 4, spill_upload_buffer '64KiB')"
-    ))
-    .await
-    .unwrap()
-    .collect()
-    .await
-    .unwrap();
+    let ctx = files_of_200_rows(&[]).await;
+    let (dir, to, copied) = copy_series(
+        &ctx,
+        40_000,
+        "spill_memory_limit '64MiB', spill_max_open_files 4, spill_upload_buffer '64KiB'",
+    )
+    .await;
+    copied.unwrap();
     let files = files_under(dir.path());
     assert!(files.len() >= 40, "{} files", files.len());
     let back = read_back(&ctx, &to, "SELECT count(*), sum(x) FROM {}").await;
@@ -465,30 +454,55 @@ async fn an_upload_failing_after_the_verdict_leaves_no_file_committed() {
 /// still each get theirs.
 #[tokio::test(flavor = "multi_thread")]
 async fn large_upload_buffers_leave_files_written_one_after_another_room() {
+    let ctx = files_of_200_rows(&["SET datafusion.execution.batch_size = 200"]).await;
+    for buffer in ["8MiB", "64MiB"] {
+        let options = format!(
+            "spill_memory_limit '300MiB', spill_max_open_files 1, spill_upload_buffer '{buffer}'"
+        );
+        let (_dir, to, copied) = copy_series(&ctx, 2000, &options).await;
+        copied.unwrap_or_else(|e| panic!("upload buffer {buffer}: {e}"));
+        let back = read_back(&ctx, &to, "SELECT count(*) FROM {}").await;
+        assert_eq!(back.column(0).as_primitive::<Int64Type>().value(0), 2000);
+    }
+}
+
+/// A session whose `COPY`s write files of 200 rows one after another,
+/// with `more` settings.
+async fn files_of_200_rows(more: &[&str]) -> SessionContext {
     let ctx = session(None);
-    for set in [
+    let files = [
         "SET datafusion.execution.soft_max_rows_per_output_file = 200",
         "SET datafusion.execution.minimum_parallel_output_files = 1",
-        "SET datafusion.execution.batch_size = 200",
-    ] {
+    ];
+    for set in files.iter().chain(more) {
         ctx.sql(set).await.unwrap().collect().await.unwrap();
     }
-    for buffer in ["8MiB", "64MiB"] {
-        let dir = tempfile::tempdir().unwrap();
-        let to = format!("{}/", dir.path().join("parts").display());
-        ctx.sql(&format!(
-            "COPY (SELECT x, x * 2 AS y FROM generate_series(1, 2000) AS t(x)) TO '{to}' \
-             STORED AS PARQUET_SPILL OPTIONS (spill_memory_limit '300MiB', \
-             spill_max_open_files 1, spill_upload_buffer '{buffer}')"
+    ctx
+}
+
+/// `COPY` rows `x, x * 2` for `x` in `1..=rows` into a new directory with
+/// `options`: the directory, its URL and what the `COPY` returned.
+async fn copy_series(
+    ctx: &SessionContext,
+    rows: u64,
+    options: &str,
+) -> (
+    tempfile::TempDir,
+    String,
+    datafusion::error::Result<Vec<RecordBatch>>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let to = format!("{}/", dir.path().join("parts").display());
+    let copied = ctx
+        .sql(&format!(
+            "COPY (SELECT x, x * 2 AS y FROM generate_series(1, {rows}) AS t(x)) TO '{to}' \
+             STORED AS PARQUET_SPILL OPTIONS ({options})"
         ))
         .await
         .unwrap()
         .collect()
-        .await
-        .unwrap_or_else(|e| panic!("upload buffer {buffer}: {e}"));
-        let back = read_back(&ctx, &to, "SELECT count(*) FROM {}").await;
-        assert_eq!(back.column(0).as_primitive::<Int64Type>().value(0), 2000);
-    }
+        .await;
+    (dir, to, copied)
 }
 
 /// A cancelled `COPY` (its future dropped) commits nothing either: the
