@@ -3,8 +3,9 @@
 //! process per case, every case within its limit or refused up front.
 //!
 //! ```text
-//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 cases
+//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 cases
 //! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture
+//! PARQUET_SPILL_SWEEP_LONG=200 cargo test --release --all-features --test sweep long -- --nocapture
 //! ```
 
 #[path = "common/sweep.rs"]
@@ -22,5 +23,13 @@ fn sweep_child() {
 
 #[test]
 fn every_case_is_within_its_limit_or_refused() {
-    sweep::run("sweep_child", 96, false);
+    sweep::run("sweep_child", 96, false, false);
+}
+
+/// The same cases with a last column of a few values longer than any page
+/// (256 KiB, 2 MiB or 6 MiB; five types): within the limit, refused up
+/// front, or stopped with `PageTooLong` before passing it.
+#[test]
+fn with_long_values_every_case_is_within_its_limit_or_stopped() {
+    sweep::run("sweep_child", 24, false, true);
 }

@@ -15,7 +15,11 @@
 
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, DictionaryArray, LargeBinaryArray, RecordBatch, StringArray, StringViewArray,
+};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -35,6 +39,9 @@ const LIMITS: [usize; 7] = [16, 32, 48, 64, 96, 128, 256];
 #[derive(Debug)]
 struct Case {
     schema: SchemaRef,
+    /// A last column of values longer than any page ([`Long`]), in
+    /// `schema` but not generated at random.
+    long: Option<Long>,
     batch_rows: Vec<usize>,
     limit: usize,
     codec: Compression,
@@ -47,6 +54,67 @@ struct Case {
     all: bool,
     /// The process's allocator keeps freed blocks (a recycled sweep).
     recycle: bool,
+}
+
+/// A column holding, in each batch, its first and middle rows' values
+/// `len` bytes long (the rest one byte): pages of one value, longer than
+/// any page the plan made, which the writer must make room for or refuse.
+#[derive(Debug, Clone, Copy)]
+struct Long {
+    /// 0 `Utf8`, 1 `LargeBinary`, 2 `Utf8View`, 3 `List<Utf8>`,
+    /// 4 `Dictionary<Int32, Utf8>`.
+    kind: u64,
+    len: usize,
+}
+
+impl Long {
+    /// Drawn from a stream of its own, so the rest of the case is the one
+    /// the plain sweep draws from the same seed.
+    fn draw(seed: u64) -> Self {
+        let mut r = SplitMix64::new(seed ^ 0x1096_5eed);
+        Self {
+            kind: r.below(5),
+            len: [256 << 10, 2 << 20, 6 << 20][r.below(3) as usize],
+        }
+    }
+
+    fn data_type(&self) -> DataType {
+        let utf8 = || Arc::new(Field::new("item", DataType::Utf8, true));
+        match self.kind {
+            0 => DataType::Utf8,
+            1 => DataType::LargeBinary,
+            2 => DataType::Utf8View,
+            3 => DataType::List(utf8()),
+            _ => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        }
+    }
+
+    fn column(&self, rows: usize) -> ArrayRef {
+        let long = "x".repeat(self.len);
+        let values = (0..rows).map(|i| {
+            if i == 0 || i == rows / 2 {
+                long.as_str()
+            } else {
+                "s"
+            }
+        });
+        match self.kind {
+            0 => Arc::new(StringArray::from_iter_values(values)),
+            1 => Arc::new(LargeBinaryArray::from_iter_values(
+                values.map(str::as_bytes),
+            )),
+            2 => Arc::new(StringViewArray::from_iter_values(values)),
+            3 => {
+                let mut list = ListBuilder::new(StringBuilder::new());
+                for value in values {
+                    list.values().append_value(value);
+                    list.append(true);
+                }
+                Arc::new(list.finish())
+            }
+            _ => Arc::new(values.collect::<DictionaryArray<Int32Type>>()),
+        }
+    }
 }
 
 fn leaves(dt: &DataType) -> usize {
@@ -92,7 +160,7 @@ fn data_type(r: &mut SplitMix64, depth: usize) -> DataType {
 }
 
 impl Case {
-    fn draw(seed: u64, recycle: bool) -> Self {
+    fn draw(seed: u64, recycle: bool, long: bool) -> Self {
         let mut r = SplitMix64::new(seed);
         // Leaf counts spread over 1..2,000, most of them small.
         let target = match r.below(4) {
@@ -117,8 +185,13 @@ impl Case {
         let rows = (values / total.max(1)).clamp(1, 200_000);
         let batches = 1 + r.below(4) as usize;
         let codecs = testkit::codecs();
+        let long = long.then(|| Long::draw(seed));
+        if let Some(long) = &long {
+            fields.push(Field::new("long", long.data_type(), true));
+        }
         Self {
             schema: Arc::new(Schema::new(fields)),
+            long,
             batch_rows: (0..batches)
                 .map(|_| r.below(rows as u64 + 1) as usize)
                 .collect(),
@@ -139,6 +212,23 @@ impl Case {
         } else {
             0
         }
+    }
+
+    /// The case's batches: random data, and the long column last.
+    fn batches(&self) -> Vec<RecordBatch> {
+        let Some(long) = &self.long else {
+            return testkit::random_batches(&self.schema, &self.batch_rows, self.seed);
+        };
+        let fields = &self.schema.fields()[..self.schema.fields().len() - 1];
+        let base = Arc::new(Schema::new(fields.to_vec()));
+        testkit::random_batches(&base, &self.batch_rows, self.seed)
+            .into_iter()
+            .map(|batch| {
+                let mut columns = batch.columns().to_vec();
+                columns.push(long.column(batch.num_rows()));
+                RecordBatch::try_new(Arc::clone(&self.schema), columns).expect("long column")
+            })
+            .collect()
     }
 
     fn leaves(&self) -> usize {
@@ -176,6 +266,8 @@ enum Outcome {
         heap: u64,
         rss: u64,
         exhausted: bool,
+        /// Stopped with `PageTooLong`: a long value the limit cannot hold.
+        too_long: bool,
     },
 }
 
@@ -197,12 +289,15 @@ fn write_all(
         }
         writer.close().map(drop)
     } else {
+        // As the plan's docs ask of ArrowWriter's callers.
+        let monitor = plan.monitor();
         let mut writer = ArrowWriter::try_new_with_options(
             std::io::sink(),
             case.schema.clone(),
             plan.into_writer_options(),
         )?;
         for batch in batches {
+            monitor.admit(batch)?;
             writer.write(batch)?;
         }
         writer.close().map(drop)
@@ -214,11 +309,11 @@ fn child(
     set_bound: impl Fn(usize),
     seed: u64,
     recycle: bool,
+    long: bool,
 ) -> Outcome {
-    let case = Case::draw(seed, recycle);
+    let case = Case::draw(seed, recycle, long);
     // Generated outside the count and kept until the writer is gone.
-    let batches =
-        counter.exclude(|| testkit::random_batches(&case.schema, &case.batch_rows, case.seed));
+    let batches = counter.exclude(|| case.batches());
     let input = batches
         .iter()
         .map(RecordBatch::get_array_memory_size)
@@ -233,9 +328,10 @@ fn child(
     let base = counter.current();
     let rss = parquet_spill::rss::reset_peak().unwrap_or(0);
     counter.reset_peak();
-    let exhausted = match write_all(&case, &batches, plan) {
-        Ok(()) => false,
-        Err(e) if testkit::metadata_exhausted(&e) => true,
+    let (exhausted, too_long) = match write_all(&case, &batches, plan) {
+        Ok(()) => (false, false),
+        Err(e) if testkit::metadata_exhausted(&e) => (true, false),
+        Err(e) if matches!(Error::in_chain(&e), Some(Error::PageTooLong { .. })) => (false, true),
         Err(e) => panic!("seed {seed}: {e}"),
     };
     let heap = counter.peak().saturating_sub(base) as u64;
@@ -244,6 +340,7 @@ fn child(
         heap,
         rss,
         exhausted,
+        too_long,
     }
 }
 
@@ -251,18 +348,20 @@ fn child(
 /// (the process's counting allocator) and `set_bound` (what the recycler,
 /// if the process has one, may keep).
 pub fn serve_child(counter: &'static CountingAlloc, set_bound: impl Fn(usize)) {
-    let Some((seed, recycle)) = std::env::var(CASE).ok().and_then(|s| {
-        let (seed, recycle) = s.split_once(',')?;
-        Some((seed.parse().ok()?, recycle == "recycle"))
+    let Some((seed, recycle, long)) = std::env::var(CASE).ok().and_then(|s| {
+        let mut parts = s.split(',');
+        let seed = parts.next()?.parse().ok()?;
+        Some((seed, parts.next()? == "recycle", parts.next()? == "long"))
     }) else {
         return;
     };
-    match child(counter, set_bound, seed, recycle) {
+    match child(counter, set_bound, seed, recycle, long) {
         Outcome::Measured {
             heap,
             rss,
             exhausted,
-        } => println!("SWEEP heap={heap} rss={rss} exhausted={exhausted}"),
+            too_long,
+        } => println!("SWEEP heap={heap} rss={rss} exhausted={exhausted} too_long={too_long}"),
         Outcome::Refused => println!("SWEEP refused"),
     }
 }
@@ -271,20 +370,26 @@ pub fn serve_child(counter: &'static CountingAlloc, set_bound: impl Fn(usize)) {
 /// each in a child running the test `child_test` (which calls
 /// [`serve_child`]); with `recycle`, every case keeps `bound_for(limit)` of
 /// freed blocks. Panics on a case over its limit; prints the worst ratios.
-pub fn run(child_test: &str, default_cases: u64, recycle: bool) {
-    let cases: u64 = std::env::var("PARQUET_SPILL_SWEEP")
+pub fn run(child_test: &str, default_cases: u64, recycle: bool, long: bool) {
+    let variable = match long {
+        true => "PARQUET_SPILL_SWEEP_LONG",
+        false => "PARQUET_SPILL_SWEEP",
+    };
+    let cases: u64 = std::env::var(variable)
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default_cases);
     let runner = ChildRunner::test(child_test).expect("test executable");
     let mode = if recycle { "recycle" } else { "plain" };
     let (mut worst_heap, mut worst_rss, mut refused, mut exhausted) = (0f64, 0f64, 0, 0);
+    let mut too_long = 0;
     // The same over the cases written through `ParallelWriter::write_all`.
     let (mut all_cases, mut all_heap, mut all_rss) = (0, 0f64, 0f64);
     for seed in 0..cases {
-        let case = Case::draw(seed, recycle);
+        let case = Case::draw(seed, recycle, long);
+        let kind = if long { "long" } else { "plain" };
         let out = runner
-            .run(CASE, &format!("{seed},{mode}"))
+            .run(CASE, &format!("{seed},{mode},{kind}"))
             .unwrap_or_else(|e| panic!("seed {seed} {case:?}: {e}"));
         let line = measure::tagged_line(&out, "SWEEP ")
             .unwrap_or_else(|| panic!("seed {seed}: no result:\n{out}"));
@@ -304,6 +409,8 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool) {
         let (heap, rss) = (field("heap"), field("rss"));
         let stopped = measure::field(line, "exhausted") == Some(true);
         exhausted += usize::from(stopped);
+        let long_stopped = measure::field(line, "too_long") == Some(true);
+        too_long += usize::from(long_stopped);
         let limit = case.limit as f64;
         worst_heap = worst_heap.max(heap as f64 / limit);
         worst_rss = worst_rss.max(rss as f64 / limit);
@@ -322,7 +429,11 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool) {
             if write_all { " write_all" } else { "" },
             human_bytes(heap),
             human_bytes(rss),
-            if stopped { ", stopped: page metadata exhausted" } else { "" }
+            match (stopped, long_stopped) {
+                (true, _) => ", stopped: page metadata exhausted".to_string(),
+                (_, true) => ", stopped: PageTooLong".to_string(),
+                _ => case.long.map_or(String::new(), |l| format!(", {} B values", l.len)),
+            }
         );
         assert!(
             heap as f64 <= limit,
@@ -334,8 +445,10 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool) {
         );
     }
     println!(
-        "{cases} cases ({mode}), {refused} refused, {exhausted} stopped by PageMetadataExhausted; \
+        "{cases} cases ({mode}{}), {refused} refused, {exhausted} stopped by PageMetadataExhausted, \
+         {too_long} by PageTooLong; \
          worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}; \
-         over the {all_cases} written by write_all: heap {all_heap:.3}, resident set {all_rss:.3}"
+         over the {all_cases} written by write_all: heap {all_heap:.3}, resident set {all_rss:.3}",
+        if long { ", a long-value column" } else { "" }
     );
 }
