@@ -180,32 +180,92 @@ fn through_keys(d: &dyn arrow_array::AnyDictionaryArray, threshold: usize) -> us
         .unwrap_or(0)
 }
 
+/// A `Utf8`/`Binary` array's offsets, or a large one's.
+enum Offsets<'a> {
+    Small(&'a [i32]),
+    Large(&'a [i64]),
+}
+
+impl<'a> Offsets<'a> {
+    fn of(array: &'a ArrayRef) -> Option<Self> {
+        match array.data_type() {
+            DataType::Utf8 => array
+                .as_string_opt()
+                .map(|a| Self::Small(a.value_offsets())),
+            DataType::Binary => array
+                .as_binary_opt()
+                .map(|a| Self::Small(a.value_offsets())),
+            DataType::LargeUtf8 => array
+                .as_string_opt()
+                .map(|a| Self::Large(a.value_offsets())),
+            DataType::LargeBinary => array
+                .as_binary_opt()
+                .map(|a| Self::Large(a.value_offsets())),
+            _ => None,
+        }
+    }
+
+    /// The longest value for which `valid` holds.
+    fn longest(&self, valid: impl Fn(usize) -> bool) -> usize {
+        fn lengths<O: OffsetSizeTrait>(o: &[O]) -> impl Iterator<Item = usize> + '_ {
+            o.windows(2).map(|w| (w[1] - w[0]).as_usize())
+        }
+        match *self {
+            Self::Small(o) => longest_valid(lengths(o), valid),
+            Self::Large(o) => longest_valid(lengths(o), valid),
+        }
+    }
+
+    /// Value `i`'s length (0 past the end).
+    fn at(&self, i: usize) -> usize {
+        fn at<O: OffsetSizeTrait>(o: &[O], i: usize) -> usize {
+            match (o.get(i), o.get(i + 1)) {
+                (Some(start), Some(end)) => (*end - *start).as_usize(),
+                _ => 0,
+            }
+        }
+        match *self {
+            Self::Small(o) => at(o, i),
+            Self::Large(o) => at(o, i),
+        }
+    }
+
+    /// All the values' bytes together.
+    fn span(&self) -> usize {
+        fn span<O: OffsetSizeTrait>(o: &[O]) -> usize {
+            match (o.first(), o.last()) {
+                (Some(first), Some(last)) => (*last - *first).as_usize(),
+                _ => 0,
+            }
+        }
+        match *self {
+            Self::Small(o) => span(o),
+            Self::Large(o) => span(o),
+        }
+    }
+}
+
+/// A view array's views (a view's low 32 bits are its value's length).
+fn views(array: &ArrayRef) -> Option<&[u128]> {
+    match array.data_type() {
+        DataType::Utf8View => Some(array.as_string_view_opt()?.views()),
+        DataType::BinaryView => Some(array.as_binary_view_opt()?.views()),
+        _ => None,
+    }
+}
+
+fn view_len(view: &u128) -> usize {
+    *view as u32 as usize
+}
+
 /// All the values' bytes together, or `usize::MAX` where that is not
 /// cheap (views); 0 for anything not a byte array.
 fn total(array: &ArrayRef) -> usize {
-    fn span<O: OffsetSizeTrait>(offsets: &[O]) -> usize {
-        match (offsets.first(), offsets.last()) {
-            (Some(first), Some(last)) => (*last - *first).as_usize(),
-            _ => 0,
-        }
-    }
     match array.data_type() {
-        DataType::Utf8 => array
-            .as_string_opt::<i32>()
-            .map_or(0, |a| span(a.value_offsets())),
-        DataType::Binary => array
-            .as_binary_opt::<i32>()
-            .map_or(0, |a| span(a.value_offsets())),
-        DataType::LargeUtf8 => array
-            .as_string_opt::<i64>()
-            .map_or(0, |a| span(a.value_offsets())),
-        DataType::LargeBinary => array
-            .as_binary_opt::<i64>()
-            .map_or(0, |a| span(a.value_offsets())),
         // Every value is as long as the width.
         DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
         DataType::Utf8View | DataType::BinaryView => usize::MAX,
-        _ => 0,
+        _ => Offsets::of(array).map_or(0, |o| o.span()),
     }
 }
 
@@ -214,76 +274,44 @@ fn total(array: &ArrayRef) -> usize {
 fn max_len(array: &ArrayRef) -> usize {
     let nulls = array.logical_nulls();
     let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
-    let longest = |lengths: &mut dyn Iterator<Item = usize>| {
-        lengths
-            .enumerate()
-            .filter(|(i, _)| valid(*i))
-            .map(|(_, len)| len)
-            .max()
-            .unwrap_or(0)
-    };
-    fn offsets<O: OffsetSizeTrait>(offsets: &[O]) -> impl Iterator<Item = usize> + '_ {
-        offsets.windows(2).map(|w| (w[1] - w[0]).as_usize())
+    if let DataType::FixedSizeBinary(width) = array.data_type() {
+        let any = (0..array.len()).any(valid);
+        return if any {
+            usize::try_from(*width).unwrap_or(0)
+        } else {
+            0
+        };
     }
-    let view = |v: &u128| *v as u32 as usize;
-    match array.data_type() {
-        DataType::Utf8 => array
-            .as_string_opt::<i32>()
-            .map(|a| longest(&mut offsets(a.value_offsets()))),
-        DataType::Binary => array
-            .as_binary_opt::<i32>()
-            .map(|a| longest(&mut offsets(a.value_offsets()))),
-        DataType::LargeUtf8 => array
-            .as_string_opt::<i64>()
-            .map(|a| longest(&mut offsets(a.value_offsets()))),
-        DataType::LargeBinary => array
-            .as_binary_opt::<i64>()
-            .map(|a| longest(&mut offsets(a.value_offsets()))),
-        DataType::Utf8View => array
-            .as_string_view_opt()
-            .map(|a| longest(&mut a.views().iter().map(view))),
-        DataType::BinaryView => array
-            .as_binary_view_opt()
-            .map(|a| longest(&mut a.views().iter().map(view))),
-        DataType::FixedSizeBinary(width) => {
-            let width = usize::try_from(*width).unwrap_or(0);
-            Some(longest(&mut std::iter::repeat_n(width, array.len())))
-        }
-        _ => None,
+    match (Offsets::of(array), views(array)) {
+        (Some(offsets), _) => offsets.longest(valid),
+        (None, Some(views)) => longest_valid(views.iter().map(view_len), valid),
+        (None, None) => 0,
     }
-    .unwrap_or(0)
 }
 
-/// The length of value `i` of a byte array (0 if null or out of range);
-/// anything else counts all its values' longest.
+/// The longest of `lengths` whose index is `valid`.
+fn longest_valid(lengths: impl Iterator<Item = usize>, valid: impl Fn(usize) -> bool) -> usize {
+    lengths
+        .enumerate()
+        .filter(|(i, _)| valid(*i))
+        .map(|(_, len)| len)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The length of value `i` of a byte array (0 if null, out of range or
+/// not a byte array).
 fn value_len(array: &ArrayRef, i: usize) -> usize {
-    fn at<O: OffsetSizeTrait>(offsets: &[O], i: usize) -> usize {
-        match (offsets.get(i), offsets.get(i + 1)) {
-            (Some(start), Some(end)) => (*end - *start).as_usize(),
-            _ => 0,
-        }
-    }
     if i >= array.len() || array.is_null(i) {
         return 0;
     }
-    let view = |views: &[u128]| views.get(i).map_or(0, |v| *v as u32 as usize);
-    match array.data_type() {
-        DataType::Utf8 => array
-            .as_string_opt::<i32>()
-            .map_or(0, |a| at(a.value_offsets(), i)),
-        DataType::Binary => array
-            .as_binary_opt::<i32>()
-            .map_or(0, |a| at(a.value_offsets(), i)),
-        DataType::LargeUtf8 => array
-            .as_string_opt::<i64>()
-            .map_or(0, |a| at(a.value_offsets(), i)),
-        DataType::LargeBinary => array
-            .as_binary_opt::<i64>()
-            .map_or(0, |a| at(a.value_offsets(), i)),
-        DataType::Utf8View => array.as_string_view_opt().map_or(0, |a| view(a.views())),
-        DataType::BinaryView => array.as_binary_view_opt().map_or(0, |a| view(a.views())),
-        DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
-        _ => longest(array, 0),
+    if let DataType::FixedSizeBinary(width) = array.data_type() {
+        return usize::try_from(*width).unwrap_or(0);
+    }
+    match (Offsets::of(array), views(array)) {
+        (Some(offsets), _) => offsets.at(i),
+        (None, Some(views)) => views.get(i).map_or(0, view_len),
+        (None, None) => 0,
     }
 }
 

@@ -109,7 +109,7 @@ impl SpillMonitor {
     /// cannot hold the copies parquet makes of such a page.
     ///
     /// parquet writes a longer value as a page of its own and holds about
-    /// six copies of it while writing it; the plan's stores see that page
+    /// five copies of it while writing it; the plan's stores see that page
     /// only once it is made, so the first one could pass the limit for a
     /// moment. [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
     /// calls this for every batch; with `ArrowWriter`, call it before each
@@ -123,7 +123,7 @@ impl SpillMonitor {
     /// let batch = RecordBatch::try_from_iter([("s", Arc::new(StringArray::from(vec![long])) as ArrayRef)])?;
     /// let plan = parquet_spill::SpillOptions::new(64 << 20).plan(&batch.schema())?;
     /// let monitor = plan.monitor();
-    /// // Six copies of a 16 MiB page, and twice it kept: more than 64 MiB.
+    /// // Room for six copies of a 16 MiB page, and twice it kept: more than 64 MiB.
     /// let refused = monitor.admit(&batch).unwrap_err();
     /// assert!(matches!(refused, parquet_spill::Error::PageTooLong { column: 0, .. }), "{refused}");
     /// // Short values need nothing beyond the plan.

@@ -561,3 +561,68 @@ fn small_row_groups_stay_within_the_encoder_estimate() {
         );
     }
 }
+
+/// Names a long-page case for [`long_page_child`]: `codec,MiB`.
+const LONG_PAGE_CASE: &str = "PARQUET_SPILL_LONG_PAGE_CASE";
+
+/// Long page (child): one `Utf8` column holding one value of the case's
+/// size (generated outside the count), written by `ArrowWriter` through a
+/// store that keeps nothing; prints the peak heap of the write over the
+/// value's length: the copies parquet holds of a page of one long value.
+#[test]
+fn long_page_child() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
+    use parquet::file::properties::WriterProperties;
+    use parquet_spill::testkit::DiscardStoreFactory;
+
+    let Ok(case) = std::env::var(LONG_PAGE_CASE) else {
+        return;
+    };
+    let (codec, mib) = case.split_once(',').expect("codec,MiB");
+    let codec = match codec {
+        "lz4_raw" => Compression::LZ4_RAW,
+        "zstd" => Compression::ZSTD(ZstdLevel::default()),
+        _ => Compression::UNCOMPRESSED,
+    };
+    let len = mib.parse::<usize>().expect("MiB") * MIB;
+    let batch = ALLOC.exclude(|| {
+        let value = "x".repeat(len);
+        let column = Arc::new(StringArray::from(vec![value.as_str()])) as ArrayRef;
+        RecordBatch::try_from_iter([("s", column)]).expect("batch")
+    });
+    let options = ArrowWriterOptions::new()
+        .with_properties(WriterProperties::builder().set_compression(codec).build())
+        .with_page_store_factory(Arc::new(DiscardStoreFactory));
+    let mut writer =
+        ArrowWriter::try_new_with_options(std::io::sink(), batch.schema(), options).unwrap();
+    let base = ALLOC.current();
+    ALLOC.reset_peak();
+    writer.write(&batch).unwrap();
+    let copies = ALLOC.peak().saturating_sub(base) as f64 / len as f64;
+    println!("LONGPAGE copies={copies:.3}");
+}
+
+/// What parquet holds while it writes a page of one value longer than the
+/// page size, per byte of the page (the caller's batch aside), against the
+/// meter's room for the page being written (`LONG_PAGE_COPIES` = 6 in
+/// `src/metadata.rs`).
+#[test]
+fn long_page_copies_are_within_the_meters_room() {
+    let runner = ChildRunner::test("long_page_child").expect("test executable");
+    for codec in ["lz4_raw", "zstd", "none"] {
+        for mib in [4, 16] {
+            let case = format!("{codec},{mib}");
+            let out = runner
+                .run(LONG_PAGE_CASE, &case)
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let line = measure::tagged_line(&out, "LONGPAGE ")
+                .unwrap_or_else(|| panic!("{case}: no result:\n{out}"));
+            let copies: f64 = measure::field(line, "copies").expect("copies");
+            println!("{codec:>8}, {mib:>2} MiB value: {copies:.2} copies");
+            assert!(copies <= 6.0, "{case}: {copies} copies");
+        }
+    }
+}

@@ -363,9 +363,8 @@ impl Pool {
         }
     }
 
-    /// With no workers, encode what was queued on the caller's thread.
-    /// On one thread, run what was queued now, on the caller's thread,
-    /// and return its failure at once (as `ArrowWriter` would).
+    /// With no workers, encode what was queued now, on the caller's
+    /// thread, and return its failure at once (as `ArrowWriter` would).
     fn run_inline(&self) -> Result<()> {
         if self.threads.is_empty() {
             drain(&self.shared);
