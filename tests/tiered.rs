@@ -260,8 +260,10 @@ fn a_busy_writers_heap_pages_yield_to_another_writer() {
             std::thread::yield_now();
         }
         // Before, about one plan in ten was refused: 300 attempts catch
-        // that with certainty, and leave few chances for a loaded machine
-        // to keep a store busy past the 200 ms a reclaim asks again for.
+        // that with certainty (about 30 refusals; three or fewer happen
+        // with a chance below 1e-9). A loaded machine can keep a store busy
+        // past the 200 ms a reclaim asks again for (seen once in CI under
+        // load), so up to three are tolerated.
         let refusals: Vec<String> = (0..300)
             .filter_map(|_| {
                 parquet_spill::SpillOptions::shared(budget.clone(), 2)
@@ -273,7 +275,7 @@ fn a_busy_writers_heap_pages_yield_to_another_writer() {
         stop.store(true, Ordering::Relaxed);
         writer.join().unwrap();
         assert!(
-            refusals.is_empty(),
+            refusals.len() <= 3,
             "{} plans refused while heap pages could spill, the first: {:?}",
             refusals.len(),
             refusals.first()
