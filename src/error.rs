@@ -214,6 +214,26 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A batch too large to encode within the limit: parquet computes
+    /// every leaf's levels for the whole batch, and converts some types'
+    /// values (booleans, small integers, wide decimals, fixed-size binary)
+    /// in copies of their own, before encoding a column
+    /// ([`SpillMonitor::admit`](crate::SpillMonitor::admit)). Nothing of
+    /// the batch was written; smaller batches may be.
+    #[error(
+        "parquet-spill: a batch of {rows} rows needs {needed} bytes while parquet encodes it \
+         (levels and converted values, beyond the plan's encoders), which the {limit}-byte \
+         memory limit cannot hold beside the plan: write smaller batches or raise the limit"
+    )]
+    BatchTooLarge {
+        /// The batch's rows.
+        rows: usize,
+        /// Bytes it needed beyond the plan's reservation.
+        needed: usize,
+        /// The limit.
+        limit: usize,
+    },
+
     /// Encoding a column on a [`ParallelWriter`](crate::ParallelWriter)
     /// worker failed.
     #[error("parquet-spill: encoding column {column} failed: {source}")]
@@ -405,8 +425,9 @@ impl Error {
     /// This crate's error inside `err`, a `ParquetError` from a writer: the
     /// stores hand it to parquet wrapped in `ParquetError::External`, and a
     /// writer may wrap it again with context (a `ParallelWriter` names the
-    /// column). How a caller tells "the memory limit was reached" from an
-    /// I/O failure.
+    /// column in [`Error::Encode`]); the innermost is returned, the cause
+    /// the context wraps. How a caller tells "the memory limit was
+    /// reached" from an I/O failure.
     ///
     /// ```
     /// use parquet::errors::ParquetError;
@@ -416,7 +437,16 @@ impl Error {
     /// assert!(Error::in_chain(&ParquetError::General("disk on fire".into())).is_none());
     /// ```
     pub fn in_chain(err: &ParquetError) -> Option<&Error> {
-        find_in_chain(err)
+        let mut found = find_in_chain::<Error>(err);
+        // Through a wrapper's source to the error it wraps.
+        while let Some(inner) = found
+            .and_then(std::error::Error::source)
+            .and_then(|source| source.downcast_ref::<ParquetError>())
+            .and_then(find_in_chain::<Error>)
+        {
+            found = Some(inner);
+        }
+        found
     }
 }
 
@@ -438,6 +468,35 @@ pub(crate) fn find_in_chain<T: std::error::Error + 'static>(err: &ParquetError) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_chain_finds_the_cause_a_column_wraps() {
+        let cause: ParquetError = Error::BatchTooLarge {
+            rows: 10,
+            needed: 1,
+            limit: 1,
+        }
+        .into();
+        let err: ParquetError = Error::Encode {
+            column: "c".into(),
+            source: cause,
+        }
+        .into();
+        assert!(
+            matches!(
+                Error::in_chain(&err),
+                Some(Error::BatchTooLarge { rows: 10, .. })
+            ),
+            "{err}"
+        );
+        // The wrapper alone is still found.
+        let err: ParquetError = Error::Encode {
+            column: "c".into(),
+            source: ParquetError::General("disk on fire".into()),
+        }
+        .into();
+        assert!(matches!(Error::in_chain(&err), Some(Error::Encode { .. })));
+    }
 
     #[test]
     fn converts_into_parquet_error_keeping_the_message_and_type() {

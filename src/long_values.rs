@@ -1,4 +1,6 @@
-//! The byte-array values of a batch longer than a plan's pages, by leaf.
+//! One look at a batch before parquet encodes it: its byte-array values
+//! longer than a plan's pages, by leaf, and what each column costs parquet
+//! to encode beyond its encoders ([`crate::encode_cost`]).
 //!
 //! Why look before writing: parquet writes a value longer than the page size
 //! as a page of its own and holds several copies of that page while it
@@ -13,20 +15,48 @@ use arrow_array::types::{Int16Type, Int32Type, Int64Type, RunEndIndexType};
 use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch, RunArray};
 use arrow_schema::DataType;
 
-/// For each leaf column of `batch` (in the order parquet numbers them:
-/// depth first) holding a value longer than `threshold` bytes, its index
-/// and its longest value's length. Only values parquet writes count: those
-/// of the batch's rows (not the rest of a sliced list's child), not null,
-/// and of a dictionary only those its keys use.
-pub(crate) fn longer_than(batch: &RecordBatch, threshold: usize) -> Vec<(usize, usize)> {
-    Walk::over(batch, threshold).long
+/// What one look at a batch's leaves finds.
+pub(crate) struct Scan {
+    /// For each leaf column (in the order parquet numbers them: depth
+    /// first) holding a value longer than the threshold, its index and its
+    /// longest value's length. Only values parquet writes count: those of
+    /// the batch's rows (not the rest of a sliced list's child), not null,
+    /// and of a dictionary only those its keys use.
+    pub long: Vec<(usize, usize)>,
+    /// For each top-level column, what parquet allocates beyond its
+    /// encoders to encode it ([`crate::encode_cost`]).
+    pub columns: Vec<usize>,
 }
 
+/// Scan `batch`: its values longer than `threshold` bytes and what each
+/// column costs to encode.
+pub(crate) fn scan(batch: &RecordBatch, threshold: usize) -> Scan {
+    let walk = Walk::over(batch, threshold);
+    Scan {
+        long: walk.long,
+        columns: walk.columns,
+    }
+}
+
+#[cfg(test)]
+fn longer_than(batch: &RecordBatch, threshold: usize) -> Vec<(usize, usize)> {
+    scan(batch, threshold).long
+}
+
+#[derive(Default)]
 struct Walk {
     threshold: usize,
     /// The next leaf's index.
     leaf: usize,
     long: Vec<(usize, usize)>,
+    /// Below a list, and the level slots the lists above add.
+    repeated: bool,
+    extra_slots: usize,
+    /// The column being walked: its leaves' levels, and the largest copy
+    /// of one leaf's values.
+    levels: usize,
+    converted: usize,
+    columns: Vec<usize>,
 }
 
 impl Walk {
@@ -34,11 +64,13 @@ impl Walk {
     fn over(batch: &RecordBatch, threshold: usize) -> Self {
         let mut walk = Walk {
             threshold,
-            leaf: 0,
-            long: Vec::new(),
+            ..Walk::default()
         };
         for column in batch.columns() {
+            (walk.levels, walk.converted) = (0, 0);
             walk.array(column);
+            walk.columns
+                .push(walk.levels.saturating_add(walk.converted));
         }
         walk
     }
@@ -50,33 +82,41 @@ impl Walk {
                     self.array(child);
                 }
             }
-            DataType::List(_) => self.values(
+            DataType::List(_) => self.list(
+                array,
                 array
                     .as_list_opt::<i32>()
                     .map(|a| used(a.values(), a.value_offsets())),
             ),
-            DataType::LargeList(_) => self.values(
+            DataType::LargeList(_) => self.list(
+                array,
                 array
                     .as_list_opt::<i64>()
                     .map(|a| used(a.values(), a.value_offsets())),
             ),
-            DataType::ListView(_) => self.values(
+            DataType::ListView(_) => self.list(
+                array,
                 array
                     .as_list_view_opt::<i32>()
                     .map(|a| used_views(a.values(), a.value_offsets(), a.value_sizes())),
             ),
-            DataType::LargeListView(_) => self.values(
+            DataType::LargeListView(_) => self.list(
+                array,
                 array
                     .as_list_view_opt::<i64>()
                     .map(|a| used_views(a.values(), a.value_offsets(), a.value_sizes())),
             ),
-            DataType::FixedSizeList(_, _) => {
-                self.values(array.as_fixed_size_list_opt().map(|a| a.values().clone()))
-            }
-            DataType::Map(_, _) => self.values(array.as_map_opt().map(|a| {
-                let entries: ArrayRef = std::sync::Arc::new(a.entries().clone());
-                used(&entries, a.value_offsets())
-            })),
+            DataType::FixedSizeList(_, _) => self.list(
+                array,
+                array.as_fixed_size_list_opt().map(|a| a.values().clone()),
+            ),
+            DataType::Map(_, _) => self.list(
+                array,
+                array.as_map_opt().map(|a| {
+                    let entries: ArrayRef = std::sync::Arc::new(a.entries().clone());
+                    used(&entries, a.value_offsets())
+                }),
+            ),
             // parquet writes a dictionary or run array of nested values as
             // the leaves of its values (every value counted).
             DataType::Dictionary(_, values) if values.is_nested() => {
@@ -86,6 +126,9 @@ impl Walk {
                 self.values(run_values(array))
             }
             _ => {
+                let cost = crate::encode_cost::leaf(array, self.repeated, self.extra_slots);
+                self.levels = self.levels.saturating_add(cost.levels);
+                self.converted = self.converted.max(cost.converted);
                 let longest = longest(array, self.threshold);
                 if longest > self.threshold {
                     self.long.push((self.leaf, longest));
@@ -99,6 +142,16 @@ impl Walk {
         if let Some(values) = values {
             self.array(&values);
         }
+    }
+
+    /// The `values` of a list (or map) array `parent`: repeated, and each
+    /// of its rows may add a level slot (an empty or null list).
+    fn list(&mut self, parent: &ArrayRef, values: Option<ArrayRef>) {
+        let saved = (self.repeated, self.extra_slots);
+        self.repeated = true;
+        self.extra_slots = self.extra_slots.saturating_add(parent.len());
+        self.values(values);
+        (self.repeated, self.extra_slots) = saved;
     }
 }
 

@@ -105,6 +105,9 @@ pub(crate) struct Meter {
     /// Room for them beyond the plan's reservation, and the longest page
     /// each leaf has written; only grow.
     long_room: Mutex<(Reservation, Vec<usize>)>,
+    /// Room for the largest batch so far while parquet encodes it
+    /// ([`crate::encode_cost`]); only grows.
+    batch_room: Mutex<Reservation>,
     /// Charged to open stores (released or kept when they drop).
     open: AtomicUsize,
     pages: AtomicU64,
@@ -119,6 +122,7 @@ impl Meter {
             closers: closers.max(1),
             long,
             long_room: Mutex::new((budget.reserve(0)?, Vec::new())),
+            batch_room: Mutex::new(budget.reserve(0)?),
             open: AtomicUsize::new(0),
             budget: budget.clone(),
             pages: AtomicU64::new(0),
@@ -264,17 +268,40 @@ impl Meter {
         Ok(())
     }
 
-    /// Make room, before `batch` is written, for its values longer than the
-    /// plan's pages ([`crate::long_values`]), all at once; fails as such a
-    /// page would, and then nothing of it is reserved.
+    /// Make room, before `batch` is written, for what parquet allocates
+    /// to encode it ([`crate::encode_cost`]; on every encoding thread) and
+    /// for its values longer than the plan's pages
+    /// ([`crate::long_values`]), all at once; fails with
+    /// [`Error::BatchTooLarge`] or as such a page would, and then nothing
+    /// of it is reserved.
     pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
+        let scan = crate::long_values::scan(batch, self.long.trigger());
         // A page of that one value, with its 4-byte length prefix.
-        let pages: Vec<(usize, usize)> =
-            crate::long_values::longer_than(batch, self.long.trigger())
-                .into_iter()
-                .map(|(leaf, longest)| (leaf, longest.saturating_add(4)))
-                .collect();
-        self.cover_long_pages(&pages)
+        let pages: Vec<(usize, usize)> = scan
+            .long
+            .into_iter()
+            .map(|(leaf, longest)| (leaf, longest.saturating_add(4)))
+            .collect();
+        let encoding = crate::encode_cost::batch(scan.columns, self.closers);
+        // With the allocator's share of it, as the plan takes of the limit.
+        let needed = encoding.saturating_add(encoding / crate::plan::ALLOCATOR_SHARE);
+        let mut room = lock(&self.batch_room);
+        let more = needed.saturating_sub(room.bytes());
+        room.try_grow(more).map_err(|_| Error::BatchTooLarge {
+            rows: batch.num_rows(),
+            needed,
+            limit: self.budget.limit(),
+        })?;
+        let long = self.cover_long_pages(&pages);
+        if long.is_err() {
+            room.shrink(more); // refused: the batch keeps no room
+        }
+        long
+    }
+
+    /// Room held for the largest batch while parquet encodes it.
+    pub(crate) fn batch_room(&self) -> usize {
+        lock(&self.batch_room).bytes()
     }
 
     /// Room held for pages longer than the plan's.

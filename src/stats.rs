@@ -100,21 +100,33 @@ impl SpillMonitor {
             spilled_bytes: self.tier.bytes_passed.load(Ordering::Relaxed),
             reclaimed_bytes: self.tier.bytes_reclaimed.load(Ordering::Relaxed),
             long_page_room: self.meter.long_room() as u64,
+            batch_room: self.meter.batch_room() as u64,
         }
     }
 
-    /// Make room, before `batch` is written, for its byte-array values
-    /// longer than the plan's pages, or refuse it with
-    /// [`Error::PageTooLong`](crate::Error::PageTooLong) when the limit
-    /// cannot hold the copies parquet makes of such a page.
+    /// Make room, before `batch` is written, for what parquet allocates to
+    /// encode it and for its byte-array values longer than the plan's
+    /// pages; or refuse it, with nothing of it reserved.
     ///
-    /// parquet writes a longer value as a page of its own and holds about
-    /// five copies of it while writing it; the plan's stores see that page
-    /// only once it is made, so the first one could pass the limit for a
-    /// moment. [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
+    /// parquet computes every leaf's levels and value indices for the
+    /// whole batch before encoding a column, and copies some types' values
+    /// first (booleans, 8- and 16-bit integers, wide decimals, fixed-size
+    /// binary): up to ~50 bytes a row per such column, whatever the plan's
+    /// pages. Room for the largest batch so far is kept
+    /// ([`WriterStats::batch_room`]); a batch the limit cannot hold beside
+    /// the plan is refused with
+    /// [`Error::BatchTooLarge`](crate::Error::BatchTooLarge): write smaller
+    /// batches. parquet also writes a value longer than the page size as a
+    /// page of its own and holds about five copies of it while writing it;
+    /// the plan's stores see that page only once it is made, so the first
+    /// one could pass the limit for a moment: room is made for it, or the
+    /// batch is refused with
+    /// [`Error::PageTooLong`](crate::Error::PageTooLong).
+    /// [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
     /// calls this for every batch; with `ArrowWriter`, call it before each
-    /// `write`. It reads the values' lengths only (offsets or views), and
-    /// nothing when no column's values together reach a page.
+    /// `write`. It reads the arrays' lengths and null counts, and the
+    /// values' lengths (offsets or views) only where a column's values
+    /// together pass a page.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -181,6 +193,10 @@ pub struct WriterStats {
     /// plan's (byte-array values longer than the page size): 0 unless the
     /// data had such values.
     pub long_page_room: u64,
+    /// Room taken for the largest batch admitted so far while parquet
+    /// encodes it: its levels and converted values, which grow with the
+    /// batch's rows ([`SpillMonitor::admit`]).
+    pub batch_room: u64,
 }
 
 fn b(n: impl TryInto<u64>) -> ByteSize {
@@ -196,6 +212,13 @@ impl fmt::Display for WriterStats {
         writeln!(f, "allocator       {} reserved", b(e.allocator))?;
         if e.reserved_extra > 0 {
             writeln!(f, "caller          {} reserved", b(e.reserved_extra))?;
+        }
+        if self.batch_room > 0 {
+            writeln!(
+                f,
+                "batch encoding  {} reserved (levels and converted values of the largest batch)",
+                b(self.batch_room)
+            )?;
         }
         if self.long_page_room > 0 {
             writeln!(

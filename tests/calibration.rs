@@ -626,3 +626,174 @@ fn long_page_copies_are_within_the_meters_room() {
         }
     }
 }
+
+const BATCH_CASE: &str = "PARQUET_SPILL_BATCH_CASE";
+
+/// Rows of the batch each kind of column is written in.
+const BATCH_ROWS: usize = 1 << 18;
+
+/// One column of `BATCH_ROWS` rows of the kind `kind` names: the leaf
+/// types whose levels and converted values cost parquet the most per byte
+/// of input, flat and nested.
+fn batch_column(kind: &str) -> arrow_array::ArrayRef {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{BooleanBuilder, Int8Builder, ListBuilder};
+    use arrow_array::types::Float16Type;
+    use arrow_array::{
+        ArrowPrimitiveType, BooleanArray, Decimal128Array, DictionaryArray, FixedSizeBinaryArray,
+        Float16Array, Int32Array, Int64Array, Int8Array, StringArray,
+    };
+    let n = BATCH_ROWS;
+    let maybe = |i: usize| !i.is_multiple_of(5);
+    match kind {
+        "bool" => Arc::new(BooleanArray::from_iter(
+            (0..n).map(|i| maybe(i).then_some(i % 3 == 0)),
+        )),
+        "int8" => Arc::new(Int8Array::from_iter(
+            (0..n).map(|i| maybe(i).then_some(i as i8)),
+        )),
+        "int64" => Arc::new(Int64Array::from_iter(
+            (0..n).map(|i| maybe(i).then_some(i as i64)),
+        )),
+        "decimal128(10)" | "decimal128(38)" => {
+            let precision = if kind == "decimal128(10)" { 10 } else { 38 };
+            Arc::new(
+                Decimal128Array::from_iter((0..n).map(|i| maybe(i).then_some(i as i128)))
+                    .with_precision_and_scale(precision, 2)
+                    .expect("decimal"),
+            )
+        }
+        "float16" => Arc::new(Float16Array::from_iter_values(
+            (0..n).map(|_| Float16Type::default_value()),
+        )),
+        "fsb24" => Arc::new(
+            FixedSizeBinaryArray::try_from_iter((0..n).map(|i| [i as u8; 24])).expect("fsb"),
+        ),
+        "dictionary<int64>" => Arc::new(DictionaryArray::new(
+            Int32Array::from_iter_values((0..n).map(|i| (i % 100) as i32)),
+            Arc::new(Int64Array::from_iter_values(0..100)),
+        )),
+        "list<bool>" => {
+            let mut list = ListBuilder::new(BooleanBuilder::new());
+            for i in 0..n / 4 {
+                for j in 0..4 {
+                    list.values().append_value((i + j) % 2 == 0);
+                }
+                list.append(maybe(i));
+            }
+            Arc::new(list.finish())
+        }
+        "list<list<int8>>" => {
+            let mut list = ListBuilder::new(ListBuilder::new(Int8Builder::new()));
+            for i in 0..n / 8 {
+                for _ in 0..2 {
+                    for j in 0..4 {
+                        list.values().values().append_value((i + j) as i8);
+                    }
+                    list.values().append(true);
+                }
+                list.append(true);
+            }
+            Arc::new(list.finish())
+        }
+        _ => Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| format!("{}", i % 1000)),
+        )),
+    }
+}
+
+/// Child: write one batch of the kind the case names, admitted by a plan
+/// over a store that keeps nothing; print the peak heap of the write and
+/// what the plan and the monitor hold for it.
+#[test]
+fn batch_encoding_child() {
+    use std::sync::Arc;
+
+    use arrow_array::RecordBatch;
+    use parquet::arrow::ArrowWriter;
+    use parquet_spill::testkit::DiscardStoreFactory;
+    use parquet_spill::SpillOptions;
+
+    let Ok(kind) = std::env::var(BATCH_CASE) else {
+        return;
+    };
+    let batch =
+        ALLOC.exclude(|| RecordBatch::try_from_iter([("c", batch_column(&kind))]).expect("batch"));
+    let plan = SpillOptions::new(512 * MIB)
+        .backend(Arc::new(DiscardStoreFactory))
+        .plan(&batch.schema())
+        .expect("plan");
+    let monitor = plan.monitor();
+    let mut writer = ArrowWriter::try_new_with_options(
+        std::io::sink(),
+        batch.schema(),
+        plan.into_writer_options(),
+    )
+    .expect("writer");
+    let base = ALLOC.current();
+    ALLOC.reset_peak();
+    monitor.admit(&batch).expect("admitted");
+    writer.write(&batch).expect("written");
+    let measured = ALLOC.peak().saturating_sub(base);
+    let stats = monitor.stats();
+    let e = &stats.estimate;
+    // The plan's own parts (its allocator share aside), the pages kept on
+    // the heap and the metadata charged, and the room for the batch.
+    let held = e.encoders + e.codec + e.transient;
+    let kept = stats.peak_heap_pages + stats.page_metadata;
+    println!(
+        "BATCH measured={measured} held={held} kept={kept} room={}",
+        stats.batch_room
+    );
+}
+
+/// What parquet allocates while it encodes one large batch (levels, value
+/// indices, converted values; the caller's batch aside) against the plan's
+/// encoders and the room `SpillMonitor::admit` makes for the batch
+/// (`src/encode_cost.rs`): covered for every kind, and mostly by the room.
+#[test]
+fn batch_encoding_is_within_the_admitted_room() {
+    let runner = ChildRunner::test("batch_encoding_child").expect("test executable");
+    for kind in [
+        "bool",
+        "int8",
+        "int64",
+        "decimal128(10)",
+        "decimal128(38)",
+        "float16",
+        "fsb24",
+        "dictionary<int64>",
+        "list<bool>",
+        "list<list<int8>>",
+        "utf8",
+    ] {
+        let out = runner
+            .run(BATCH_CASE, kind)
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let line = measure::tagged_line(&out, "BATCH ")
+            .unwrap_or_else(|| panic!("{kind}: no result:\n{out}"));
+        let field = |key: &str| -> u64 { measure::field(line, key).expect(key) };
+        let (measured, held, kept, room) = (
+            field("measured"),
+            field("held"),
+            field("kept"),
+            field("room"),
+        );
+        let cover = (held + kept + room) as f64 / measured as f64;
+        println!(
+            "{kind:>18}: measured {:>6.1} MiB, plan {:>5.1} + kept {:>5.1} + batch room {:>6.1} MiB: {cover:.2}x",
+            measured as f64 / MIB as f64,
+            held as f64 / MIB as f64,
+            kept as f64 / MIB as f64,
+            room as f64 / MIB as f64,
+        );
+        assert!(cover >= 1.0, "{kind}: {line}");
+        // Without the room the plan would not cover it: the check bites
+        // (a short-string column's encoders, reserved a page whatever its
+        // data, cover its levels at this size).
+        if kind != "utf8" {
+            assert!(held + kept < measured, "{kind}: {line}");
+        }
+    }
+}

@@ -105,7 +105,10 @@ fn a_store_error_in_a_worker_fails_the_write_and_no_footer_is_written() {
         "{err}"
     );
     assert!(
-        matches!(Error::in_chain(&err), Some(Error::Encode { .. })),
+        matches!(
+            parquet_spill::testkit::error_in_chain::<Error>(&err),
+            Some(Error::Encode { .. })
+        ),
         "the error names the column: {err}"
     );
     assert!(err.to_string().contains("encoding column"), "{err}");

@@ -630,3 +630,55 @@ fn page_header_statistics_are_expected_with_each_page() {
     );
     assert!(with_statistics > plain, "{with_statistics} > {plain}");
 }
+
+/// parquet computes a batch's levels and converts wide decimals into
+/// copies of their own before encoding: a million-row `Decimal128(38, 2)`
+/// batch needs ~64 MB beside its 16 MB. `admit` refuses it under 32 MiB,
+/// keeps no room for it, and a smaller batch of the same column is admitted
+/// and written by the same writer.
+#[test]
+fn a_batch_parquet_cannot_encode_within_the_limit_is_refused_and_the_writer_goes_on() {
+    use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+
+    let column = Decimal128Array::from_iter_values((0..1 << 20).map(i128::from))
+        .with_precision_and_scale(38, 2)
+        .unwrap();
+    let batch = RecordBatch::try_from_iter([("d", Arc::new(column) as ArrayRef)]).unwrap();
+    let plan = SpillOptions::new(32 << 20).plan(&batch.schema()).unwrap();
+    let monitor = plan.monitor();
+    let mut out = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new_with_options(&mut out, batch.schema(), plan.into_writer_options())
+            .unwrap();
+    match monitor.admit(&batch) {
+        Err(Error::BatchTooLarge {
+            rows,
+            needed,
+            limit,
+        }) => {
+            assert_eq!((rows, limit), (1 << 20, 32 << 20));
+            assert!(needed > 32 << 20, "{needed}");
+        }
+        other => panic!("expected BatchTooLarge, got {other:?}"),
+    }
+    assert_eq!(
+        monitor.stats().batch_room,
+        0,
+        "a refused batch keeps no room"
+    );
+    let small = batch.slice(0, 1 << 16);
+    monitor.admit(&small).unwrap();
+    let room = monitor.stats().batch_room;
+    assert!(room > 1 << 20, "room for the smaller batch: {room}");
+    writer.write(&small).unwrap();
+    writer.close().unwrap();
+    let rows: usize = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(out))
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum();
+    assert_eq!(rows, 1 << 16);
+}

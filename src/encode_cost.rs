@@ -1,0 +1,158 @@
+//! What parquet allocates, beyond its encoders, while it encodes one batch.
+//!
+//! Why: parquet 60.1 does not stream a batch into its encoders. For each
+//! top-level column it first computes every leaf's levels for the whole
+//! batch (definition and repetition levels, two bytes each, and the index
+//! of every non-null value, eight bytes), and then converts a leaf's values
+//! where the physical type differs from the Arrow one: a `Vec<bool>` for
+//! booleans, an `Int32Array` for 8- and 16-bit integers and small
+//! decimals, a dictionary of primitives taken into its values, and for
+//! fixed-length byte arrays (wide decimals, `FixedSizeBinary`, `Float16`,
+//! intervals) a copy of every value plus a 32-byte handle each. None of it
+//! is the caller's batch or a page, and all of it grows with the batch's
+//! rows: a million-row batch of `Decimal128(38, _)` made parquet allocate
+//! 76 MB beside its 16 MB input. So a planned writer counts it per batch
+//! ([`crate::long_values`] walks the leaves) and makes room before parquet
+//! starts, or refuses the batch (`Error::BatchTooLarge`).
+//!
+//! The figures are upper bounds from parquet 60.1's code: vectors that grow
+//! by doubling are counted at twice their contents, and a leaf is assumed
+//! to have definition levels. `tests/calibration.rs` checks them against
+//! a counting allocator for every leaf type.
+
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+
+/// Per level slot: a two-byte level in a vector that doubles.
+const LEVEL: usize = 4;
+/// Per non-null value: its index (`usize`) in the batch.
+const INDEX: usize = 8;
+/// Per fixed-length byte array value: its `FixedLenByteArray` handle.
+const FLBA_HANDLE: usize = 32;
+
+/// One leaf's share of a batch: its levels and value indices, which live
+/// as long as its top-level column is encoded, and the converted copy of
+/// its values, which lives while the leaf itself is written.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LeafCost {
+    pub levels: usize,
+    pub converted: usize,
+}
+
+/// What encoding `array` (a leaf, narrowed to the values parquet writes)
+/// costs: `repeated` when a list is above it, `extra_slots` the level
+/// slots its ancestors add (an empty or null list row takes one).
+pub(crate) fn leaf(array: &ArrayRef, repeated: bool, extra_slots: usize) -> LeafCost {
+    let slots = array.len().saturating_add(extra_slots);
+    let values = array.len() - array.null_count();
+    let levels = match repeated {
+        // Definition and repetition levels; the indices are extended range
+        // by range, so their vector may double too.
+        true => slots * 2 * LEVEL + values * 2 * INDEX,
+        false => slots * LEVEL + values * INDEX,
+    };
+    LeafCost {
+        levels,
+        converted: converted(array.data_type(), array.len(), values),
+    }
+}
+
+/// Bytes of the copy parquet makes of a leaf's values of type `data_type`
+/// before encoding them (`len` slots, `values` of them not null).
+fn converted(data_type: &DataType, len: usize, values: usize) -> usize {
+    match data_type {
+        DataType::Boolean => values,
+        // Widened to `Int32Array` (or `Int64Array`) over every slot.
+        DataType::Int8
+        | DataType::Int16
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::Date64
+        | DataType::Null => len * 8,
+        DataType::Decimal32(..) | DataType::Decimal64(..) => len * 8,
+        DataType::Decimal128(precision, _) | DataType::Decimal256(precision, _) => {
+            match *precision <= 18 {
+                true => len * 8,
+                false => values * (FLBA_HANDLE + decimal_bytes(*precision)),
+            }
+        }
+        DataType::FixedSizeBinary(width) => {
+            values * (FLBA_HANDLE + usize::try_from(*width).unwrap_or(0))
+        }
+        DataType::Float16 => values * (FLBA_HANDLE + 2),
+        DataType::Interval(_) => values * (FLBA_HANDLE + 12),
+        // Taken into a plain array of its values, which is then converted
+        // as its own type is; byte-array values are encoded through the
+        // keys without a copy.
+        DataType::Dictionary(_, _) | DataType::RunEndEncoded(_, _) => match value_type(data_type) {
+            Some(value) if !is_byte_array(value) => {
+                len * width(value) + converted(value, len, values)
+            }
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// A dictionary's or run array's value type.
+fn value_type(data_type: &DataType) -> Option<&DataType> {
+    match data_type {
+        DataType::Dictionary(_, value) => Some(value),
+        DataType::RunEndEncoded(_, value) => Some(value.data_type()),
+        _ => None,
+    }
+}
+
+fn is_byte_array(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::Utf8View
+            | DataType::BinaryView
+    )
+}
+
+/// Bytes a slot of `data_type` takes in a plain Arrow array.
+fn width(data_type: &DataType) -> usize {
+    data_type.primitive_width().unwrap_or(match data_type {
+        DataType::FixedSizeBinary(w) => usize::try_from(*w).unwrap_or(0),
+        _ => 16,
+    })
+}
+
+/// Bytes parquet writes for a decimal of `precision` digits (parquet's
+/// `decimal_length_from_precision`).
+fn decimal_bytes(precision: u8) -> usize {
+    (((10f64.powi(i32::from(precision)) + 1.0).log2() + 1.0) / 8.0).ceil() as usize
+}
+
+/// The most a batch's columns cost at once on `threads` encoding threads
+/// (each encodes one top-level column at a time): the `threads` largest.
+pub(crate) fn batch(mut columns: Vec<usize>, threads: usize) -> usize {
+    columns.sort_unstable_by(|a, b| b.cmp(a));
+    columns.iter().take(threads.max(1)).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_bytes_are_parquets() {
+        // parquet's `decimal_length_from_precision`.
+        for (precision, bytes) in [(1, 1), (2, 1), (3, 2), (9, 4), (18, 8), (19, 9), (38, 16)] {
+            assert_eq!(decimal_bytes(precision), bytes, "precision {precision}");
+        }
+    }
+
+    #[test]
+    fn the_largest_columns_on_each_thread() {
+        assert_eq!(batch(vec![1, 5, 3], 1), 5);
+        assert_eq!(batch(vec![1, 5, 3], 2), 8);
+        assert_eq!(batch(vec![1, 5, 3], 8), 9);
+        assert_eq!(batch(Vec::new(), 2), 0);
+    }
+}
