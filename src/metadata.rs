@@ -106,8 +106,11 @@ pub(crate) struct Meter {
     /// each leaf has written; only grow.
     long_room: Mutex<(Reservation, Vec<usize>)>,
     /// Room for the largest batch so far while parquet encodes it
-    /// ([`crate::encode_cost`]); only grows.
+    /// ([`crate::encode_cost`], and [`CompactPages::beyond`]); only grows.
     batch_room: Mutex<Reservation>,
+    /// The most a page may pass the plan's bound by in the batches
+    /// admitted so far ([`CompactPages`]); only grows.
+    compact: AtomicUsize,
     /// Charged to open stores (released or kept when they drop).
     open: AtomicUsize,
     pages: AtomicU64,
@@ -123,6 +126,7 @@ impl Meter {
             long,
             long_room: Mutex::new((budget.reserve(0)?, Vec::new())),
             batch_room: Mutex::new(budget.reserve(0)?),
+            compact: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
             budget: budget.clone(),
             pages: AtomicU64::new(0),
@@ -181,12 +185,47 @@ impl Meter {
 /// value, and parquet holds several copies of a page while it writes it
 /// ([`LONG_PAGE_COPIES`]), which the plan's transient reservation covers
 /// only up to `bound`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct LongPages {
     /// The longest page (uncompressed) the plan's transient covers.
     pub bound: usize,
     /// The plan's transient reservation (all threads).
     pub covered: usize,
+    /// Pages of fixed-width leaves that a large batch lets pass the bound.
+    pub compact: CompactPages,
+}
+
+/// Pages of nullable, unrepeated fixed-width leaves in batches without
+/// nulls. parquet 60.1 hands such a leaf to its encoder in mini-batches of
+/// up to the page row limit instead of the write batch size (its levels
+/// are "compact"), and checks the page limits only after each one, so a
+/// page can pass them by up to `min(page, rows x width)` where the plan
+/// assumed `min(page, batch x width)`: a nullable `Decimal128(38, _)`
+/// column without nulls wrote 29,828-value pages at a 20,000-row limit.
+/// Only as many rows as a write holds reach one mini-batch, so the excess
+/// is known once the batch is: [`Meter::admit`] makes room for it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CompactPages {
+    /// The plan's data page size, page row limit and write batch size.
+    pub page: usize,
+    pub rows: usize,
+    pub batch: usize,
+    /// The distinct value widths of those leaves.
+    pub widths: Vec<usize>,
+}
+
+impl CompactPages {
+    /// How far beyond the plan's bound a page can grow when a write of
+    /// `rows` rows reaches parquet.
+    fn beyond(&self, rows: usize) -> usize {
+        let mini = rows.min(self.rows);
+        let page = |values: usize, width: usize| self.page.min(values.saturating_mul(width));
+        self.widths
+            .iter()
+            .map(|&w| page(mini, w).saturating_sub(page(self.batch, w)))
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 impl LongPages {
@@ -220,14 +259,14 @@ impl Meter {
     /// on every encoding thread, beyond the plan's transient (heap pages
     /// yield to it). Fails when the limit cannot hold it.
     fn cover_long_page(&self, column: usize, page: usize) -> Result<()> {
-        self.cover_long_pages(&[(column, page)])
+        self.cover_long_pages_below(&[(column, page)], self.trigger())
     }
 
     /// [`cover_long_page`](Self::cover_long_page) for several leaves at
-    /// once, all or nothing: refused, nothing is recorded or reserved, so a
-    /// refused batch leaves later ones judged as before it.
-    fn cover_long_pages(&self, pages: &[(usize, usize)]) -> Result<()> {
-        let trigger = self.long.trigger();
+    /// once (those longer than `trigger`), all or nothing: refused,
+    /// nothing is recorded or reserved, so a refused batch leaves later
+    /// ones judged as before it.
+    fn cover_long_pages_below(&self, pages: &[(usize, usize)], trigger: usize) -> Result<()> {
         let long = || pages.iter().filter(|(_, page)| *page > trigger);
         let Some(&(column, page)) = long().max_by_key(|(_, page)| *page) else {
             return Ok(());
@@ -275,14 +314,21 @@ impl Meter {
     /// [`Error::BatchTooLarge`] or as such a page would, and then nothing
     /// of it is reserved.
     pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
-        let scan = crate::long_values::scan(batch, self.long.trigger());
+        let beyond = self.long.compact.beyond(batch.num_rows());
+        let threshold = self
+            .trigger()
+            .max(self.long.trigger().saturating_add(beyond));
+        let scan = crate::long_values::scan(batch, threshold);
         // A page of that one value, with its 4-byte length prefix.
         let pages: Vec<(usize, usize)> = scan
             .long
             .into_iter()
             .map(|(leaf, longest)| (leaf, longest.saturating_add(4)))
             .collect();
-        let encoding = crate::encode_cost::batch(scan.columns, self.closers);
+        // A page that much longer, in the encoder and as the encoded page,
+        // on every thread (as the plan's transient counts its pages).
+        let encoding = crate::encode_cost::batch(scan.columns, self.closers)
+            .saturating_add(beyond.saturating_mul(2).saturating_mul(self.closers));
         // With the allocator's share of it, as the plan takes of the limit.
         let needed = encoding.saturating_add(encoding / crate::plan::ALLOCATOR_SHARE);
         let mut room = lock(&self.batch_room);
@@ -292,11 +338,21 @@ impl Meter {
             needed,
             limit: self.budget.limit(),
         })?;
-        let long = self.cover_long_pages(&pages);
-        if long.is_err() {
-            room.shrink(more); // refused: the batch keeps no room
+        let long = self.cover_long_pages_below(&pages, threshold);
+        match long {
+            Ok(()) => {
+                self.compact.fetch_max(beyond, Ordering::Relaxed);
+            }
+            Err(_) => room.shrink(more), // refused: the batch keeps no room
         }
         long
+    }
+
+    /// Pages longer than this are beyond what the plan and the batches
+    /// admitted so far made room for.
+    fn trigger(&self) -> usize {
+        let compact = self.compact.load(Ordering::Relaxed);
+        self.long.trigger().saturating_add(compact)
     }
 
     /// Room held for the largest batch while parquet encodes it.
@@ -531,6 +587,12 @@ mod tests {
     const NO_LONG_PAGES: LongPages = LongPages {
         bound: usize::MAX,
         covered: 0,
+        compact: CompactPages {
+            page: 0,
+            rows: 0,
+            batch: 0,
+            widths: Vec::new(),
+        },
     };
 
     const COST: ColumnCost = ColumnCost {

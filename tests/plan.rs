@@ -682,3 +682,53 @@ fn a_batch_parquet_cannot_encode_within_the_limit_is_refused_and_the_writer_goes
         .sum();
     assert_eq!(rows, 1 << 16);
 }
+
+/// A nullable fixed-width column without nulls reaches parquet's encoder in
+/// mini-batches of up to the page row limit, so its pages pass the plan's
+/// row-limited bound (here 20,000 x 16 bytes) by up to a batch's rows (a
+/// 50,000-row write leaves 10,000 rows in the open page, and the next
+/// write's first mini-batch adds 20,000 to them):
+/// `admit` makes room for that from the batch's size, and the store's check
+/// of page headers finds no page longer than it was told to expect (before,
+/// it took room for "long pages", or refused them under a tight limit).
+#[test]
+fn pages_of_nullable_columns_without_nulls_are_expected_from_the_batch() {
+    use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
+    use parquet::arrow::ArrowWriter;
+
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "d",
+        DataType::Decimal128(38, 10),
+        true,
+    )]));
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .build();
+    let plan = SpillOptions::new(64 << 20)
+        .properties(props)
+        .plan(&schema)
+        .unwrap();
+    assert_eq!(plan.properties().data_page_row_count_limit(), 20_000);
+    let monitor = plan.monitor();
+    let mut writer = ArrowWriter::try_new_with_options(
+        std::io::sink(),
+        schema.clone(),
+        plan.into_writer_options(),
+    )
+    .unwrap();
+    let mut random = parquet_spill::workloads::SplitMix64::new(3);
+    for _ in 0..4 {
+        let values = (0..50_000).map(|_| Some(i128::from(random.next_u64())));
+        let column = Decimal128Array::from_iter(values)
+            .with_precision_and_scale(38, 10)
+            .unwrap();
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(column) as ArrayRef]).unwrap();
+        monitor.admit(&batch).unwrap();
+        writer.write(&batch).unwrap();
+    }
+    writer.close().unwrap();
+    let stats = monitor.stats();
+    assert!(stats.batch_room > 0);
+    assert_eq!(stats.long_page_room, 0, "{stats}");
+}

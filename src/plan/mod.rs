@@ -498,6 +498,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         long_pages: LongPages {
             bound: model::splice(&columns.leaves, settings),
             covered: estimate.transient,
+            compact: model::compact_pages(&columns.leaves, settings),
         },
     })
 }

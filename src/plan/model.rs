@@ -409,6 +409,26 @@ pub(crate) fn transient(leaves: &[Leaf], s: &Settings) -> usize {
     leaves.iter().map(|l| l.transient(s)).max().unwrap_or(0)
 }
 
+/// What [`CompactPages`](crate::metadata::CompactPages) needs of the
+/// leaves: the distinct widths of the nullable, unrepeated fixed-width ones
+/// (parquet hands them to the encoder in mini-batches of up to the page row
+/// limit when a batch has no nulls), with the settings.
+pub(crate) fn compact_pages(leaves: &[Leaf], s: &Settings) -> crate::metadata::CompactPages {
+    let mut widths: Vec<usize> = leaves
+        .iter()
+        .filter(|l| !l.repeated && l.levels > 0)
+        .filter_map(|l| l.width)
+        .collect();
+    widths.sort_unstable();
+    widths.dedup();
+    crate::metadata::CompactPages {
+        page: s.page,
+        rows: s.rows,
+        batch: s.batch,
+        widths,
+    }
+}
+
 /// The page a `ParallelWriter` reads back to splice a closed column chunk
 /// into the file while its workers still close other columns.
 pub(crate) fn splice(leaves: &[Leaf], s: &Settings) -> usize {
