@@ -18,10 +18,12 @@ use arrow_schema::DataType;
 /// What one look at a batch's leaves finds.
 pub(crate) struct Scan {
     /// For each leaf column (in the order parquet numbers them: depth
-    /// first) holding a value longer than the threshold, its index and its
-    /// longest value's length. Only values parquet writes count: those of
-    /// the batch's rows (not the rest of a sliced list's child), not null,
-    /// and of a dictionary only those its keys use.
+    /// first) whose two longest values together pass the threshold, its
+    /// index and those two values' lengths together: parquet's byte budget
+    /// can let a page take two values past its limit. Only values parquet
+    /// writes count: those of the batch's rows (not the rest of a sliced
+    /// list's child), not null, and of a dictionary only those its keys
+    /// use.
     pub long: Vec<(usize, usize)>,
     /// For each top-level column, what parquet allocates beyond its
     /// encoders to encode it ([`crate::encode_cost`]).
@@ -38,9 +40,10 @@ pub(crate) fn scan(batch: &RecordBatch, threshold: usize) -> Scan {
     }
 }
 
+/// Each leaf holding a value longer than `threshold`, and its longest.
 #[cfg(test)]
 fn longer_than(batch: &RecordBatch, threshold: usize) -> Vec<(usize, usize)> {
-    scan(batch, threshold).long
+    Walk::over(batch, threshold).longest
 }
 
 #[derive(Default)]
@@ -49,6 +52,9 @@ struct Walk {
     /// The next leaf's index.
     leaf: usize,
     long: Vec<(usize, usize)>,
+    /// Each leaf's longest value, where it passes the threshold (tests).
+    #[cfg(test)]
+    longest: Vec<(usize, usize)>,
     /// Below a list, and the level slots the lists above add.
     repeated: bool,
     extra_slots: usize,
@@ -130,8 +136,12 @@ impl Walk {
                 self.levels = self.levels.saturating_add(cost.levels);
                 self.converted = self.converted.max(cost.converted);
                 let longest = longest(array, self.threshold);
-                if longest > self.threshold {
-                    self.long.push((self.leaf, longest));
+                if longest.two > self.threshold {
+                    self.long.push((self.leaf, longest.two));
+                }
+                #[cfg(test)]
+                if longest.one > self.threshold {
+                    self.longest.push((self.leaf, longest.one));
                 }
                 self.leaf += 1;
             }
@@ -199,28 +209,59 @@ fn run_values(array: &ArrayRef) -> Option<ArrayRef> {
     }
 }
 
-/// The longest value of a leaf array that parquet writes, or at most
-/// `threshold` when none is longer (or it is not a byte array).
-fn longest(array: &ArrayRef, threshold: usize) -> usize {
+/// The longest value of a leaf array, and its two longest together.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Longest {
+    one: usize,
+    two: usize,
+}
+
+impl FromIterator<usize> for Longest {
+    fn from_iter<I: IntoIterator<Item = usize>>(lengths: I) -> Self {
+        let (first, second) =
+            lengths.into_iter().fold(
+                (0, 0),
+                |(a, b), len| {
+                    if len > a {
+                        (len, a)
+                    } else {
+                        (a, b.max(len))
+                    }
+                },
+            );
+        Longest {
+            one: first,
+            two: first.saturating_add(second),
+        }
+    }
+}
+
+/// The longest values of a leaf array that parquet writes, or at most
+/// `threshold` together when they are no longer (or it is not a byte
+/// array).
+fn longest(array: &ArrayRef, threshold: usize) -> Longest {
     match array.data_type() {
         DataType::Dictionary(_, _) => array
             .as_any_dictionary_opt()
-            .map_or(0, |d| through_keys(d, threshold)),
-        DataType::RunEndEncoded(_, _) => run_values(array).map_or(0, |v| longest(&v, threshold)),
-        // No more than all the values together can be one value.
-        _ if total(array) <= threshold => 0,
+            .map_or_else(Longest::default, |d| through_keys(d, threshold)),
+        DataType::RunEndEncoded(_, _) => {
+            run_values(array).map_or_else(Longest::default, |v| longest(&v, threshold))
+        }
+        // No more than all the values together.
+        _ if total(array) <= threshold => Longest::default(),
         _ => max_len(array),
     }
 }
 
-/// The longest value a dictionary's keys use: its values' longest first
-/// (cheap, and usually short), then, only when that passes `threshold`,
-/// each valid key's value (values that are themselves a dictionary or run
-/// array count whole).
-fn through_keys(d: &dyn arrow_array::AnyDictionaryArray, threshold: usize) -> usize {
+/// The longest values a dictionary's keys use: its values' longest first
+/// (cheap, and usually short), then, only when twice that passes
+/// `threshold`, each valid key's value (values that are themselves a
+/// dictionary or run array count whole).
+fn through_keys(d: &dyn arrow_array::AnyDictionaryArray, threshold: usize) -> Longest {
     let values = d.values();
-    let all = longest(values, threshold);
-    if all <= threshold || total(values) == 0 {
+    // Keys may use a value twice: two of the longest are the most.
+    let all = longest(values, threshold / 2);
+    if all.one.saturating_mul(2) <= threshold || total(values) == 0 {
         return all;
     }
     let keys = d.keys();
@@ -229,8 +270,7 @@ fn through_keys(d: &dyn arrow_array::AnyDictionaryArray, threshold: usize) -> us
         .enumerate()
         .filter(|(i, _)| keys.is_valid(*i))
         .map(|(_, k)| value_len(values, k))
-        .max()
-        .unwrap_or(0)
+        .collect()
 }
 
 /// A `Utf8`/`Binary` array's offsets, or a large one's.
@@ -258,8 +298,8 @@ impl<'a> Offsets<'a> {
         }
     }
 
-    /// The longest value for which `valid` holds.
-    fn longest(&self, valid: impl Fn(usize) -> bool) -> usize {
+    /// The longest values for which `valid` holds.
+    fn longest(&self, valid: impl Fn(usize) -> bool) -> Longest {
         fn lengths<O: OffsetSizeTrait>(o: &[O]) -> impl Iterator<Item = usize> + '_ {
             o.windows(2).map(|w| (w[1] - w[0]).as_usize())
         }
@@ -322,34 +362,34 @@ fn total(array: &ArrayRef) -> usize {
     }
 }
 
-/// The longest value of a byte array that is not null (parquet writes no
-/// bytes for a null; an array may keep some under it, say after `nullif`).
-fn max_len(array: &ArrayRef) -> usize {
+/// The longest values of a byte array that are not null (parquet writes
+/// no bytes for a null; an array may keep some under it, say after
+/// `nullif`).
+fn max_len(array: &ArrayRef) -> Longest {
     let nulls = array.logical_nulls();
     let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
     if let DataType::FixedSizeBinary(width) = array.data_type() {
-        let any = (0..array.len()).any(valid);
-        return if any {
-            usize::try_from(*width).unwrap_or(0)
-        } else {
-            0
-        };
+        let width = usize::try_from(*width).unwrap_or(0);
+        return (0..array.len())
+            .filter(|&i| valid(i))
+            .take(2)
+            .map(|_| width)
+            .collect();
     }
     match (Offsets::of(array), views(array)) {
         (Some(offsets), _) => offsets.longest(valid),
         (None, Some(views)) => longest_valid(views.iter().map(view_len), valid),
-        (None, None) => 0,
+        (None, None) => Longest::default(),
     }
 }
 
 /// The longest of `lengths` whose index is `valid`.
-fn longest_valid(lengths: impl Iterator<Item = usize>, valid: impl Fn(usize) -> bool) -> usize {
+fn longest_valid(lengths: impl Iterator<Item = usize>, valid: impl Fn(usize) -> bool) -> Longest {
     lengths
         .enumerate()
         .filter(|(i, _)| valid(*i))
         .map(|(_, len)| len)
-        .max()
-        .unwrap_or(0)
+        .collect()
 }
 
 /// The length of value `i` of a byte array (0 if null, out of range or
@@ -439,7 +479,7 @@ mod tests {
             .set_write_batch_size(1)
             .build();
         let walk = Walk::over(batch, threshold);
-        let long = walk.long.clone();
+        let long = walk.longest.clone();
         let mut file = Vec::new();
         let mut writer =
             ArrowWriter::try_new(&mut file, batch.schema(), Some(props)).expect("writer");
@@ -583,5 +623,26 @@ mod tests {
             .slice(1, 2);
         assert_eq!(longer_than(&batch, 4), vec![]);
         assert_eq!(longer_than(&batch, 2), vec![(0, 3)]);
+    }
+
+    /// A page can take two values past its byte budget, so a leaf is
+    /// reported with its two longest values together, a dictionary's keys
+    /// using one value twice counting it twice.
+    #[test]
+    fn two_values_a_page_may_take_are_counted_together() {
+        let strings = StringArray::from(vec!["x".repeat(100), "ab".into(), "y".repeat(60)]);
+        let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)]).unwrap();
+        assert_eq!(scan(&batch, 50).long, vec![(0, 160)]);
+        // Neither value passes 120; together they do.
+        assert_eq!(scan(&batch, 120).long, vec![(0, 160)]);
+        assert_eq!(longer_than(&batch, 120), vec![]);
+        assert_eq!(scan(&batch, 160).long, vec![]);
+
+        let values = StringArray::from(vec!["x".repeat(100), "ab".into()]);
+        let keys = Int32Array::from(vec![0, 1, 0]);
+        let dictionary = DictionaryArray::new(keys, Arc::new(values));
+        let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
+        assert_eq!(scan(&batch, 150).long, vec![(0, 200)]);
+        assert_eq!(scan(&batch, 200).long, vec![]);
     }
 }

@@ -319,11 +319,13 @@ impl Meter {
             .trigger()
             .max(self.long.trigger().saturating_add(beyond));
         let scan = crate::long_values::scan(batch, threshold);
-        // A page of that one value, with its 4-byte length prefix.
+        // A page of those two values, with their 4-byte length prefixes:
+        // parquet's byte budget lets a page take up to two values past its
+        // limit (a dictionary page held two 2 MiB values in a fresh sweep).
         let pages: Vec<(usize, usize)> = scan
             .long
             .into_iter()
-            .map(|(leaf, longest)| (leaf, longest.saturating_add(4)))
+            .map(|(leaf, two)| (leaf, two.saturating_add(8)))
             .collect();
         // A page that much longer, in the encoder and as the encoded page,
         // on every thread (as the plan's transient counts its pages).
