@@ -213,7 +213,6 @@ fn metadata_child() {
     use arrow_array::builder::{Int64Builder, ListBuilder};
     use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
     use arrow_schema::{DataType, Field, Schema};
-    use parquet::arrow::ArrowWriter;
     use parquet::file::properties::{EnabledStatistics, WriterProperties};
     use parquet_spill::SpillOptions;
 
@@ -294,13 +293,9 @@ fn metadata_child() {
         .properties(props)
         .plan(&schema)
         .unwrap();
-    let monitor = plan.monitor();
-    let mut writer = ArrowWriter::try_new_with_options(
-        std::io::sink(),
-        schema.clone(),
-        plan.into_writer_options(),
-    )
-    .unwrap();
+    let (monitor, mut writer) =
+        parquet_spill::testkit::planned_arrow_writer(std::io::sink(), schema.clone(), plan)
+            .unwrap();
     if open.is_some() {
         // The first batch (and the writer's own state) outside the count.
         writer.write(&batch(0)).unwrap();
@@ -711,7 +706,6 @@ fn batch_encoding_child() {
     use std::sync::Arc;
 
     use arrow_array::RecordBatch;
-    use parquet::arrow::ArrowWriter;
     use parquet_spill::testkit::DiscardStoreFactory;
     use parquet_spill::SpillOptions;
 
@@ -724,13 +718,9 @@ fn batch_encoding_child() {
         .backend(Arc::new(DiscardStoreFactory))
         .plan(&batch.schema())
         .expect("plan");
-    let monitor = plan.monitor();
-    let mut writer = ArrowWriter::try_new_with_options(
-        std::io::sink(),
-        batch.schema(),
-        plan.into_writer_options(),
-    )
-    .expect("writer");
+    let (monitor, mut writer) =
+        parquet_spill::testkit::planned_arrow_writer(std::io::sink(), batch.schema(), plan)
+            .expect("writer");
     let base = ALLOC.current();
     ALLOC.reset_peak();
     monitor.admit(&batch).expect("admitted");

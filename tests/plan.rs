@@ -640,18 +640,15 @@ fn page_header_statistics_are_expected_with_each_page() {
 fn a_batch_parquet_cannot_encode_within_the_limit_is_refused_and_the_writer_goes_on() {
     use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use parquet::arrow::ArrowWriter;
 
     let column = Decimal128Array::from_iter_values((0..1 << 20).map(i128::from))
         .with_precision_and_scale(38, 2)
         .unwrap();
     let batch = RecordBatch::try_from_iter([("d", Arc::new(column) as ArrayRef)]).unwrap();
     let plan = SpillOptions::new(32 << 20).plan(&batch.schema()).unwrap();
-    let monitor = plan.monitor();
     let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new_with_options(&mut out, batch.schema(), plan.into_writer_options())
-            .unwrap();
+    let (monitor, mut writer) =
+        parquet_spill::testkit::planned_arrow_writer(&mut out, batch.schema(), plan).unwrap();
     match monitor.admit(&batch) {
         Err(Error::BatchTooLarge {
             rows,
@@ -694,7 +691,6 @@ fn a_batch_parquet_cannot_encode_within_the_limit_is_refused_and_the_writer_goes
 #[test]
 fn pages_of_nullable_columns_without_nulls_are_expected_from_the_batch() {
     use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
-    use parquet::arrow::ArrowWriter;
 
     let schema = Arc::new(Schema::new(vec![Field::new(
         "d",
@@ -709,13 +705,9 @@ fn pages_of_nullable_columns_without_nulls_are_expected_from_the_batch() {
         .plan(&schema)
         .unwrap();
     assert_eq!(plan.properties().data_page_row_count_limit(), 20_000);
-    let monitor = plan.monitor();
-    let mut writer = ArrowWriter::try_new_with_options(
-        std::io::sink(),
-        schema.clone(),
-        plan.into_writer_options(),
-    )
-    .unwrap();
+    let (monitor, mut writer) =
+        parquet_spill::testkit::planned_arrow_writer(std::io::sink(), schema.clone(), plan)
+            .unwrap();
     let mut random = parquet_spill::workloads::SplitMix64::new(3);
     for _ in 0..4 {
         let values = (0..50_000).map(|_| Some(i128::from(random.next_u64())));

@@ -41,6 +41,29 @@ pub fn write_parquet(
     Ok(Bytes::from(writer.into_inner()?))
 }
 
+/// An `ArrowWriter` of `schema` to `out` made from `plan`, and the plan's monitor (to
+/// [`admit`](crate::SpillMonitor::admit) batches and read its stats).
+///
+/// ```
+/// use arrow_schema::{DataType, Field, Schema};
+/// use parquet_spill::{testkit::planned_arrow_writer, SpillOptions};
+/// let schema = std::sync::Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+/// let plan = SpillOptions::new(32 << 20).plan(&schema)?;
+/// let (monitor, writer) = planned_arrow_writer(Vec::new(), schema, plan)?;
+/// assert!(writer.close().is_ok());
+/// assert_eq!(monitor.stats().pages, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn planned_arrow_writer<W: std::io::Write + Send>(
+    out: W,
+    schema: SchemaRef,
+    plan: crate::SpillPlan,
+) -> Result<(crate::SpillMonitor, ArrowWriter<W>)> {
+    let monitor = plan.monitor();
+    let writer = ArrowWriter::try_new_with_options(out, schema, plan.into_writer_options())?;
+    Ok((monitor, writer))
+}
+
 /// Write `batches` through `ArrowRowGroupWriterFactory`, encoding every leaf
 /// column on its own thread (the parallel path), one row group per
 /// `max_row_group_row_count` rows of the properties (default: one per batch).
