@@ -170,8 +170,9 @@ struct Encoder {
     /// The first failure of the writer (not of its input): every later
     /// call fails with it, so a failed writer never writes a footer.
     failed: Option<String>,
-    /// A plan's monitor: each batch's long values are admitted by it
-    /// ([`SpillMonitor::admit`]) before any column has the batch.
+    /// A plan's monitor: each batch is admitted by it (room to encode it,
+    /// and for its long values: [`SpillMonitor::admit`]) before any column
+    /// has the batch.
     monitor: Option<SpillMonitor>,
 }
 
@@ -294,9 +295,10 @@ impl<W: Write + Send> ParallelWriter<W> {
         Ok(this.with_threads(threads).with_monitor(monitor))
     }
 
-    /// Admit each batch's byte-array values longer than the plan's pages
-    /// with `monitor` ([`SpillMonitor::admit`]) before encoding it: room is
-    /// made for the pages they make, or the batch is refused with
+    /// Admit each batch with `monitor` ([`SpillMonitor::admit`]) before
+    /// encoding it: room is made for what parquet allocates to encode it
+    /// and for the pages its byte-array values longer than the plan's pages
+    /// make, or the batch is refused with [`Error::BatchTooLarge`] or
     /// [`Error::PageTooLong`] and nothing of it is written (the writer goes
     /// on). [`try_new_with_plan`](Self::try_new_with_plan) does this
     /// itself; use it when the plan's writer options went to
