@@ -574,6 +574,7 @@ fn out_of_memory(e: &parquet_spill::Error) -> bool {
             | Error::BudgetExhausted { .. }
             | Error::PageMetadataExhausted { .. }
             | Error::PageTooLong { .. }
+            | Error::BatchTooLarge { .. }
     )
 }
 
@@ -592,5 +593,30 @@ fn parquet_error(e: ParquetError, path: &Path) -> DataFusionError {
     match parquet_spill::Error::in_chain(&e) {
         Some(ours) if out_of_memory(ours) => spill_error(ours, path),
         _ => DataFusionError::External(format!("parquet-spill: writing {path}: {e}").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `ParallelWriter` names the column a stop happened in; the stop
+    /// inside is still the pool's `ResourcesExhausted`.
+    #[test]
+    fn a_memory_stop_inside_a_column_is_resources_exhausted() {
+        let cause: ParquetError = parquet_spill::Error::BatchTooLarge {
+            rows: 10,
+            needed: 2,
+            limit: 1,
+        }
+        .into();
+        let wrapped: ParquetError = parquet_spill::Error::Encode {
+            column: "c".into(),
+            source: cause,
+        }
+        .into();
+        let e = parquet_error(wrapped, &Path::from("out.parquet"));
+        assert!(matches!(e, DataFusionError::ResourcesExhausted(_)), "{e}");
+        assert!(e.to_string().contains("a batch of 10 rows"), "{e}");
     }
 }
