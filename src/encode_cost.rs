@@ -129,11 +129,14 @@ fn decimal_bytes(precision: u8) -> usize {
     (((10f64.powi(i32::from(precision)) + 1.0).log2() + 1.0) / 8.0).ceil() as usize
 }
 
-/// The most a batch's columns cost at once on `threads` encoding threads
-/// (each encodes one top-level column at a time): the `threads` largest.
-pub(crate) fn batch(mut columns: Vec<usize>, threads: usize) -> usize {
-    columns.sort_unstable_by(|a, b| b.cmp(a));
-    columns.iter().take(threads.max(1)).sum()
+/// The most a batch's columns cost at once on `threads` encoding threads:
+/// each thread encodes one top-level column at a time, but the threads of
+/// a `ParallelWriter` may be on columns of different batches it holds, so
+/// each is counted at the batch's costliest column (the room kept is the
+/// most over the batches admitted).
+pub(crate) fn batch(columns: &[usize], threads: usize) -> usize {
+    let costliest = columns.iter().copied().max().unwrap_or(0);
+    costliest.saturating_mul(threads.max(1))
 }
 
 #[cfg(test)]
@@ -149,10 +152,9 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_columns_on_each_thread() {
-        assert_eq!(batch(vec![1, 5, 3], 1), 5);
-        assert_eq!(batch(vec![1, 5, 3], 2), 8);
-        assert_eq!(batch(vec![1, 5, 3], 8), 9);
-        assert_eq!(batch(Vec::new(), 2), 0);
+    fn the_costliest_column_on_each_thread() {
+        assert_eq!(batch(&[1, 5, 3], 1), 5);
+        assert_eq!(batch(&[1, 5, 3], 2), 10);
+        assert_eq!(batch(&[], 2), 0);
     }
 }

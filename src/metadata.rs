@@ -329,7 +329,7 @@ impl Meter {
             .collect();
         // A page that much longer, in the encoder and as the encoded page,
         // on every thread (as the plan's transient counts its pages).
-        let encoding = crate::encode_cost::batch(scan.columns, self.closers)
+        let encoding = crate::encode_cost::batch(&scan.columns, self.closers)
             .saturating_add(beyond.saturating_mul(2).saturating_mul(self.closers));
         // With the allocator's share of it, as the plan takes of the limit.
         let needed = encoding.saturating_add(encoding / crate::plan::ALLOCATOR_SHARE);
