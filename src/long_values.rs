@@ -63,6 +63,10 @@ struct Walk {
     levels: usize,
     converted: usize,
     columns: Vec<usize>,
+    /// How many times parquet encodes each value walked here: more than
+    /// once under a dictionary or run array of nested values, which it
+    /// takes into one row per key or run row.
+    scale: usize,
 }
 
 impl Walk {
@@ -70,6 +74,7 @@ impl Walk {
     fn over(batch: &RecordBatch, threshold: usize) -> Self {
         let mut walk = Walk {
             threshold,
+            scale: 1,
             ..Walk::default()
         };
         for column in batch.columns() {
@@ -125,16 +130,18 @@ impl Walk {
             ),
             // parquet writes a dictionary or run array of nested values as
             // the leaves of its values (every value counted).
-            DataType::Dictionary(_, values) if values.is_nested() => {
-                self.values(array.as_any_dictionary_opt().map(|d| d.values().clone()))
-            }
+            DataType::Dictionary(_, values) if values.is_nested() => self.expanded(
+                array,
+                array.as_any_dictionary_opt().map(|d| d.values().clone()),
+            ),
             DataType::RunEndEncoded(_, values) if values.data_type().is_nested() => {
-                self.values(run_values(array))
+                self.expanded(array, run_values(array))
             }
             _ => {
                 let cost = crate::encode_cost::leaf(array, self.repeated, self.extra_slots);
-                self.levels = self.levels.saturating_add(cost.levels);
-                self.converted = self.converted.max(cost.converted);
+                let scaled = |bytes: usize| bytes.saturating_mul(self.scale);
+                self.levels = self.levels.saturating_add(scaled(cost.levels));
+                self.converted = self.converted.max(scaled(cost.converted));
                 let longest = longest(array, self.threshold);
                 if longest.two > self.threshold {
                     self.long.push((self.leaf, longest.two));
@@ -152,6 +159,23 @@ impl Walk {
         if let Some(values) = values {
             self.array(&values);
         }
+    }
+
+    /// The nested `values` of a dictionary or run array `parent`, which
+    /// parquet first takes into one row per row of `parent`: their leaves
+    /// cost that many times more to encode, and the taken array is held
+    /// while the column is encoded.
+    fn expanded(&mut self, parent: &ArrayRef, values: Option<ArrayRef>) {
+        let Some(values) = values else {
+            return;
+        };
+        let (rows, len) = (parent.len(), values.len().max(1));
+        let taken = (values.get_array_memory_size() / len).saturating_mul(rows);
+        self.levels = self.levels.saturating_add(taken.saturating_mul(self.scale));
+        let saved = self.scale;
+        self.scale = saved.saturating_mul(rows.div_ceil(len).max(1));
+        self.array(&values);
+        self.scale = saved;
     }
 
     /// The `values` of a list (or map) array `parent`: repeated, and each
@@ -644,5 +668,22 @@ mod tests {
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
         assert_eq!(scan(&batch, 150).long, vec![(0, 200)]);
         assert_eq!(scan(&batch, 200).long, vec![]);
+    }
+
+    /// parquet takes a dictionary of structs into one struct per key before
+    /// encoding it: ten values under 100,000 keys cost as 100,000 rows.
+    #[test]
+    fn a_dictionary_of_nested_values_costs_as_many_rows_as_keys() {
+        let values = StructArray::from(vec![(
+            Arc::new(Field::new("a", DataType::Int64, false)),
+            Arc::new(arrow_array::Int64Array::from_iter_values(0..10)) as ArrayRef,
+        )]);
+        let keys = Int32Array::from_iter_values((0..100_000).map(|i| i % 10));
+        let dictionary = DictionaryArray::new(keys, Arc::new(values));
+        let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
+        let cost = scan(&batch, usize::MAX).columns[0];
+        // The leaf's levels and indices, and the taken struct's 8 bytes a row.
+        assert!(cost >= 100_000 * (4 + 8 + 8), "{cost}");
+        assert!(cost <= 100_000 * 40, "{cost}");
     }
 }

@@ -669,6 +669,25 @@ fn batch_column(kind: &str) -> arrow_array::ArrayRef {
             Int32Array::from_iter_values((0..n).map(|i| (i % 100) as i32)),
             Arc::new(Int64Array::from_iter_values(0..100)),
         )),
+        "dictionary<struct>" => {
+            use arrow_schema::{DataType, Field};
+            let values = arrow_array::StructArray::from(vec![
+                (
+                    Arc::new(Field::new("a", DataType::Int64, false)),
+                    Arc::new(Int64Array::from_iter_values(0..100)) as arrow_array::ArrayRef,
+                ),
+                (
+                    Arc::new(Field::new("b", DataType::Int8, true)),
+                    Arc::new(Int8Array::from_iter(
+                        (0..100).map(|i| maybe(i).then_some(i as i8)),
+                    )),
+                ),
+            ]);
+            Arc::new(DictionaryArray::new(
+                Int32Array::from_iter_values((0..n).map(|i| (i % 100) as i32)),
+                Arc::new(values),
+            ))
+        }
         "list<bool>" => {
             let mut list = ListBuilder::new(BooleanBuilder::new());
             for i in 0..n / 4 {
@@ -754,6 +773,7 @@ fn batch_encoding_is_within_the_admitted_room() {
         "float16",
         "fsb24",
         "dictionary<int64>",
+        "dictionary<struct>",
         "list<bool>",
         "list<list<int8>>",
         "utf8",
