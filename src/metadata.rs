@@ -315,9 +315,8 @@ impl Meter {
     /// of it is reserved.
     pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
         let beyond = self.long.compact.beyond(batch.num_rows());
-        let threshold = self
-            .trigger()
-            .max(self.long.trigger().saturating_add(beyond));
+        let compact = beyond.max(self.compact.load(Ordering::Relaxed));
+        let threshold = self.long.trigger().saturating_add(compact);
         let scan = crate::long_values::scan(batch, threshold);
         // A page of those two values, with their 4-byte length prefixes:
         // parquet's byte budget lets a page take up to two values past its
@@ -327,8 +326,9 @@ impl Meter {
             .into_iter()
             .map(|(leaf, two)| (leaf, two.saturating_add(8)))
             .collect();
-        // A page that much longer, in the encoder and as the encoded page,
-        // on every thread (as the plan's transient counts its pages).
+        // What parquet allocates to encode the batch, and a page `beyond`
+        // longer than planned (in the encoder and as the encoded page) on
+        // every thread, as the plan's transient counts its pages.
         let encoding = crate::encode_cost::batch(&scan.columns, self.closers)
             .saturating_add(beyond.saturating_mul(2).saturating_mul(self.closers));
         // With the allocator's share of it, as the plan takes of the limit.

@@ -705,9 +705,9 @@ fn pages_of_nullable_columns_without_nulls_are_expected_from_the_batch() {
         .plan(&schema)
         .unwrap();
     assert_eq!(plan.properties().data_page_row_count_limit(), 20_000);
+    let mut out = Vec::new();
     let (monitor, mut writer) =
-        parquet_spill::testkit::planned_arrow_writer(std::io::sink(), schema.clone(), plan)
-            .unwrap();
+        parquet_spill::testkit::planned_arrow_writer(&mut out, schema.clone(), plan).unwrap();
     let mut random = parquet_spill::workloads::SplitMix64::new(3);
     for _ in 0..4 {
         let values = (0..50_000).map(|_| Some(i128::from(random.next_u64())));
@@ -723,4 +723,18 @@ fn pages_of_nullable_columns_without_nulls_are_expected_from_the_batch() {
     let stats = monitor.stats();
     assert!(stats.batch_room > 0);
     assert_eq!(stats.long_page_room, 0, "{stats}");
+    // The pages this is about: longer than 20,000 values of 16 bytes.
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(bytes::Bytes::from(out)).unwrap();
+    let mut pages = reader
+        .get_row_group(0)
+        .unwrap()
+        .get_column_page_reader(0)
+        .unwrap();
+    let mut largest = 0;
+    while let Some(page) = pages.get_next_page().unwrap() {
+        largest = largest.max(page.buffer().len());
+    }
+    println!("largest page {largest} bytes; the row limit alone bounds 320,000");
+    assert!(largest > 20_000 * 16, "{largest}");
 }
