@@ -260,18 +260,28 @@ impl Case {
 /// How a case ended, measured in the child.
 enum Outcome {
     Refused,
-    /// Peak heap and resident growth, and whether the write stopped with
-    /// `PageMetadataExhausted`.
+    /// Peak heap and resident growth, and the error the write stopped
+    /// with before passing the limit, if any ([`STOPS`]).
     Measured {
         heap: u64,
         rss: u64,
-        exhausted: bool,
-        /// Stopped with `PageTooLong`: a long value the limit cannot hold.
-        too_long: bool,
-        /// Stopped with `BatchTooLarge`: a batch parquet could not encode
-        /// within the limit.
-        too_large: bool,
+        stop: Option<&'static str>,
     },
+}
+
+/// The errors a write may stop with before passing its limit: page
+/// metadata the limit cannot hold, a long value's pages, a batch parquet
+/// could not encode within it.
+const STOPS: [&str; 3] = ["PageMetadataExhausted", "PageTooLong", "BatchTooLarge"];
+
+/// Which of [`STOPS`] `err` is, if any.
+fn stop(err: &ParquetError) -> Option<&'static str> {
+    match Error::in_chain(err)? {
+        Error::PageMetadataExhausted { .. } => Some(STOPS[0]),
+        Error::PageTooLong { .. } => Some(STOPS[1]),
+        Error::BatchTooLarge { .. } => Some(STOPS[2]),
+        _ => None,
+    }
 }
 
 /// `ArrowWriter`, or `ParallelWriter` on more than one thread.
@@ -338,29 +348,16 @@ fn child(
     let base = counter.current();
     let rss = parquet_spill::rss::reset_peak().unwrap_or(0);
     counter.reset_peak();
-    let (exhausted, too_long, too_large) = match write_all(&case, &batches, plan) {
-        Ok(()) => (false, false, false),
-        Err(e) if testkit::metadata_exhausted(&e) => (true, false, false),
-        Err(e) if matches!(Error::in_chain(&e), Some(Error::PageTooLong { .. })) => {
-            (false, true, false)
-        }
-        Err(e) if matches!(Error::in_chain(&e), Some(Error::BatchTooLarge { .. })) => {
-            (false, false, true)
-        }
-        Err(e) => panic!("seed {seed}: {e}"),
+    let stop = match write_all(&case, &batches, plan) {
+        Ok(()) => None,
+        Err(e) => Some(stop(&e).unwrap_or_else(|| panic!("seed {seed}: {e}"))),
     };
     let heap = counter.peak().saturating_sub(base) as u64;
     let rss = parquet_spill::rss::peak().unwrap_or(0).saturating_sub(rss);
     if verbose {
         eprintln!("{}", monitor.stats());
     }
-    Outcome::Measured {
-        heap,
-        rss,
-        exhausted,
-        too_long,
-        too_large,
-    }
+    Outcome::Measured { heap, rss, stop }
 }
 
 /// The child side: measure the case [`CASE`] names, if any, with `counter`
@@ -375,15 +372,9 @@ pub fn serve_child(counter: &'static CountingAlloc, set_bound: impl Fn(usize)) {
         return;
     };
     match child(counter, set_bound, seed, recycle, long) {
-        Outcome::Measured {
-            heap,
-            rss,
-            exhausted,
-            too_long,
-            too_large,
-        } => println!(
-            "SWEEP heap={heap} rss={rss} exhausted={exhausted} too_long={too_long} \
-             too_large={too_large}"
+        Outcome::Measured { heap, rss, stop } => println!(
+            "SWEEP heap={heap} rss={rss} stop={}",
+            stop.unwrap_or("none")
         ),
         Outcome::Refused => println!("SWEEP refused"),
     }
@@ -410,8 +401,9 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, long: bool) {
     };
     let runner = ChildRunner::test(child_test).expect("test executable");
     let mode = if recycle { "recycle" } else { "plain" };
-    let (mut worst_heap, mut worst_rss, mut refused, mut exhausted) = (0f64, 0f64, 0, 0);
-    let (mut too_long, mut too_large) = (0, 0);
+    let (mut worst_heap, mut worst_rss, mut refused) = (0f64, 0f64, 0);
+    // Cases stopped by each of `STOPS`.
+    let mut stopped = [0usize; STOPS.len()];
     // The same over the cases written through `ParallelWriter::write_all`.
     let (mut all_cases, mut all_heap, mut all_rss) = (0, 0f64, 0f64);
     // Every case over its limit, reported together at the end.
@@ -438,12 +430,11 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, long: bool) {
             measure::field(line, key).unwrap_or_else(|| panic!("seed {seed}: {line}"))
         };
         let (heap, rss) = (field("heap"), field("rss"));
-        let stopped = measure::field(line, "exhausted") == Some(true);
-        exhausted += usize::from(stopped);
-        let long_stopped = measure::field(line, "too_long") == Some(true);
-        too_long += usize::from(long_stopped);
-        let large_stopped = measure::field(line, "too_large") == Some(true);
-        too_large += usize::from(large_stopped);
+        let stop: String = measure::field(line, "stop").unwrap_or_default();
+        let stop = STOPS.iter().position(|s| *s == stop);
+        if let Some(i) = stop {
+            stopped[i] += 1;
+        }
         let limit = case.limit as f64;
         worst_heap = worst_heap.max(heap as f64 / limit);
         worst_rss = worst_rss.max(rss as f64 / limit);
@@ -462,11 +453,9 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, long: bool) {
             if write_all { " write_all" } else { "" },
             human_bytes(heap),
             human_bytes(rss),
-            match (stopped, long_stopped, large_stopped) {
-                (true, _, _) => ", stopped: page metadata exhausted".to_string(),
-                (_, true, _) => ", stopped: PageTooLong".to_string(),
-                (_, _, true) => ", stopped: BatchTooLarge".to_string(),
-                _ => case.long.map_or(String::new(), |l| format!(", {} B values", l.len)),
+            match stop {
+                Some(i) => format!(", stopped: {}", STOPS[i]),
+                None => case.long.map_or(String::new(), |l| format!(", {} B values", l.len)),
             }
         );
         if heap as f64 > limit || rss as f64 > limit {
@@ -477,11 +466,17 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, long: bool) {
         }
     }
     println!(
-        "{cases} cases from seed {from} ({mode}{}), {refused} refused, {exhausted} stopped by PageMetadataExhausted, \
-         {too_long} by PageTooLong, {too_large} by BatchTooLarge; \
+        "{cases} cases from seed {from} ({mode}{}), {refused} refused, {} stopped by {}, \
+         {} by {}, {} by {}; \
          worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}; \
          over the {all_cases} written by write_all: heap {all_heap:.3}, resident set {all_rss:.3}",
-        if long { ", a long-value column" } else { "" }
+        if long { ", a long-value column" } else { "" },
+        stopped[0],
+        STOPS[0],
+        stopped[1],
+        STOPS[1],
+        stopped[2],
+        STOPS[2],
     );
     assert!(over.is_empty(), "over the limit:\n{}", over.join("\n"));
 }
