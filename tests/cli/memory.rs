@@ -707,3 +707,71 @@ fn ipc_batches_larger_than_the_limit_allows_are_planned_or_refused() {
         &out,
     );
 }
+
+/// A Parquet input's reader keeps, for every column at once, the page it is
+/// decoding (decompressed: parquet's writers make pages of up to 1 MiB),
+/// the column's dictionary and, for zstd, a decompression context outside
+/// the Rust heap; none of it is a batch, and the batch size does not bound
+/// it. The demo's wide data written by parquet's defaults (zstd, one page
+/// and a dictionary per column) is read with every column's page in
+/// memory: the refusal names the reading's share, and at the minimum it
+/// names the process stays within it. Before the reader was counted, a
+/// 1,500-column file of the same kind converted under 128 MiB peaked at
+/// 261 MiB. A narrow file of 1 MiB pages in several row groups is kept
+/// within a small limit too.
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn parquet_inputs_are_read_within_the_limit() {
+    let dir = TempDir::new().unwrap();
+    let csv = wide_csv(dir.path());
+    let wide = dir.path().join("wide.parquet");
+    assert_ok(&run(&[&"convert", &csv, &"-o", &wide, &"-q"]));
+    let report = dir.path().join("report.json");
+    let refused = convert(&wide, TOO_SMALL, Some("lz4_raw"), None, &report);
+    let refusal = refusal(&refused, &wide, TOO_SMALL, WIDE_COLUMNS);
+    let err = stderr(&refused);
+    let reading = between(&err, "(of it, ", " for reading the Parquet input")
+        .map(human_bytes)
+        .unwrap_or_else(|| panic!("the refusal names no share for reading\n{err}"));
+    // Every column's page of ~160 KB (the data set's share of each) and its
+    // zstd context.
+    assert!(
+        reading > WIDE_COLUMNS as u64 * 160_000,
+        "reading {WIDE_COLUMNS} one-page columns of 48 MiB needs more than {reading}\n{err}"
+    );
+    let what = format!(
+        "convert (a {WIDE_COLUMNS}-column zstd Parquet input) --compression lz4_raw \
+         --memory-limit {}",
+        refusal.suggested
+    );
+    assert_ok(&convert(
+        &wide,
+        &refusal.suggested,
+        Some("lz4_raw"),
+        None,
+        &report,
+    ));
+    assert_within(&report_json(&report), &what);
+
+    // 6 Int64 columns, 1 MiB pages, row groups of 400,000 rows.
+    let ipc = dir.path().join("narrow.arrow");
+    huge_batch_ipc(&ipc, false, 3, 400_000);
+    let narrow = dir.path().join("narrow.parquet");
+    assert_ok(&run(&[
+        &"convert",
+        &ipc,
+        &"-o",
+        &narrow,
+        &"-q",
+        &"--row-group-rows",
+        &"400000",
+        &"--dictionary",
+        &"off",
+    ]));
+    let limit = "24MiB";
+    assert_ok(&convert(&narrow, limit, Some("lz4_raw"), None, &report));
+    assert_within(
+        &report_json(&report),
+        &format!("convert (a Parquet input of 1 MiB pages) --memory-limit {limit}"),
+    );
+}

@@ -217,6 +217,9 @@ struct BatchRows {
     /// The most two consecutive batches a reader reads whole hold (an IPC
     /// file's), bytes.
     whole: u64,
+    /// The most an input's reader holds beside its batches (inputs are read
+    /// one at a time), bytes.
+    reader: u64,
 }
 
 /// With a limit, size read batches within it and reserve their memory;
@@ -227,11 +230,13 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
         .filter_map(|p| p.whole_batches)
         .max()
         .unwrap_or(0);
+    let reader = inputs.iter().map(|p| p.reader_bytes).max().unwrap_or(0);
     let (Some(limit), None) = (args.memory_limit, args.batch_rows) else {
         return BatchRows {
             rows: vec![args.batch_rows.map(|n| n.get()); inputs.len()],
             reserve: 0,
             whole,
+            reader,
         };
     };
     let target = batch_target(limit);
@@ -246,6 +251,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
         rows,
         reserve: batch_reserve(limit, whole),
         whole,
+        reader,
     }
 }
 
@@ -298,13 +304,15 @@ fn writer_options(
     let backend = Arc::clone(&spill) as Arc<dyn PageStoreFactory>;
     // The batches' reservation, the allocator's kept blocks and the output's
     // buffers grow with the limit, so a refusal's minimum is searched for
-    // with the reservation the minimum itself would get.
+    // with the reservation the minimum itself would get. The reader's own
+    // state (a Parquet input's pages) does not.
     let reserve_at = |limit: u64| {
-        let batches = match args.batch_rows {
+        let input = match args.batch_rows {
             Some(_) => batches.reserve,
             None => batch_reserve(limit, batches.whole),
         };
-        batches
+        input
+            .saturating_add(usize::try_from(batches.reader).unwrap_or(usize::MAX))
             .saturating_add(crate::recycle_bound(Some(limit)))
             .saturating_add(output::buffer_bytes(Some(limit)))
     };
@@ -348,9 +356,19 @@ fn writer_options(
                     .build();
                 minimum(&lz4, a.minimum)
             });
+            // A Parquet input's reader needs the same whatever the codec written.
+            let reading = if batches.reader > 0 {
+                format!(
+                    " (of it, {} for reading the Parquet input: every column's largest page \
+                     and codec context)",
+                    human_bytes(batches.reader)
+                )
+            } else {
+                String::new()
+            };
             anyhow!(
                 "--memory-limit {} is too small for {columns} leaf columns with {}: the smallest \
-                 limit that works is {} (try --memory-limit {}){}",
+                 limit that works is {}{reading} (try --memory-limit {}){}",
                 human_bytes(limit),
                 args.compression,
                 human_bytes(needed),

@@ -51,6 +51,14 @@ pub fn probe(input: &Input) -> Result<(SchemaRef, Option<f64>)> {
     }
 }
 
+/// What parquet's reader of `input` holds beside its batches, bytes.
+pub fn parquet_reader_bytes(input: &Input) -> Result<u64> {
+    let path = &input.path;
+    let builder = parquet_builder(path, Arc::new(AtomicU64::new(0)))
+        .with_context(|| format!("reading the metadata of {}", path.display()))?;
+    super::parquet_pages::reader_bytes(path, builder.metadata())
+}
+
 /// Read a self-describing input in batches (`rows` applies to Parquet; IPC
 /// batches are read as they were written).
 pub fn batches(

@@ -11,6 +11,7 @@ mod binary;
 mod counting;
 mod held;
 mod ipc_file;
+mod parquet_pages;
 mod text;
 
 use std::fmt;
@@ -94,6 +95,9 @@ pub struct Probed {
     /// whole, whatever the batch size asked for (an IPC file's record
     /// batches): one being read, the writer still holding the other.
     pub whole_batches: Option<u64>,
+    /// What the input's reader holds beside its batches, bytes (a Parquet
+    /// file's pages and codec contexts, [`parquet_pages`]).
+    pub reader_bytes: u64,
 }
 
 /// Batches of one input; errors name the file and, for text, the line.
@@ -137,11 +141,16 @@ impl Input {
             Kind::IpcFile => Some(ipc_file::Footer::read(&self.path)?.batch_pair_bytes()),
             _ => None,
         };
+        let reader_bytes = match self.kind {
+            Kind::Parquet => binary::parquet_reader_bytes(self)?,
+            _ => 0,
+        };
         Ok(Probed {
             input: self.clone(),
             schema,
             bytes_per_row,
             whole_batches,
+            reader_bytes,
         })
     }
 }

@@ -1,0 +1,438 @@
+//! What parquet's reader holds beside the batches it returns.
+//!
+//! Why: `--memory-limit` is the process's memory, and a Parquet input's
+//! reader keeps, for every column at once, the page it is decoding
+//! (decompressed, as large as the writer of the input made it: parquet's
+//! default is 1 MiB), the column's dictionary, and a codec per column (a
+//! zstd decompression context outside the Rust heap). A 1,500-column file
+//! of one-page column chunks is read with the whole row group decompressed
+//! in memory, whatever the batch size: converting such a file under a
+//! 128 MiB limit peaked at 261 MiB before this was counted. The footer
+//! does not say how large a page is, so the input's page headers are read
+//! (a few hundred bytes a page, before any data is converted) and the
+//! largest page of each column reserved.
+//!
+//! Measured (`tests/cli/memory.rs`, `parquet_inputs_are_read_within_the_limit`):
+//! beyond its pages, the reader holds under 6 KiB a column on the heap, and
+//! zstd 45–91 KiB a column outside it; the constants below round up.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use parquet::basic::Compression;
+use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
+
+/// The reader's own state per column, beyond its pages (page reader, record
+/// reader, level buffers, the read buffer of the page being read).
+const PER_COLUMN: u64 = 8 << 10;
+/// A zstd decompression context (C memory, kept per column by parquet's
+/// `ZSTDCodec`, with a compression context it does not use): resident
+/// 45–91 KiB a column as measured, more for larger pages.
+const ZSTD_CONTEXT: u64 = 128 << 10;
+/// A page header is read in pieces of this many bytes, more if it is longer
+/// (statistics can make it so).
+const HEADER_READ: usize = 256;
+/// Longer page headers are taken for a malformed file.
+const HEADER_MAX: usize = 16 << 20;
+
+/// Bytes the reader of the file with `metadata` at `path` holds at most
+/// beside its batches: for every column its dictionary (decoded, kept for
+/// the column chunk) and its largest decompressed data page, over all row
+/// groups (a column may start its next row group before another ends its
+/// own); once, the largest page being decompressed or decoded, as read
+/// and as decompressed; and every column's codec context and own state.
+pub fn reader_bytes(path: &Path, metadata: &ParquetMetaData) -> Result<u64> {
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let columns = metadata.file_metadata().schema_descr().num_columns();
+    let mut held = vec![0u64; columns];
+    let mut transient = 0u64;
+    for row_group in metadata.row_groups() {
+        for (held, chunk) in held.iter_mut().zip(row_group.columns()) {
+            let pages = chunk_pages(&mut file, chunk).with_context(|| {
+                format!(
+                    "reading the page headers of column {} in {}",
+                    chunk.column_path(),
+                    path.display()
+                )
+            })?;
+            *held = (*held).max(pages.dictionary + pages.largest);
+            let largest = pages.dictionary.max(pages.largest);
+            transient = transient.max(largest + pages.largest_compressed);
+        }
+    }
+    let codecs: u64 = metadata
+        .row_groups()
+        .iter()
+        .flat_map(|rg| rg.columns().iter().map(|c| codec_context(c.compression())))
+        .max()
+        .map_or(0, |most| most * columns as u64);
+    let pages: u64 = held.iter().sum();
+    Ok(pages + transient + codecs + PER_COLUMN * columns as u64)
+}
+
+fn codec_context(codec: Compression) -> u64 {
+    match codec {
+        Compression::ZSTD(_) => ZSTD_CONTEXT,
+        _ => 0,
+    }
+}
+
+/// The largest pages of one column chunk, bytes.
+#[derive(Debug, Default, PartialEq)]
+struct ChunkPages {
+    count: u64,
+    largest: u64,
+    largest_compressed: u64,
+    dictionary: u64,
+}
+
+/// Walk `chunk`'s page headers in `file`.
+fn chunk_pages(file: &mut File, chunk: &ColumnChunkMetaData) -> Result<ChunkPages> {
+    let start = match chunk.dictionary_page_offset() {
+        Some(dictionary) if dictionary > 0 => dictionary.min(chunk.data_page_offset()),
+        _ => chunk.data_page_offset(),
+    };
+    let start = u64::try_from(start).context("negative page offset")?;
+    let end = start + u64::try_from(chunk.compressed_size()).context("negative chunk size")?;
+    let mut pages = ChunkPages::default();
+    let mut buf = Vec::new();
+    let mut pos = start;
+    while pos < end {
+        let header = read_header(file, pos, end, &mut buf)?;
+        if header.kind == DICTIONARY_PAGE {
+            pages.dictionary = pages.dictionary.max(header.uncompressed);
+        } else {
+            pages.largest = pages.largest.max(header.uncompressed);
+        }
+        pages.largest_compressed = pages.largest_compressed.max(header.compressed);
+        pages.count += 1;
+        pos += header.len as u64 + header.compressed;
+    }
+    Ok(pages)
+}
+
+/// Read the page header at `pos` (before `end`) through `buf`.
+fn read_header(file: &mut File, pos: u64, end: u64, buf: &mut Vec<u8>) -> Result<Header> {
+    let mut want = HEADER_READ;
+    loop {
+        let available = usize::try_from(end - pos).unwrap_or(usize::MAX);
+        buf.resize(want.min(available), 0);
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(buf)
+            .with_context(|| format!("the file ends inside the page header at byte {pos}"))?;
+        match Header::parse(buf) {
+            Ok(header) => return Ok(header),
+            Err(Parse::Short) if buf.len() < available && want < HEADER_MAX => want *= 16,
+            Err(Parse::Short) => anyhow::bail!("page header at byte {pos} is cut short"),
+            Err(Parse::Malformed(what)) => {
+                anyhow::bail!("page header at byte {pos} is malformed: {what}")
+            }
+        }
+    }
+}
+
+/// parquet.thrift's `PageType::DICTIONARY_PAGE`.
+const DICTIONARY_PAGE: i32 = 2;
+
+/// The sizes of one page (parquet.thrift's `PageHeader`, fields 1–3) and
+/// the bytes its header takes.
+#[derive(Debug, PartialEq)]
+struct Header {
+    kind: i32,
+    uncompressed: u64,
+    compressed: u64,
+    len: usize,
+}
+
+#[derive(Debug, PartialEq)]
+enum Parse {
+    /// More bytes are needed.
+    Short,
+    Malformed(&'static str),
+}
+
+impl Header {
+    /// Decode a header (Thrift compact protocol) at the start of `bytes`.
+    fn parse(bytes: &[u8]) -> Result<Self, Parse> {
+        let mut input = Compact { bytes, pos: 0 };
+        let (mut kind, mut uncompressed, mut compressed) = (None, None, None);
+        let mut last = 0i16;
+        while let Some((id, ty)) = input.field(&mut last)? {
+            match (id, ty) {
+                (1..=3, I32) => {
+                    let value = input.zigzag()?;
+                    let value = i32::try_from(value).map_err(|_| Parse::Malformed("size"))?;
+                    match id {
+                        1 => kind = Some(value),
+                        2 => uncompressed = Some(value),
+                        _ => compressed = Some(value),
+                    }
+                }
+                _ => input.skip(ty, 0)?,
+            }
+        }
+        let size = |v: Option<i32>| {
+            v.and_then(|v| u64::try_from(v).ok())
+                .ok_or(Parse::Malformed("a page size is missing or negative"))
+        };
+        Ok(Self {
+            kind: kind.ok_or(Parse::Malformed("the page type is missing"))?,
+            uncompressed: size(uncompressed)?,
+            compressed: size(compressed)?,
+            len: input.pos,
+        })
+    }
+}
+
+/// Thrift compact protocol types (the field header's low nibble).
+const BOOL_TRUE: u8 = 1;
+const BOOL_FALSE: u8 = 2;
+const BYTE: u8 = 3;
+const I16: u8 = 4;
+const I32: u8 = 5;
+const I64: u8 = 6;
+const DOUBLE: u8 = 7;
+const BINARY: u8 = 8;
+const LIST: u8 = 9;
+const SET: u8 = 10;
+const MAP: u8 = 11;
+const STRUCT: u8 = 12;
+/// Deeper nesting is taken for a malformed header.
+const MAX_DEPTH: usize = 32;
+
+/// Just enough of the Thrift compact protocol to read a page header's sizes
+/// and skip everything else in it.
+struct Compact<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Compact<'_> {
+    fn byte(&mut self) -> Result<u8, Parse> {
+        let byte = *self.bytes.get(self.pos).ok_or(Parse::Short)?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    fn advance(&mut self, n: usize) -> Result<(), Parse> {
+        let end = self.pos.checked_add(n).ok_or(Parse::Malformed("length"))?;
+        if end > self.bytes.len() {
+            return Err(Parse::Short);
+        }
+        self.pos = end;
+        Ok(())
+    }
+
+    fn varint(&mut self) -> Result<u64, Parse> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(Parse::Malformed("varint longer than 10 bytes"))
+    }
+
+    fn zigzag(&mut self) -> Result<i64, Parse> {
+        let v = self.varint()?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    fn length(&mut self) -> Result<usize, Parse> {
+        usize::try_from(self.varint()?).map_err(|_| Parse::Malformed("length"))
+    }
+
+    /// The next field's id and type, `None` at the struct's end.
+    fn field(&mut self, last: &mut i16) -> Result<Option<(i16, u8)>, Parse> {
+        let header = self.byte()?;
+        if header == 0 {
+            return Ok(None);
+        }
+        let delta = i16::from(header >> 4);
+        let id = match delta {
+            0 => i16::try_from(self.zigzag()?).map_err(|_| Parse::Malformed("field id"))?,
+            _ => last
+                .checked_add(delta)
+                .ok_or(Parse::Malformed("field id"))?,
+        };
+        *last = id;
+        Ok(Some((id, header & 0x0f)))
+    }
+
+    /// Skip a value of type `ty` (a field's; in a collection, booleans
+    /// take a byte each).
+    fn skip(&mut self, ty: u8, depth: usize) -> Result<(), Parse> {
+        if depth > MAX_DEPTH {
+            return Err(Parse::Malformed("nested too deep"));
+        }
+        match ty {
+            BOOL_TRUE | BOOL_FALSE => Ok(()),
+            BYTE => self.advance(1),
+            I16 | I32 | I64 => self.varint().map(drop),
+            DOUBLE => self.advance(8),
+            BINARY => {
+                let n = self.length()?;
+                self.advance(n)
+            }
+            LIST | SET => {
+                let header = self.byte()?;
+                let n = match header >> 4 {
+                    15 => self.length()?,
+                    n => usize::from(n),
+                };
+                self.elements(header & 0x0f, n, depth)
+            }
+            MAP => {
+                let n = self.length()?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let types = self.byte()?;
+                for _ in 0..n {
+                    self.elements(types >> 4, 1, depth)?;
+                    self.elements(types & 0x0f, 1, depth)?;
+                }
+                Ok(())
+            }
+            STRUCT => {
+                let mut last = 0;
+                while let Some((_, ty)) = self.field(&mut last)? {
+                    self.skip(ty, depth + 1)?;
+                }
+                Ok(())
+            }
+            _ => Err(Parse::Malformed("unknown type")),
+        }
+    }
+
+    /// Skip `n` elements of a collection of type `ty`.
+    fn elements(&mut self, ty: u8, n: usize, depth: usize) -> Result<(), Parse> {
+        for _ in 0..n {
+            match ty {
+                BOOL_TRUE | BOOL_FALSE => self.advance(1)?,
+                _ => self.skip(ty, depth + 1)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::ZstdLevel;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    /// Every page header parquet writes (with statistics, dictionaries,
+    /// both data page versions) decodes to the sizes parquet's own reader
+    /// finds: the walk lands on each page and reads its sizes.
+    #[test]
+    fn the_walk_finds_every_page_parquet_wrote() {
+        for (v2, dictionary) in [(false, false), (false, true), (true, false), (true, true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("pages.parquet");
+            let ints: ArrayRef = Arc::new(Int64Array::from_iter_values(0..100_000));
+            let strings: ArrayRef = Arc::new(StringArray::from_iter_values(
+                (0..100_000).map(|i| format!("value {}", i % 3000)),
+            ));
+            let batch = RecordBatch::try_from_iter([("i", ints), ("s", strings)]).unwrap();
+            let props = WriterProperties::builder()
+                .set_writer_version(match v2 {
+                    true => parquet::file::properties::WriterVersion::PARQUET_2_0,
+                    false => parquet::file::properties::WriterVersion::PARQUET_1_0,
+                })
+                .set_dictionary_enabled(dictionary)
+                .set_statistics_enabled(EnabledStatistics::Page)
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_data_page_size_limit(16 << 10)
+                .set_max_row_group_row_count(Some(60_000))
+                .build();
+            let mut writer =
+                ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
+                    .unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+
+            let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+            let metadata = reader.metadata();
+            let mut file = File::open(&path).unwrap();
+            for (r, row_group) in metadata.row_groups().iter().enumerate() {
+                for (c, chunk) in row_group.columns().iter().enumerate() {
+                    let mut expected = ChunkPages::default();
+                    let mut pages = reader
+                        .get_row_group(r)
+                        .unwrap()
+                        .get_column_page_reader(c)
+                        .unwrap();
+                    while let Some(page) = pages.get_next_page().unwrap() {
+                        let size = page.buffer().len() as u64;
+                        expected.count += 1;
+                        match page.page_type() {
+                            parquet::basic::PageType::DICTIONARY_PAGE => {
+                                expected.dictionary = expected.dictionary.max(size)
+                            }
+                            _ => expected.largest = expected.largest.max(size),
+                        }
+                    }
+                    let found = chunk_pages(&mut file, chunk).unwrap();
+                    assert_eq!(
+                        (found.count, found.largest, found.dictionary),
+                        (expected.count, expected.largest, expected.dictionary),
+                        "v2 {v2}, dictionary {dictionary}, row group {r}, column {c}"
+                    );
+                    assert!(found.count > 1 + u64::from(dictionary));
+                    assert!(found.largest_compressed < chunk.compressed_size() as u64);
+                }
+            }
+            assert_eq!(metadata.num_row_groups(), 2);
+        }
+    }
+
+    #[test]
+    fn malformed_or_cut_headers_are_errors_not_panics() {
+        // Field 1 (i32 5), then a field of unknown type 13.
+        assert_eq!(
+            Header::parse(&[0x15, 0x0a, 0x1d]),
+            Err(Parse::Malformed("unknown type"))
+        );
+        // Fields 1 and 2, then the input ends.
+        assert_eq!(Header::parse(&[0x15, 0x00, 0x15, 0x80]), Err(Parse::Short));
+        // A struct without fields 2 and 3.
+        assert_eq!(
+            Header::parse(&[0x15, 0x00, 0x00]),
+            Err(Parse::Malformed("a page size is missing or negative"))
+        );
+        // Negative sizes.
+        assert_eq!(
+            Header::parse(&[0x15, 0x00, 0x15, 0x01, 0x15, 0x01, 0x00]),
+            Err(Parse::Malformed("a page size is missing or negative"))
+        );
+        // Nested structs past the depth limit.
+        let deep: Vec<u8> = vec![0x1c; 100];
+        assert_eq!(
+            Header::parse(&[&[0x4c][..], &deep].concat()),
+            Err(Parse::Malformed("nested too deep"))
+        );
+        // A well-formed header: type 0, sizes 100 and 60, a binary field 4.
+        assert_eq!(
+            Header::parse(&[
+                0x15, 0x00, 0x15, 0xc8, 0x01, 0x15, 0x78, 0x18, 0x02, b'a', b'b', 0x00
+            ]),
+            Ok(Header {
+                kind: 0,
+                uncompressed: 100,
+                compressed: 60,
+                len: 12
+            })
+        );
+    }
+}
