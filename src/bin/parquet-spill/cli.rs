@@ -68,9 +68,11 @@ pub struct ConvertArgs {
     #[arg(long, value_name = "ROWS", default_value_t = 1000)]
     pub infer_rows: usize,
 
-    /// Keep the writer's heap within this size by spilling pages to disk
-    /// (e.g. 256MiB). Without it, parquet's in-memory page store holds each
-    /// whole row group on the heap.
+    /// Keep the process's memory growth within this size (e.g. 256MiB):
+    /// the writer, its codecs, the input's reader and the batches in flight,
+    /// pages spilling to disk. A limit too small is refused naming the
+    /// smallest that works. Without it, parquet's in-memory page store holds
+    /// each whole row group on the heap.
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size_arg)]
     pub memory_limit: Option<u64>,
 

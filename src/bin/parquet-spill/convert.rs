@@ -72,7 +72,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     let schema = input::common_schema(&probed)?;
     let input_bytes = inputs.iter().map(|i| i.size).sum();
     let props = settings::writer_properties(args, &schema)?;
-    let batch_rows = batch_rows(args, &probed);
+    let batch_rows = batch_rows(args, &probed)?;
     let planned = writer_options(args, props, &schema, input_bytes, &batch_rows)?;
     let options = planned.options;
 
@@ -224,20 +224,31 @@ struct BatchRows {
 
 /// With a limit, size read batches within it and reserve their memory;
 /// `--batch-rows` (or no limit) keeps the readers' defaults.
-fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
+fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
     let whole = inputs
         .iter()
         .filter_map(|p| p.whole_batches)
         .max()
         .unwrap_or(0);
-    let reader = inputs.iter().map(|p| p.reader_bytes).max().unwrap_or(0);
+    // Read one at a time; counted only under a limit (a Parquet input's
+    // page headers are read for it).
+    let reader = match args.memory_limit {
+        Some(_) => inputs
+            .iter()
+            .map(Probed::reader_bytes)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .max()
+            .unwrap_or(0),
+        None => 0,
+    };
     let (Some(limit), None) = (args.memory_limit, args.batch_rows) else {
-        return BatchRows {
+        return Ok(BatchRows {
             rows: vec![args.batch_rows.map(|n| n.get()); inputs.len()],
             reserve: 0,
             whole,
             reader,
-        };
+        });
     };
     let target = batch_target(limit);
     let rows = inputs
@@ -247,12 +258,12 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> BatchRows {
                 .map(|bytes| ((target as f64 / bytes.max(1.0)) as usize).clamp(1, 65_536))
         })
         .collect();
-    BatchRows {
+    Ok(BatchRows {
         rows,
         reserve: batch_reserve(limit, whole),
         whole,
         reader,
-    }
+    })
 }
 
 /// Input bytes per read batch at `limit`.

@@ -95,9 +95,6 @@ pub struct Probed {
     /// whole, whatever the batch size asked for (an IPC file's record
     /// batches): one being read, the writer still holding the other.
     pub whole_batches: Option<u64>,
-    /// What the input's reader holds beside its batches, bytes (a Parquet
-    /// file's pages and codec contexts, [`parquet_pages`]).
-    pub reader_bytes: u64,
 }
 
 /// Batches of one input; errors name the file and, for text, the line.
@@ -141,21 +138,26 @@ impl Input {
             Kind::IpcFile => Some(ipc_file::Footer::read(&self.path)?.batch_pair_bytes()),
             _ => None,
         };
-        let reader_bytes = match self.kind {
-            Kind::Parquet => binary::parquet_reader_bytes(self)?,
-            _ => 0,
-        };
         Ok(Probed {
             input: self.clone(),
             schema,
             bytes_per_row,
             whole_batches,
-            reader_bytes,
         })
     }
 }
 
 impl Probed {
+    /// What the input's reader holds beside its batches, bytes: a Parquet
+    /// file's pages and codec contexts ([`parquet_pages`], which reads the
+    /// file's page headers); nothing worth counting for the other formats.
+    pub fn reader_bytes(&self) -> Result<u64> {
+        match self.input.kind {
+            Kind::Parquet => binary::parquet_reader_bytes(&self.input),
+            _ => Ok(0),
+        }
+    }
+
     /// Open the input and read it in batches of `batch_rows` rows (default:
     /// about [`TARGET_BATCH_BYTES`] of input each), counting bytes read in
     /// `bytes_read`; read buffers kept for reuse are reserved in `pool`.
