@@ -629,6 +629,17 @@ fn the_minimum_named_for_1500_columns_works_every_time() {
 /// An Arrow IPC input of `batches` record batches of `rows` rows × 6 Int64
 /// columns (48 bytes a row), as a file or a stream.
 fn huge_batch_ipc(path: &Path, stream: bool, batches: usize, rows: i64) {
+    huge_batch_ipc_compressed(path, stream, batches, rows, None)
+}
+
+/// [`huge_batch_ipc`], its buffers compressed with `compression`.
+fn huge_batch_ipc_compressed(
+    path: &Path,
+    stream: bool,
+    batches: usize,
+    rows: i64,
+    compression: Option<arrow_ipc::CompressionType>,
+) {
     use std::sync::Arc;
 
     use arrow_array::{ArrayRef, Int64Array, RecordBatch};
@@ -638,12 +649,19 @@ fn huge_batch_ipc(path: &Path, stream: bool, batches: usize, rows: i64) {
     });
     let batch = RecordBatch::try_from_iter(columns).unwrap();
     let out = BufWriter::new(File::create(path).unwrap());
+    let options = arrow_ipc::writer::IpcWriteOptions::default()
+        .try_with_compression(compression)
+        .unwrap();
     if stream {
-        let mut w = arrow_ipc::writer::StreamWriter::try_new(out, &batch.schema()).unwrap();
+        let mut w =
+            arrow_ipc::writer::StreamWriter::try_new_with_options(out, &batch.schema(), options)
+                .unwrap();
         (0..batches).for_each(|_| w.write(&batch).unwrap());
         w.finish().unwrap();
     } else {
-        let mut w = arrow_ipc::writer::FileWriter::try_new(out, &batch.schema()).unwrap();
+        let mut w =
+            arrow_ipc::writer::FileWriter::try_new_with_options(out, &batch.schema(), options)
+                .unwrap();
         (0..batches).for_each(|_| w.write(&batch).unwrap());
         w.finish().unwrap();
     }
@@ -664,14 +682,14 @@ fn ipc_batches_larger_than_the_limit_allows_are_planned_or_refused() {
     let file = dir.path().join("huge.arrow");
     huge_batch_ipc(&file, false, batches, rows);
     let refused = convert(&file, "32MiB", None, None, &dir.path().join("r.json"));
-    let refusal = refusal(&refused, &file, "32MiB", 6);
+    let named = refusal(&refused, &file, "32MiB", 6);
     assert!(
-        refusal.minimum > 2 * 48_000_000,
+        named.minimum > 2 * 48_000_000,
         "two batches of 48 MB fit in {}",
-        refusal.minimum
+        named.minimum
     );
     let report = dir.path().join("ok.json");
-    assert_ok(&convert(&file, &refusal.suggested, None, None, &report));
+    assert_ok(&convert(&file, &named.suggested, None, None, &report));
     let report = report_json(&report);
     let limit = report["memory_limit"].as_u64().unwrap();
     let rss = report["peak_rss"].as_u64().unwrap();
@@ -682,6 +700,42 @@ fn ipc_batches_larger_than_the_limit_allows_are_planned_or_refused() {
         mib(report["peak_heap"].as_u64().unwrap())
     );
     assert_eq!(report["rows"], batches as u64 * rows as u64);
+    assert!(rss <= limit + OVERHEAD, "{report}");
+
+    // Compressed, a batch holds its block and every buffer decompressed
+    // (the footer gives only the block's length): the minimum named counts
+    // both and is kept.
+    let zstd = dir.path().join("huge-zstd.arrow");
+    huge_batch_ipc_compressed(
+        &zstd,
+        false,
+        batches,
+        rows,
+        Some(arrow_ipc::CompressionType::ZSTD),
+    );
+    let stored = std::fs::metadata(&zstd).unwrap().len();
+    assert!(stored < 48_000_000, "compressed: {stored} bytes");
+    let refused = convert(&zstd, "32MiB", None, None, &dir.path().join("r.json"));
+    let refusal = refusal(&refused, &zstd, "32MiB", 6);
+    assert!(
+        refusal.minimum > 2 * 48_000_000,
+        "two batches of 48 MB decompressed fit in {}",
+        refusal.minimum
+    );
+    let report = dir.path().join("zstd.json");
+    assert_ok(&convert(&zstd, &refusal.suggested, None, None, &report));
+    let report = report_json(&report);
+    let (limit, rss) = (
+        report["memory_limit"].as_u64().unwrap(),
+        report["peak_rss"].as_u64().unwrap(),
+    );
+    eprintln!(
+        "zstd IPC file ({:.1} MiB) at its minimum {:.1} MiB: peak RSS {:.1} MiB, heap {:.1} MiB",
+        mib(stored),
+        mib(limit),
+        mib(rss),
+        mib(report["peak_heap"].as_u64().unwrap())
+    );
     assert!(rss <= limit + OVERHEAD, "{report}");
 
     let stream = dir.path().join("huge.arrows");

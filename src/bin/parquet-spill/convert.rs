@@ -225,23 +225,23 @@ struct BatchRows {
 /// With a limit, size read batches within it and reserve their memory;
 /// `--batch-rows` (or no limit) keeps the readers' defaults.
 fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
-    let whole = inputs
-        .iter()
-        .filter_map(|p| p.whole_batches)
-        .max()
-        .unwrap_or(0);
-    // Read one at a time; counted only under a limit (a Parquet input's
-    // page headers are read for it).
-    let reader = match args.memory_limit {
-        Some(_) => inputs
-            .iter()
-            .map(Probed::reader_bytes)
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .max()
-            .unwrap_or(0),
-        None => 0,
+    // Inputs are read one at a time. Counted only under a limit: a Parquet
+    // input's page headers are read for it, and a compressed IPC file's
+    // buffer lengths.
+    let most = |of: fn(&Probed) -> Result<u64>| -> Result<u64> {
+        match args.memory_limit {
+            Some(_) => Ok(inputs
+                .iter()
+                .map(of)
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .max()
+                .unwrap_or(0)),
+            None => Ok(0),
+        }
     };
+    let whole = most(|p| Ok(p.whole_batches()?.unwrap_or(0)))?;
+    let reader = most(Probed::reader_bytes)?;
     let (Some(limit), None) = (args.memory_limit, args.batch_rows) else {
         return Ok(BatchRows {
             rows: vec![args.batch_rows.map(|n| n.get()); inputs.len()],

@@ -90,12 +90,69 @@ impl Footer {
         })
     }
 
-    /// The most bytes two consecutive record batches hold as stored: the
-    /// writer may still hold slices of one batch while the next is read.
-    pub fn batch_pair_bytes(&self) -> u64 {
-        let sizes: Vec<u64> = self.batches.iter().map(|b| b.len as u64).collect();
+    /// The most bytes two consecutive record batches hold once read: the
+    /// writer may still hold slices of one batch while the next is read. A
+    /// compressed batch holds its block (buffers stored uncompressed are
+    /// slices of it) and every buffer decompressed, whose sizes are read
+    /// from the block ([`Footer::held_bytes`]).
+    pub fn batch_pair_bytes(&self) -> Result<u64> {
+        let sizes: Vec<u64> = self
+            .batches
+            .iter()
+            .map(|b| self.held_bytes(b))
+            .collect::<Result<_>>()?;
         let pairs = sizes.windows(2).map(|w| w[0].saturating_add(w[1]));
-        pairs.chain(sizes.first().copied()).max().unwrap_or(0)
+        Ok(pairs.chain(sizes.first().copied()).max().unwrap_or(0))
+    }
+
+    /// The bytes `stored` holds once read: the block, and for a compressed
+    /// batch each buffer's decompressed length (the eight bytes before each
+    /// compressed buffer in the body; -1 for one stored as it is).
+    fn held_bytes(&self, stored: &Stored) -> Result<u64> {
+        let context = || {
+            format!(
+                "reading a record batch's metadata in {}",
+                self.path.display()
+            )
+        };
+        let meta_len = usize::try_from(stored.block.metaDataLength())?;
+        let mut meta = vec![0u8; meta_len];
+        self.file
+            .read_exact_at(&mut meta, stored.offset)
+            .with_context(context)?;
+        let message = match meta.get(..4) {
+            // The continuation marker (format 0.15 on), then the length.
+            Some([0xff, 0xff, 0xff, 0xff]) => meta.get(8..),
+            _ => meta.get(4..),
+        };
+        let message = message
+            .and_then(|m| arrow_ipc::root_as_message(m).ok())
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: a record batch's metadata is malformed",
+                    self.path.display()
+                )
+            })?;
+        let Some(batch) = message.header_as_record_batch() else {
+            return Ok(stored.len as u64);
+        };
+        if batch.compression().is_none() {
+            return Ok(stored.len as u64);
+        }
+        let body = stored.offset + meta_len as u64;
+        let mut decompressed = 0u64;
+        for buffer in batch.buffers().into_iter().flatten() {
+            if buffer.length() < 8 {
+                continue;
+            }
+            let mut prefix = [0u8; 8];
+            let at = u64::try_from(buffer.offset()).with_context(context)?;
+            self.file
+                .read_exact_at(&mut prefix, body + at)
+                .with_context(context)?;
+            decompressed += u64::try_from(i64::from_le_bytes(prefix)).unwrap_or(0);
+        }
+        Ok(stored.len as u64 + decompressed)
     }
 
     /// Read the record batches of a file whose schema is `schema`, into

@@ -91,10 +91,6 @@ pub struct Probed {
     pub schema: SchemaRef,
     /// Average input bytes per row, when known (to size batches).
     pub bytes_per_row: Option<f64>,
-    /// The most bytes two consecutive batches hold that the reader reads
-    /// whole, whatever the batch size asked for (an IPC file's record
-    /// batches): one being read, the writer still holding the other.
-    pub whole_batches: Option<u64>,
 }
 
 /// Batches of one input; errors name the file and, for text, the line.
@@ -134,15 +130,10 @@ impl Input {
         } else {
             binary::probe(self)?
         };
-        let whole_batches = match self.kind {
-            Kind::IpcFile => Some(ipc_file::Footer::read(&self.path)?.batch_pair_bytes()),
-            _ => None,
-        };
         Ok(Probed {
             input: self.clone(),
             schema,
             bytes_per_row,
-            whole_batches,
         })
     }
 }
@@ -155,6 +146,19 @@ impl Probed {
         match self.input.kind {
             Kind::Parquet => binary::parquet_reader_bytes(&self.input),
             _ => Ok(0),
+        }
+    }
+
+    /// The most bytes two consecutive batches hold that the reader reads
+    /// whole, whatever the batch size asked for (an IPC file's record
+    /// batches, decompressed): one being read, the writer still holding the
+    /// other.
+    pub fn whole_batches(&self) -> Result<Option<u64>> {
+        match self.input.kind {
+            Kind::IpcFile => Ok(Some(
+                ipc_file::Footer::read(&self.input.path)?.batch_pair_bytes()?,
+            )),
+            _ => Ok(None),
         }
     }
 
