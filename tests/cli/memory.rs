@@ -667,6 +667,34 @@ fn huge_batch_ipc_compressed(
     }
 }
 
+/// Convert `input` (batches of 48 MB in memory) at 32 MiB, refused naming a
+/// minimum that holds two of them, then at the limit the refusal suggests:
+/// all `rows` written within it.
+#[track_caller]
+fn refused_at_32mib_then_kept(input: &Path, what: &str, rows: u64) {
+    let dir = input.parent().unwrap();
+    let refused = convert(input, "32MiB", None, None, &dir.join("r.json"));
+    let named = refusal(&refused, input, "32MiB", 6);
+    assert!(
+        named.minimum > 2 * 48_000_000,
+        "{what}: two batches of 48 MB fit in {}",
+        named.minimum
+    );
+    let report = dir.join("ok.json");
+    assert_ok(&convert(input, &named.suggested, None, None, &report));
+    let report = report_json(&report);
+    let limit = report["memory_limit"].as_u64().unwrap();
+    let rss = report["peak_rss"].as_u64().unwrap();
+    eprintln!(
+        "{what} at its minimum {:.1} MiB: peak RSS {:.1} MiB, heap {:.1} MiB",
+        mib(limit),
+        mib(rss),
+        mib(report["peak_heap"].as_u64().unwrap())
+    );
+    assert_eq!(report["rows"], rows, "{what}");
+    assert!(rss <= limit + OVERHEAD, "{what}: {report}");
+}
+
 /// A reader reads an IPC batch whole, whatever the batch size planned: an
 /// IPC file of 48 MB batches is refused at 32 MiB naming a minimum that
 /// holds two of them (one read while the writer still holds the other),
@@ -681,26 +709,7 @@ fn ipc_batches_larger_than_the_limit_allows_are_planned_or_refused() {
     let (batches, rows) = (3, 1_000_000);
     let file = dir.path().join("huge.arrow");
     huge_batch_ipc(&file, false, batches, rows);
-    let refused = convert(&file, "32MiB", None, None, &dir.path().join("r.json"));
-    let named = refusal(&refused, &file, "32MiB", 6);
-    assert!(
-        named.minimum > 2 * 48_000_000,
-        "two batches of 48 MB fit in {}",
-        named.minimum
-    );
-    let report = dir.path().join("ok.json");
-    assert_ok(&convert(&file, &named.suggested, None, None, &report));
-    let report = report_json(&report);
-    let limit = report["memory_limit"].as_u64().unwrap();
-    let rss = report["peak_rss"].as_u64().unwrap();
-    eprintln!(
-        "IPC file at its minimum {:.1} MiB: peak RSS {:.1} MiB, heap {:.1} MiB",
-        mib(limit),
-        mib(rss),
-        mib(report["peak_heap"].as_u64().unwrap())
-    );
-    assert_eq!(report["rows"], batches as u64 * rows as u64);
-    assert!(rss <= limit + OVERHEAD, "{report}");
+    refused_at_32mib_then_kept(&file, "IPC file", batches as u64 * rows as u64);
 
     // Compressed, a batch holds its block and every buffer decompressed
     // (the footer gives only the block's length): the minimum named counts
@@ -715,28 +724,11 @@ fn ipc_batches_larger_than_the_limit_allows_are_planned_or_refused() {
     );
     let stored = std::fs::metadata(&zstd).unwrap().len();
     assert!(stored < 48_000_000, "compressed: {stored} bytes");
-    let refused = convert(&zstd, "32MiB", None, None, &dir.path().join("r.json"));
-    let refusal = refusal(&refused, &zstd, "32MiB", 6);
-    assert!(
-        refusal.minimum > 2 * 48_000_000,
-        "two batches of 48 MB decompressed fit in {}",
-        refusal.minimum
+    refused_at_32mib_then_kept(
+        &zstd,
+        &format!("zstd IPC file ({:.1} MiB)", mib(stored)),
+        batches as u64 * rows as u64,
     );
-    let report = dir.path().join("zstd.json");
-    assert_ok(&convert(&zstd, &refusal.suggested, None, None, &report));
-    let report = report_json(&report);
-    let (limit, rss) = (
-        report["memory_limit"].as_u64().unwrap(),
-        report["peak_rss"].as_u64().unwrap(),
-    );
-    eprintln!(
-        "zstd IPC file ({:.1} MiB) at its minimum {:.1} MiB: peak RSS {:.1} MiB, heap {:.1} MiB",
-        mib(stored),
-        mib(limit),
-        mib(rss),
-        mib(report["peak_heap"].as_u64().unwrap())
-    );
-    assert!(rss <= limit + OVERHEAD, "{report}");
 
     let stream = dir.path().join("huge.arrows");
     huge_batch_ipc(&stream, true, batches, rows);
