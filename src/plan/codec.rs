@@ -58,14 +58,16 @@ const ZSTD_MAX: Curve = &[
 const SNAPPY: Curve = &[(16 << 10, 36 << 10)];
 /// gzip (zlib-rs through flate2): its deflate state is allocated per call by
 /// C `malloc` and freed; under glibc's default settings the freed state stays
-/// resident (measured ~340 KiB per column writer), under
-/// [`crate::rss::GLIBC_TUNABLES`] it is returned (~6 KiB). The table keeps
-/// the default's figure.
+/// resident (measured ~340 KiB per column writer).
 const GZIP: Curve = &[
     (16 << 10, 345 << 10),
     (64 << 10, 350 << 10),
     (160 << 10, 350 << 10),
 ];
+/// gzip in a process started with glibc's mmap threshold at 64 KiB or less
+/// ([`crate::rss::GLIBC_TUNABLES`], which the CLI sets for itself): the
+/// freed deflate state is returned (`tests/calibration.rs` measures it).
+const GZIP_RETURNED: Curve = &[(16 << 10, 16 << 10)];
 
 /// Transient bytes while one page is compressed (the codec's own scratch;
 /// the output buffer is counted with the page).
@@ -90,7 +92,10 @@ pub(crate) fn per_column(codec: Compression, page: usize) -> usize {
         | Compression::BROTLI(_)
         | Compression::LZO => return 0,
         Compression::SNAPPY => SNAPPY,
-        Compression::GZIP(_) => GZIP,
+        Compression::GZIP(_) => match freed_blocks_returned() {
+            true => GZIP_RETURNED,
+            false => GZIP,
+        },
         Compression::ZSTD(level) => match level.compression_level() {
             i32::MIN..=2 => ZSTD_FAST,
             3..=5 => ZSTD_DEFAULT,
@@ -99,6 +104,25 @@ pub(crate) fn per_column(codec: Compression, page: usize) -> usize {
         },
     };
     interpolate(curve, page)
+}
+
+/// Whether this process returns freed blocks of 64 KiB and more to the
+/// system: it started with `GLIBC_TUNABLES` setting glibc's mmap threshold
+/// at most that (glibc reads the variable at start-up, so the environment
+/// tells what is in effect).
+fn freed_blocks_returned() -> bool {
+    std::env::var("GLIBC_TUNABLES")
+        .is_ok_and(|tunables| mmap_threshold(&tunables).is_some_and(|t| t <= 64 << 10))
+}
+
+/// The mmap threshold a `GLIBC_TUNABLES` value sets, if any (the last one
+/// wins, as in glibc).
+fn mmap_threshold(tunables: &str) -> Option<usize> {
+    tunables
+        .split(':')
+        .filter_map(|t| t.strip_prefix("glibc.malloc.mmap_threshold="))
+        .next_back()
+        .and_then(|v| v.parse().ok())
 }
 
 fn interpolate(curve: Curve, x: usize) -> usize {
@@ -143,5 +167,21 @@ mod tests {
         assert_eq!(per_column(z22, 1 << 20), 5_000 << 10);
         assert_eq!(cheaper(z1), Some(Compression::LZ4_RAW));
         assert_eq!(cheaper(Compression::UNCOMPRESSED), None);
+    }
+
+    #[test]
+    fn the_mmap_threshold_is_read_from_glibc_tunables() {
+        assert_eq!(mmap_threshold(crate::rss::GLIBC_TUNABLES), Some(65536));
+        assert_eq!(
+            mmap_threshold("glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=4096"),
+            Some(4096)
+        );
+        assert_eq!(
+            mmap_threshold("glibc.malloc.mmap_threshold=4096:glibc.malloc.mmap_threshold=1048576"),
+            Some(1 << 20)
+        );
+        assert_eq!(mmap_threshold("glibc.malloc.arena_max=2"), None);
+        assert_eq!(mmap_threshold("glibc.malloc.mmap_threshold=lots"), None);
+        assert_eq!(mmap_threshold(""), None);
     }
 }

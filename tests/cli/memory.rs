@@ -551,8 +551,10 @@ fn tightest_accepted(csv: &Path, codec: Option<&str>) -> (serde_json::Value, Vec
 fn peak_rss_stays_within_the_tightest_limit_each_codec_accepts() {
     let dir = TempDir::new().unwrap();
     let csv = wide_csv(dir.path());
-    // Codecs whose per-column state is on the Rust heap, or none at all.
-    for codec in ["lz4_raw", "none", "snappy"] {
+    // Codecs whose per-column state is on the Rust heap, or none at all;
+    // gzip's, freed per page, is returned under the CLI's glibc setting and
+    // planned so.
+    for codec in ["lz4_raw", "none", "snappy", "gzip"] {
         let (report, tried) = tightest_accepted(&csv, Some(codec));
         assert_within(
             &report,
