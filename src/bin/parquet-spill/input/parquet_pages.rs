@@ -42,7 +42,8 @@ const HEADER_MAX: usize = 16 << 20;
 
 /// Bytes the reader of the file with `metadata` at `path` holds at most
 /// beside its batches: for every column its dictionary (decoded, kept for
-/// the column chunk) and its largest decompressed data page, over all row
+/// the column chunk, in buffers that grew by doubling: up to the next power
+/// of two of its page) and its largest decompressed data page, over all row
 /// groups (a column may start its next row group before another ends its
 /// own); once, the largest page being decompressed or decoded, as read
 /// and as decompressed; and every column's codec context and own state.
@@ -60,7 +61,9 @@ pub fn reader_bytes(path: &Path, metadata: &ParquetMetaData) -> Result<u64> {
                     path.display()
                 )
             })?;
-            *held = (*held).max(pages.dictionary + pages.largest);
+            // A dictionary is decoded into buffers that grow by doubling.
+            let dictionary = pages.dictionary.next_power_of_two();
+            *held = (*held).max(dictionary + pages.largest);
             let largest = pages.dictionary.max(pages.largest);
             transient = transient.max(largest + pages.largest_compressed);
         }
