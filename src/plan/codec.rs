@@ -107,17 +107,35 @@ pub(crate) fn per_column(codec: Compression, page: usize) -> usize {
 }
 
 /// Whether this process returns freed blocks of 64 KiB and more to the
-/// system: it started with `GLIBC_TUNABLES` setting glibc's mmap threshold
-/// at most that (glibc reads the variable at start-up, so the environment
-/// tells what is in effect).
+/// system: a glibc Linux process that started with `GLIBC_TUNABLES` setting
+/// glibc's mmap threshold at most that. glibc reads the variable once, at
+/// start-up, so the environment the process started with is read
+/// (`/proc/self/environ`, not one changed since); found once.
 fn freed_blocks_returned() -> bool {
-    std::env::var("GLIBC_TUNABLES")
-        .is_ok_and(|tunables| mmap_threshold(&tunables).is_some_and(|t| t <= 64 << 10))
+    static RETURNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *RETURNED.get_or_init(|| {
+        if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+            return false;
+        }
+        let Ok(environ) = std::fs::read("/proc/self/environ") else {
+            return false;
+        };
+        environ
+            .split(|&b| b == 0)
+            .filter_map(|v| v.strip_prefix(b"GLIBC_TUNABLES="))
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .next_back()
+            .and_then(mmap_threshold)
+            .is_some_and(|t| t <= 64 << 10)
+    })
 }
 
 /// The mmap threshold a `GLIBC_TUNABLES` value sets, if any (the last one
-/// wins, as in glibc).
+/// wins, as in glibc); none where it turns mmap off (`mmap_max=0`).
 fn mmap_threshold(tunables: &str) -> Option<usize> {
+    if tunables.split(':').any(|t| t == "glibc.malloc.mmap_max=0") {
+        return None;
+    }
     tunables
         .split(':')
         .filter_map(|t| t.strip_prefix("glibc.malloc.mmap_threshold="))
@@ -181,6 +199,10 @@ mod tests {
             Some(1 << 20)
         );
         assert_eq!(mmap_threshold("glibc.malloc.arena_max=2"), None);
+        assert_eq!(
+            mmap_threshold("glibc.malloc.mmap_threshold=4096:glibc.malloc.mmap_max=0"),
+            None
+        );
         assert_eq!(mmap_threshold("glibc.malloc.mmap_threshold=lots"), None);
         assert_eq!(mmap_threshold(""), None);
     }

@@ -765,8 +765,7 @@ fn ipc_batches_larger_than_the_limit_allows_are_planned_or_refused() {
 /// memory: the refusal names the reading's share, and at the minimum it
 /// names the process stays within it. Before the reader was counted, a
 /// 1,500-column file of the same kind converted under 128 MiB peaked at
-/// 261 MiB. A narrow file of 1 MiB pages in several row groups is kept
-/// within a small limit too.
+/// 261 MiB. So for a narrower file of 1 MiB pages in two row groups.
 #[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn parquet_inputs_are_read_within_the_limit() {
@@ -774,36 +773,20 @@ fn parquet_inputs_are_read_within_the_limit() {
     let csv = wide_csv(dir.path());
     let wide = dir.path().join("wide.parquet");
     assert_ok(&run(&[&"convert", &csv, &"-o", &wide, &"-q"]));
-    let report = dir.path().join("report.json");
-    let refused = convert(&wide, TOO_SMALL, Some("lz4_raw"), None, &report);
-    let refusal = refusal(&refused, &wide, TOO_SMALL, WIDE_COLUMNS);
-    let err = stderr(&refused);
-    let reading = between(&err, "(of it, ", " for reading the Parquet input")
-        .map(human_bytes)
-        .unwrap_or_else(|| panic!("the refusal names no share for reading\n{err}"));
-    // Every column's page of ~160 KB (the data set's share of each) and its
-    // zstd context.
-    assert!(
-        reading > WIDE_COLUMNS as u64 * 160_000,
-        "reading {WIDE_COLUMNS} one-page columns of 48 MiB needs more than {reading}\n{err}"
-    );
-    let what = format!(
-        "convert (a {WIDE_COLUMNS}-column zstd Parquet input) --compression lz4_raw \
-         --memory-limit {}",
-        refusal.suggested
-    );
-    assert_ok(&convert(
-        &wide,
-        &refusal.suggested,
-        Some("lz4_raw"),
-        None,
-        &report,
-    ));
-    assert_within(&report_json(&report), &what);
+    // Every column's page of ~160 KB (the data set's share of each).
+    refused_then_kept_reading(&wide, WIDE_COLUMNS, WIDE_COLUMNS as u64 * 160_000);
 
-    // 6 Int64 columns, 1 MiB pages, row groups of 400,000 rows.
+    // 32 string columns of 40,000 rows (64-byte values) in two row groups:
+    // pages of 1 MiB (parquet's 20,000-row page limit holds 1.25 MB).
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    const COLUMNS: usize = 32;
+    let batch = RecordBatch::try_from_iter((0..COLUMNS).map(|c| {
+        let values = StringArray::from_iter_values((0..40_000).map(|r| format!("{c:>8}{r:>56}")));
+        (format!("c{c}"), std::sync::Arc::new(values) as ArrayRef)
+    }))
+    .unwrap();
     let ipc = dir.path().join("narrow.arrow");
-    huge_batch_ipc(&ipc, false, 3, 400_000);
+    write_input(&ipc, &[batch]);
     let narrow = dir.path().join("narrow.parquet");
     assert_ok(&run(&[
         &"convert",
@@ -812,14 +795,42 @@ fn parquet_inputs_are_read_within_the_limit() {
         &narrow,
         &"-q",
         &"--row-group-rows",
-        &"400000",
+        &"20000",
         &"--dictionary",
         &"off",
+        &"--page-size",
+        &"1MiB",
     ]));
-    let limit = "24MiB";
-    assert_ok(&convert(&narrow, limit, Some("lz4_raw"), None, &report));
-    assert_within(
-        &report_json(&report),
-        &format!("convert (a Parquet input of 1 MiB pages) --memory-limit {limit}"),
+    refused_then_kept_reading(&narrow, COLUMNS, COLUMNS as u64 * 1_000_000);
+}
+
+/// Convert the Parquet file `input` of `columns` leaf columns at
+/// [`TOO_SMALL`], refused naming a share for reading it above `reading`,
+/// then at the limit the refusal suggests: within it.
+#[track_caller]
+fn refused_then_kept_reading(input: &Path, columns: usize, reading: u64) {
+    let report = input.with_file_name("report.json");
+    let refused = convert(input, TOO_SMALL, Some("lz4_raw"), None, &report);
+    let refusal = refusal(&refused, input, TOO_SMALL, columns);
+    let err = stderr(&refused);
+    let named = between(&err, "(of it, ", " for reading ")
+        .map(human_bytes)
+        .unwrap_or_else(|| panic!("the refusal names no share for reading\n{err}"));
+    assert!(
+        named > reading && err.contains(&format!("for reading {}", input.display())),
+        "reading {} needs more than {reading}: {named}\n{err}",
+        input.display()
     );
+    let what = format!(
+        "convert (a {columns}-column Parquet input) --compression lz4_raw --memory-limit {}",
+        refusal.suggested
+    );
+    assert_ok(&convert(
+        input,
+        &refusal.suggested,
+        Some("lz4_raw"),
+        None,
+        &report,
+    ));
+    assert_within(&report_json(&report), &what);
 }

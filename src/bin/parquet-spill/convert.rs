@@ -9,7 +9,7 @@
 //! the output is `ArrowWriter`'s, byte for byte), and the output is renamed
 //! into place only after the footer is written (and synced, with `--fsync`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -218,8 +218,9 @@ struct BatchRows {
     /// file's), bytes.
     whole: u64,
     /// The most an input's reader holds beside its batches (inputs are read
-    /// one at a time), bytes.
+    /// one at a time), bytes, and that input.
     reader: u64,
+    reader_input: Option<PathBuf>,
 }
 
 /// With a limit, size read batches within it and reserve their memory;
@@ -227,27 +228,30 @@ struct BatchRows {
 fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
     // Inputs are read one at a time. Counted only under a limit: a Parquet
     // input's page headers are read for it, and a compressed IPC file's
-    // buffer lengths.
-    let most = |of: fn(&Probed) -> Result<u64>| -> Result<u64> {
-        match args.memory_limit {
-            Some(_) => Ok(inputs
-                .iter()
-                .map(of)
-                .collect::<Result<Vec<_>>>()?
-                .into_iter()
-                .max()
-                .unwrap_or(0)),
-            None => Ok(0),
+    // buffer lengths. The most of `of` over the inputs, and which.
+    let most = |of: fn(&Probed) -> Result<u64>| -> Result<(u64, Option<&Probed>)> {
+        if args.memory_limit.is_none() {
+            return Ok((0, None));
         }
+        inputs.iter().try_fold((0, None), |most, input| {
+            let bytes = of(input)?;
+            Ok(if bytes > most.0 {
+                (bytes, Some(input))
+            } else {
+                most
+            })
+        })
     };
-    let whole = most(|p| Ok(p.whole_batches()?.unwrap_or(0)))?;
-    let reader = most(Probed::reader_bytes)?;
+    let (whole, _) = most(|p| Ok(p.whole_batches()?.unwrap_or(0)))?;
+    let (reader, reader_input) = most(Probed::reader_bytes)?;
+    let reader_input = reader_input.map(|p| p.input.path.clone());
     let (Some(limit), None) = (args.memory_limit, args.batch_rows) else {
         return Ok(BatchRows {
             rows: vec![args.batch_rows.map(|n| n.get()); inputs.len()],
             reserve: 0,
             whole,
             reader,
+            reader_input,
         });
     };
     let target = batch_target(limit);
@@ -263,6 +267,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
         reserve: batch_reserve(limit, whole),
         whole,
         reader,
+        reader_input,
     })
 }
 
@@ -367,15 +372,16 @@ fn writer_options(
                     .build();
                 minimum(&lz4, a.minimum)
             });
-            // A Parquet input's reader needs the same whatever the codec written.
-            let reading = if batches.reader > 0 {
-                format!(
-                    " (of it, {} for reading the Parquet input: every column's largest page \
-                     and codec context)",
-                    human_bytes(batches.reader)
-                )
-            } else {
-                String::new()
+            // An input's reader needs the same whatever the codec written.
+            let reading = match &batches.reader_input {
+                Some(input) => format!(
+                    " (of it, {} for reading {}: what its reader holds beside its batches, \
+                     such as a Parquet input's largest page, dictionary and codec context per \
+                     column)",
+                    human_bytes(batches.reader),
+                    input.display()
+                ),
+                None => String::new(),
             };
             anyhow!(
                 "--memory-limit {} is too small for {columns} leaf columns with {}: the smallest \

@@ -69,12 +69,28 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("parquet-spill: error: {err}");
-            for cause in err.chain().skip(1) {
+            for cause in new_causes(&err) {
                 eprintln!("  caused by: {cause}");
             }
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// The causes of `err` worth printing under it: parquet's and this crate's
+/// errors repeat their source's text in their own, so a cause already
+/// said by the message before it is left out.
+fn new_causes(err: &anyhow::Error) -> Vec<String> {
+    let mut said = err.to_string();
+    let mut causes = Vec::new();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            causes.push(text.clone());
+            said = text;
+        }
+    }
+    causes
 }
 
 /// On glibc, run this program again with [`parquet_spill::rss::GLIBC_TUNABLES`]
@@ -132,4 +148,31 @@ fn quiet_panics() {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("parquet-spill: internal error (please report): {info}");
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_its_message_already_says_is_printed_once() {
+        use parquet::errors::ParquetError;
+        let inner = parquet_spill::Error::BatchTooLarge {
+            rows: 10,
+            needed: 20,
+            limit: 30,
+        };
+        let text = inner.to_string();
+        let wrapped = parquet_spill::Error::Encode {
+            column: "c".into(),
+            source: ParquetError::External(Box::new(inner)),
+        };
+        let err = anyhow::Error::new(wrapped).context("writing out.parquet");
+        let causes = new_causes(&err);
+        assert_eq!(causes.len(), 1, "{causes:#?}");
+        assert!(causes[0].contains("encoding column c") && causes[0].contains(&text));
+        // A cause that adds something is kept.
+        let err = anyhow::anyhow!("disk full").context("writing out.parquet");
+        assert_eq!(new_causes(&err), ["disk full"]);
+    }
 }

@@ -105,6 +105,14 @@ impl Footer {
         Ok(pairs.chain(sizes.first().copied()).max().unwrap_or(0))
     }
 
+    /// The bytes the dictionaries hold once read: every dictionary batch is
+    /// read before the first record batch and kept to the end.
+    pub fn dictionary_bytes(&self) -> Result<u64> {
+        self.dictionaries
+            .iter()
+            .try_fold(0u64, |sum, d| Ok(sum.saturating_add(self.held_bytes(d)?)))
+    }
+
     /// The bytes `stored` holds once read: the block, and for a compressed
     /// batch each buffer's decompressed length (the eight bytes before each
     /// compressed buffer in the body; -1 for one stored as it is).
@@ -133,7 +141,12 @@ impl Footer {
                     self.path.display()
                 )
             })?;
-        let Some(batch) = message.header_as_record_batch() else {
+        let batch = message.header_as_record_batch().or_else(|| {
+            message
+                .header_as_dictionary_batch()
+                .and_then(|dictionary| dictionary.data())
+        });
+        let Some(batch) = batch else {
             return Ok(stored.len as u64);
         };
         if batch.compression().is_none() {
@@ -150,9 +163,10 @@ impl Footer {
             self.file
                 .read_exact_at(&mut prefix, body + at)
                 .with_context(context)?;
-            decompressed += u64::try_from(i64::from_le_bytes(prefix)).unwrap_or(0);
+            let length = u64::try_from(i64::from_le_bytes(prefix)).unwrap_or(0);
+            decompressed = decompressed.saturating_add(length);
         }
-        Ok(stored.len as u64 + decompressed)
+        Ok((stored.len as u64).saturating_add(decompressed))
     }
 
     /// Read the record batches of a file whose schema is `schema`, into

@@ -141,10 +141,12 @@ impl Input {
 impl Probed {
     /// What the input's reader holds beside its batches, bytes: a Parquet
     /// file's pages and codec contexts ([`parquet_pages`], which reads the
-    /// file's page headers); nothing worth counting for the other formats.
+    /// file's page headers), an IPC file's dictionaries (read first, kept to
+    /// the end); nothing worth counting for the other formats.
     pub fn reader_bytes(&self) -> Result<u64> {
         match self.input.kind {
             Kind::Parquet => binary::parquet_reader_bytes(&self.input),
+            Kind::IpcFile => ipc_file::Footer::read(&self.input.path)?.dictionary_bytes(),
             _ => Ok(0),
         }
     }
