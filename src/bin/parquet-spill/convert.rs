@@ -168,6 +168,7 @@ fn write(
                 }
             }
         };
+        held.before_read();
         let Some(batch) = batches.next() else {
             reading = None;
             continue;

@@ -33,6 +33,8 @@ pub struct HeldInput {
     beyond: Option<Reservation>,
     /// Batches holding more are written in slices of about this size.
     slice_bytes: usize,
+    /// The most bytes one batch added so far.
+    largest: usize,
 }
 
 impl HeldInput {
@@ -44,6 +46,7 @@ impl HeldInput {
             planned,
             beyond,
             slice_bytes: slice_bytes.max(1),
+            largest: 0,
         })
     }
 
@@ -62,6 +65,7 @@ impl HeldInput {
         }
         let live = self.tracker.used();
         let bytes = live.saturating_sub(before);
+        self.largest = self.largest.max(bytes);
         if let Some(beyond) = &mut self.beyond {
             let covered = self.planned.saturating_add(beyond.bytes());
             if live > covered {
@@ -80,6 +84,24 @@ impl HeldInput {
             }
         }
         Ok(slices(batch, bytes, self.slice_bytes))
+    }
+
+    /// Before the next batch is read, make room for one as large as the
+    /// largest so far beside what the input holds now (heap pages spill for
+    /// it): a reader allocates a batch before it can be counted (an IPC
+    /// stream's message, whose size is known only once read), and this keeps
+    /// that allocation within the budget. Where the budget cannot make the
+    /// room, the batch is read anyway and [`HeldInput::admit`] decides on
+    /// its actual size.
+    pub fn before_read(&mut self) {
+        let Some(beyond) = &mut self.beyond else {
+            return;
+        };
+        let want = self.tracker.used().saturating_add(self.largest);
+        let covered = self.planned.saturating_add(beyond.bytes());
+        if want > covered && beyond.try_grow(want - covered).is_err() {
+            // Not now; `admit` checks the batch as read.
+        }
     }
 
     /// The pool input memory is counted in, for readers that keep buffers
@@ -157,5 +179,30 @@ mod tests {
             "{err}"
         );
         drop((first, second));
+    }
+
+    #[test]
+    fn room_for_the_next_batch_is_made_before_it_is_read() {
+        let budget = MemoryBudget::new(1 << 20);
+        let mut held = HeldInput::new(Some(&budget), 0, usize::MAX).unwrap();
+        held.before_read();
+        assert_eq!(budget.used(), 0, "nothing read yet, nothing to expect");
+        let first = held.admit(batch(40_000)).unwrap();
+        let one = budget.used();
+        assert!(one >= 320_000, "{one}");
+        held.before_read();
+        assert!(
+            budget.used() >= 2 * one,
+            "the next batch's room beside the first"
+        );
+        let second = held.admit(batch(40_000)).unwrap();
+        assert!(
+            budget.used() < 2 * one + 1000,
+            "the second batch is in that room"
+        );
+        // No room for a third: reading goes on, and admit decides.
+        let other = budget.reserve(budget.limit() - budget.used()).unwrap();
+        held.before_read();
+        drop((first, second, other));
     }
 }
