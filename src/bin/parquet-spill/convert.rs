@@ -87,7 +87,8 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
         args.memory_limit.map_or(usize::MAX, |l| {
             usize::try_from(batch_target(l)).unwrap_or(usize::MAX)
         }),
-    )?;
+    )?
+    .with_encoders_elsewhere(threads(args) > 1);
     let mut writer =
         ParallelWriter::try_new_with_options(output.writer(), Arc::clone(&schema), options)
             .with_context(|| writing(args))?

@@ -16,6 +16,8 @@
 //! columns all point into the one block read), and released when the last
 //! of them is dropped, on whichever thread the writer drops it.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{anyhow, Result};
 use arrow_array::{Array, RecordBatch};
 use arrow_buffer::{MemoryPool, TrackingMemoryPool};
@@ -35,7 +37,13 @@ pub struct HeldInput {
     slice_bytes: usize,
     /// The most bytes one batch added so far.
     largest: usize,
+    /// Whether other threads encode (and release) the batches admitted.
+    encoders_elsewhere: bool,
 }
+
+/// The longest the reader waits for the writer to release earlier batches
+/// before reading the next one.
+pub const WAIT_FOR_ROOM: Duration = Duration::from_secs(2);
 
 impl HeldInput {
     /// Charge input beyond `planned` bytes to `budget`; `None` counts only.
@@ -47,6 +55,7 @@ impl HeldInput {
             beyond,
             slice_bytes: slice_bytes.max(1),
             largest: 0,
+            encoders_elsewhere: false,
         })
     }
 
@@ -90,18 +99,36 @@ impl HeldInput {
     /// largest so far beside what the input holds now (heap pages spill for
     /// it): a reader allocates a batch before it can be counted (an IPC
     /// stream's message, whose size is known only once read), and this keeps
-    /// that allocation within the budget. Where the budget cannot make the
-    /// room, the batch is read anyway and [`HeldInput::admit`] decides on
-    /// its actual size.
+    /// that allocation within the budget. Where the budget has no such room
+    /// while earlier batches are still held, and other threads are encoding
+    /// them ([`HeldInput::with_encoders_elsewhere`]), wait for the writer to
+    /// release them, up to [`WAIT_FOR_ROOM`]; then the batch is read anyway
+    /// and [`HeldInput::admit`] decides on its actual size.
     pub fn before_read(&mut self) {
         let Some(beyond) = &mut self.beyond else {
             return;
         };
-        let want = self.tracker.used().saturating_add(self.largest);
-        let covered = self.planned.saturating_add(beyond.bytes());
-        if want > covered && beyond.try_grow(want - covered).is_err() {
-            // Not now; `admit` checks the batch as read.
+        let deadline = Instant::now() + WAIT_FOR_ROOM;
+        loop {
+            let live = self.tracker.used();
+            let want = live.saturating_add(self.largest);
+            let covered = self.planned.saturating_add(beyond.bytes());
+            if want <= covered || beyond.try_grow(want - covered).is_ok() {
+                return;
+            }
+            if !self.encoders_elsewhere || live == 0 || Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Other threads encode the batches admitted (a `ParallelWriter` on
+    /// more than one thread), so the input held falls while the reader
+    /// waits in [`HeldInput::before_read`].
+    pub fn with_encoders_elsewhere(mut self, elsewhere: bool) -> Self {
+        self.encoders_elsewhere = elsewhere;
+        self
     }
 
     /// The pool input memory is counted in, for readers that keep buffers
@@ -204,5 +231,38 @@ mod tests {
         let other = budget.reserve(budget.limit() - budget.used()).unwrap();
         held.before_read();
         drop((first, second, other));
+    }
+
+    #[test]
+    fn the_reader_waits_for_the_writer_to_release_earlier_batches() {
+        let budget = MemoryBudget::new(500_000);
+        let mut held = HeldInput::new(Some(&budget), 0, usize::MAX)
+            .unwrap()
+            .with_encoders_elsewhere(true);
+        // 320 KB held: no room for another as large under 500 KB until the
+        // writer (another thread) releases it.
+        let first = held.admit(batch(40_000)).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(first);
+        });
+        let start = Instant::now();
+        held.before_read();
+        let waited = start.elapsed();
+        writer.join().unwrap();
+        assert!(
+            waited >= Duration::from_millis(40) && waited < WAIT_FOR_ROOM,
+            "{waited:?}"
+        );
+        assert_eq!(held.live(), 0);
+
+        // Encoded on this thread, nothing is released while it waits.
+        let budget = MemoryBudget::new(500_000);
+        let mut alone = HeldInput::new(Some(&budget), 0, usize::MAX).unwrap();
+        let kept = alone.admit(batch(40_000)).unwrap();
+        let start = Instant::now();
+        alone.before_read();
+        assert!(start.elapsed() < Duration::from_millis(40));
+        drop(kept);
     }
 }
