@@ -26,7 +26,7 @@
 //! files within the limits their refusals name.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -53,13 +53,13 @@ const HEADER_MAX: usize = 16 << 20;
 /// decompressed or decoded, as read and as decompressed; and every
 /// column's codec context and own state.
 pub fn reader_bytes(path: &Path, metadata: &ParquetMetaData) -> Result<u64> {
-    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let columns = metadata.file_metadata().schema_descr().num_columns();
     let mut held = vec![0u64; columns];
     let mut transient = 0u64;
     for row_group in metadata.row_groups() {
         for (held, chunk) in held.iter_mut().zip(row_group.columns()) {
-            let pages = chunk_pages(&mut file, chunk).with_context(|| {
+            let pages = chunk_pages(&file, chunk).with_context(|| {
                 format!(
                     "reading the page headers of column {} in {}",
                     chunk.column_path(),
@@ -113,7 +113,7 @@ const DELTA_BYTE_ARRAY: i32 = 7;
 
 /// Walk `chunk`'s page headers in `file`, from where parquet's reader
 /// starts (`ColumnChunkMetaData::byte_range`).
-fn chunk_pages(file: &mut File, chunk: &ColumnChunkMetaData) -> Result<ChunkPages> {
+fn chunk_pages(file: &File, chunk: &ColumnChunkMetaData) -> Result<ChunkPages> {
     let start = chunk
         .dictionary_page_offset()
         .unwrap_or(chunk.data_page_offset());
@@ -150,13 +150,13 @@ fn chunk_pages(file: &mut File, chunk: &ColumnChunkMetaData) -> Result<ChunkPage
 }
 
 /// Read the page header at `pos` (before `end`) through `buf`.
-fn read_header(file: &mut File, pos: u64, end: u64, buf: &mut Vec<u8>) -> Result<Header> {
+fn read_header(file: &File, pos: u64, end: u64, buf: &mut Vec<u8>) -> Result<Header> {
     let mut want = HEADER_READ;
     loop {
         let available = usize::try_from(end - pos).unwrap_or(usize::MAX);
         buf.resize(want.min(available), 0);
-        file.seek(SeekFrom::Start(pos))?;
-        file.read_exact(buf)
+        // One positional read a header (no seek).
+        file.read_exact_at(buf, pos)
             .with_context(|| format!("the file ends inside the page header at byte {pos}"))?;
         match Header::parse(buf) {
             Ok(header) => return Ok(header),
@@ -434,7 +434,7 @@ mod tests {
 
             let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
             let metadata = reader.metadata();
-            let mut file = File::open(&path).unwrap();
+            let file = File::open(&path).unwrap();
             let mut delta_pages = 0;
             for (r, row_group) in metadata.row_groups().iter().enumerate() {
                 for (c, chunk) in row_group.columns().iter().enumerate() {
@@ -463,7 +463,7 @@ mod tests {
                             _ => expected.largest = expected.largest.max(size),
                         }
                     }
-                    let found = chunk_pages(&mut file, chunk).unwrap();
+                    let found = chunk_pages(&file, chunk).unwrap();
                     assert_eq!(
                         (found.count, found.largest, found.dictionary),
                         (expected.count, expected.largest, expected.dictionary),
