@@ -407,7 +407,7 @@ fn max_len(array: &ArrayRef) -> Longest {
     }
 }
 
-/// The longest of `lengths` whose index is `valid`.
+/// The longest two of `lengths` whose index is `valid`.
 fn longest_valid(lengths: impl Iterator<Item = usize>, valid: impl Fn(usize) -> bool) -> Longest {
     lengths
         .enumerate()

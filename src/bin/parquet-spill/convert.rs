@@ -244,7 +244,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
             })
         })
     };
-    let (whole, _) = most(|p| Ok(p.whole_batches()?.unwrap_or(0)))?;
+    let (whole, _) = most(Probed::whole_batches)?;
     let (reader, reader_input) = most(Probed::reader_bytes)?;
     let reader_input = reader_input.map(|p| p.input.path.clone());
     let (Some(limit), None) = (args.memory_limit, args.batch_rows) else {

@@ -154,13 +154,11 @@ impl Probed {
     /// The most bytes two consecutive batches hold that the reader reads
     /// whole, whatever the batch size asked for (an IPC file's record
     /// batches, decompressed): one being read, the writer still holding the
-    /// other.
-    pub fn whole_batches(&self) -> Result<Option<u64>> {
+    /// other. 0 where batches are read at the size asked for.
+    pub fn whole_batches(&self) -> Result<u64> {
         match self.input.kind {
-            Kind::IpcFile => Ok(Some(
-                ipc_file::Footer::read(&self.input.path)?.batch_pair_bytes()?,
-            )),
-            _ => Ok(None),
+            Kind::IpcFile => ipc_file::Footer::read(&self.input.path)?.batch_pair_bytes(),
+            _ => Ok(0),
         }
     }
 
