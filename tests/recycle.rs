@@ -51,7 +51,7 @@ fn sweep_child() {
 /// case within its limit, kept blocks included, or refused up front.
 #[test]
 fn random_cases_with_kept_blocks_are_within_their_limit_or_refused() {
-    sweep::run("sweep_child", 48, true, false);
+    sweep::run("sweep_child", 48, true, sweep::Kind::Plain);
 }
 
 fn workloads() -> [Workload; 2] {

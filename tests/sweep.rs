@@ -3,9 +3,10 @@
 //! process per case, every case within its limit or refused up front.
 //!
 //! ```text
-//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 cases
+//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 cases
 //! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture
 //! PARQUET_SPILL_SWEEP_LONG=200 cargo test --release --all-features --test sweep long -- --nocapture
+//! PARQUET_SPILL_SWEEP_CALLER=200 cargo test --release --all-features --test sweep caller -- --nocapture
 //! PARQUET_SPILL_SWEEP_FROM=400 PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture  # cases no earlier run drew
 //! ```
 
@@ -24,7 +25,7 @@ fn sweep_child() {
 
 #[test]
 fn every_case_is_within_its_limit_or_refused() {
-    sweep::run("sweep_child", 96, false, false);
+    sweep::run("sweep_child", 96, false, sweep::Kind::Plain);
 }
 
 /// The same cases with a last column of a few values longer than any page
@@ -32,5 +33,14 @@ fn every_case_is_within_its_limit_or_refused() {
 /// front, or stopped with `PageTooLong` before passing it.
 #[test]
 fn with_long_values_every_case_is_within_its_limit_or_stopped() {
-    sweep::run("sweep_child", 24, false, true);
+    sweep::run("sweep_child", 24, false, sweep::Kind::Long);
+}
+
+/// The same cases with writer properties a caller set (writer version,
+/// dictionaries, statistics and their truncation, their own page, batch
+/// and row limits, fallback encodings, bloom filters, content-defined
+/// chunking): within the limit, refused up front, or stopped before it.
+#[test]
+fn with_caller_properties_every_case_is_within_its_limit_or_stopped() {
+    sweep::run("sweep_child", 48, false, sweep::Kind::Caller);
 }

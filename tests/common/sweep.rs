@@ -21,10 +21,13 @@ use arrow_array::{
     ArrayRef, DictionaryArray, LargeBinaryArray, RecordBatch, StringArray, StringViewArray,
 };
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding, Type as PhysicalType};
 use parquet::errors::ParquetError;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{
+    CdcOptions, EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion,
+};
 use parquet_spill::recycle::bound_for;
 use parquet_spill::testkit::measure::{self, human_bytes, ChildRunner};
 use parquet_spill::testkit::{self, CountingAlloc};
@@ -54,6 +57,169 @@ struct Case {
     all: bool,
     /// The process's allocator keeps freed blocks (a recycled sweep).
     recycle: bool,
+    /// Writer properties a caller set ([`Caller`]), if any.
+    caller: Option<Caller>,
+}
+
+/// Which sweep a case belongs to: the plain one, with a long-value column
+/// ([`Long`]), or with writer properties a caller set ([`Caller`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Plain,
+    Long,
+    Caller,
+}
+
+impl Kind {
+    const ALL: [(Kind, &'static str); 3] = [
+        (Kind::Plain, "plain"),
+        (Kind::Long, "long"),
+        (Kind::Caller, "caller"),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("plain", |(_, n)| n)
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
+    }
+
+    /// The variable that sets how many cases a run draws.
+    fn variable(self) -> &'static str {
+        match self {
+            Kind::Plain => "PARQUET_SPILL_SWEEP",
+            Kind::Long => "PARQUET_SPILL_SWEEP_LONG",
+            Kind::Caller => "PARQUET_SPILL_SWEEP_CALLER",
+        }
+    }
+}
+
+/// Writer properties a caller may set before the planner sees them: the
+/// writer version, dictionaries off, statistics levels and truncation,
+/// page-header statistics, their own page, dictionary, batch and row
+/// limits (which the planner may only lower), a fallback encoding per
+/// column, bloom filters, content-defined chunking, no offset index.
+#[derive(Debug, Clone)]
+struct Caller {
+    version2: bool,
+    dictionary: bool,
+    statistics: EnabledStatistics,
+    statistics_truncate: Option<usize>,
+    column_index_truncate: Option<usize>,
+    header_statistics: bool,
+    data_page: Option<usize>,
+    dictionary_page: Option<usize>,
+    write_batch: Option<usize>,
+    page_rows: Option<usize>,
+    bloom: bool,
+    cdc: bool,
+    offset_index_disabled: bool,
+    /// Seeds each column's fallback encoding; 0 leaves parquet's.
+    encodings: u64,
+}
+
+impl Caller {
+    /// Drawn from a stream of its own, so the rest of the case is the one
+    /// the plain sweep draws from the same seed.
+    fn draw(seed: u64, threads: usize) -> Self {
+        let mut r = SplitMix64::new(seed ^ 0xca11_e125);
+        let mut pick = |options: &[Option<usize>]| options[r.below(options.len() as u64) as usize];
+        let data_page = pick(&[None, None, Some(8 << 10), Some(8 << 20), Some(64 << 20)]);
+        let dictionary_page = pick(&[None, None, Some(4 << 10), Some(16 << 20)]);
+        let write_batch = pick(&[None, None, Some(1), Some(64), Some(100_000)]);
+        let page_rows = pick(&[None, None, Some(100), Some(usize::MAX)]);
+        let statistics_truncate = pick(&[None, None, Some(8)]);
+        let column_index_truncate = pick(&[Some(64), None, Some(8)]);
+        Self {
+            version2: r.below(2) == 0,
+            dictionary: r.below(4) != 0,
+            statistics: [
+                EnabledStatistics::Page,
+                EnabledStatistics::Chunk,
+                EnabledStatistics::None,
+            ][r.below(3) as usize],
+            statistics_truncate,
+            column_index_truncate,
+            header_statistics: r.below(4) == 0,
+            data_page,
+            dictionary_page,
+            write_batch,
+            page_rows,
+            bloom: r.below(5) == 0,
+            // `ParallelWriter` refuses content-defined chunking.
+            cdc: threads == 1 && r.below(6) == 0,
+            offset_index_disabled: r.below(8) == 0,
+            encodings: if r.below(2) == 0 { r.next_u64() | 1 } else { 0 },
+        }
+    }
+
+    /// `builder` with these settings, for `schema`'s columns.
+    fn apply(&self, schema: &Schema, mut b: WriterPropertiesBuilder) -> WriterPropertiesBuilder {
+        b = b
+            .set_writer_version(match self.version2 {
+                true => WriterVersion::PARQUET_2_0,
+                false => WriterVersion::PARQUET_1_0,
+            })
+            .set_dictionary_enabled(self.dictionary)
+            .set_statistics_enabled(self.statistics)
+            .set_statistics_truncate_length(self.statistics_truncate)
+            .set_column_index_truncate_length(self.column_index_truncate)
+            .set_write_page_header_statistics(self.header_statistics)
+            .set_bloom_filter_enabled(self.bloom)
+            .set_offset_index_disabled(self.offset_index_disabled);
+        if let Some(bytes) = self.data_page {
+            b = b.set_data_page_size_limit(bytes);
+        }
+        if let Some(bytes) = self.dictionary_page {
+            b = b.set_dictionary_page_size_limit(bytes);
+        }
+        if let Some(rows) = self.write_batch {
+            b = b.set_write_batch_size(rows);
+        }
+        if let Some(rows) = self.page_rows {
+            b = b.set_data_page_row_count_limit(rows);
+        }
+        if self.cdc {
+            b = b.set_content_defined_chunking(Some(CdcOptions::default()));
+        }
+        if self.encodings != 0 {
+            let descr = ArrowSchemaConverter::new()
+                .convert(schema)
+                .expect("a schema parquet writes");
+            let mut r = SplitMix64::new(self.encodings);
+            for column in descr.columns() {
+                let choices: &[Encoding] = match column.physical_type() {
+                    PhysicalType::BOOLEAN => &[Encoding::PLAIN, Encoding::RLE],
+                    PhysicalType::INT32 | PhysicalType::INT64 => &[
+                        Encoding::PLAIN,
+                        Encoding::DELTA_BINARY_PACKED,
+                        Encoding::BYTE_STREAM_SPLIT,
+                    ],
+                    PhysicalType::FLOAT | PhysicalType::DOUBLE => {
+                        &[Encoding::PLAIN, Encoding::BYTE_STREAM_SPLIT]
+                    }
+                    PhysicalType::BYTE_ARRAY => &[
+                        Encoding::PLAIN,
+                        Encoding::DELTA_LENGTH_BYTE_ARRAY,
+                        Encoding::DELTA_BYTE_ARRAY,
+                    ],
+                    PhysicalType::FIXED_LEN_BYTE_ARRAY => &[
+                        Encoding::PLAIN,
+                        Encoding::DELTA_BYTE_ARRAY,
+                        Encoding::BYTE_STREAM_SPLIT,
+                    ],
+                    PhysicalType::INT96 => &[Encoding::PLAIN],
+                };
+                let encoding = choices[r.below(choices.len() as u64) as usize];
+                b = b.set_column_encoding(column.path().clone(), encoding);
+            }
+        }
+        b
+    }
 }
 
 /// A column holding, in each batch, its first and middle rows' values
@@ -160,7 +326,7 @@ fn data_type(r: &mut SplitMix64, depth: usize) -> DataType {
 }
 
 impl Case {
-    fn draw(seed: u64, recycle: bool, long: bool) -> Self {
+    fn draw(seed: u64, recycle: bool, kind: Kind) -> Self {
         let mut r = SplitMix64::new(seed);
         // Leaf counts spread over 1..2,000, most of them small.
         let target = match r.below(4) {
@@ -185,11 +351,13 @@ impl Case {
         let rows = (values / total.max(1)).clamp(1, 200_000);
         let batches = 1 + r.below(4) as usize;
         let codecs = testkit::codecs();
-        let long = long.then(|| Long::draw(seed));
+        let long = (kind == Kind::Long).then(|| Long::draw(seed));
         if let Some(long) = &long {
             fields.push(Field::new("long", long.data_type(), true));
         }
+        let threads = if r.below(3) == 0 { 2 } else { 1 };
         Self {
+            caller: (kind == Kind::Caller).then(|| Caller::draw(seed, threads)),
             schema: Arc::new(Schema::new(fields)),
             long,
             batch_rows: (0..batches)
@@ -199,7 +367,7 @@ impl Case {
             codec: codecs[r.below(codecs.len() as u64) as usize],
             row_group_rows: (r.below(3) == 0).then(|| 1 + r.below(rows as u64) as usize),
             seed,
-            threads: if r.below(3) == 0 { 2 } else { 1 },
+            threads,
             all: r.below(2) == 0,
             recycle,
         }
@@ -240,7 +408,11 @@ impl Case {
     }
 
     fn options(&self, input: usize) -> SpillOptions {
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder();
+        if let Some(caller) = &self.caller {
+            props = caller.apply(&self.schema, props);
+        }
+        let props = props
             .set_compression(self.codec)
             .set_max_row_group_row_count(self.row_group_rows)
             .set_max_row_group_bytes(None)
@@ -322,9 +494,9 @@ fn child(
     set_bound: impl Fn(usize),
     seed: u64,
     recycle: bool,
-    long: bool,
+    kind: Kind,
 ) -> Outcome {
-    let case = Case::draw(seed, recycle, long);
+    let case = Case::draw(seed, recycle, kind);
     // Generated outside the count and kept until the writer is gone.
     let batches = counter.exclude(|| case.batches());
     let input = batches
@@ -332,14 +504,19 @@ fn child(
         .map(RecordBatch::get_array_memory_size)
         .max()
         .unwrap_or(0);
+    // `PARQUET_SPILL_SWEEP_VERBOSE=1`: the case and its plan (or refusal)
+    // on stderr, for a case a sweep found over its limit.
+    let verbose = std::env::var_os("PARQUET_SPILL_SWEEP_VERBOSE").is_some();
     let plan = match case.options(input).plan(&case.schema) {
         Ok(plan) => plan,
-        Err(Error::BudgetTooSmall { .. }) => return Outcome::Refused,
+        Err(e @ Error::BudgetTooSmall { .. }) => {
+            if verbose {
+                eprintln!("{case:?}\ninput batch: {input} B\n{e}");
+            }
+            return Outcome::Refused;
+        }
         Err(e) => panic!("seed {seed}: {e}"),
     };
-    // `PARQUET_SPILL_SWEEP_VERBOSE=1`: the case and its plan on stderr,
-    // for a case a sweep found over its limit.
-    let verbose = std::env::var_os("PARQUET_SPILL_SWEEP_VERBOSE").is_some();
     if verbose {
         eprintln!("{case:?}\ninput batch: {input} B\n{plan}");
     }
@@ -364,14 +541,18 @@ fn child(
 /// (the process's counting allocator) and `set_bound` (what the recycler,
 /// if the process has one, may keep).
 pub fn serve_child(counter: &'static CountingAlloc, set_bound: impl Fn(usize)) {
-    let Some((seed, recycle, long)) = std::env::var(CASE).ok().and_then(|s| {
+    let Some((seed, recycle, kind)) = std::env::var(CASE).ok().and_then(|s| {
         let mut parts = s.split(',');
         let seed = parts.next()?.parse().ok()?;
-        Some((seed, parts.next()? == "recycle", parts.next()? == "long"))
+        Some((
+            seed,
+            parts.next()? == "recycle",
+            Kind::parse(parts.next()?)?,
+        ))
     }) else {
         return;
     };
-    match child(counter, set_bound, seed, recycle, long) {
+    match child(counter, set_bound, seed, recycle, kind) {
         Outcome::Measured { heap, rss, stop } => println!(
             "SWEEP heap={heap} rss={rss} stop={}",
             stop.unwrap_or("none")
@@ -386,12 +567,8 @@ pub fn serve_child(counter: &'static CountingAlloc, set_bound: impl Fn(usize)) {
 /// each in a child running the test `child_test` (which calls
 /// [`serve_child`]); with `recycle`, every case keeps `bound_for(limit)` of
 /// freed blocks. Panics on a case over its limit; prints the worst ratios.
-pub fn run(child_test: &str, default_cases: u64, recycle: bool, long: bool) {
-    let variable = match long {
-        true => "PARQUET_SPILL_SWEEP_LONG",
-        false => "PARQUET_SPILL_SWEEP",
-    };
-    let cases: u64 = std::env::var(variable)
+pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
+    let cases: u64 = std::env::var(kind.variable())
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default_cases);
@@ -409,10 +586,9 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, long: bool) {
     // Every case over its limit, reported together at the end.
     let mut over = Vec::new();
     for seed in from..from + cases {
-        let case = Case::draw(seed, recycle, long);
-        let kind = if long { "long" } else { "plain" };
+        let case = Case::draw(seed, recycle, kind);
         let out = runner
-            .run(CASE, &format!("{seed},{mode},{kind}"))
+            .run(CASE, &format!("{seed},{mode},{}", kind.name()))
             .unwrap_or_else(|e| panic!("seed {seed} {case:?}: {e}"));
         let line = measure::tagged_line(&out, "SWEEP ")
             .unwrap_or_else(|| panic!("seed {seed}: no result:\n{out}"));
@@ -470,7 +646,11 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, long: bool) {
          {} by {}, {} by {}; \
          worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}; \
          over the {all_cases} written by write_all: heap {all_heap:.3}, resident set {all_rss:.3}",
-        if long { ", a long-value column" } else { "" },
+        match kind {
+            Kind::Plain => "",
+            Kind::Long => ", a long-value column",
+            Kind::Caller => ", writer properties a caller set",
+        },
         stopped[0],
         STOPS[0],
         stopped[1],
