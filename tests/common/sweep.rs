@@ -3,15 +3,25 @@
 //! keeping freed blocks): random schemas (1 to 2,000 leaf columns, every
 //! type the writer supports, nested), limits, row counts, row-group counts
 //! and codecs, each written by a planned writer in a child process of its
-//! own that measures its peak heap (counting allocator, input batches
-//! excluded) and its peak resident-set growth (`VmHWM` after `clear_refs`,
-//! input batch included and reserved in the plan). A third of the cases
+//! own that measures its peak heap (counting allocator) and its peak
+//! resident-set growth (`VmHWM` after `clear_refs`). The input batches are
+//! made before either measurement starts and reserved in the plan (the
+//! caller holds them), so the writer is held to the limit less them. A
+//! third of the cases
 //! write with `ParallelWriter` on two threads, half of those through
 //! `write_all` (each row group spliced while the next is encoded). Every case is within its
-//! limit, refused up front, or stopped by a clear `PageMetadataExhausted`
-//! error (the metadata parquet keeps until close outgrew the limit: many
-//! tiny row groups of a wide schema) before passing it; the worst measured
-//! / limit ratios are printed.
+//! limit, refused up front, or stopped by a clear error before passing it
+//! ([`STOPS`]: the metadata parquet keeps until close outgrew the limit, a
+//! value longer than any page, a batch parquet cannot encode within it);
+//! the worst measured / limit ratios are printed.
+//!
+//! Three kinds of case ([`Kind`]): plain; with a column of values longer
+//! than any page ([`Long`]); with writer properties a caller set
+//! ([`Caller`]: writer version, encodings, statistics, their own limits,
+//! bloom filters, content-defined chunking, 2 to 8 threads). Each kind
+//! draws its extras from a stream of its own, so the rest of a case is the
+//! plain case of its seed. `PARQUET_SPILL_SWEEP_REPEAT=K` writes each case's
+//! batches K times over: files K times larger from the same batches.
 
 use std::sync::Arc;
 
@@ -50,7 +60,8 @@ struct Case {
     codec: Compression,
     row_group_rows: Option<usize>,
     seed: u64,
-    /// 1: `ArrowWriter`; 2: `ParallelWriter` on two threads.
+    /// 1: `ArrowWriter`; more: `ParallelWriter` on that many threads (2 but
+    /// in the caller sweep).
     threads: usize,
     /// `ParallelWriter::write_all` (row groups spliced while the next is
     /// encoded) instead of `write`.
@@ -120,6 +131,10 @@ struct Caller {
     offset_index_disabled: bool,
     /// Seeds each column's fallback encoding; 0 leaves parquet's.
     encodings: u64,
+    /// `ParallelWriter`'s threads where the case has more than one: 2, 3,
+    /// 4 or 8 (on any machine: the writer's memory, not its speed, is
+    /// measured).
+    threads: usize,
 }
 
 impl Caller {
@@ -154,6 +169,10 @@ impl Caller {
             cdc: threads == 1 && r.below(6) == 0,
             offset_index_disabled: r.below(8) == 0,
             encodings: if r.below(2) == 0 { r.next_u64() | 1 } else { 0 },
+            threads: match threads {
+                1 => 1,
+                _ => [2, 3, 4, 8][r.below(4) as usize],
+            },
         }
     }
 
@@ -356,8 +375,10 @@ impl Case {
             fields.push(Field::new("long", long.data_type(), true));
         }
         let threads = if r.below(3) == 0 { 2 } else { 1 };
+        let caller = (kind == Kind::Caller).then(|| Caller::draw(seed, threads));
         Self {
-            caller: (kind == Kind::Caller).then(|| Caller::draw(seed, threads)),
+            threads: caller.as_ref().map_or(threads, |c| c.threads),
+            caller,
             schema: Arc::new(Schema::new(fields)),
             long,
             batch_rows: (0..batches)
@@ -367,7 +388,6 @@ impl Case {
             codec: codecs[r.below(codecs.len() as u64) as usize],
             row_group_rows: (r.below(3) == 0).then(|| 1 + r.below(rows as u64) as usize),
             seed,
-            threads,
             all: r.below(2) == 0,
             recycle,
         }
@@ -417,15 +437,22 @@ impl Case {
             .set_max_row_group_row_count(self.row_group_rows)
             .set_max_row_group_bytes(None)
             .build();
-        // The caller's batch, and those a ParallelWriter still holds.
+        SpillOptions::new(self.limit)
+            .properties(props)
+            .reserve(self.held_input(input) + self.recycled())
+            .threads(self.threads)
+    }
+
+    /// The input the caller holds while writing, reserved in the plan: its
+    /// batch, and those a `ParallelWriter` still holds. It is resident
+    /// before the measurement starts, so the writer's measured heap and
+    /// resident growth must fit in the limit without it.
+    fn held_input(&self, input: usize) -> usize {
         let held = match self.threads {
             1 => 1,
             _ => 1 + PARALLEL_QUEUED_BATCHES,
         };
-        SpillOptions::new(self.limit)
-            .properties(props)
-            .reserve(input * held + self.recycled())
-            .threads(self.threads)
+        input * held
     }
 }
 
@@ -438,6 +465,8 @@ enum Outcome {
         heap: u64,
         rss: u64,
         stop: Option<&'static str>,
+        /// The input reserved in the plan ([`Case::held_input`]).
+        input: u64,
     },
 }
 
@@ -525,16 +554,37 @@ fn child(
     let base = counter.current();
     let rss = parquet_spill::rss::reset_peak().unwrap_or(0);
     counter.reset_peak();
+    // `PARQUET_SPILL_SWEEP_REPEAT=K`: the batches written K times over, a
+    // file K times larger (more pages, row groups and metadata) from the
+    // same batches.
+    let repeat = std::env::var("PARQUET_SPILL_SWEEP_REPEAT")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(1);
+    let batches = counter.exclude(|| -> Vec<RecordBatch> {
+        let n = batches.len() * repeat.max(1);
+        batches.iter().cycle().take(n).cloned().collect()
+    });
     let stop = match write_all(&case, &batches, plan) {
         Ok(()) => None,
-        Err(e) => Some(stop(&e).unwrap_or_else(|| panic!("seed {seed}: {e}"))),
+        Err(e) => {
+            if verbose {
+                eprintln!("stopped: {e}");
+            }
+            Some(stop(&e).unwrap_or_else(|| panic!("seed {seed}: {e}")))
+        }
     };
     let heap = counter.peak().saturating_sub(base) as u64;
     let rss = parquet_spill::rss::peak().unwrap_or(0).saturating_sub(rss);
     if verbose {
         eprintln!("{}", monitor.stats());
     }
-    Outcome::Measured { heap, rss, stop }
+    Outcome::Measured {
+        heap,
+        rss,
+        stop,
+        input: case.held_input(input) as u64,
+    }
 }
 
 /// The child side: measure the case [`CASE`] names, if any, with `counter`
@@ -553,8 +603,13 @@ pub fn serve_child(counter: &'static CountingAlloc, set_bound: impl Fn(usize)) {
         return;
     };
     match child(counter, set_bound, seed, recycle, kind) {
-        Outcome::Measured { heap, rss, stop } => println!(
-            "SWEEP heap={heap} rss={rss} stop={}",
+        Outcome::Measured {
+            heap,
+            rss,
+            stop,
+            input,
+        } => println!(
+            "SWEEP heap={heap} rss={rss} input={input} stop={}",
             stop.unwrap_or("none")
         ),
         Outcome::Refused => println!("SWEEP refused"),
@@ -605,13 +660,15 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
         let field = |key: &str| -> u64 {
             measure::field(line, key).unwrap_or_else(|| panic!("seed {seed}: {line}"))
         };
-        let (heap, rss) = (field("heap"), field("rss"));
+        let (heap, rss, input) = (field("heap"), field("rss"), field("input"));
         let stop: String = measure::field(line, "stop").unwrap_or_default();
         let stop = STOPS.iter().position(|s| *s == stop);
         if let Some(i) = stop {
             stopped[i] += 1;
         }
-        let limit = case.limit as f64;
+        // The writer's share: the caller's batches are part of the process
+        // too, resident before the measurement.
+        let limit = (case.limit as u64).saturating_sub(input).max(1) as f64;
         worst_heap = worst_heap.max(heap as f64 / limit);
         worst_rss = worst_rss.max(rss as f64 / limit);
         let write_all = case.threads > 1 && case.all;
@@ -621,9 +678,10 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
             all_rss = all_rss.max(rss as f64 / limit);
         }
         println!(
-            "seed {seed:>3}: {:>4} leaves, limit {:>9}, {:<20} {} thread(s){}, heap {:>10} rss {:>10}{}",
+            "seed {seed:>3}: {:>4} leaves, limit {:>9} ({:>9} for the writer), {:<20} {} thread(s){}, heap {:>10} rss {:>10}{}",
             case.leaves(),
             human_bytes(case.limit as u64),
+            human_bytes(limit as u64),
             case.codec.to_string(),
             case.threads,
             if write_all { " write_all" } else { "" },
@@ -637,14 +695,14 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
         if heap as f64 > limit || rss as f64 > limit {
             println!("seed {seed:>3}: OVER THE LIMIT");
             over.push(format!(
-                "seed {seed} {case:?}: heap {heap}, resident growth {rss}"
+                "seed {seed} {case:?}: heap {heap}, resident growth {rss}, limit less the caller's batches {limit}"
             ));
         }
     }
     println!(
         "{cases} cases from seed {from} ({mode}{}), {refused} refused, {} stopped by {}, \
          {} by {}, {} by {}; \
-         worst measured / limit: heap {worst_heap:.3}, resident set {worst_rss:.3}; \
+         worst measured / (limit less the caller's batches): heap {worst_heap:.3}, resident set {worst_rss:.3}; \
          over the {all_cases} written by write_all: heap {all_heap:.3}, resident set {all_rss:.3}",
         match kind {
             Kind::Plain => "",
