@@ -95,6 +95,30 @@ fn converted(data_type: &DataType, len: usize, values: usize) -> usize {
     }
 }
 
+/// Bytes of the buffer parquet 60.1 copies a fixed-length byte array
+/// leaf's `values` (not null) into before encoding them (wide decimals,
+/// `FixedSizeBinary`, `Float16`, intervals; a dictionary or run array of
+/// them taken into its values first), zero for other types. Each value is
+/// a slice of that one buffer, so a value kept as a column chunk's minimum
+/// or maximum keeps all of it (`crate::metadata::KeptValues`).
+pub(crate) fn fixed_len_buffer(data_type: &DataType, values: usize) -> usize {
+    let width = match data_type {
+        DataType::Decimal128(precision, _) | DataType::Decimal256(precision, _)
+            if *precision > 18 =>
+        {
+            decimal_bytes(*precision)
+        }
+        DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
+        DataType::Float16 => 2,
+        DataType::Interval(_) => 12,
+        DataType::Dictionary(_, _) | DataType::RunEndEncoded(_, _) => {
+            return value_type(data_type).map_or(0, |value| fixed_len_buffer(value, values))
+        }
+        _ => 0,
+    };
+    values.saturating_mul(width)
+}
+
 /// A dictionary's or run array's value type.
 fn value_type(data_type: &DataType) -> Option<&DataType> {
     match data_type {
@@ -149,6 +173,24 @@ mod tests {
         // parquet's `decimal_length_from_precision`.
         for (precision, bytes) in [(1, 1), (2, 1), (3, 2), (9, 4), (18, 8), (19, 9), (38, 16)] {
             assert_eq!(decimal_bytes(precision), bytes, "precision {precision}");
+        }
+    }
+
+    #[test]
+    fn fixed_len_buffers_are_values_times_parquets_width() {
+        let dictionary =
+            |value: DataType| DataType::Dictionary(Box::new(DataType::Int32), Box::new(value));
+        for (data_type, bytes) in [
+            (DataType::Decimal128(38, 2), 160),
+            (DataType::Decimal128(18, 2), 0), // an INT64 column
+            (DataType::Decimal256(76, 0), 320),
+            (DataType::Float16, 20),
+            (DataType::FixedSizeBinary(5), 50),
+            (dictionary(DataType::Decimal128(20, 0)), 90),
+            (dictionary(DataType::Utf8), 0),
+            (DataType::Int64, 0),
+        ] {
+            assert_eq!(fixed_len_buffer(&data_type, 10), bytes, "{data_type}");
         }
     }
 

@@ -28,6 +28,10 @@ pub(crate) struct Scan {
     /// For each top-level column, what parquet allocates beyond its
     /// encoders to encode it ([`crate::encode_cost`]).
     pub columns: Vec<usize>,
+    /// For each leaf column, the buffer parquet copies its fixed-length
+    /// byte-array values into ([`crate::encode_cost::fixed_len_buffer`];
+    /// zero for other types).
+    pub fixed_len: Vec<usize>,
 }
 
 /// Scan `batch`: its values longer than `threshold` bytes and what each
@@ -37,6 +41,7 @@ pub(crate) fn scan(batch: &RecordBatch, threshold: usize) -> Scan {
     Scan {
         long: walk.long,
         columns: walk.columns,
+        fixed_len: walk.fixed_len,
     }
 }
 
@@ -63,6 +68,8 @@ struct Walk {
     levels: usize,
     converted: usize,
     columns: Vec<usize>,
+    /// Each leaf's fixed-length byte-array buffer ([`Scan::fixed_len`]).
+    fixed_len: Vec<usize>,
     /// How many times parquet encodes each value walked here: more than
     /// once under a dictionary or run array of nested values, which it
     /// takes into one row per key or run row.
@@ -142,6 +149,12 @@ impl Walk {
                 let scaled = |bytes: usize| bytes.saturating_mul(self.scale);
                 self.levels = self.levels.saturating_add(scaled(cost.levels));
                 self.converted = self.converted.max(scaled(cost.converted));
+                let values = array.len() - array.null_count();
+                self.fixed_len
+                    .push(scaled(crate::encode_cost::fixed_len_buffer(
+                        array.data_type(),
+                        values,
+                    )));
                 let longest = longest(array, self.threshold);
                 if longest.two > self.threshold {
                     self.long.push((self.leaf, longest.two));

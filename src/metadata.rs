@@ -60,6 +60,11 @@ pub(crate) struct ColumnCost {
     /// planner expects it. The meter charges every small blob at its size
     /// instead ([`arena_bound`]).
     pub header: usize,
+    /// Its chunks' statistics keep the buffers of the batches their
+    /// minimum and maximum came from ([`KeptValues`]): `Some` of the most
+    /// a chunk's buffer holds (its row group's values, where the row-group
+    /// row limit bounds them; else unbounded).
+    pub keeps_values: Option<usize>,
 }
 
 impl ColumnCost {
@@ -88,6 +93,92 @@ impl ColumnCost {
     }
 }
 
+/// The batch buffers column chunks' statistics keep until the file closes.
+///
+/// Why: parquet 60.1 copies a batch's fixed-length byte-array values into
+/// one buffer and hands each value to its encoder as a slice of it
+/// ([`crate::encode_cost::fixed_len_buffer`]). A chunk's minimum and
+/// maximum are clones of such slices; for decimals and `Float16`, which it
+/// never truncates, they go into the chunk's metadata as they are and keep
+/// the whole buffer until the file closes: a `Decimal128(38)` column
+/// written in row groups of 100,000 rows kept 1.6 MB a row group, however
+/// small its pages (`tests/calibration.rs`, `statistics_keep_...`). No
+/// store sees it, and it grows with the file, not the batch. A chunk's
+/// minimum and maximum keep at most two buffers, and the open page's two
+/// more; each buffer is at most the largest a batch admitted has made for
+/// that leaf, and (a batch is sliced at row-group boundaries before its
+/// values are copied) at most a row group's values; and all of them are
+/// no more than the buffers the leaf's batches made.
+#[derive(Debug, Default)]
+pub(crate) struct KeptValues {
+    /// By leaf index.
+    leaves: Vec<KeptLeaf>,
+    /// Charged for them, in the meter's until-close reservation.
+    charged: usize,
+}
+
+/// One leaf's share of [`KeptValues`].
+#[derive(Debug, Clone, Copy)]
+struct KeptLeaf {
+    /// The largest buffer of a batch admitted so far.
+    largest: usize,
+    /// All of the batches' buffers so far: the statistics keep no more
+    /// (a batch split between row groups is copied slice by slice).
+    written: usize,
+    /// Its chunks so far, if they keep values.
+    chunks: usize,
+    /// The most a chunk's buffer holds ([`ColumnCost::keeps_values`]).
+    cap: usize,
+}
+
+impl Default for KeptLeaf {
+    fn default() -> Self {
+        Self {
+            largest: 0,
+            written: 0,
+            chunks: 0,
+            cap: usize::MAX,
+        }
+    }
+}
+
+impl KeptLeaf {
+    /// Two buffers a chunk so far and two for the open page, or all the
+    /// buffers written, whichever is less.
+    fn needed(&self) -> usize {
+        match self.chunks {
+            0 => 0,
+            chunks => self
+                .largest
+                .min(self.cap)
+                .saturating_mul(2)
+                .saturating_mul(chunks + 1)
+                .min(self.written),
+        }
+    }
+}
+
+impl KeptValues {
+    fn needed(&self) -> usize {
+        self.leaves
+            .iter()
+            .map(KeptLeaf::needed)
+            .fold(0, usize::saturating_add)
+    }
+
+    /// Leaf `column`, there from now on.
+    fn leaf(&mut self, column: usize) -> &mut KeptLeaf {
+        if self.leaves.len() <= column {
+            self.leaves.resize(column + 1, KeptLeaf::default());
+        }
+        &mut self.leaves[column]
+    }
+}
+
+/// What [`KeptValues`] charge is for, in [`Error::PageMetadataExhausted`].
+const KEPT_VALUES: &str =
+    "statistics keeping the buffers of the batches their minimum and maximum came from, until the file closes";
+
 /// The cost model: a column's costs from its leaf index.
 pub(crate) type CostModel = Arc<dyn Fn(usize) -> ColumnCost + Send + Sync>;
 
@@ -111,6 +202,8 @@ pub(crate) struct Meter {
     /// The most a page may pass the plan's bound by in the batches
     /// admitted so far ([`CompactPages`]); only grows.
     compact: AtomicUsize,
+    /// Batch buffers chunks' statistics keep ([`KeptValues`]).
+    kept: Mutex<KeptValues>,
     /// Charged to open stores (released or kept when they drop).
     open: AtomicUsize,
     pages: AtomicU64,
@@ -127,6 +220,7 @@ impl Meter {
             long_room: Mutex::new((budget.reserve(0)?, Vec::new())),
             batch_room: Mutex::new(budget.reserve(0)?),
             compact: AtomicUsize::new(0),
+            kept: Mutex::new(KeptValues::default()),
             open: AtomicUsize::new(0),
             budget: budget.clone(),
             pages: AtomicU64::new(0),
@@ -164,6 +258,62 @@ impl Meter {
     fn charge(&self, bytes: usize, what: &'static str) -> Result<()> {
         let grown = self.lock().try_grow(bytes);
         grown.map_err(|_| self.exhausted(what, bytes))
+    }
+
+    /// Grow the charge for [`KeptValues`] to what they need now.
+    fn charge_kept(&self, kept: &mut KeptValues) -> Result<()> {
+        let needed = kept.needed();
+        if let Some(more) = needed.checked_sub(kept.charged).filter(|&m| m > 0) {
+            self.charge(more, KEPT_VALUES)?;
+            kept.charged = needed;
+        }
+        Ok(())
+    }
+
+    /// A new chunk of leaf `column`, whose statistics keep values of
+    /// buffers of at most `cap` bytes.
+    fn chunk_keeps_values(&self, column: usize, cap: usize) -> Result<()> {
+        let mut kept = lock(&self.kept);
+        let leaf = kept.leaf(column);
+        let before = *leaf;
+        (leaf.chunks, leaf.cap) = (leaf.chunks + 1, cap);
+        let charged = self.charge_kept(&mut kept);
+        if charged.is_err() {
+            kept.leaves[column] = before;
+        }
+        charged
+    }
+
+    /// A batch's buffers, by leaf ([`Scan::fixed_len`](crate::long_values::Scan::fixed_len));
+    /// returns what to restore if the batch is refused after all.
+    fn batch_keeps_values(&self, batch: &[usize]) -> Result<Vec<(usize, KeptLeaf)>> {
+        let mut kept = lock(&self.kept);
+        let mut before = Vec::new();
+        for (column, &bytes) in batch.iter().enumerate().filter(|(_, &b)| b > 0) {
+            let leaf = kept.leaf(column);
+            before.push((column, *leaf));
+            leaf.largest = leaf.largest.max(bytes);
+            leaf.written = leaf.written.saturating_add(bytes);
+        }
+        let charged = self.charge_kept(&mut kept);
+        if charged.is_err() {
+            for (column, leaf) in before {
+                kept.leaves[column] = leaf;
+            }
+            return charged.map(|()| Vec::new());
+        }
+        Ok(before)
+    }
+
+    /// Undo [`batch_keeps_values`](Self::batch_keeps_values).
+    fn restore_kept_values(&self, before: Vec<(usize, KeptLeaf)>) {
+        let mut kept = lock(&self.kept);
+        for (column, leaf) in before {
+            kept.leaves[column] = leaf;
+        }
+        let needed = kept.needed();
+        self.lock().shrink(kept.charged.saturating_sub(needed));
+        kept.charged = kept.charged.min(needed);
     }
 
     /// Make room for chunks that need `bytes` more each while they close;
@@ -340,12 +490,23 @@ impl Meter {
             needed,
             limit: self.budget.limit(),
         })?;
+        // Refused from here on, the batch keeps no room.
+        let kept = match self.batch_keeps_values(&scan.fixed_len) {
+            Ok(kept) => kept,
+            Err(e) => {
+                room.shrink(more);
+                return Err(e);
+            }
+        };
         let long = self.cover_long_pages_below(&pages, threshold);
         match long {
             Ok(()) => {
                 self.compact.fetch_max(beyond, Ordering::Relaxed);
             }
-            Err(_) => room.shrink(more), // refused: the batch keeps no room
+            Err(_) => {
+                room.shrink(more);
+                self.restore_kept_values(kept);
+            }
         }
         long
     }
@@ -452,6 +613,9 @@ impl PageStoreFactory for MeteredStoreFactory {
         // Charged once the store exists: a failed create leaves no chunk.
         self.meter
             .charge(cost.chunk, "column chunk until the file closes")?;
+        if let Some(cap) = cost.keeps_values {
+            self.meter.chunk_keeps_values(args.column_index(), cap)?;
+        }
         self.meter.chunks.fetch_add(1, Ordering::Relaxed);
         Ok(Box::new(store))
     }
@@ -598,12 +762,52 @@ mod tests {
     };
 
     const COST: ColumnCost = ColumnCost {
+        keeps_values: None,
         chunk: 0,
         page: 10,
         builder: 30,
         keys: 5,
         header: 0,
     };
+
+    #[test]
+    fn kept_values_are_charged_per_chunk_up_to_what_was_written() {
+        let budget = MemoryBudget::new(1000);
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
+        // Leaf 1 keeps values; leaf 0 has none to keep.
+        let before = meter.batch_keeps_values(&[0, 100]).unwrap();
+        assert_eq!(before.len(), 1, "only leaves with buffers change");
+        assert_eq!(meter.bytes(), 0, "no chunk keeps anything yet");
+        meter.chunk_keeps_values(1, usize::MAX).unwrap();
+        assert_eq!(meter.bytes(), 100, "no more than was written");
+        meter.batch_keeps_values(&[0, 100]).unwrap();
+        meter.batch_keeps_values(&[0, 100]).unwrap();
+        // One chunk: its two, the open page's two, of at most 100 each.
+        assert_eq!(meter.bytes(), 300);
+        meter.batch_keeps_values(&[0, 100]).unwrap();
+        assert_eq!(meter.bytes(), 400);
+        meter.batch_keeps_values(&[0, 100]).unwrap();
+        assert_eq!(meter.bytes(), 400, "four buffers at most for one chunk");
+        meter.chunk_keeps_values(1, usize::MAX).unwrap();
+        assert_eq!(meter.bytes(), 500, "two more for the first, closed");
+        // Leaf 2's row groups hold 30 bytes of its values: so does a buffer.
+        for _ in 0..3 {
+            meter.batch_keeps_values(&[0, 0, 80]).unwrap();
+        }
+        meter.chunk_keeps_values(2, 30).unwrap();
+        assert_eq!(meter.bytes(), 500 + 120);
+        // A batch refused after all takes its buffers back.
+        let taken = meter.batch_keeps_values(&[0, 150]).unwrap();
+        assert_eq!(meter.bytes(), 650 + 120);
+        meter.restore_kept_values(taken);
+        assert_eq!(meter.bytes(), 620);
+        // Past the limit: refused, and nothing changes.
+        let err = meter.batch_keeps_values(&[0, 1000]).unwrap_err();
+        assert!(matches!(err, Error::PageMetadataExhausted { what, .. } if what == KEPT_VALUES));
+        assert_eq!(meter.bytes(), 620);
+        meter.batch_keeps_values(&[0, 100]).unwrap();
+        assert_eq!(meter.bytes(), 600 + 120, "the refused batch left no trace");
+    }
 
     #[test]
     fn a_flushed_store_leaves_its_pages_index_charged_once() {

@@ -816,3 +816,102 @@ fn batch_encoding_is_within_the_admitted_room() {
         }
     }
 }
+
+const KEPT_CASE: &str = "PARQUET_SPILL_KEPT_CASE";
+
+/// Row groups each kind is written in, one batch of `BATCH_ROWS / 4` rows each.
+const KEPT_GROUPS: usize = 12;
+
+/// Child: write `KEPT_GROUPS` row groups of one column of the kind the
+/// case names (`kind` or `kind/none` for no statistics) through a plan over
+/// a store that keeps nothing; print how much the heap and the metadata
+/// charged grew from the first row group flushed to the last.
+#[test]
+fn kept_values_child() {
+    use std::sync::Arc;
+
+    use arrow_array::RecordBatch;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use parquet_spill::testkit::DiscardStoreFactory;
+    use parquet_spill::SpillOptions;
+
+    let Ok(case) = std::env::var(KEPT_CASE) else {
+        return;
+    };
+    let (kind, statistics) = match case.split_once('/') {
+        Some((kind, _)) => (kind, EnabledStatistics::None),
+        None => (case.as_str(), EnabledStatistics::Chunk),
+    };
+    let batch = ALLOC.exclude(|| {
+        let column = batch_column(kind).slice(0, BATCH_ROWS / 4);
+        RecordBatch::try_from_iter([("c", column)]).expect("batch")
+    });
+    let props = WriterProperties::builder()
+        .set_statistics_enabled(statistics)
+        .build();
+    let plan = SpillOptions::new(512 * MIB)
+        .properties(props)
+        .backend(Arc::new(DiscardStoreFactory))
+        .plan(&batch.schema())
+        .expect("plan");
+    let (monitor, mut writer) =
+        parquet_spill::testkit::planned_arrow_writer(std::io::sink(), batch.schema(), plan)
+            .expect("writer");
+    let mut first = None;
+    for _ in 0..KEPT_GROUPS {
+        monitor.admit(&batch).expect("admitted");
+        writer.write(&batch).expect("written");
+        writer.flush().expect("flushed");
+        first.get_or_insert((ALLOC.current(), monitor.stats().page_metadata));
+    }
+    let (heap, charged) = first.expect("a row group");
+    println!(
+        "KEPT heap={} charged={}",
+        ALLOC.current().saturating_sub(heap),
+        monitor.stats().page_metadata.saturating_sub(charged)
+    );
+}
+
+/// parquet 60.1 keeps, until the file closes, the buffer of converted
+/// values a chunk's minimum and maximum were sliced from, for decimals
+/// stored as fixed-length byte arrays and `Float16` (it never truncates
+/// their statistics): the heap grows by a batch's values a row group. The
+/// planned writer charges it as it grows (`src/metadata.rs`,
+/// `KeptValues`); `FixedSizeBinary` (statistics copied when truncated) and
+/// columns without statistics keep nothing.
+#[test]
+fn statistics_keep_the_buffers_their_values_came_from_and_are_charged() {
+    let runner = ChildRunner::test("kept_values_child").expect("test executable");
+    let rows = (BATCH_ROWS / 4) as u64;
+    // Kind, and the bytes parquet copies a value into (0: nothing kept).
+    for (kind, width) in [
+        ("decimal128(38)", 16),
+        ("float16", 2),
+        ("decimal128(38)/none", 0),
+        ("fsb24", 0),
+    ] {
+        let out = runner
+            .run(KEPT_CASE, kind)
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let line = measure::tagged_line(&out, "KEPT ")
+            .unwrap_or_else(|| panic!("{kind}: no result:\n{out}"));
+        let field = |key: &str| -> u64 { measure::field(line, key).expect(key) };
+        let (heap, charged) = (field("heap"), field("charged"));
+        let buffers = (KEPT_GROUPS as u64 - 1) * rows * width;
+        println!(
+            "{kind:>20}: {} row groups more kept {:>6.2} MiB of heap ({:>6.2} MiB of value buffers), charged {:>6.2} MiB",
+            KEPT_GROUPS - 1,
+            heap as f64 / MIB as f64,
+            buffers as f64 / MIB as f64,
+            charged as f64 / MIB as f64
+        );
+        if width > 0 {
+            // Every row group keeps its batch's buffer ("decimal128(38)"'s
+            // nulls are not copied: four in five values are).
+            assert!(heap * 10 >= buffers * 7, "{kind}: {line}");
+        } else {
+            assert!(heap < rows, "{kind}: nothing kept: {line}");
+        }
+        assert!(charged >= heap, "{kind}: charged {charged} < kept {heap}");
+    }
+}

@@ -25,7 +25,7 @@
 //!   written ([`crate::metadata`]); the model gives the per-page and
 //!   per-chunk costs.
 
-use parquet::basic::{Compression, Type as PhysicalType};
+use parquet::basic::{Compression, LogicalType, Type as PhysicalType};
 use parquet::file::properties::{EnabledStatistics, DEFAULT_BLOOM_FILTER_NDV};
 use parquet::schema::types::ColumnDescriptor;
 
@@ -133,6 +133,12 @@ pub(crate) struct Leaf {
     pub codec: Compression,
     /// Bloom filter `(ndv, fpp)` as the caller set it, if any.
     pub bloom: Option<(u64, f64)>,
+    /// parquet keeps this column's values untruncated as statistics: a
+    /// decimal or `Float16` stored as fixed-length byte arrays, whose
+    /// minimum and maximum parquet 60.1 never truncates (their order is not
+    /// the bytes'), so they stay slices of the buffer their batch's values
+    /// were copied into ([`crate::metadata::KeptValues`]).
+    pub untruncated_statistics: bool,
 }
 
 impl Leaf {
@@ -168,6 +174,12 @@ impl Leaf {
             backend_slot: crate::file::SLOT,
             codec,
             bloom,
+            untruncated_statistics: statistics != EnabledStatistics::None
+                && physical == PhysicalType::FIXED_LEN_BYTE_ARRAY
+                && matches!(
+                    descr.logical_type_ref(),
+                    Some(LogicalType::Decimal { .. } | LogicalType::Float16)
+                ),
         }
     }
 
@@ -392,6 +404,9 @@ impl Leaf {
             builder,
             keys: PAGE_KEYS + self.backend_slot,
             header,
+            keeps_values: self
+                .untruncated_statistics
+                .then(|| self.group_bytes(s).unwrap_or(usize::MAX)),
         }
     }
 }
