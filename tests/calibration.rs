@@ -726,6 +726,26 @@ fn batch_column(kind: &str) -> arrow_array::ArrayRef {
     }
 }
 
+/// A planned `ArrowWriter` for `batch`'s schema at 512 MiB with `props`,
+/// over a store that keeps nothing, and its monitor.
+fn discard_writer(
+    batch: &arrow_array::RecordBatch,
+    props: parquet::file::properties::WriterProperties,
+) -> (
+    parquet_spill::SpillMonitor,
+    parquet::arrow::ArrowWriter<std::io::Sink>,
+) {
+    let plan = parquet_spill::SpillOptions::new(512 * MIB)
+        .properties(props)
+        .backend(std::sync::Arc::new(
+            parquet_spill::testkit::DiscardStoreFactory,
+        ))
+        .plan(&batch.schema())
+        .expect("plan");
+    parquet_spill::testkit::planned_arrow_writer(std::io::sink(), batch.schema(), plan)
+        .expect("writer")
+}
+
 /// Child: write one batch of the kind the case names, admitted by a plan
 /// over a store that keeps nothing; print the peak heap of the write and
 /// what the plan and the monitor hold for it.
@@ -742,13 +762,7 @@ fn batch_encoding_child() {
     };
     let batch =
         ALLOC.exclude(|| RecordBatch::try_from_iter([("c", batch_column(&kind))]).expect("batch"));
-    let plan = SpillOptions::new(512 * MIB)
-        .backend(Arc::new(DiscardStoreFactory))
-        .plan(&batch.schema())
-        .expect("plan");
-    let (monitor, mut writer) =
-        parquet_spill::testkit::planned_arrow_writer(std::io::sink(), batch.schema(), plan)
-            .expect("writer");
+    let (monitor, mut writer) = discard_writer(&batch, Default::default());
     let base = ALLOC.current();
     ALLOC.reset_peak();
     monitor.admit(&batch).expect("admitted");
@@ -849,14 +863,7 @@ fn kept_values_child() {
     let props = WriterProperties::builder()
         .set_statistics_enabled(statistics)
         .build();
-    let plan = SpillOptions::new(512 * MIB)
-        .properties(props)
-        .backend(Arc::new(DiscardStoreFactory))
-        .plan(&batch.schema())
-        .expect("plan");
-    let (monitor, mut writer) =
-        parquet_spill::testkit::planned_arrow_writer(std::io::sink(), batch.schema(), plan)
-            .expect("writer");
+    let (monitor, mut writer) = discard_writer(&batch, props);
     let mut first = None;
     for _ in 0..KEPT_GROUPS {
         monitor.admit(&batch).expect("admitted");
