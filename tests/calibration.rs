@@ -751,11 +751,7 @@ fn discard_writer(
 /// what the plan and the monitor hold for it.
 #[test]
 fn batch_encoding_child() {
-    use std::sync::Arc;
-
     use arrow_array::RecordBatch;
-    use parquet_spill::testkit::DiscardStoreFactory;
-    use parquet_spill::SpillOptions;
 
     let Ok(kind) = std::env::var(BATCH_CASE) else {
         return;
@@ -842,40 +838,57 @@ const KEPT_GROUPS: usize = 12;
 /// charged grew from the first row group flushed to the last.
 #[test]
 fn kept_values_child() {
-    use std::sync::Arc;
-
     use arrow_array::RecordBatch;
     use parquet::file::properties::{EnabledStatistics, WriterProperties};
-    use parquet_spill::testkit::DiscardStoreFactory;
-    use parquet_spill::SpillOptions;
 
     let Ok(case) = std::env::var(KEPT_CASE) else {
         return;
     };
+    // "dictionary": KEPT_GROUPS batches in one row group, each adding 50
+    // decimals to the column's dictionary, no statistics.
+    let dictionary = case == "dictionary";
     let (kind, statistics) = match case.split_once('/') {
         Some((kind, _)) => (kind, EnabledStatistics::None),
+        None if dictionary => ("decimal128(38)", EnabledStatistics::None),
         None => (case.as_str(), EnabledStatistics::Chunk),
     };
-    let batch = ALLOC.exclude(|| {
-        let column = batch_column(kind).slice(0, BATCH_ROWS / 4);
-        RecordBatch::try_from_iter([("c", column)]).expect("batch")
-    });
+    let batches: Vec<_> = (0..KEPT_GROUPS)
+        .map(|b| {
+            ALLOC.exclude(|| {
+                let column: arrow_array::ArrayRef = match dictionary {
+                    true => std::sync::Arc::new(
+                        arrow_array::Decimal128Array::from_iter_values(
+                            (0..BATCH_ROWS / 16).map(|i| (b * 50 + i % 50) as i128),
+                        )
+                        .with_precision_and_scale(38, 2)
+                        .expect("decimal"),
+                    ),
+                    false => batch_column(kind).slice(0, BATCH_ROWS / 4),
+                };
+                RecordBatch::try_from_iter([("c", column)]).expect("batch")
+            })
+        })
+        .collect();
     let props = WriterProperties::builder()
         .set_statistics_enabled(statistics)
         .build();
-    let (monitor, mut writer) = discard_writer(&batch, props);
+    let (monitor, mut writer) = discard_writer(&batches[0], props);
     let mut first = None;
-    for _ in 0..KEPT_GROUPS {
-        monitor.admit(&batch).expect("admitted");
-        writer.write(&batch).expect("written");
-        writer.flush().expect("flushed");
+    for batch in &batches {
+        monitor.admit(batch).expect("admitted");
+        writer.write(batch).expect("written");
+        if !dictionary {
+            writer.flush().expect("flushed");
+        }
         first.get_or_insert((ALLOC.current(), monitor.stats().page_metadata));
     }
     let (heap, charged) = first.expect("a row group");
+    let stats = monitor.stats();
     println!(
-        "KEPT heap={} charged={}",
+        "KEPT heap={} charged={} encoders={}",
         ALLOC.current().saturating_sub(heap),
-        monitor.stats().page_metadata.saturating_sub(charged)
+        stats.page_metadata.saturating_sub(charged),
+        stats.estimate.encoders
     );
 }
 
@@ -885,7 +898,9 @@ fn kept_values_child() {
 /// their statistics): the heap grows by a batch's values a row group. The
 /// planned writer charges it as it grows (`src/metadata.rs`,
 /// `KeptValues`); `FixedSizeBinary` (statistics copied when truncated) and
-/// columns without statistics keep nothing.
+/// columns without statistics keep nothing. A dictionary keeps every
+/// buffer its entries came from until its chunk closes: "dictionary"
+/// writes batches adding 50 entries each to one row group.
 #[test]
 fn statistics_keep_the_buffers_their_values_came_from_and_are_charged() {
     let runner = ChildRunner::test("kept_values_child").expect("test executable");
@@ -896,6 +911,7 @@ fn statistics_keep_the_buffers_their_values_came_from_and_are_charged() {
         ("float16", 2),
         ("decimal128(38)/none", 0),
         ("fsb24", 0),
+        ("dictionary", 16),
     ] {
         let out = runner
             .run(KEPT_CASE, kind)
@@ -903,14 +919,19 @@ fn statistics_keep_the_buffers_their_values_came_from_and_are_charged() {
         let line = measure::tagged_line(&out, "KEPT ")
             .unwrap_or_else(|| panic!("{kind}: no result:\n{out}"));
         let field = |key: &str| -> u64 { measure::field(line, key).expect(key) };
-        let (heap, charged) = (field("heap"), field("charged"));
-        let buffers = (KEPT_GROUPS as u64 - 1) * rows * width;
+        let (heap, charged, encoders) = (field("heap"), field("charged"), field("encoders"));
+        // The dictionary case's batches are a quarter as long, not null.
+        let buffers = match kind {
+            "dictionary" => (KEPT_GROUPS as u64 - 1) * (rows / 4) * width,
+            _ => (KEPT_GROUPS as u64 - 1) * rows * width,
+        };
         println!(
-            "{kind:>20}: {} row groups more kept {:>6.2} MiB of heap ({:>6.2} MiB of value buffers), charged {:>6.2} MiB",
+            "{kind:>20}: {} batches later kept {:>6.2} MiB more heap ({:>6.2} MiB of value buffers), charged {:>6.2} MiB more (encoders reserved {:>5.2} MiB)",
             KEPT_GROUPS - 1,
             heap as f64 / MIB as f64,
             buffers as f64 / MIB as f64,
-            charged as f64 / MIB as f64
+            charged as f64 / MIB as f64,
+            encoders as f64 / MIB as f64
         );
         if width > 0 {
             // Every row group keeps its batch's buffer ("decimal128(38)"'s
@@ -919,6 +940,16 @@ fn statistics_keep_the_buffers_their_values_came_from_and_are_charged() {
         } else {
             assert!(heap < rows, "{kind}: nothing kept: {line}");
         }
-        assert!(charged >= heap, "{kind}: charged {charged} < kept {heap}");
+        // What the encoders hold grows within their reservation, made up
+        // front; the kept buffers are charged as they are kept.
+        assert!(
+            charged + encoders >= heap,
+            "{kind}: charged {charged} + encoders {encoders} < kept {heap}"
+        );
+        // Nor far above what is kept, where something is.
+        assert!(
+            width == 0 || charged < heap * 2 + MIB as u64,
+            "{kind}: {line}"
+        );
     }
 }

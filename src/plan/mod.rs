@@ -481,6 +481,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         keys: a.keys.max(c.keys),
         header: a.header.max(c.header),
         keeps_values: a.keeps_values.max(c.keeps_values),
+        dictionary_keeps_values: a.dictionary_keeps_values.max(c.dictionary_keeps_values),
     });
     // By leaf index (`PageStoreArgs::column_index`); an index past the end
     // (a writer built for another schema) is charged the most any leaf costs.

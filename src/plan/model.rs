@@ -407,6 +407,11 @@ impl Leaf {
             keeps_values: self
                 .untruncated_statistics
                 .then(|| self.group_bytes(s).unwrap_or(usize::MAX)),
+            // parquet's dictionary keeps a fixed-length byte array entry as
+            // a slice of its batch's buffer (`crate::metadata::KeptValues`).
+            dictionary_keeps_values: (self.physical == PhysicalType::FIXED_LEN_BYTE_ARRAY
+                && self.dictionary_on(s))
+            .then(|| self.group_bytes(s).unwrap_or(usize::MAX)),
         }
     }
 }
