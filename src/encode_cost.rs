@@ -38,6 +38,9 @@ const FLBA_HANDLE: usize = 32;
 pub(crate) struct LeafCost {
     pub levels: usize,
     pub converted: usize,
+    /// Of `converted`, the buffer a fixed-length byte array's values are
+    /// copied into ([`fixed_len_buffer`]).
+    pub fixed_len: usize,
 }
 
 /// What encoding `array` (a leaf, narrowed to the values parquet writes)
@@ -55,12 +58,16 @@ pub(crate) fn leaf(array: &ArrayRef, repeated: bool, extra_slots: usize) -> Leaf
     LeafCost {
         levels,
         converted: converted(array.data_type(), array.len(), values),
+        fixed_len: fixed_len_buffer(array.data_type(), values),
     }
 }
 
 /// Bytes of the copy parquet makes of a leaf's values of type `data_type`
 /// before encoding them (`len` slots, `values` of them not null).
 fn converted(data_type: &DataType, len: usize, values: usize) -> usize {
+    if let Some(width) = fixed_len_width(data_type) {
+        return values * (FLBA_HANDLE + width);
+    }
     match data_type {
         DataType::Boolean => values,
         // Widened to `Int32Array` (or `Int64Array`) over every slot.
@@ -70,18 +77,11 @@ fn converted(data_type: &DataType, len: usize, values: usize) -> usize {
         | DataType::UInt16
         | DataType::Date64
         | DataType::Null => len * 8,
-        DataType::Decimal32(..) | DataType::Decimal64(..) => len * 8,
-        DataType::Decimal128(precision, _) | DataType::Decimal256(precision, _) => {
-            match *precision <= 18 {
-                true => len * 8,
-                false => values * (FLBA_HANDLE + decimal_bytes(*precision)),
-            }
-        }
-        DataType::FixedSizeBinary(width) => {
-            values * (FLBA_HANDLE + usize::try_from(*width).unwrap_or(0))
-        }
-        DataType::Float16 => values * (FLBA_HANDLE + 2),
-        DataType::Interval(_) => values * (FLBA_HANDLE + 12),
+        // Decimals of up to 18 digits (wider ones are fixed-length).
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => len * 8,
         // Taken into a plain array of its values, which is then converted
         // as its own type is; byte-array values are encoded through the
         // keys without a copy.
@@ -102,21 +102,26 @@ fn converted(data_type: &DataType, len: usize, values: usize) -> usize {
 /// a slice of that one buffer, so a value kept as a column chunk's minimum
 /// or maximum keeps all of it (`crate::metadata::KeptValues`).
 pub(crate) fn fixed_len_buffer(data_type: &DataType, values: usize) -> usize {
-    let width = match data_type {
+    match value_type(data_type) {
+        Some(value) => fixed_len_buffer(value, values),
+        None => fixed_len_width(data_type).map_or(0, |width| values.saturating_mul(width)),
+    }
+}
+
+/// The bytes parquet writes a value of `data_type` in, where it writes it
+/// as a fixed-length byte array.
+fn fixed_len_width(data_type: &DataType) -> Option<usize> {
+    match data_type {
         DataType::Decimal128(precision, _) | DataType::Decimal256(precision, _)
             if *precision > 18 =>
         {
-            decimal_bytes(*precision)
+            Some(decimal_bytes(*precision))
         }
-        DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
-        DataType::Float16 => 2,
-        DataType::Interval(_) => 12,
-        DataType::Dictionary(_, _) | DataType::RunEndEncoded(_, _) => {
-            return value_type(data_type).map_or(0, |value| fixed_len_buffer(value, values))
-        }
-        _ => 0,
-    };
-    values.saturating_mul(width)
+        DataType::FixedSizeBinary(width) => Some(usize::try_from(*width).unwrap_or(0)),
+        DataType::Float16 => Some(2),
+        DataType::Interval(_) => Some(12),
+        _ => None,
+    }
 }
 
 /// A dictionary's or run array's value type.

@@ -149,12 +149,7 @@ impl Walk {
                 let scaled = |bytes: usize| bytes.saturating_mul(self.scale);
                 self.levels = self.levels.saturating_add(scaled(cost.levels));
                 self.converted = self.converted.max(scaled(cost.converted));
-                let values = array.len() - array.null_count();
-                self.fixed_len
-                    .push(scaled(crate::encode_cost::fixed_len_buffer(
-                        array.data_type(),
-                        values,
-                    )));
+                self.fixed_len.push(scaled(cost.fixed_len));
                 let longest = longest(array, self.threshold);
                 if longest.two > self.threshold {
                     self.long.push((self.leaf, longest.two));

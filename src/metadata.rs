@@ -97,16 +97,18 @@ impl ColumnCost {
     }
 }
 
-/// The batch buffers column chunks' statistics keep until the file closes.
+/// The batch buffers column chunks' statistics keep until the file closes,
+/// and their dictionaries until the chunk closes.
 ///
 /// Why: parquet 60.1 copies a batch's fixed-length byte-array values into
 /// one buffer and hands each value to its encoder as a slice of it
 /// ([`crate::encode_cost::fixed_len_buffer`]). A chunk's minimum and
 /// maximum are clones of such slices; for decimals and `Float16`, which it
 /// never truncates, they go into the chunk's metadata as they are and keep
-/// the whole buffer until the file closes: a `Decimal128(38)` column
-/// written in row groups of 100,000 rows kept 1.6 MB a row group, however
-/// small its pages (`tests/calibration.rs`, `statistics_keep_...`). A
+/// the whole buffer until the file closes: a `Decimal128(38, 2)` column
+/// written in row groups of 65,536 rows (one in five null) kept 0.8 MiB a
+/// row group, however small its pages (`tests/calibration.rs`,
+/// `statistics_keep_...`). A
 /// dictionary of such values keeps them the same way until the chunk
 /// closes: every batch that added an entry keeps its whole buffer (12
 /// batches of 16,384 `Decimal128(38)` values adding 50 entries each to one
@@ -123,6 +125,8 @@ impl ColumnCost {
 pub(crate) struct KeptValues {
     /// By leaf index.
     leaves: Vec<KeptLeaf>,
+    /// What they need now: the sum of their [`KeptLeaf::needed`].
+    needed: usize,
     /// Charged for them, in the meter's until-close reservation.
     charged: usize,
 }
@@ -173,25 +177,26 @@ impl KeptLeaf {
 }
 
 impl KeptValues {
-    fn needed(&self) -> usize {
-        self.leaves
-            .iter()
-            .map(KeptLeaf::needed)
-            .fold(0, usize::saturating_add)
-    }
-
-    /// Leaf `column`, there from now on.
-    fn leaf(&mut self, column: usize) -> &mut KeptLeaf {
+    /// Change leaf `column` with `change`, keeping [`needed`](Self::needed)
+    /// up to date; returns the leaf as it was.
+    fn update(&mut self, column: usize, change: impl FnOnce(&mut KeptLeaf)) -> KeptLeaf {
         if self.leaves.len() <= column {
             self.leaves.resize(column + 1, KeptLeaf::default());
         }
-        &mut self.leaves[column]
+        let leaf = &mut self.leaves[column];
+        let before = *leaf;
+        change(leaf);
+        self.needed = self
+            .needed
+            .saturating_sub(before.needed())
+            .saturating_add(leaf.needed());
+        before
     }
 }
 
 /// What [`KeptValues`] charge is for, in [`Error::PageMetadataExhausted`].
-const KEPT_VALUES: &str =
-    "statistics keeping the buffers of the batches their minimum and maximum came from, until the file closes";
+const KEPT_VALUES: &str = "fixed-length values kept by statistics (until the file closes) and \
+     dictionaries (until the chunk closes) as slices of their batches' buffers";
 
 /// The cost model: a column's costs from its leaf index.
 pub(crate) type CostModel = Arc<dyn Fn(usize) -> ColumnCost + Send + Sync>;
@@ -216,7 +221,7 @@ pub(crate) struct Meter {
     /// The most a page may pass the plan's bound by in the batches
     /// admitted so far ([`CompactPages`]); only grows.
     compact: AtomicUsize,
-    /// Batch buffers chunks' statistics keep ([`KeptValues`]).
+    /// Batch buffers chunks' statistics and dictionaries keep ([`KeptValues`]).
     kept: Mutex<KeptValues>,
     /// Charged to open stores (released or kept when they drop).
     open: AtomicUsize,
@@ -276,10 +281,9 @@ impl Meter {
 
     /// Grow the charge for [`KeptValues`] to what they need now.
     fn charge_kept(&self, kept: &mut KeptValues) -> Result<()> {
-        let needed = kept.needed();
-        if let Some(more) = needed.checked_sub(kept.charged).filter(|&m| m > 0) {
+        if let Some(more) = kept.needed.checked_sub(kept.charged).filter(|&m| m > 0) {
             self.charge(more, KEPT_VALUES)?;
-            kept.charged = needed;
+            kept.charged = kept.needed;
         }
         Ok(())
     }
@@ -289,14 +293,14 @@ impl Meter {
     /// [`ColumnCost::dictionary_keeps_values`]).
     fn chunk_keeps_values(&self, column: usize, cost: &ColumnCost) -> Result<()> {
         let mut kept = lock(&self.kept);
-        let leaf = kept.leaf(column);
-        let before = *leaf;
-        leaf.chunks += 1;
-        leaf.open = leaf.recent.iter().fold(0, |a, &b| a.saturating_add(b));
-        (leaf.statistics, leaf.dictionary) = (cost.keeps_values, cost.dictionary_keeps_values);
+        let before = kept.update(column, |leaf| {
+            leaf.chunks += 1;
+            leaf.open = leaf.recent.iter().fold(0, |a, &b| a.saturating_add(b));
+            (leaf.statistics, leaf.dictionary) = (cost.keeps_values, cost.dictionary_keeps_values);
+        });
         let charged = self.charge_kept(&mut kept);
         if charged.is_err() {
-            kept.leaves[column] = before;
+            kept.update(column, |leaf| *leaf = before);
         }
         charged
     }
@@ -307,20 +311,20 @@ impl Meter {
         let mut kept = lock(&self.kept);
         let mut before = Vec::new();
         for (column, &bytes) in batch.iter().enumerate().filter(|(_, &b)| b > 0) {
-            let leaf = kept.leaf(column);
-            before.push((column, *leaf));
-            leaf.largest = leaf.largest.max(bytes);
-            leaf.written = leaf.written.saturating_add(bytes);
-            leaf.open = leaf.open.saturating_add(bytes);
-            leaf.recent[leaf.next] = bytes;
-            leaf.next = (leaf.next + 1) % RECENT;
+            let leaf = kept.update(column, |leaf| {
+                leaf.largest = leaf.largest.max(bytes);
+                leaf.written = leaf.written.saturating_add(bytes);
+                leaf.open = leaf.open.saturating_add(bytes);
+                leaf.recent[leaf.next] = bytes;
+                leaf.next = (leaf.next + 1) % RECENT;
+            });
+            before.push((column, leaf));
         }
-        let charged = self.charge_kept(&mut kept);
-        if charged.is_err() {
+        if let Err(e) = self.charge_kept(&mut kept) {
             for (column, leaf) in before {
-                kept.leaves[column] = leaf;
+                kept.update(column, |l| *l = leaf);
             }
-            return charged.map(|()| Vec::new());
+            return Err(e);
         }
         Ok(before)
     }
@@ -329,11 +333,10 @@ impl Meter {
     fn restore_kept_values(&self, before: Vec<(usize, KeptLeaf)>) {
         let mut kept = lock(&self.kept);
         for (column, leaf) in before {
-            kept.leaves[column] = leaf;
+            kept.update(column, |l| *l = leaf);
         }
-        let needed = kept.needed();
-        self.lock().shrink(kept.charged.saturating_sub(needed));
-        kept.charged = kept.charged.min(needed);
+        self.lock().shrink(kept.charged.saturating_sub(kept.needed));
+        kept.charged = kept.charged.min(kept.needed);
     }
 
     /// Make room for chunks that need `bytes` more each while they close;
