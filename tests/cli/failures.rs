@@ -55,6 +55,50 @@ fn malformed_csv_names_file_line_and_column() {
     assert_failed(&result, &["ragged.csv", "header", "nom"], &out);
 }
 
+/// A `--schema` type CSV cannot hold is refused before any work, naming
+/// the column; a value a cast from text cannot convert names its line.
+#[test]
+fn csv_types_that_cannot_be_read_are_named_before_any_work() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out.parquet");
+    let mut text = String::from("id,wait\n");
+    for i in 1..=3000 {
+        text.push_str(if i == 2500 {
+            "2500,soon\n"
+        } else {
+            "1,2 days\n"
+        });
+    }
+    let path = dir.path().join("in.csv");
+    std::fs::write(&path, &text).unwrap();
+    let result = run(&[
+        &"convert",
+        &path,
+        &"-o",
+        &out,
+        &"--schema",
+        &"id:int64,wait:Struct(\"a\": Int32)",
+    ]);
+    assert_failed(
+        &result,
+        &["in.csv", "column `wait`", "cannot be read as Struct"],
+        &out,
+    );
+    let result = run(&[
+        &"convert",
+        &path,
+        &"-o",
+        &out,
+        &"--schema",
+        &"id:int64,wait:Interval(DayTime)",
+    ]);
+    assert_failed(
+        &result,
+        &["in.csv, line 2501", "column `wait`", "soon"],
+        &out,
+    );
+}
+
 #[test]
 fn malformed_ndjson_names_file_and_line() {
     let dir = TempDir::new().unwrap();

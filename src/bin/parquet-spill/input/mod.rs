@@ -13,6 +13,7 @@ mod held;
 mod ipc_file;
 mod parquet_pages;
 mod text;
+mod text_types;
 
 use std::fmt;
 use std::fs::File;

@@ -27,6 +27,7 @@ use arrow_schema::{ArrowError, FieldRef, Schema, SchemaRef};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::counting::CountingRead;
+use super::text_types::{cast_to, decoded_schema};
 use super::{Batches, Input, Kind, Probed, TextOptions};
 
 /// Infer (or take from `--schema`) the schema of a text input, and its
@@ -76,6 +77,9 @@ pub fn probe(input: &Input, options: &TextOptions) -> Result<(SchemaRef, Option<
         )),
         None => Arc::new(inferred),
     };
+    // A column type neither the decoder nor a cast from strings builds is
+    // refused here, before any work.
+    decoded_schema(input.kind, &schema).with_context(|| path.display().to_string())?;
     Ok((schema, bytes_per_row))
 }
 
@@ -172,6 +176,7 @@ pub fn batches(probed: &Probed, rows: usize, bytes_read: Arc<AtomicU64>) -> Resu
     let syntax = Syntax {
         kind: probed.input.kind,
         schema: Arc::clone(&probed.schema),
+        decoded: decoded_schema(probed.input.kind, &probed.schema)?,
     };
     let decoder = syntax.decoder(rows, true)?;
     Ok(Box::new(TextBatches {
@@ -231,16 +236,58 @@ impl TextDecoder for arrow_json::reader::Decoder {
     }
 }
 
+/// A decoder whose batches are cast from the types it decodes to the
+/// input's (`text_types`).
+struct Casting {
+    inner: Box<dyn TextDecoder>,
+    target: SchemaRef,
+}
+
+impl TextDecoder for Casting {
+    fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError> {
+        self.inner.decode(buf)
+    }
+    fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        self.inner
+            .flush()?
+            .map(|batch| cast_to(batch, &self.target))
+            .transpose()
+    }
+    fn record_complete(&self) -> bool {
+        self.inner.record_complete()
+    }
+    fn partial(&self) -> bool {
+        self.inner.partial()
+    }
+}
+
 /// Which decoder to build, for which schema.
 struct Syntax {
     kind: Kind,
     schema: SchemaRef,
+    /// What the decoder reads: `schema`, with strings for the types only a
+    /// cast makes.
+    decoded: SchemaRef,
 }
 
 impl Syntax {
-    /// A decoder of `rows`-row batches; `at_start` skips the CSV header.
+    /// A decoder of `rows`-row batches of `schema`; `at_start` skips the
+    /// CSV header.
     fn decoder(&self, rows: usize, at_start: bool) -> Result<Box<dyn TextDecoder>> {
-        let schema = Arc::clone(&self.schema);
+        let decoder = self.decoded_as_read(rows, at_start)?;
+        Ok(if Arc::ptr_eq(&self.decoded, &self.schema) {
+            decoder
+        } else {
+            Box::new(Casting {
+                inner: decoder,
+                target: Arc::clone(&self.schema),
+            })
+        })
+    }
+
+    /// The decoder of `decoded`.
+    fn decoded_as_read(&self, rows: usize, at_start: bool) -> Result<Box<dyn TextDecoder>> {
+        let schema = Arc::clone(&self.decoded);
         Ok(match self.kind {
             Kind::Csv => Box::new(
                 arrow_csv::ReaderBuilder::new(schema)
