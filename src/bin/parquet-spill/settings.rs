@@ -119,9 +119,27 @@ fn leaf_column(schema: &Schema, name: &str) -> Result<ColumnPath> {
         .map(|c| c.path().string())
         .collect();
     if !leaves.iter().any(|leaf| leaf == name) {
+        let prefix = format!("{name}.");
+        let under: Vec<&str> = leaves
+            .iter()
+            .filter(|leaf| leaf.starts_with(&prefix))
+            .map(String::as_str)
+            .collect();
+        if !under.is_empty() {
+            bail!(
+                "--bloom-filter {name}: a nested column; name a leaf: {}",
+                under.join(", ")
+            );
+        }
+        // A wide schema's whole list would bury the message.
+        const LISTED: usize = 20;
+        let more = match leaves.len().saturating_sub(LISTED) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         bail!(
-            "--bloom-filter {name}: no such column; the columns are: {}",
-            leaves.join(", ")
+            "--bloom-filter {name}: no such column; the columns are: {}{more}",
+            leaves[..leaves.len().min(LISTED)].join(", ")
         );
     }
     Ok(ColumnPath::new(name.split('.').map(String::from).collect()))
@@ -131,6 +149,7 @@ fn leaf_column(schema: &Schema, name: &str) -> Result<ColumnPath> {
 mod tests {
     use super::*;
     use arrow_schema::{DataType, Field};
+    use std::sync::Arc;
 
     #[test]
     fn codecs_parse_and_print_back() {
@@ -152,5 +171,21 @@ mod tests {
         assert!(leaf_column(&schema, "user_id").is_ok());
         let err = leaf_column(&schema, "userid").unwrap_err().to_string();
         assert!(err.contains("user_id"), "{err}");
+    }
+
+    #[test]
+    fn a_nested_column_names_its_leaves_and_a_wide_schema_is_not_listed_whole() {
+        let item = Arc::new(Field::new("item", DataType::Utf8, true));
+        let mut fields = vec![Field::new("tags", DataType::List(item), true)];
+        fields.extend((0..100).map(|i| Field::new(format!("c{i}"), DataType::Int64, true)));
+        let schema = Schema::new(fields);
+        let err = leaf_column(&schema, "tags").unwrap_err().to_string();
+        assert!(
+            err.ends_with("a nested column; name a leaf: tags.list.item"),
+            "{err}"
+        );
+        let err = leaf_column(&schema, "c100").unwrap_err().to_string();
+        assert!(err.ends_with("c18 and 81 more"), "{err}");
+        assert!(leaf_column(&schema, "tags.list.item").is_ok());
     }
 }
