@@ -3,10 +3,11 @@
 //! process per case, every case within its limit or refused up front.
 //!
 //! ```text
-//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 cases
+//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 + 16 cases
 //! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture
 //! PARQUET_SPILL_SWEEP_LONG=200 cargo test --release --all-features --test sweep long -- --nocapture
 //! PARQUET_SPILL_SWEEP_CALLER=200 cargo test --release --all-features --test sweep caller -- --nocapture
+//! PARQUET_SPILL_SWEEP_BOTH=200 cargo test --release --all-features --test sweep both -- --nocapture
 //! PARQUET_SPILL_SWEEP_FROM=400 PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture  # cases no earlier run drew
 //! ```
 
@@ -43,4 +44,12 @@ fn with_long_values_every_case_is_within_its_limit_or_stopped() {
 #[test]
 fn with_caller_properties_every_case_is_within_its_limit_or_stopped() {
     sweep::run("sweep_child", 48, false, sweep::Kind::Caller);
+}
+
+/// Both at once: a long-value column written with writer properties a
+/// caller set (their own page limits, encodings, statistics, 2 to 8
+/// threads), as no single kind draws it.
+#[test]
+fn with_long_values_and_caller_properties_both_every_case_is_within_its_limit_or_stopped() {
+    sweep::run("sweep_child", 16, false, sweep::Kind::Both);
 }

@@ -15,10 +15,10 @@
 //! value longer than any page, a batch parquet cannot encode within it);
 //! the worst measured / limit ratios are printed.
 //!
-//! Three kinds of case ([`Kind`]): plain; with a column of values longer
+//! Four kinds of case ([`Kind`]): plain; with a column of values longer
 //! than any page ([`Long`]); with writer properties a caller set
 //! ([`Caller`]: writer version, encodings, statistics, their own limits,
-//! bloom filters, content-defined chunking, 2 to 8 threads). Each kind
+//! bloom filters, content-defined chunking, 2 to 8 threads); both. Each kind
 //! draws its extras from a stream of its own, so the rest of a case is the
 //! plain case of its seed. `PARQUET_SPILL_SWEEP_REPEAT=K` writes each case's
 //! batches K times over: files K times larger from the same batches.
@@ -73,20 +73,30 @@ struct Case {
 }
 
 /// Which sweep a case belongs to: the plain one, with a long-value column
-/// ([`Long`]), or with writer properties a caller set ([`Caller`]).
+/// ([`Long`]), with writer properties a caller set ([`Caller`]), or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Plain,
     Long,
     Caller,
+    Both,
 }
 
 impl Kind {
-    const ALL: [(Kind, &'static str); 3] = [
+    const ALL: [(Kind, &'static str); 4] = [
         (Kind::Plain, "plain"),
         (Kind::Long, "long"),
         (Kind::Caller, "caller"),
+        (Kind::Both, "both"),
     ];
+
+    fn long(self) -> bool {
+        matches!(self, Kind::Long | Kind::Both)
+    }
+
+    fn caller(self) -> bool {
+        matches!(self, Kind::Caller | Kind::Both)
+    }
 
     fn name(self) -> &'static str {
         Self::ALL
@@ -105,6 +115,7 @@ impl Kind {
             Kind::Plain => "PARQUET_SPILL_SWEEP",
             Kind::Long => "PARQUET_SPILL_SWEEP_LONG",
             Kind::Caller => "PARQUET_SPILL_SWEEP_CALLER",
+            Kind::Both => "PARQUET_SPILL_SWEEP_BOTH",
         }
     }
 }
@@ -370,12 +381,12 @@ impl Case {
         let rows = (values / total.max(1)).clamp(1, 200_000);
         let batches = 1 + r.below(4) as usize;
         let codecs = testkit::codecs();
-        let long = (kind == Kind::Long).then(|| Long::draw(seed));
+        let long = kind.long().then(|| Long::draw(seed));
         if let Some(long) = &long {
             fields.push(Field::new("long", long.data_type(), true));
         }
         let threads = if r.below(3) == 0 { 2 } else { 1 };
-        let caller = (kind == Kind::Caller).then(|| Caller::draw(seed, threads));
+        let caller = kind.caller().then(|| Caller::draw(seed, threads));
         Self {
             threads: caller.as_ref().map_or(threads, |c| c.threads),
             caller,
@@ -708,6 +719,7 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
             Kind::Plain => "",
             Kind::Long => ", a long-value column",
             Kind::Caller => ", writer properties a caller set",
+            Kind::Both => ", a long-value column and writer properties a caller set",
         },
         stopped[0],
         STOPS[0],
