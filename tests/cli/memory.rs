@@ -702,8 +702,8 @@ fn refused_at_32mib_then_kept(input: &Path, what: &str, rows: u64) {
 /// holds two of them (one read while the writer still holds the other),
 /// and at that minimum the process stays within it. An IPC stream (no
 /// footer to plan from) of the same batches fails at 32 MiB on its first
-/// batch, naming its size, and leaves nothing behind. Before, both were
-/// converted at 3-4x the limit.
+/// batch, naming its size, before reading it, and leaves nothing behind.
+/// Before, both were converted at 3-4x the limit.
 #[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn ipc_batches_larger_than_the_limit_allows_are_planned_or_refused() {
@@ -749,11 +749,39 @@ fn ipc_batches_larger_than_the_limit_allows_are_planned_or_refused() {
         &[
             "reading ",
             "huge.arrows",
-            "a batch of 1000000 rows holds",
+            "a record batch of 45.8 MiB",
             "Raise --memory-limit",
         ],
         &out,
     );
+    // Refused from its message header, before the body was read: the
+    // process stayed within the limit (with arrow's StreamReader it read
+    // the 48 MB batch first and peaked past it).
+    let rss = stderr_peak_rss(&failed);
+    assert!(
+        rss <= (32 << 20) + OVERHEAD,
+        "peak RSS {:.1} MiB: {}",
+        mib(rss),
+        stderr(&failed)
+    );
+}
+
+/// The peak RSS a failed conversion prints under its error.
+fn stderr_peak_rss(output: &std::process::Output) -> u64 {
+    let text = stderr(output);
+    let figure = text
+        .split("peak RSS ")
+        .nth(1)
+        .and_then(|rest| rest.split(" with").next())
+        .unwrap_or_else(|| panic!("no peak RSS in: {text}"));
+    let (number, unit) = figure.split_once(' ').expect("a figure and its unit");
+    let scale = match unit {
+        "KiB" => 1u64 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => 1,
+    };
+    (number.parse::<f64>().expect("a number") * scale as f64) as u64
 }
 
 /// A Parquet input's reader keeps, for every column at once, the page it is

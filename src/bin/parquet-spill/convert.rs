@@ -163,7 +163,7 @@ fn write(
             Some(reading) => reading,
             None => {
                 let (input, &rows) = inputs.next()?;
-                match input.batches(rows, Arc::clone(&gauges.bytes_read), held.pool()) {
+                match input.batches(rows, Arc::clone(&gauges.bytes_read), &held) {
                     Ok(batches) => reading.insert((input, batches)),
                     Err(e) => return Some(Err(WriteAllError::Input(e))),
                 }

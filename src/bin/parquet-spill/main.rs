@@ -72,6 +72,20 @@ fn main() -> ExitCode {
             for cause in new_causes(&err) {
                 eprintln!("  caused by: {cause}");
             }
+            // A stop is within the limit too: say so with the figure.
+            if let cli::Command::Convert(cli::ConvertArgs {
+                memory_limit: Some(limit),
+                ..
+            }) = &args.command
+            {
+                if let Some(peak) = parquet_spill::rss::peak() {
+                    eprintln!(
+                        "  peak RSS {} with a {} limit",
+                        units::human_bytes(peak),
+                        units::human_bytes(*limit)
+                    );
+                }
+            }
             ExitCode::from(EXIT_FAILURE)
         }
     }

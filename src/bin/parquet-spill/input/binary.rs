@@ -12,14 +12,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
-use arrow_buffer::MemoryPool;
 use arrow_ipc::reader::{FileReader, StreamReader};
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::counting::{CountedFile, CountingRead};
 use super::ipc_file::Footer;
-use super::{Batches, Input, Kind, Probed};
+use super::ipc_stream::StreamBatches;
+use super::{Batches, HeldInput, Input, Kind, Probed};
 
 /// The schema stored in the file and, for Parquet, the uncompressed bytes per row.
 pub fn probe(input: &Input) -> Result<(SchemaRef, Option<f64>)> {
@@ -60,28 +60,31 @@ pub fn parquet_reader_bytes(input: &Input) -> Result<u64> {
 }
 
 /// Read a self-describing input in batches (`rows` applies to Parquet; IPC
-/// batches are read as they were written).
+/// batches are read as they were written), the input they hold counted in
+/// `held` (an IPC stream asks it for each batch's room before reading it).
 pub fn batches(
     probed: &Probed,
     rows: usize,
     bytes_read: Arc<AtomicU64>,
-    pool: &dyn MemoryPool,
+    held: &HeldInput,
 ) -> Result<Batches> {
     let path = &probed.input.path;
     let context = || format!("opening {} ({})", path.display(), probed.input.kind);
-    let batches: Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>> = match probed.input.kind
-    {
+    let batches: Batches = match probed.input.kind {
         Kind::Parquet => Box::new(
             parquet_builder(path, bytes_read)
                 .with_context(context)?
                 .with_batch_size(rows)
                 .build()
-                .with_context(context)?,
+                .with_context(context)?
+                .map(|r| r.map_err(anyhow::Error::new)),
         ),
-        Kind::IpcFile => {
-            Box::new(Footer::read(path)?.batches(Arc::clone(&probed.schema), bytes_read, pool)?)
-        }
-        _ => Box::new(ipc_stream(path, bytes_read).with_context(context)?),
+        Kind::IpcFile => Box::new(
+            Footer::read(path)?
+                .batches(Arc::clone(&probed.schema), bytes_read, held.pool())?
+                .map(|r| r.map_err(anyhow::Error::new)),
+        ),
+        _ => Box::new(StreamBatches::open(path, bytes_read, held.gate()).with_context(context)?),
     };
     Ok(Box::new(Located {
         inner: batches,
@@ -122,7 +125,7 @@ fn ipc_stream(
 
 /// Adds the file and the rows read so far to a reader's errors.
 struct Located {
-    inner: Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>>,
+    inner: Batches,
     path: String,
     rows: u64,
 }
@@ -136,7 +139,7 @@ impl Iterator for Located {
                 self.rows += batch.num_rows() as u64;
                 Ok(batch)
             }
-            Err(e) => Err(anyhow::Error::new(e).context(format!(
+            Err(e) => Err(e.context(format!(
                 "{}: reading the rows after row {}",
                 self.path, self.rows
             ))),

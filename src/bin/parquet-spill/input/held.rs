@@ -16,6 +16,8 @@
 //! columns all point into the one block read), and released when the last
 //! of them is dropped, on whichever thread the writer drops it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
@@ -27,35 +29,109 @@ use crate::units::human_bytes;
 
 /// Input bytes alive, and the budget they are charged to.
 pub struct HeldInput {
+    room: Gate,
+    /// Batches holding more are written in slices of about this size.
+    slice_bytes: usize,
+    /// The most bytes one batch added so far.
+    largest: usize,
+}
+
+/// What the input may hold, shared with readers that learn a batch's size
+/// before they read it (an IPC stream's message header gives its body's
+/// length): [`Gate::make_room`] takes that room from the budget, or refuses
+/// the batch, before anything of it is allocated.
+#[derive(Clone)]
+pub struct Gate(Arc<Room>);
+
+struct Room {
     tracker: TrackingMemoryPool,
     /// Bytes the plan reserved for input batches.
     planned: usize,
     /// What the input took from the budget beyond `planned`; `None` without
     /// a memory limit.
-    beyond: Option<Reservation>,
-    /// Batches holding more are written in slices of about this size.
-    slice_bytes: usize,
-    /// The most bytes one batch added so far.
-    largest: usize,
+    beyond: Mutex<Option<Reservation>>,
     /// Whether other threads encode (and release) the batches admitted.
-    encoders_elsewhere: bool,
+    encoders_elsewhere: AtomicBool,
 }
 
 /// The longest the reader waits for the writer to release earlier batches
 /// before reading the next one.
 pub const WAIT_FOR_ROOM: Duration = Duration::from_secs(2);
 
+impl Room {
+    /// Cover `extra` bytes beside what the input holds now from the
+    /// budget; where it has no room while other threads encode earlier
+    /// batches, wait for them to release some, up to [`WAIT_FOR_ROOM`].
+    /// The budget's error when it has none.
+    fn cover(&self, extra: usize, wait: bool) -> Result<(), String> {
+        let deadline = Instant::now() + WAIT_FOR_ROOM;
+        loop {
+            let live = self.tracker.used();
+            let mut beyond = self.beyond.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(beyond) = beyond.as_mut() else {
+                return Ok(());
+            };
+            let want = live.saturating_add(extra);
+            let covered = self.planned.saturating_add(beyond.bytes());
+            if want <= covered {
+                return Ok(());
+            }
+            let err = match beyond.try_grow(want - covered) {
+                Ok(()) => return Ok(()),
+                Err(e) => e.to_string(),
+            };
+            let elsewhere = self.encoders_elsewhere.load(Ordering::Relaxed);
+            if !wait || !elsewhere || live == 0 || Instant::now() >= deadline {
+                return Err(err);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Gate {
+    /// Make room for `bytes` a reader is about to allocate for `what` (an
+    /// IPC stream's message), beside the input held now: from the plan's
+    /// reservation, then the budget (heap pages spill for it), waiting for
+    /// the writer to release earlier batches as [`HeldInput::before_read`]
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// When the budget cannot hold it, naming `what` and its size, before
+    /// any of it is allocated.
+    pub fn make_room(&self, bytes: usize, what: &str) -> Result<()> {
+        self.0.cover(bytes, true).map_err(|e| {
+            let held = match self.0.tracker.used() {
+                0 => String::new(),
+                live => format!(
+                    " beside the {} of input in flight",
+                    human_bytes(live as u64)
+                ),
+            };
+            anyhow!(
+                "{what} of {}{held}: more than the memory limit leaves for input ({} \
+                 planned; {e}). Raise --memory-limit, or write the input with smaller batches",
+                human_bytes(bytes as u64),
+                human_bytes(self.0.planned as u64),
+            )
+        })
+    }
+}
+
 impl HeldInput {
     /// Charge input beyond `planned` bytes to `budget`; `None` counts only.
     pub fn new(budget: Option<&MemoryBudget>, planned: usize, slice_bytes: usize) -> Result<Self> {
         let beyond = budget.map(|b| b.reserve(0)).transpose()?;
         Ok(Self {
-            tracker: TrackingMemoryPool::default(),
-            planned,
-            beyond,
+            room: Gate(Arc::new(Room {
+                tracker: TrackingMemoryPool::default(),
+                planned,
+                beyond: Mutex::new(beyond),
+                encoders_elsewhere: AtomicBool::new(false),
+            })),
             slice_bytes: slice_bytes.max(1),
             largest: 0,
-            encoders_elsewhere: false,
         })
     }
 
@@ -68,79 +144,69 @@ impl HeldInput {
     /// When the budget cannot hold the input even with every heap page
     /// spilled, naming the batch's size and what the input held.
     pub fn admit(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
-        let before = self.tracker.used();
+        let room = &self.room.0;
+        let before = room.tracker.used();
         for column in batch.columns() {
-            column.claim(&self.tracker);
+            column.claim(&room.tracker);
         }
-        let live = self.tracker.used();
+        let live = room.tracker.used();
         let bytes = live.saturating_sub(before);
         self.largest = self.largest.max(bytes);
-        if let Some(beyond) = &mut self.beyond {
-            let covered = self.planned.saturating_add(beyond.bytes());
-            if live > covered {
-                beyond.try_grow(live - covered).map_err(|e| {
-                    anyhow!(
-                        "a batch of {} rows holds {} in memory, and the input batches in \
-                         flight {} in all: more than the memory limit leaves for input \
-                         ({} planned; {e}). Raise --memory-limit, or use smaller input \
-                         batches (--batch-rows, or an IPC file written with smaller batches)",
-                        batch.num_rows(),
-                        human_bytes(bytes as u64),
-                        human_bytes(live as u64),
-                        human_bytes(self.planned as u64),
-                    )
-                })?;
-            }
-        }
+        room.cover(0, false).map_err(|e| {
+            anyhow!(
+                "a batch of {} rows holds {} in memory, and the input batches in \
+                 flight {} in all: more than the memory limit leaves for input \
+                 ({} planned; {e}). Raise --memory-limit, or use smaller input \
+                 batches (--batch-rows, or an IPC file written with smaller batches)",
+                batch.num_rows(),
+                human_bytes(bytes as u64),
+                human_bytes(live as u64),
+                human_bytes(room.planned as u64),
+            )
+        })?;
         Ok(slices(batch, bytes, self.slice_bytes))
     }
 
     /// Before the next batch is read, make room for one as large as the
     /// largest so far beside what the input holds now (heap pages spill for
-    /// it): a reader allocates a batch before it can be counted (an IPC
-    /// stream's message, whose size is known only once read), and this keeps
-    /// that allocation within the budget. Where the budget has no such room
+    /// it): a reader allocates a batch before it can be counted, and this
+    /// keeps that allocation within the budget. Where the budget has no such room
     /// while earlier batches are still held, and other threads are encoding
     /// them ([`HeldInput::with_encoders_elsewhere`]), wait for the writer to
     /// release them, up to [`WAIT_FOR_ROOM`]; then the batch is read anyway
-    /// and [`HeldInput::admit`] decides on its actual size.
+    /// and [`HeldInput::admit`] decides on its actual size (a reader that
+    /// knows the size first asks its [`Gate`]).
     pub fn before_read(&mut self) {
-        let Some(beyond) = &mut self.beyond else {
-            return;
-        };
-        let deadline = Instant::now() + WAIT_FOR_ROOM;
-        loop {
-            let live = self.tracker.used();
-            let want = live.saturating_add(self.largest);
-            let covered = self.planned.saturating_add(beyond.bytes());
-            if want <= covered || beyond.try_grow(want - covered).is_ok() {
-                return;
-            }
-            if !self.encoders_elsewhere || live == 0 || Instant::now() >= deadline {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        // No room is no error yet: the batch may be smaller.
+        let _ = self.room.0.cover(self.largest, true);
     }
 
     /// Other threads encode the batches admitted (a `ParallelWriter` on
     /// more than one thread), so the input held falls while the reader
     /// waits in [`HeldInput::before_read`].
-    pub fn with_encoders_elsewhere(mut self, elsewhere: bool) -> Self {
-        self.encoders_elsewhere = elsewhere;
+    pub fn with_encoders_elsewhere(self, elsewhere: bool) -> Self {
+        self.room
+            .0
+            .encoders_elsewhere
+            .store(elsewhere, Ordering::Relaxed);
         self
     }
 
     /// The pool input memory is counted in, for readers that keep buffers
     /// between batches.
     pub fn pool(&self) -> &dyn MemoryPool {
-        &self.tracker
+        &self.room.0.tracker
+    }
+
+    /// The gate readers that know a batch's size before reading it ask.
+    pub fn gate(&self) -> Gate {
+        self.room.clone()
     }
 
     /// Input bytes alive now.
     #[cfg(test)]
     fn live(&self) -> usize {
-        self.tracker.used()
+        self.room.0.tracker.used()
     }
 }
 

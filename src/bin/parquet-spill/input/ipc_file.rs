@@ -141,31 +141,14 @@ impl Footer {
                     self.path.display()
                 )
             })?;
-        let batch = message.header_as_record_batch().or_else(|| {
-            message
-                .header_as_dictionary_batch()
-                .and_then(|dictionary| dictionary.data())
-        });
-        let Some(batch) = batch else {
-            return Ok(stored.len as u64);
-        };
-        if batch.compression().is_none() {
-            return Ok(stored.len as u64);
-        }
         let body = stored.offset + meta_len as u64;
-        let mut decompressed = 0u64;
-        for buffer in batch.buffers().into_iter().flatten() {
-            if buffer.length() < 8 {
-                continue;
-            }
+        let decompressed = decompressed_bytes(&message, |at| {
             let mut prefix = [0u8; 8];
-            let at = u64::try_from(buffer.offset()).with_context(context)?;
             self.file
                 .read_exact_at(&mut prefix, body + at)
                 .with_context(context)?;
-            let length = u64::try_from(i64::from_le_bytes(prefix)).unwrap_or(0);
-            decompressed = decompressed.saturating_add(length);
-        }
+            Ok(prefix)
+        })?;
         Ok((stored.len as u64).saturating_add(decompressed))
     }
 
@@ -200,6 +183,35 @@ impl Footer {
             bytes_read,
         })
     }
+}
+
+/// What a record (or dictionary) batch message's buffers take once
+/// decompressed: each compressed buffer's length, the eight bytes before
+/// it in the body, read by `prefix` from its offset in the body (-1 for a
+/// buffer stored as it is); 0 for an uncompressed batch or other messages.
+pub fn decompressed_bytes(
+    message: &arrow_ipc::Message<'_>,
+    mut prefix: impl FnMut(u64) -> Result<[u8; 8]>,
+) -> Result<u64> {
+    let batch = message.header_as_record_batch().or_else(|| {
+        message
+            .header_as_dictionary_batch()
+            .and_then(|dictionary| dictionary.data())
+    });
+    let Some(batch) = batch.filter(|b| b.compression().is_some()) else {
+        return Ok(0);
+    };
+    let mut decompressed = 0u64;
+    for buffer in batch.buffers().into_iter().flatten() {
+        if buffer.length() < 8 {
+            continue;
+        }
+        let at = u64::try_from(buffer.offset())
+            .map_err(|_| anyhow!("a buffer at a negative offset {}", buffer.offset()))?;
+        let length = u64::try_from(i64::from_le_bytes(prefix(at)?)).unwrap_or(0);
+        decompressed = decompressed.saturating_add(length);
+    }
+    Ok(decompressed)
 }
 
 impl Stored {

@@ -11,6 +11,7 @@ mod binary;
 mod counting;
 mod held;
 mod ipc_file;
+mod ipc_stream;
 mod parquet_pages;
 mod text;
 mod text_types;
@@ -25,7 +26,6 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 
 use arrow_array::RecordBatch;
-use arrow_buffer::MemoryPool;
 use arrow_schema::{Field, Schema, SchemaRef};
 pub use held::HeldInput;
 
@@ -165,18 +165,18 @@ impl Probed {
 
     /// Open the input and read it in batches of `batch_rows` rows (default:
     /// about [`TARGET_BATCH_BYTES`] of input each), counting bytes read in
-    /// `bytes_read`; read buffers kept for reuse are reserved in `pool`.
+    /// `bytes_read`; the input they hold is counted in `held`.
     pub fn batches(
         &self,
         batch_rows: Option<usize>,
         bytes_read: Arc<AtomicU64>,
-        pool: &dyn MemoryPool,
+        held: &HeldInput,
     ) -> Result<Batches> {
         let rows = batch_rows.unwrap_or_else(|| default_batch_rows(self.bytes_per_row));
         if self.input.kind.is_text() {
             text::batches(self, rows, bytes_read)
         } else {
-            binary::batches(self, rows, bytes_read, pool)
+            binary::batches(self, rows, bytes_read, held)
         }
     }
 }
