@@ -32,28 +32,36 @@ pub(crate) struct Scan {
     /// byte-array values into ([`crate::encode_cost::fixed_len_buffer`];
     /// zero for other types).
     pub fixed_len: Vec<usize>,
+    /// For each leaf column watched (`watch`: its statistics keep values
+    /// longer than that whole) whose longest value passes its threshold,
+    /// its index and that value's length.
+    pub statistics: Vec<(usize, usize)>,
 }
 
-/// Scan `batch`: its values longer than `threshold` bytes and what each
-/// column costs to encode.
-pub(crate) fn scan(batch: &RecordBatch, threshold: usize) -> Scan {
-    let walk = Walk::over(batch, threshold);
+/// Scan `batch`: its values longer than `threshold` bytes, the longest
+/// value of each leaf whose `watch` threshold it passes (leaves past the
+/// end of `watch` are not watched), and what each column costs to encode.
+pub(crate) fn scan(batch: &RecordBatch, threshold: usize, watch: &[usize]) -> Scan {
+    let walk = Walk::over(batch, threshold, watch);
     Scan {
         long: walk.long,
         columns: walk.columns,
         fixed_len: walk.fixed_len,
+        statistics: walk.statistics,
     }
 }
 
 /// Each leaf holding a value longer than `threshold`, and its longest.
 #[cfg(test)]
 fn longer_than(batch: &RecordBatch, threshold: usize) -> Vec<(usize, usize)> {
-    Walk::over(batch, threshold).longest
+    Walk::over(batch, threshold, &[]).longest
 }
 
 #[derive(Default)]
-struct Walk {
+struct Walk<'a> {
     threshold: usize,
+    watch: &'a [usize],
+    statistics: Vec<(usize, usize)>,
     /// The next leaf's index.
     leaf: usize,
     long: Vec<(usize, usize)>,
@@ -76,11 +84,12 @@ struct Walk {
     scale: usize,
 }
 
-impl Walk {
+impl<'a> Walk<'a> {
     /// Every column of `batch`, walked.
-    fn over(batch: &RecordBatch, threshold: usize) -> Self {
+    fn over(batch: &RecordBatch, threshold: usize, watch: &'a [usize]) -> Self {
         let mut walk = Walk {
             threshold,
+            watch,
             scale: 1,
             ..Walk::default()
         };
@@ -150,13 +159,20 @@ impl Walk {
                 self.levels = self.levels.saturating_add(scaled(cost.levels));
                 self.converted = self.converted.max(scaled(cost.converted));
                 self.fixed_len.push(scaled(cost.fixed_len));
-                let longest = longest(array, self.threshold);
-                if longest.two > self.threshold {
-                    self.long.push((self.leaf, longest.two));
+                let found = longest(array, self.threshold);
+                if found.two > self.threshold {
+                    self.long.push((self.leaf, found.two));
+                }
+                let watched = self.watch.get(self.leaf).filter(|&&w| w < usize::MAX);
+                if let Some(&watch) = watched {
+                    let one = longest(array, watch).one;
+                    if one > watch {
+                        self.statistics.push((self.leaf, one));
+                    }
                 }
                 #[cfg(test)]
-                if longest.one > self.threshold {
-                    self.longest.push((self.leaf, longest.one));
+                if found.one > self.threshold {
+                    self.longest.push((self.leaf, found.one));
                 }
                 self.leaf += 1;
             }
@@ -510,7 +526,7 @@ mod tests {
             .set_dictionary_page_size_limit(16)
             .set_write_batch_size(1)
             .build();
-        let walk = Walk::over(batch, threshold);
+        let walk = Walk::over(batch, threshold, &[]);
         let long = walk.longest.clone();
         let mut file = Vec::new();
         let mut writer =
@@ -664,18 +680,18 @@ mod tests {
     fn two_values_a_page_may_take_are_counted_together() {
         let strings = StringArray::from(vec!["x".repeat(100), "ab".into(), "y".repeat(60)]);
         let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)]).unwrap();
-        assert_eq!(scan(&batch, 50).long, vec![(0, 160)]);
+        assert_eq!(scan(&batch, 50, &[]).long, vec![(0, 160)]);
         // Neither value passes 120; together they do.
-        assert_eq!(scan(&batch, 120).long, vec![(0, 160)]);
+        assert_eq!(scan(&batch, 120, &[]).long, vec![(0, 160)]);
         assert_eq!(longer_than(&batch, 120), vec![]);
-        assert_eq!(scan(&batch, 160).long, vec![]);
+        assert_eq!(scan(&batch, 160, &[]).long, vec![]);
 
         let values = StringArray::from(vec!["x".repeat(100), "ab".into()]);
         let keys = Int32Array::from(vec![0, 1, 0]);
         let dictionary = DictionaryArray::new(keys, Arc::new(values));
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
-        assert_eq!(scan(&batch, 150).long, vec![(0, 200)]);
-        assert_eq!(scan(&batch, 200).long, vec![]);
+        assert_eq!(scan(&batch, 150, &[]).long, vec![(0, 200)]);
+        assert_eq!(scan(&batch, 200, &[]).long, vec![]);
     }
 
     /// parquet takes a dictionary of structs into one struct per key before
@@ -689,7 +705,7 @@ mod tests {
         let keys = Int32Array::from_iter_values((0..100_000).map(|i| i % 10));
         let dictionary = DictionaryArray::new(keys, Arc::new(values));
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
-        let cost = scan(&batch, usize::MAX).columns[0];
+        let cost = scan(&batch, usize::MAX, &[]).columns[0];
         // The leaf's levels and indices, and the taken struct's 8 bytes a row.
         assert!(cost >= 100_000 * (4 + 8 + 8), "{cost}");
         assert!(cost <= 100_000 * 40, "{cost}");

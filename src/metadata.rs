@@ -69,6 +69,54 @@ pub(crate) struct ColumnCost {
     /// from until the chunk closes ([`KeptValues`]): `Some` of the most a
     /// chunk's values take (as for `keeps_values`).
     pub dictionary_keeps_values: Option<usize>,
+    /// Its column index keeps each page's minimum and maximum longer than
+    /// `page` counts ([`LongStatistics`]).
+    pub long_index: Option<LongStatistics>,
+    /// Its chunks' statistics keep their minimum and maximum longer than
+    /// `chunk` counts.
+    pub long_chunk: Option<LongStatistics>,
+}
+
+/// A byte-array leaf whose statistics keep values longer than its costs
+/// count: the caller's truncation length is over [`counted`](Self::counted)
+/// or none.
+///
+/// Why: parquet copies a page's minimum and maximum into the column index
+/// (and a chunk's into its metadata) truncated to the caller's length, or
+/// whole where that is `None`, until the file closes. A sweep case with a
+/// column of 2 MiB values and no truncation kept 4 MiB a page of them: 192.6
+/// MiB of heap where its limit left the writer 83.7. A page's minimum and
+/// maximum are values of that page, so each is no longer than the page
+/// (its uncompressed size, from its header) nor than the longest value
+/// admitted for the leaf ([`Meter::admit`] looks; a page longer than the
+/// plan's pages counts whole, for writers that do not admit): the
+/// metered store charges, per page and per chunk, twice the most of that
+/// beyond `counted`, up to `cap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LongStatistics {
+    /// What the page and chunk costs count for a minimum or maximum.
+    pub counted: usize,
+    /// The caller's truncation length (`usize::MAX`: none).
+    pub cap: usize,
+}
+
+impl LongStatistics {
+    /// Both `a`'s and `b`'s charges covered (for a leaf of unknown cost).
+    pub(crate) fn widest(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Self {
+                counted: a.counted.min(b.counted),
+                cap: a.cap.max(b.cap),
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The bytes a minimum or maximum of a page of `size` bytes keeps
+    /// beyond `counted`, the leaf's values being at most `longest`.
+    fn beyond(&self, size: usize, longest: usize) -> usize {
+        size.min(longest).min(self.cap).saturating_sub(self.counted)
+    }
 }
 
 impl ColumnCost {
@@ -223,6 +271,9 @@ pub(crate) struct Meter {
     compact: AtomicUsize,
     /// Batch buffers chunks' statistics and dictionaries keep ([`KeptValues`]).
     kept: Mutex<KeptValues>,
+    /// The longest value admitted so far of each leaf in
+    /// [`LongPages::statistics`] (what its pages' statistics may keep).
+    longest: Mutex<Vec<usize>>,
     /// Charged to open stores (released or kept when they drop).
     open: AtomicUsize,
     pages: AtomicU64,
@@ -240,6 +291,7 @@ impl Meter {
             batch_room: Mutex::new(budget.reserve(0)?),
             compact: AtomicUsize::new(0),
             kept: Mutex::new(KeptValues::default()),
+            longest: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
             budget: budget.clone(),
             pages: AtomicU64::new(0),
@@ -366,6 +418,11 @@ pub(crate) struct LongPages {
     pub covered: usize,
     /// Pages of fixed-width leaves that a large batch lets pass the bound.
     pub compact: CompactPages,
+    /// By leaf: the length past which its statistics keep a value longer
+    /// than its costs count ([`LongStatistics::counted`]); `usize::MAX`
+    /// where they do not. [`Meter::admit`] finds each such leaf's longest
+    /// value.
+    pub statistics: Vec<usize>,
 }
 
 /// Pages of nullable, unrepeated fixed-width leaves in batches without
@@ -490,7 +547,17 @@ impl Meter {
         let beyond = self.long.compact.beyond(batch.num_rows());
         let compact = beyond.max(self.compact.load(Ordering::Relaxed));
         let threshold = self.long.trigger().saturating_add(compact);
-        let scan = crate::long_values::scan(batch, threshold);
+        let scan = crate::long_values::scan(batch, threshold, &self.long.statistics);
+        if !scan.statistics.is_empty() {
+            // Kept however the batch fares: a longer bound errs safe.
+            let mut longest = lock(&self.longest);
+            for &(leaf, len) in &scan.statistics {
+                if longest.len() <= leaf {
+                    longest.resize(leaf + 1, 0);
+                }
+                longest[leaf] = longest[leaf].max(len);
+            }
+        }
         // A page of those two values, with their 4-byte length prefixes:
         // parquet's byte budget lets a page take up to two values past its
         // limit (a dictionary page held two 2 MiB values in a fresh sweep).
@@ -539,6 +606,16 @@ impl Meter {
     fn trigger(&self) -> usize {
         let compact = self.compact.load(Ordering::Relaxed);
         self.long.trigger().saturating_add(compact)
+    }
+
+    /// The longest a value of leaf `column` in a page of `size` bytes may
+    /// be: the longest admitted, or the page itself where it is longer than
+    /// the plan's pages (one long value, perhaps of a batch not admitted).
+    fn value_bound(&self, column: usize, size: usize) -> usize {
+        if size > self.trigger() {
+            return size;
+        }
+        lock(&self.longest).get(column).copied().unwrap_or(0)
     }
 
     /// Room held for the largest batch while parquet encodes it.
@@ -660,6 +737,12 @@ struct MeteredStore {
     closing_room: usize,
     /// Bytes of small blobs put: the tiered store's arena holds them.
     small: usize,
+    /// Charged for its pages' column-index entries beyond `cost.page`
+    /// ([`ColumnCost::long_index`]).
+    index_beyond: usize,
+    /// The most its chunk's minimum or maximum keeps beyond what
+    /// `cost.chunk` counts ([`ColumnCost::long_chunk`]), charged twice.
+    chunk_beyond: usize,
     /// Released when the store (the row group) is gone.
     until_flush: Reservation,
 }
@@ -682,6 +765,8 @@ impl MeteredStore {
             pages: 0,
             closing_room: 0,
             small: 0,
+            index_beyond: 0,
+            chunk_beyond: 0,
             until_flush: meter.budget.reserve(0)?,
         };
         store.grow_until_flush(
@@ -698,7 +783,37 @@ impl MeteredStore {
         self.meter.open.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
     }
+
+    /// A page of `size` bytes: its minimum and maximum in the column index
+    /// and the chunk's statistics, beyond what the costs count
+    /// ([`LongStatistics`]).
+    fn charge_long_statistics(&mut self, size: usize) -> Result<()> {
+        if self.cost.long_index.is_none() && self.cost.long_chunk.is_none() {
+            return Ok(());
+        }
+        let longest = self.meter.value_bound(self.column, size);
+        if let Some(index) = self.cost.long_index {
+            let more = index.beyond(size, longest).saturating_mul(2);
+            if more > 0 {
+                self.grow_until_flush(more, LONG_STATISTICS)?;
+                self.index_beyond = self.index_beyond.saturating_add(more);
+            }
+        }
+        if let Some(chunk) = self.cost.long_chunk {
+            let beyond = chunk.beyond(size, longest);
+            if beyond > self.chunk_beyond {
+                self.grow_until_flush((beyond - self.chunk_beyond) * 2, LONG_STATISTICS)?;
+                self.chunk_beyond = beyond;
+            }
+        }
+        Ok(())
+    }
 }
+
+/// What [`LongStatistics`] charges are for, in [`Error::PageMetadataExhausted`].
+const LONG_STATISTICS: &str = "byte-array minimums and maximums the column index and chunk \
+     statistics keep past 256 bytes (the caller's truncation is longer, or none) until the file \
+     closes";
 
 impl Drop for MeteredStore {
     fn drop(&mut self) {
@@ -706,7 +821,12 @@ impl Drop for MeteredStore {
         // stay until the file closes, charged from what the store held (at
         // least that much a page); the rest is released.
         let open = self.until_flush.bytes();
-        let kept = self.pages.saturating_mul(self.cost.page).min(open);
+        let kept = self
+            .pages
+            .saturating_mul(self.cost.page)
+            .saturating_add(self.index_beyond)
+            .saturating_add(self.chunk_beyond.saturating_mul(2))
+            .min(open);
         // Under the lock `Meter::bytes` reads `held` (and `open`) under.
         let mut held = self.meter.lock();
         self.until_flush.move_to(&mut held, kept);
@@ -722,7 +842,10 @@ impl PageStore for MeteredStore {
                 self.cost.until_flush(),
                 "page keys and index entries until the row group is flushed",
             )?;
-            let closing = (self.pages + 1).saturating_mul(self.cost.closing());
+            // The builder's long entries are copied into the index too.
+            let closing = (self.pages + 1)
+                .saturating_mul(self.cost.closing())
+                .saturating_add(self.index_beyond);
             if closing > self.closing_room {
                 self.closing_room = self.meter.cover_closing(closing)?;
             }
@@ -746,6 +869,10 @@ impl PageStore for MeteredStore {
                 "page headers until the row group is flushed",
             )?;
             self.small = small;
+        }
+        if !page {
+            let size = self.header_size.unwrap_or(value.len());
+            self.charge_long_statistics(size)?;
         }
         let key = self.inner.put(value)?;
         self.puts += 1;
@@ -782,11 +909,14 @@ mod tests {
             batch: 0,
             widths: Vec::new(),
         },
+        statistics: Vec::new(),
     };
 
     const COST: ColumnCost = ColumnCost {
         keeps_values: None,
         dictionary_keeps_values: None,
+        long_index: None,
+        long_chunk: None,
         chunk: 0,
         page: 10,
         builder: 30,
@@ -913,6 +1043,90 @@ mod tests {
         fn memory_size(&self) -> usize {
             0
         }
+    }
+
+    /// A parquet page header giving `size` as the uncompressed size.
+    fn header(size: u32) -> Bytes {
+        let mut out = vec![0x15, 0x00, 0x15];
+        let mut zigzag = size << 1;
+        while zigzag >= 0x80 {
+            out.push((zigzag as u8) | 0x80);
+            zigzag >>= 7;
+        }
+        out.push(zigzag as u8);
+        out.push(0x15);
+        Bytes::from(out)
+    }
+
+    /// What a store of `cost` charges for pages of `sizes` (header and
+    /// body each), the meter having admitted values as long as `longest`,
+    /// once the store is dropped, beyond what a store without long
+    /// statistics charges.
+    fn long_statistics_charge(cost: ColumnCost, longest: usize, sizes: &[u32]) -> usize {
+        let long = LongPages {
+            bound: 8_000, // a page past 9,000 bytes is longer than planned
+            covered: usize::MAX,
+            statistics: vec![256],
+            ..NO_LONG_PAGES
+        };
+        let charged = |cost: ColumnCost| {
+            let budget = MemoryBudget::new(64 << 20);
+            let meter = Arc::new(Meter::new(&budget, 1, long.clone()).unwrap());
+            lock(&meter.longest).push(longest);
+            let inner = Box::new(FileStoreFactory::new().unwrap().create_store());
+            let mut store = MeteredStore::new(inner, &meter, cost, 0).unwrap();
+            for &size in sizes {
+                store.put(header(size)).unwrap();
+                store.put(Bytes::from(vec![0u8; 100])).unwrap();
+            }
+            drop(store);
+            meter.bytes()
+        };
+        charged(cost) - charged(COST)
+    }
+
+    #[test]
+    fn long_minimums_and_maximums_are_charged_per_page_and_chunk() {
+        let long = Some(LongStatistics {
+            counted: 256,
+            cap: usize::MAX,
+        });
+        let index = ColumnCost {
+            long_index: long,
+            ..COST
+        };
+        let chunk = ColumnCost {
+            long_chunk: long,
+            ..COST
+        };
+        // Values of at most 200 bytes admitted: nothing beyond the costs.
+        assert_eq!(long_statistics_charge(index, 200, &[5000, 5000]), 0);
+        // 3,000-byte values: each page's minimum and maximum may be that
+        // long, kept in the index (and copied once more while the chunk
+        // closes: the closing room); the chunk's, once.
+        let beyond = 2 * (3000 - 256);
+        assert_eq!(
+            long_statistics_charge(index, 3000, &[5000, 5000, 1000]),
+            2 * beyond + 2 * (1000 - 256) + (beyond + beyond) // index + closing room
+        );
+        assert_eq!(long_statistics_charge(chunk, 3000, &[5000, 5000]), beyond);
+        // A page longer than the plan's is counted whole, admitted or not.
+        assert_eq!(
+            long_statistics_charge(chunk, 0, &[5000, 20_000]),
+            2 * (20_000 - 256)
+        );
+        // The caller's truncation caps it.
+        let capped = ColumnCost {
+            long_chunk: Some(LongStatistics {
+                counted: 256,
+                cap: 1000,
+            }),
+            ..COST
+        };
+        assert_eq!(
+            long_statistics_charge(capped, 3000, &[5000]),
+            2 * (1000 - 256)
+        );
     }
 
     #[test]

@@ -892,6 +892,97 @@ fn kept_values_child() {
     );
 }
 
+/// Child of [`long_statistics_are_charged_as_pages_show_them`]: the case
+/// names the truncation ("none" or "default"); KEPT_GROUPS row groups of a
+/// string column with one 200,000-byte value each (its maximum), over a
+/// store that keeps nothing; print how much the heap and the metadata
+/// charged grew from the first row group flushed to the last.
+#[test]
+fn long_statistics_child() {
+    use arrow_array::{RecordBatch, StringArray};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+    let Ok(case) = std::env::var(LONG_STATISTICS_CASE) else {
+        return;
+    };
+    let batches: Vec<_> = (0..KEPT_GROUPS)
+        .map(|b| {
+            ALLOC.exclude(|| {
+                let values = (0..1000).map(|i| match i {
+                    500 => format!("z{b}").repeat(LONG_STATISTIC / 2),
+                    _ => format!("a{i}"),
+                });
+                let column = StringArray::from_iter_values(values);
+                RecordBatch::try_from_iter([("c", std::sync::Arc::new(column) as _)])
+                    .expect("batch")
+            })
+        })
+        .collect();
+    let mut props = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::Page);
+    if case == "none" {
+        props = props
+            .set_column_index_truncate_length(None)
+            .set_statistics_truncate_length(None);
+    }
+    let (monitor, mut writer) = discard_writer(&batches[0], props.build());
+    let mut first = None;
+    for batch in &batches {
+        monitor.admit(batch).expect("admitted");
+        writer.write(batch).expect("written");
+        writer.flush().expect("flushed");
+        first.get_or_insert((ALLOC.current(), monitor.stats().page_metadata));
+    }
+    let (heap, charged) = first.expect("a row group");
+    println!(
+        "LONG heap={} charged={}",
+        ALLOC.current().saturating_sub(heap),
+        monitor.stats().page_metadata.saturating_sub(charged),
+    );
+}
+
+const LONG_STATISTICS_CASE: &str = "PARQUET_SPILL_LONG_STATISTICS_CASE";
+/// The long value's length in [`long_statistics_child`].
+const LONG_STATISTIC: usize = 200_000;
+
+/// parquet copies a page's minimum and maximum into the column index, and
+/// a chunk's into its metadata, truncated to the caller's lengths or whole
+/// where the caller set none, until the file closes: each row group here
+/// keeps its 200,000-byte maximum twice. The metered store charges each
+/// page's and chunk's minimum and maximum as long as the page and the
+/// longest value admitted allow (`src/metadata.rs`, `LongStatistics`);
+/// with parquet's default truncation (64 bytes) nothing long is kept or
+/// charged.
+#[test]
+fn long_statistics_are_charged_as_pages_show_them() {
+    let runner = ChildRunner::test("long_statistics_child").expect("test executable");
+    for case in ["none", "default"] {
+        let out = runner
+            .run(LONG_STATISTICS_CASE, case)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let line = measure::tagged_line(&out, "LONG ")
+            .unwrap_or_else(|| panic!("{case}: no result:\n{out}"));
+        let field = |key: &str| -> u64 { measure::field(line, key).expect(key) };
+        let (heap, charged) = (field("heap"), field("charged"));
+        println!(
+            "{case:>8} truncation: {} row groups later kept {:>6.2} MiB more heap, charged {:>6.2} MiB more",
+            KEPT_GROUPS - 1,
+            heap as f64 / MIB as f64,
+            charged as f64 / MIB as f64
+        );
+        let long = ((KEPT_GROUPS - 1) * LONG_STATISTIC) as u64;
+        if case == "none" {
+            // The index's maximum and the chunk's, every row group.
+            assert!(heap * 10 >= long * 2 * 9, "{case}: {line}");
+            assert!(charged >= heap, "{case}: charged {charged} < kept {heap}");
+            // A page's minimum is charged as long as its maximum: at most
+            // twice what is kept, and a little.
+            assert!(charged <= heap * 2 + MIB as u64, "{case}: {line}");
+        } else {
+            assert!(heap < long / 10 && charged < long / 10, "{case}: {line}");
+        }
+    }
+}
+
 /// parquet 60.1 keeps, until the file closes, the buffer of converted
 /// values a chunk's minimum and maximum were sliced from, for decimals
 /// stored as fixed-length byte arrays and `Float16` (it never truncates

@@ -43,7 +43,7 @@ use parquet::schema::types::{ColumnDescriptor, ColumnPath};
 
 use self::model::{Leaf, Settings};
 use crate::error::{Alternative, Error, Result};
-use crate::metadata::{ColumnCost, CostModel, LongPages};
+use crate::metadata::{ColumnCost, CostModel, LongPages, LongStatistics};
 
 /// Page sizes the planner tries, largest first.
 const PAGE_LADDER: [usize; 9] = [
@@ -269,6 +269,7 @@ impl<'a> Columns<'a> {
                     keep_dictionary,
                     offset_index,
                     header_statistics: props.write_page_header_statistics(path),
+                    statistics_truncate: props.statistics_truncate_length(),
                     backend_slot,
                     ..Leaf::new(
                         d,
@@ -482,7 +483,22 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         header: a.header.max(c.header),
         keeps_values: a.keeps_values.max(c.keeps_values),
         dictionary_keeps_values: a.dictionary_keeps_values.max(c.dictionary_keeps_values),
+        long_index: LongStatistics::widest(a.long_index, c.long_index),
+        long_chunk: LongStatistics::widest(a.long_chunk, c.long_chunk),
     });
+    // The leaves whose statistics may keep long values: the admit scan
+    // finds their longest.
+    let watch = costs
+        .iter()
+        .map(|c| {
+            [c.long_index, c.long_chunk]
+                .into_iter()
+                .flatten()
+                .map(|l| l.counted)
+                .min()
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
     // By leaf index (`PageStoreArgs::column_index`); an index past the end
     // (a writer built for another schema) is charged the most any leaf costs.
     let metadata: CostModel =
@@ -501,6 +517,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
             bound: model::splice(&columns.leaves, settings),
             covered: estimate.transient,
             compact: model::compact_pages(&columns.leaves, settings),
+            statistics: watch,
         },
     })
 }

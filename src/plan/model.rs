@@ -26,11 +26,13 @@
 //!   per-chunk costs.
 
 use parquet::basic::{Compression, LogicalType, Type as PhysicalType};
-use parquet::file::properties::{EnabledStatistics, DEFAULT_BLOOM_FILTER_NDV};
+use parquet::file::properties::{
+    EnabledStatistics, DEFAULT_BLOOM_FILTER_NDV, DEFAULT_STATISTICS_TRUNCATE_LENGTH,
+};
 use parquet::schema::types::ColumnDescriptor;
 
 use super::codec;
-use crate::metadata::ColumnCost;
+use crate::metadata::{ColumnCost, LongStatistics};
 
 /// Heap of a column writer whatever its settings (writer, encoders' state,
 /// statistics, level encoders).
@@ -53,6 +55,10 @@ const PAGE_OFFSET_INDEX: usize = 32;
 /// Column-index entry per page beyond its min and max values (null flag and
 /// count, level histograms' share).
 const PAGE_COLUMN_INDEX: usize = 48;
+/// The most of a byte array's minimum or maximum the per-page and
+/// per-chunk costs count (where the caller's truncation keeps more, or
+/// none: the rest is charged as pages show it, [`LongStatistics`]).
+const STATISTICS_VALUE: usize = 256;
 /// Per page until the row group is flushed: parquet's two page keys (a
 /// doubling vector: up to 32 bytes). The stores' entries are the backend's
 /// ([`Leaf::backend_slot`]): the tiered store keeps none for a spilled page
@@ -139,6 +145,9 @@ pub(crate) struct Leaf {
     /// the bytes'), so they stay slices of the buffer their batch's values
     /// were copied into ([`crate::metadata::KeptValues`]).
     pub untruncated_statistics: bool,
+    /// The caller's statistics truncation length (a chunk's minimum and
+    /// maximum; the column index has its own, [`Settings::truncate`]).
+    pub statistics_truncate: Option<usize>,
 }
 
 impl Leaf {
@@ -180,6 +189,7 @@ impl Leaf {
                     descr.logical_type_ref(),
                     Some(LogicalType::Decimal { .. } | LogicalType::Float16)
                 ),
+            statistics_truncate: DEFAULT_STATISTICS_TRUNCATE_LENGTH,
         }
     }
 
@@ -362,13 +372,24 @@ impl Leaf {
         }
     }
 
+    /// A byte array's minimum or maximum kept at most `truncate` bytes
+    /// long: what the per-page and per-chunk costs count for it (at most
+    /// [`STATISTICS_VALUE`]), and, where longer values are kept, the
+    /// charge for the rest as pages are written ([`LongStatistics`]).
+    fn statistics_value(&self, truncate: Option<usize>) -> (usize, Option<LongStatistics>) {
+        let Some(width) = self.width else {
+            let cap = truncate.unwrap_or(usize::MAX);
+            let counted = cap.min(STATISTICS_VALUE);
+            let long = (cap > counted).then_some(LongStatistics { counted, cap });
+            return (counted, long);
+        };
+        (width, None)
+    }
+
     /// Metadata costs, charged as pages and chunks are written.
     pub(crate) fn metadata(&self, s: &Settings) -> ColumnCost {
-        let value = match (self.width, s.truncate) {
-            (Some(w), _) => w,
-            (None, Some(t)) => t,
-            (None, None) => 256,
-        };
+        let (value, long_index) = self.statistics_value(s.truncate);
+        let (chunk_value, long_chunk) = self.statistics_value(self.statistics_truncate);
         // The offset index holds a byte array's unencoded size per page too.
         let byte_array = usize::from(self.physical == PhysicalType::BYTE_ARRAY);
         let mut page = 0;
@@ -384,7 +405,7 @@ impl Leaf {
         }
         let chunk_statistics = match self.statistics {
             EnabledStatistics::None => 0,
-            _ => 2 * value.next_multiple_of(8) + 64,
+            _ => 2 * chunk_value.next_multiple_of(8) + 64,
         };
         let mut builder = 0;
         if self.offset_index {
@@ -396,7 +417,7 @@ impl Leaf {
         }
         let mut header = PAGE_HEADER;
         if self.header_statistics && self.statistics == EnabledStatistics::Page {
-            header += 2 * value + 8;
+            header += 2 * chunk_value + 8;
         }
         ColumnCost {
             chunk: CHUNK + chunk_statistics + 8 * extra_levels + self.bloom_bytes(s),
@@ -412,6 +433,8 @@ impl Leaf {
             dictionary_keeps_values: (self.physical == PhysicalType::FIXED_LEN_BYTE_ARRAY
                 && self.dictionary_on(s))
             .then(|| self.group_bytes(s).unwrap_or(usize::MAX)),
+            long_index: long_index.filter(|_| self.statistics == EnabledStatistics::Page),
+            long_chunk: long_chunk.filter(|_| self.statistics != EnabledStatistics::None),
         }
     }
 }
