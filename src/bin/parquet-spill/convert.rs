@@ -247,7 +247,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
     let (whole, _) = most(Probed::whole_batches)?;
     let (reader, reader_input) = most(Probed::reader_bytes)?;
     let reader_input = reader_input.map(|p| p.input.path.clone());
-    let (Some(limit), None) = (args.memory_limit, args.batch_rows) else {
+    let Some(limit) = args.memory_limit else {
         return Ok(BatchRows {
             rows: vec![args.batch_rows.map(|n| n.get()); inputs.len()],
             reserve: 0,
@@ -256,6 +256,41 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
             reader_input,
         });
     };
+    if let Some(rows) = args.batch_rows {
+        // The caller's rows, reserved as planned batches are where an input
+        // tells its row size (text and Parquet; IPC batches are read as
+        // written): a batch of 1,048,576 wide CSV rows is refused up front,
+        // not read past the limit and stopped.
+        let batch = inputs
+            .iter()
+            .filter_map(|p| {
+                let bytes = (p.bytes_per_row? * rows.get() as f64) as u64;
+                // A text batch holds no more rows than its file.
+                Some(match p.input.kind.is_text() {
+                    true => bytes.min(p.input.size),
+                    false => bytes,
+                })
+            })
+            .max()
+            .unwrap_or(0);
+        // Inputs are read one at a time: the largest decoder.
+        let decoder = inputs
+            .iter()
+            .map(|p| (p.decoder_bytes(rows.get()), p))
+            .max_by_key(|(bytes, _)| *bytes)
+            .filter(|(bytes, _)| *bytes > reader);
+        let (reader, reader_input) = match decoder {
+            Some((bytes, p)) => (bytes, Some(p.input.path.clone())),
+            None => (reader, reader_input),
+        };
+        return Ok(BatchRows {
+            rows: vec![Some(rows.get()); inputs.len()],
+            reserve: batch_reserve(batch, whole),
+            whole,
+            reader,
+            reader_input,
+        });
+    }
     let target = batch_target(limit);
     let rows = inputs
         .iter()
@@ -266,7 +301,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
         .collect();
     Ok(BatchRows {
         rows,
-        reserve: batch_reserve(limit, whole),
+        reserve: batch_reserve(target, whole),
         whole,
         reader,
         reader_input,
@@ -278,13 +313,13 @@ fn batch_target(limit: u64) -> u64 {
     (limit / BATCH_SHARE).clamp(64 << 10, 4 << 20)
 }
 
-/// Memory the batches in flight need at `limit`: the one being read and
-/// those the writer still encodes; at least the `whole` batches a reader
-/// reads whole (one being read while the writer still holds slices of the
-/// one before).
-fn batch_reserve(limit: u64, whole: u64) -> usize {
+/// Memory the batches in flight need, each of `batch` bytes of input: the
+/// one being read and those the writer still encodes; at least the `whole`
+/// batches a reader reads whole (one being read while the writer still
+/// holds slices of the one before).
+fn batch_reserve(batch: u64, whole: u64) -> usize {
     let per_batch = BATCH_OVERHEAD + QUEUED_OVERHEAD * PARALLEL_QUEUED_BATCHES as u64;
-    let bytes = (batch_target(limit) * per_batch).max(whole);
+    let bytes = batch.saturating_mul(per_batch).max(whole);
     usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
@@ -327,7 +362,7 @@ fn writer_options(
     let reserve_at = |limit: u64| {
         let input = match args.batch_rows {
             Some(_) => batches.reserve,
-            None => batch_reserve(limit, batches.whole),
+            None => batch_reserve(batch_target(limit), batches.whole),
         };
         input
             .saturating_add(usize::try_from(batches.reader).unwrap_or(usize::MAX))
@@ -379,7 +414,7 @@ fn writer_options(
                 Some(input) => format!(
                     " (of it, {} for reading {}: what its reader holds beside its batches, \
                      such as a Parquet input's largest page, dictionary and codec context per \
-                     column)",
+                     column, or a CSV decoder's 24 bytes a field of the --batch-rows asked)",
                     human_bytes(batches.reader),
                     input.display()
                 ),

@@ -36,6 +36,10 @@ use crate::cli::Format;
 const TARGET_BATCH_BYTES: f64 = 4.0 * 1024.0 * 1024.0;
 /// The most rows per batch when rows are tiny.
 const MAX_BATCH_ROWS: usize = 65_536;
+/// arrow-csv's decoder, for every field of a batch asked for: a field's
+/// offset (`usize`) and its bytes (`AVERAGE_FIELD_SIZE`, 8), that buffer
+/// doubling once the fields read are longer.
+const CSV_FIELD_BYTES: u64 = 24;
 /// Rows per batch when nothing is known about row sizes.
 const DEFAULT_BATCH_ROWS: usize = 8192;
 
@@ -149,6 +153,19 @@ impl Probed {
             Kind::Parquet => binary::parquet_reader_bytes(&self.input),
             Kind::IpcFile => ipc_file::Footer::read(&self.input.path)?.dictionary_bytes(),
             _ => Ok(0),
+        }
+    }
+
+    /// What the input's decoder holds for batches of `rows` rows beyond
+    /// the batches themselves, whatever rows the file has: arrow-csv sizes
+    /// its field offsets and field bytes for every field of the batch asked
+    /// for before it reads a row ([`CSV_FIELD_BYTES`]).
+    pub fn decoder_bytes(&self, rows: usize) -> u64 {
+        match self.input.kind {
+            Kind::Csv => (rows as u64)
+                .saturating_mul(self.schema.fields().len() as u64)
+                .saturating_mul(CSV_FIELD_BYTES),
+            _ => 0,
         }
     }
 
