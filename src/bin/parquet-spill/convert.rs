@@ -223,6 +223,30 @@ struct BatchRows {
     /// one at a time), bytes, and that input.
     reader: u64,
     reader_input: Option<PathBuf>,
+    /// The CSV inputs read in planned batches: columns and bytes per row
+    /// ([`BatchRows::decoder_at`]).
+    csv: Vec<(usize, f64)>,
+}
+
+impl BatchRows {
+    /// What the CSV decoder holds for batches planned at `limit`
+    /// ([`Probed::decoder_bytes`]: every field of the batch, sized before
+    /// it is read), for the input that needs most.
+    fn decoder_at(&self, limit: u64) -> u64 {
+        let target = batch_target(limit);
+        self.csv
+            .iter()
+            .map(|&(columns, bytes_per_row)| {
+                input::csv_decoder_bytes(planned_rows(target, bytes_per_row), columns)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Rows of a read batch of about `target` bytes of input.
+fn planned_rows(target: u64, bytes_per_row: f64) -> usize {
+    ((target as f64 / bytes_per_row.max(1.0)) as usize).clamp(1, 65_536)
 }
 
 /// With a limit, size read batches within it and reserve their memory;
@@ -254,6 +278,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
             whole,
             reader,
             reader_input,
+            csv: Vec::new(),
         });
     };
     if let Some(rows) = args.batch_rows {
@@ -289,15 +314,18 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
             whole,
             reader,
             reader_input,
+            csv: Vec::new(),
         });
     }
     let target = batch_target(limit);
     let rows = inputs
         .iter()
-        .map(|p| {
-            p.bytes_per_row
-                .map(|bytes| ((target as f64 / bytes.max(1.0)) as usize).clamp(1, 65_536))
-        })
+        .map(|p| p.bytes_per_row.map(|bytes| planned_rows(target, bytes)))
+        .collect();
+    let csv = inputs
+        .iter()
+        .filter(|p| p.input.kind == input::Kind::Csv)
+        .filter_map(|p| Some((p.schema.fields().len(), p.bytes_per_row?)))
         .collect();
     Ok(BatchRows {
         rows,
@@ -305,6 +333,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
         whole,
         reader,
         reader_input,
+        csv,
     })
 }
 
@@ -362,7 +391,8 @@ fn writer_options(
     let reserve_at = |limit: u64| {
         let input = match args.batch_rows {
             Some(_) => batches.reserve,
-            None => batch_reserve(batch_target(limit), batches.whole),
+            None => batch_reserve(batch_target(limit), batches.whole)
+                .saturating_add(usize::try_from(batches.decoder_at(limit)).unwrap_or(usize::MAX)),
         };
         input
             .saturating_add(usize::try_from(batches.reader).unwrap_or(usize::MAX))

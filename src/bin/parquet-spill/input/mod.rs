@@ -40,6 +40,14 @@ const MAX_BATCH_ROWS: usize = 65_536;
 /// offset (`usize`) and its bytes (`AVERAGE_FIELD_SIZE`, 8), that buffer
 /// doubling once the fields read are longer.
 const CSV_FIELD_BYTES: u64 = 24;
+
+/// What arrow-csv's decoder holds for batches of `rows` rows of `columns`
+/// columns ([`CSV_FIELD_BYTES`] a field).
+pub fn csv_decoder_bytes(rows: usize, columns: usize) -> u64 {
+    (rows as u64)
+        .saturating_mul(columns as u64)
+        .saturating_mul(CSV_FIELD_BYTES)
+}
 /// Rows per batch when nothing is known about row sizes.
 const DEFAULT_BATCH_ROWS: usize = 8192;
 
@@ -162,9 +170,7 @@ impl Probed {
     /// for before it reads a row ([`CSV_FIELD_BYTES`]).
     pub fn decoder_bytes(&self, rows: usize) -> u64 {
         match self.input.kind {
-            Kind::Csv => (rows as u64)
-                .saturating_mul(self.schema.fields().len() as u64)
-                .saturating_mul(CSV_FIELD_BYTES),
+            Kind::Csv => csv_decoder_bytes(rows, self.schema.fields().len()),
             _ => 0,
         }
     }
