@@ -114,8 +114,10 @@ pub struct ConvertArgs {
     pub threads: Option<NonZeroUsize>,
 
     /// Rows per input batch, at most 1,048,576 [default: about 4 MiB of
-    /// input per batch]. With `--memory-limit`, batches holding more than
-    /// the plan reserved for them are charged to the limit.
+    /// input per batch]. With `--memory-limit` they are reserved (rows
+    /// times the input's row size, and a CSV decoder's 24 bytes a field),
+    /// so a limit too small for them is refused naming the minimum; batches
+    /// holding more than reserved are charged to the limit.
     #[arg(long, value_name = "N", value_parser = batch_rows)]
     pub batch_rows: Option<NonZeroUsize>,
 
