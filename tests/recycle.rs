@@ -54,6 +54,14 @@ fn random_cases_with_kept_blocks_are_within_their_limit_or_refused() {
     sweep::run("sweep_child", 48, true, sweep::Kind::Plain);
 }
 
+/// The same with a long-value column and writer properties a caller set
+/// (`PARQUET_SPILL_SWEEP_BOTH=N`): recycled blocks beside the pages that
+/// long values and a caller's limits make.
+#[test]
+fn random_cases_with_kept_blocks_long_values_and_caller_properties() {
+    sweep::run("sweep_child", 16, true, sweep::Kind::Both);
+}
+
 fn workloads() -> [Workload; 2] {
     [
         Workload::skewed_bytes(32 << 20),
