@@ -67,8 +67,8 @@ impl Room {
         let deadline = Instant::now() + WAIT_FOR_ROOM;
         loop {
             let live = self.tracker.used();
-            let mut beyond = self.beyond.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(beyond) = beyond.as_mut() else {
+            let mut guard = self.beyond.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(beyond) = guard.as_mut() else {
                 return Ok(());
             };
             let want = live.saturating_add(extra);
@@ -80,6 +80,7 @@ impl Room {
                 Ok(()) => return Ok(()),
                 Err(e) => e.to_string(),
             };
+            drop(guard);
             let elsewhere = self.encoders_elsewhere.load(Ordering::Relaxed);
             if !wait || !elsewhere || live == 0 || Instant::now() >= deadline {
                 return Err(err);
