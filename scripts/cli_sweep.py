@@ -6,6 +6,7 @@ file written reads back with pyarrow equal to its input.
 
     cargo build --release --features cli
     python3 scripts/cli_sweep.py target/release/parquet-spill [CASES] [FIRST_SEED]
+    CLI_SWEEP_INPUTS=3 python3 scripts/cli_sweep.py ...   # rows split over up to 3 files
 
 Each case draws a schema (flat and nested types, decimals, Float16,
 dictionaries, long strings, nulls), a size (up to ~160 MB raw), an input
@@ -185,22 +186,31 @@ def run_case(binary, seed, tmp):
     fmt = rng.choice(["parquet", "parquet", "ipc-file", "ipc-stream", "ndjson", "csv"])
     t, shape = table(rng, fmt)
     ext = {"parquet": "parquet", "ipc-file": "arrow", "ipc-stream": "arrows", "ndjson": "json", "csv": "csv"}[fmt]
-    src = os.path.join(tmp, f"in.{ext}")
-    write_input(rng, t, fmt, src)
+    # CLI_SWEEP_INPUTS=N: a case's rows split over up to N files, converted
+    # together (their own stream of draws: N=1 leaves every case as it was).
+    most = int(os.environ.get("CLI_SWEEP_INPUTS", "1"))
+    parts = random.Random(seed ^ 0x5EED).randint(1, max(1, most))
+    bounds = [t.num_rows * i // parts for i in range(parts + 1)]
+    pieces = [t.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
+    srcs = [os.path.join(tmp, f"in{i}.{ext}") for i in range(parts)]
+    for i, (piece, path) in enumerate(zip(pieces, srcs)):
+        # The first file's draws are those of a one-file case.
+        write_input(rng if i == 0 else random.Random(seed + i), piece, fmt, path)
     limit, opts = options(rng, t.schema)
     out = os.path.join(tmp, "out.parquet")
     report = os.path.join(tmp, "report.json")
     for p in (out, report):
         if os.path.exists(p):
             os.remove(p)
-    cmd = [binary, "convert", src, "-o", out, "--report-json", report, "--quiet"] + opts
+    cmd = [binary, "convert", *srcs, "-o", out, "--report-json", report, "--quiet"] + opts
     if fmt == "csv":
         # Inferred types would differ from the table's; give the schema.
         cmd += ["--schema", ",".join(f"{f.name}:{csv_type(f.type)}" for f in t.schema)]
     if fmt == "ipc-stream":
         cmd += ["--format", "ipc-stream"]
     done = subprocess.run(cmd, capture_output=True, text=True)
-    what = f"seed {seed}: {fmt} {shape} {t.num_columns} cols x {t.num_rows} rows ({t.nbytes / MIB:.1f} MiB) {' '.join(opts)}"
+    files = f" in {parts} files" if parts > 1 else ""
+    what = f"seed {seed}: {fmt} {shape} {t.num_columns} cols x {t.num_rows} rows{files} ({t.nbytes / MIB:.1f} MiB) {' '.join(opts)}"
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or ["(no message)"]
         err = next((l for l in reversed(lines) if "peak RSS" not in l), lines[-1])
@@ -219,7 +229,10 @@ def run_case(binary, seed, tmp):
         # Inferred types (and key order) differ from the table's: rows only.
         wrong = None if got.num_rows == t.num_rows else f"{got.num_rows} rows read back, {t.num_rows} written"
     else:
-        wrong = same(csv_as_read(src, t.schema) if fmt == "csv" else t, got)
+        expected = t
+        if fmt == "csv":
+            expected = pa.concat_tables([csv_as_read(p, t.schema) for p in srcs])
+        wrong = same(expected, got)
     ratio = rss / (limit + OVERHEAD)
     detail = f"rss {rss / MIB:.1f} MiB (growth {(rss - r['baseline_rss']) / MIB:.1f}) heap {r['peak_heap'] / MIB:.1f} MiB, {r['row_groups']} row groups"
     bad = ratio > 1 or wrong is not None
