@@ -477,7 +477,15 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
                 .saturating_mul(batch.get_array_memory_size().max(per_batch)),
         );
         if let Some(more) = needed.checked_sub(held.bytes()).filter(|m| *m > 0) {
-            held.try_grow(more).map_err(|e| spill_error(&e, &path))?;
+            held.try_grow(more).map_err(|e| {
+                DataFusionError::ResourcesExhausted(format!(
+                    "writing {path}: a batch of {} bytes, larger than the {per_batch} of the \
+                     first that the plan reserved room for ({} batches in flight): {e}; raise \
+                     spill_memory_limit or make batches even (datafusion.execution.batch_size)",
+                    batch.get_array_memory_size(),
+                    shared.held,
+                ))
+            })?;
         }
         *rows += batch.num_rows() as u64;
         Ok(Some(batch))
