@@ -219,7 +219,12 @@ def run_case(binary, seed, tmp):
         # A stop is held to the limit too: the CLI prints its peak RSS.
         rss = peak_rss(done.stderr)
         ratio = None if rss is None else rss / (limit + OVERHEAD)
-        bad = left or (ratio is not None and ratio > 1)
+        # A clean failure exits 1 and says its peak RSS; a panic (101) or a
+        # kill (negative) does neither.
+        crashed = done.returncode != 1 or rss is None
+        if crashed:
+            kind = f"CRASHED (exit {done.returncode})"
+        bad = left or crashed or ratio > 1
         detail = err + (f" -- peak RSS {rss / MIB:.1f} MiB" if rss is not None else "")
         return what, kind, ratio, detail + (" -- OUTPUT LEFT BEHIND" if left else ""), bad
     r = json.load(open(report))

@@ -86,18 +86,24 @@ pub(crate) struct ColumnCost {
 /// whole where that is `None`, until the file closes. A sweep case with a
 /// column of 2 MiB values and no truncation kept 4 MiB a page of them: 192.6
 /// MiB of heap where its limit left the writer 83.7. A page's minimum and
-/// maximum are values of that page, so each is no longer than the page
-/// (its uncompressed size, from its header) nor than the longest value
-/// admitted for the leaf ([`Meter::admit`] looks; a page longer than the
-/// plan's pages counts whole, for writers that do not admit): the
-/// metered store charges, per page and per chunk, twice the most of that
-/// beyond `counted`, up to `cap`.
+/// maximum are values of that page, so each is no longer than the longest
+/// value admitted for the leaf ([`Meter::admit`] looks; a page longer than
+/// the plan's pages counts whole, for writers that do not admit) nor, for
+/// a plain-encoded page, than the page (its uncompressed size, from its
+/// header; a dictionary-encoded page holds indices): the metered store
+/// charges, per data page and per chunk, twice the most of that beyond
+/// `counted`, up to `cap`. Not covered: where parquet cannot increment a
+/// truncated maximum (a prefix of `0xFF` bytes, or of UTF-8 characters
+/// that have no successor of the same length) it keeps the whole value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LongStatistics {
     /// What the page and chunk costs count for a minimum or maximum.
     pub counted: usize,
     /// The caller's truncation length (`usize::MAX`: none).
     pub cap: usize,
+    /// The leaf may be dictionary-encoded: its data pages hold indices, so
+    /// their size does not bound the values their statistics keep.
+    pub dictionary: bool,
 }
 
 impl LongStatistics {
@@ -107,15 +113,17 @@ impl LongStatistics {
             (Some(a), Some(b)) => Some(Self {
                 counted: a.counted.min(b.counted),
                 cap: a.cap.max(b.cap),
+                dictionary: a.dictionary || b.dictionary,
             }),
             (a, b) => a.or(b),
         }
     }
 
-    /// The bytes a minimum or maximum of a page of `size` bytes keeps
+    /// The bytes a minimum or maximum of a data page of `size` bytes keeps
     /// beyond `counted`, the leaf's values being at most `longest`.
     fn beyond(&self, size: usize, longest: usize) -> usize {
-        size.min(longest).min(self.cap).saturating_sub(self.counted)
+        let page = if self.dictionary { usize::MAX } else { size };
+        page.min(longest).min(self.cap).saturating_sub(self.counted)
     }
 }
 
@@ -633,26 +641,40 @@ impl Meter {
 /// field 1, the page type, then field 2, `uncompressed_page_size`, both
 /// `i32`); `None` for anything else (an encrypted header, another writer).
 fn uncompressed_size(header: &[u8]) -> Option<usize> {
-    fn varint(bytes: &mut std::slice::Iter<'_, u8>) -> Option<u64> {
-        let mut value = 0u64;
-        for shift in (0..35).step_by(7) {
-            let byte = *bytes.next()?;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
-    }
-    // Field header: delta 1, type i32 (5).
-    const NEXT_I32: u8 = 0x15;
     let mut bytes = header.iter();
     (*bytes.next()? == NEXT_I32).then_some(())?;
     varint(&mut bytes)?;
     (*bytes.next()? == NEXT_I32).then_some(())?;
-    let zigzag = varint(&mut bytes)?;
-    let size = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
-    usize::try_from(size).ok()
+    usize::try_from(zigzag(varint(&mut bytes)?)).ok()
+}
+
+/// Thrift compact field header: delta 1, type i32 (5).
+const NEXT_I32: u8 = 0x15;
+/// parquet's `PageType::DICTIONARY_PAGE`.
+const DICTIONARY_PAGE: i64 = 2;
+
+/// The page type in a page header parquet wrote (field 1), if it is one.
+fn page_type(header: &[u8]) -> Option<i64> {
+    let mut bytes = header.iter();
+    (*bytes.next()? == NEXT_I32).then_some(())?;
+    Some(zigzag(varint(&mut bytes)?))
+}
+
+fn zigzag(value: u64) -> i64 {
+    (value >> 1) as i64 ^ -((value & 1) as i64)
+}
+
+/// A Thrift compact varint.
+fn varint(bytes: &mut std::slice::Iter<'_, u8>) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..35).step_by(7) {
+        let byte = *bytes.next()?;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -730,6 +752,8 @@ struct MeteredStore {
     column: usize,
     /// The uncompressed size in the last page header put, if parquet's.
     header_size: Option<usize>,
+    /// The last page header put was a dictionary page's (no statistics).
+    dictionary_page: bool,
     puts: u64,
     pages: usize,
     /// Room the meter had for a closing chunk when last asked: it only
@@ -761,6 +785,7 @@ impl MeteredStore {
             cost,
             column,
             header_size: None,
+            dictionary_page: false,
             puts: 0,
             pages: 0,
             closing_room: 0,
@@ -852,6 +877,7 @@ impl PageStore for MeteredStore {
             // The header comes first, while the page's copies are still
             // alive: room made now makes heap pages yield now.
             self.header_size = uncompressed_size(&value);
+            self.dictionary_page = page_type(&value) == Some(DICTIONARY_PAGE);
         }
         // A header not of parquet's layout: the body's length instead.
         let size = match (page, self.header_size) {
@@ -870,7 +896,7 @@ impl PageStore for MeteredStore {
             )?;
             self.small = small;
         }
-        if !page {
+        if !page && !self.dictionary_page {
             let size = self.header_size.unwrap_or(value.len());
             self.charge_long_statistics(size)?;
         }
@@ -1045,9 +1071,14 @@ mod tests {
         }
     }
 
-    /// A parquet page header giving `size` as the uncompressed size.
+    /// A parquet data page header giving `size` as the uncompressed size;
+    /// `u32::MAX`: a dictionary page's of 1,000 bytes.
     fn header(size: u32) -> Bytes {
-        let mut out = vec![0x15, 0x00, 0x15];
+        let (kind, size) = match size {
+            u32::MAX => (2 << 1, 1000),
+            size => (0, size),
+        };
+        let mut out = vec![0x15, kind, 0x15];
         let mut zigzag = size << 1;
         while zigzag >= 0x80 {
             out.push((zigzag as u8) | 0x80);
@@ -1087,10 +1118,12 @@ mod tests {
 
     #[test]
     fn long_minimums_and_maximums_are_charged_per_page_and_chunk() {
-        let long = Some(LongStatistics {
+        let plain = LongStatistics {
             counted: 256,
             cap: usize::MAX,
-        });
+            dictionary: false,
+        };
+        let long = Some(plain);
         let index = ColumnCost {
             long_index: long,
             ..COST
@@ -1120,6 +1153,7 @@ mod tests {
             long_chunk: Some(LongStatistics {
                 counted: 256,
                 cap: 1000,
+                dictionary: false,
             }),
             ..COST
         };
@@ -1127,6 +1161,21 @@ mod tests {
             long_statistics_charge(capped, 3000, &[5000]),
             2 * (1000 - 256)
         );
+        // A dictionary-encoded page holds indices: its size bounds nothing
+        // (a 1,000-byte page of indices to 3,000-byte values).
+        let dictionary = ColumnCost {
+            long_index: Some(LongStatistics {
+                dictionary: true,
+                ..plain
+            }),
+            ..COST
+        };
+        assert_eq!(
+            long_statistics_charge(dictionary, 3000, &[1000, 1000]),
+            2 * beyond + beyond // index + closing room
+        );
+        // A dictionary page keeps no statistics.
+        assert_eq!(long_statistics_charge(dictionary, 3000, &[u32::MAX]), 0);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! ```text
 //! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 + 16 cases
 //! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture
-//! PARQUET_SPILL_SWEEP_LONG=200 cargo test --release --all-features --test sweep long -- --nocapture
-//! PARQUET_SPILL_SWEEP_CALLER=200 cargo test --release --all-features --test sweep caller -- --nocapture
+//! PARQUET_SPILL_SWEEP_LONG=200 cargo test --release --all-features --test sweep long -- --nocapture      # and 16 "both"
+//! PARQUET_SPILL_SWEEP_CALLER=200 cargo test --release --all-features --test sweep caller -- --nocapture  # and 16 "both"
 //! PARQUET_SPILL_SWEEP_BOTH=200 cargo test --release --all-features --test sweep both -- --nocapture
 //! PARQUET_SPILL_SWEEP_FROM=400 PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture  # cases no earlier run drew
 //! ```

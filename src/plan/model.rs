@@ -376,11 +376,19 @@ impl Leaf {
     /// long: what the per-page and per-chunk costs count for it (at most
     /// [`STATISTICS_VALUE`]), and, where longer values are kept, the
     /// charge for the rest as pages are written ([`LongStatistics`]).
-    fn statistics_value(&self, truncate: Option<usize>) -> (usize, Option<LongStatistics>) {
+    fn statistics_value(
+        &self,
+        truncate: Option<usize>,
+        s: &Settings,
+    ) -> (usize, Option<LongStatistics>) {
         let Some(width) = self.width else {
             let cap = truncate.unwrap_or(usize::MAX);
             let counted = cap.min(STATISTICS_VALUE);
-            let long = (cap > counted).then_some(LongStatistics { counted, cap });
+            let long = (cap > counted).then_some(LongStatistics {
+                counted,
+                cap,
+                dictionary: self.dictionary_on(s),
+            });
             return (counted, long);
         };
         (width, None)
@@ -388,8 +396,8 @@ impl Leaf {
 
     /// Metadata costs, charged as pages and chunks are written.
     pub(crate) fn metadata(&self, s: &Settings) -> ColumnCost {
-        let (value, long_index) = self.statistics_value(s.truncate);
-        let (chunk_value, long_chunk) = self.statistics_value(self.statistics_truncate);
+        let (value, long_index) = self.statistics_value(s.truncate, s);
+        let (chunk_value, long_chunk) = self.statistics_value(self.statistics_truncate, s);
         // The offset index holds a byte array's unencoded size per page too.
         let byte_array = usize::from(self.physical == PhysicalType::BYTE_ARRAY);
         let mut page = 0;

@@ -246,7 +246,7 @@ impl BatchRows {
 
 /// Rows of a read batch of about `target` bytes of input.
 fn planned_rows(target: u64, bytes_per_row: f64) -> usize {
-    ((target as f64 / bytes_per_row.max(1.0)) as usize).clamp(1, 65_536)
+    ((target as f64 / bytes_per_row.max(1.0)) as usize).clamp(1, input::MAX_BATCH_ROWS)
 }
 
 /// With a limit, size read batches within it and reserve their memory;

@@ -91,6 +91,13 @@ impl Room {
 }
 
 impl Gate {
+    /// Count `buffer` as input held from now (a reader's buffer no batch
+    /// holds yet, such as a dictionary its decoder keeps); counted once
+    /// however many arrays share it later.
+    pub fn claim(&self, buffer: &arrow_buffer::Buffer) {
+        buffer.claim(&self.0.tracker);
+    }
+
     /// Make room for `bytes` a reader is about to allocate for `what` (an
     /// IPC stream's message), beside the input held now: from the plan's
     /// reservation, then the budget (heap pages spill for it), waiting for
@@ -110,11 +117,11 @@ impl Gate {
                     human_bytes(live as u64)
                 ),
             };
-            anyhow!(
-                "{what} of {}{held}: more than the memory limit leaves for input ({} \
-                 planned; {e}). Raise --memory-limit, or write the input with smaller batches",
-                human_bytes(bytes as u64),
-                human_bytes(self.0.planned as u64),
+            no_room(
+                format!("{what} of {}{held}", human_bytes(bytes as u64)),
+                self.0.planned,
+                &e,
+                "write the input with smaller batches",
             )
         })
     }
@@ -154,15 +161,18 @@ impl HeldInput {
         let bytes = live.saturating_sub(before);
         self.largest = self.largest.max(bytes);
         room.cover(0, false).map_err(|e| {
-            anyhow!(
-                "a batch of {} rows holds {} in memory, and the input batches in \
-                 flight {} in all: more than the memory limit leaves for input \
-                 ({} planned; {e}). Raise --memory-limit, or use smaller input \
-                 batches (--batch-rows, or an IPC file written with smaller batches)",
-                batch.num_rows(),
-                human_bytes(bytes as u64),
-                human_bytes(live as u64),
-                human_bytes(room.planned as u64),
+            no_room(
+                format!(
+                    "a batch of {} rows holds {} in memory, and the input batches in flight {} \
+                     in all",
+                    batch.num_rows(),
+                    human_bytes(bytes as u64),
+                    human_bytes(live as u64),
+                ),
+                room.planned,
+                &e,
+                "use smaller input batches (--batch-rows, or an IPC file written with smaller \
+                 batches)",
             )
         })?;
         Ok(slices(batch, bytes, self.slice_bytes))
@@ -209,6 +219,16 @@ impl HeldInput {
     fn live(&self) -> usize {
         self.room.0.tracker.used()
     }
+}
+
+/// The error for input the limit has no room for: `what` it is, the
+/// plan's reservation for input, the budget's refusal, what to do instead.
+fn no_room(what: String, planned: usize, refused: &str, instead: &str) -> anyhow::Error {
+    anyhow!(
+        "{what}: more than the memory limit leaves for input ({} planned; {refused}). Raise \
+         --memory-limit, or {instead}",
+        human_bytes(planned as u64)
+    )
 }
 
 /// `batch` in consecutive slices of about `slice_bytes` each (zero-copy).

@@ -4,7 +4,7 @@
 //! Why not arrow's `StreamReader`: a stream lists no batch sizes up front
 //! (a file's footer does), and `StreamReader` reads a whole message before
 //! anyone can count it, so a stream of batches larger than the limit passed
-//! it before the conversion stopped (a 131 MiB batch at `--memory-limit
+//! it before the conversion stopped (a 113 MiB batch at `--memory-limit
 //! 24MiB`: 137 MiB resident, then the error). A message's header gives its
 //! body's length: here the header is read first, the budget asked for the
 //! body ([`Gate::make_room`]), and only then is the body read, into one
@@ -33,11 +33,15 @@ use super::ipc_file::decompressed_bytes;
 const CONTINUATION: u32 = 0xFFFF_FFFF;
 /// A message's flatbuffer header is a few hundred bytes a column; a length
 /// past this is a corrupt stream, not a header to allocate.
-const MAX_HEADER: usize = 256 << 20;
+const MAX_HEADER: u64 = 256 << 20;
 
 /// The record batches of an IPC stream.
 pub struct StreamBatches {
     reader: BufReader<CountingRead<File>>,
+    /// The file's length and the bytes read of it: a message longer than
+    /// what is left is a corrupt stream, not a buffer to allocate.
+    len: u64,
+    at: u64,
     decoder: StreamDecoder,
     gate: Gate,
     /// Batches decoded and not yet returned (a message with an empty body
@@ -51,8 +55,14 @@ impl StreamBatches {
     /// asking `gate` for each body's room before reading it.
     pub fn open(path: &Path, bytes_read: Arc<AtomicU64>, gate: Gate) -> Result<Self> {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let len = file
+            .metadata()
+            .with_context(|| format!("reading the length of {}", path.display()))?
+            .len();
         Ok(Self {
             reader: BufReader::new(CountingRead::new(file, bytes_read)),
+            len,
+            at: 0,
             decoder: StreamDecoder::new(),
             gate,
             decoded: VecDeque::new(),
@@ -82,30 +92,27 @@ impl StreamBatches {
             self.end()?;
             return Ok(false);
         }
-        let len = usize::try_from(len)?;
-        if len > MAX_HEADER {
-            return Err(anyhow!(
-                "a message header of {len} bytes: not an IPC stream?"
-            ));
-        }
+        let len = self.fits(u64::from(len).min(MAX_HEADER), "a message header")?;
+        self.gate.make_room(len, "a message header")?;
         let at = head.len();
         head.resize(at + len, 0);
-        self.reader
-            .read_exact(&mut head[at..])
-            .context("the stream ends inside a message header")?;
+        self.read_exact(&mut head[at..], "a message header")?;
         let message = arrow_ipc::root_as_message(&head[at..])
             .map_err(|e| anyhow!("a malformed message header: {e}"))?;
-        let body_len = usize::try_from(message.bodyLength())
-            .map_err(|_| anyhow!("a message with a negative body length"))?;
         let what = match message.header_type() {
             arrow_ipc::MessageHeader::DictionaryBatch => "a dictionary batch",
             _ => "a record batch",
         };
+        let body_len = u64::try_from(message.bodyLength())
+            .map_err(|_| anyhow!("a message with a negative body length"))?;
+        let body_len = self.fits(body_len, what)?;
         self.gate.make_room(body_len, what)?;
         let mut body = MutableBuffer::from_len_zeroed(body_len);
-        self.reader
-            .read_exact(body.as_slice_mut())
-            .context("the stream ends inside a message body")?;
+        self.read_exact(body.as_slice_mut(), what)?;
+        // Counted from now: a dictionary stays in the decoder, unclaimed
+        // by any batch until one uses it.
+        let body = Buffer::from(body);
+        self.gate.claim(&body);
         let decompressed = decompressed_bytes(&message, |at| {
             usize::try_from(at)
                 .ok()
@@ -114,15 +121,34 @@ impl StreamBatches {
                 .ok_or_else(|| anyhow!("a compressed buffer outside its message's body"))
         })?;
         if decompressed > 0 {
-            let all = u64::try_from(body_len)?.saturating_add(decompressed);
             self.gate.make_room(
-                usize::try_from(all).unwrap_or(usize::MAX),
+                usize::try_from(decompressed).unwrap_or(usize::MAX),
                 &format!("{what}, decompressed,"),
             )?;
         }
         self.decode(Buffer::from(head))?;
-        self.decode(body.into())?;
+        self.decode(body)?;
         Ok(true)
+    }
+
+    /// `len` bytes of `what` to read: an error if the file has fewer left.
+    fn fits(&self, len: u64, what: &str) -> Result<usize> {
+        let left = self.len.saturating_sub(self.at);
+        match usize::try_from(len) {
+            Ok(len) if len as u64 <= left => Ok(len),
+            _ => Err(anyhow!(
+                "{what} of {len} bytes, and {left} bytes left in the file: a corrupt stream"
+            )),
+        }
+    }
+
+    /// Fill `buf` from the stream, `what` naming it if the stream ends.
+    fn read_exact(&mut self, buf: &mut [u8], what: &str) -> Result<()> {
+        self.reader
+            .read_exact(buf)
+            .with_context(|| format!("the stream ends inside {what}"))?;
+        self.at += buf.len() as u64;
+        Ok(())
     }
 
     /// Feed `buffer` to the decoder whole, keeping every batch it yields.
@@ -155,7 +181,10 @@ impl StreamBatches {
             match self.reader.read(&mut bytes[got..]) {
                 Ok(0) if got == 0 => return Ok(None),
                 Ok(0) => return Err(anyhow!("the stream ends inside a message's length")),
-                Ok(n) => got += n,
+                Ok(n) => {
+                    got += n;
+                    self.at += n as u64;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
@@ -280,6 +309,32 @@ mod tests {
     }
 
     #[test]
+    fn a_dictionary_the_decoder_keeps_is_counted_as_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.arrows");
+        let words: DictionaryArray<Int32Type> = (0..100_000)
+            .map(|i| format!("word number {i}"))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let batch = RecordBatch::try_from_iter([("w", Arc::new(words) as ArrayRef)]).unwrap();
+        write(&path, &[batch], None);
+        let held = HeldInput::new(None, 0, usize::MAX).unwrap();
+        let mut stream =
+            StreamBatches::open(&path, Arc::new(AtomicU64::new(0)), held.gate()).unwrap();
+        let first = stream.next().unwrap().unwrap();
+        drop(first);
+        // The batch is gone; the decoder's dictionary (1.7 MB of values)
+        // is not, and neither is its count.
+        let used = held.pool().used();
+        assert!(used > 1_500_000, "{used}");
+        assert!(stream.next().is_none());
+        drop(stream);
+        assert_eq!(held.pool().used(), 0, "released with the decoder");
+    }
+
+    #[test]
     fn a_compressed_body_is_checked_for_what_it_decompresses_to() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.arrows");
@@ -310,9 +365,19 @@ mod tests {
         // Without the 8-byte end-of-stream marker: both batches.
         std::fs::write(&path, &bytes[..bytes.len() - 8]).unwrap();
         assert_eq!(read(&path, &held).unwrap().len(), 2);
-        // Cut inside the last body.
+        // Cut inside the last body: its length is checked against what is
+        // left before anything is allocated for it (a corrupt length of
+        // 2^50 bytes made the reader abort allocating).
         std::fs::write(&path, &bytes[..bytes.len() - 20]).unwrap();
         let err = read(&path, &held).unwrap_err().to_string();
-        assert!(err.contains("ends inside a message body"), "{err}");
+        assert!(
+            err.starts_with("a record batch of ")
+                && err.ends_with("left in the file: a corrupt stream"),
+            "{err}"
+        );
+        // Cut inside a length.
+        let cut = bytes.len() - 8 - (bytes.len() - 8) % 4 - 2;
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        assert!(read(&path, &held).is_err());
     }
 }

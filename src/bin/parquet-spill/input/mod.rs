@@ -35,7 +35,7 @@ use crate::cli::Format;
 /// make huge input batches (which are on the heap, outside the writer's budget).
 const TARGET_BATCH_BYTES: f64 = 4.0 * 1024.0 * 1024.0;
 /// The most rows per batch when rows are tiny.
-const MAX_BATCH_ROWS: usize = 65_536;
+pub const MAX_BATCH_ROWS: usize = 65_536;
 /// arrow-csv's decoder, for every field of a batch asked for: a field's
 /// offset (`usize`) and its bytes (`AVERAGE_FIELD_SIZE`, 8), that buffer
 /// doubling once the fields read are longer.
@@ -195,7 +195,12 @@ impl Probed {
         bytes_read: Arc<AtomicU64>,
         held: &HeldInput,
     ) -> Result<Batches> {
-        let rows = batch_rows.unwrap_or_else(|| default_batch_rows(self.bytes_per_row));
+        let rows = batch_rows.unwrap_or_else(|| match self.bytes_per_row {
+            // A text input whose sample held no row holds none: arrow-csv
+            // would size its fields for 8,192 rows of every column anyway.
+            None if self.input.kind.is_text() => 1,
+            bytes => default_batch_rows(bytes),
+        });
         if self.input.kind.is_text() {
             text::batches(self, rows, bytes_read)
         } else {
