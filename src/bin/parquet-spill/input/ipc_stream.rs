@@ -10,7 +10,8 @@
 //! body ([`Gate::make_room`]), and only then is the body read, into one
 //! aligned buffer handed to arrow's `StreamDecoder` (the arrays are slices
 //! of it, as before). A compressed body is checked again for its buffers'
-//! decompressed lengths before they are decompressed.
+//! decompressed lengths before they are decompressed; a dictionary's body,
+//! which the decoder keeps for later batches, is counted as input at once.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -99,9 +100,10 @@ impl StreamBatches {
         self.read_exact(&mut head[at..], "a message header")?;
         let message = arrow_ipc::root_as_message(&head[at..])
             .map_err(|e| anyhow!("a malformed message header: {e}"))?;
-        let what = match message.header_type() {
-            arrow_ipc::MessageHeader::DictionaryBatch => "a dictionary batch",
-            _ => "a record batch",
+        let dictionary = message.header_type() == arrow_ipc::MessageHeader::DictionaryBatch;
+        let what = match dictionary {
+            true => "a dictionary batch",
+            false => "a record batch",
         };
         let body_len = u64::try_from(message.bodyLength())
             .map_err(|_| anyhow!("a message with a negative body length"))?;
@@ -109,10 +111,13 @@ impl StreamBatches {
         self.gate.make_room(body_len, what)?;
         let mut body = MutableBuffer::from_len_zeroed(body_len);
         self.read_exact(body.as_slice_mut(), what)?;
-        // Counted from now: a dictionary stays in the decoder, unclaimed
-        // by any batch until one uses it.
         let body = Buffer::from(body);
-        self.gate.claim(&body);
+        if dictionary {
+            // Counted from now: it stays in the decoder, claimed by no batch
+            // until one uses it. (A record batch's body is counted when the
+            // batch is admitted, as its own: what it adds sizes its slices.)
+            self.gate.claim(&body);
+        }
         let decompressed = decompressed_bytes(&message, |at| {
             usize::try_from(at)
                 .ok()
@@ -332,6 +337,23 @@ mod tests {
         assert!(stream.next().is_none());
         drop(stream);
         assert_eq!(held.pool().used(), 0, "released with the decoder");
+    }
+
+    /// A record batch's body is counted when the batch is admitted, as
+    /// what the batch adds: that sizes the slices it is written in (counted
+    /// at read, a 64,000-row stream batch went to the writer whole and was
+    /// refused as too large to encode within the limit).
+    #[test]
+    fn a_record_batch_is_counted_when_admitted_and_written_in_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.arrows");
+        write(&path, &[batch(200_000)], None);
+        let mut held = HeldInput::new(None, 0, 100_000).unwrap();
+        let batch = read(&path, &held).unwrap().remove(0);
+        // Only its dictionary (three words) is counted before it is admitted.
+        assert!(held.pool().used() < 1000, "{}", held.pool().used());
+        let slices = held.admit(batch).unwrap();
+        assert!(slices.len() > 10, "{} slices", slices.len());
     }
 
     #[test]
