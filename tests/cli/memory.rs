@@ -811,7 +811,7 @@ fn batch_rows_the_limit_cannot_hold_are_refused_up_front() {
 
 /// A CSV of a header and no rows: arrow-csv sizes its fields for every
 /// row of a batch asked for, so it is read one row at a time (at the
-/// default 8,192 rows its 1,600 columns peaked at 214 MiB under 64 MiB).
+/// default 8,192 rows its 1,600 columns peaked at 213 MiB under 64 MiB).
 #[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn a_csv_of_only_a_header_is_read_within_the_limit() {
