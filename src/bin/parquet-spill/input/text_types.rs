@@ -26,8 +26,18 @@ use super::Kind;
 pub fn decoded_schema(kind: Kind, schema: &SchemaRef) -> Result<SchemaRef> {
     let mut changed = false;
     let mut fields = Vec::with_capacity(schema.fields().len());
+    // Asked once per type: a wide schema has thousands of columns, few types.
+    let mut asked: Vec<(&DataType, bool)> = Vec::new();
     for field in schema.fields() {
-        if decodes(kind, field.data_type()) {
+        let decoded = match asked.iter().find(|(t, _)| *t == field.data_type()) {
+            Some(&(_, decoded)) => decoded,
+            None => {
+                let decoded = decodes(kind, field.data_type());
+                asked.push((field.data_type(), decoded));
+                decoded
+            }
+        };
+        if decoded {
             fields.push(Arc::clone(field));
         } else if can_cast_types(&DataType::Utf8, field.data_type()) {
             changed = true;
