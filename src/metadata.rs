@@ -37,11 +37,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
+use parquet::basic::Compression;
 
 use crate::blobs::{arena_bound, arena_bytes};
 use crate::budget::{MemoryBudget, Reservation};
 use crate::error::{Error, Result};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
+use crate::plan::codec;
 
 /// What one column costs in metadata, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -431,6 +433,11 @@ pub(crate) struct LongPages {
     /// where they do not. [`Meter::admit`] finds each such leaf's longest
     /// value.
     pub statistics: Vec<usize>,
+    /// By leaf: its codec and the longest page the plan's figures for it
+    /// cover. zstd keeps a context sized for the longest page a column has
+    /// compressed, and brotli builds an encoder for it
+    /// ([`crate::plan::codec`]): a longer page costs more of both.
+    pub codecs: Vec<(Compression, usize)>,
 }
 
 /// Pages of nullable, unrepeated fixed-width leaves in batches without
@@ -467,6 +474,22 @@ impl CompactPages {
 }
 
 impl LongPages {
+    /// What leaf `leaf`'s codec keeps, beyond the plan's figure for it,
+    /// once it has compressed a page of `page` bytes.
+    fn codec_kept(&self, leaf: usize, page: usize) -> usize {
+        self.codecs.get(leaf).map_or(0, |&(codec, planned)| {
+            codec::per_column(codec, page).saturating_sub(codec::per_column(codec, planned))
+        })
+    }
+
+    /// What leaf `leaf`'s codec holds while it compresses a page of
+    /// `page` bytes.
+    fn codec_transient(&self, leaf: usize, page: usize) -> usize {
+        self.codecs
+            .get(leaf)
+            .map_or(0, |&(codec, _)| codec::transient(codec, page))
+    }
+
     /// Pages longer than this are beyond the plan: a page reaches the
     /// bound plus its levels and the batch that crossed the limit, and an
     /// eighth more is still the plan's.
@@ -518,15 +541,21 @@ impl Meter {
             }
             longest[leaf] = longest[leaf].max(page);
         }
-        // What every leaf keeps of its longest page, and the longest page
-        // being written on every thread at once.
-        let kept = longest.iter().fold(0usize, |sum, &p| {
+        // What every leaf keeps of its longest page (its codec's context
+        // too), and the longest page being written on every thread at once.
+        let kept = longest.iter().enumerate().fold(0usize, |sum, (leaf, &p)| {
             sum.saturating_add(p.saturating_mul(LONG_PAGE_KEPT))
+                .saturating_add(self.long.codec_kept(leaf, p))
         });
         let writing = longest
             .iter()
+            .enumerate()
+            .map(|(leaf, &p)| {
+                p.saturating_mul(LONG_PAGE_COPIES)
+                    .saturating_add(self.long.codec_transient(leaf, p))
+            })
             .max()
-            .map_or(0, |&p| p.saturating_mul(LONG_PAGE_COPIES))
+            .unwrap_or(0)
             .saturating_mul(self.closers);
         // With the allocator's share of it, as the plan takes of the limit.
         let beyond = kept
@@ -936,6 +965,7 @@ mod tests {
             widths: Vec::new(),
         },
         statistics: Vec::new(),
+        codecs: Vec::new(),
     };
 
     const COST: ColumnCost = ColumnCost {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Barrier};
 
 use arrow_array::RecordBatch;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{BrotliLevel, Compression, ZstdLevel};
 use parquet_spill::testkit::measure::{self, ChildRunner, Measurement, Scenario, Store};
 use parquet_spill::testkit::CountingAlloc;
 use parquet_spill::workloads::Workload;
@@ -255,6 +255,56 @@ fn codec_memory_is_part_of_the_plan() {
         zstd,
         "the caller's codec is never changed"
     );
+}
+
+/// High zstd levels and brotli qualities: a zstd context grows with the
+/// level and the largest page compressed (17 MiB at level 19 for a 1 MiB
+/// page), and brotli's encoder for each page with its quality (33 MiB from
+/// quality 9). Planned where the budget lets the skewed workload have
+/// 1 MiB pages, each stays within its limit or is refused naming a minimum
+/// it then stays within. (Before the tables grew by level and page, zstd
+/// level 19 at 256 MiB peaked at 427 MiB of RSS, brotli 9 at 64 MiB at
+/// 139 MiB of heap: `parquet-spill demo --mib 128 --memory-limit 256MiB
+/// --compression zstd:19`.)
+#[test]
+fn high_codec_levels_stay_within_the_limit() {
+    let child = ChildRunner::test("measure_child").expect("test executable");
+    let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).unwrap());
+    let brotli = |quality| Compression::BROTLI(BrotliLevel::try_new(quality).unwrap());
+    let w = Workload::skewed_bytes(if full() { 256 << 20 } else { 24 << 20 });
+    for (codec, limit) in [
+        (zstd(19), 256 * MIB),
+        (zstd(9), 96 * MIB),
+        (zstd(3), 48 * MIB),
+        (brotli(9), 64 * MIB),
+        (brotli(5), 48 * MIB),
+        (brotli(1), 32 * MIB),
+    ] {
+        let limit = match plan_for(&Scenario::new(w, budget(limit)).with_codec(codec), limit) {
+            Ok(_) => limit,
+            Err(Error::BudgetTooSmall { minimum, .. }) => {
+                assert!(minimum > limit, "{codec} refused below its own minimum");
+                println!(
+                    "{codec} at {}: refused, minimum {}",
+                    measure::human_bytes(limit as u64),
+                    measure::human_bytes(minimum as u64)
+                );
+                minimum
+            }
+            Err(e) => panic!("{codec}: {e}"),
+        };
+        let scenario = Scenario::new(w, budget(limit)).with_codec(codec);
+        let m = child
+            .measure(&scenario)
+            .unwrap_or_else(|e| panic!("{codec}: {e}"));
+        assert_within(&m, limit, &format!("{codec} {}", scenario.label()));
+        println!(
+            "{codec} at {}: peak heap {}, peak RSS growth {}",
+            measure::human_bytes(limit as u64),
+            measure::human_bytes(m.peak_heap()),
+            measure::human_bytes(m.peak_rss_growth.unwrap_or(0))
+        );
+    }
 }
 
 /// (c) with chunk statistics (an explicit opt-in, listed as a change for
@@ -502,14 +552,21 @@ fn long_values_stay_within_the_limit() {
         rows: 2,
         fat_len: 7 << 20,
     };
+    // With zstd the context of every column that compressed a long page
+    // grows for it (level 9: 11.6 MiB for a 3 MiB page; level 19: 37 MiB,
+    // ten of them more than the limit): the meter makes room for it too.
+    let lz4 = Compression::LZ4_RAW;
+    let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).unwrap());
     let mut rows = Vec::new();
-    for (w, limit) in [
-        (three, 96 * MIB),
-        (three, 192 * MIB),
-        (three, 256 * MIB),
-        (six, 96 * MIB),
+    for (w, limit, codec) in [
+        (three, 96 * MIB, lz4),
+        (three, 192 * MIB, lz4),
+        (three, 256 * MIB, lz4),
+        (six, 96 * MIB, lz4),
+        (three, 256 * MIB, zstd(9)),
+        (three, 256 * MIB, zstd(19)),
     ] {
-        let scenario = Scenario::new(w, budget(limit)).with_codec(Compression::LZ4_RAW);
+        let scenario = Scenario::new(w, budget(limit)).with_codec(codec);
         match child.measure(&scenario) {
             Ok(m) => {
                 assert_within(&m, limit, &scenario.label());

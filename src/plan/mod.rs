@@ -27,7 +27,8 @@
 //! the codec is part of the problem, the smallest with a cheaper codec. The
 //! caller's codec is never changed.
 
-mod codec;
+pub(crate) mod codec;
+pub use codec::{codec_memory, CodecMemory};
 pub(crate) mod model;
 
 use std::fmt;
@@ -518,6 +519,11 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
             covered: estimate.transient,
             compact: model::compact_pages(&columns.leaves, settings),
             statistics: watch,
+            codecs: columns
+                .leaves
+                .iter()
+                .map(|l| (l.codec, l.largest_page(settings)))
+                .collect(),
         },
     })
 }

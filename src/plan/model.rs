@@ -323,12 +323,12 @@ impl Leaf {
     fn transient(&self, s: &Settings) -> usize {
         self.largest_page(s)
             .saturating_mul(2)
-            .saturating_add(codec::transient(self.codec))
+            .saturating_add(codec::transient(self.codec, self.largest_page(s)))
     }
 
     /// The largest page this column can write (data or dictionary), the
     /// batch or value that crossed the limit included.
-    fn largest_page(&self, s: &Settings) -> usize {
+    pub(crate) fn largest_page(&self, s: &Settings) -> usize {
         let page = self.page_bytes(s).max(s.dictionary);
         page.saturating_add(self.overshoot(s))
     }
@@ -337,8 +337,7 @@ impl Leaf {
     /// its context for the largest page it has compressed, which can pass
     /// the limit by the batch that crossed it.
     pub(crate) fn codec(&self, s: &Settings) -> usize {
-        let largest = self.page_bytes(s).saturating_add(self.overshoot(s));
-        codec::per_column(self.codec, largest)
+        codec::per_column(self.codec, self.largest_page(s))
     }
 
     /// How far a page can pass its limit: the batch that crossed it

@@ -387,7 +387,7 @@ impl Case {
         }
         let threads = if r.below(3) == 0 { 2 } else { 1 };
         let caller = kind.caller().then(|| Caller::draw(seed, threads));
-        Self {
+        let mut case = Self {
             threads: caller.as_ref().map_or(threads, |c| c.threads),
             caller,
             schema: Arc::new(Schema::new(fields)),
@@ -401,7 +401,14 @@ impl Case {
             seed,
             all: r.below(2) == 0,
             recycle,
+        };
+        // Drawn last, so the cases of earlier sweeps keep their other draws:
+        // a quarter at a higher level (zstd's contexts and brotli's
+        // encoders grow with it).
+        if r.below(4) == 0 {
+            case.codec = higher_level(case.codec, r.below(3) as usize);
         }
+        case
     }
 
     /// Bytes of freed blocks the allocator keeps, reserved in the plan.
@@ -729,4 +736,19 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
         STOPS[2],
     );
     assert!(over.is_empty(), "over the limit:\n{}", over.join("\n"));
+}
+
+/// `codec` at a higher level than its default, the `pick`th of a few.
+fn higher_level(codec: Compression, pick: usize) -> Compression {
+    use parquet::basic::{BrotliLevel, GzipLevel, ZstdLevel};
+    match codec {
+        Compression::ZSTD(_) => {
+            Compression::ZSTD(ZstdLevel::try_new([3, 9, 19][pick % 3]).expect("a zstd level"))
+        }
+        Compression::BROTLI(_) => {
+            Compression::BROTLI(BrotliLevel::try_new([4, 6, 9][pick % 3]).expect("a brotli level"))
+        }
+        Compression::GZIP(_) => Compression::GZIP(GzipLevel::try_new(9).expect("a gzip level")),
+        other => other,
+    }
 }
