@@ -459,7 +459,7 @@ fn writer_options(
                 size_arg_rounded_up(needed),
                 cheaper
                     .map(|m| format!(
-                        "; with a codec that keeps no per-column context, {} is enough \
+                        "; with lz4_raw, which keeps no codec state, {} is enough \
                          (--compression lz4_raw --memory-limit {})",
                         human_bytes(m),
                         size_arg_rounded_up(m)
