@@ -438,6 +438,16 @@ pub(crate) struct LongPages {
     /// compressed, and brotli builds an encoder for it
     /// ([`crate::plan::codec`]): a longer page costs more of both.
     pub codecs: Vec<(Compression, usize)>,
+    /// The plan's larger page limit (data or dictionary): a page of long
+    /// values holds them past what the page already held.
+    pub page_limit: usize,
+}
+
+/// Pages longer than this, for a plan whose longest page is `bound`, are
+/// beyond the plan: a page reaches the bound plus its levels and the batch
+/// that crossed the limit, and an eighth more is still the plan's.
+pub(crate) fn long_page_trigger(bound: usize) -> usize {
+    bound.saturating_add(bound / 8)
 }
 
 /// Pages of nullable, unrepeated fixed-width leaves in batches without
@@ -475,26 +485,28 @@ impl CompactPages {
 
 impl LongPages {
     /// What leaf `leaf`'s codec keeps, beyond the plan's figure for it,
-    /// once it has compressed a page of `page` bytes.
-    fn codec_kept(&self, leaf: usize, page: usize) -> usize {
+    /// once it has compressed a page of `long` bytes of long values (and
+    /// up to the page limit of others: where `long` is a whole page's
+    /// size, that errs safe).
+    fn codec_kept(&self, leaf: usize, long: usize) -> usize {
         self.codecs.get(leaf).map_or(0, |&(codec, planned)| {
+            let page = long.saturating_add(self.page_limit);
             codec::per_column(codec, page).saturating_sub(codec::per_column(codec, planned))
         })
     }
 
-    /// What leaf `leaf`'s codec holds while it compresses a page of
-    /// `page` bytes.
-    fn codec_transient(&self, leaf: usize, page: usize) -> usize {
-        self.codecs
-            .get(leaf)
-            .map_or(0, |&(codec, _)| codec::transient(codec, page))
+    /// What leaf `leaf`'s codec holds while it compresses such a page.
+    fn codec_transient(&self, leaf: usize, long: usize) -> usize {
+        self.codecs.get(leaf).map_or(0, |&(codec, _)| {
+            codec::transient(codec, long.saturating_add(self.page_limit))
+        })
     }
 
     /// Pages longer than this are beyond the plan: a page reaches the
     /// bound plus its levels and the batch that crossed the limit, and an
     /// eighth more is still the plan's.
     fn trigger(&self) -> usize {
-        self.bound.saturating_add(self.bound / 8)
+        long_page_trigger(self.bound)
     }
 }
 
@@ -966,6 +978,7 @@ mod tests {
         },
         statistics: Vec::new(),
         codecs: Vec::new(),
+        page_limit: 0,
     };
 
     const COST: ColumnCost = ColumnCost {
@@ -1206,6 +1219,41 @@ mod tests {
         );
         // A dictionary page keeps no statistics.
         assert_eq!(long_statistics_charge(dictionary, 3000, &[u32::MAX]), 0);
+    }
+
+    /// What the meter keeps room for once leaf 0 wrote a `page`-byte page
+    /// with `codec`, planned for 64 KiB pages.
+    fn long_page_room(codec: Compression, page: usize) -> Result<usize> {
+        let long = LongPages {
+            bound: 128 << 10,
+            codecs: vec![(codec, 128 << 10)],
+            page_limit: 64 << 10,
+            ..NO_LONG_PAGES
+        };
+        let meter = Meter::new(&MemoryBudget::new(256 << 20), 1, long)?;
+        meter.cover_long_page(0, page)?;
+        Ok(meter.long_room())
+    }
+
+    #[test]
+    fn a_long_page_makes_room_for_the_codec_it_grows() {
+        use parquet::basic::{BrotliLevel, ZstdLevel};
+        let page = 4 << 20;
+        let lz4 = long_page_room(Compression::LZ4_RAW, page).unwrap();
+        // zstd 19's context for a 4 MiB page (~54 MiB) beyond the plan's
+        // for 128 KiB (~1.7 MiB); brotli 9's encoder for it (~68 MiB).
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(19).unwrap());
+        let zstd19 = long_page_room(zstd, page).unwrap();
+        assert!(zstd19 > lz4 + (48 << 20), "{zstd19} vs {lz4}");
+        let brotli = Compression::BROTLI(BrotliLevel::try_new(9).unwrap());
+        let brotli9 = long_page_room(brotli, page).unwrap();
+        assert!(brotli9 > lz4 + (60 << 20), "{brotli9} vs {lz4}");
+        // A 12 MiB page: zstd 22's context for it (~215 MiB) does not fit
+        // 256 MiB beside the page's copies (~100 MiB, all LZ4_RAW needs).
+        let zstd22 = Compression::ZSTD(ZstdLevel::try_new(22).unwrap());
+        let err = long_page_room(zstd22, 12 << 20).unwrap_err();
+        assert!(matches!(err, Error::PageTooLong { .. }), "{err}");
+        assert!(long_page_room(Compression::LZ4_RAW, 12 << 20).is_ok());
     }
 
     #[test]

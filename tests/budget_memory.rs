@@ -553,8 +553,9 @@ fn long_values_stay_within_the_limit() {
         fat_len: 7 << 20,
     };
     // With zstd the context of every column that compressed a long page
-    // grows for it (level 9: 11.6 MiB for a 3 MiB page; level 19: 37 MiB,
-    // ten of them more than the limit): the meter makes room for it too.
+    // grows for it (a 3 MiB page falls among 4 MiB inputs: level 9 11.6 MiB,
+    // level 19 54 MiB, ten of them more than the limit): the meter makes
+    // room for it too.
     let lz4 = Compression::LZ4_RAW;
     let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).unwrap());
     let mut rows = Vec::new();

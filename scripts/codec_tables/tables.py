@@ -1,4 +1,4 @@
-"""Print src/plan/codec.rs's ZSTD_TABLE and BROTLI_TABLE, measured here.
+"""Print src/plan/codec.rs's ZSTD and BROTLI tables, measured here.
 
     cd scripts/codec_tables && cargo build --release && python3 tables.py
 
@@ -42,5 +42,5 @@ def table(name, rows, label, run):
     print("];")
 
 
-table("ZSTD_TABLE", range(1, 23), "level", zstd)
-table("BROTLI_TABLE", range(0, 12), "quality", brotli)
+table("ZSTD", range(1, 23), "level", zstd)
+table("BROTLI", range(0, 12), "quality", brotli)

@@ -7,10 +7,11 @@
 //! for the largest input it has compressed, by level: from ~0.2 MiB (level 1,
 //! 16 KiB pages) to 17 MiB (level 19, a 1 MiB page) and over 130 MiB (level
 //! 22, 8 MiB). brotli builds its encoder for every page on the Rust heap and
-//! frees it: 0.2 MiB at quality 0 on 16 KiB, 9 MiB from quality 2, 33 MiB
-//! from quality 9, whatever the page. snappy's encoder keeps a hash table on
-//! the Rust heap; gzip allocates its deflate state per call through C
-//! `malloc`, whose freed chunks stay in the process's resident set. So a
+//! frees it: 0.2 MiB at quality 0 on 16 KiB, 9 MiB at qualities 2–3
+//! whatever the page, 33 MiB at quality 9 on 16 KiB and 94 MiB on 8 MiB.
+//! snappy's encoder keeps a hash table on the Rust heap; gzip allocates its
+//! deflate state per call through C `malloc`, whose freed chunks stay in
+//! the process's resident set. So a
 //! 1,500-column writer's codec memory is 1,500 times a per-column figure
 //! that depends on the codec, its level and the largest page, and each
 //! thread compressing a page holds brotli's encoder besides.
@@ -25,8 +26,9 @@
 //! re-measures them through parquet's writer. A column may compress any
 //! smaller input (its last page, a dictionary page) and zstd keeps the
 //! largest context it has needed, so a lookup takes the most of every size
-//! up to the input's; beyond the tables, the cost grows in proportion to
-//! the input as between their last two sizes.
+//! up to the input's. Beyond the tables zstd's levels 1–19 hold (their
+//! window is at most 8 MiB), and the others grow in proportion to the
+//! input as between the last two sizes.
 
 use parquet::basic::Compression;
 
@@ -161,7 +163,7 @@ pub(crate) fn transient(codec: Compression, input: usize) -> usize {
         Compression::GZIP(_) => 300 << 10,
         Compression::BROTLI(level) => {
             let quality = usize::try_from(level.compression_level()).unwrap_or(usize::MAX);
-            lookup(BROTLI[quality.min(BROTLI.len() - 1)], input)
+            lookup(BROTLI[quality.min(BROTLI.len() - 1)], input, true)
         }
         _ => 0,
     }
@@ -188,7 +190,9 @@ pub(crate) fn per_column(codec: Compression, input: usize) -> usize {
                 0 => 2,
                 level => usize::try_from(level - 1).unwrap_or(0),
             };
-            lookup(ZSTD[row.min(ZSTD.len() - 1)], input)
+            // zstd's window stops growing at 8 MiB up to level 19 (its
+            // parameter tables), and at 32–128 MiB for levels 20–22.
+            lookup(ZSTD[row.min(ZSTD.len() - 1)], input, row >= 19)
         }
     }
 }
@@ -234,10 +238,13 @@ pub fn codec_memory(codec: Compression, page: usize) -> CodecMemory {
 }
 
 /// Bytes `row` gives an input of `input` bytes: the most of every size up
-/// to the input's, and beyond the row, in proportion to the input as
-/// between its last two sizes.
-fn lookup(row: Row, input: usize) -> usize {
-    let log = input.max(1).next_power_of_two().trailing_zeros();
+/// to the input's, and beyond the row, where it `grows` past its last
+/// size, in proportion to the input as between its last two sizes.
+fn lookup(row: Row, input: usize, grows: bool) -> usize {
+    let log = input
+        .max(1)
+        .checked_next_power_of_two()
+        .map_or(usize::BITS, usize::trailing_zeros);
     let index = usize::try_from(log.saturating_sub(FIRST_LOG)).unwrap_or(usize::MAX);
     let kib = |v: u32| {
         usize::try_from(v)
@@ -252,6 +259,9 @@ fn lookup(row: Row, input: usize) -> usize {
     let [.., before, last] = row else {
         return most;
     };
+    if !grows {
+        return most;
+    }
     let last_size = 1usize << (FIRST_LOG as usize + row.len() - 1);
     // Growth per byte between the last two sizes (half the last apart).
     let growth = kib(*last).saturating_sub(kib(*before)) as f64 / (last_size / 2) as f64;
@@ -314,15 +324,23 @@ mod tests {
         // 16 KiB, 32 KiB, 64 KiB: the middle one smaller (zstd's small-input
         // tables can cost more than larger inputs' ones).
         let row: Row = &[300, 200, 400];
-        assert_eq!(lookup(row, 1), 300 << 10);
-        assert_eq!(lookup(row, 16 << 10), 300 << 10);
-        assert_eq!(lookup(row, (16 << 10) + 1), 300 << 10, "the envelope");
-        assert_eq!(lookup(row, 40 << 10), 400 << 10);
-        assert_eq!(lookup(row, 64 << 10), 400 << 10);
+        assert_eq!(lookup(row, 1, true), 300 << 10);
+        assert_eq!(lookup(row, 16 << 10, true), 300 << 10);
+        assert_eq!(lookup(row, (16 << 10) + 1, true), 300 << 10, "the envelope");
+        assert_eq!(lookup(row, 40 << 10, true), 400 << 10);
+        assert_eq!(lookup(row, 64 << 10, true), 400 << 10);
         // Beyond: 200 KiB more per 32 KiB of input, as from 32 to 64 KiB.
-        assert_eq!(lookup(row, 96 << 10), 600 << 10);
-        assert_eq!(lookup(&[100, 100], 1 << 30), 100 << 10, "flat stays flat");
-        assert_eq!(lookup(&[100], 1 << 30), 100 << 10);
+        assert_eq!(lookup(row, 96 << 10, true), 600 << 10);
+        assert_eq!(lookup(row, 96 << 10, false), 400 << 10, "held flat");
+        assert_eq!(
+            lookup(&[100, 100], 1 << 30, true),
+            100 << 10,
+            "flat stays flat"
+        );
+        assert_eq!(lookup(&[100], 1 << 30, true), 100 << 10);
+        // A page limit of usize::MAX ("rows only") neither panics nor wraps.
+        assert_eq!(lookup(row, usize::MAX, false), 400 << 10);
+        assert!(lookup(row, usize::MAX, true) > 400 << 10);
     }
 
     #[test]
@@ -338,10 +356,17 @@ mod tests {
         assert_eq!(per_column(brotli(11), 1 << 20), 0);
         assert!(transient(brotli(11), page) > transient(brotli(1), page));
         assert_eq!(transient(Compression::ZSTD(ZstdLevel::default()), page), 0);
-        // Every row grows (or holds) from its first size to its last.
-        for row in ZSTD.iter().chain(BROTLI.iter()) {
-            assert!(lookup(row, 8 << 20) >= lookup(row, 16 << 10));
-        }
+        // The measured growth: level 19 from 1 to 8 MiB inputs, and held
+        // there (its window is 8 MiB); level 22 beyond (128 MiB window).
+        assert!(per_column(zstd(19), 1 << 20) > 16 << 20);
+        assert!(per_column(zstd(19), 8 << 20) > 4 * per_column(zstd(19), 1 << 20));
+        assert_eq!(
+            per_column(zstd(19), 64 << 20),
+            per_column(zstd(19), 8 << 20)
+        );
+        assert!(per_column(zstd(22), 16 << 20) > per_column(zstd(22), 8 << 20));
+        assert!(per_column(zstd(1), usize::MAX) < 1 << 20);
+        assert!(transient(brotli(9), 16 << 10) > 32 << 20);
         assert_eq!(cheaper(zstd(1)), Some(Compression::LZ4_RAW));
         assert_eq!(cheaper(brotli(9)), Some(Compression::LZ4_RAW));
         assert_eq!(cheaper(Compression::UNCOMPRESSED), None);

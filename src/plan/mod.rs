@@ -44,7 +44,7 @@ use parquet::schema::types::{ColumnDescriptor, ColumnPath};
 
 use self::model::{Leaf, Settings};
 use crate::error::{Alternative, Error, Result};
-use crate::metadata::{ColumnCost, CostModel, LongPages, LongStatistics};
+use crate::metadata::{long_page_trigger, ColumnCost, CostModel, LongPages, LongStatistics};
 
 /// Page sizes the planner tries, largest first.
 const PAGE_LADDER: [usize; 9] = [
@@ -522,8 +522,9 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
             codecs: columns
                 .leaves
                 .iter()
-                .map(|l| (l.codec, l.largest_page(settings)))
+                .map(|l| (l.codec, l.codec_input(settings)))
                 .collect(),
+            page_limit: settings.page.max(settings.dictionary),
         },
     })
 }
@@ -575,7 +576,7 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
             .unwrap_or_else(|| (page / 4).max(1024).min(props.dictionary_page_size_limit()));
         for dictionary_on in [true, false] {
             for &truncate in &truncations {
-                rungs.push(Settings {
+                let mut s = Settings {
                     page,
                     dictionary,
                     rows,
@@ -583,7 +584,10 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
                     batch,
                     dictionary_on,
                     truncate,
-                });
+                    long_trigger: 0,
+                };
+                s.long_trigger = long_page_trigger(model::splice(&columns.leaves, &s));
+                rungs.push(s);
             }
         }
     }

@@ -109,6 +109,10 @@ pub(crate) struct Settings {
     pub dictionary_on: bool,
     /// Column-index truncation length.
     pub truncate: Option<usize>,
+    /// Pages up to this long pass without the meter making room for them
+    /// ([`crate::metadata::long_page_trigger`] of the longest page any
+    /// leaf plans, [`splice`]): a codec must be counted up to it.
+    pub long_trigger: usize,
 }
 
 /// What the model needs to know about one leaf column.
@@ -323,7 +327,25 @@ impl Leaf {
     fn transient(&self, s: &Settings) -> usize {
         self.largest_page(s)
             .saturating_mul(2)
-            .saturating_add(codec::transient(self.codec, self.largest_page(s)))
+            .saturating_add(codec::transient(self.codec, self.codec_input(s)))
+    }
+
+    /// The longest page this column can compress before the meter hears of
+    /// it: zstd sizes its context and brotli its encoder for it. A
+    /// fixed-width leaf's largest page, which a batch without nulls lets
+    /// pass the row limit's worth of values ([`compact_pages`]); a byte
+    /// array's page limit plus the two values past it that the meter does
+    /// not count as long (up to its trigger together).
+    pub(crate) fn codec_input(&self, s: &Settings) -> usize {
+        let page = self.page_bytes(s).max(s.dictionary);
+        match self.width {
+            Some(w) if !self.repeated && self.levels > 0 => {
+                let compact = s.page.min(s.rows.saturating_mul(w));
+                page.saturating_add(compact.max(self.overshoot(s)))
+            }
+            Some(_) => self.largest_page(s),
+            None => page.saturating_add(s.long_trigger),
+        }
     }
 
     /// The largest page this column can write (data or dictionary), the
@@ -337,7 +359,7 @@ impl Leaf {
     /// its context for the largest page it has compressed, which can pass
     /// the limit by the batch that crossed it.
     pub(crate) fn codec(&self, s: &Settings) -> usize {
-        codec::per_column(self.codec, self.largest_page(s))
+        codec::per_column(self.codec, self.codec_input(s))
     }
 
     /// How far a page can pass its limit: the batch that crossed it
