@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema};
+use parquet::basic::{BrotliLevel, Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use parquet_spill::testkit::{self, Case, SharedFactory};
@@ -353,19 +354,31 @@ fn per_column_page_overrides_are_capped() {
 /// "Limit by rows only" (`usize::MAX` page size) must not overflow the model.
 #[test]
 fn huge_caller_limits_do_not_overflow() {
-    let props = WriterProperties::builder()
-        .set_data_page_size_limit(usize::MAX)
-        .build();
-    let plan = SpillOptions::new(64 * MIB)
-        .expected_file_bytes(u64::MAX)
-        .properties(props)
-        .plan(&schema(10, DataType::Int64));
-    assert!(
-        plan.is_ok() || matches!(plan, Err(Error::BudgetTooSmall { .. })),
-        "{plan:?}"
-    );
-    if let Ok(plan) = plan {
-        assert!(plan.page_size() <= 1 << 20);
+    // Strings with zstd and brotli too: their tables are looked up at the
+    // longest page a column can compress.
+    let zstd = Compression::ZSTD(ZstdLevel::try_new(19).unwrap());
+    let brotli = Compression::BROTLI(BrotliLevel::try_new(9).unwrap());
+    for (data_type, codec) in [
+        (DataType::Int64, Compression::UNCOMPRESSED),
+        (DataType::Utf8, zstd),
+        (DataType::Utf8, brotli),
+    ] {
+        let props = WriterProperties::builder()
+            .set_data_page_size_limit(usize::MAX)
+            .set_dictionary_page_size_limit(usize::MAX)
+            .set_compression(codec)
+            .build();
+        let plan = SpillOptions::new(64 * MIB)
+            .expected_file_bytes(u64::MAX)
+            .properties(props)
+            .plan(&schema(10, data_type.clone()));
+        assert!(
+            plan.is_ok() || matches!(plan, Err(Error::BudgetTooSmall { .. })),
+            "{data_type} {codec}: {plan:?}"
+        );
+        if let Ok(plan) = plan {
+            assert!(plan.page_size() <= 1 << 20);
+        }
     }
 }
 
