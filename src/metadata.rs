@@ -502,9 +502,7 @@ impl LongPages {
         })
     }
 
-    /// Pages longer than this are beyond the plan: a page reaches the
-    /// bound plus its levels and the batch that crossed the limit, and an
-    /// eighth more is still the plan's.
+    /// Pages longer than this are beyond the plan ([`long_page_trigger`]).
     fn trigger(&self) -> usize {
         long_page_trigger(self.bound)
     }
@@ -678,28 +676,23 @@ impl Meter {
     }
 }
 
-/// The uncompressed size in a page header parquet wrote (Thrift compact:
-/// field 1, the page type, then field 2, `uncompressed_page_size`, both
-/// `i32`); `None` for anything else (an encrypted header, another writer).
-fn uncompressed_size(header: &[u8]) -> Option<usize> {
+/// The page type and uncompressed size in a page header parquet wrote
+/// (Thrift compact: field 1, the page type, then field 2,
+/// `uncompressed_page_size`, both `i32`); `None` for anything else (an
+/// encrypted header, another writer).
+fn page_header(header: &[u8]) -> Option<(i64, usize)> {
     let mut bytes = header.iter();
     (*bytes.next()? == NEXT_I32).then_some(())?;
-    varint(&mut bytes)?;
+    let page_type = zigzag(varint(&mut bytes)?);
     (*bytes.next()? == NEXT_I32).then_some(())?;
-    usize::try_from(zigzag(varint(&mut bytes)?)).ok()
+    let size = usize::try_from(zigzag(varint(&mut bytes)?)).ok()?;
+    Some((page_type, size))
 }
 
 /// Thrift compact field header: delta 1, type i32 (5).
 const NEXT_I32: u8 = 0x15;
 /// parquet's `PageType::DICTIONARY_PAGE`.
 const DICTIONARY_PAGE: i64 = 2;
-
-/// The page type in a page header parquet wrote (field 1), if it is one.
-fn page_type(header: &[u8]) -> Option<i64> {
-    let mut bytes = header.iter();
-    (*bytes.next()? == NEXT_I32).then_some(())?;
-    Some(zigzag(varint(&mut bytes)?))
-}
 
 fn zigzag(value: u64) -> i64 {
     (value >> 1) as i64 ^ -((value & 1) as i64)
@@ -917,8 +910,9 @@ impl PageStore for MeteredStore {
             }
             // The header comes first, while the page's copies are still
             // alive: room made now makes heap pages yield now.
-            self.header_size = uncompressed_size(&value);
-            self.dictionary_page = page_type(&value) == Some(DICTIONARY_PAGE);
+            let header = page_header(&value);
+            self.header_size = header.map(|(_, size)| size);
+            self.dictionary_page = header.is_some_and(|(kind, _)| kind == DICTIONARY_PAGE);
         }
         // A header not of parquet's layout: the body's length instead.
         let size = match (page, self.header_size) {
@@ -1257,20 +1251,21 @@ mod tests {
     }
 
     #[test]
-    fn a_page_headers_uncompressed_size_is_read_or_none() {
+    fn a_page_headers_type_and_uncompressed_size_are_read_or_none() {
         // Thrift compact: field 1 (type 0), field 2 (64, zigzag 128), ...
         assert_eq!(
-            uncompressed_size(&[0x15, 0x00, 0x15, 0x80, 0x01, 0x15]),
-            Some(64)
+            page_header(&[0x15, 0x00, 0x15, 0x80, 0x01, 0x15]),
+            Some((0, 64))
         );
+        // A dictionary page (type 2, zigzag 4) of 32,767 bytes.
         assert_eq!(
-            uncompressed_size(&[0x15, 0x06, 0x15, 0xfe, 0xff, 0x03]),
-            Some(32767)
+            page_header(&[0x15, 0x04, 0x15, 0xfe, 0xff, 0x03]),
+            Some((DICTIONARY_PAGE, 32767))
         );
         // An encrypted header, a negative size, a truncated one.
-        assert_eq!(uncompressed_size(&[0x9a, 0x15, 0x00]), None);
-        assert_eq!(uncompressed_size(&[0x15, 0x00, 0x15, 0x01]), None);
-        assert_eq!(uncompressed_size(&[0x15, 0x00, 0x15, 0x80]), None);
+        assert_eq!(page_header(&[0x9a, 0x15, 0x00]), None);
+        assert_eq!(page_header(&[0x15, 0x00, 0x15, 0x01]), None);
+        assert_eq!(page_header(&[0x15, 0x00, 0x15, 0x80]), None);
     }
 
     #[test]
