@@ -12,7 +12,9 @@ Each case draws a schema (flat and nested types, decimals, Float16,
 dictionaries, long strings, nulls), a size (up to ~160 MB raw), an input
 format (Parquet from pyarrow with its own row groups, Arrow IPC file
 compressed or not, IPC stream, NDJSON, CSV where the types allow), and
-conversion options (limit 16-256 MiB, every codec, 1-4 threads, row groups
+conversion options (limit 16-256 MiB, every codec (a quarter of the
+zstd, brotli and gzip cases at a higher level: zstd 9 or 19, brotli 5 or 9,
+gzip 9), 1-4 threads, row groups
 by rows or bytes, dictionaries off, page size, a bloom filter). One process
 per conversion; the figures are its --report-json. Needs pyarrow
 (scripts/requirements.txt). A refused or stopped conversion prints its peak RSS
@@ -38,6 +40,10 @@ import pyarrow.parquet as pq
 MIB = 1 << 20
 OVERHEAD = 16 * MIB
 CODECS = ["zstd:1", "zstd:3", "snappy", "lz4", "none", "gzip", "brotli:1"]
+# A quarter of the cases write at a higher level of their codec family,
+# drawn from a stream of their own so every other draw of a seed is as it
+# was before the levels were added.
+HIGHER = {"zstd": ["zstd:9", "zstd:19"], "brotli": ["brotli:5", "brotli:9"], "gzip": ["gzip:9"]}
 LIMITS = [16, 24, 32, 48, 64, 96, 128, 192, 256]
 
 
@@ -162,6 +168,14 @@ def options(rng, schema):
     return limit * MIB, opts
 
 
+def higher_level(rng, opts):
+    """For a quarter of the cases, the codec drawn at a higher level."""
+    at = opts.index("--compression") + 1
+    family = opts[at].split(":")[0]
+    if family in HIGHER and rng.random() < 0.25:
+        opts[at] = rng.choice(HIGHER[family])
+
+
 def same(expected, got):
     """The written file equals the input, types as the CLI reads them."""
     if got.num_rows != expected.num_rows:
@@ -197,6 +211,7 @@ def run_case(binary, seed, tmp):
         # The first file's draws are those of a one-file case.
         write_input(rng if i == 0 else random.Random(seed + i), piece, fmt, path)
     limit, opts = options(rng, t.schema)
+    higher_level(random.Random(seed ^ 0x1E7E1), opts)
     out = os.path.join(tmp, "out.parquet")
     report = os.path.join(tmp, "report.json")
     for p in (out, report):

@@ -16,12 +16,14 @@
 //! a directory, hive partitions). The limit is divided among the files open
 //! at once ([`SpillSinkOptions::max_open_files`]).
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::ArrayData;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::config::TableParquetOptions;
@@ -396,8 +398,9 @@ fn default_limit(pool: &Arc<dyn MemoryPool>) -> usize {
 ///
 /// The input batches the writer holds (the one being written, and the two a
 /// `ParallelWriter` queues) are part of its memory: the plan reserves room
-/// for them, sized from the first batch, and a later batch that is larger
-/// reserves the difference (pages spill to make room).
+/// for them, sized from the first batch. Where the batches in flight hold
+/// more ([`InFlight`]), the room grows by the difference (pages spill to
+/// make it), and shrinks back once they are written.
 fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Result<(u64, Path)> {
     let opened = shared.opened.fetch_add(1, Ordering::SeqCst) + 1;
     let first = rx.blocking_recv();
@@ -467,25 +470,27 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
         .into_iter()
         .chain(std::iter::from_fn(|| rx.blocking_recv()));
     let mut rows = 0u64;
+    let mut in_flight = InFlight::new(shared.held);
+    let planned = held.bytes();
     let mut next = |rows: &mut u64| -> Result<Option<RecordBatch>> {
         let Some(batch) = batches.next() else {
             return Ok(None);
         };
-        let needed = upload_bytes(part).saturating_add(
-            shared
-                .held
-                .saturating_mul(batch.get_array_memory_size().max(per_batch)),
-        );
-        if let Some(more) = needed.checked_sub(held.bytes()).filter(|m| *m > 0) {
-            held.try_grow(more).map_err(|e| {
+        let holding = in_flight.admit(&batch);
+        let needed = planned.max(upload_bytes(part).saturating_add(holding));
+        match needed.checked_sub(held.bytes()) {
+            Some(more) if more > 0 => held.try_grow(more).map_err(|e| {
                 DataFusionError::ResourcesExhausted(format!(
-                    "writing {path}: a batch of {} bytes, larger than the {per_batch} of the \
-                     first that the plan reserved room for ({} batches in flight): {e}; raise \
+                    "writing {path}: a batch of {} bytes, which with the {} before it that \
+                     the writer may still hold makes {holding} bytes of input, more than the \
+                     {} the plan reserved for input from the first ({per_batch} bytes): {e}; raise \
                      spill_memory_limit or make batches even (datafusion.execution.batch_size)",
                     batch.get_array_memory_size(),
-                    shared.held,
+                    shared.held - 1,
+                    planned.saturating_sub(upload_bytes(part)),
                 ))
-            })?;
+            })?,
+            _ => held.shrink(held.bytes() - needed),
         }
         *rows += batch.num_rows() as u64;
         Ok(Some(batch))
@@ -524,6 +529,59 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     let (upload, _buffers) = out;
     upload.finish()?;
     Ok((rows, path))
+}
+
+/// The input batches a writer may still hold: the last `held` it was
+/// given (the one it encodes and those a `ParallelWriter` queues).
+///
+/// Why not `held` times the largest batch: one batch far larger than the
+/// rest (a run of long strings) would need room for as many of its size
+/// as are in flight, and a query's batches that slice one larger batch
+/// (DataFusion splits to its `batch_size`) would count its buffers once a
+/// slice. Here each buffer counts once, at its capacity, however many of
+/// the batches hold it.
+struct InFlight {
+    held: usize,
+    /// Each recent batch's buffers: (allocation, capacity).
+    recent: VecDeque<Vec<(usize, usize)>>,
+}
+
+impl InFlight {
+    fn new(held: usize) -> Self {
+        Self {
+            held: held.max(1),
+            recent: VecDeque::with_capacity(held.max(1)),
+        }
+    }
+
+    /// Take `batch` in (the oldest out) and return the bytes of the
+    /// distinct buffers the batches in flight hold.
+    fn admit(&mut self, batch: &RecordBatch) -> usize {
+        if self.recent.len() == self.held {
+            self.recent.pop_front();
+        }
+        let mut buffers = Vec::new();
+        for column in batch.columns() {
+            buffers_of(&column.to_data(), &mut buffers);
+        }
+        self.recent.push_back(buffers);
+        let mut distinct = HashMap::new();
+        for &(at, bytes) in self.recent.iter().flatten() {
+            distinct.insert(at, bytes);
+        }
+        distinct.values().sum()
+    }
+}
+
+/// Every buffer of `data` and its children: (allocation, capacity).
+fn buffers_of(data: &ArrayData, out: &mut Vec<(usize, usize)>) {
+    let nulls = data.nulls().map(|n| n.buffer());
+    for buffer in data.buffers().iter().chain(nulls) {
+        out.push((buffer.data_ptr().as_ptr() as usize, buffer.capacity()));
+    }
+    for child in data.child_data() {
+        buffers_of(child, out);
+    }
 }
 
 /// A writer of one file.
@@ -607,6 +665,35 @@ fn parquet_error(e: ParquetError, path: &Path) -> DataFusionError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Slices of one batch count its buffers once; a batch out of the
+    /// window counts no more.
+    #[test]
+    fn batches_in_flight_count_each_buffer_once() {
+        use datafusion::arrow::array::{ArrayRef, Int64Array};
+        let batch = |n: i64| {
+            let values: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+            RecordBatch::try_from_iter([("x", values)]).unwrap()
+        };
+        let (large, small) = (batch(100_000), batch(1_000));
+        let (l, s) = (
+            large.column(0).to_data().buffers()[0].capacity(),
+            small.column(0).to_data().buffers()[0].capacity(),
+        );
+        let mut in_flight = InFlight::new(3);
+        assert_eq!(in_flight.admit(&large.slice(0, 10)), l);
+        assert_eq!(in_flight.admit(&large.slice(10, 10)), l, "the same buffer");
+        assert_eq!(in_flight.admit(&small), l + s);
+        assert_eq!(in_flight.admit(&small.slice(1, 1)), l + s);
+        assert_eq!(
+            in_flight.admit(&batch(1_000)),
+            2 * s,
+            "the large batch is out"
+        );
+        let mut alone = InFlight::new(1);
+        alone.admit(&large);
+        assert_eq!(alone.admit(&small), s);
+    }
 
     /// A `ParallelWriter` names the column a stop happened in; the stop
     /// inside is still the pool's `ResourcesExhausted`.

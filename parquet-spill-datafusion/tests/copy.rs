@@ -287,6 +287,76 @@ async fn a_pool_the_query_already_fills_fails_the_copy_cleanly() {
     assert_eq!(pool.reserved(), 0, "the writer gave everything back");
 }
 
+/// One batch far larger than the rest (a run of long strings) needs room
+/// for itself beside the batches the writer may still hold, not room for
+/// as many batches its size as are in flight: here that is 4 MiB more, not
+/// 12, which the limit has (`PARQUET_SPILL_OUTLIER_LIMIT_MIB` tries
+/// another limit).
+#[tokio::test(flavor = "multi_thread")]
+async fn one_batch_larger_than_the_rest_is_written_beside_those_in_flight() {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+
+    let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, false)]));
+    let batch = |len: usize| {
+        let values = StringArray::from_iter_values((0..8192).map(|i| format!("{i:0len$}")));
+        RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(values) as ArrayRef]).unwrap()
+    };
+    // 8,192 rows each: ~100 KB, but the seventh ~4.2 MB.
+    let batches: Vec<RecordBatch> = (0..14)
+        .map(|i| batch(if i == 6 { 512 } else { 8 }))
+        .collect();
+    let (small, large) = (
+        batches[0].get_array_memory_size(),
+        batches[6].get_array_memory_size(),
+    );
+    assert!(large > 30 * small, "{small} {large}");
+    let pool = Arc::new(PeakMemoryPool::new(GreedyMemoryPool::new(256 << 20)));
+    let ctx = session(Some(pool.clone() as Arc<dyn MemoryPool>));
+    let table = MemTable::try_new(Arc::clone(&schema), vec![batches]).unwrap();
+    ctx.register_table("outlier", Arc::new(table)).unwrap();
+    let limit: usize = std::env::var("PARQUET_SPILL_OUTLIER_LIMIT_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.parquet");
+    let copied = ctx
+        .sql(&format!(
+            "COPY (SELECT * FROM outlier) TO '{}' STORED AS PARQUET_SPILL OPTIONS \
+             (spill_memory_limit '{limit}MiB', spill_threads '2', spill_upload_buffer '64KiB', \
+             compression 'lz4_raw')",
+            out.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    let copied = copied.unwrap_or_else(|e| panic!("at {limit} MiB: {e}"));
+    assert_eq!(
+        copied[0].column(0).as_primitive::<UInt64Type>().value(0),
+        14 * 8192
+    );
+    assert!(pool.peak() <= limit << 20, "{} > {limit} MiB", pool.peak());
+    let back = read_back(
+        &ctx,
+        &out,
+        "SELECT count(*) AS n, max(length(s)) AS m FROM {}",
+    )
+    .await;
+    assert_eq!(
+        back.column(0).as_primitive::<Int64Type>().value(0),
+        14 * 8192
+    );
+    assert_eq!(
+        back.column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+            .value(0),
+        512
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unusable_spill_dir_fails_the_copy_naming_it() {
     let ctx = session(None);

@@ -7,7 +7,8 @@
 //! (string views, several partitions), its writer options and a pool the
 //! query shares. Each case draws columns from every type the test kit
 //! makes (`all_types_schema`: nested, dictionaries, views, decimals), a
-//! row count, a pool, a codec, the row-group size, one or two partitions
+//! row count, a pool, a codec (a quarter of the cases zstd 9 or 19, gzip 9
+//! or brotli 1, 5 or 9), the row-group size, one or two partitions
 //! and the sink's limit (its own, or its default: half of what the pool
 //! has free), and holds the child's resident-set growth to the pool plus
 //! [`OVERHEAD`] (the query's own batches and DataFusion's state, which
@@ -82,7 +83,7 @@ impl Case {
         let pools = [32, 64, 128, 256];
         let pool = pools[r.below(pools.len() as u64) as usize] * MIB;
         let codecs = ["zstd(1)", "snappy", "lz4_raw", "uncompressed", "gzip(6)"];
-        Case {
+        let mut case = Case {
             schema: Arc::new(Schema::new(fields)),
             batch_rows,
             partitions: 1 + r.below(2) as usize,
@@ -91,7 +92,22 @@ impl Case {
             codec: codecs[r.below(codecs.len() as u64) as usize],
             row_group: (r.below(3) == 0).then(|| 1 + r.below(rows as u64 * 2) as usize),
             seed,
+        };
+        // A quarter of the cases write with a costlier codec: higher zstd
+        // and gzip levels, brotli. Drawn last, so every other draw of a
+        // seed is as it was before these were added.
+        if r.below(4) == 0 {
+            let costlier = [
+                "zstd(9)",
+                "zstd(19)",
+                "gzip(9)",
+                "brotli(1)",
+                "brotli(5)",
+                "brotli(9)",
+            ];
+            case.codec = costlier[r.below(costlier.len() as u64) as usize];
         }
+        case
     }
 
     fn rows(&self) -> usize {
