@@ -165,19 +165,23 @@ impl SpillOptions {
     }
 
     /// Spill to an object store. The plan builds the factory, charging its
-    /// buffers ([`ObjectStoreFactory::memory_limit`](crate::ObjectStoreFactory::memory_limit))
-    /// to this writer's budget.
+    /// buffers ([`ObjectStoreFactoryBuilder::memory_limit`](crate::ObjectStoreFactoryBuilder::memory_limit))
+    /// to this writer's budget; a limit too small for them and the writer
+    /// is refused with [`Error::BudgetTooSmall`](crate::Error::BudgetTooSmall)
+    /// naming the minimum for both.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use arrow_schema::{DataType, Field, Schema};
-    /// use parquet_spill::{ObjectStoreFactory, SpillOptions};
+    /// use parquet_spill::{Error, ObjectStoreFactory, SpillOptions};
     /// let s3_or_any = Arc::new(object_store::memory::InMemory::new());
     /// let schema = Schema::new(vec![Field::new("x", DataType::Int64, false)]);
-    /// let plan = SpillOptions::new(64 << 20)
-    ///     .object_store(ObjectStoreFactory::builder(s3_or_any, "spill".into()).buffer_size(4 << 20))
-    ///     .plan(&schema)?;
+    /// let spill = ObjectStoreFactory::builder(s3_or_any, "spill".into()).buffer_size(4 << 20);
+    /// let plan = SpillOptions::new(64 << 20).object_store(spill.clone()).plan(&schema)?;
     /// assert!(plan.monitor().stats().budget.used >= 8 << 20, "buffers and read-ahead are reserved");
+    /// let Err(Error::BudgetTooSmall { minimum, .. }) = SpillOptions::new(4 << 20).object_store(spill).plan(&schema)
+    /// else { panic!("4 MiB cannot hold the buffers") };
+    /// assert!(minimum > (4 << 20) * 2);
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     #[cfg(feature = "object_store")]
@@ -373,10 +377,10 @@ impl SpillOptions {
         };
         let limit = budget.limit();
         // A backend that holds buffers of its own (the object store's upload
-        // and read-ahead buffers) reserves them first; the writer is planned
-        // in what is left. (What it reserved, not the budget's change: other
-        // writers sharing the budget reserve and release meanwhile.)
-        let (backend, backend_bytes) = self.build_backend(&budget)?;
+        // and read-ahead buffers) has them taken out first; the writer is
+        // planned in what is left, so a limit too small for both is refused
+        // naming the minimum for both, before the backend is built.
+        let backend_bytes = self.backend_bytes();
         let per_writer = (limit / writers).saturating_sub(backend_bytes);
         let planned = plan::plan(PlanInput {
             schema,
@@ -412,6 +416,7 @@ impl SpillOptions {
             },
             other => other,
         })?;
+        let backend = self.build_backend(&budget)?;
         let reserved = planned.estimate.reserved();
         let reservation = budget.reserve_plan(reserved)?;
         // Pages leave room for the writers declared but not planned yet
@@ -443,20 +448,28 @@ impl SpillOptions {
         })
     }
 
-    /// The backend, and the bytes it reserved in `budget` for itself.
-    fn build_backend(&self, budget: &MemoryBudget) -> Result<(Arc<dyn PageStoreFactory>, usize)> {
+    /// The backend, built: one that holds buffers of its own reserves
+    /// them in `budget` ([`backend_bytes`](Self::backend_bytes)).
+    fn build_backend(&self, budget: &MemoryBudget) -> Result<Arc<dyn PageStoreFactory>> {
         let _ = budget; // only the object store draws on it
         Ok(match &self.backend {
-            Backend::SpillDir(Some(dir)) => (Arc::new(FileStoreFactory::in_dir(dir)?), 0),
-            Backend::SpillDir(None) => (Arc::new(FileStoreFactory::new()?), 0),
-            Backend::Factory(factory) => (Arc::clone(factory), 0),
+            Backend::SpillDir(Some(dir)) => Arc::new(FileStoreFactory::in_dir(dir)?),
+            Backend::SpillDir(None) => Arc::new(FileStoreFactory::new()?),
+            Backend::Factory(factory) => Arc::clone(factory),
             #[cfg(feature = "object_store")]
             Backend::ObjectStore(builder) => {
-                let factory = builder.clone().budget(budget.clone()).build()?;
-                let reserved = factory.memory_limit();
-                (Arc::new(factory), reserved)
+                Arc::new(builder.clone().budget(budget.clone()).build()?)
             }
         })
+    }
+
+    /// What the backend reserves for itself when built.
+    fn backend_bytes(&self) -> usize {
+        match &self.backend {
+            #[cfg(feature = "object_store")]
+            Backend::ObjectStore(builder) => builder.memory_limit(),
+            _ => 0,
+        }
     }
 
     /// What the backend keeps per spilled page until its row group is

@@ -269,7 +269,6 @@ fn codec_memory_is_part_of_the_plan() {
 #[test]
 fn high_codec_levels_stay_within_the_limit() {
     let child = ChildRunner::test("measure_child").expect("test executable");
-    let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).unwrap());
     let brotli = |quality| Compression::BROTLI(BrotliLevel::try_new(quality).unwrap());
     let w = Workload::skewed_bytes(if full() { 256 << 20 } else { 24 << 20 });
     for (codec, limit) in [
@@ -391,6 +390,72 @@ fn a_budget_larger_than_the_row_group_spills_nothing() {
     assert_eq!(m.bytes_spilled, Some(0));
     assert_eq!(m.spill_peak_file_len, Some(0));
     assert_within(&m, 512 * MIB, "roomy budget");
+}
+
+/// The promise with the object-store backend: pages past the budget go
+/// into objects (of a local directory here), through the factory's upload
+/// buffers and read-ahead, charged to the same limit, with its runtime in
+/// the measured process. Skewed and 300 mixed columns, zstd and LZ4_RAW,
+/// one and two threads, each at the minimum its plan names (where the
+/// buffers' reservation decides what the heap may keep) and at twice
+/// that: within every limit, and pages did spill.
+#[cfg(feature = "object_store")]
+#[test]
+fn the_object_store_backend_stays_within_the_limit() {
+    let child = ChildRunner::test("measure_child").expect("test executable");
+    let skewed = Workload::skewed_bytes(96 << 20);
+    let wide = Workload::WideMixed {
+        columns: 300,
+        rows: 16_384,
+    };
+    let mut rows = Vec::new();
+    for (w, codec, threads) in [
+        (skewed, Compression::LZ4_RAW, 1),
+        (skewed, zstd(1), 2),
+        (wide, Compression::LZ4_RAW, 1),
+        (wide, zstd(1), 2),
+    ] {
+        let at = |limit| {
+            Scenario::new(w, Store::BudgetObjectStore { limit })
+                .with_codec(codec)
+                .with_threads(threads)
+        };
+        let minimum = match objects_plan(&at(MIB), MIB) {
+            Err(Error::BudgetTooSmall { minimum, .. }) => minimum.next_multiple_of(MIB),
+            other => panic!("{}: expected a refusal at 1 MiB: {other:?}", w.name()),
+        };
+        for limit in [minimum, 2 * minimum] {
+            let scenario = at(limit);
+            let m = child
+                .measure(&scenario)
+                .unwrap_or_else(|e| panic!("{}: {e}", scenario.label()));
+            assert_within(&m, limit, &scenario.label());
+            assert!(
+                m.bytes_spilled.unwrap_or(0) > 0,
+                "{}: nothing spilled, so the backend was not exercised: {m:?}",
+                scenario.label()
+            );
+            rows.push((scenario, m));
+        }
+    }
+    println!("{}", measure::format_table(&rows));
+}
+
+/// The plan [`Store::BudgetObjectStore`] makes at `limit` (the objects'
+/// store does not enter it).
+#[cfg(feature = "object_store")]
+fn objects_plan(scenario: &Scenario, limit: usize) -> Result<parquet_spill::SpillPlan, Error> {
+    let store = Arc::new(object_store::memory::InMemory::new());
+    measure::spill_options(scenario, limit)
+        .object_store(parquet_spill::ObjectStoreFactory::builder(
+            store,
+            "spill".into(),
+        ))
+        .plan(&scenario.workload.schema())
+}
+
+fn zstd(level: i32) -> Compression {
+    Compression::ZSTD(ZstdLevel::try_new(level).unwrap())
 }
 
 const EIGHT: &str = "PARQUET_SPILL_EIGHT_WRITERS";
@@ -557,7 +622,6 @@ fn long_values_stay_within_the_limit() {
     // level 19 54 MiB, ten of them more than the limit): the meter makes
     // room for it too.
     let lz4 = Compression::LZ4_RAW;
-    let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).unwrap());
     let mut rows = Vec::new();
     for (w, limit, codec) in [
         (three, 96 * MIB, lz4),

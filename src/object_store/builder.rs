@@ -175,6 +175,25 @@ impl ObjectStoreFactoryBuilder {
         self
     }
 
+    /// What the factory will reserve when built
+    /// ([`ObjectStoreFactory::memory_limit`]), known before it is: a
+    /// planner takes it out of the limit first.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let builder = parquet_spill::ObjectStoreFactory::builder(
+    ///     Arc::new(object_store::memory::InMemory::new()), "spill".into())
+    ///     .buffer_size(2 << 20)
+    ///     .uploads_in_flight(1)
+    ///     .read_ahead(1 << 20);
+    /// assert_eq!(builder.memory_limit(), 5 << 20);
+    /// assert_eq!(builder.build()?.memory_limit(), 5 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn memory_limit(&self) -> usize {
+        memory_limit(self.buffer_size, self.uploads_in_flight, self.read_ahead)
+    }
+
     /// Build the factory: check the runtime (or start one), reserve the
     /// memory in the budget. No request is made until the buffer first
     /// fills.
@@ -188,9 +207,9 @@ impl ObjectStoreFactoryBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(self) -> Result<ObjectStoreFactory> {
+        let memory_limit = self.memory_limit();
         let bridge = Bridge::new(self.runtime)?;
         let uploads_in_flight = self.uploads_in_flight;
-        let memory_limit = memory_limit(self.buffer_size, uploads_in_flight, self.read_ahead);
         let reservation = match &self.budget {
             Some(b) => Some(b.reserve(memory_limit)?),
             None => None,

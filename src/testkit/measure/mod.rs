@@ -277,6 +277,19 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
             monitor = Some(plan.monitor());
             plan.into_writer_options()
         }
+        #[cfg(feature = "object_store")]
+        (Store::BudgetObjectStore { limit }, _) => {
+            let objects = out.path().join("objects");
+            std::fs::create_dir(&objects)?;
+            let local = object_store::local::LocalFileSystem::new_with_prefix(&objects)
+                .map_err(|e| ParquetError::External(Box::new(e)))?;
+            let builder = crate::ObjectStoreFactory::builder(Arc::new(local), "spill".into());
+            let plan = spill_options(scenario, *limit)
+                .object_store(builder)
+                .plan(&schema)?;
+            monitor = Some(plan.monitor());
+            plan.into_writer_options()
+        }
         (Store::PlanOnly { limit }, Some(spill)) => {
             let plan = spill_options(scenario, *limit).plan(&schema)?;
             let e = plan.estimate();
@@ -352,7 +365,11 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         output_bytes: std::fs::metadata(&path)?.len(),
         row_groups: metadata.num_row_groups() as u64,
         spill_peak_file_len: stats.map(|s| s.peak_file_len),
-        bytes_spilled: stats.map(|s| s.bytes_spilled),
+        // The planned writer's own count where the backend is not a file
+        // store of this function's.
+        bytes_spilled: stats
+            .map(|s| s.bytes_spilled)
+            .or(writer.map(|w| w.spilled_bytes)),
         budget_peak: writer.map(|w| w.budget.peak as u64),
         extra_fds: fds_before
             .zip(max_fds)

@@ -47,6 +47,17 @@ pub enum Store {
         /// Spill directory; `None` is [`std::env::temp_dir`].
         spill_dir: Option<PathBuf>,
     },
+    /// [`Store::Budget`] with the object-store backend
+    /// ([`SpillOptions::object_store`](crate::SpillOptions::object_store)):
+    /// pages past the budget go into objects of a local directory (so they
+    /// are not on the heap) with the factory's default buffers, charged to
+    /// the same limit, and its runtime and uploads run in the measured
+    /// process.
+    #[cfg(feature = "object_store")]
+    BudgetObjectStore {
+        /// The memory limit in bytes.
+        limit: usize,
+    },
     /// The properties [`SpillOptions`](crate::SpillOptions) plans for this
     /// limit, written with a plain [`FileStoreFactory`](crate::FileStoreFactory)
     /// (no tier, no reservation): what the writer needs with nothing on the
@@ -94,6 +105,13 @@ impl Store {
             }
             Self::PlanOnly { limit } => {
                 format!("planned-{}", human_bytes(*limit as u64).replace(' ', ""))
+            }
+            #[cfg(feature = "object_store")]
+            Self::BudgetObjectStore { limit } => {
+                format!(
+                    "budget-objects-{}",
+                    human_bytes(*limit as u64).replace(' ', "")
+                )
             }
             Self::Custom { name, .. } => name.clone(),
         }
@@ -367,6 +385,11 @@ impl Scenario {
                 put("store", &"plan-only");
                 put("limit", limit);
             }
+            #[cfg(feature = "object_store")]
+            Store::BudgetObjectStore { limit } => {
+                put("store", &"budget-objects");
+                put("limit", limit);
+            }
             Store::Custom { name, .. } => {
                 return Err(invalid(format!(
                     "store {name:?} is a custom factory, which cannot be sent to a child process; \
@@ -429,6 +452,10 @@ impl Scenario {
                 spill_dir: fields.get("spill_dir").map(PathBuf::from),
             },
             Some("plan-only") => Store::PlanOnly {
+                limit: number("limit")?,
+            },
+            #[cfg(feature = "object_store")]
+            Some("budget-objects") => Store::BudgetObjectStore {
                 limit: number("limit")?,
             },
             other => return Err(invalid(format!("unknown scenario store {other:?}"))),
