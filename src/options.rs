@@ -179,9 +179,10 @@ impl SpillOptions {
     /// let spill = ObjectStoreFactory::builder(s3_or_any, "spill".into()).buffer_size(4 << 20);
     /// let plan = SpillOptions::new(64 << 20).object_store(spill.clone()).plan(&schema)?;
     /// assert!(plan.monitor().stats().budget.used >= 8 << 20, "buffers and read-ahead are reserved");
-    /// let Err(Error::BudgetTooSmall { minimum, .. }) = SpillOptions::new(4 << 20).object_store(spill).plan(&schema)
+    /// let Err(Error::BudgetTooSmall { minimum, .. }) = SpillOptions::new(4 << 20).object_store(spill.clone()).plan(&schema)
     /// else { panic!("4 MiB cannot hold the buffers") };
     /// assert!(minimum > (4 << 20) * 2);
+    /// assert!(SpillOptions::new(minimum).object_store(spill).plan(&schema).is_ok());
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     #[cfg(feature = "object_store")]
@@ -413,6 +414,19 @@ impl SpillOptions {
                         .saturating_mul(writers);
                     a
                 }),
+            },
+            Error::FixedSettingTooLarge {
+                setting,
+                column,
+                value,
+                needed,
+                ..
+            } => Error::FixedSettingTooLarge {
+                setting,
+                column,
+                value,
+                needed: needed.saturating_add(backend_bytes).saturating_mul(writers),
+                limit,
             },
             other => other,
         })?;

@@ -129,7 +129,12 @@ fn codec_contexts_match_the_table() {
             // child did: the table's figure for a process that returns
             // gzip's freed state (16 KiB a column).
             Compression::GZIP(_) => (kept, 16 << 10, 16 << 10, "per column"),
-            _ => (kept, at_page.per_column, at_longest.per_column, "per column"),
+            _ => (
+                kept,
+                at_page.per_column,
+                at_longest.per_column,
+                "per column",
+            ),
         };
         println!(
             "{codec} at {} KiB pages, {columns} columns, batches of {batch}: {:.0} KiB {what} \

@@ -400,7 +400,7 @@ fn default_limit(pool: &Arc<dyn MemoryPool>) -> usize {
 /// `ParallelWriter` queues) are part of its memory: the plan reserves room
 /// for them, sized from the first batch. Where the batches in flight hold
 /// more ([`InFlight`]), the room grows by the difference (pages spill to
-/// make it), and shrinks back once they are written.
+/// make it).
 fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Result<(u64, Path)> {
     let opened = shared.opened.fetch_add(1, Ordering::SeqCst) + 1;
     let first = rx.blocking_recv();
@@ -477,9 +477,11 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
             return Ok(None);
         };
         let holding = in_flight.admit(&batch);
-        let needed = planned.max(upload_bytes(part).saturating_add(holding));
-        match needed.checked_sub(held.bytes()) {
-            Some(more) if more > 0 => held.try_grow(more).map_err(|e| {
+        let needed = upload_bytes(part).saturating_add(holding);
+        // Kept once grown: a batch that large may come again, and room given
+        // back to the pool may not be there the next time.
+        if let Some(more) = needed.checked_sub(held.bytes()).filter(|m| *m > 0) {
+            held.try_grow(more).map_err(|e| {
                 DataFusionError::ResourcesExhausted(format!(
                     "writing {path}: a batch of {} bytes, which with the {} before it that \
                      the writer may still hold makes {holding} bytes of input, more than the \
@@ -489,8 +491,7 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
                     shared.held - 1,
                     planned.saturating_sub(upload_bytes(part)),
                 ))
-            })?,
-            _ => held.shrink(held.bytes() - needed),
+            })?;
         }
         *rows += batch.num_rows() as u64;
         Ok(Some(batch))
@@ -531,14 +532,15 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     Ok((rows, path))
 }
 
-/// The input batches a writer may still hold: the last `held` it was
-/// given (the one it encodes and those a `ParallelWriter` queues).
+/// The input batches a writer may still hold: the last `held` with rows
+/// it was given (the one it encodes and those a `ParallelWriter` queues;
+/// it skips a batch without rows, which so holds nothing).
 ///
 /// Why not `held` times the largest batch: one batch far larger than the
 /// rest (a run of long strings) would need room for as many of its size
-/// as are in flight, and a query's batches that slice one larger batch
-/// (DataFusion splits to its `batch_size`) would count its buffers once a
-/// slice. Here each buffer counts once, at its capacity, however many of
+/// as are in flight, and batches that slice one larger batch (a source's
+/// or an operator's slices of what it read) would count its buffers once
+/// a slice. Here each buffer counts once, at its capacity, however many of
 /// the batches hold it.
 struct InFlight {
     held: usize,
@@ -557,14 +559,16 @@ impl InFlight {
     /// Take `batch` in (the oldest out) and return the bytes of the
     /// distinct buffers the batches in flight hold.
     fn admit(&mut self, batch: &RecordBatch) -> usize {
-        if self.recent.len() == self.held {
-            self.recent.pop_front();
+        if batch.num_rows() > 0 {
+            if self.recent.len() == self.held {
+                self.recent.pop_front();
+            }
+            let mut buffers = Vec::new();
+            for column in batch.columns() {
+                buffers_of(&column.to_data(), &mut buffers);
+            }
+            self.recent.push_back(buffers);
         }
-        let mut buffers = Vec::new();
-        for column in batch.columns() {
-            buffers_of(&column.to_data(), &mut buffers);
-        }
-        self.recent.push_back(buffers);
         let mut distinct = HashMap::new();
         for &(at, bytes) in self.recent.iter().flatten() {
             distinct.insert(at, bytes);
@@ -693,6 +697,12 @@ mod tests {
         let mut alone = InFlight::new(1);
         alone.admit(&large);
         assert_eq!(alone.admit(&small), s);
+        // parquet skips a batch without rows: it moves nothing out.
+        let mut skipping = InFlight::new(3);
+        skipping.admit(&large);
+        skipping.admit(&batch(100_000));
+        assert_eq!(skipping.admit(&large.slice(0, 0)), 2 * l);
+        assert_eq!(skipping.admit(&small), 2 * l + s);
     }
 
     /// A `ParallelWriter` names the column a stop happened in; the stop

@@ -58,7 +58,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{Schema, SchemaRef};
 use parquet::arrow::arrow_writer::{ArrowWriter, ArrowWriterOptions};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::{ParquetError, Result};
@@ -73,7 +73,7 @@ pub use self::scenario::{Scenario, Store};
 pub use self::table::{format_table, human_bytes, text_table};
 use super::alloc::CountingAlloc;
 use crate::workloads::Workload;
-use crate::{FileStoreFactory, PageStoreFactory, ParallelWriter, SpillOptions};
+use crate::{FileStoreFactory, PageStoreFactory, ParallelWriter, SpillMonitor, SpillOptions};
 
 /// The writer properties every measurement uses: zstd at its default level
 /// and no row-group limits, so the whole workload is one row group.
@@ -270,13 +270,11 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
     let mut estimate = None;
     let props = properties(scenario.codec, scenario.limits);
     let options = match (&scenario.store, &spill) {
-        (Store::Budget { limit, .. }, Some(spill)) => {
-            let plan = spill_options(scenario, *limit)
-                .backend(Arc::clone(spill) as Arc<dyn PageStoreFactory>)
-                .plan(&schema)?;
-            monitor = Some(plan.monitor());
-            plan.into_writer_options()
-        }
+        (Store::Budget { limit, .. }, Some(spill)) => planned(
+            spill_options(scenario, *limit).backend(Arc::clone(spill) as Arc<dyn PageStoreFactory>),
+            &schema,
+            &mut monitor,
+        )?,
         #[cfg(feature = "object_store")]
         (Store::BudgetObjectStore { limit }, _) => {
             let objects = out.path().join("objects");
@@ -284,11 +282,8 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
             let local = object_store::local::LocalFileSystem::new_with_prefix(&objects)
                 .map_err(|e| ParquetError::External(Box::new(e)))?;
             let builder = crate::ObjectStoreFactory::builder(Arc::new(local), "spill".into());
-            let plan = spill_options(scenario, *limit)
-                .object_store(builder)
-                .plan(&schema)?;
-            monitor = Some(plan.monitor());
-            plan.into_writer_options()
+            let options = spill_options(scenario, *limit).object_store(builder);
+            planned(options, &schema, &mut monitor)?
         }
         (Store::PlanOnly { limit }, Some(spill)) => {
             let plan = spill_options(scenario, *limit).plan(&schema)?;
@@ -383,6 +378,17 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
             .or(estimate.map(|e| e.1)),
         page_metadata: writer.map(|w| w.page_metadata),
     })
+}
+
+/// The writer options `options` plan for `schema`, its monitor in `monitor`.
+fn planned(
+    options: SpillOptions,
+    schema: &Schema,
+    monitor: &mut Option<SpillMonitor>,
+) -> Result<ArrowWriterOptions> {
+    let plan = options.plan(schema)?;
+    *monitor = Some(plan.monitor());
+    Ok(plan.into_writer_options())
 }
 
 /// `ArrowWriter`, or a [`ParallelWriter`] on more than one thread.
