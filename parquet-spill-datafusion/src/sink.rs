@@ -252,11 +252,17 @@ impl FileSink for SpillParquetSink {
         } else {
             usize::from(execution.minimum_parallel_output_files)
         });
+        let props = self.writer_properties(&schema)?;
         let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        let threads = self
-            .options
-            .threads
-            .unwrap_or(if files == 1 { cores } else { 1 });
+        let threads = match props.content_defined_chunking() {
+            // Content-defined chunking lives inside ArrowWriter, which
+            // encodes on one thread: plan and hold batches for one.
+            Some(_) => 1,
+            None => self
+                .options
+                .threads
+                .unwrap_or(if files == 1 { cores } else { 1 }),
+        };
         let pool = context.memory_pool();
         let limit = self
             .options
@@ -273,7 +279,7 @@ impl FileSink for SpillParquetSink {
             budget: budget_on_pool(pool, "ParquetSpillSink", limit),
             files,
             threads,
-            props: self.writer_properties(&schema)?,
+            props,
             skip_arrow_metadata: self.parquet.global.skip_arrow_metadata,
             held,
             schema,

@@ -357,6 +357,46 @@ async fn one_batch_larger_than_the_rest_is_written_beside_those_in_flight() {
     );
 }
 
+/// Content-defined chunking runs inside `ArrowWriter`, on one thread: the
+/// sink plans for one (so names a lower minimum than for two threads), and
+/// the file holds every row.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_defined_chunking_is_planned_for_one_thread() {
+    let ctx = session(None);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |options: &str| {
+        let out = dir.path().join(format!("out-{}.parquet", options.len()));
+        let sql = format!(
+            "COPY ({QUERY}) TO '{}' STORED AS PARQUET_SPILL OPTIONS (spill_threads '2'{options})",
+            out.display()
+        );
+        (sql, out)
+    };
+    let minimum = |cdc: &str| {
+        let (sql, _) = copy(&format!(", spill_memory_limit '1KiB'{cdc}"));
+        let ctx = &ctx;
+        async move {
+            let err = ctx.sql(&sql).await.unwrap().collect().await.unwrap_err();
+            let text = err.to_string();
+            let at = text.find("the smallest limit that works is ").expect(&text);
+            let digits: String = text[at + 33..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<usize>().unwrap()
+        }
+    };
+    let cdc = ", 'format.content_defined_chunking.enabled' 'true'";
+    let (one, two) = (minimum(cdc).await, minimum("").await);
+    println!("minimum on two threads: with chunking {one} bytes, without {two}");
+    assert!(one < two, "with chunking {one}, without {two}");
+    let (sql, out) = copy(cdc);
+    ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    let expected = rows(&ctx, &format!("SELECT count(*) FROM ({QUERY})")).await;
+    let back = read_back(&ctx, &out, "SELECT count(*) FROM {}").await;
+    assert_eq!(back, expected);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unusable_spill_dir_fails_the_copy_naming_it() {
     let ctx = session(None);
