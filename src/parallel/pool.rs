@@ -276,6 +276,12 @@ impl Pool {
         Ok(())
     }
 
+    /// Wait until every queued task has run, splicing into `splice`
+    /// meanwhile.
+    pub(crate) fn wait_idle(&self, splice: Option<&mut dyn Splice>) -> Result<()> {
+        self.wait(Awaited::Idle, splice).map(drop)
+    }
+
     /// Wait until every queued task has run (splicing into `splice`
     /// meanwhile); then the estimates are exact.
     pub(crate) fn estimated_bytes(&self, splice: Option<&mut dyn Splice>) -> Result<usize> {
