@@ -20,7 +20,9 @@
 //! ([`Caller`]: writer version, encodings, statistics, their own limits,
 //! bloom filters, content-defined chunking, 2 to 8 threads); both. Each kind
 //! draws its extras from a stream of its own, so the rest of a case is the
-//! plain case of its seed. `PARQUET_SPILL_SWEEP_REPEAT=K` writes each case's
+//! plain case of its seed. A sixth of the cases spill to an object store
+//! (objects of a local directory, 1 MiB or the default 8 MiB buffers)
+//! instead of the spill file. `PARQUET_SPILL_SWEEP_REPEAT=K` writes each case's
 //! batches K times over: files K times larger from the same batches.
 
 use std::sync::Arc;
@@ -70,6 +72,9 @@ struct Case {
     recycle: bool,
     /// Writer properties a caller set ([`Caller`]), if any.
     caller: Option<Caller>,
+    /// Spill to an object store (objects of a local directory) with upload
+    /// buffers and read-ahead of this many bytes, not to the spill file.
+    objects: Option<usize>,
 }
 
 /// Which sweep a case belongs to: the plain one, with a long-value column
@@ -401,12 +406,18 @@ impl Case {
             seed,
             all: r.below(2) == 0,
             recycle,
+            objects: None,
         };
         // Drawn last, so the cases of earlier sweeps keep their other draws:
         // a quarter at a higher level (zstd's contexts and brotli's
         // encoders grow with it).
         if r.below(4) == 0 {
             case.codec = higher_level(case.codec, r.below(3) as usize);
+        }
+        // Drawn after that: a sixth spill to an object store, with 1 MiB
+        // buffers (3 MiB in all) or the default 8 MiB ones (24 MiB).
+        if r.below(6) == 0 {
+            case.objects = Some([1 << 20, parquet_spill::DEFAULT_BUFFER_SIZE][r.below(2) as usize]);
         }
         case
     }
@@ -445,7 +456,8 @@ impl Case {
             .sum()
     }
 
-    fn options(&self, input: usize) -> SpillOptions {
+    /// The plan's options; an object-store case spills under `objects`.
+    fn options(&self, input: usize, objects: &std::path::Path) -> SpillOptions {
         let mut props = WriterProperties::builder();
         if let Some(caller) = &self.caller {
             props = caller.apply(&self.schema, props);
@@ -455,10 +467,22 @@ impl Case {
             .set_max_row_group_row_count(self.row_group_rows)
             .set_max_row_group_bytes(None)
             .build();
-        SpillOptions::new(self.limit)
+        let options = SpillOptions::new(self.limit)
             .properties(props)
             .reserve(self.held_input(input) + self.recycled())
-            .threads(self.threads)
+            .threads(self.threads);
+        match self.objects {
+            Some(buffer) => {
+                let local = object_store::local::LocalFileSystem::new_with_prefix(objects)
+                    .expect("a local object store");
+                let builder =
+                    parquet_spill::ObjectStoreFactory::builder(Arc::new(local), "spill".into())
+                        .buffer_size(buffer)
+                        .read_ahead(buffer);
+                options.object_store(builder)
+            }
+            None => options,
+        }
     }
 
     /// The input the caller holds while writing, reserved in the plan: its
@@ -554,7 +578,8 @@ fn child(
     // `PARQUET_SPILL_SWEEP_VERBOSE=1`: the case and its plan (or refusal)
     // on stderr, for a case a sweep found over its limit.
     let verbose = std::env::var_os("PARQUET_SPILL_SWEEP_VERBOSE").is_some();
-    let plan = match case.options(input).plan(&case.schema) {
+    let objects = tempfile::tempdir().expect("a directory for objects");
+    let plan = match case.options(input, objects.path()).plan(&case.schema) {
         Ok(plan) => plan,
         Err(e @ Error::BudgetTooSmall { .. }) => {
             if verbose {
@@ -696,13 +721,14 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
             all_rss = all_rss.max(rss as f64 / limit);
         }
         println!(
-            "seed {seed:>3}: {:>4} leaves, limit {:>9} ({:>9} for the writer), {:<20} {} thread(s){}, heap {:>10} rss {:>10}{}",
+            "seed {seed:>3}: {:>4} leaves, limit {:>9} ({:>9} for the writer), {:<20} {} thread(s){}{}, heap {:>10} rss {:>10}{}",
             case.leaves(),
             human_bytes(case.limit as u64),
             human_bytes(limit as u64),
             case.codec.to_string(),
             case.threads,
             if write_all { " write_all" } else { "" },
+            if case.objects.is_some() { " objects" } else { "" },
             human_bytes(heap),
             human_bytes(rss),
             match stop {
