@@ -18,6 +18,9 @@
 //! [`ParallelWriter::write_all`] the call owns the loop over the batches,
 //! so the row group being spliced into the file can keep it borrowed while
 //! the workers encode the next one (with `write`, they wait for the splice).
+//! The next row group's writers are made once the last one's columns have
+//! all closed, so the splice overlaps encoding but two sets of writers
+//! never do.
 //!
 //! How it stays within a memory limit: the same page stores (a
 //! [`SpillPlan`] planned with [`SpillOptions::threads`](crate::SpillOptions::threads)
@@ -406,9 +409,9 @@ impl<W: Write + Send> ParallelWriter<W> {
 
     /// Write every batch of `batches`, as [`write`](Self::write) would one
     /// by one, but splice each full row group into the file while the
-    /// workers already encode the next: with [`write`](Self::write) they
-    /// wait while the caller's thread copies a row group out of the page
-    /// store. Returns the first error of `batches` or of the writer; the
+    /// workers already encode the next (once every column of the full one
+    /// has closed): with [`write`](Self::write) they wait while the
+    /// caller's thread copies a row group out of the page store. Returns the first error of `batches` or of the writer; the
     /// row groups before it are in the file, and the writer can still be
     /// finished after an error of `batches`.
     ///

@@ -11,10 +11,12 @@
 //! of the slowest column, and a column holds only the arrays of those
 //! batches.
 //!
-//! A row group can be closed while the next one is encoded: a column's
-//! `Close` task publishes its chunks, a `Start` task queued behind it hands
-//! it the next row group's writers, and the owner splices closed columns in
-//! order ([`Splice`]) whenever it would otherwise wait.
+//! A row group can be spliced while the next one is encoded: a column's
+//! `Close` task publishes its chunks, and the owner splices closed columns
+//! in order ([`Splice`]) whenever it would otherwise wait. The next row
+//! group's writers are handed out once every column has closed (the owner
+//! waits for that, splicing meanwhile), so two sets of writers are never
+//! alive at once.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -34,8 +36,6 @@ enum Task {
     Write(ArrayRef),
     /// Close the writers; the chunks wait in `Column::chunks`.
     Close,
-    /// Take the next row group's writers (queued while a `Close` was).
-    Start(Vec<ArrowColumnWriter>),
 }
 
 /// Reborrow an optional [`Splice`] for one call.
@@ -210,8 +210,9 @@ impl Pool {
     }
 
     /// Hand a new row group's leaf writers to their columns; `leaves[i]` is
-    /// how many leaf writers top-level column `i` has. A column still
-    /// closing the last row group gets them after its `Close`.
+    /// how many leaf writers top-level column `i` has. Every column must be
+    /// idle ([`wait_idle`](Self::wait_idle) first): its last row group's
+    /// writers closed.
     pub(crate) fn start_row_group(
         &self,
         writers: Vec<ArrowColumnWriter>,
@@ -225,16 +226,18 @@ impl Pool {
             let Some(column) = state.columns.get_mut(index) else {
                 break;
             };
-            if column.outstanding == 0 && column.writers.is_none() {
-                column.writers = Some(leaf_writers);
-                column.estimated_bytes = 0;
-            } else {
-                self.enqueue_one(&mut state, index, Task::Start(leaf_writers));
+            if column.outstanding > 0 || column.writers.is_some() {
+                return Err(Error::WriterFailed {
+                    cause: format!(
+                        "column {index}: a row group started before the last one closed"
+                    ),
+                }
+                .into());
             }
+            column.writers = Some(leaf_writers);
+            column.estimated_bytes = 0;
         }
-        drop(state);
-        self.shared.work.notify_all();
-        self.run_inline()
+        Ok(())
     }
 
     /// Queue `batch` for encoding, first waiting while any column is
@@ -530,8 +533,8 @@ fn drop_queued(state: &mut State, depth: usize) {
         .count();
 }
 
-/// What a column's run leaves: its writers (none after a `Close` not
-/// followed by a `Start`) and the chunks a `Close` made.
+/// What a column's run leaves: its writers (none after a `Close`) and the
+/// chunks a `Close` made.
 struct Done {
     writers: Option<Vec<ArrowColumnWriter>>,
     chunks: Option<Vec<ArrowColumnChunk>>,
@@ -580,12 +583,6 @@ fn run(
                         source,
                     })?;
                 chunks = Some(closed);
-            }
-            Task::Start(next) => {
-                if writers.is_some() {
-                    return Err(out_of_order("a row group started before the last closed"));
-                }
-                writers = Some(next);
             }
         }
     }

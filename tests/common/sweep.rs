@@ -416,6 +416,7 @@ impl Case {
         }
         // Drawn after that: a sixth spill to an object store, with 1 MiB
         // buffers (3 MiB in all) or the default 8 MiB ones (24 MiB).
+        #[cfg(feature = "object_store")]
         if r.below(6) == 0 {
             case.objects = Some([1 << 20, parquet_spill::DEFAULT_BUFFER_SIZE][r.below(2) as usize]);
         }
@@ -472,6 +473,7 @@ impl Case {
             .reserve(self.held_input(input) + self.recycled())
             .threads(self.threads);
         match self.objects {
+            #[cfg(feature = "object_store")]
             Some(buffer) => {
                 let local = object_store::local::LocalFileSystem::new_with_prefix(objects)
                     .expect("a local object store");
@@ -481,7 +483,10 @@ impl Case {
                         .read_ahead(buffer);
                 options.object_store(builder)
             }
-            None => options,
+            _ => {
+                let _ = objects;
+                options
+            }
         }
     }
 
