@@ -420,10 +420,7 @@ fn the_object_store_backend_stays_within_the_limit() {
                 .with_codec(codec)
                 .with_threads(threads)
         };
-        let minimum = match objects_plan(&at(MIB), MIB) {
-            Err(Error::BudgetTooSmall { minimum, .. }) => minimum.next_multiple_of(MIB),
-            other => panic!("{}: expected a refusal at 1 MiB: {other:?}", w.name()),
-        };
+        let minimum = objects_minimum(&at(MIB));
         for limit in [minimum, 2 * minimum] {
             let scenario = at(limit);
             let m = child
@@ -441,17 +438,23 @@ fn the_object_store_backend_stays_within_the_limit() {
     println!("{}", measure::format_table(&rows));
 }
 
-/// The plan [`Store::BudgetObjectStore`] makes at `limit` (the objects'
-/// store does not enter it).
+/// The minimum the plan of `scenario` (a [`Store::BudgetObjectStore`])
+/// names when it refuses 1 MiB, rounded up to a MiB.
 #[cfg(feature = "object_store")]
-fn objects_plan(scenario: &Scenario, limit: usize) -> Result<parquet_spill::SpillPlan, Error> {
-    let store = Arc::new(object_store::memory::InMemory::new());
-    measure::spill_options(scenario, limit)
-        .object_store(parquet_spill::ObjectStoreFactory::builder(
-            store,
-            "spill".into(),
-        ))
-        .plan(&scenario.workload.schema())
+fn objects_minimum(scenario: &Scenario) -> usize {
+    let dir = tempfile::tempdir().expect("a directory for objects");
+    let objects = parquet_spill::testkit::object_store::local_objects(dir.path())
+        .expect("a local object store");
+    let planned = measure::spill_options(scenario, MIB)
+        .object_store(objects)
+        .plan(&scenario.workload.schema());
+    match planned {
+        Err(Error::BudgetTooSmall { minimum, .. }) => minimum.next_multiple_of(MIB),
+        other => panic!(
+            "{}: expected a refusal at 1 MiB: {other:?}",
+            scenario.label()
+        ),
+    }
 }
 
 fn zstd(level: i32) -> Compression {

@@ -411,9 +411,10 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// by one, but splice each full row group into the file while the
     /// workers already encode the next (once every column of the full one
     /// has closed): with [`write`](Self::write) they wait while the
-    /// caller's thread copies a row group out of the page store. Returns the first error of `batches` or of the writer; the
-    /// row groups before it are in the file, and the writer can still be
-    /// finished after an error of `batches`.
+    /// caller's thread copies a row group out of the page store. Returns
+    /// the first error of `batches` or of the writer; the row groups before
+    /// it are in the file, and the writer can still be finished after an
+    /// error of `batches`.
     ///
     /// Only a call that owns the loop over the batches can do this: the
     /// row group being spliced borrows the file across batches. `E` is any

@@ -1,7 +1,8 @@
 //! Object-store test tools (features `testkit` and `object_store`):
 //! [`CountingStore`], an `ObjectStore` decorator that counts requests and can
 //! fail the N-th one, add latency to each, or hold puts until released; and
-//! [`objects_under`], to check nothing was left behind.
+//! [`objects_under`], to check nothing was left behind; [`local_objects`],
+//! the backend the measurements spill to.
 //!
 //! Why in the kit: the object-store backend's tests, its benchmark and a
 //! user's own tests of an `ObjectStoreFactory` setup all need the same
@@ -52,6 +53,27 @@ pub fn objects_under(store: &dyn ObjectStore, prefix: &str) -> usize {
     block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
         .unwrap()
         .len()
+}
+
+/// An `ObjectStoreFactory` builder spilling into objects under the local
+/// directory `dir`, the factory's defaults otherwise: spilled pages go to
+/// disk, not the heap, so a measurement of the process sees only what the
+/// factory holds (its buffers, read-ahead and runtime).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let builder = parquet_spill::testkit::object_store::local_objects(dir.path())?;
+/// assert_eq!(builder.memory_limit(), 3 * parquet_spill::DEFAULT_BUFFER_SIZE);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn local_objects(
+    dir: &std::path::Path,
+) -> object_store::Result<crate::ObjectStoreFactoryBuilder> {
+    let local = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
+    Ok(crate::ObjectStoreFactory::builder(
+        Arc::new(local),
+        "spill".into(),
+    ))
 }
 
 /// Counts puts, gets and deletes; optionally fails request number

@@ -475,12 +475,10 @@ impl Case {
         match self.objects {
             #[cfg(feature = "object_store")]
             Some(buffer) => {
-                let local = object_store::local::LocalFileSystem::new_with_prefix(objects)
-                    .expect("a local object store");
-                let builder =
-                    parquet_spill::ObjectStoreFactory::builder(Arc::new(local), "spill".into())
-                        .buffer_size(buffer)
-                        .read_ahead(buffer);
+                let builder = testkit::object_store::local_objects(objects)
+                    .expect("a local object store")
+                    .buffer_size(buffer)
+                    .read_ahead(buffer);
                 options.object_store(builder)
             }
             _ => {

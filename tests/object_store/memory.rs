@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::ObjectStore;
 use parquet_spill::testkit::measure::{self, ChildRunner, Measurement, Scenario, Store};
@@ -41,8 +40,7 @@ const MEMORY_CHILD: &str = "PARQUET_SPILL_OBJECT_STORE_MEMORY";
 /// are not on the heap), with the default settings and with small ones.
 fn measured_factory(which: &str) -> ObjectStoreFactory {
     let dir = tempfile::tempdir().unwrap().keep();
-    let store = Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap());
-    let builder = ObjectStoreFactory::builder(store, "mem".into());
+    let builder = parquet_spill::testkit::object_store::local_objects(&dir).unwrap();
     match which {
         "object-store-1MiB" => builder
             .buffer_size(1 << 20)

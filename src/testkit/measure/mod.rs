@@ -279,9 +279,8 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         (Store::BudgetObjectStore { limit }, _) => {
             let objects = out.path().join("objects");
             std::fs::create_dir(&objects)?;
-            let local = object_store::local::LocalFileSystem::new_with_prefix(&objects)
+            let builder = crate::testkit::object_store::local_objects(&objects)
                 .map_err(|e| ParquetError::External(Box::new(e)))?;
-            let builder = crate::ObjectStoreFactory::builder(Arc::new(local), "spill".into());
             let options = spill_options(scenario, *limit).object_store(builder);
             planned(options, &schema, &mut monitor)?
         }
