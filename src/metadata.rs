@@ -259,6 +259,15 @@ const KEPT_VALUES: &str = "fixed-length values kept by statistics (until the fil
 /// The cost model: a column's costs from its leaf index.
 pub(crate) type CostModel = Arc<dyn Fn(usize) -> ColumnCost + Send + Sync>;
 
+/// Why [`Meter::try_admit`] refused a batch.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub error: Error,
+    /// Where what it needed grows with its rows, so that fewer of them
+    /// might be admitted: about what it needed; 0 otherwise.
+    pub needed: usize,
+}
+
 /// The shared, file-lifetime charge of one writer.
 pub(crate) struct Meter {
     budget: MemoryBudget,
@@ -288,6 +297,8 @@ pub(crate) struct Meter {
     open: AtomicUsize,
     pages: AtomicU64,
     chunks: AtomicU64,
+    /// Batches admitted in parts ([`crate::SpillMonitor::admit_in_parts`]).
+    parted: AtomicU64,
 }
 
 impl Meter {
@@ -306,6 +317,7 @@ impl Meter {
             budget: budget.clone(),
             pages: AtomicU64::new(0),
             chunks: AtomicU64::new(0),
+            parted: AtomicU64::new(0),
         })
     }
 
@@ -591,6 +603,13 @@ impl Meter {
     /// [`Error::BatchTooLarge`] or as such a page would, and then nothing
     /// of it is reserved.
     pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
+        self.try_admit(batch).map_err(|refused| refused.error)
+    }
+
+    /// [`admit`](Self::admit), saying, where the batch is refused, whether
+    /// fewer of its rows might be admitted and about what it needed
+    /// ([`Refused::needed`]).
+    pub(crate) fn try_admit(&self, batch: &RecordBatch) -> std::result::Result<(), Refused> {
         let beyond = self.long.compact.beyond(batch.num_rows());
         let compact = beyond.max(self.compact.load(Ordering::Relaxed));
         let threshold = self.long.trigger().saturating_add(compact);
@@ -620,32 +639,47 @@ impl Meter {
             .saturating_add(beyond.saturating_mul(2).saturating_mul(self.closers));
         // With the allocator's share of it, as the plan takes of the limit.
         let needed = encoding.saturating_add(encoding / crate::plan::ALLOCATOR_SHARE);
+        // Refused for its rows: what it needs, with the copies of its
+        // fixed-length values that statistics may keep (the open page's
+        // and the chunk's), for `part_rows`.
+        let by_rows = |error| Refused {
+            error,
+            needed: scan
+                .fixed_len
+                .iter()
+                .fold(needed, |n, &b| n.saturating_add(b.saturating_mul(4))),
+        };
         let mut room = lock(&self.batch_room);
         let more = needed.saturating_sub(room.bytes());
-        room.try_grow(more).map_err(|_| Error::BatchTooLarge {
-            rows: batch.num_rows(),
-            needed,
-            limit: self.budget.limit(),
+        room.try_grow(more).map_err(|_| {
+            by_rows(Error::BatchTooLarge {
+                rows: batch.num_rows(),
+                needed,
+                limit: self.budget.limit(),
+            })
         })?;
         // Refused from here on, the batch keeps no room.
         let kept = match self.batch_keeps_values(&scan.fixed_len) {
             Ok(kept) => kept,
             Err(e) => {
                 room.shrink(more);
-                return Err(e);
+                // The buffers parquet copies the batch's values into.
+                return Err(by_rows(e));
             }
         };
         let long = self.cover_long_pages_below(&pages, threshold);
         match long {
             Ok(()) => {
                 self.compact.fetch_max(beyond, Ordering::Relaxed);
+                Ok(())
             }
-            Err(_) => {
+            Err(error) => {
                 room.shrink(more);
                 self.restore_kept_values(kept);
+                // Long values: one value makes the page.
+                Err(Refused { error, needed: 0 })
             }
         }
-        long
     }
 
     /// Pages longer than this are beyond what the plan and the batches
@@ -663,6 +697,28 @@ impl Meter {
             return size;
         }
         lock(&self.longest).get(column).copied().unwrap_or(0)
+    }
+
+    /// Rows a part of a batch of `rows` that needed `needed` bytes
+    /// ([`Refused::needed`]) may have: a part takes at most the room held
+    /// for batches and half of what no reservation holds (heap pages
+    /// yield), so that the chunks its pages open and the metadata they
+    /// bring find room too. At least one.
+    pub(crate) fn part_rows(&self, rows: usize, needed: usize) -> usize {
+        let free = self.budget.limit().saturating_sub(self.budget.reserved());
+        let room = lock(&self.batch_room).bytes().saturating_add(free / 2);
+        let rows = rows as u128 * room as u128 / needed.max(1) as u128;
+        usize::try_from(rows).unwrap_or(usize::MAX).max(1)
+    }
+
+    /// Count a batch admitted in parts.
+    pub(crate) fn count_parted(&self) {
+        self.parted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Batches admitted in parts so far.
+    pub(crate) fn parted(&self) -> u64 {
+        self.parted.load(Ordering::Relaxed)
     }
 
     /// Room held for the largest batch while parquet encodes it.

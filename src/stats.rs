@@ -101,6 +101,7 @@ impl SpillMonitor {
             reclaimed_bytes: self.tier.bytes_reclaimed.load(Ordering::Relaxed),
             long_page_room: self.meter.long_room() as u64,
             batch_room: self.meter.batch_room() as u64,
+            batches_in_parts: self.meter.parted(),
         }
     }
 
@@ -116,7 +117,8 @@ impl SpillMonitor {
     /// ([`WriterStats::batch_room`]); a batch the limit cannot hold beside
     /// the plan is refused with
     /// [`Error::BatchTooLarge`](crate::Error::BatchTooLarge): write smaller
-    /// batches. parquet also writes a value longer than the page size as a
+    /// batches, or let [`admit_in_parts`](Self::admit_in_parts) slice it.
+    /// parquet also writes a value longer than the page size as a
     /// page of its own and holds about five copies of it while writing it;
     /// the plan's stores see that page only once it is made, so the first
     /// one could pass the limit for a moment: room is made for it, or the
@@ -145,6 +147,88 @@ impl SpillMonitor {
     /// ```
     pub fn admit(&self, batch: &arrow_array::RecordBatch) -> crate::Result<()> {
         self.meter.admit(batch)
+    }
+
+    /// Admit `batch` as [`admit`](Self::admit) does, or, where parquet
+    /// could not encode it whole within the limit
+    /// ([`Error::BatchTooLarge`](crate::Error::BatchTooLarge), or no room
+    /// for the copies of its fixed-length values that statistics keep), in
+    /// parts it can: row slices (no copy) of even size, each taking at most
+    /// half of the room the writer's reservations leave (the rest is for
+    /// the chunks and page metadata the part's pages bring), halved again
+    /// should one be refused. Write the
+    /// parts in order, each with its own `write`: the file holds the same
+    /// rows, in pages parquet splits as it would for batches of that size.
+    /// [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
+    /// does this for every batch; with `ArrowWriter`, call it in place of
+    /// `admit`.
+    ///
+    /// Fails as `admit` does where a part is refused for another reason,
+    /// or a single row is too large; the room made for the parts before it
+    /// is kept (as if they had been admitted one by one), and nothing of
+    /// the batch should be written. Batches admitted in parts are counted
+    /// ([`WriterStats::batches_in_parts`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
+    /// use parquet::arrow::arrow_writer::ArrowWriter;
+    /// // Wide decimals: parquet copies each value with a 32-byte handle
+    /// // before encoding the column, for the whole batch at once.
+    /// let values = Decimal128Array::from_iter_values(0..1 << 20).with_precision_and_scale(38, 2)?;
+    /// let batch = RecordBatch::try_from_iter([("d", Arc::new(values) as ArrayRef)])?;
+    /// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&batch.schema())?;
+    /// let monitor = plan.monitor();
+    /// assert!(monitor.admit(&batch).is_err(), "too large to encode whole in 32 MiB");
+    /// let mut writer = ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), plan.into_writer_options())?;
+    /// let parts = monitor.admit_in_parts(&batch)?;
+    /// assert!(parts.len() > 1);
+    /// for part in &parts {
+    ///     writer.write(part)?;
+    /// }
+    /// assert_eq!(writer.close()?.file_metadata().num_rows(), 1 << 20);
+    /// assert_eq!(monitor.stats().batches_in_parts, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn admit_in_parts(
+        &self,
+        batch: &arrow_array::RecordBatch,
+    ) -> crate::Result<Vec<arrow_array::RecordBatch>> {
+        let rows = batch.num_rows();
+        let part = match self.meter.try_admit(batch) {
+            Ok(()) => return Ok(vec![batch.clone()]),
+            Err(refused) if refused.needed > 0 && rows > 1 => {
+                self.meter.part_rows(rows, refused.needed).min(rows / 2)
+            }
+            Err(refused) => return Err(refused.error),
+        };
+        // Parts of even size, each halved further should it be refused.
+        let size = rows.div_ceil(rows.div_ceil(part));
+        let mut parts = Vec::new();
+        for start in (0..rows).step_by(size) {
+            self.admit_halving(batch.slice(start, size.min(rows - start)), &mut parts)?;
+        }
+        self.meter.count_parted();
+        Ok(parts)
+    }
+
+    fn admit_halving(
+        &self,
+        batch: arrow_array::RecordBatch,
+        parts: &mut Vec<arrow_array::RecordBatch>,
+    ) -> crate::Result<()> {
+        match self.meter.try_admit(&batch) {
+            Ok(()) => {
+                parts.push(batch);
+                Ok(())
+            }
+            Err(refused) if refused.needed > 0 && batch.num_rows() > 1 => {
+                let (rows, half) = (batch.num_rows(), batch.num_rows() / 2);
+                self.admit_halving(batch.slice(0, half), parts)?;
+                self.admit_halving(batch.slice(half, rows - half), parts)
+            }
+            Err(refused) => Err(refused.error),
+        }
     }
 }
 
@@ -197,6 +281,9 @@ pub struct WriterStats {
     /// encodes it: its levels and converted values, which grow with the
     /// batch's rows ([`SpillMonitor::admit`]).
     pub batch_room: u64,
+    /// Batches too large to encode whole within the limit, written in
+    /// parts ([`SpillMonitor::admit_in_parts`]).
+    pub batches_in_parts: u64,
 }
 
 fn b(n: impl TryInto<u64>) -> ByteSize {
@@ -214,11 +301,15 @@ impl fmt::Display for WriterStats {
             writeln!(f, "caller          {} reserved", b(e.reserved_extra))?;
         }
         if self.batch_room > 0 {
-            writeln!(
+            write!(
                 f,
                 "batch encoding  {} reserved (levels and converted values of the largest batch)",
                 b(self.batch_room)
             )?;
+            match self.batches_in_parts {
+                0 => writeln!(f)?,
+                n => writeln!(f, "; {n} batches too large for it written in parts")?,
+            }
         }
         if self.long_page_room > 0 {
             writeln!(

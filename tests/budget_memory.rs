@@ -530,6 +530,141 @@ fn write_all_child() {
     println!("WRITE-ALL heap={}", ALLOC.peak().saturating_sub(base));
 }
 
+const IN_PARTS: &str = "PARQUET_SPILL_IN_PARTS";
+
+/// A batch parquet cannot encode whole within the limit (a million rows of
+/// `Decimal128(38, 2)` and `Int8`: parquet copies both types' values, the
+/// decimals with a 32-byte handle each, for the whole batch at once) is
+/// written in parts that fit: by a planned `ParallelWriter` on two
+/// threads, and by `ArrowWriter` with `admit_in_parts`, to the same bytes,
+/// each within the writer's share (the limit less the batch, reserved in
+/// the plan). Written whole with the same plan (not admitted), the same
+/// batch goes over the share: the parts are what keep it within.
+#[test]
+fn a_batch_too_large_to_encode_whole_is_written_in_parts_within_the_limit() {
+    let child = ChildRunner::test("in_parts_child").expect("test executable");
+    let run = |how: &str| -> (u64, u64, u64, u64, u64) {
+        let out = child.run(IN_PARTS, how).unwrap();
+        let line = measure::tagged_line(&out, "IN-PARTS ")
+            .unwrap_or_else(|| panic!("no result line:\n{out}"));
+        let get = |key| measure::field(line, key).unwrap_or_else(|| panic!("{key}: {line}"));
+        (
+            get("heap"),
+            get("rss"),
+            get("share"),
+            get("parts"),
+            get("crc"),
+        )
+    };
+    let mut crcs = Vec::new();
+    for how in ["parallel", "arrow"] {
+        let (heap, rss, share, parts, crc) = run(how);
+        println!(
+            "{how}: peak heap {}, RSS growth {}, share {}, {parts} batches in parts",
+            measure::human_bytes(heap),
+            measure::human_bytes(rss),
+            measure::human_bytes(share)
+        );
+        assert_eq!(parts, 1, "{how}: the batch was not written in parts");
+        assert!(
+            heap <= share,
+            "{how}: peak heap {heap} over the share {share}"
+        );
+        assert!(
+            rss <= share,
+            "{how}: RSS growth {rss} over the share {share}"
+        );
+        crcs.push(crc);
+    }
+    assert_eq!(
+        crcs[0], crcs[1],
+        "ParallelWriter and ArrowWriter wrote other bytes"
+    );
+    let (heap, _, share, _, _) = run("whole");
+    println!("whole: peak heap {}", measure::human_bytes(heap));
+    assert!(
+        heap > share,
+        "written whole, {heap} within {share}: the test does not need parts"
+    );
+}
+
+#[test]
+fn in_parts_child() {
+    use arrow_array::{ArrayRef, Decimal128Array, Int8Array};
+    let Ok(how) = std::env::var(IN_PARTS) else {
+        return;
+    };
+    let rows = 1 << 20;
+    let decimals = Decimal128Array::from_iter_values((0..rows).map(i128::from))
+        .with_precision_and_scale(38, 2)
+        .unwrap();
+    let small = Int8Array::from_iter_values((0..rows).map(|i| (i % 100) as i8));
+    let batch = RecordBatch::try_from_iter([
+        ("d", Arc::new(decimals) as ArrayRef),
+        ("i", Arc::new(small) as ArrayRef),
+    ])
+    .unwrap();
+    let input = batch.get_array_memory_size();
+    let limit = 48 * MIB;
+    let plan = SpillOptions::new(limit)
+        .reserve(input)
+        .threads(2)
+        .plan(&batch.schema())
+        .unwrap();
+    let share = limit - input;
+    let monitor = plan.monitor();
+    let base = ALLOC.current();
+    let rss_base = parquet_spill::rss::reset_peak().expect("/proc/self/clear_refs");
+    ALLOC.reset_peak();
+    let out = match how.as_str() {
+        "parallel" => {
+            let mut w =
+                parquet_spill::ParallelWriter::try_new_with_plan(Crc(0), batch.schema(), plan)
+                    .unwrap();
+            w.write(&batch).unwrap();
+            w.into_inner().unwrap()
+        }
+        _ => {
+            let mut w = ArrowWriter::try_new_with_options(
+                Crc(0),
+                batch.schema(),
+                plan.into_writer_options(),
+            )
+            .unwrap();
+            let parts = match how.as_str() {
+                "arrow" => monitor.admit_in_parts(&batch).unwrap(),
+                _ => vec![batch.clone()],
+            };
+            for part in &parts {
+                w.write(part).unwrap();
+            }
+            w.into_inner().unwrap()
+        }
+    };
+    let heap = ALLOC.peak().saturating_sub(base);
+    let rss = parquet_spill::rss::peak()
+        .unwrap_or(0)
+        .saturating_sub(rss_base);
+    println!(
+        "IN-PARTS heap={heap} rss={rss} share={share} parts={} crc={}",
+        monitor.stats().batches_in_parts,
+        out.0
+    );
+}
+
+/// The file's checksum, and nothing of it kept (a `Vec` would count).
+struct Crc(u32);
+
+impl std::io::Write for Crc {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = crc32c::crc32c_append(self.0, bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 const EIGHT: &str = "PARQUET_SPILL_EIGHT_WRITERS";
 
 /// Eight writers on eight threads, sharing one 256 MiB budget: combined

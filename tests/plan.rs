@@ -648,9 +648,11 @@ fn page_header_statistics_are_expected_with_each_page() {
 /// copies of their own before encoding: a million-row `Decimal128(38, 2)`
 /// batch needs ~64 MB beside its 16 MB. `admit` refuses it under 32 MiB,
 /// keeps no room for it, and a smaller batch of the same column is admitted
-/// and written by the same writer.
+/// and written by the same writer. `admit_in_parts` admits it in halves
+/// (`ParallelWriter` from a plan does so itself, to the same bytes), and a
+/// batch of one row is one part.
 #[test]
-fn a_batch_parquet_cannot_encode_within_the_limit_is_refused_and_the_writer_goes_on() {
+fn a_batch_too_large_to_encode_whole_is_refused_by_admit_and_written_in_parts() {
     use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -691,6 +693,61 @@ fn a_batch_parquet_cannot_encode_within_the_limit_is_refused_and_the_writer_goes
         .map(|b| b.unwrap().num_rows())
         .sum();
     assert_eq!(rows, 1 << 16);
+
+    // In parts: `admit_in_parts` halves it until each part is admitted, and
+    // a planned `ParallelWriter` does so itself, to the same bytes.
+    let plan = || SpillOptions::new(32 << 20).plan(&batch.schema()).unwrap();
+    let mut serial = Vec::new();
+    let (monitor, mut writer) =
+        parquet_spill::testkit::planned_arrow_writer(&mut serial, batch.schema(), plan()).unwrap();
+    let parts = monitor.admit_in_parts(&batch).unwrap();
+    assert!(parts.len() > 1, "{} parts", parts.len());
+    assert_eq!(parts.iter().map(|p| p.num_rows()).sum::<usize>(), 1 << 20);
+    let room = monitor.stats().batch_room;
+    assert!(room > 0 && room < 32 << 20, "room for a part: {room}");
+    for part in &parts {
+        writer.write(part).unwrap();
+    }
+    writer.close().unwrap();
+    assert_eq!(monitor.stats().batches_in_parts, 1);
+    assert!(monitor.stats().to_string().contains("1 batches too large"));
+    let mut parallel =
+        parquet_spill::ParallelWriter::try_new_with_plan(Vec::new(), batch.schema(), plan())
+            .unwrap();
+    parallel.write(&batch).unwrap();
+    let parallel = parallel.into_inner().unwrap();
+    assert!(parallel == serial, "ParallelWriter wrote other bytes");
+    let mut read = Vec::new();
+    for b in ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(serial))
+        .unwrap()
+        .build()
+        .unwrap()
+    {
+        let b = b.unwrap();
+        let d = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<Decimal128Array>()
+            .unwrap();
+        read.extend(d.values().iter().copied());
+    }
+    assert!(
+        read.into_iter().eq((0..1 << 20).map(i128::from)),
+        "the rows read back differ"
+    );
+
+    // A single row too large is refused as `admit` refuses it.
+    let one = RecordBatch::try_from_iter([(
+        "d",
+        Arc::new(
+            Decimal128Array::from_iter_values([1])
+                .with_precision_and_scale(38, 2)
+                .unwrap(),
+        ) as ArrayRef,
+    )])
+    .unwrap();
+    let tiny = SpillOptions::new(32 << 20).plan(&one.schema()).unwrap();
+    assert_eq!(tiny.monitor().admit_in_parts(&one).unwrap().len(), 1);
 }
 
 /// A nullable fixed-width column without nulls reaches parquet's encoder in

@@ -36,6 +36,7 @@
 
 mod pool;
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::num::NonZeroUsize;
 
@@ -174,8 +175,8 @@ struct Encoder {
     /// call fails with it, so a failed writer never writes a footer.
     failed: Option<String>,
     /// A plan's monitor: each batch is admitted by it (room to encode it,
-    /// and for its long values: [`SpillMonitor::admit`]) before any column
-    /// has the batch.
+    /// in parts if need be, and for its long values:
+    /// [`SpillMonitor::admit_in_parts`]) before any column has the batch.
     monitor: Option<SpillMonitor>,
 }
 
@@ -298,12 +299,13 @@ impl<W: Write + Send> ParallelWriter<W> {
         Ok(this.with_threads(threads).with_monitor(monitor))
     }
 
-    /// Admit each batch with `monitor` ([`SpillMonitor::admit`]) before
-    /// encoding it: room is made for what parquet allocates to encode it
-    /// and for the pages its byte-array values longer than the plan's pages
-    /// make, or the batch is refused with [`Error::BatchTooLarge`] or
-    /// [`Error::PageTooLong`] and nothing of it is written (the writer goes
-    /// on). [`try_new_with_plan`](Self::try_new_with_plan) does this
+    /// Admit each batch with `monitor` ([`SpillMonitor::admit_in_parts`])
+    /// before encoding it: room is made for what parquet allocates to
+    /// encode it (a batch too large for that within the limit is written
+    /// in row slices that fit) and for the pages its byte-array values
+    /// longer than the plan's pages make, or the batch is refused with
+    /// [`Error::PageTooLong`] (or [`Error::BatchTooLarge`], where one row is
+    /// too large) and nothing of it is written (the writer goes on). [`try_new_with_plan`](Self::try_new_with_plan) does this
     /// itself; use it when the plan's writer options went to
     /// [`try_new_with_options`](Self::try_new_with_options).
     ///
@@ -391,18 +393,19 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// ```
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.encoder.healthy()?;
-        self.encoder.check(batch)?;
-        let mut next = Some(batch.clone()).filter(|b| b.num_rows() > 0);
-        while let Some(batch) = next.take() {
-            let step = self.encoder.step(batch, None);
-            next = match self.encoder.record(step)? {
-                Step::Done => None,
-                Step::Continue(rest) => Some(rest),
-                Step::Full(rest) => {
-                    self.flush()?;
-                    rest
-                }
-            };
+        for part in self.encoder.check(batch)? {
+            let mut next = Some(part).filter(|b| b.num_rows() > 0);
+            while let Some(batch) = next.take() {
+                let step = self.encoder.step(batch, None);
+                next = match self.encoder.record(step)? {
+                    Step::Done => None,
+                    Step::Continue(rest) => Some(rest),
+                    Step::Full(rest) => {
+                        self.flush()?;
+                        rest
+                    }
+                };
+            }
         }
         Ok(())
     }
@@ -452,7 +455,7 @@ impl<W: Write + Send> ParallelWriter<W> {
         self.encoder.healthy()?;
         let mut input = Input {
             batches: batches.into_iter(),
-            next: None,
+            next: VecDeque::new(),
         };
         let mut full = match self.encoder.encode_until_full(&mut input, None)? {
             Outcome::Ended => return Ok(()),
@@ -684,10 +687,11 @@ impl<W: Write + Send> ParallelWriter<W> {
     }
 }
 
-/// The caller's batches, and the rows of one not yet written.
+/// The caller's batches, and rows already admitted but not yet written
+/// (the rest of a batch, the parts of one admitted in parts).
 struct Input<I> {
     batches: I,
-    next: Option<RecordBatch>,
+    next: VecDeque<RecordBatch>,
 }
 
 /// Why [`Encoder::encode_until_full`] stopped.
@@ -718,8 +722,9 @@ impl Encoder {
         result
     }
 
-    /// Refuse a batch this writer cannot take.
-    fn check(&self, batch: &RecordBatch) -> Result<()> {
+    /// Refuse a batch this writer cannot take; the parts to write it in
+    /// (one, unless the monitor admits it in parts).
+    fn check(&self, batch: &RecordBatch) -> Result<Vec<RecordBatch>> {
         if self.finished {
             return Err(Error::WriterFailed {
                 cause: "the file is already finished".into(),
@@ -740,10 +745,10 @@ impl Encoder {
                 compute_leaves(field, &column.slice(0, 0))?;
             }
         }
-        if let Some(monitor) = &self.monitor {
-            monitor.admit(batch)?;
+        match &self.monitor {
+            Some(monitor) => Ok(monitor.admit_in_parts(batch)?),
+            None => Ok(vec![batch.clone()]),
         }
-        Ok(())
     }
 
     /// Queue `batch`'s rows for the open row group (starting one if none
@@ -805,23 +810,27 @@ impl Encoder {
         E: From<ParquetError>,
     {
         loop {
-            let batch = match input.next.take() {
+            let batch = match input.next.pop_front() {
                 Some(batch) => batch,
                 None => match input.batches.next() {
-                    Some(batch) => batch?,
+                    Some(batch) => {
+                        input.next.extend(self.check(&batch?)?);
+                        continue;
+                    }
                     None => return Ok(Outcome::Ended),
                 },
             };
-            self.check(&batch)?;
             if batch.num_rows() == 0 {
                 continue;
             }
             let step = self.step(batch, again(&mut splice));
             match self.record(step)? {
                 Step::Done => {}
-                Step::Continue(rest) => input.next = Some(rest),
+                Step::Continue(rest) => input.next.push_front(rest),
                 Step::Full(rest) => {
-                    input.next = rest;
+                    if let Some(rest) = rest {
+                        input.next.push_front(rest);
+                    }
                     return Ok(Outcome::Full);
                 }
             }

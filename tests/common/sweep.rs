@@ -556,8 +556,9 @@ fn write_all(
             plan.into_writer_options(),
         )?;
         for batch in batches {
-            monitor.admit(batch)?;
-            writer.write(batch)?;
+            for part in monitor.admit_in_parts(batch)? {
+                writer.write(&part)?;
+            }
         }
         writer.close().map(drop)
     }

@@ -318,12 +318,13 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         let batch = alloc.exclude(|| batches.next());
         let Some(batch) = &*batch else { break };
         let started = Instant::now();
-        // A planned writer's caller admits each batch's long values first.
-        let admitted = monitor.as_ref().map_or(Ok(()), |m| m.admit(batch));
-        if let Err(e) = admitted
-            .map_err(ParquetError::from)
-            .and_then(|()| writer.write(batch))
-        {
+        // A planned writer's caller admits each batch first (in parts, if
+        // parquet could not encode it whole within the limit).
+        let parts = match &monitor {
+            Some(m) => m.admit_in_parts(batch).map_err(ParquetError::from),
+            None => Ok(vec![batch.clone()]),
+        };
+        if let Err(e) = parts.and_then(|parts| parts.iter().try_for_each(|p| writer.write(p))) {
             // What the process had spent when it stopped, for the caller to check.
             let rss = rss_base
                 .zip(crate::rss::peak())
