@@ -104,7 +104,7 @@ pub use metrics::SpillStats;
 pub use options::SpillOptions;
 pub use parallel::{ParallelWriter, WriteAllError, PARALLEL_QUEUED_BATCHES};
 pub use spill_plan::SpillPlan;
-pub use stats::{SpillMonitor, WriterStats};
+pub use stats::{Parts, SpillMonitor, WriterStats};
 pub use tiered::{TieredStats, TieredStoreFactory};
 
 /// Parquet's page-store API, re-exported so one import path serves.

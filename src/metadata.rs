@@ -179,7 +179,7 @@ impl ColumnCost {
 /// that leaf, and (a batch is sliced at row-group boundaries before its
 /// values are copied) at most a row group's values; and all of them are
 /// no more than the buffers the leaf's batches made.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct KeptValues {
     /// By leaf index.
     leaves: Vec<KeptLeaf>,
@@ -223,11 +223,13 @@ impl KeptLeaf {
     /// from, at most a chunk's values. Together, no more than the buffers
     /// written.
     fn needed(&self) -> usize {
+        // Before the first chunk opens (known from the plan's model), as
+        // once it has.
         let statistics = self.statistics.map_or(0, |cap| {
             self.largest
                 .min(cap)
                 .saturating_mul(2)
-                .saturating_mul(self.chunks + 1)
+                .saturating_mul(self.chunks.max(1) + 1)
         });
         let dictionary = self.dictionary.map_or(0, |cap| self.open.min(cap));
         statistics.saturating_add(dictionary).min(self.written)
@@ -235,6 +237,11 @@ impl KeptLeaf {
 }
 
 impl KeptValues {
+    /// Chunks leaf `column` has opened.
+    fn chunks(&self, column: usize) -> usize {
+        self.leaves.get(column).map_or(0, |leaf| leaf.chunks)
+    }
+
     /// Change leaf `column` with `change`, keeping [`needed`](Self::needed)
     /// up to date; returns the leaf as it was.
     fn update(&mut self, column: usize, change: impl FnOnce(&mut KeptLeaf)) -> KeptLeaf {
@@ -263,9 +270,16 @@ pub(crate) type CostModel = Arc<dyn Fn(usize) -> ColumnCost + Send + Sync>;
 #[derive(Debug)]
 pub(crate) struct Refused {
     pub error: Error,
-    /// Where what it needed grows with its rows, so that fewer of them
-    /// might be admitted: about what it needed; 0 otherwise.
-    pub needed: usize,
+    /// Whether it was refused the room to encode it, which parts of it
+    /// need less of.
+    pub room: bool,
+    /// About what it needed that parts of it need less of (the room to
+    /// encode it, the copies of its fixed-length values statistics keep);
+    /// 0 where it was refused for a long value.
+    pub per_rows: usize,
+    /// What it needed whatever its parts: the copies of its fixed-length
+    /// values a dictionary keeps until its chunk closes.
+    pub whole: usize,
 }
 
 /// The shared, file-lifetime charge of one writer.
@@ -299,6 +313,10 @@ pub(crate) struct Meter {
     chunks: AtomicU64,
     /// Batches admitted in parts ([`crate::SpillMonitor::admit_in_parts`]).
     parted: AtomicU64,
+    /// The plan's cost model: whether a leaf's statistics or dictionary
+    /// will keep its batches' buffers, known before its first chunk opens
+    /// ([`Meter::with_model`]).
+    model: Option<CostModel>,
 }
 
 impl Meter {
@@ -318,7 +336,19 @@ impl Meter {
             pages: AtomicU64::new(0),
             chunks: AtomicU64::new(0),
             parted: AtomicU64::new(0),
+            model: None,
         })
+    }
+
+    /// Charge the first batches as what the first chunks will keep of them:
+    /// without the model a leaf's kept buffers are charged only once its
+    /// first chunk opens, after the batch was admitted, and a batch that
+    /// took the room left (a sweep's first batch took 12.3 MiB of 64) made
+    /// that chunk stop the write with [`Error::PageMetadataExhausted`]
+    /// where parts of it would have been written.
+    pub(crate) fn with_model(mut self, model: CostModel) -> Self {
+        self.model = Some(model);
+        self
     }
 
     /// All metadata charged right now: until the file closes, for chunks
@@ -381,16 +411,38 @@ impl Meter {
 
     /// A batch's buffers, by leaf ([`Scan::fixed_len`](crate::long_values::Scan::fixed_len));
     /// returns what to restore if the batch is refused after all.
-    fn batch_keeps_values(&self, batch: &[usize]) -> Result<Vec<(usize, KeptLeaf)>> {
+    ///
+    /// `joins_last`: a part of the batch admitted last
+    /// ([`crate::SpillMonitor::admit_in_parts`] admits every part before
+    /// any is written), counted with it as one batch of the recent ones.
+    fn batch_keeps_values(
+        &self,
+        batch: &[usize],
+        joins_last: bool,
+    ) -> Result<Vec<(usize, KeptLeaf)>> {
         let mut kept = lock(&self.kept);
         let mut before = Vec::new();
         for (column, &bytes) in batch.iter().enumerate().filter(|(_, &b)| b > 0) {
+            // Before its first chunk: what that chunk will keep.
+            let first = match (&self.model, kept.chunks(column)) {
+                (Some(model), 0) => Some(model(column)),
+                _ => None,
+            };
             let leaf = kept.update(column, |leaf| {
+                if let Some(cost) = first {
+                    (leaf.statistics, leaf.dictionary) =
+                        (cost.keeps_values, cost.dictionary_keeps_values);
+                }
                 leaf.largest = leaf.largest.max(bytes);
                 leaf.written = leaf.written.saturating_add(bytes);
                 leaf.open = leaf.open.saturating_add(bytes);
-                leaf.recent[leaf.next] = bytes;
-                leaf.next = (leaf.next + 1) % RECENT;
+                if joins_last {
+                    let last = (leaf.next + RECENT - 1) % RECENT;
+                    leaf.recent[last] = leaf.recent[last].saturating_add(bytes);
+                } else {
+                    leaf.recent[leaf.next] = bytes;
+                    leaf.next = (leaf.next + 1) % RECENT;
+                }
             });
             before.push((column, leaf));
         }
@@ -401,6 +453,24 @@ impl Meter {
             return Err(e);
         }
         Ok(before)
+    }
+
+    /// What batches' buffers are charged as kept, to
+    /// [`restore_kept`](Self::restore_kept) should the batches be refused.
+    pub(crate) fn kept_snapshot(&self) -> KeptValues {
+        lock(&self.kept).clone()
+    }
+
+    /// Back to `snapshot`, the charge shrunk to it.
+    pub(crate) fn restore_kept(&self, snapshot: KeptValues) {
+        let mut kept = lock(&self.kept);
+        let charged = kept.charged;
+        *kept = KeptValues {
+            charged,
+            ..snapshot
+        };
+        self.lock().shrink(kept.charged.saturating_sub(kept.needed));
+        kept.charged = kept.charged.min(kept.needed);
     }
 
     /// Undo [`batch_keeps_values`](Self::batch_keeps_values).
@@ -603,13 +673,18 @@ impl Meter {
     /// [`Error::BatchTooLarge`] or as such a page would, and then nothing
     /// of it is reserved.
     pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
-        self.try_admit(batch).map_err(|refused| refused.error)
+        self.try_admit(batch, false)
+            .map_err(|refused| refused.error)
     }
 
-    /// [`admit`](Self::admit), saying, where the batch is refused, whether
-    /// fewer of its rows might be admitted and about what it needed
-    /// ([`Refused::needed`]).
-    pub(crate) fn try_admit(&self, batch: &RecordBatch) -> std::result::Result<(), Refused> {
+    /// [`admit`](Self::admit), saying, where the batch is refused, why and
+    /// about what parts of it would need ([`Refused`]); `joins_last` as for
+    /// [`batch_keeps_values`](Self::batch_keeps_values).
+    pub(crate) fn try_admit(
+        &self,
+        batch: &RecordBatch,
+        joins_last: bool,
+    ) -> std::result::Result<(), Box<Refused>> {
         let beyond = self.long.compact.beyond(batch.num_rows());
         let compact = beyond.max(self.compact.load(Ordering::Relaxed));
         let threshold = self.long.trigger().saturating_add(compact);
@@ -639,32 +714,38 @@ impl Meter {
             .saturating_add(beyond.saturating_mul(2).saturating_mul(self.closers));
         // With the allocator's share of it, as the plan takes of the limit.
         let needed = encoding.saturating_add(encoding / crate::plan::ALLOCATOR_SHARE);
-        // Refused for its rows: what it needs, with the copies of its
-        // fixed-length values that statistics may keep (the open page's
-        // and the chunk's), for `part_rows`.
-        let by_rows = |error| Refused {
-            error,
-            needed: scan
-                .fixed_len
-                .iter()
-                .fold(needed, |n, &b| n.saturating_add(b.saturating_mul(4))),
+        // What parts of it would need: the room, and the copies of its
+        // fixed-length values statistics may keep (the open page's and the
+        // chunk's), or a dictionary (whatever the parts).
+        let copies = scan
+            .fixed_len
+            .iter()
+            .fold(0usize, |n, &b| n.saturating_add(b));
+        let by_rows = |error, room| {
+            Box::new(Refused {
+                error,
+                room,
+                per_rows: needed.saturating_add(copies.saturating_mul(4)),
+                whole: copies,
+            })
         };
         let mut room = lock(&self.batch_room);
         let more = needed.saturating_sub(room.bytes());
         room.try_grow(more).map_err(|_| {
-            by_rows(Error::BatchTooLarge {
+            let error = Error::BatchTooLarge {
                 rows: batch.num_rows(),
                 needed,
                 limit: self.budget.limit(),
-            })
+            };
+            by_rows(error, true)
         })?;
         // Refused from here on, the batch keeps no room.
-        let kept = match self.batch_keeps_values(&scan.fixed_len) {
+        let kept = match self.batch_keeps_values(&scan.fixed_len, joins_last) {
             Ok(kept) => kept,
             Err(e) => {
                 room.shrink(more);
                 // The buffers parquet copies the batch's values into.
-                return Err(by_rows(e));
+                return Err(by_rows(e, false));
             }
         };
         let long = self.cover_long_pages_below(&pages, threshold);
@@ -677,7 +758,12 @@ impl Meter {
                 room.shrink(more);
                 self.restore_kept_values(kept);
                 // Long values: one value makes the page.
-                Err(Refused { error, needed: 0 })
+                Err(Box::new(Refused {
+                    error,
+                    room: false,
+                    per_rows: 0,
+                    whole: 0,
+                }))
             }
         }
     }
@@ -697,18 +783,6 @@ impl Meter {
             return size;
         }
         lock(&self.longest).get(column).copied().unwrap_or(0)
-    }
-
-    /// Rows a part of a batch of `rows` that needed `needed` bytes
-    /// ([`Refused::needed`]) may have: a part takes at most the room held
-    /// for batches and half of what no reservation holds (heap pages
-    /// yield), so that the chunks its pages open and the metadata they
-    /// bring find room too. At least one.
-    pub(crate) fn part_rows(&self, rows: usize, needed: usize) -> usize {
-        let free = self.budget.limit().saturating_sub(self.budget.reserved());
-        let room = lock(&self.batch_room).bytes().saturating_add(free / 2);
-        let rows = rows as u128 * room as u128 / needed.max(1) as u128;
-        usize::try_from(rows).unwrap_or(usize::MAX).max(1)
     }
 
     /// Count a batch admitted in parts.
@@ -1061,7 +1135,7 @@ mod tests {
         };
         meter.chunk_keeps_values(0, &dictionary).unwrap();
         for written in [100, 200, 250, 250] {
-            meter.batch_keeps_values(&[100]).unwrap();
+            meter.batch_keeps_values(&[100], false).unwrap();
             assert_eq!(meter.bytes(), written);
         }
         // With statistics too: no more than was written.
@@ -1071,7 +1145,7 @@ mod tests {
         };
         meter.chunk_keeps_values(0, &both).unwrap();
         assert_eq!(meter.bytes(), 400, "all four buffers written");
-        meter.batch_keeps_values(&[100]).unwrap();
+        meter.batch_keeps_values(&[100], false).unwrap();
         assert_eq!(meter.bytes(), 500, "250 + 600 needed, but only 500 written");
     }
 
@@ -1080,20 +1154,20 @@ mod tests {
         let budget = MemoryBudget::new(1000);
         let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
         // Leaf 1 keeps values; leaf 0 has none to keep.
-        let before = meter.batch_keeps_values(&[0, 100]).unwrap();
+        let before = meter.batch_keeps_values(&[0, 100], false).unwrap();
         assert_eq!(before.len(), 1, "only leaves with buffers change");
         assert_eq!(meter.bytes(), 0, "no chunk keeps anything yet");
         meter
             .chunk_keeps_values(1, &statistics(usize::MAX))
             .unwrap();
         assert_eq!(meter.bytes(), 100, "no more than was written");
-        meter.batch_keeps_values(&[0, 100]).unwrap();
-        meter.batch_keeps_values(&[0, 100]).unwrap();
+        meter.batch_keeps_values(&[0, 100], false).unwrap();
+        meter.batch_keeps_values(&[0, 100], false).unwrap();
         // One chunk: its two, the open page's two, of at most 100 each.
         assert_eq!(meter.bytes(), 300);
-        meter.batch_keeps_values(&[0, 100]).unwrap();
+        meter.batch_keeps_values(&[0, 100], false).unwrap();
         assert_eq!(meter.bytes(), 400);
-        meter.batch_keeps_values(&[0, 100]).unwrap();
+        meter.batch_keeps_values(&[0, 100], false).unwrap();
         assert_eq!(meter.bytes(), 400, "four buffers at most for one chunk");
         meter
             .chunk_keeps_values(1, &statistics(usize::MAX))
@@ -1101,21 +1175,68 @@ mod tests {
         assert_eq!(meter.bytes(), 500, "two more for the first, closed");
         // Leaf 2's row groups hold 30 bytes of its values: so does a buffer.
         for _ in 0..3 {
-            meter.batch_keeps_values(&[0, 0, 80]).unwrap();
+            meter.batch_keeps_values(&[0, 0, 80], false).unwrap();
         }
         meter.chunk_keeps_values(2, &statistics(30)).unwrap();
         assert_eq!(meter.bytes(), 500 + 120);
         // A batch refused after all takes its buffers back.
-        let taken = meter.batch_keeps_values(&[0, 150]).unwrap();
+        let taken = meter.batch_keeps_values(&[0, 150], false).unwrap();
         assert_eq!(meter.bytes(), 650 + 120);
         meter.restore_kept_values(taken);
         assert_eq!(meter.bytes(), 620);
         // Past the limit: refused, and nothing changes.
-        let err = meter.batch_keeps_values(&[0, 1000]).unwrap_err();
+        let err = meter.batch_keeps_values(&[0, 1000], false).unwrap_err();
         assert!(matches!(err, Error::PageMetadataExhausted { what, .. } if what == KEPT_VALUES));
         assert_eq!(meter.bytes(), 620);
-        meter.batch_keeps_values(&[0, 100]).unwrap();
+        meter.batch_keeps_values(&[0, 100], false).unwrap();
         assert_eq!(meter.bytes(), 600 + 120, "the refused batch left no trace");
+    }
+
+    #[test]
+    fn the_parts_of_one_batch_are_one_of_the_recent_batches() {
+        let budget = MemoryBudget::new(10_000);
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
+        let dictionary = ColumnCost {
+            dictionary_keeps_values: Some(usize::MAX),
+            ..COST
+        };
+        // Five parts of one batch, all admitted before its chunk opens:
+        // the chunk's dictionary may keep all of them.
+        let snapshot = meter.kept_snapshot();
+        for part in 0..5 {
+            meter.batch_keeps_values(&[100], part > 0).unwrap();
+        }
+        meter.chunk_keeps_values(0, &dictionary).unwrap();
+        assert_eq!(meter.bytes(), 500, "every part, not the last three");
+        // Restored: as before the parts.
+        meter.restore_kept(snapshot);
+        assert_eq!(meter.bytes(), 0);
+    }
+
+    #[test]
+    fn with_the_model_the_first_batch_is_charged_before_its_chunk_opens() {
+        let budget = MemoryBudget::new(1000);
+        let model: CostModel = Arc::new(|leaf| match leaf {
+            1 => statistics(usize::MAX),
+            _ => COST,
+        });
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES)
+            .unwrap()
+            .with_model(model);
+        meter.batch_keeps_values(&[0, 100], false).unwrap();
+        assert_eq!(meter.bytes(), 100, "what the first chunk will keep");
+        meter
+            .chunk_keeps_values(1, &statistics(usize::MAX))
+            .unwrap();
+        assert_eq!(meter.bytes(), 100, "charged once");
+        // Too large for the limit beside it: refused at the batch, not
+        // when the chunk opens.
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES)
+            .unwrap()
+            .with_model(Arc::new(|_| statistics(usize::MAX)));
+        let err = meter.batch_keeps_values(&[2000], false).unwrap_err();
+        assert!(matches!(err, Error::PageMetadataExhausted { what, .. } if what == KEPT_VALUES));
+        assert_eq!(meter.bytes(), 0);
     }
 
     #[test]

@@ -438,7 +438,10 @@ impl SpillOptions {
         let tiered = TieredStoreFactory::over(budget.clone(), backend)
             .with_headroom(move |b| b.unplanned_room(writers))
             .with_metered_arena();
-        let meter = Arc::new(Meter::new(&budget, self.threads, planned.long_pages)?);
+        let meter = Arc::new(
+            Meter::new(&budget, self.threads, planned.long_pages)?
+                .with_model(Arc::clone(&planned.metadata)),
+        );
         let monitor = SpillMonitor::new(
             budget,
             Arc::clone(tiered.counters()),

@@ -153,20 +153,25 @@ impl SpillMonitor {
     /// could not encode it whole within the limit
     /// ([`Error::BatchTooLarge`](crate::Error::BatchTooLarge), or no room
     /// for the copies of its fixed-length values that statistics keep), in
-    /// parts it can: row slices (no copy) of even size, each taking at most
-    /// half of the room the writer's reservations leave (the rest is for
-    /// the chunks and page metadata the part's pages bring), halved again
-    /// should one be refused. Write the
-    /// parts in order, each with its own `write`: the file holds the same
-    /// rows, in pages parquet splits as it would for batches of that size.
+    /// parts: row slices (no copy) of even size, sized from the plan so
+    /// that a part takes at most the room already held for batches and
+    /// half of what the plan's reservations leave of the limit (the rest
+    /// is for the chunks and page metadata the part's pages bring), and
+    /// halved should one still be refused. Every part is admitted before
+    /// this returns; write them in order, each with its own `write`: the
+    /// file holds the same rows, in pages parquet splits as it would for
+    /// batches of that size.
     /// [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
     /// does this for every batch; with `ArrowWriter`, call it in place of
-    /// `admit`.
+    /// `admit`. Two writers given the same batches split them alike (so a
+    /// planned `ParallelWriter` writes `ArrowWriter`'s bytes), unless a
+    /// part had to be halved, which depends on what the budget held then.
     ///
-    /// Fails as `admit` does where a part is refused for another reason,
-    /// or a single row is too large; the room made for the parts before it
-    /// is kept (as if they had been admitted one by one), and nothing of
-    /// the batch should be written. Batches admitted in parts are counted
+    /// Fails as `admit` does where a part is refused for another reason
+    /// (a value longer than the pages can take), or with the whole batch's
+    /// refusal where even parts of one row are refused; nothing of the
+    /// batch is then kept as admitted but the room made for batches
+    /// (which only grows). Batches admitted in parts are counted
     /// ([`WriterStats::batches_in_parts`]).
     ///
     /// ```
@@ -183,54 +188,118 @@ impl SpillMonitor {
     /// let mut writer = ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), plan.into_writer_options())?;
     /// let parts = monitor.admit_in_parts(&batch)?;
     /// assert!(parts.len() > 1);
-    /// for part in &parts {
-    ///     writer.write(part)?;
+    /// for part in parts {
+    ///     writer.write(&part)?;
     /// }
     /// assert_eq!(writer.close()?.file_metadata().num_rows(), 1 << 20);
     /// assert_eq!(monitor.stats().batches_in_parts, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn admit_in_parts(
-        &self,
-        batch: &arrow_array::RecordBatch,
-    ) -> crate::Result<Vec<arrow_array::RecordBatch>> {
+    pub fn admit_in_parts(&self, batch: &arrow_array::RecordBatch) -> crate::Result<Parts> {
         let rows = batch.num_rows();
-        let part = match self.meter.try_admit(batch) {
-            Ok(()) => return Ok(vec![batch.clone()]),
-            Err(refused) if refused.needed > 0 && rows > 1 => {
-                self.meter.part_rows(rows, refused.needed).min(rows / 2)
-            }
+        let whole = match self.meter.try_admit(batch, false) {
+            Ok(()) => return Ok(Parts::whole(batch)),
+            Err(refused) if refused.per_rows > 0 && rows > 1 => refused,
             Err(refused) => return Err(refused.error),
         };
-        // Parts of even size, each halved further should it be refused.
-        let size = rows.div_ceil(rows.div_ceil(part));
-        let mut parts = Vec::new();
-        for start in (0..rows).step_by(size) {
-            self.admit_halving(batch.slice(start, size.min(rows - start)), &mut parts)?;
+        // From the plan, not from what the budget holds right now, so
+        // that writers given the same batches split them alike; what a
+        // dictionary keeps of every part first.
+        let free = self.limit.saturating_sub(self.estimate.reserved());
+        let free = free.saturating_sub(whole.whole);
+        let room = self.meter.batch_room().saturating_add(free / 2);
+        let fit = rows as u128 * room as u128 / whole.per_rows.max(1) as u128;
+        let part = usize::try_from(fit)
+            .unwrap_or(usize::MAX)
+            .clamp(1, rows / 2);
+        let count = rows.div_ceil(part);
+        if count > MAX_PARTS {
+            return Err(whole.error);
+        }
+        let size = rows.div_ceil(count);
+        let mut pending: std::collections::VecDeque<(usize, usize)> = (0..rows)
+            .step_by(size)
+            .map(|start| (start, size.min(rows - start)))
+            .collect();
+        let snapshot = self.meter.kept_snapshot();
+        let mut parts = Vec::with_capacity(count);
+        while let Some((start, len)) = pending.pop_front() {
+            let joins = !parts.is_empty();
+            match self.meter.try_admit(&batch.slice(start, len), joins) {
+                Ok(()) => parts.push((start, len)),
+                Err(refused)
+                    if refused.room && len > 1 && parts.len() + pending.len() < MAX_PARTS =>
+                {
+                    let half = len / 2;
+                    pending.push_front((start + half, len - half));
+                    pending.push_front((start, half));
+                }
+                Err(refused) => {
+                    self.meter.restore_kept(snapshot);
+                    // A part of one row refused its room is the batch's
+                    // refusal; anything else, the part's own.
+                    return Err(match refused.room {
+                        true => whole.error,
+                        false => refused.error,
+                    });
+                }
+            }
         }
         self.meter.count_parted();
-        Ok(parts)
+        Ok(Parts::new(batch, parts))
+    }
+}
+
+/// The most parts [`SpillMonitor::admit_in_parts`] cuts a batch into: a
+/// batch that needs more is refused as `admit` refuses it.
+const MAX_PARTS: usize = 4096;
+
+/// The parts of a batch [`SpillMonitor::admit_in_parts`] admitted, in
+/// order: each a row slice of it, made as it is taken.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef)])?;
+/// let plan = parquet_spill::SpillOptions::new(32 << 20).plan(&batch.schema())?;
+/// let parts: Vec<RecordBatch> = plan.monitor().admit_in_parts(&batch)?.collect();
+/// assert_eq!(parts, [batch], "a batch that fits is one part");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Parts {
+    batch: arrow_array::RecordBatch,
+    ranges: std::vec::IntoIter<(usize, usize)>,
+}
+
+impl Parts {
+    /// `batch` as one part.
+    pub(crate) fn whole(batch: &arrow_array::RecordBatch) -> Self {
+        Self::new(batch, vec![(0, batch.num_rows())])
     }
 
-    fn admit_halving(
-        &self,
-        batch: arrow_array::RecordBatch,
-        parts: &mut Vec<arrow_array::RecordBatch>,
-    ) -> crate::Result<()> {
-        match self.meter.try_admit(&batch) {
-            Ok(()) => {
-                parts.push(batch);
-                Ok(())
-            }
-            Err(refused) if refused.needed > 0 && batch.num_rows() > 1 => {
-                let (rows, half) = (batch.num_rows(), batch.num_rows() / 2);
-                self.admit_halving(batch.slice(0, half), parts)?;
-                self.admit_halving(batch.slice(half, rows - half), parts)
-            }
-            Err(refused) => Err(refused.error),
+    fn new(batch: &arrow_array::RecordBatch, ranges: Vec<(usize, usize)>) -> Self {
+        Self {
+            batch: batch.clone(),
+            ranges: ranges.into_iter(),
         }
     }
 }
+
+impl Iterator for Parts {
+    type Item = arrow_array::RecordBatch;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (start, len) = self.ranges.next()?;
+        Some(self.batch.slice(start, len))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ranges.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Parts {}
 
 /// One planned writer's memory, part by part.
 ///
@@ -308,6 +377,7 @@ impl fmt::Display for WriterStats {
             )?;
             match self.batches_in_parts {
                 0 => writeln!(f)?,
+                1 => writeln!(f, "; 1 batch too large for it written in parts")?,
                 n => writeln!(f, "; {n} batches too large for it written in parts")?,
             }
         }

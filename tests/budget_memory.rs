@@ -586,6 +586,33 @@ fn a_batch_too_large_to_encode_whole_is_written_in_parts_within_the_limit() {
         heap > share,
         "written whole, {heap} within {share}: the test does not need parts"
     );
+    // Few distinct decimals, the batch not reserved: a dictionary keeps
+    // the buffers its entries were copied into until the chunk closes,
+    // and every part is admitted before any is written. At 16 MiB the
+    // first version undercounted them, and the heap went to 19.4 MB; now
+    // it is refused (the dictionary would keep 16 MiB of copies). At 24
+    // MiB it is written in parts.
+    for mib in [16, 24] {
+        let (heap, rss, share, parts, _) = run(&format!("dictionary:{mib}"));
+        println!(
+            "dictionary at {mib} MiB: peak heap {}, RSS growth {}, {parts} batches in parts",
+            measure::human_bytes(heap),
+            measure::human_bytes(rss),
+        );
+        assert!(
+            heap <= share,
+            "dictionary: peak heap {heap} over the limit {share}"
+        );
+        assert!(
+            rss <= share,
+            "dictionary: RSS growth {rss} over the limit {share}"
+        );
+        assert_eq!(
+            parts,
+            u64::from(mib == 24),
+            "written in parts at 24 MiB only"
+        );
+    }
 }
 
 #[test]
@@ -595,7 +622,13 @@ fn in_parts_child() {
         return;
     };
     let rows = 1 << 20;
-    let decimals = Decimal128Array::from_iter_values((0..rows).map(i128::from))
+    // `dictionary:MIB`: few distinct values at MIB, the batch not reserved.
+    let dictionary = how
+        .strip_prefix("dictionary:")
+        .map(|mib| mib.parse::<usize>().unwrap() * MIB);
+    // Distinct values, or each 2,048 times over.
+    let step = if dictionary.is_some() { 2048 } else { 1 };
+    let decimals = Decimal128Array::from_iter_values((0..rows).map(|i| i128::from(i / step)))
         .with_precision_and_scale(38, 2)
         .unwrap();
     let small = Int8Array::from_iter_values((0..rows).map(|i| (i % 100) as i8));
@@ -604,8 +637,10 @@ fn in_parts_child() {
         ("i", Arc::new(small) as ArrayRef),
     ])
     .unwrap();
-    let input = batch.get_array_memory_size();
-    let limit = 48 * MIB;
+    let (limit, input) = match dictionary {
+        Some(limit) => (limit, 0),
+        None => (48 * MIB, batch.get_array_memory_size()),
+    };
     let plan = SpillOptions::new(limit)
         .reserve(input)
         .threads(2)
@@ -631,14 +666,23 @@ fn in_parts_child() {
                 plan.into_writer_options(),
             )
             .unwrap();
-            let parts = match how.as_str() {
-                "arrow" => monitor.admit_in_parts(&batch).unwrap(),
-                _ => vec![batch.clone()],
+            let parts: Vec<RecordBatch> = match how.as_str() {
+                "whole" => vec![batch.clone()],
+                _ => match monitor.admit_in_parts(&batch) {
+                    Ok(parts) => parts.collect(),
+                    Err(e) => {
+                        println!("refused: {e}");
+                        Vec::new()
+                    }
+                },
             };
-            for part in &parts {
-                w.write(part).unwrap();
+            match parts.iter().try_for_each(|part| w.write(part)) {
+                Ok(()) => w.into_inner().unwrap(),
+                Err(e) => {
+                    println!("stopped: {e}");
+                    Crc(0)
+                }
             }
-            w.into_inner().unwrap()
         }
     };
     let heap = ALLOC.peak().saturating_sub(base);

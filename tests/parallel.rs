@@ -738,3 +738,101 @@ fn write_all_encodes_the_next_row_group_while_splicing_and_write_does_not() {
         "write_all put no page of the next row group during the splice"
     );
 }
+
+/// Batches too large to encode whole within the limit, written in parts,
+/// with row groups split by rows and by bytes: `write`, `write_all` (on one
+/// and two threads) and `ArrowWriter` with `admit_in_parts` write the same
+/// bytes, every row in order.
+#[test]
+fn batches_written_in_parts_split_row_groups_as_arrow_writer() {
+    use arrow_array::Decimal128Array;
+    use parquet::arrow::ArrowWriter;
+
+    let decimals = |from: i64, rows: i64| {
+        let values = Decimal128Array::from_iter_values((from..from + rows).map(i128::from))
+            .with_precision_and_scale(38, 2)
+            .unwrap();
+        RecordBatch::try_from_iter([("d", Arc::new(values) as ArrayRef)]).unwrap()
+    };
+    let batches = [
+        decimals(0, 700_000),
+        decimals(700_000, 1_000_003),
+        decimals(1_700_003, 123_457),
+    ];
+    let schema = batches[0].schema();
+    let read = |file: Vec<u8>| -> Vec<i128> {
+        let mut out = Vec::new();
+        for b in ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(file))
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let b = b.unwrap();
+            let d = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<Decimal128Array>()
+                .unwrap();
+            out.extend(d.values().iter().copied());
+        }
+        out
+    };
+    for props in [
+        WriterProperties::builder()
+            .set_max_row_group_row_count(Some(300_001))
+            .build(),
+        WriterProperties::builder()
+            .set_max_row_group_bytes(Some(3 << 20))
+            .build(),
+    ] {
+        for threads in [1, 2] {
+            let plan = || {
+                SpillOptions::new(48 << 20)
+                    .properties(props.clone())
+                    .threads(threads)
+                    .plan(&schema)
+                    .unwrap()
+            };
+            let plan_ = plan();
+            let monitor = plan_.monitor();
+            let mut serial = ArrowWriter::try_new_with_options(
+                Vec::new(),
+                schema.clone(),
+                plan_.into_writer_options(),
+            )
+            .unwrap();
+            for batch in &batches {
+                for part in monitor.admit_in_parts(batch).unwrap() {
+                    serial.write(&part).unwrap();
+                }
+            }
+            assert!(monitor.stats().batches_in_parts >= 1, "nothing was split");
+            let serial = serial.into_inner().unwrap();
+
+            let mut all =
+                ParallelWriter::try_new_with_plan(Vec::new(), schema.clone(), plan()).unwrap();
+            all.write_all(batches.iter().cloned().map(Ok::<_, ParquetError>))
+                .unwrap();
+            let all = all.into_inner().unwrap();
+            let mut each =
+                ParallelWriter::try_new_with_plan(Vec::new(), schema.clone(), plan()).unwrap();
+            for batch in &batches {
+                each.write(batch).unwrap();
+            }
+            let each = each.into_inner().unwrap();
+
+            assert!(
+                read(serial.clone()).into_iter().eq(0..1_823_460),
+                "rows out of order"
+            );
+            assert!(
+                all == serial,
+                "write_all on {threads} threads wrote other bytes"
+            );
+            assert!(
+                each == serial,
+                "write on {threads} threads wrote other bytes"
+            );
+        }
+    }
+}

@@ -648,9 +648,9 @@ fn page_header_statistics_are_expected_with_each_page() {
 /// copies of their own before encoding: a million-row `Decimal128(38, 2)`
 /// batch needs ~64 MB beside its 16 MB. `admit` refuses it under 32 MiB,
 /// keeps no room for it, and a smaller batch of the same column is admitted
-/// and written by the same writer. `admit_in_parts` admits it in halves
-/// (`ParallelWriter` from a plan does so itself, to the same bytes), and a
-/// batch of one row is one part.
+/// and written by the same writer. `admit_in_parts` admits it in parts
+/// (`ParallelWriter` from a plan does so itself, to the same bytes); a
+/// batch of which one row is too large is refused, keeping nothing.
 #[test]
 fn a_batch_too_large_to_encode_whole_is_refused_by_admit_and_written_in_parts() {
     use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
@@ -700,7 +700,7 @@ fn a_batch_too_large_to_encode_whole_is_refused_by_admit_and_written_in_parts() 
     let mut serial = Vec::new();
     let (monitor, mut writer) =
         parquet_spill::testkit::planned_arrow_writer(&mut serial, batch.schema(), plan()).unwrap();
-    let parts = monitor.admit_in_parts(&batch).unwrap();
+    let parts: Vec<RecordBatch> = monitor.admit_in_parts(&batch).unwrap().collect();
     assert!(parts.len() > 1, "{} parts", parts.len());
     assert_eq!(parts.iter().map(|p| p.num_rows()).sum::<usize>(), 1 << 20);
     let room = monitor.stats().batch_room;
@@ -710,7 +710,7 @@ fn a_batch_too_large_to_encode_whole_is_refused_by_admit_and_written_in_parts() 
     }
     writer.close().unwrap();
     assert_eq!(monitor.stats().batches_in_parts, 1);
-    assert!(monitor.stats().to_string().contains("1 batches too large"));
+    assert!(monitor.stats().to_string().contains("1 batch too large"));
     let mut parallel =
         parquet_spill::ParallelWriter::try_new_with_plan(Vec::new(), batch.schema(), plan())
             .unwrap();
@@ -736,18 +736,27 @@ fn a_batch_too_large_to_encode_whole_is_refused_by_admit_and_written_in_parts() 
         "the rows read back differ"
     );
 
-    // A single row too large is refused as `admit` refuses it.
-    let one = RecordBatch::try_from_iter([(
-        "d",
-        Arc::new(
-            Decimal128Array::from_iter_values([1])
-                .with_precision_and_scale(38, 2)
-                .unwrap(),
-        ) as ArrayRef,
-    )])
-    .unwrap();
-    let tiny = SpillOptions::new(32 << 20).plan(&one.schema()).unwrap();
-    assert_eq!(tiny.monitor().admit_in_parts(&one).unwrap().len(), 1);
+    // A batch that fits is one part.
+    let one = batch.slice(0, 1);
+    assert_eq!(plan().monitor().admit_in_parts(&one).unwrap().len(), 1);
+
+    // A batch of which one row is too large is refused as `admit` refuses
+    // the whole batch, and keeps nothing: a list of 8 Mi `Int8`s in one
+    // row (levels, and the values copied as `Int32`s, ~100 MB) and a short one.
+    let values = arrow_array::Int8Array::from_iter_values((0..(8 << 20) + 1).map(|i| i as i8));
+    let offsets = arrow_buffer::OffsetBuffer::new(vec![0, 8 << 20, (8 << 20) + 1].into());
+    let item = Arc::new(Field::new("item", DataType::Int8, false));
+    let list = arrow_array::ListArray::new(item, offsets, Arc::new(values), None);
+    let lists = RecordBatch::try_from_iter([("l", Arc::new(list) as ArrayRef)]).unwrap();
+    let plan = SpillOptions::new(32 << 20).plan(&lists.schema()).unwrap();
+    let monitor = plan.monitor();
+    match monitor.admit_in_parts(&lists) {
+        Err(Error::BatchTooLarge { rows: 2, .. }) => {}
+        other => panic!("expected BatchTooLarge for the 2 rows, got {other:?}"),
+    }
+    let stats = monitor.stats();
+    assert_eq!((stats.batch_room, stats.batches_in_parts), (0, 0));
+    assert_eq!(monitor.admit_in_parts(&lists.slice(1, 1)).unwrap().len(), 1);
 }
 
 /// A nullable fixed-width column without nulls reaches parquet's encoder in

@@ -512,8 +512,8 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
             let parts = monitor
                 .admit_in_parts(&batch)
                 .map_err(|e| context(ParquetError::from(e)))?;
-            for part in &parts {
-                writer.write(part).map_err(context)?;
+            for part in parts {
+                writer.write(&part).map_err(context)?;
             }
         }
         // Its meter's reservations go with the writer's plan.

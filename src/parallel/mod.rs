@@ -36,7 +36,6 @@
 
 mod pool;
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::num::NonZeroUsize;
 
@@ -52,7 +51,7 @@ use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 
 use crate::error::Error;
 use crate::spill_plan::SpillPlan;
-use crate::stats::SpillMonitor;
+use crate::stats::{Parts, SpillMonitor};
 use pool::{again, Pool, Splice};
 
 /// Batches a [`ParallelWriter`] may still hold after `write` returns (the
@@ -304,9 +303,12 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// encode it (a batch too large for that within the limit is written
     /// in row slices that fit) and for the pages its byte-array values
     /// longer than the plan's pages make, or the batch is refused with
-    /// [`Error::PageTooLong`] (or [`Error::BatchTooLarge`], where one row is
-    /// too large) and nothing of it is written (the writer goes on). [`try_new_with_plan`](Self::try_new_with_plan) does this
-    /// itself; use it when the plan's writer options went to
+    /// [`Error::PageTooLong`], [`Error::BatchTooLarge`] (where even one row
+    /// is too large) or [`Error::PageMetadataExhausted`] (no room for the
+    /// copies of its values statistics or a dictionary keep) and nothing of
+    /// it is written (the writer goes on).
+    /// [`try_new_with_plan`](Self::try_new_with_plan) does this itself; use
+    /// it when the plan's writer options went to
     /// [`try_new_with_options`](Self::try_new_with_options).
     ///
     /// ```
@@ -455,7 +457,8 @@ impl<W: Write + Send> ParallelWriter<W> {
         self.encoder.healthy()?;
         let mut input = Input {
             batches: batches.into_iter(),
-            next: VecDeque::new(),
+            rest: None,
+            parts: None,
         };
         let mut full = match self.encoder.encode_until_full(&mut input, None)? {
             Outcome::Ended => return Ok(()),
@@ -687,11 +690,12 @@ impl<W: Write + Send> ParallelWriter<W> {
     }
 }
 
-/// The caller's batches, and rows already admitted but not yet written
-/// (the rest of a batch, the parts of one admitted in parts).
+/// The caller's batches, and rows already admitted but not yet written:
+/// the rest of a part a full row group left, then the parts after it.
 struct Input<I> {
     batches: I,
-    next: VecDeque<RecordBatch>,
+    rest: Option<RecordBatch>,
+    parts: Option<Parts>,
 }
 
 /// Why [`Encoder::encode_until_full`] stopped.
@@ -724,7 +728,7 @@ impl Encoder {
 
     /// Refuse a batch this writer cannot take; the parts to write it in
     /// (one, unless the monitor admits it in parts).
-    fn check(&self, batch: &RecordBatch) -> Result<Vec<RecordBatch>> {
+    fn check(&self, batch: &RecordBatch) -> Result<Parts> {
         if self.finished {
             return Err(Error::WriterFailed {
                 cause: "the file is already finished".into(),
@@ -747,7 +751,7 @@ impl Encoder {
         }
         match &self.monitor {
             Some(monitor) => Ok(monitor.admit_in_parts(batch)?),
-            None => Ok(vec![batch.clone()]),
+            None => Ok(Parts::whole(batch)),
         }
     }
 
@@ -810,11 +814,15 @@ impl Encoder {
         E: From<ParquetError>,
     {
         loop {
-            let batch = match input.next.pop_front() {
+            let admitted = input
+                .rest
+                .take()
+                .or_else(|| input.parts.as_mut().and_then(Iterator::next));
+            let batch = match admitted {
                 Some(batch) => batch,
                 None => match input.batches.next() {
                     Some(batch) => {
-                        input.next.extend(self.check(&batch?)?);
+                        input.parts = Some(self.check(&batch?)?);
                         continue;
                     }
                     None => return Ok(Outcome::Ended),
@@ -826,11 +834,9 @@ impl Encoder {
             let step = self.step(batch, again(&mut splice));
             match self.record(step)? {
                 Step::Done => {}
-                Step::Continue(rest) => input.next.push_front(rest),
+                Step::Continue(rest) => input.rest = Some(rest),
                 Step::Full(rest) => {
-                    if let Some(rest) = rest {
-                        input.next.push_front(rest);
-                    }
+                    input.rest = rest;
                     return Ok(Outcome::Full);
                 }
             }

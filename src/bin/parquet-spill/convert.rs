@@ -94,7 +94,8 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
             .with_context(|| writing(args))?
             .with_threads(threads(args));
     if let Some(monitor) = &planned.monitor {
-        // Long values make room (or are refused) before they are encoded.
+        // Each batch makes room before it is encoded (for its long values,
+        // and to encode it, in parts if need be), or is refused.
         writer = writer.with_monitor(monitor.clone());
     }
     let metadata = write(writer, &schema, &probed, &batch_rows, held, args, &gauges)?;

@@ -322,9 +322,9 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         // parquet could not encode it whole within the limit).
         let parts = match &monitor {
             Some(m) => m.admit_in_parts(batch).map_err(ParquetError::from),
-            None => Ok(vec![batch.clone()]),
+            None => Ok(crate::Parts::whole(batch)),
         };
-        if let Err(e) = parts.and_then(|parts| parts.iter().try_for_each(|p| writer.write(p))) {
+        if let Err(e) = parts.and_then(|mut parts| parts.try_for_each(|p| writer.write(&p))) {
             // What the process had spent when it stopped, for the caller to check.
             let rss = rss_base
                 .zip(crate::rss::peak())
