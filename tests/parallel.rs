@@ -761,21 +761,14 @@ fn batches_written_in_parts_split_row_groups_as_arrow_writer() {
     ];
     let schema = batches[0].schema();
     let read = |file: Vec<u8>| -> Vec<i128> {
-        let mut out = Vec::new();
-        for b in ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(file))
-            .unwrap()
-            .build()
-            .unwrap()
-        {
-            let b = b.unwrap();
-            let d = b
-                .column(0)
+        let batches = parquet_spill::testkit::read_parquet(file).unwrap();
+        let decimals = batches.iter().map(|b| {
+            b.column(0)
                 .as_any()
                 .downcast_ref::<Decimal128Array>()
-                .unwrap();
-            out.extend(d.values().iter().copied());
-        }
-        out
+                .unwrap()
+        });
+        decimals.flat_map(|d| d.values().to_vec()).collect()
     };
     for props in [
         WriterProperties::builder()

@@ -717,20 +717,14 @@ fn a_batch_too_large_to_encode_whole_is_refused_by_admit_and_written_in_parts() 
     parallel.write(&batch).unwrap();
     let parallel = parallel.into_inner().unwrap();
     assert!(parallel == serial, "ParallelWriter wrote other bytes");
-    let mut read = Vec::new();
-    for b in ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(serial))
-        .unwrap()
-        .build()
-        .unwrap()
-    {
-        let b = b.unwrap();
-        let d = b
-            .column(0)
+    let batches = testkit::read_parquet(serial).unwrap();
+    let decimals = batches.iter().map(|b| {
+        b.column(0)
             .as_any()
             .downcast_ref::<Decimal128Array>()
-            .unwrap();
-        read.extend(d.values().iter().copied());
-    }
+            .unwrap()
+    });
+    let read: Vec<i128> = decimals.flat_map(|d| d.values().to_vec()).collect();
     assert!(
         read.into_iter().eq((0..1 << 20).map(i128::from)),
         "the rows read back differ"

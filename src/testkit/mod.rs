@@ -51,6 +51,6 @@ pub use throttled::{ThrottleConfig, ThrottledStoreFactory};
 #[cfg(target_os = "linux")]
 pub use tmpfs::Tmpfs;
 pub use write::{
-    planned_arrow_writer, write_parallel_writer, write_parallel_writer_all, write_parquet,
-    write_parquet_parallel,
+    planned_arrow_writer, read_parquet, write_parallel_writer, write_parallel_writer_all,
+    write_parquet, write_parquet_parallel,
 };

@@ -41,6 +41,25 @@ pub fn write_parquet(
     Ok(Bytes::from(writer.into_inner()?))
 }
 
+/// Read a whole Parquet file back, batch by batch.
+///
+/// ```
+/// use parquet_spill::testkit::{all_types_batch, read_parquet, write_parquet};
+/// let batch = all_types_batch(50, 3);
+/// let bytes = write_parquet(&[batch.clone()], Default::default(), None)?;
+/// let read = read_parquet(bytes)?;
+/// assert_eq!(read.iter().map(|b| b.num_rows()).sum::<usize>(), 50);
+/// # Ok::<(), parquet::errors::ParquetError>(())
+/// ```
+pub fn read_parquet(file: impl Into<Bytes>) -> Result<Vec<RecordBatch>> {
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file.into())?
+            .build()?;
+    reader
+        .collect::<std::result::Result<_, _>>()
+        .map_err(ParquetError::from)
+}
+
 /// An `ArrowWriter` of `schema` to `out` made from `plan`, and the plan's monitor (to
 /// [`admit`](crate::SpillMonitor::admit) batches and read its stats).
 ///
