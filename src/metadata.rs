@@ -273,6 +273,9 @@ pub(crate) struct Refused {
     /// Whether it was refused the room to encode it, which parts of it
     /// need less of.
     pub room: bool,
+    /// Whether a smaller part of it might be admitted: refused the room,
+    /// or the copies statistics keep (of a part's size).
+    pub smaller: bool,
     /// About what it needed that parts of it need less of (the room to
     /// encode it, the copies of its fixed-length values statistics keep);
     /// 0 where it was refused for a long value.
@@ -317,6 +320,8 @@ pub(crate) struct Meter {
     /// will keep its batches' buffers, known before its first chunk opens
     /// ([`Meter::with_model`]).
     model: Option<CostModel>,
+    /// The row-group row limit: how many chunks a batch may open.
+    group_rows: Option<usize>,
 }
 
 impl Meter {
@@ -337,6 +342,7 @@ impl Meter {
             chunks: AtomicU64::new(0),
             parted: AtomicU64::new(0),
             model: None,
+            group_rows: None,
         })
     }
 
@@ -346,8 +352,11 @@ impl Meter {
     /// took the room left (a sweep's first batch took 12.3 MiB of 64) made
     /// that chunk stop the write with [`Error::PageMetadataExhausted`]
     /// where parts of it would have been written.
-    pub(crate) fn with_model(mut self, model: CostModel) -> Self {
+    /// `group_rows`, the row-group row limit, tells how many chunks a
+    /// batch may open, for sizing its parts.
+    pub(crate) fn with_model(mut self, model: CostModel, group_rows: Option<usize>) -> Self {
         self.model = Some(model);
+        self.group_rows = group_rows;
         self
     }
 
@@ -715,18 +724,17 @@ impl Meter {
         // With the allocator's share of it, as the plan takes of the limit.
         let needed = encoding.saturating_add(encoding / crate::plan::ALLOCATOR_SHARE);
         // What parts of it would need: the room, and the copies of its
-        // fixed-length values statistics may keep (the open page's and the
-        // chunk's), or a dictionary (whatever the parts).
-        let copies = scan
-            .fixed_len
-            .iter()
-            .fold(0usize, |n, &b| n.saturating_add(b));
+        // fixed-length values that statistics keep (two a chunk, of the
+        // largest part: as many chunks as it may open) or a dictionary
+        // keeps (of every part, whatever their size).
+        let (statistics, dictionary) = self.kept_copies(&scan.fixed_len, batch.num_rows());
         let by_rows = |error, room| {
             Box::new(Refused {
                 error,
                 room,
-                per_rows: needed.saturating_add(copies.saturating_mul(4)),
-                whole: copies,
+                smaller: room,
+                per_rows: needed.saturating_add(statistics),
+                whole: dictionary,
             })
         };
         let mut room = lock(&self.batch_room);
@@ -745,7 +753,10 @@ impl Meter {
             Err(e) => {
                 room.shrink(more);
                 // The buffers parquet copies the batch's values into.
-                return Err(by_rows(e, false));
+                // Smaller parts keep smaller copies in statistics.
+                let mut refused = by_rows(e, false);
+                refused.smaller = statistics > 0;
+                return Err(refused);
             }
         };
         let long = self.cover_long_pages_below(&pages, threshold);
@@ -761,6 +772,7 @@ impl Meter {
                 Err(Box::new(Refused {
                     error,
                     room: false,
+                    smaller: false,
                     per_rows: 0,
                     whole: 0,
                 }))
@@ -783,6 +795,40 @@ impl Meter {
             return size;
         }
         lock(&self.longest).get(column).copied().unwrap_or(0)
+    }
+
+    /// What statistics (in proportion to the part's rows) and
+    /// dictionaries (whatever the parts) may keep of a batch whose leaves'
+    /// copies of their fixed-length values take `fixed_len` bytes: the
+    /// plan's model where it is known, else what each leaf's chunks told.
+    fn kept_copies(&self, fixed_len: &[usize], rows: usize) -> (usize, usize) {
+        // The chunks the batch may open.
+        let opens = self
+            .group_rows
+            .map_or(1, |group| rows.div_ceil(group.max(1)).saturating_add(1));
+        let kept = lock(&self.kept);
+        let (mut statistics, mut dictionary) = (0usize, 0usize);
+        for (leaf, &bytes) in fixed_len.iter().enumerate().filter(|(_, &b)| b > 0) {
+            let state = kept.leaves.get(leaf).copied().unwrap_or_default();
+            let (keeps, dictionary_keeps) = match &self.model {
+                Some(model) => {
+                    let cost = model(leaf);
+                    (cost.keeps_values, cost.dictionary_keeps_values)
+                }
+                None => (state.statistics, state.dictionary),
+            };
+            if let Some(cap) = keeps {
+                // Two of the largest part for each chunk so far, those the
+                // batch may open, and the open page's.
+                let chunks = state.chunks.max(1).saturating_add(opens).saturating_add(1);
+                let per_chunk = bytes.min(cap).saturating_mul(2);
+                statistics = statistics.saturating_add(per_chunk.saturating_mul(chunks));
+            }
+            if let Some(cap) = dictionary_keeps {
+                dictionary = dictionary.saturating_add(bytes.min(cap));
+            }
+        }
+        (statistics, dictionary)
     }
 
     /// Count a batch admitted in parts.
@@ -1222,7 +1268,7 @@ mod tests {
         });
         let meter = Meter::new(&budget, 1, NO_LONG_PAGES)
             .unwrap()
-            .with_model(model);
+            .with_model(model, None);
         meter.batch_keeps_values(&[0, 100], false).unwrap();
         assert_eq!(meter.bytes(), 100, "what the first chunk will keep");
         meter
@@ -1233,7 +1279,7 @@ mod tests {
         // when the chunk opens.
         let meter = Meter::new(&budget, 1, NO_LONG_PAGES)
             .unwrap()
-            .with_model(Arc::new(|_| statistics(usize::MAX)));
+            .with_model(Arc::new(|_| statistics(usize::MAX)), None);
         let err = meter.batch_keeps_values(&[2000], false).unwrap_err();
         assert!(matches!(err, Error::PageMetadataExhausted { what, .. } if what == KEPT_VALUES));
         assert_eq!(meter.bytes(), 0);

@@ -439,8 +439,10 @@ impl SpillOptions {
             .with_headroom(move |b| b.unplanned_room(writers))
             .with_metered_arena();
         let meter = Arc::new(
-            Meter::new(&budget, self.threads, planned.long_pages)?
-                .with_model(Arc::clone(&planned.metadata)),
+            Meter::new(&budget, self.threads, planned.long_pages)?.with_model(
+                Arc::clone(&planned.metadata),
+                planned.props.max_row_group_row_count(),
+            ),
         );
         let monitor = SpillMonitor::new(
             budget,

@@ -153,26 +153,33 @@ impl SpillMonitor {
     /// could not encode it whole within the limit
     /// ([`Error::BatchTooLarge`](crate::Error::BatchTooLarge), or no room
     /// for the copies of its fixed-length values that statistics keep), in
-    /// parts: row slices (no copy) of even size, sized from the plan so
-    /// that a part takes at most the room already held for batches and
-    /// half of what the plan's reservations leave of the limit (the rest
-    /// is for the chunks and page metadata the part's pages bring), and
-    /// halved should one still be refused. Every part is admitted before
-    /// this returns; write them in order, each with its own `write`: the
-    /// file holds the same rows, in pages parquet splits as it would for
-    /// batches of that size.
+    /// parts: row slices (no copy, made as they are taken) of even size,
+    /// sized from the plan so that a part takes at most the room already
+    /// held for batches and half of what the plan's reservations leave of
+    /// the limit less what dictionaries would keep of the whole batch (the
+    /// rest is for the chunks and page metadata the parts' pages bring;
+    /// statistics are counted keeping two copies of a part for every chunk
+    /// so far and every chunk the batch may open), and halved should one
+    /// still be refused its room or its statistics' copies; at most 4,096
+    /// parts. Every part is admitted before this returns; write them in
+    /// order, each with its own `write`: the file holds the same rows, in
+    /// pages parquet splits as it would for batches of that size.
     /// [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
     /// does this for every batch; with `ArrowWriter`, call it in place of
-    /// `admit`. Two writers given the same batches split them alike (so a
-    /// planned `ParallelWriter` writes `ArrowWriter`'s bytes), unless a
-    /// part had to be halved, which depends on what the budget held then.
+    /// `admit`. Two writers given the same batches cut them alike (so a
+    /// planned `ParallelWriter` writes `ArrowWriter`'s bytes) unless a part
+    /// had to be halved or the whole batch was admitted by one and not the
+    /// other: both depend on what the budget held at that moment.
     ///
     /// Fails as `admit` does where a part is refused for another reason
-    /// (a value longer than the pages can take), or with the whole batch's
-    /// refusal where even parts of one row are refused; nothing of the
-    /// batch is then kept as admitted but the room made for batches
-    /// (which only grows). Batches admitted in parts are counted
-    /// ([`WriterStats::batches_in_parts`]).
+    /// (a value longer than the pages can take, what a dictionary keeps),
+    /// or with the whole batch's refusal where parts of one row are still
+    /// refused their room. The copies the earlier parts charged as kept are
+    /// then given back and nothing of the batch should be written; the
+    /// room made for batches and for long pages stays (it only grows).
+    /// Admit on the writer's thread: a chunk opened meanwhile by another
+    /// thread would be undone with them. Batches admitted in parts are
+    /// counted ([`WriterStats::batches_in_parts`]).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -209,26 +216,25 @@ impl SpillMonitor {
         let free = free.saturating_sub(whole.whole);
         let room = self.meter.batch_room().saturating_add(free / 2);
         let fit = rows as u128 * room as u128 / whole.per_rows.max(1) as u128;
+        let fewest = rows.div_ceil(MAX_PARTS);
         let part = usize::try_from(fit)
             .unwrap_or(usize::MAX)
-            .clamp(1, rows / 2);
-        let count = rows.div_ceil(part);
-        if count > MAX_PARTS {
-            return Err(whole.error);
-        }
-        let size = rows.div_ceil(count);
+            .clamp(fewest, (rows / 2).max(fewest));
+        let size = rows.div_ceil(rows.div_ceil(part));
         let mut pending: std::collections::VecDeque<(usize, usize)> = (0..rows)
             .step_by(size)
             .map(|start| (start, size.min(rows - start)))
             .collect();
         let snapshot = self.meter.kept_snapshot();
-        let mut parts = Vec::with_capacity(count);
+        let mut parts = Vec::new();
         while let Some((start, len)) = pending.pop_front() {
             let joins = !parts.is_empty();
             match self.meter.try_admit(&batch.slice(start, len), joins) {
                 Ok(()) => parts.push((start, len)),
                 Err(refused)
-                    if refused.room && len > 1 && parts.len() + pending.len() < MAX_PARTS =>
+                    if refused.smaller
+                        && len > 1
+                        && parts.len() + pending.len() + 1 < MAX_PARTS =>
                 {
                     let half = len / 2;
                     pending.push_front((start + half, len - half));

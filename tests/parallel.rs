@@ -772,15 +772,17 @@ fn batches_written_in_parts_split_row_groups_as_arrow_writer() {
     };
     for props in [
         WriterProperties::builder()
+            .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(300_001))
             .build(),
         WriterProperties::builder()
+            .set_dictionary_enabled(false)
             .set_max_row_group_bytes(Some(3 << 20))
             .build(),
     ] {
         for threads in [1, 2] {
             let plan = || {
-                SpillOptions::new(48 << 20)
+                SpillOptions::new(80 << 20)
                     .properties(props.clone())
                     .threads(threads)
                     .plan(&schema)
