@@ -274,7 +274,7 @@ pub(crate) struct Refused {
     /// need less of.
     pub room: bool,
     /// Whether a smaller part of it might be admitted: refused the room,
-    /// or the copies statistics keep (of a part's size).
+    /// or where statistics keep copies (of a part's size).
     pub smaller: bool,
     /// About what it needed that parts of it need less of (the room to
     /// encode it, the copies of its fixed-length values statistics keep);
@@ -727,12 +727,13 @@ impl Meter {
         // fixed-length values that statistics keep (two a chunk, of the
         // largest part: as many chunks as it may open) or a dictionary
         // keeps (of every part, whatever their size).
-        let (statistics, dictionary) = self.kept_copies(&scan.fixed_len, batch.num_rows());
+        // Looked at only where the batch is refused: not on every batch.
         let by_rows = |error, room| {
+            let (statistics, dictionary) = self.kept_copies(&scan.fixed_len, batch.num_rows());
             Box::new(Refused {
                 error,
                 room,
-                smaller: room,
+                smaller: room || statistics > 0,
                 per_rows: needed.saturating_add(statistics),
                 whole: dictionary,
             })
@@ -754,9 +755,7 @@ impl Meter {
                 room.shrink(more);
                 // The buffers parquet copies the batch's values into.
                 // Smaller parts keep smaller copies in statistics.
-                let mut refused = by_rows(e, false);
-                refused.smaller = statistics > 0;
-                return Err(refused);
+                return Err(by_rows(e, false));
             }
         };
         let long = self.cover_long_pages_below(&pages, threshold);
