@@ -69,6 +69,11 @@ pub(crate) const ALLOCATOR_SHARE: usize = 20;
 const TIGHT_TRUNCATE: usize = 16;
 /// Smallest page row-count limit the planner sets.
 const MIN_ROWS: usize = 1024;
+/// The fewest rows a page of a leaf whose encoder keeps a handle per value
+/// ([`model::Leaf::delta_handles`]) is given, with a write batch as small
+/// (the hand-tuned configuration's): such a leaf keeps up to ~200 KiB at
+/// [`MIN_ROWS`], a quarter of that here.
+const DELTA_ROWS: usize = 256;
 
 /// What the planner decided for one setting, and why.
 ///
@@ -279,6 +284,7 @@ impl<'a> Columns<'a> {
                         props.compression(path),
                         bloom,
                     )
+                    .with_encoding(props.encoding(path), props.writer_version())
                 }
             })
             .collect();
@@ -574,20 +580,33 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
         let dictionary = fixed
             .dictionary_page
             .unwrap_or_else(|| (page / 4).max(1024).min(props.dictionary_page_size_limit()));
+        // Leaves whose encoder keeps a handle per value may take fewer rows
+        // a page (and the write batch with them) before anything else is
+        // given up at this page size.
+        let mut delta_rows = vec![rows];
+        if columns.leaves.iter().any(|l| l.delta_handles) && rows > DELTA_ROWS {
+            delta_rows.push(DELTA_ROWS);
+        }
         for dictionary_on in [true, false] {
             for &truncate in &truncations {
-                let mut s = Settings {
-                    page,
-                    dictionary,
-                    rows,
-                    group_rows: props.max_row_group_row_count(),
-                    batch,
-                    dictionary_on,
-                    truncate,
-                    long_trigger: 0,
-                };
-                s.long_trigger = long_page_trigger(model::splice(&columns.leaves, &s));
-                rungs.push(s);
+                for &delta_rows in &delta_rows {
+                    let mut s = Settings {
+                        page,
+                        dictionary,
+                        rows,
+                        delta_rows,
+                        group_rows: props.max_row_group_row_count(),
+                        batch: match fixed.write_batch {
+                            Some(_) => batch,
+                            None => batch.min(delta_rows),
+                        },
+                        dictionary_on,
+                        truncate,
+                        long_trigger: 0,
+                    };
+                    s.long_trigger = long_page_trigger(model::splice(&columns.leaves, &s));
+                    rungs.push(s);
+                }
             }
         }
     }
@@ -748,6 +767,15 @@ fn apply(
             );
         }
         b = b.set_column_dictionary_page_size_limit(path.clone(), dictionary);
+        if leaf.rows(s) != s.rows {
+            note(
+                column.clone(),
+                "data_page_row_count_limit",
+                s.rows.to_string(),
+                leaf.rows(s).to_string(),
+            );
+            b = b.set_column_data_page_row_count_limit(path.clone(), leaf.rows(s));
+        }
         if leaf.dictionary && !leaf.dictionary_on(s) {
             note(
                 column.clone(),

@@ -25,9 +25,9 @@
 //!   written ([`crate::metadata`]); the model gives the per-page and
 //!   per-chunk costs.
 
-use parquet::basic::{Compression, LogicalType, Type as PhysicalType};
+use parquet::basic::{Compression, Encoding, LogicalType, Type as PhysicalType};
 use parquet::file::properties::{
-    EnabledStatistics, DEFAULT_BLOOM_FILTER_NDV, DEFAULT_STATISTICS_TRUNCATE_LENGTH,
+    EnabledStatistics, WriterVersion, DEFAULT_BLOOM_FILTER_NDV, DEFAULT_STATISTICS_TRUNCATE_LENGTH,
 };
 use parquet::schema::types::ColumnDescriptor;
 
@@ -49,6 +49,19 @@ const MIN_VALUE_LEN: usize = 4;
 /// 73 to 4,096 rows; small batches leave the most capacity behind).
 const PAGE_GROWTH_PCT: usize = 125;
 const BYTES_GROWTH_PCT: usize = 165;
+
+/// A `ByteArray` handle (an `Option<Bytes>`) kept per value by parquet's
+/// `DELTA_BYTE_ARRAY` encoder of fixed-length byte arrays.
+const DELTA_HANDLE: usize = 32;
+/// The block `bytes` allocates to share a value it was handed whole, once a
+/// slice of it is taken.
+const DELTA_SHARED: usize = 24;
+
+/// What glibc's malloc takes for a request of `bytes`: 8 bytes of header,
+/// rounded up to 16, at least 32.
+fn malloc_chunk(bytes: usize) -> usize {
+    (bytes.saturating_add(8 + 15) & !15).max(32)
+}
 
 /// Metadata per page until the file closes: the offset-index entry.
 const PAGE_OFFSET_INDEX: usize = 32;
@@ -100,6 +113,10 @@ pub(crate) struct Settings {
     pub dictionary: usize,
     /// Data page row-count limit.
     pub rows: usize,
+    /// The row-count limit of leaves whose encoder keeps a handle per value
+    /// ([`Leaf::delta_handles`]): at most `rows`, and then the write batch
+    /// is no larger either.
+    pub delta_rows: usize,
     /// The caller's row-group row limit: no column writer ever holds more
     /// rows than that, whatever the page limits.
     pub group_rows: Option<usize>,
@@ -152,6 +169,11 @@ pub(crate) struct Leaf {
     /// The caller's statistics truncation length (a chunk's minimum and
     /// maximum; the column index has its own, [`Settings::truncate`]).
     pub statistics_truncate: Option<usize>,
+    /// A fixed-length byte array encoded `DELTA_BYTE_ARRAY` (the caller's
+    /// choice, or `PARQUET_2_0`'s default) once a dictionary is off or
+    /// full: parquet 60.1's encoder keeps a handle on every value of a page
+    /// ([`Leaf::delta_handles`]).
+    pub delta_handles: bool,
 }
 
 impl Leaf {
@@ -194,7 +216,67 @@ impl Leaf {
                     Some(LogicalType::Decimal { .. } | LogicalType::Float16)
                 ),
             statistics_truncate: DEFAULT_STATISTICS_TRUNCATE_LENGTH,
+            delta_handles: false,
         }
+    }
+
+    /// This leaf's data page row-count limit at these settings.
+    pub(crate) fn rows(&self, s: &Settings) -> usize {
+        match self.delta_handles {
+            true => s.delta_rows,
+            false => s.rows,
+        }
+    }
+
+    /// With the encoding parquet gives this leaf where a dictionary is off
+    /// or full: the caller's, or else the writer version's default (with
+    /// `PARQUET_2_0`, `DELTA_BYTE_ARRAY` for byte arrays fixed-length or
+    /// not; parquet 60.1's private `fallback_encoding`).
+    pub(crate) fn with_encoding(
+        mut self,
+        encoding: Option<Encoding>,
+        version: WriterVersion,
+    ) -> Self {
+        let encoding = encoding.unwrap_or(match version {
+            WriterVersion::PARQUET_2_0 if self.physical == PhysicalType::FIXED_LEN_BYTE_ARRAY => {
+                Encoding::DELTA_BYTE_ARRAY
+            }
+            _ => Encoding::PLAIN,
+        });
+        self.delta_handles = self.physical == PhysicalType::FIXED_LEN_BYTE_ARRAY
+            && encoding == Encoding::DELTA_BYTE_ARRAY;
+        self
+    }
+
+    /// What a fixed-length byte array's `DELTA_BYTE_ARRAY` encoder keeps of
+    /// a page beyond its encoded bytes. parquet 60.1 (the generic encoder
+    /// `DeltaByteArrayEncoder`, not the arrow writer's own byte-array one)
+    /// keeps every value's suffix as a `ByteArray` slice of the value it
+    /// copied out of the batch: a 32-byte handle in a vector that doubles,
+    /// and, for a suffix that is not empty, the value's own allocation and
+    /// the 24-byte block `bytes` makes to share it. A page's size counts
+    /// only suffix bytes and bit-packed lengths, nothing for a value equal
+    /// to the one before, so rows end the page: up to the row limit plus
+    /// the larger of a write batch and the row limit (a batch without
+    /// nulls is handed over in row-limit pieces), and no more than a row
+    /// group's. A repeated leaf is taken at one value a row, as for a
+    /// dictionary's indices.
+    fn delta_handles(&self, s: &Settings) -> usize {
+        if !self.delta_handles {
+            return 0;
+        }
+        let page = s.delta_rows.saturating_add(s.delta_rows.max(s.batch));
+        let values = self
+            .group_values(s)
+            .map_or(page, |group| page.min(group.saturating_add(s.batch)));
+        let width = self.width.unwrap_or(1);
+        let handles = values
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX)
+            .saturating_mul(DELTA_HANDLE);
+        // The value and the shared block, each at least an allocator chunk.
+        let kept = malloc_chunk(width).saturating_add(malloc_chunk(DELTA_SHARED));
+        handles.saturating_add(values.saturating_mul(kept))
     }
 
     /// The fewest bytes a full page holds: the row limit can end a page
@@ -206,7 +288,7 @@ impl Leaf {
             Some(w) => w.max(1),
             None => 16,
         };
-        s.page.min(s.rows.saturating_mul(width)).max(1)
+        s.page.min(self.rows(s).saturating_mul(width)).max(1)
     }
 
     /// Bytes a page holds when it is flushed, at most.
@@ -219,9 +301,9 @@ impl Leaf {
     fn page_limit_bytes(&self, s: &Settings) -> usize {
         match self.width {
             // Repeated columns count rows, not values: only bytes bound them.
-            Some(w) if !self.repeated => {
-                s.page.min(s.rows.saturating_add(s.batch).saturating_mul(w))
-            }
+            Some(w) if !self.repeated => s
+                .page
+                .min(self.rows(s).saturating_add(s.batch).saturating_mul(w)),
             _ => s.page,
         }
     }
@@ -255,6 +337,7 @@ impl Leaf {
             Some(group) if group < self.page_limit_bytes(s) => group.saturating_mul(2),
             _ => self.page_bytes(s).saturating_mul(growth) / 100,
         };
+        let plain = plain.saturating_add(self.delta_handles(s));
         let values = if self.dictionary_on(s) {
             plain.max(self.dictionary_phase(s))
         } else {
@@ -305,8 +388,8 @@ impl Leaf {
         };
         // A page's indices as u64s: up to the row limit, plus one batch,
         // and no more than a row group's.
-        let page_indices = s
-            .rows
+        let page_indices = self
+            .rows(s)
             .checked_next_power_of_two()
             .unwrap_or(usize::MAX)
             .saturating_add(s.batch);
@@ -325,9 +408,17 @@ impl Leaf {
     /// values of a batch past the page limit, the encoded page and its
     /// compressed copy, and the codec's scratch.
     fn transient(&self, s: &Settings) -> usize {
+        // A `DELTA_BYTE_ARRAY` encoder of fixed-length values gathers each
+        // piece it is handed (up to a write batch or the row limit) as
+        // handles and prefix and suffix lengths before keeping them.
+        let delta = match self.delta_handles {
+            true => s.batch.max(s.delta_rows).saturating_mul(DELTA_HANDLE + 8),
+            false => 0,
+        };
         self.largest_page(s)
             .saturating_mul(2)
             .saturating_add(codec::transient(self.codec, self.codec_input(s)))
+            .saturating_add(delta)
     }
 
     /// The longest page this column can compress before the meter hears of
@@ -340,7 +431,7 @@ impl Leaf {
         let page = self.page_bytes(s).max(s.dictionary);
         match self.width {
             Some(w) if !self.repeated && self.levels > 0 => {
-                let compact = s.page.min(s.rows.saturating_mul(w));
+                let compact = s.page.min(self.rows(s).saturating_mul(w));
                 page.saturating_add(compact.max(self.overshoot(s)))
             }
             Some(_) => self.largest_page(s),
