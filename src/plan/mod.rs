@@ -584,8 +584,8 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
         // a page (and the write batch with them) before anything else is
         // given up at this page size.
         let mut delta_rows = vec![rows];
-        if columns.leaves.iter().any(|l| l.delta_handles) && rows > DELTA_ROWS {
-            delta_rows.push(DELTA_ROWS);
+        if columns.leaves.iter().any(|l| l.delta_handles) {
+            delta_rows.extend([MIN_ROWS, DELTA_ROWS].into_iter().filter(|r| *r < rows));
         }
         for dictionary_on in [true, false] {
             for &truncate in &truncations {
