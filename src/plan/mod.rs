@@ -69,8 +69,8 @@ pub(crate) const ALLOCATOR_SHARE: usize = 20;
 const TIGHT_TRUNCATE: usize = 16;
 /// Smallest page row-count limit the planner sets.
 const MIN_ROWS: usize = 1024;
-/// The fewest rows a page of a leaf whose encoder keeps a handle per value
-/// ([`model::Leaf::delta_handles`]) is given, with a write batch as small
+/// The fewest rows a page is given where a leaf's encoder keeps a handle
+/// per value ([`model::Leaf::delta_handles`]), with a write batch as small
 /// (the hand-tuned configuration's): such a leaf keeps up to ~200 KiB at
 /// [`MIN_ROWS`], a quarter of that here.
 const DELTA_ROWS: usize = 256;
@@ -580,25 +580,25 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
         let dictionary = fixed
             .dictionary_page
             .unwrap_or_else(|| (page / 4).max(1024).min(props.dictionary_page_size_limit()));
-        // Leaves whose encoder keeps a handle per value may take fewer rows
-        // a page (and the write batch with them) before anything else is
-        // given up at this page size.
-        let mut delta_rows = vec![rows];
+        // Leaves whose encoder keeps a handle per value of a page need fewer
+        // rows a page; before anything else is given up at this page size,
+        // fewer rows are tried (for every column: parquet 59 has no
+        // per-column row-count limit), and a write batch no larger.
+        let mut row_steps = vec![rows];
         if columns.leaves.iter().any(|l| l.delta_handles) {
-            delta_rows.extend([MIN_ROWS, DELTA_ROWS].into_iter().filter(|r| *r < rows));
+            row_steps.extend([MIN_ROWS, DELTA_ROWS].into_iter().filter(|r| *r < rows));
         }
         for dictionary_on in [true, false] {
             for &truncate in &truncations {
-                for &delta_rows in &delta_rows {
+                for &rows in &row_steps {
                     let mut s = Settings {
                         page,
                         dictionary,
                         rows,
-                        delta_rows,
                         group_rows: props.max_row_group_row_count(),
                         batch: match fixed.write_batch {
                             Some(_) => batch,
-                            None => batch.min(delta_rows),
+                            None => batch.min(rows),
                         },
                         dictionary_on,
                         truncate,
@@ -767,15 +767,6 @@ fn apply(
             );
         }
         b = b.set_column_dictionary_page_size_limit(path.clone(), dictionary);
-        if leaf.rows(s) != s.rows {
-            note(
-                column.clone(),
-                "data_page_row_count_limit",
-                s.rows.to_string(),
-                leaf.rows(s).to_string(),
-            );
-            b = b.set_column_data_page_row_count_limit(path.clone(), leaf.rows(s));
-        }
         if leaf.dictionary && !leaf.dictionary_on(s) {
             note(
                 column.clone(),
