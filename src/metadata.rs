@@ -67,6 +67,11 @@ pub(crate) struct ColumnCost {
     /// a chunk's buffer holds (its row group's values, where the row-group
     /// row limit bounds them; else unbounded).
     pub keeps_values: Option<usize>,
+    /// What `keeps_values` keeps is let go when the chunk closes: parquet
+    /// copies the minimum and maximum of a type it may truncate (not a
+    /// decimal nor `Float16`) into the chunk's metadata, and a
+    /// `DELTA_BYTE_ARRAY` page's slices go with the page.
+    pub keeps_values_until_chunk: bool,
     /// Its dictionary keeps the buffers of the batches its entries came
     /// from until the chunk closes ([`KeptValues`]): `Some` of the most a
     /// chunk's values take (as for `keeps_values`).
@@ -212,12 +217,22 @@ struct KeptLeaf {
     /// Whether its statistics keep buffers, and the most a chunk's buffer
     /// holds ([`ColumnCost::keeps_values`]).
     statistics: Option<usize>,
+    /// They keep them only while the chunk is open
+    /// ([`ColumnCost::keeps_values_until_chunk`]).
+    until_chunk: bool,
     /// Whether its dictionary keeps buffers, and the most a chunk's
     /// values take ([`ColumnCost::dictionary_keeps_values`]).
     dictionary: Option<usize>,
 }
 
 impl KeptLeaf {
+    /// What its chunks keep, from their cost.
+    fn keeps(&mut self, cost: &ColumnCost) {
+        self.statistics = cost.keeps_values;
+        self.until_chunk = cost.keeps_values_until_chunk;
+        self.dictionary = cost.dictionary_keeps_values;
+    }
+
     /// Statistics: two buffers a chunk so far and two for the open page.
     /// A dictionary: every buffer its open chunk's entries may have come
     /// from, at most a chunk's values. Together, no more than the buffers
@@ -225,11 +240,15 @@ impl KeptLeaf {
     fn needed(&self) -> usize {
         // Before the first chunk opens (known from the plan's model), as
         // once it has.
+        let chunks = match self.until_chunk {
+            true => 1,
+            false => self.chunks.max(1),
+        };
         let statistics = self.statistics.map_or(0, |cap| {
             self.largest
                 .min(cap)
                 .saturating_mul(2)
-                .saturating_mul(self.chunks.max(1) + 1)
+                .saturating_mul(chunks + 1)
         });
         let dictionary = self.dictionary.map_or(0, |cap| self.open.min(cap));
         statistics.saturating_add(dictionary).min(self.written)
@@ -260,8 +279,9 @@ impl KeptValues {
 }
 
 /// What [`KeptValues`] charge is for, in [`Error::PageMetadataExhausted`].
-const KEPT_VALUES: &str = "fixed-length values kept by statistics (until the file closes) and \
-     dictionaries (until the chunk closes) as slices of their batches' buffers";
+const KEPT_VALUES: &str = "fixed-length values kept as slices of their batches' buffers by \
+     statistics (decimals and Float16 until the file closes, others until the chunk closes), \
+     dictionaries and DELTA_BYTE_ARRAY pages";
 
 /// The cost model: a column's costs from its leaf index.
 pub(crate) type CostModel = Arc<dyn Fn(usize) -> ColumnCost + Send + Sync>;
@@ -409,7 +429,7 @@ impl Meter {
         let before = kept.update(column, |leaf| {
             leaf.chunks += 1;
             leaf.open = leaf.recent.iter().fold(0, |a, &b| a.saturating_add(b));
-            (leaf.statistics, leaf.dictionary) = (cost.keeps_values, cost.dictionary_keeps_values);
+            leaf.keeps(cost);
         });
         let charged = self.charge_kept(&mut kept);
         if charged.is_err() {
@@ -438,9 +458,8 @@ impl Meter {
                 _ => None,
             };
             let leaf = kept.update(column, |leaf| {
-                if let Some(cost) = first {
-                    (leaf.statistics, leaf.dictionary) =
-                        (cost.keeps_values, cost.dictionary_keeps_values);
+                if let Some(cost) = &first {
+                    leaf.keeps(cost);
                 }
                 leaf.largest = leaf.largest.max(bytes);
                 leaf.written = leaf.written.saturating_add(bytes);
@@ -809,17 +828,25 @@ impl Meter {
         let (mut statistics, mut dictionary) = (0usize, 0usize);
         for (leaf, &bytes) in fixed_len.iter().enumerate().filter(|(_, &b)| b > 0) {
             let state = kept.leaves.get(leaf).copied().unwrap_or_default();
-            let (keeps, dictionary_keeps) = match &self.model {
+            let (keeps, until_chunk, dictionary_keeps) = match &self.model {
                 Some(model) => {
                     let cost = model(leaf);
-                    (cost.keeps_values, cost.dictionary_keeps_values)
+                    (
+                        cost.keeps_values,
+                        cost.keeps_values_until_chunk,
+                        cost.dictionary_keeps_values,
+                    )
                 }
-                None => (state.statistics, state.dictionary),
+                None => (state.statistics, state.until_chunk, state.dictionary),
             };
             if let Some(cap) = keeps {
-                // Two of the largest part for each chunk so far, those the
+                // Two of the largest part for each chunk so far (the open
+                // one only, where a closed chunk lets them go), those the
                 // batch may open, and the open page's.
-                let chunks = state.chunks.max(1).saturating_add(opens).saturating_add(1);
+                let chunks = match until_chunk {
+                    true => 2,
+                    false => state.chunks.max(1).saturating_add(opens).saturating_add(1),
+                };
                 let per_chunk = bytes.min(cap).saturating_mul(2);
                 statistics = statistics.saturating_add(per_chunk.saturating_mul(chunks));
             }
@@ -1152,6 +1179,7 @@ mod tests {
 
     const COST: ColumnCost = ColumnCost {
         keeps_values: None,
+        keeps_values_until_chunk: false,
         dictionary_keeps_values: None,
         long_index: None,
         long_chunk: None,
@@ -1192,6 +1220,32 @@ mod tests {
         assert_eq!(meter.bytes(), 400, "all four buffers written");
         meter.batch_keeps_values(&[100], false).unwrap();
         assert_eq!(meter.bytes(), 500, "250 + 600 needed, but only 500 written");
+    }
+
+    #[test]
+    fn values_kept_until_the_chunk_closes_are_not_charged_for_closed_chunks() {
+        let budget = MemoryBudget::new(10_000);
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
+        let until_chunk = ColumnCost {
+            keeps_values_until_chunk: true,
+            ..statistics(usize::MAX)
+        };
+        meter.chunk_keeps_values(0, &until_chunk).unwrap();
+        for _ in 0..4 {
+            meter.batch_keeps_values(&[100], false).unwrap();
+        }
+        assert_eq!(meter.bytes(), 400, "the open chunk's two, the page's two");
+        for _ in 0..3 {
+            meter.chunk_keeps_values(0, &until_chunk).unwrap();
+            meter.batch_keeps_values(&[100], false).unwrap();
+        }
+        assert_eq!(meter.bytes(), 400, "closed chunks let theirs go");
+        // Kept until the file closes: two for every chunk (1,200), up to
+        // the seven buffers written.
+        meter
+            .chunk_keeps_values(0, &statistics(usize::MAX))
+            .unwrap();
+        assert_eq!(meter.bytes(), 700);
     }
 
     #[test]

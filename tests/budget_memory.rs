@@ -732,12 +732,15 @@ fn caller_encodings(physical: parquet::basic::Type) -> Vec<parquet::basic::Encod
 /// Encodings a caller sets, and `PARQUET_2_0`'s defaults, are planned for:
 /// every leaf type (nullable, not nullable, and in a list) and eight
 /// columns of sequential decimals, with one encoding set wherever the type
-/// takes it (or writer version 2), dictionaries off, 32 Ki
-/// random rows in 1,024-row batches, at 16 and 32 MiB: each write within its limit, heap and resident growth, or
-/// stopped with an error. parquet 60.1's `DELTA_BYTE_ARRAY` encoder of
-/// fixed-length values keeps a handle and an allocation per value of a
-/// page, which pages' byte limits do not see; before the model counted it,
-/// that write peaked at 38.9 MB of heap at 32 MiB.
+/// takes it (or writer version 2), dictionaries off, 32 Ki random rows in
+/// 1,024-row batches, at 16 and 32 MiB: each write within its limit, heap
+/// and resident growth, or stopped with an error. parquet 60.1 copies a
+/// fixed-length leaf's values into one buffer a batch and keeps slices of
+/// it: a `DELTA_BYTE_ARRAY` page a handle on every value (pages' byte
+/// limits do not see them), statistics their minimum and maximum. Before
+/// the model counted them, version 2 went to 17.5 MiB of heap at 16 MiB,
+/// and random `FixedSizeBinary(16)` with statistics (the last case) to
+/// 126.0 MiB at 64 MiB.
 #[test]
 fn caller_encodings_stay_within_the_limit() {
     let child = ChildRunner::test("encodings_child").expect("test executable");
@@ -758,7 +761,7 @@ fn caller_encodings_stay_within_the_limit() {
     .chain(["DELTA_BYTE_ARRAY,16,seq:16", "PARQUET_2_0,16,seq:16"].map(String::from))
     // Statistics keep the buffers random `FixedSizeBinary(16)` values were
     // copied into: counted for decimals and `Float16` only, this peaked at
-    // 128 MiB of heap at 64 MiB.
+    // 126.0 MiB of heap at 64 MiB.
     .chain(["PLAIN,64,fsb:16".to_string()]);
     for case in cases {
         let out = child.run(ENCODINGS, &case).unwrap();

@@ -837,8 +837,10 @@ fn batch_encoding_is_within_the_admitted_room() {
         assert!(cover >= 1.0, "{kind}: {line}");
         // Without the room the plan would not cover it: the check bites
         // (a short-string column's encoders, reserved a page whatever its
-        // data, cover its levels at this size).
-        if kind != "utf8" {
+        // data, cover its levels at this size, and so do a boolean list's,
+        // reserved twice a page since fixed-width buffers are counted just
+        // past a doubling).
+        if kind != "utf8" && kind != "list<bool>" {
             assert!(held + kept < measured, "{kind}: {line}");
         }
     }

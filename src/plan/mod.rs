@@ -489,6 +489,9 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         keys: a.keys.max(c.keys),
         header: a.header.max(c.header),
         keeps_values: a.keeps_values.max(c.keeps_values),
+        // Kept until the file closes where any leaf keeps them so.
+        keeps_values_until_chunk: a.keeps_values_until_chunk
+            && (c.keeps_values.is_none() || c.keeps_values_until_chunk),
         dictionary_keeps_values: a.dictionary_keeps_values.max(c.dictionary_keeps_values),
         long_index: LongStatistics::widest(a.long_index, c.long_index),
         long_chunk: LongStatistics::widest(a.long_chunk, c.long_chunk),

@@ -25,7 +25,7 @@
 //!   written ([`crate::metadata`]); the model gives the per-page and
 //!   per-chunk costs.
 
-use parquet::basic::{Compression, Encoding, Type as PhysicalType};
+use parquet::basic::{Compression, Encoding, LogicalType, Type as PhysicalType};
 use parquet::file::properties::{
     EnabledStatistics, WriterVersion, DEFAULT_BLOOM_FILTER_NDV, DEFAULT_STATISTICS_TRUNCATE_LENGTH,
 };
@@ -45,24 +45,18 @@ const BUCKET_BYTES: usize = 9;
 /// entries cost 4 bytes of length more); shorter values mean more entries.
 const MIN_VALUE_LEN: usize = 4;
 /// Plain page buffer capacity over the bytes a page holds, in percent, for
-/// fixed-width values and for byte arrays (measured with input batches of
-/// 73 to 4,096 rows; small batches leave the most capacity behind).
-const PAGE_GROWTH_PCT: usize = 125;
+/// fixed-width values and for byte arrays. A fixed-width buffer grows by
+/// doubling from the first piece written into it, so just past a doubling
+/// it is up to twice what it holds: 16 random `FixedSizeBinary(16)` columns
+/// held 512 KiB buffers for 328 KiB pages (1.56x), where 125 % had been
+/// measured with input batches of 73 to 4,096 rows. Byte arrays: measured
+/// (small batches leave the most capacity behind).
+const PAGE_GROWTH_PCT: usize = 200;
 const BYTES_GROWTH_PCT: usize = 165;
 
 /// A `ByteArray` handle (an `Option<Bytes>`) kept per value by parquet's
 /// `DELTA_BYTE_ARRAY` encoder of fixed-length byte arrays.
 const DELTA_HANDLE: usize = 32;
-/// The block `bytes` allocates to share a value it was handed whole, once a
-/// slice of it is taken.
-const DELTA_SHARED: usize = 24;
-
-/// What glibc's malloc takes for a request of `bytes`: 8 bytes of header,
-/// rounded up to 16, at least 32.
-fn malloc_chunk(bytes: usize) -> usize {
-    (bytes.saturating_add(8 + 15) & !15).max(32)
-}
-
 /// Metadata per page until the file closes: the offset-index entry.
 const PAGE_OFFSET_INDEX: usize = 32;
 /// Column-index entry per page beyond its min and max values (null flag and
@@ -160,13 +154,17 @@ pub(crate) struct Leaf {
     /// fixed-length byte array (decimals, `Float16`, `FixedSizeBinary`,
     /// intervals) with statistics on. A page's and a chunk's minimum and
     /// maximum stay slices of the buffer their batch's values were copied
-    /// into ([`crate::metadata::KeptValues`]): while the chunk is open
-    /// whatever their length, and after it for decimals and `Float16`
-    /// (never truncated: their order is not the bytes') and values no
-    /// longer than the truncation length. It was counted for decimals and
-    /// `Float16` only, and 16 columns of random `FixedSizeBinary(16)` in
-    /// 131,000-row batches peaked at 98 MiB of heap at a 32 MiB limit.
+    /// into ([`crate::metadata::KeptValues`]) while the chunk is open, and
+    /// after it for decimals and `Float16` (never truncated: their order is
+    /// not the bytes'; [`Leaf::truncated_after_chunk`]). It was counted for
+    /// decimals and `Float16` only, and 16 columns of random
+    /// `FixedSizeBinary(16)` in 131,000-row batches peaked at 98 MiB of heap
+    /// at a 32 MiB limit.
     pub untruncated_statistics: bool,
+    /// parquet copies this fixed-length leaf's minimum and maximum into the
+    /// chunk's metadata when the chunk closes (it may truncate the type:
+    /// not a decimal nor `Float16`), so what they kept goes with the chunk.
+    pub truncated_after_chunk: bool,
     /// The caller's statistics truncation length (a chunk's minimum and
     /// maximum; the column index has its own, [`Settings::truncate`]).
     pub statistics_truncate: Option<usize>,
@@ -212,6 +210,10 @@ impl Leaf {
             bloom,
             untruncated_statistics: statistics != EnabledStatistics::None
                 && physical == PhysicalType::FIXED_LEN_BYTE_ARRAY,
+            truncated_after_chunk: !matches!(
+                descr.logical_type_ref(),
+                Some(LogicalType::Decimal { .. } | LogicalType::Float16)
+            ),
             statistics_truncate: DEFAULT_STATISTICS_TRUNCATE_LENGTH,
             delta_handles: false,
         }
@@ -240,16 +242,19 @@ impl Leaf {
     /// What a fixed-length byte array's `DELTA_BYTE_ARRAY` encoder keeps of
     /// a page beyond its encoded bytes. parquet 60.1 (the generic encoder
     /// `DeltaByteArrayEncoder`, not the arrow writer's own byte-array one)
-    /// keeps every value's suffix as a `ByteArray` slice of the value it
-    /// copied out of the batch: a 32-byte handle in a vector that doubles,
-    /// and, for a suffix that is not empty, the value's own allocation and
-    /// the 24-byte block `bytes` makes to share it. A page's size counts
-    /// only suffix bytes and bit-packed lengths, nothing for a value equal
-    /// to the one before, so rows end the page: up to the row limit plus
-    /// the larger of a write batch and the row limit (a batch without
-    /// nulls is handed over in row-limit pieces), and no more than a row
-    /// group's. A repeated leaf is taken at one value a row, as for a
-    /// dictionary's indices.
+    /// keeps every value's suffix as a `ByteArray` slice of the buffer it
+    /// copied the batch's values into: a 32-byte handle in a vector that
+    /// doubles, and the buffers themselves. Those of the batches wholly in
+    /// the page are its values' bytes, counted here; the two a page begins
+    /// and ends in are charged as kept values when a batch is admitted
+    /// ([`ColumnCost::keeps_values`], [`crate::metadata::KeptValues`]). A
+    /// page's size counts only suffix bytes and bit-packed lengths, nothing
+    /// for a value equal to the one before, so rows end the page: up to the
+    /// row limit plus the larger of a write batch and the row limit (a
+    /// batch without nulls is handed over in row-limit pieces), and no more
+    /// than a row group's. A repeated leaf is taken at one value a row, as
+    /// for a dictionary's indices: a list of many equal values a row is
+    /// not bounded (a known gap).
     fn delta_handles(&self, s: &Settings) -> usize {
         if !self.delta_handles {
             return 0;
@@ -258,14 +263,11 @@ impl Leaf {
         let values = self
             .group_values(s)
             .map_or(page, |group| page.min(group.saturating_add(s.batch)));
-        let width = self.width.unwrap_or(1);
         let handles = values
             .checked_next_power_of_two()
             .unwrap_or(usize::MAX)
             .saturating_mul(DELTA_HANDLE);
-        // The value and the shared block, each at least an allocator chunk.
-        let kept = malloc_chunk(width).saturating_add(malloc_chunk(DELTA_SHARED));
-        handles.saturating_add(values.saturating_mul(kept))
+        handles.saturating_add(values.saturating_mul(self.width.unwrap_or(1)))
     }
 
     /// The fewest bytes a full page holds: the row limit can end a page
@@ -539,6 +541,7 @@ impl Leaf {
             // open page's two, as statistics' are counted.
             keeps_values: (self.untruncated_statistics || self.delta_handles)
                 .then(|| self.group_bytes(s).unwrap_or(usize::MAX)),
+            keeps_values_until_chunk: !self.untruncated_statistics || self.truncated_after_chunk,
             // parquet's dictionary keeps a fixed-length byte array entry as
             // a slice of its batch's buffer (`crate::metadata::KeptValues`).
             dictionary_keeps_values: (self.physical == PhysicalType::FIXED_LEN_BYTE_ARRAY
