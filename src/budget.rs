@@ -327,6 +327,28 @@ impl MemoryBudget {
         list.push(reclaimer);
     }
 
+    /// Ask reclaimers to give back what is missing for `free` bytes to be
+    /// available, as far as each can at once (a busy one is skipped).
+    pub(crate) fn reclaim_until_free(&self, free: usize) {
+        if self.available() >= free {
+            return;
+        }
+        let reclaimers: Vec<_> = self
+            .inner
+            .reclaimers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for reclaimer in reclaimers {
+            match free.saturating_sub(self.available()) {
+                0 => return,
+                missing => drop(reclaimer.reclaim(missing)),
+            }
+        }
+    }
+
     /// Take `bytes`, first asking reclaimers to give back what is missing.
     fn try_reserve_reclaiming(&self, bytes: usize) -> bool {
         if self.try_reserve(bytes) {

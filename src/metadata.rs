@@ -342,6 +342,28 @@ pub(crate) struct Meter {
     model: Option<CostModel>,
     /// The row-group row limit: how many chunks a batch may open.
     group_rows: Option<usize>,
+    /// Room heap pages leave free for writers declared but not planned
+    /// yet ([`Meter::with_headroom`]).
+    headroom: Option<Headroom>,
+}
+
+/// Room to keep free in a budget, given the budget.
+pub(crate) type Headroom = std::sync::Arc<dyn Fn(&MemoryBudget) -> usize + Send + Sync>;
+
+/// Grow `reservation` by `bytes`, first asking heap pages to make room so
+/// that `headroom` stays free: a charge the budget has room for does not
+/// reclaim, so page metadata charged after the tier kept its pages up to the
+/// headroom would take that room from the writers it is kept for.
+fn grow_leaving(
+    budget: &MemoryBudget,
+    headroom: Option<&Headroom>,
+    reservation: &mut Reservation,
+    bytes: usize,
+) -> Result<()> {
+    if let Some(room) = headroom.map(|h| h(budget)).filter(|&r| r > 0) {
+        budget.reclaim_until_free(room.saturating_add(bytes));
+    }
+    reservation.try_grow(bytes)
 }
 
 impl Meter {
@@ -363,7 +385,20 @@ impl Meter {
             parted: AtomicU64::new(0),
             model: None,
             group_rows: None,
+            headroom: None,
         })
+    }
+
+    /// Keep `headroom(budget)` free as metadata is charged, as the tiered
+    /// store keeps it free of pages.
+    pub(crate) fn with_headroom(mut self, headroom: Headroom) -> Self {
+        self.headroom = Some(headroom);
+        self
+    }
+
+    /// Grow `reservation` by `bytes`, leaving the headroom free.
+    fn grow(&self, reservation: &mut Reservation, bytes: usize) -> Result<()> {
+        grow_leaving(&self.budget, self.headroom.as_ref(), reservation, bytes)
     }
 
     /// Charge the first batches as what the first chunks will keep of them:
@@ -408,7 +443,7 @@ impl Meter {
     }
 
     fn charge(&self, bytes: usize, what: &'static str) -> Result<()> {
-        let grown = self.lock().try_grow(bytes);
+        let grown = self.grow(&mut self.lock(), bytes);
         grown.map_err(|_| self.exhausted(what, bytes))
     }
 
@@ -517,7 +552,7 @@ impl Meter {
         let needed = bytes.saturating_mul(self.closers);
         let mut closing = lock(&self.closing);
         let more = needed.saturating_sub(closing.bytes());
-        let grown = closing.try_grow(more);
+        let grown = self.grow(&mut closing, more);
         let room = closing.bytes() / self.closers;
         drop(closing); // `exhausted` reads it
         grown.map_err(|_| self.exhausted("page index of a column chunk while it closes", more))?;
@@ -683,7 +718,7 @@ impl Meter {
             .saturating_sub(self.long.covered);
         let needed = beyond.saturating_add(beyond / crate::plan::ALLOCATOR_SHARE);
         let more = needed.saturating_sub(room.bytes());
-        room.try_grow(more).map_err(|_| Error::PageTooLong {
+        self.grow(room, more).map_err(|_| Error::PageTooLong {
             column,
             page,
             planned: self.long.bound,
@@ -759,7 +794,7 @@ impl Meter {
         };
         let mut room = lock(&self.batch_room);
         let more = needed.saturating_sub(room.bytes());
-        room.try_grow(more).map_err(|_| {
+        self.grow(&mut room, more).map_err(|_| {
             let error = Error::BatchTooLarge {
                 rows: batch.num_rows(),
                 needed,
@@ -1038,8 +1073,8 @@ impl MeteredStore {
     }
 
     fn grow_until_flush(&mut self, bytes: usize, what: &'static str) -> Result<()> {
-        self.until_flush
-            .try_grow(bytes)
+        self.meter
+            .grow(&mut self.until_flush, bytes)
             .map_err(|_| self.meter.exhausted(what, bytes))?;
         self.meter.open.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
