@@ -327,20 +327,24 @@ impl MemoryBudget {
         list.push(reclaimer);
     }
 
+    /// The reclaimers still alive.
+    fn live_reclaimers(&self) -> Vec<std::sync::Arc<dyn Reclaim>> {
+        self.inner
+            .reclaimers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+
     /// Ask reclaimers to give back what is missing for `free` bytes to be
     /// available, as far as each can at once (a busy one is skipped).
     pub(crate) fn reclaim_until_free(&self, free: usize) {
         if self.available() >= free {
             return;
         }
-        let reclaimers: Vec<_> = self
-            .inner
-            .reclaimers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
+        let reclaimers = self.live_reclaimers();
         for reclaimer in reclaimers {
             match free.saturating_sub(self.available()) {
                 0 => return,
@@ -354,14 +358,7 @@ impl MemoryBudget {
         if self.try_reserve(bytes) {
             return true;
         }
-        let reclaimers: Vec<_> = self
-            .inner
-            .reclaimers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
+        let reclaimers = self.live_reclaimers();
         // Another thread may take what a reclaim freed before this one
         // reserves it (parallel writers), so retry while reclaiming frees
         // something: each round moves pages off the heap for good. A store
