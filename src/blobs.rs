@@ -61,7 +61,7 @@ pub(crate) enum Large {
 #[derive(Clone)]
 pub(crate) struct Admission {
     pub budget: MemoryBudget,
-    pub headroom: Arc<dyn Fn(&MemoryBudget) -> usize + Send + Sync>,
+    pub headroom: crate::budget::Headroom,
 }
 
 impl std::fmt::Debug for Admission {

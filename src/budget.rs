@@ -22,6 +22,11 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::error::{Error, Result};
 
+/// Room to keep free in a budget, given the budget: what heap pages and the
+/// page metadata charged after them leave for writers declared but not
+/// planned yet.
+pub(crate) type Headroom = std::sync::Arc<dyn Fn(&MemoryBudget) -> usize + Send + Sync>;
+
 /// Reclaim-then-reserve attempts per reclaimer before a reservation fails.
 const RECLAIM_ROUNDS: usize = 64;
 /// How long a reservation waits for heap pages held by stores busy on other

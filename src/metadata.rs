@@ -240,15 +240,11 @@ impl KeptLeaf {
     fn needed(&self) -> usize {
         // Before the first chunk opens (known from the plan's model), as
         // once it has.
-        let chunks = match self.until_chunk {
-            true => 1,
-            false => self.chunks.max(1),
-        };
         let statistics = self.statistics.map_or(0, |cap| {
             self.largest
                 .min(cap)
                 .saturating_mul(2)
-                .saturating_mul(chunks + 1)
+                .saturating_mul(kept_by_statistics(self.until_chunk, self.chunks, 0))
         });
         let dictionary = self.dictionary.map_or(0, |cap| self.open.min(cap));
         statistics.saturating_add(dictionary).min(self.written)
@@ -276,6 +272,18 @@ impl KeptValues {
             .saturating_add(leaf.needed());
         before
     }
+}
+
+/// How many chunks' and pages' minimum and maximum (two buffers each) a
+/// leaf's statistics keep: every chunk so far (at least the first) and the
+/// `opens` a batch may start, or only the open one where a closed chunk
+/// lets them go (`until_chunk`), and the open page's.
+fn kept_by_statistics(until_chunk: bool, chunks: usize, opens: usize) -> usize {
+    let chunks = match until_chunk {
+        true => 1,
+        false => chunks.max(1).saturating_add(opens),
+    };
+    chunks.saturating_add(1)
 }
 
 /// What [`KeptValues`] charge is for, in [`Error::PageMetadataExhausted`].
@@ -344,26 +352,7 @@ pub(crate) struct Meter {
     group_rows: Option<usize>,
     /// Room heap pages leave free for writers declared but not planned
     /// yet ([`Meter::with_headroom`]).
-    headroom: Option<Headroom>,
-}
-
-/// Room to keep free in a budget, given the budget.
-pub(crate) type Headroom = std::sync::Arc<dyn Fn(&MemoryBudget) -> usize + Send + Sync>;
-
-/// Grow `reservation` by `bytes`, first asking heap pages to make room so
-/// that `headroom` stays free: a charge the budget has room for does not
-/// reclaim, so page metadata charged after the tier kept its pages up to the
-/// headroom would take that room from the writers it is kept for.
-fn grow_leaving(
-    budget: &MemoryBudget,
-    headroom: Option<&Headroom>,
-    reservation: &mut Reservation,
-    bytes: usize,
-) -> Result<()> {
-    if let Some(room) = headroom.map(|h| h(budget)).filter(|&r| r > 0) {
-        budget.reclaim_until_free(room.saturating_add(bytes));
-    }
-    reservation.try_grow(bytes)
+    headroom: Option<crate::budget::Headroom>,
 }
 
 impl Meter {
@@ -391,14 +380,23 @@ impl Meter {
 
     /// Keep `headroom(budget)` free as metadata is charged, as the tiered
     /// store keeps it free of pages.
-    pub(crate) fn with_headroom(mut self, headroom: Headroom) -> Self {
+    pub(crate) fn with_headroom(mut self, headroom: crate::budget::Headroom) -> Self {
         self.headroom = Some(headroom);
         self
     }
 
-    /// Grow `reservation` by `bytes`, leaving the headroom free.
+    /// Grow `reservation` by `bytes`, first asking heap pages to make room
+    /// so that the headroom stays free: a charge the budget has room for
+    /// does not reclaim, so page metadata charged after the tier kept its
+    /// pages up to the headroom would take that room from the writers it
+    /// is kept for.
     fn grow(&self, reservation: &mut Reservation, bytes: usize) -> Result<()> {
-        grow_leaving(&self.budget, self.headroom.as_ref(), reservation, bytes)
+        let headroom = self.headroom.as_ref().map_or(0, |h| h(&self.budget));
+        if headroom > 0 {
+            self.budget
+                .reclaim_until_free(headroom.saturating_add(bytes));
+        }
+        reservation.try_grow(bytes)
     }
 
     /// Charge the first batches as what the first chunks will keep of them:
@@ -875,14 +873,8 @@ impl Meter {
                 None => (state.statistics, state.until_chunk, state.dictionary),
             };
             if let Some(cap) = keeps {
-                // Two of the largest part for each chunk so far (the open
-                // one only, where a closed chunk lets them go), those the
-                // batch may open, and the open page's.
-                let chunks = match until_chunk {
-                    true => 2,
-                    false => state.chunks.max(1).saturating_add(opens).saturating_add(1),
-                };
                 let per_chunk = bytes.min(cap).saturating_mul(2);
+                let chunks = kept_by_statistics(until_chunk, state.chunks, opens);
                 statistics = statistics.saturating_add(per_chunk.saturating_mul(chunks));
             }
             if let Some(cap) = dictionary_keeps {

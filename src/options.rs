@@ -435,12 +435,9 @@ impl SpillOptions {
         let reservation = budget.reserve_plan(reserved)?;
         // Pages leave room for the writers declared but not planned yet
         // (not eaten into by page metadata or other writers' buffers).
-        let headroom: crate::metadata::Headroom = Arc::new(move |b| b.unplanned_room(writers));
+        let headroom: crate::budget::Headroom = Arc::new(move |b| b.unplanned_room(writers));
         let tiered = TieredStoreFactory::over(budget.clone(), backend)
-            .with_headroom({
-                let headroom = Arc::clone(&headroom);
-                move |b| headroom(b)
-            })
+            .with_headroom(Arc::clone(&headroom))
             .with_metered_arena();
         let meter = Arc::new(
             Meter::new(&budget, self.threads, planned.long_pages)?

@@ -220,11 +220,8 @@ impl<F: PageStoreFactory + ?Sized> TieredStoreFactory<F> {
 
     /// Keep pages out of `headroom(budget)` bytes of the budget, for
     /// reservations promised but not made yet.
-    pub(crate) fn with_headroom(
-        mut self,
-        headroom: impl Fn(&MemoryBudget) -> usize + Send + Sync + 'static,
-    ) -> Self {
-        self.admission.headroom = Arc::new(headroom);
+    pub(crate) fn with_headroom(mut self, headroom: crate::budget::Headroom) -> Self {
+        self.admission.headroom = headroom;
         self
     }
 

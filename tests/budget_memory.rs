@@ -788,11 +788,6 @@ fn caller_encodings_stay_within_the_limit() {
     }
 }
 
-/// The `N` of an `ENCODING,MiB,fsb:N` case.
-fn case_fsb(case: &str) -> Option<usize> {
-    case.split(',').nth(2)?.strip_prefix("fsb:")?.parse().ok()
-}
-
 #[test]
 fn encodings_child() {
     use arrow_schema::{DataType, Field, Schema};
@@ -817,21 +812,19 @@ fn encodings_child() {
     // `seq:N`: N columns of sequential decimals only; `fsb:N`: N columns
     // of random `FixedSizeBinary(16)`, not null, in four 131,000-row
     // batches. Else every leaf type and eight sequential columns.
-    let (types, sequential, rows) = match case.next().and_then(|s| s.split_once(':')) {
-        Some(("seq", n)) => (Vec::new(), n.parse().unwrap(), [1024; 32].to_vec()),
-        Some(("fsb", _)) => (Vec::new(), 0, [131_000; 4].to_vec()),
-        _ => (parquet_spill::testkit::leaf_types(), 8, [1024; 32].to_vec()),
+    let (types, fsb, sequential, rows) = match case.next().and_then(|s| s.split_once(':')) {
+        Some(("seq", n)) => (Vec::new(), 0, n.parse().unwrap(), [1024; 32].to_vec()),
+        Some(("fsb", n)) => (Vec::new(), n.parse().unwrap(), 0, [131_000; 4].to_vec()),
+        _ => (
+            parquet_spill::testkit::leaf_types(),
+            0,
+            8,
+            [1024; 32].to_vec(),
+        ),
     };
-    let mut fields = Vec::new();
-    if let Some(n) = case_fsb(&std::env::var(ENCODINGS).unwrap_or_default()) {
-        for i in 0..n {
-            fields.push(Field::new(
-                format!("f{i}"),
-                DataType::FixedSizeBinary(16),
-                false,
-            ));
-        }
-    }
+    let mut fields: Vec<Field> = (0..fsb)
+        .map(|i| Field::new(format!("f{i}"), DataType::FixedSizeBinary(16), false))
+        .collect();
     for (i, t) in types.into_iter().enumerate() {
         for nullable in [true, false] {
             fields.push(Field::new(format!("c{i}_{nullable}"), t.clone(), nullable));

@@ -573,13 +573,16 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
         let rows = (page / 8)
             .clamp(MIN_ROWS, DEFAULT_DATA_PAGE_ROW_COUNT_LIMIT)
             .min(props.data_page_row_count_limit().max(1));
-        let batch = fixed
-            .write_batch
-            .unwrap_or_else(|| {
-                rows.min(DEFAULT_WRITE_BATCH_SIZE)
-                    .min(props.write_batch_size())
-            })
-            .max(1);
+        // No larger than a page's rows, unless the caller fixed it.
+        let batch = |rows: usize| {
+            fixed
+                .write_batch
+                .unwrap_or_else(|| {
+                    rows.min(DEFAULT_WRITE_BATCH_SIZE)
+                        .min(props.write_batch_size())
+                })
+                .max(1)
+        };
         let dictionary = fixed
             .dictionary_page
             .unwrap_or_else(|| (page / 4).max(1024).min(props.dictionary_page_size_limit()));
@@ -599,10 +602,7 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
                         dictionary,
                         rows,
                         group_rows: props.max_row_group_row_count(),
-                        batch: match fixed.write_batch {
-                            Some(_) => batch,
-                            None => batch.min(rows),
-                        },
+                        batch: batch(rows),
                         dictionary_on,
                         truncate,
                         long_trigger: 0,
