@@ -738,10 +738,10 @@ fn caller_encodings(physical: parquet::basic::Type) -> Vec<parquet::basic::Encod
 /// fixed-length leaf's values into one buffer a batch and keeps slices of
 /// it: a `DELTA_BYTE_ARRAY` page a handle on every value (pages' byte
 /// limits do not see them), statistics their minimum and maximum. Before
-/// the model counted them, version 2 went to 17.5 MiB of heap at 16 MiB,
-/// and random `FixedSizeBinary(16)` with statistics (the last cases) to
-/// 126.0 MiB at 64 MiB; with fixed-width page buffers reserved at 125 %,
-/// to 34.8 MB at 32 MiB.
+/// the model counted them, the sequential decimals went to 22.1 MB of heap
+/// at 16 MiB, and random `FixedSizeBinary(16)` with statistics (the last
+/// cases) to 100.2 MB at 32 MiB and 132.1 MB at 64 MiB; with fixed-width
+/// page buffers reserved at 125 %, to 34.8 MB at 32 MiB.
 #[test]
 fn caller_encodings_stay_within_the_limit() {
     let child = ChildRunner::test("encodings_child").expect("test executable");
@@ -762,7 +762,7 @@ fn caller_encodings_stay_within_the_limit() {
     .chain(["DELTA_BYTE_ARRAY,16,seq:16", "PARQUET_2_0,16,seq:16"].map(String::from))
     // Statistics keep the buffers random `FixedSizeBinary(16)` values were
     // copied into: counted for decimals and `Float16` only, this peaked at
-    // 126.0 MiB of heap at 64 MiB. Its page buffers, reserved at 125 % of
+    // 132.1 MB of heap at 64 MiB. Its page buffers, reserved at 125 % of
     // their pages (they reach twice), took it to 34.8 MB of heap at 32 MiB
     // and 52.7 MB of resident growth at 48 MiB.
     .chain(["PLAIN,32,fsb:16", "PLAIN,48,fsb:16", "PLAIN,64,fsb:16"].map(String::from));
