@@ -77,6 +77,7 @@ pub mod metrics;
 #[cfg(feature = "object_store")]
 mod object_store;
 mod options;
+mod page_rows;
 mod parallel;
 pub mod plan;
 #[cfg(feature = "recycle")]

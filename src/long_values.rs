@@ -15,6 +15,8 @@ use arrow_array::types::{Int16Type, Int32Type, Int64Type, RunEndIndexType};
 use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch, RunArray};
 use arrow_schema::DataType;
 
+use crate::page_rows::{PageLoad, PageValues, RowStarts};
+
 /// What one look at a batch's leaves finds.
 pub(crate) struct Scan {
     /// For each leaf column (in the order parquet numbers them: depth
@@ -36,25 +38,36 @@ pub(crate) struct Scan {
     /// longer than that whole) whose longest value passes its threshold,
     /// its index and that value's length.
     pub statistics: Vec<(usize, usize)>,
+    /// For each repeated leaf the plan watches (`repeated`), its index and
+    /// what the batch brings its pages ([`crate::page_rows`]).
+    pub repeated: Vec<(usize, PageLoad)>,
 }
 
 /// Scan `batch`: its values longer than `threshold` bytes, the longest
 /// value of each leaf whose `watch` threshold it passes (leaves past the
-/// end of `watch` are not watched), and what each column costs to encode.
-pub(crate) fn scan(batch: &RecordBatch, threshold: usize, watch: &[usize]) -> Scan {
-    let walk = Walk::over(batch, threshold, watch);
+/// end of `watch` are not watched), what each column costs to encode, and
+/// what it brings the pages of each repeated leaf with `Some` in
+/// `repeated`.
+pub(crate) fn scan(
+    batch: &RecordBatch,
+    threshold: usize,
+    watch: &[usize],
+    repeated: &[Option<PageValues>],
+) -> Scan {
+    let walk = Walk::over(batch, threshold, watch, repeated);
     Scan {
         long: walk.long,
         columns: walk.columns,
         fixed_len: walk.fixed_len,
         statistics: walk.statistics,
+        repeated: walk.loads,
     }
 }
 
 /// Each leaf holding a value longer than `threshold`, and its longest.
 #[cfg(test)]
 fn longer_than(batch: &RecordBatch, threshold: usize) -> Vec<(usize, usize)> {
-    Walk::over(batch, threshold, &[]).longest
+    Walk::over(batch, threshold, &[], &[]).longest
 }
 
 #[derive(Default)]
@@ -82,14 +95,28 @@ struct Walk<'a> {
     /// once under a dictionary or run array of nested values, which it
     /// takes into one row per key or run row.
     scale: usize,
+    /// The repeated leaves to look at, and what the batch brings them.
+    watch_repeated: &'a [Option<PageValues>],
+    loads: Vec<(usize, PageLoad)>,
+    /// Where the batch's rows begin in the array walked, below a list
+    /// (and where some repeated leaf is watched).
+    starts: Option<RowStarts>,
+    /// A struct above the array walked has nulls.
+    nulls_above: bool,
 }
 
 impl<'a> Walk<'a> {
     /// Every column of `batch`, walked.
-    fn over(batch: &RecordBatch, threshold: usize, watch: &'a [usize]) -> Self {
+    fn over(
+        batch: &RecordBatch,
+        threshold: usize,
+        watch: &'a [usize],
+        watch_repeated: &'a [Option<PageValues>],
+    ) -> Self {
         let mut walk = Walk {
             threshold,
             watch,
+            watch_repeated,
             scale: 1,
             ..Walk::default()
         };
@@ -105,9 +132,12 @@ impl<'a> Walk<'a> {
     fn array(&mut self, array: &ArrayRef) {
         match array.data_type() {
             DataType::Struct(_) => {
+                let saved = self.nulls_above;
+                self.nulls_above |= array.null_count() > 0;
                 for child in array.as_struct_opt().map_or(&[][..], |s| s.columns()) {
                     self.array(child);
                 }
+                self.nulls_above = saved;
             }
             DataType::List(_) => self.list(
                 array,
@@ -174,6 +204,11 @@ impl<'a> Walk<'a> {
                 if found.one > self.threshold {
                     self.longest.push((self.leaf, found.one));
                 }
+                let page = self.watch_repeated.get(self.leaf).copied().flatten();
+                if let (Some(_), Some(starts)) = (page, &self.starts) {
+                    let load = starts.load(array, self.scale, self.nulls_above);
+                    self.loads.push((self.leaf, load));
+                }
                 self.leaf += 1;
             }
         }
@@ -196,20 +231,32 @@ impl<'a> Walk<'a> {
         let (rows, len) = (parent.len(), values.len().max(1));
         let taken = (values.get_array_memory_size() / len).saturating_mul(rows);
         self.levels = self.levels.saturating_add(taken.saturating_mul(self.scale));
-        let saved = self.scale;
-        self.scale = saved.saturating_mul(rows.div_ceil(len).max(1));
+        let saved = (self.scale, self.starts.clone());
+        self.scale = saved.0.saturating_mul(rows.div_ceil(len).max(1));
+        self.starts = self.starts.as_ref().map(RowStarts::unknown);
         self.array(&values);
-        self.scale = saved;
+        (self.scale, self.starts) = saved;
     }
 
     /// The `values` of a list (or map) array `parent`: repeated, and each
     /// of its rows may add a level slot (an empty or null list).
     fn list(&mut self, parent: &ArrayRef, values: Option<ArrayRef>) {
-        let saved = (self.repeated, self.extra_slots);
+        let saved = (self.repeated, self.extra_slots, self.starts.clone());
         self.repeated = true;
         self.extra_slots = self.extra_slots.saturating_add(parent.len());
+        // Every leaf's pages hold the same rows (the plan's row limit).
+        if let Some(page) = self.watch_repeated.iter().flatten().next() {
+            let starts = match &self.starts {
+                Some(starts) => starts.clone(),
+                None => RowStarts::new(parent.len(), page.rows),
+            };
+            self.starts = Some(match parent.data_type() {
+                DataType::ListView(_) | DataType::LargeListView(_) => starts.unknown(),
+                _ => starts.through_list(parent),
+            });
+        }
         self.values(values);
-        (self.repeated, self.extra_slots) = saved;
+        (self.repeated, self.extra_slots, self.starts) = saved;
     }
 }
 
@@ -526,7 +573,7 @@ mod tests {
             .set_dictionary_page_size_limit(16)
             .set_write_batch_size(1)
             .build();
-        let walk = Walk::over(batch, threshold, &[]);
+        let walk = Walk::over(batch, threshold, &[], &[]);
         let long = walk.longest.clone();
         let mut file = Vec::new();
         let mut writer =
@@ -680,18 +727,18 @@ mod tests {
     fn two_values_a_page_may_take_are_counted_together() {
         let strings = StringArray::from(vec!["x".repeat(100), "ab".into(), "y".repeat(60)]);
         let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)]).unwrap();
-        assert_eq!(scan(&batch, 50, &[]).long, vec![(0, 160)]);
+        assert_eq!(scan(&batch, 50, &[], &[]).long, vec![(0, 160)]);
         // Neither value passes 120; together they do.
-        assert_eq!(scan(&batch, 120, &[]).long, vec![(0, 160)]);
+        assert_eq!(scan(&batch, 120, &[], &[]).long, vec![(0, 160)]);
         assert_eq!(longer_than(&batch, 120), vec![]);
-        assert_eq!(scan(&batch, 160, &[]).long, vec![]);
+        assert_eq!(scan(&batch, 160, &[], &[]).long, vec![]);
 
         let values = StringArray::from(vec!["x".repeat(100), "ab".into()]);
         let keys = Int32Array::from(vec![0, 1, 0]);
         let dictionary = DictionaryArray::new(keys, Arc::new(values));
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
-        assert_eq!(scan(&batch, 150, &[]).long, vec![(0, 200)]);
-        assert_eq!(scan(&batch, 200, &[]).long, vec![]);
+        assert_eq!(scan(&batch, 150, &[], &[]).long, vec![(0, 200)]);
+        assert_eq!(scan(&batch, 200, &[], &[]).long, vec![]);
     }
 
     /// parquet takes a dictionary of structs into one struct per key before
@@ -705,7 +752,7 @@ mod tests {
         let keys = Int32Array::from_iter_values((0..100_000).map(|i| i % 10));
         let dictionary = DictionaryArray::new(keys, Arc::new(values));
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
-        let cost = scan(&batch, usize::MAX, &[]).columns[0];
+        let cost = scan(&batch, usize::MAX, &[], &[]).columns[0];
         // The leaf's levels and indices, and the taken struct's 8 bytes a row.
         assert!(cost >= 100_000 * (4 + 8 + 8), "{cost}");
         assert!(cost <= 100_000 * 40, "{cost}");

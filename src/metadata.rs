@@ -43,6 +43,7 @@ use crate::blobs::{arena_bound, arena_bytes};
 use crate::budget::{MemoryBudget, Reservation};
 use crate::error::{Error, Result};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
+use crate::page_rows::{Admitted, PageLoad, PageValues};
 use crate::plan::codec;
 
 /// What one column costs in metadata, in bytes.
@@ -192,6 +193,9 @@ pub(crate) struct KeptValues {
     needed: usize,
     /// Charged for them, in the meter's until-close reservation.
     charged: usize,
+    /// By leaf: a repeated leaf's levels admitted ([`crate::page_rows`]),
+    /// undone with the rest should the batch be refused.
+    admitted: Vec<Admitted>,
 }
 
 /// Batches that may be written into a chunk admitted before it began: the
@@ -338,6 +342,8 @@ pub(crate) struct Meter {
     /// The longest value admitted so far of each leaf in
     /// [`LongPages::statistics`] (what its pages' statistics may keep).
     longest: Mutex<Vec<usize>>,
+    /// Levels of the data pages each repeated leaf has put so far.
+    paged: Mutex<Vec<usize>>,
     /// Charged to open stores (released or kept when they drop).
     open: AtomicUsize,
     pages: AtomicU64,
@@ -367,6 +373,7 @@ impl Meter {
             compact: AtomicUsize::new(0),
             kept: Mutex::new(KeptValues::default()),
             longest: Mutex::new(Vec::new()),
+            paged: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
             budget: budget.clone(),
             pages: AtomicU64::new(0),
@@ -558,6 +565,20 @@ impl Meter {
     }
 }
 
+/// What a batch makes of repeated leaves' open pages ([`Meter::open_pages`]).
+#[derive(Debug, Default)]
+struct OpenPages {
+    /// Their values' handles beyond the plan, all leaves together.
+    beyond: usize,
+    /// Each leaf's page with its levels, as long pages to cover.
+    level_pages: Vec<(usize, usize)>,
+    /// The leaf needing most, and the values a page of it may hold.
+    worst: (usize, usize),
+    most: usize,
+    /// The most rows a page holds.
+    rows: usize,
+}
+
 /// What the plan assumed of the longest page, for pages longer than that:
 /// a byte-array value longer than the page size makes a page as long as the
 /// value, and parquet holds several copies of a page while it writes it
@@ -584,6 +605,9 @@ pub(crate) struct LongPages {
     /// The plan's larger page limit (data or dictionary): a page of long
     /// values holds them past what the page already held.
     pub page_limit: usize,
+    /// By leaf: what a repeated leaf's open page keeps per value and level
+    /// ([`crate::page_rows`]); `None` for the others.
+    pub repeated: Vec<Option<PageValues>>,
 }
 
 /// Pages longer than this, for a plan whose longest page is `bound`, are
@@ -749,7 +773,8 @@ impl Meter {
         let beyond = self.long.compact.beyond(batch.num_rows());
         let compact = beyond.max(self.compact.load(Ordering::Relaxed));
         let threshold = self.long.trigger().saturating_add(compact);
-        let scan = crate::long_values::scan(batch, threshold, &self.long.statistics);
+        let scan =
+            crate::long_values::scan(batch, threshold, &self.long.statistics, &self.long.repeated);
         if !scan.statistics.is_empty() {
             // Kept however the batch fares: a longer bound errs safe.
             let mut longest = lock(&self.longest);
@@ -763,11 +788,16 @@ impl Meter {
         // A page of those two values, with their 4-byte length prefixes:
         // parquet's byte budget lets a page take up to two values past its
         // limit (a dictionary page held two 2 MiB values in a fresh sweep).
-        let pages: Vec<(usize, usize)> = scan
+        let mut pages: Vec<(usize, usize)> = scan
             .long
             .into_iter()
             .map(|(leaf, two)| (leaf, two.saturating_add(8)))
             .collect();
+        // What its rows bring repeated leaves' open pages: their levels
+        // make them longer than the plan's, and their values' handles
+        // need room beyond it.
+        let open = self.open_pages(&scan.repeated);
+        pages.extend(open.level_pages.iter().copied());
         // What parquet allocates to encode the batch, and a page `beyond`
         // longer than planned (in the encoder and as the encoded page) on
         // every thread, as the plan's transient counts its pages.
@@ -800,6 +830,32 @@ impl Meter {
             };
             by_rows(error, true)
         })?;
+        // The open pages' handles on top: for the largest batch and its
+        // pages so far. Parts of the batch need as much of it (their rows
+        // join the same pages) and less room to encode.
+        let with_pages = open
+            .beyond
+            .saturating_add(open.beyond / crate::plan::ALLOCATOR_SHARE);
+        let with_pages = needed.saturating_add(with_pages);
+        let more_pages = with_pages.saturating_sub(room.bytes());
+        if self.grow(&mut room, more_pages).is_err() {
+            room.shrink(more);
+            let (column, values) = open.worst;
+            let error = Error::PageTooManyValues {
+                column,
+                values,
+                rows: open.rows,
+                needed: with_pages,
+                limit: self.budget.limit(),
+            };
+            // Parts need less room to encode, and as much for the pages:
+            // a part refused is refused for the pages.
+            let mut refused = by_rows(error, false);
+            refused.smaller = true;
+            refused.whole = refused.whole.saturating_add(with_pages - needed);
+            return Err(refused);
+        }
+        let more = more.saturating_add(more_pages);
         // Refused from here on, the batch keeps no room.
         let kept = match self.batch_keeps_values(&scan.fixed_len, joins_last) {
             Ok(kept) => kept,
@@ -814,6 +870,7 @@ impl Meter {
         match long {
             Ok(()) => {
                 self.compact.fetch_max(beyond, Ordering::Relaxed);
+                self.admitted_levels(batch.num_rows(), &scan.repeated);
                 Ok(())
             }
             Err(error) => {
@@ -829,6 +886,64 @@ impl Meter {
                 }))
             }
         }
+    }
+
+    /// What a batch bringing `loads` makes of repeated leaves' open pages
+    /// ([`crate::page_rows`]): a page holds what the batches before it
+    /// left in it (their levels its pages have not taken) and the batch's
+    /// first page-worth of rows, or any page-worth of its rows.
+    fn open_pages(&self, loads: &[(usize, PageLoad)]) -> OpenPages {
+        let mut open = OpenPages::default();
+        if loads.is_empty() {
+            return open;
+        }
+        let admitted: Vec<Admitted> = {
+            let kept = lock(&self.kept);
+            let of = |leaf: usize| kept.admitted.get(leaf).copied().unwrap_or_default();
+            loads.iter().map(|&(leaf, _)| of(leaf)).collect()
+        };
+        let paged = lock(&self.paged);
+        for (&(leaf, load), admitted) in loads.iter().zip(admitted) {
+            let Some(Some(page)) = self.long.repeated.get(leaf) else {
+                continue;
+            };
+            let paged = paged.get(leaf).copied().unwrap_or(0);
+            let counts = load.page(|m| admitted.last(paged, page.rows, m));
+            let (values, levels) = (counts.values, counts.levels);
+            let beyond = page.beyond(values, load.row);
+            if beyond >= open.most {
+                (open.worst, open.most) = ((leaf, values), beyond);
+            }
+            open.beyond = open.beyond.saturating_add(beyond);
+            open.rows = page.rows;
+            let bytes = page.level_bytes(levels, &load);
+            open.level_pages
+                .push((leaf, bytes.saturating_add(self.long.page_limit)));
+        }
+        open
+    }
+
+    /// Count the rows and levels of an admitted batch's repeated leaves.
+    fn admitted_levels(&self, rows: usize, loads: &[(usize, PageLoad)]) {
+        if loads.is_empty() {
+            return;
+        }
+        let mut kept = lock(&self.kept);
+        for &(leaf, load) in loads {
+            if kept.admitted.len() <= leaf {
+                kept.admitted.resize(leaf + 1, Admitted::default());
+            }
+            kept.admitted[leaf].push(rows, &load);
+        }
+    }
+
+    /// Leaf `column` put a data page of `levels` levels.
+    fn paged(&self, column: usize, levels: usize) {
+        let mut paged = lock(&self.paged);
+        if paged.len() <= column {
+            paged.resize(column + 1, 0);
+        }
+        paged[column] = paged[column].saturating_add(levels);
     }
 
     /// Pages longer than this are beyond what the plan and the batches
@@ -917,6 +1032,34 @@ fn page_header(header: &[u8]) -> Option<(i64, usize)> {
     let size = usize::try_from(zigzag(varint(&mut bytes)?)).ok()?;
     Some((page_type, size))
 }
+
+/// The levels of a data page (v1 or v2) from the header parquet wrote:
+/// its `num_values`, the first field of the page's own header (field 5 or
+/// 8 of the page header, after the sizes and an optional CRC); `None` for
+/// a dictionary page or anything else.
+fn data_page_levels(header: &[u8]) -> Option<usize> {
+    let mut bytes = header.iter();
+    let mut field = 0u8;
+    loop {
+        let byte = *bytes.next()?;
+        let (delta, kind) = (byte >> 4, byte & 0x0f);
+        field = field.checked_add(delta).filter(|_| delta > 0)?;
+        match (field, kind) {
+            (1..=4, I32) => {
+                varint(&mut bytes)?;
+            }
+            (5 | 8, STRUCT) => {
+                (*bytes.next()? == NEXT_I32).then_some(())?;
+                return usize::try_from(zigzag(varint(&mut bytes)?)).ok();
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Thrift compact types: i32 and struct.
+const I32: u8 = 5;
+const STRUCT: u8 = 12;
 
 /// Thrift compact field header: delta 1, type i32 (5).
 const NEXT_I32: u8 = 0x15;
@@ -1032,6 +1175,9 @@ struct MeteredStore {
     chunk_beyond: usize,
     /// Released when the store (the row group) is gone.
     until_flush: Reservation,
+    /// A repeated leaf's: its data pages' levels are counted
+    /// ([`Meter::open_pages`]).
+    repeated: bool,
 }
 
 impl MeteredStore {
@@ -1056,6 +1202,7 @@ impl MeteredStore {
             index_beyond: 0,
             chunk_beyond: 0,
             until_flush: meter.budget.reserve(0)?,
+            repeated: matches!(meter.long.repeated.get(column), Some(Some(_))),
         };
         store.grow_until_flush(
             cost.store(),
@@ -1140,6 +1287,11 @@ impl PageStore for MeteredStore {
             // The header comes first, while the page's copies are still
             // alive: room made now makes heap pages yield now.
             let header = page_header(&value);
+            if self.repeated {
+                if let Some(levels) = data_page_levels(&value) {
+                    self.meter.paged(self.column, levels);
+                }
+            }
             self.header_size = header.map(|(_, size)| size);
             self.dictionary_page = header.is_some_and(|(kind, _)| kind == DICTIONARY_PAGE);
         }
@@ -1202,6 +1354,7 @@ mod tests {
         statistics: Vec::new(),
         codecs: Vec::new(),
         page_limit: 0,
+        repeated: Vec::new(),
     };
 
     const COST: ColumnCost = ColumnCost {
@@ -1408,6 +1561,45 @@ mod tests {
         }
         fn memory_size(&self) -> usize {
             0
+        }
+    }
+
+    #[test]
+    fn data_page_levels_are_read_from_the_headers_parquet_writes() {
+        use arrow_array::{ArrayRef, Int64Array, ListArray};
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::{WriterProperties, WriterVersion};
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        let item = Arc::new(arrow_schema::Field::new(
+            "item",
+            arrow_schema::DataType::Int64,
+            true,
+        ));
+        let values = Int64Array::from_iter((0..3000).map(|i| (i % 7 != 0).then_some(i % 5)));
+        let offsets = arrow_buffer::OffsetBuffer::from_lengths([1000, 0, 2000]);
+        let list: ArrayRef = Arc::new(ListArray::new(item, offsets, Arc::new(values), None));
+        let batch = RecordBatch::try_from_iter([("l", list)]).unwrap();
+        for (version, dictionary) in [
+            (WriterVersion::PARQUET_1_0, true),
+            (WriterVersion::PARQUET_2_0, false),
+        ] {
+            let props = WriterProperties::builder()
+                .set_writer_version(version)
+                .set_dictionary_enabled(dictionary)
+                .build();
+            let mut file = Vec::new();
+            let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), Some(props)).unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+            let reader = SerializedFileReader::new(Bytes::from(file.clone())).unwrap();
+            let chunk = reader.metadata().row_group(0).column(0).clone();
+            let at = |offset: i64| &file[usize::try_from(offset).unwrap()..];
+            // 3,001 levels: the empty list is one.
+            assert_eq!(data_page_levels(at(chunk.data_page_offset())), Some(3001));
+            if let Some(dictionary) = chunk.dictionary_page_offset() {
+                assert_eq!(data_page_levels(at(dictionary)), None);
+            }
         }
     }
 

@@ -124,11 +124,18 @@ impl SpillMonitor {
     /// one could pass the limit for a moment: room is made for it, or the
     /// batch is refused with
     /// [`Error::PageTooLong`](crate::Error::PageTooLong).
+    /// A list's rows may hold any number of values, and parquet ends its
+    /// pages by encoded size or rows: the values and levels a page of the
+    /// batch's rows can hold (with the page the batches before left open)
+    /// are counted, their dictionary indices and `DELTA_BYTE_ARRAY`
+    /// handles given room beyond the plan's, or the batch refused with
+    /// [`Error::PageTooManyValues`](crate::Error::PageTooManyValues), and
+    /// their levels made room for as a long page.
     /// [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
     /// calls this for every batch; with `ArrowWriter`, call it before each
-    /// `write`. It reads the arrays' lengths and null counts, and the
-    /// values' lengths (offsets or views) only where a column's values
-    /// together pass a page.
+    /// `write`. It reads the arrays' lengths and null counts, a list's
+    /// offsets, and the values' lengths (offsets or views) only where a
+    /// column's values together pass a page.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -354,7 +361,9 @@ pub struct WriterStats {
     pub long_page_room: u64,
     /// Room taken for the largest batch admitted so far while parquet
     /// encodes it: its levels and converted values, which grow with the
-    /// batch's rows ([`SpillMonitor::admit`]).
+    /// batch's rows, and what the open pages of lists whose rows hold many
+    /// values keep beyond the plan (dictionary indices, `DELTA_BYTE_ARRAY`
+    /// handles) ([`SpillMonitor::admit`]).
     pub batch_room: u64,
     /// Batches too large to encode whole within the limit, written in
     /// parts ([`SpillMonitor::admit_in_parts`]).
@@ -378,7 +387,7 @@ impl fmt::Display for WriterStats {
         if self.batch_room > 0 {
             write!(
                 f,
-                "batch encoding  {} reserved (levels and converted values of the largest batch)",
+                "batch encoding  {} reserved (levels and converted values of the largest batch, list pages' values)",
                 b(self.batch_room)
             )?;
             match self.batches_in_parts {

@@ -768,13 +768,11 @@ fn caller_encodings_stay_within_the_limit() {
     .chain(["PLAIN,32,fsb:16", "PLAIN,48,fsb:16", "PLAIN,64,fsb:16"].map(String::from));
     for case in cases {
         let out = child.run(ENCODINGS, &case).unwrap();
-        let line = measure::tagged_line(&out, "ENCODINGS ")
-            .unwrap_or_else(|| panic!("{case}: no result line:\n{out}"));
-        let get = |key| measure::field(line, key).unwrap_or_else(|| panic!("{key}: {line}"));
-        let (heap, rss): (u64, u64) = (get("heap"), get("rss"));
+        let measure::PlannedWrite { heap, rss, outcome } =
+            measure::PlannedWrite::from_child(&out, "ENCODINGS ")
+                .unwrap_or_else(|| panic!("{case}: no result line:\n{out}"));
         let mib: u64 = case.split(',').nth(1).and_then(|m| m.parse().ok()).unwrap();
         let limit = mib * MIB as u64;
-        let outcome = line.split_once("outcome=").map_or("", |(_, o)| o);
         println!(
             "{case:<28} peak heap {}, RSS growth {}, {outcome}",
             measure::human_bytes(heap),
@@ -882,34 +880,8 @@ fn encodings_child() {
             })
             .collect::<Vec<_>>()
     });
-    let base = ALLOC.current();
-    let rss_base = parquet_spill::rss::reset_peak().expect("/proc/self/clear_refs");
-    ALLOC.reset_peak();
-    let outcome = match SpillOptions::new(limit)
-        .properties(props.build())
-        .plan(&schema)
-    {
-        Err(e) => format!("refused: {e}"),
-        Ok(plan) => {
-            let (monitor, mut writer) =
-                parquet_spill::testkit::planned_arrow_writer(Crc(0), schema, plan).unwrap();
-            let written = batches.iter().try_for_each(|batch| {
-                for part in monitor.admit_in_parts(batch)? {
-                    writer.write(&part)?;
-                }
-                Ok::<_, Box<dyn std::error::Error>>(())
-            });
-            match written.and_then(|()| Ok(writer.close()?)) {
-                Ok(_) => "written".to_string(),
-                Err(e) => format!("stopped: {e}"),
-            }
-        }
-    };
-    let heap = ALLOC.peak().saturating_sub(base);
-    let rss = parquet_spill::rss::peak()
-        .unwrap_or(0)
-        .saturating_sub(rss_base);
-    println!("ENCODINGS heap={heap} rss={rss} outcome={outcome}");
+    let w = measure::planned_write(&ALLOC, Crc(0), schema, limit, props.build(), &batches);
+    println!("ENCODINGS {w}");
 }
 
 const EIGHT: &str = "PARQUET_SPILL_EIGHT_WRITERS";

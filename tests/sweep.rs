@@ -3,11 +3,12 @@
 //! process per case, every case within its limit or refused up front.
 //!
 //! ```text
-//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 + 16 cases
+//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 + 16 + 80 cases
 //! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture
 //! PARQUET_SPILL_SWEEP_LONG=200 cargo test --release --all-features --test sweep long -- --nocapture      # and 16 "both"
 //! PARQUET_SPILL_SWEEP_CALLER=200 cargo test --release --all-features --test sweep caller -- --nocapture  # and 16 "both"
 //! PARQUET_SPILL_SWEEP_BOTH=200 cargo test --release --all-features --test sweep both -- --nocapture
+//! PARQUET_SPILL_SWEEP_LISTS=200 cargo test --release --all-features --test sweep lists -- --nocapture
 //! PARQUET_SPILL_SWEEP_FROM=400 PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture  # cases no earlier run drew
 //! ```
 
@@ -52,4 +53,11 @@ fn with_caller_properties_every_case_is_within_its_limit_or_stopped() {
 #[test]
 fn with_long_values_and_caller_properties_both_every_case_is_within_its_limit_or_stopped() {
     sweep::run("sweep_child", 16, false, sweep::Kind::Both);
+}
+
+/// Lists whose rows hold many values (`sweep::Kind::Lists`): within the
+/// limit, refused up front, or stopped before it.
+#[test]
+fn with_lists_of_many_values_every_case_is_within_its_limit_or_stopped() {
+    sweep::run("sweep_child", 80, false, sweep::Kind::Lists);
 }

@@ -654,6 +654,7 @@ fn out_of_memory(e: &parquet_spill::Error) -> bool {
             | Error::PageMetadataExhausted { .. }
             | Error::PageTooLong { .. }
             | Error::BatchTooLarge { .. }
+            | Error::PageTooManyValues { .. }
     )
 }
 

@@ -534,6 +534,11 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
                 .map(|l| (l.codec, l.codec_input(settings)))
                 .collect(),
             page_limit: settings.page.max(settings.dictionary),
+            repeated: columns
+                .leaves
+                .iter()
+                .map(|l| l.page_values(settings))
+                .collect(),
         },
     })
 }

@@ -33,6 +33,7 @@ use parquet::schema::types::ColumnDescriptor;
 
 use super::codec;
 use crate::metadata::{ColumnCost, LongStatistics};
+use crate::page_rows::{PageValues, PhaseRoom};
 
 /// Heap of a column writer whatever its settings (writer, encoders' state,
 /// statistics, level encoders).
@@ -150,6 +151,9 @@ pub(crate) struct Leaf {
     pub codec: Compression,
     /// Bloom filter `(ndv, fpp)` as the caller set it, if any.
     pub bloom: Option<(u64, f64)>,
+    /// Bits a definition and a repetition level take bit-packed, each
+    /// with its run header (a byte each eight levels).
+    pub level_bits: [usize; 2],
     /// parquet keeps this column's values untruncated as statistics: every
     /// fixed-length byte array (decimals, `Float16`, `FixedSizeBinary`,
     /// intervals) with statistics on. A page's and a chunk's minimum and
@@ -200,6 +204,10 @@ impl Leaf {
                 .into_iter()
                 .map(|l| usize::try_from(l).unwrap_or(0))
                 .sum(),
+            level_bits: [descr.max_def_level(), descr.max_rep_level()].map(|l| match l {
+                0 => 0,
+                l => 1 + (16 - l.leading_zeros()) as usize,
+            }),
             dictionary: dictionary && physical != PhysicalType::BOOLEAN,
             keep_dictionary: false,
             statistics,
@@ -377,8 +385,15 @@ impl Leaf {
                         .saturating_mul(16),
                 ),
         };
-        // A page's indices as u64s: up to the row limit, plus one batch,
-        // and no more than a row group's.
+        table
+            .saturating_add(stored)
+            .saturating_add(self.dictionary_indices(s))
+    }
+
+    /// A page's dictionary indices as `u64`s: up to the row limit, plus
+    /// one batch, and no more than a row group's (one value a row: a
+    /// repeated leaf's rows may hold more, [`Leaf::page_values`]).
+    fn dictionary_indices(&self, s: &Settings) -> usize {
         let page_indices = s
             .rows
             .checked_next_power_of_two()
@@ -386,13 +401,44 @@ impl Leaf {
             .saturating_add(s.batch);
         // The indices keep their capacity between pages and grow by
         // doubling from a batch: up to twice a row group's.
-        let indices = self
-            .group_values(s)
+        self.group_values(s)
             .map_or(page_indices, |group| {
                 page_indices.min(group.saturating_mul(2))
             })
-            .saturating_mul(8);
-        table.saturating_add(stored).saturating_add(indices)
+            .saturating_mul(8)
+    }
+
+    /// What a repeated leaf's open page keeps per value that the model
+    /// counts at one value a row ([`crate::page_rows`]): its dictionary's
+    /// indices and its `DELTA_BYTE_ARRAY` handles, and its levels; `None`
+    /// for a leaf not repeated. A dictionary's indices may take the room
+    /// the model gives the plain phase, which follows it (the model counts
+    /// the larger of the two); the handles come with the plain page.
+    pub(crate) fn page_values(&self, s: &Settings) -> Option<PageValues> {
+        if !self.repeated {
+            return None;
+        }
+        let dictionary = self.dictionary_on(s).then(|| {
+            let room = self.encoder(s).saturating_sub(COLUMN_BASE);
+            let others = self
+                .dictionary_phase(s)
+                .saturating_sub(self.dictionary_indices(s));
+            PhaseRoom {
+                planned: room.saturating_sub(others),
+                bytes: s.page,
+            }
+        });
+        let delta = self.delta_handles.then(|| PhaseRoom {
+            planned: self.delta_handles(s),
+            bytes: self.width.unwrap_or(0),
+        });
+        Some(PageValues {
+            rows: s.rows.saturating_add(s.batch),
+            batch: s.batch,
+            dictionary,
+            delta,
+            level_bits: self.level_bits,
+        })
     }
 
     /// What one write of this column needs beyond its resident state: the

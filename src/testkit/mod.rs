@@ -40,7 +40,10 @@ mod write;
 
 pub use alloc::{CountingAlloc, Excluded};
 pub use conformance::*;
-pub use data::{all_types_batch, all_types_schema, leaf_types, random_batch, random_batches};
+pub use data::{
+    all_types_batch, all_types_schema, leaf_types, random_batch, random_batches,
+    random_batches_with_lists,
+};
 pub use discard::{DiscardStore, DiscardStoreFactory};
 pub use faulty::{
     error_in_chain, injected_fault, metadata_exhausted, Fault, FaultCounts, FaultyStore,
@@ -52,5 +55,5 @@ pub use throttled::{ThrottleConfig, ThrottledStoreFactory};
 pub use tmpfs::Tmpfs;
 pub use write::{
     planned_arrow_writer, read_parquet, write_parallel_writer, write_parallel_writer_all,
-    write_parquet, write_parquet_parallel,
+    write_parquet, write_parquet_parallel, write_planned,
 };

@@ -83,6 +83,37 @@ pub fn planned_arrow_writer<W: std::io::Write + Send>(
     Ok((monitor, writer))
 }
 
+/// Write `batches` to `out` with an `ArrowWriter` made from `plan`, each
+/// batch admitted in parts ([`crate::SpillMonitor::admit_in_parts`]) as
+/// the plan's docs ask, and close it; the plan's monitor, for its stats.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_schema::{DataType, Field, Schema};
+/// use parquet_spill::{testkit, SpillOptions};
+/// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+/// let batches = testkit::random_batches(&schema, &[100, 50], 1);
+/// let plan = SpillOptions::new(32 << 20).plan(&schema)?;
+/// let monitor = testkit::write_planned(Vec::new(), schema, plan, &batches)?;
+/// assert!(monitor.stats().pages > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_planned<W: std::io::Write + Send>(
+    out: W,
+    schema: SchemaRef,
+    plan: crate::SpillPlan,
+    batches: &[RecordBatch],
+) -> Result<crate::SpillMonitor> {
+    let (monitor, mut writer) = planned_arrow_writer(out, schema, plan)?;
+    for batch in batches {
+        for part in monitor.admit_in_parts(batch)? {
+            writer.write(&part)?;
+        }
+    }
+    writer.close()?;
+    Ok(monitor)
+}
+
 /// Write `batches` through `ArrowRowGroupWriterFactory`, encoding every leaf
 /// column on its own thread (the parallel path), one row group per
 /// `max_row_group_row_count` rows of the properties (default: one per batch).

@@ -75,24 +75,32 @@ struct Case {
     /// Spill to an object store (objects of a local directory) with upload
     /// buffers and read-ahead of this many bytes, not to the spill file.
     objects: Option<usize>,
+    /// Lists of up to this many values a row ([`Kind::Lists`]), `lists`
+    /// columns of them the whole of `schema`.
+    items: Option<usize>,
+    lists: usize,
 }
 
 /// Which sweep a case belongs to: the plain one, with a long-value column
-/// ([`Long`]), with writer properties a caller set ([`Caller`]), or both.
+/// ([`Long`]), with writer properties a caller set ([`Caller`]), both, or
+/// with lists whose rows hold many values (up to 16, 128 or 1,024; one
+/// list column more, of a random leaf type), fewer rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Plain,
     Long,
     Caller,
     Both,
+    Lists,
 }
 
 impl Kind {
-    const ALL: [(Kind, &'static str); 4] = [
+    const ALL: [(Kind, &'static str); 5] = [
         (Kind::Plain, "plain"),
         (Kind::Long, "long"),
         (Kind::Caller, "caller"),
         (Kind::Both, "both"),
+        (Kind::Lists, "lists"),
     ];
 
     fn long(self) -> bool {
@@ -121,6 +129,7 @@ impl Kind {
             Kind::Long => "PARQUET_SPILL_SWEEP_LONG",
             Kind::Caller => "PARQUET_SPILL_SWEEP_CALLER",
             Kind::Both => "PARQUET_SPILL_SWEEP_BOTH",
+            Kind::Lists => "PARQUET_SPILL_SWEEP_LISTS",
         }
     }
 }
@@ -407,6 +416,8 @@ impl Case {
             all: r.below(2) == 0,
             recycle,
             objects: None,
+            items: None,
+            lists: 0,
         };
         // Drawn last, so the cases of earlier sweeps keep their other draws:
         // a quarter at a higher level (zstd's contexts and brotli's
@@ -420,7 +431,39 @@ impl Case {
         if r.below(6) == 0 {
             case.objects = Some([1 << 20, parquet_spill::DEFAULT_BUFFER_SIZE][r.below(2) as usize]);
         }
+        if kind == Kind::Lists {
+            case.lists(&mut r);
+        }
         case
+    }
+
+    /// Lists whose rows hold up to 16, 128 or 1,024 values: one to eight
+    /// columns of them (each of a random leaf type) in place of the drawn
+    /// schema, no more rows than take about four million of their values
+    /// a batch, and a limit of at most 48 MiB.
+    fn lists(&mut self, r: &mut SplitMix64) {
+        let items = [16, 128, 1024][r.below(3) as usize];
+        let leaf_types = testkit::leaf_types();
+        let mut fields = Vec::new();
+        self.lists = 1 + r.below(8) as usize;
+        for i in 0..self.lists {
+            let leaf = leaf_types[r.below(leaf_types.len() as u64) as usize].clone();
+            let item = Arc::new(Field::new("item", leaf, true));
+            fields.push(Arc::new(Field::new(
+                format!("lists{i}"),
+                DataType::List(item),
+                true,
+            )));
+        }
+        self.schema = Arc::new(Schema::new(fields));
+        // Up to about four million list values a batch.
+        let most = 8_000_000 / (self.lists * items);
+        for rows in &mut self.batch_rows {
+            *rows = (*rows).min(most);
+        }
+        self.items = Some(items);
+        // Small limits, where what a page of many values keeps tells.
+        self.limit = [16, 24, 32, 48][r.below(4) as usize] * MIB;
     }
 
     /// Bytes of freed blocks the allocator keeps, reserved in the plan.
@@ -432,19 +475,38 @@ impl Case {
         }
     }
 
-    /// The case's batches: random data, and the long column last.
+    /// The case's batches: random data, and the long column or the lists
+    /// of many values last.
     fn batches(&self) -> Vec<RecordBatch> {
-        let Some(long) = &self.long else {
-            return testkit::random_batches(&self.schema, &self.batch_rows, self.seed);
+        let fields = self.schema.fields();
+        let (last, split): (Vec<Vec<ArrayRef>>, usize) = match (&self.long, self.items) {
+            (Some(long), _) => (
+                self.batch_rows
+                    .iter()
+                    .map(|&n| vec![long.column(n)])
+                    .collect(),
+                fields.len() - 1,
+            ),
+            (None, Some(items)) => {
+                return testkit::random_batches_with_lists(
+                    &self.schema,
+                    &self.batch_rows,
+                    self.seed,
+                    items,
+                );
+            }
+            (None, None) => {
+                return testkit::random_batches(&self.schema, &self.batch_rows, self.seed);
+            }
         };
-        let fields = &self.schema.fields()[..self.schema.fields().len() - 1];
-        let base = Arc::new(Schema::new(fields.to_vec()));
+        let base = Arc::new(Schema::new(fields[..split].to_vec()));
         testkit::random_batches(&base, &self.batch_rows, self.seed)
             .into_iter()
-            .map(|batch| {
+            .zip(last)
+            .map(|(batch, last)| {
                 let mut columns = batch.columns().to_vec();
-                columns.push(long.column(batch.num_rows()));
-                RecordBatch::try_new(Arc::clone(&self.schema), columns).expect("long column")
+                columns.extend(last);
+                RecordBatch::try_new(Arc::clone(&self.schema), columns).expect("last columns")
             })
             .collect()
     }
@@ -516,9 +578,15 @@ enum Outcome {
 }
 
 /// The errors a write may stop with before passing its limit: page
-/// metadata the limit cannot hold, a long value's pages, a batch parquet
-/// could not encode within it.
-const STOPS: [&str; 3] = ["PageMetadataExhausted", "PageTooLong", "BatchTooLarge"];
+/// metadata the limit cannot hold, a long value's pages (or a list's
+/// levels), a batch parquet could not encode within it, a list's page of
+/// more values than the limit can hold.
+const STOPS: [&str; 4] = [
+    "PageMetadataExhausted",
+    "PageTooLong",
+    "BatchTooLarge",
+    "PageTooManyValues",
+];
 
 /// Which of [`STOPS`] `err` is, if any.
 fn stop(err: &ParquetError) -> Option<&'static str> {
@@ -526,6 +594,7 @@ fn stop(err: &ParquetError) -> Option<&'static str> {
         Error::PageMetadataExhausted { .. } => Some(STOPS[0]),
         Error::PageTooLong { .. } => Some(STOPS[1]),
         Error::BatchTooLarge { .. } => Some(STOPS[2]),
+        Error::PageTooManyValues { .. } => Some(STOPS[3]),
         _ => None,
     }
 }
@@ -748,8 +817,7 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
         }
     }
     println!(
-        "{cases} cases from seed {from} ({mode}{}), {refused} refused, {} stopped by {}, \
-         {} by {}, {} by {}; \
+        "{cases} cases from seed {from} ({mode}{}), {refused} refused, stopped: {}; \
          worst measured / (limit less the caller's batches): heap {worst_heap:.3}, resident set {worst_rss:.3}; \
          over the {all_cases} written by write_all: heap {all_heap:.3}, resident set {all_rss:.3}",
         match kind {
@@ -757,13 +825,14 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
             Kind::Long => ", a long-value column",
             Kind::Caller => ", writer properties a caller set",
             Kind::Both => ", a long-value column and writer properties a caller set",
+            Kind::Lists => ", lists whose rows hold many values",
         },
-        stopped[0],
-        STOPS[0],
-        stopped[1],
-        STOPS[1],
-        stopped[2],
-        STOPS[2],
+        STOPS
+            .iter()
+            .zip(stopped)
+            .map(|(stop, n)| format!("{n} by {stop}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     assert!(over.is_empty(), "over the limit:\n{}", over.join("\n"));
 }

@@ -21,6 +21,9 @@ pub(super) struct Gen {
     max_text: usize,
     /// Highest null density of an array, per mille (1000: all-null arrays).
     pub(super) max_nulls: usize,
+    /// Lists of up to this many values a row, where set: each list array
+    /// draws its own most, up to this (else up to five values a row).
+    pub(super) max_items: Option<usize>,
 }
 
 impl Gen {
@@ -29,6 +32,7 @@ impl Gen {
             rng: SplitMix64::new(seed),
             max_text: 200,
             max_nulls: 1000,
+            max_items: None,
         }
     }
 
@@ -106,7 +110,7 @@ impl Gen {
     /// Lengths of `len` list slots (0 under a null slot) and the validity.
     fn list_lengths(&mut self, nullable: bool, len: usize) -> (Vec<usize>, Option<NullBuffer>) {
         let nulls = self.validity(nullable, len);
-        let max = 1 + self.below(5);
+        let max = 1 + self.below(self.max_items.unwrap_or(5));
         let lengths = (0..len)
             .map(|i| match &nulls {
                 Some(n) if n.is_null(i) => 0,

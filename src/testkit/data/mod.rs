@@ -228,3 +228,29 @@ pub fn random_batches(schema: &SchemaRef, rows: &[usize], seed: u64) -> Vec<Reco
     let mut gen = Gen::new(seed);
     rows.iter().map(|&n| gen.batch(schema, n)).collect()
 }
+
+/// [`random_batches`] whose lists hold up to `items` values a row (each
+/// list array draws its own most, up to `items`; one array in three draws
+/// its values from a pool of at most 16): lists whose rows hold many
+/// values, few of them distinct.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::cast::AsArray;
+/// use arrow_schema::{DataType, Field, Schema};
+/// let item = Arc::new(Field::new("item", DataType::Int64, true));
+/// let schema = Arc::new(Schema::new(vec![Field::new("l", DataType::List(item), false)]));
+/// let batches = parquet_spill::testkit::random_batches_with_lists(&schema, &[100], 3, 1000);
+/// let values = batches[0].column(0).as_list::<i32>().values().len();
+/// assert!(values > 500, "{values} values in 100 rows");
+/// ```
+pub fn random_batches_with_lists(
+    schema: &SchemaRef,
+    rows: &[usize],
+    seed: u64,
+    items: usize,
+) -> Vec<RecordBatch> {
+    let mut gen = Gen::new(seed);
+    gen.max_items = Some(items.max(1));
+    rows.iter().map(|&n| gen.batch(schema, n)).collect()
+}

@@ -75,6 +75,101 @@ use super::alloc::CountingAlloc;
 use crate::workloads::Workload;
 use crate::{FileStoreFactory, PageStoreFactory, ParallelWriter, SpillMonitor, SpillOptions};
 
+/// One planned write measured ([`planned_write`]): peak heap and
+/// resident-set growth, and how it ended: `written`, `refused: …` (by the
+/// planner) or `stopped: …` (by the writer). Printed as one line by a
+/// child process and read back by its parent.
+///
+/// ```
+/// use parquet_spill::testkit::measure::PlannedWrite;
+/// let w = PlannedWrite { heap: 10, rss: 20, outcome: "written".into() };
+/// let out = format!("noise\nLISTS {w}\n");
+/// assert_eq!(PlannedWrite::from_child(&out, "LISTS "), Some(w));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedWrite {
+    /// Peak heap over what the process held before, in bytes.
+    pub heap: u64,
+    /// Peak resident-set growth, in bytes.
+    pub rss: u64,
+    /// `written`, `refused: …` or `stopped: …`.
+    pub outcome: String,
+}
+
+impl PlannedWrite {
+    /// The one a child printed after `tag`.
+    pub fn from_child(out: &str, tag: &str) -> Option<Self> {
+        let line = tagged_line(out, tag)?;
+        Some(Self {
+            heap: field(line, "heap")?,
+            rss: field(line, "rss")?,
+            outcome: line.split_once("outcome=")?.1.to_string(),
+        })
+    }
+
+    /// Over `limit` bytes, heap or resident growth.
+    pub fn over(&self, limit: u64) -> bool {
+        self.heap > limit || self.rss > limit
+    }
+}
+
+impl std::fmt::Display for PlannedWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "heap={} rss={} outcome={}",
+            self.heap, self.rss, self.outcome
+        )
+    }
+}
+
+/// Plan `schema` within `limit` bytes from `props`, write `batches` to
+/// `out` as the plan's docs ask ([`crate::testkit::write_planned`]), and
+/// measure it from here: `alloc`'s peak heap and the resident-set growth
+/// (`/proc/self/clear_refs` first; where it cannot be reset, the whole
+/// peak, which errs high). Call it once a process, the batches made
+/// beforehand (excluded from `alloc`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_schema::{DataType, Field, Schema};
+/// use parquet_spill::testkit::{self, measure, CountingAlloc};
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+///
+/// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+/// let batches = testkit::random_batches(&schema, &[1000], 1);
+/// let props = Default::default();
+/// let w = measure::planned_write(&ALLOC, std::io::sink(), schema, 16 << 20, props, &batches);
+/// assert_eq!(w.outcome, "written");
+/// assert!(w.heap > 0 && !w.over(16 << 20));
+/// ```
+pub fn planned_write<W: std::io::Write + Send>(
+    alloc: &'static CountingAlloc,
+    out: W,
+    schema: SchemaRef,
+    limit: usize,
+    props: WriterProperties,
+    batches: &[RecordBatch],
+) -> PlannedWrite {
+    let base = alloc.current();
+    let rss_base = crate::rss::reset_peak().unwrap_or(0);
+    alloc.reset_peak();
+    let outcome = match SpillOptions::new(limit).properties(props).plan(&schema) {
+        Err(e) => format!("refused: {e}"),
+        Ok(plan) => match super::write_planned(out, schema, plan, batches) {
+            Ok(_) => "written".to_string(),
+            Err(e) => format!("stopped: {e}"),
+        },
+    };
+    PlannedWrite {
+        heap: alloc.peak().saturating_sub(base) as u64,
+        rss: crate::rss::peak().unwrap_or(0).saturating_sub(rss_base),
+        outcome,
+    }
+}
+
 /// The writer properties every measurement uses: zstd at its default level
 /// and no row-group limits, so the whole workload is one row group.
 ///

@@ -1,0 +1,623 @@
+//! How many values and levels one page of a repeated leaf can hold, from
+//! the rows of a batch.
+//!
+//! Why: parquet 60.1 ends a data page when its encoded size passes the page
+//! limit or its rows pass the row limit. A row of a leaf under a list holds
+//! any number of values, and three things grow with a page's values or
+//! levels where its encoded size barely does: a dictionary's indices (eight
+//! bytes each in a vector that doubles, where the page counts an eighth of
+//! a byte for one of a single-entry dictionary), a fixed-length
+//! `DELTA_BYTE_ARRAY` encoder's handles (32 bytes and the value, where the
+//! page counts nothing for a value equal to the one before) and the levels,
+//! which the page limit does not count at all. The plan cannot know how
+//! many values a row holds, and assumes one; four columns of lists of 1,000
+//! equal `Int64` values a row, parquet's default properties, held 504 MiB
+//! of heap at a 16 MiB limit in pages of 20,000 rows. A batch tells: before
+//! it is written, [`crate::metadata::Meter::admit`] makes room for the
+//! values and levels a page can hold given its rows ([`PageLoad`]) and the
+//! page left open by the batches before it, or refuses it.
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, OffsetSizeTrait};
+use arrow_schema::DataType;
+
+/// What a repeated leaf's open page keeps per value beyond its encoded
+/// bytes, and how the plan bounds its rows; from the plan's model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PageValues {
+    /// The most rows a page holds: parquet checks the row limit after
+    /// each mini-batch of up to a write batch of levels (widened to whole
+    /// rows), so the limit plus a write batch.
+    pub rows: usize,
+    /// The write batch size (levels of one mini-batch, before widening).
+    pub batch: usize,
+    /// Dictionary-encoded: its indices, eight bytes each in a vector that
+    /// doubles; `bytes` is the data page limit, which the page's estimated
+    /// size (at least an eighth of a byte an index) reaches after eight
+    /// indices a byte of it and a mini-batch.
+    pub dictionary: Option<PhaseRoom>,
+    /// A fixed-length `DELTA_BYTE_ARRAY` encoder's: a 32-byte handle each
+    /// in a vector that doubles, and the value (`bytes` wide) in the
+    /// buffers its batch's values were copied into.
+    pub delta: Option<PhaseRoom>,
+    /// Bits a definition and a repetition level take bit-packed, with
+    /// the run headers (one byte each eight levels).
+    pub level_bits: [usize; 2],
+}
+
+/// What the plan counted for a phase's per-value state, and its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PhaseRoom {
+    pub planned: usize,
+    pub bytes: usize,
+}
+
+/// Bytes a dictionary index and a `DELTA_BYTE_ARRAY` handle take.
+const INDEX: usize = 8;
+const HANDLE: usize = 32;
+
+impl PageValues {
+    /// What a page of `values` values (whose longest row holds `row`
+    /// levels) keeps beyond what the plan counted: the dictionary's
+    /// indices, or later the handles (one phase at a time).
+    pub(crate) fn beyond(&self, values: usize, row: usize) -> usize {
+        let doubled = |n: usize, each: usize| {
+            n.checked_next_power_of_two()
+                .unwrap_or(usize::MAX)
+                .saturating_mul(each)
+        };
+        let dictionary = self.dictionary.map_or(0, |d| {
+            let cap = d
+                .bytes
+                .saturating_mul(8)
+                .saturating_add(self.batch)
+                .saturating_add(row);
+            doubled(values.min(cap), INDEX).saturating_sub(d.planned)
+        });
+        let delta = self.delta.map_or(0, |d| {
+            doubled(values, HANDLE)
+                .saturating_add(values.saturating_mul(d.bytes))
+                .saturating_sub(d.planned)
+        });
+        dictionary.max(delta)
+    }
+
+    /// The most bytes a page's `levels` levels take once encoded,
+    /// bit-packed; definition levels only where they vary (`load`: a
+    /// definition level that never varies is one run).
+    pub(crate) fn level_bytes(&self, levels: usize, load: &PageLoad) -> usize {
+        let [definition, repetition] = self.level_bits;
+        let bits = repetition + usize::from(load.definitions_vary) * definition;
+        levels.saturating_mul(bits).div_ceil(8)
+    }
+}
+
+/// Batches (or parts of one) whose rows [`Admitted`] remembers.
+const REMEMBERED: usize = 16;
+
+/// Steps a page-worth of rows is cut in, to bound what a page holds where
+/// the page left open by earlier batches meets a batch: `STEPS` of them
+/// err by at most an eighth of a page-worth.
+pub(crate) const STEPS: usize = 8;
+
+/// The rows of `m` steps of a page-worth of `page` rows.
+fn step_rows(page: usize, m: usize) -> usize {
+    page.saturating_mul(m).div_ceil(STEPS)
+}
+
+/// One batch as [`Admitted`] remembers it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Remembered {
+    rows: usize,
+    levels: usize,
+    /// Levels in its last `m` steps of rows ([`PageLoad::tail`]).
+    tail: [usize; STEPS + 1],
+}
+
+/// The levels of a repeated leaf admitted so far, and the rows and levels
+/// of the last batches: a page open before a batch holds fewer rows than a
+/// page holds, so no more levels than the batches that gave its last rows,
+/// nor than its pages have not taken of all admitted (batches admitted in
+/// parts, or queued for a `ParallelWriter`, are admitted before any is
+/// written, so the second alone would take them all as one page).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Admitted {
+    /// Every batch's levels.
+    pub levels: usize,
+    /// The last batches, the newest at `next - 1`.
+    recent: [Remembered; REMEMBERED],
+    next: usize,
+}
+
+impl Admitted {
+    /// A batch of `rows` rows bringing `load`.
+    pub(crate) fn push(&mut self, rows: usize, load: &PageLoad) {
+        self.levels = self.levels.saturating_add(load.total.levels);
+        self.recent[self.next] = Remembered {
+            rows,
+            levels: load.total.levels,
+            tail: load.tail,
+        };
+        self.next = (self.next + 1) % REMEMBERED;
+    }
+
+    /// The most levels the last `m` steps of a page-worth of `page` rows
+    /// admitted hold, where its pages have taken `paged` levels: what the
+    /// batches they came from hold (where those are remembered), and no
+    /// more than its pages left.
+    pub(crate) fn last(&self, paged: usize, page: usize, m: usize) -> usize {
+        let left = self.levels.saturating_sub(paged);
+        let (mut wanted, mut levels) = (step_rows(page, m), 0usize);
+        if wanted == 0 {
+            return 0;
+        }
+        for back in 1..=REMEMBERED {
+            let batch = &self.recent[(self.next + REMEMBERED - back) % REMEMBERED];
+            if batch.rows >= wanted {
+                // The rows wanted are among its last steps.
+                let steps = (1..=STEPS)
+                    .find(|&k| step_rows(page, k) >= wanted)
+                    .unwrap_or(STEPS);
+                return left.min(levels.saturating_add(batch.tail[steps]));
+            }
+            levels = levels.saturating_add(batch.levels);
+            wanted -= batch.rows;
+        }
+        left
+    }
+}
+
+/// Values and levels of a span of rows of one leaf.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub values: usize,
+    pub levels: usize,
+}
+
+/// What one batch brings a repeated leaf's pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PageLoad {
+    /// Its values and levels in the batch.
+    pub total: Counts,
+    /// In the batch's first `m` steps of a page-worth of rows
+    /// ([`PageValues::rows`], [`STEPS`]), which join the page the batches
+    /// before left open.
+    pub head: [Counts; STEPS + 1],
+    /// The most in any page-worth of its consecutive rows (each counted
+    /// on its own: the two may come from different rows).
+    pub most: Counts,
+    /// Levels in its last `m` steps of a page-worth of rows, which a page
+    /// left open may hold.
+    pub tail: [usize; STEPS + 1],
+    /// The most levels one row holds.
+    pub row: usize,
+    /// Its definition levels vary: a null or an empty list, here or
+    /// above it.
+    pub definitions_vary: bool,
+}
+
+impl PageLoad {
+    /// The most values and levels one page of the leaf holds while this
+    /// batch is written: a page-worth of its rows, or the rows a page
+    /// left open by the batches before (`before(m)`: the most levels of
+    /// their last `m` steps of rows) and its first rows to make up a
+    /// page-worth, for every step where the two may meet (the open rows
+    /// taken as levels and as values alike).
+    pub(crate) fn page(&self, before: impl Fn(usize) -> usize) -> Counts {
+        let mut most = self.most;
+        for m in 1..=STEPS {
+            let (open, head) = (before(m), self.head[STEPS + 1 - m]);
+            most.values = most.values.max(open.saturating_add(head.values));
+            most.levels = most.levels.max(open.saturating_add(head.levels));
+        }
+        most
+    }
+}
+
+/// Where each row of a batch begins in the array being walked, and the
+/// level slots the lists above add before it (one for each empty or null
+/// list): `rows + 1` entries each. `None` rows: where values are not in
+/// row order (list views, dictionaries of nested values), every value is
+/// taken to be in the first row, which errs safe.
+#[derive(Debug, Clone)]
+pub(crate) struct RowStarts {
+    /// The batch's rows and the page-worth of rows windows are taken over.
+    rows: usize,
+    page: usize,
+    /// The row starts looked at, in order: each step of a page-worth from
+    /// the first row ([`step_rows`]: the blocks windows are made of, and
+    /// the first steps), each from the last, and the end. Not every row:
+    /// a batch of many rows would take words a row to scan.
+    points: Vec<usize>,
+    /// Where each point begins in the array walked, and the slots the
+    /// lists above add before it.
+    at: Option<Vec<usize>>,
+    extra: Vec<usize>,
+}
+
+impl RowStarts {
+    /// The starts of a batch of `rows` rows, for pages of up to
+    /// `page_rows` rows.
+    pub(crate) fn new(rows: usize, page_rows: usize) -> Self {
+        let page = page_rows.max(1);
+        let block = step_rows(page, 1).max(1);
+        let mut points: Vec<usize> = (0..=rows)
+            .step_by(block)
+            .chain((0..=STEPS).map(|m| step_rows(page, m).min(rows)))
+            .chain((0..=STEPS).map(|m| rows.saturating_sub(step_rows(page, m))))
+            .chain([rows])
+            .collect();
+        points.sort_unstable();
+        points.dedup();
+        Self {
+            rows,
+            page,
+            at: Some(points.clone()),
+            extra: vec![0; points.len()],
+            points,
+        }
+    }
+
+    /// The same rows in the values of list `parent` (a list, large list,
+    /// fixed-size list or map whose rows these are), its values sliced to
+    /// those its offsets use, as the walk slices them.
+    pub(crate) fn through_list(&self, parent: &ArrayRef) -> Self {
+        fn offsets<O: OffsetSizeTrait>(starts: &RowStarts, o: &[O]) -> RowStarts {
+            let first = o.first().map_or(0, |f| f.as_usize());
+            starts.mapped(|at| {
+                // The lists of none before each row start, in one pass (the
+                // starts only grow).
+                let mut empty = 0;
+                let mut list = 0;
+                at.iter()
+                    .map(|&row| {
+                        while list < row && list + 1 < o.len() {
+                            empty += usize::from(o[list + 1] == o[list]);
+                            list += 1;
+                        }
+                        let value = o.get(row).map_or(0, |v| v.as_usize() - first);
+                        (value, empty)
+                    })
+                    .collect()
+            })
+        }
+        match parent.data_type() {
+            DataType::List(_) => parent
+                .as_list_opt::<i32>()
+                .map_or_else(|| self.unknown(), |a| offsets(self, a.value_offsets())),
+            DataType::LargeList(_) => parent
+                .as_list_opt::<i64>()
+                .map_or_else(|| self.unknown(), |a| offsets(self, a.value_offsets())),
+            DataType::Map(_, _) => parent
+                .as_map_opt()
+                .map_or_else(|| self.unknown(), |a| offsets(self, a.value_offsets())),
+            DataType::FixedSizeList(_, size) => {
+                let size = usize::try_from(*size).unwrap_or(0);
+                // A list of none is a slot of its own.
+                let slot = usize::from(size == 0);
+                self.mapped(|at| at.iter().map(|&i| (i * size, i * slot)).collect())
+            }
+            _ => self.unknown(),
+        }
+    }
+
+    /// Every value taken to be in the first row.
+    pub(crate) fn unknown(&self) -> Self {
+        Self {
+            at: None,
+            ..self.clone()
+        }
+    }
+
+    /// Through a list: `map` gives, for each row start, where it begins in
+    /// the list's values and the slots the list adds before it.
+    fn mapped(&self, map: impl FnOnce(&[usize]) -> Vec<(usize, usize)>) -> Self {
+        let Some(starts) = &self.at else {
+            return self.clone();
+        };
+        let mapped = map(starts);
+        Self {
+            at: Some(mapped.iter().map(|&(at, _)| at).collect()),
+            extra: mapped
+                .iter()
+                .zip(&self.extra)
+                .map(|(&(_, slots), &e)| e + slots)
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// What leaf `array` (the values the walk reached, `scale` times each)
+    /// brings pages; `nulls_above`: a struct above it has nulls. Windows
+    /// of a page-worth of rows are taken over the blocks of a step that
+    /// hold them, an eighth more at most.
+    pub(crate) fn load(&self, array: &ArrayRef, scale: usize, nulls_above: bool) -> PageLoad {
+        let (rows, page) = (self.rows, self.page);
+        let nulls = array.logical_nulls();
+        // Values (not null) of the leaf before each point, or before its
+        // end where the rows are not known: counted between points.
+        let ends = [0, array.len()];
+        let starts = self.at.as_deref().unwrap_or(&ends);
+        let mut seen = 0;
+        let mut before = 0;
+        let valid: Vec<usize> = starts
+            .iter()
+            .map(|&p| {
+                let p = p.min(array.len()).max(seen);
+                before += match &nulls {
+                    Some(n) => n.inner().slice(seen, p - seen).count_set_bits(),
+                    None => p - seen,
+                };
+                seen = p;
+                before
+            })
+            .collect();
+        let scaled = |c: Counts| Counts {
+            values: c.values.saturating_mul(scale),
+            levels: c.levels.saturating_mul(scale),
+        };
+        let Some(at) = &self.at else {
+            // All in the first row.
+            let levels = array.len() + self.extra.last().copied().unwrap_or(0);
+            let all = scaled(Counts {
+                values: valid.last().copied().unwrap_or(0),
+                levels,
+            });
+            let mut head = [all; STEPS + 1];
+            head[0] = Counts::default();
+            let mut tail = [all.levels; STEPS + 1];
+            tail[0] = 0;
+            return PageLoad {
+                total: all,
+                head,
+                most: all,
+                tail,
+                row: all.levels,
+                definitions_vary: true,
+            };
+        };
+        // Counts before row start `row`, one of the points.
+        let before = |row: usize| {
+            let i = self.points.binary_search(&row).unwrap_or(0);
+            Counts {
+                values: valid[i],
+                levels: at[i] + self.extra[i],
+            }
+        };
+        let span = |from: usize, to: usize| {
+            let (a, b) = (before(from), before(to));
+            Counts {
+                values: b.values - a.values,
+                levels: b.levels - a.levels,
+            }
+        };
+        // Blocks of a step from the first row: a page-worth of rows from
+        // any row lies within the block it starts in and the next ones it
+        // reaches (a page-worth of blocks at most: a step is an eighth of
+        // a page-worth, rounded up).
+        let block = step_rows(page, 1).max(1);
+        let window = block.saturating_mul(1 + page.div_ceil(block));
+        let mut most = Counts::default();
+        let mut row = 0;
+        for from in (0..rows).step_by(block) {
+            let window = span(from, from.saturating_add(window).min(rows));
+            most.values = most.values.max(window.values);
+            most.levels = most.levels.max(window.levels);
+            // A row lies within a block.
+            row = row.max(span(from, (from + block).min(rows)).levels);
+        }
+        let total = span(0, rows);
+        PageLoad {
+            definitions_vary: nulls_above || total.levels > total.values,
+            total: scaled(total),
+            head: std::array::from_fn(|m| scaled(span(0, step_rows(page, m).min(rows)))),
+            tail: std::array::from_fn(|m| {
+                let from = rows.saturating_sub(step_rows(page, m));
+                scaled(span(from, rows)).levels
+            }),
+            most: scaled(most),
+            row: row.saturating_mul(scale),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, ListArray};
+    use arrow_buffer::{NullBuffer, OffsetBuffer};
+    use arrow_schema::Field;
+
+    use super::*;
+
+    fn list(lengths: &[usize], nulls: Option<Vec<bool>>, item_nulls: bool) -> ArrayRef {
+        let n: usize = lengths.iter().sum();
+        let values: Int64Array = (0..n)
+            .map(|i| (!item_nulls || i % 2 == 0).then_some(i as i64))
+            .collect();
+        let field = Arc::new(Field::new("item", DataType::Int64, true));
+        Arc::new(ListArray::new(
+            field,
+            OffsetBuffer::from_lengths(lengths.iter().copied()),
+            Arc::new(values),
+            nulls.map(NullBuffer::from),
+        ))
+    }
+
+    fn load(array: &ArrayRef, page_rows: usize) -> PageLoad {
+        let starts = RowStarts::new(array.len(), page_rows).through_list(array);
+        let values = array.as_list::<i32>();
+        let first = values.value_offsets()[0] as usize;
+        let last = *values.value_offsets().last().unwrap() as usize;
+        starts.load(&values.values().slice(first, last - first), 1, false)
+    }
+
+    #[test]
+    fn windows_of_rows_count_their_values_and_levels() {
+        // Rows of 1, 5, 0 (one slot), 2, 10 values.
+        let array = list(&[1, 5, 0, 2, 10], None, false);
+        let got = load(&array, 2);
+        assert_eq!(
+            got.total,
+            Counts {
+                values: 18,
+                levels: 19
+            }
+        );
+        assert_eq!(
+            got.head[STEPS],
+            Counts {
+                values: 6,
+                levels: 6
+            }
+        );
+        // Rows 3 to 5 (a window is a block more than a page-worth).
+        assert_eq!(
+            got.most,
+            Counts {
+                values: 12,
+                levels: 13
+            }
+        );
+        assert_eq!(got.row, 10);
+        // Null items are levels, not values.
+        let got = load(&list(&[4, 4], None, true), 1);
+        assert_eq!(got.row, 4);
+        assert_eq!(
+            got.most,
+            Counts {
+                values: 4,
+                levels: 8
+            }
+        );
+        assert_eq!(
+            got.total,
+            Counts {
+                values: 4,
+                levels: 8
+            }
+        );
+    }
+
+    #[test]
+    fn a_null_list_is_one_slot_and_a_slice_counts_its_own_rows() {
+        let array = list(&[3, 0, 3], Some(vec![true, false, true]), false);
+        let got = load(&array, 1);
+        assert_eq!(
+            got.total,
+            Counts {
+                values: 6,
+                levels: 7
+            }
+        );
+        let sliced = list(&[100, 1, 1, 100], None, false).slice(1, 2);
+        let got = load(&sliced, 8);
+        assert_eq!(
+            got.total,
+            Counts {
+                values: 2,
+                levels: 2
+            }
+        );
+        assert_eq!(got.row, 1);
+    }
+
+    #[test]
+    fn values_out_of_row_order_are_taken_as_one_row() {
+        let array = list(&[1, 2, 3], None, false);
+        let starts = RowStarts::new(3, 1).unknown();
+        let values = array.as_list::<i32>().values().clone();
+        let got = starts.load(&values, 2, false);
+        assert_eq!(
+            got.most,
+            Counts {
+                values: 12,
+                levels: 12
+            }
+        );
+        assert_eq!(got.head[STEPS], got.most);
+    }
+
+    #[test]
+    fn a_page_left_open_holds_no_more_than_its_last_rows() {
+        // Batches of 100 rows of 10 levels each, pages of 80 rows: ten
+        // rows (one step) hold 100 levels.
+        let batch = load(&list(&[10; 100], None, false), 80);
+        assert_eq!(batch.tail[1], 100);
+        assert_eq!(batch.tail[STEPS], 800);
+        let mut admitted = Admitted::default();
+        for _ in 0..10 {
+            admitted.push(100, &batch);
+        }
+        // Nothing paged: the last step and the last page-worth.
+        assert_eq!(admitted.last(0, 80, 1), 100);
+        assert_eq!(admitted.last(0, 80, STEPS), 800);
+        // Paged all but 500 levels.
+        assert_eq!(admitted.last(9500, 80, STEPS), 500);
+        // Batches of fewer rows than a step: whole batches.
+        let small = load(&list(&[10; 4], None, false), 80);
+        for _ in 0..3 {
+            admitted.push(4, &small);
+        }
+        assert_eq!(admitted.last(0, 80, 1), 120);
+        assert_eq!(admitted.last(0, 80, 2), 120 + 100);
+        // More rows than the batches remembered: what pages left.
+        for _ in 0..20 {
+            admitted.push(1, &load(&list(&[10], None, false), 80));
+        }
+        assert_eq!(admitted.last(10_000, 80, STEPS), 320);
+        // A page meeting the next batch: an eighth of a page-worth past
+        // the 800 levels of 80 rows, where taking both whole would count
+        // 1,600.
+        let mut admitted = Admitted::default();
+        admitted.push(100, &batch);
+        let page = batch.page(|m| admitted.last(0, 80, m));
+        assert_eq!(page.levels, 900);
+    }
+
+    #[test]
+    fn handles_beyond_the_plan() {
+        let dictionary = PageValues {
+            rows: 100,
+            batch: 10,
+            dictionary: Some(PhaseRoom {
+                planned: 1024,
+                bytes: 1000,
+            }),
+            delta: None,
+            level_bits: [2, 2],
+        };
+        // 100 values: 128 indices, within the 1,024 bytes planned.
+        assert_eq!(dictionary.beyond(100, 1), 0);
+        assert_eq!(dictionary.beyond(1000, 1), 1024 * 8 - 1024);
+        // No more than eight indices a byte of the page, and a mini-batch.
+        assert_eq!(dictionary.beyond(1 << 30, 1), 8192 * 8 - 1024);
+        let delta = PageValues {
+            delta: Some(PhaseRoom {
+                planned: 0,
+                bytes: 16,
+            }),
+            dictionary: None,
+            ..dictionary
+        };
+        assert_eq!(delta.beyond(1000, 1), 1024 * 32 + 16_000);
+        // Both: one phase at a time.
+        let both = PageValues {
+            dictionary: dictionary.dictionary,
+            ..delta
+        };
+        assert_eq!(both.beyond(1000, 1), 1024 * 32 + 16_000);
+        let plain = PageValues {
+            delta: None,
+            ..delta
+        };
+        assert_eq!(plain.beyond(1 << 30, 1), 0);
+        let vary = PageLoad {
+            definitions_vary: true,
+            ..PageLoad::default()
+        };
+        assert_eq!(plain.level_bytes(10, &vary), 5);
+        assert_eq!(plain.level_bytes(10, &PageLoad::default()), 3);
+    }
+}

@@ -1,0 +1,160 @@
+//! Lists whose rows hold many values, within the limit: each case in a
+//! child process of its own, peak heap (counting allocator) and resident
+//! growth (`/proc/self/status` after `clear_refs`) against the limit.
+//!
+//! parquet ends a page by its encoded size or its rows; a dictionary's
+//! indices, a fixed-length `DELTA_BYTE_ARRAY` encoder's handles and the
+//! levels grow with a page's values where its encoded size barely does,
+//! and the plan, which cannot know how many values a row holds, counts one
+//! (`src/page_rows.rs`). Before the meter counted them from each batch,
+//! four columns of lists of 1,000 equal `Int64` values a row took 504 MiB
+//! of heap at a 16 MiB limit.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, FixedSizeBinaryArray, Int64Array, ListArray, RecordBatch};
+use arrow_buffer::{NullBuffer, OffsetBuffer};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::basic::{Compression, Encoding};
+use parquet::file::properties::WriterProperties;
+use parquet_spill::testkit::measure::{self, ChildRunner, PlannedWrite};
+use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::workloads::SplitMix64;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+const MIB: usize = 1 << 20;
+const CASE: &str = "PARQUET_SPILL_LIST_PAGES";
+
+/// Each case: `KIND,COLUMNS,ROWS,BATCHES,MIB,ITEMS,DISTINCT[,ENCODING][,rows:R]`;
+/// KIND `i64` (lists of `Int64`), `nulls` (half the items null, at
+/// random: their levels do not run), `fsb` (`FixedSizeBinary(16)`);
+/// ITEMS values a row, drawn from DISTINCT values; an ENCODING turns
+/// dictionaries off and sets it; `rows:R` is the caller's page row limit.
+/// The cases the error's advice (a smaller row limit) or the charge lets
+/// through must be written.
+#[test]
+fn lists_of_many_values_a_row_stay_within_the_limit() {
+    let child = ChildRunner::test("list_pages_child").expect("test executable");
+    let cases = [
+        // Ten values a row, a thousand distinct: 2 MiB of indices a column
+        // in pages of 20,000 rows, which the plan's page buffers cover.
+        ("i64,20,65536,3,64,10,1000", true),
+        ("i64,20,65536,3,48,10,1000", false),
+        // A thousand equal values a row: 504 MiB of heap at 16 MiB before.
+        ("i64,4,8192,4,16,1000,1", false),
+        ("i64,4,8192,4,64,1000,1", false),
+        ("i64,4,8192,4,64,1000,1,rows:200", true),
+        ("nulls,4,8192,4,32,1000,16", false),
+        ("nulls,4,8192,4,32,1000,16,rows:50", true),
+        ("fsb,4,8192,4,16,1000,1,DELTA_BYTE_ARRAY", false),
+        ("fsb,4,8192,4,64,1000,1,DELTA_BYTE_ARRAY", false),
+        ("fsb,4,2048,4,64,1000,1,DELTA_BYTE_ARRAY,rows:50", true),
+    ];
+    // Every case run, what failed reported together.
+    let mut failed = Vec::new();
+    for (case, written) in cases {
+        let out = child.run(CASE, case).unwrap();
+        let w = PlannedWrite::from_child(&out, "LISTS ")
+            .unwrap_or_else(|| panic!("{case}: no result line:\n{out}"));
+        let limit = case.split(',').nth(4).and_then(|m| m.parse::<u64>().ok());
+        let limit = limit.unwrap() * MIB as u64;
+        println!(
+            "{case:<52} peak heap {:>10}, RSS growth {:>10}, {}",
+            measure::human_bytes(w.heap),
+            measure::human_bytes(w.rss),
+            w.outcome
+        );
+        if w.over(limit) {
+            failed.push(format!("{case}: {w}, over {limit}"));
+        }
+        let outcome = w.outcome.as_str();
+        let advised = outcome.contains("data_page_row_count_limit");
+        if outcome != "written" && (written || !advised) {
+            failed.push(format!("{case}: {outcome}"));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+#[test]
+fn list_pages_child() {
+    let Ok(case) = std::env::var(CASE) else {
+        return;
+    };
+    let p: Vec<&str> = case.split(',').collect();
+    let number = |i: usize| -> usize { p[i].parse().expect("a number") };
+    let (kind, columns, rows, batches) = (p[0], number(1), number(2), number(3));
+    let (limit, items, distinct) = (number(4) * MIB, number(5), number(6) as u64);
+    let encoding = p[7..].iter().find_map(|e| e.parse::<Encoding>().ok());
+    let row_limit = p[7..]
+        .iter()
+        .find_map(|o| o.strip_prefix("rows:")?.parse::<usize>().ok());
+    let leaf = match kind {
+        "fsb" => DataType::FixedSizeBinary(16),
+        _ => DataType::Int64,
+    };
+    let item = Arc::new(Field::new("item", leaf, kind == "nulls"));
+    let schema = Arc::new(Schema::new(
+        (0..columns)
+            .map(|i| Field::new(format!("l{i}"), DataType::List(item.clone()), false))
+            .collect::<Vec<_>>(),
+    ));
+    let mut props = WriterProperties::builder().set_compression(Compression::LZ4_RAW);
+    if let Some(rows) = row_limit {
+        props = props.set_data_page_row_count_limit(rows);
+    }
+    if let Some(encoding) = encoding {
+        props = props.set_dictionary_enabled(false);
+        let descr = ArrowSchemaConverter::new().convert(&schema).unwrap();
+        for column in descr.columns() {
+            props = props.set_column_encoding(column.path().clone(), encoding);
+        }
+    }
+    let batches = ALLOC.exclude(|| {
+        let mut r = SplitMix64::new(7);
+        (0..batches)
+            .map(|_| {
+                let n = rows * items;
+                let lists: Vec<ArrayRef> = (0..columns)
+                    .map(|_| {
+                        let mut draw = || r.below(distinct.max(1));
+                        let values: ArrayRef = match kind {
+                            "fsb" => Arc::new(
+                                FixedSizeBinaryArray::try_from_iter(
+                                    (0..n).map(|_| u128::from(draw()).to_be_bytes()),
+                                )
+                                .unwrap(),
+                            ),
+                            _ => Arc::new(Int64Array::from_iter_values(
+                                (0..n).map(|_| draw() as i64),
+                            )),
+                        };
+                        let values = match kind {
+                            "nulls" => {
+                                let valid: NullBuffer = (0..n).map(|_| r.below(2) == 0).collect();
+                                let data = values.to_data().into_builder().nulls(Some(valid));
+                                arrow_array::make_array(data.build().unwrap())
+                            }
+                            _ => values,
+                        };
+                        let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(items, rows));
+                        Arc::new(ListArray::new(item.clone(), offsets, values, None)) as ArrayRef
+                    })
+                    .collect();
+                RecordBatch::try_new(schema.clone(), lists).unwrap()
+            })
+            .collect::<Vec<_>>()
+    });
+    let w = measure::planned_write(
+        &ALLOC,
+        std::io::sink(),
+        schema,
+        limit,
+        props.build(),
+        &batches,
+    );
+    println!("LISTS {w}");
+}
