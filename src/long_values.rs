@@ -15,7 +15,7 @@ use arrow_array::types::{Int16Type, Int32Type, Int64Type, RunEndIndexType};
 use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch, RunArray};
 use arrow_schema::DataType;
 
-use crate::page_rows::{PageLoad, PageValues, RowStarts};
+use crate::page_rows::{Keyed, PageLoad, PageValues, RowStarts};
 
 /// What one look at a batch's leaves finds.
 pub(crate) struct Scan {
@@ -103,6 +103,8 @@ struct Walk<'a> {
     starts: Option<RowStarts>,
     /// A struct above the array walked has nulls.
     nulls_above: bool,
+    /// A dictionary or run-end array of nested values above: its keys.
+    keyed: Option<Keyed>,
 }
 
 impl<'a> Walk<'a> {
@@ -205,8 +207,12 @@ impl<'a> Walk<'a> {
                     self.longest.push((self.leaf, found.one));
                 }
                 let page = self.watch_repeated.get(self.leaf).copied().flatten();
-                if let (Some(_), Some(starts)) = (page, &self.starts) {
-                    let load = starts.load(array, self.scale, self.nulls_above);
+                if let (Some(page), Some(starts)) = (page, &self.starts) {
+                    let load = match self.keyed {
+                        // Each entry's levels, one by one: the largest.
+                        Some(keyed) => keyed.load(starts.load(array, 1, true).row, page.rows),
+                        None => starts.load(array, self.scale, self.nulls_above),
+                    };
                     self.loads.push((self.leaf, load));
                 }
                 self.leaf += 1;
@@ -231,11 +237,19 @@ impl<'a> Walk<'a> {
         let (rows, len) = (parent.len(), values.len().max(1));
         let taken = (values.get_array_memory_size() / len).saturating_mul(rows);
         self.levels = self.levels.saturating_add(taken.saturating_mul(self.scale));
-        let saved = (self.scale, self.starts.clone());
+        let saved = (self.scale, self.starts.clone(), self.keyed);
         self.scale = saved.0.saturating_mul(rows.div_ceil(len).max(1));
-        self.starts = self.starts.as_ref().map(RowStarts::unknown);
+        if self.watch_repeated.iter().any(Option::is_some) {
+            // Pages: any key may take the largest entry, the entries
+            // looked at one by one (a row each).
+            self.keyed = Some(Keyed {
+                keys: self.keyed.map_or(rows, |k| k.keys.saturating_mul(rows)),
+                rows: self.starts.is_none() && self.keyed.is_none(),
+            });
+            self.starts = Some(RowStarts::new(values.len(), 1));
+        }
         self.array(&values);
-        (self.scale, self.starts) = saved;
+        (self.scale, self.starts, self.keyed) = saved;
     }
 
     /// The `values` of a list (or map) array `parent`: repeated, and each

@@ -196,6 +196,46 @@ pub(crate) struct PageLoad {
     pub definitions_vary: bool,
 }
 
+/// Keys of a dictionary (or run-end) array of nested values above a leaf:
+/// parquet takes the values by key, so one entry may be written for every
+/// key, and a page holds, for each of its keys, at most the largest
+/// entry's values and levels (the entries' rows are looked at one by one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Keyed {
+    /// Keys in the batch (times those of a keyed array above).
+    pub keys: usize,
+    /// The keys are the batch's rows (no list above): a page holds no
+    /// more keys than rows; else any page may hold them all.
+    pub rows: bool,
+}
+
+impl Keyed {
+    /// What the keys bring the leaf's pages of up to `page` rows, its
+    /// entries holding at most `entry` levels each.
+    pub(crate) fn load(&self, entry: usize, page: usize) -> PageLoad {
+        let keys = |rows: usize| match self.rows {
+            true => rows.min(self.keys),
+            false if rows == 0 => 0,
+            false => self.keys,
+        };
+        let counts = |rows: usize| {
+            let n = keys(rows).saturating_mul(entry);
+            Counts {
+                values: n,
+                levels: n,
+            }
+        };
+        PageLoad {
+            total: counts(usize::MAX),
+            head: std::array::from_fn(|m| counts(step_rows(page, m))),
+            tail: std::array::from_fn(|m| counts(step_rows(page, m)).levels),
+            most: counts(page),
+            row: counts(1).levels,
+            definitions_vary: true,
+        }
+    }
+}
+
 impl PageLoad {
     /// The most values and levels one page of the leaf holds while this
     /// batch is written: a page-worth of its rows, or the rows a page
@@ -521,6 +561,21 @@ mod tests {
             }
         );
         assert_eq!(got.row, 1);
+    }
+
+    #[test]
+    fn keys_may_each_take_the_largest_entry() {
+        let top = Keyed {
+            keys: 100,
+            rows: true,
+        };
+        let load = top.load(1000, 16);
+        assert_eq!(load.most.levels, 16_000);
+        assert_eq!(load.total.values, 100_000);
+        assert_eq!(load.head[1].levels, 2000);
+        let below = Keyed { rows: false, ..top };
+        assert_eq!(below.load(1000, 16).most.levels, 100_000);
+        assert_eq!(below.load(1000, 16).head[0].levels, 0);
     }
 
     #[test]

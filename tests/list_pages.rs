@@ -12,7 +12,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, FixedSizeBinaryArray, Int64Array, ListArray, RecordBatch};
+use arrow_array::{
+    ArrayRef, DictionaryArray, FixedSizeBinaryArray, Int64Array, ListArray, RecordBatch,
+};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowSchemaConverter;
@@ -30,7 +32,9 @@ const CASE: &str = "PARQUET_SPILL_LIST_PAGES";
 
 /// Each case: `KIND,COLUMNS,ROWS,BATCHES,MIB,ITEMS,DISTINCT[,ENCODING][,rows:R]`;
 /// KIND `i64` (lists of `Int64`), `nulls` (half the items null, at
-/// random: their levels do not run), `fsb` (`FixedSizeBinary(16)`);
+/// random: their levels do not run), `fsb` (`FixedSizeBinary(16)`),
+/// `dict` (a dictionary of 64 lists of `Int64`, every key the first, of
+/// ITEMS values, the others of one);
 /// ITEMS values a row, drawn from DISTINCT values; an ENCODING turns
 /// dictionaries off and sets it; `rows:R` is the caller's page row limit.
 /// The cases the error's advice (a smaller row limit) or the charge lets
@@ -52,6 +56,11 @@ fn lists_of_many_values_a_row_stay_within_the_limit() {
         ("fsb,4,8192,4,16,1000,1,DELTA_BYTE_ARRAY", false),
         ("fsb,4,8192,4,64,1000,1,DELTA_BYTE_ARRAY", false),
         ("fsb,4,2048,4,64,1000,1,DELTA_BYTE_ARRAY,rows:50", true),
+        // A dictionary of lists: every key the entry of 1,000 values
+        // (parquet takes the values by key). Counted at the average entry
+        // (16 values), this took 502.8 MiB of heap at 64 MiB.
+        ("dict,4,64,200,64,1000,1", false),
+        ("dict,4,64,200,64,1000,1,rows:16", true),
     ];
     // Every case run, what failed reported together.
     let mut failed = Vec::new();
@@ -97,9 +106,14 @@ fn list_pages_child() {
         _ => DataType::Int64,
     };
     let item = Arc::new(Field::new("item", leaf, kind == "nulls"));
+    let list = DataType::List(item.clone());
+    let column = match kind {
+        "dict" => DataType::Dictionary(Box::new(DataType::Int32), Box::new(list)),
+        _ => list,
+    };
     let schema = Arc::new(Schema::new(
         (0..columns)
-            .map(|i| Field::new(format!("l{i}"), DataType::List(item.clone()), false))
+            .map(|i| Field::new(format!("l{i}"), column.clone(), false))
             .collect::<Vec<_>>(),
     ));
     let mut props = WriterProperties::builder().set_compression(Compression::LZ4_RAW);
@@ -140,6 +154,17 @@ fn list_pages_child() {
                             }
                             _ => values,
                         };
+                        if kind == "dict" {
+                            // 64 entries, the first of ITEMS values, the
+                            // others of one; every key the first.
+                            let lengths = std::iter::once(items).chain([1; 63]);
+                            let values = values.slice(0, items + 63);
+                            let offsets = OffsetBuffer::from_lengths(lengths);
+                            let entries = ListArray::new(item.clone(), offsets, values, None);
+                            let keys = arrow_array::Int32Array::from(vec![0; rows]);
+                            let dictionary = DictionaryArray::new(keys, Arc::new(entries));
+                            return Arc::new(dictionary) as ArrayRef;
+                        }
                         let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(items, rows));
                         Arc::new(ListArray::new(item.clone(), offsets, values, None)) as ArrayRef
                     })
