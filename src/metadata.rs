@@ -916,7 +916,7 @@ impl Meter {
             }
             open.beyond = open.beyond.saturating_add(beyond);
             open.rows = page.rows;
-            let bytes = page.level_bytes(levels, &load);
+            let bytes = page.level_bytes(levels, load.definitions_vary || admitted.varied);
             open.level_pages
                 .push((leaf, bytes.saturating_add(self.long.page_limit)));
         }

@@ -83,11 +83,11 @@ impl PageValues {
     }
 
     /// The most bytes a page's `levels` levels take once encoded,
-    /// bit-packed; definition levels only where they vary (`load`: a
-    /// definition level that never varies is one run).
-    pub(crate) fn level_bytes(&self, levels: usize, load: &PageLoad) -> usize {
+    /// bit-packed; definition levels only where they `vary` (a definition
+    /// level that never varies is one run).
+    pub(crate) fn level_bytes(&self, levels: usize, vary: bool) -> usize {
         let [definition, repetition] = self.level_bits;
-        let bits = repetition + usize::from(load.definitions_vary) * definition;
+        let bits = repetition + usize::from(vary) * definition;
         levels.saturating_mul(bits).div_ceil(8)
     }
 }
@@ -124,6 +124,9 @@ struct Remembered {
 pub(crate) struct Admitted {
     /// Every batch's levels.
     pub levels: usize,
+    /// Some batch's definition levels varied ([`PageLoad::definitions_vary`]):
+    /// a page it left open may hold them.
+    pub varied: bool,
     /// The last batches, the newest at `next - 1`.
     recent: [Remembered; REMEMBERED],
     next: usize,
@@ -133,6 +136,7 @@ impl Admitted {
     /// A batch of `rows` rows bringing `load`.
     pub(crate) fn push(&mut self, rows: usize, load: &PageLoad) {
         self.levels = self.levels.saturating_add(load.total.levels);
+        self.varied |= load.definitions_vary;
         self.recent[self.next] = Remembered {
             rows,
             levels: load.total.levels,
@@ -273,6 +277,9 @@ pub(crate) struct RowStarts {
     /// lists above add before it.
     at: Option<Vec<usize>>,
     extra: Vec<usize>,
+    /// A list above has nulls (whose values, if any, parquet does not
+    /// write: the definition levels vary though the counts may not tell).
+    nulls: bool,
 }
 
 impl RowStarts {
@@ -295,6 +302,7 @@ impl RowStarts {
             at: Some(points.clone()),
             extra: vec![0; points.len()],
             points,
+            nulls: false,
         }
     }
 
@@ -302,6 +310,12 @@ impl RowStarts {
     /// fixed-size list or map whose rows these are), its values sliced to
     /// those its offsets use, as the walk slices them.
     pub(crate) fn through_list(&self, parent: &ArrayRef) -> Self {
+        let mut starts = self.through_offsets(parent);
+        starts.nulls |= parent.null_count() > 0;
+        starts
+    }
+
+    fn through_offsets(&self, parent: &ArrayRef) -> Self {
         fn offsets<O: OffsetSizeTrait>(starts: &RowStarts, o: &[O]) -> RowStarts {
             let first = o.first().map_or(0, |f| f.as_usize());
             starts.mapped(|at| {
@@ -448,7 +462,7 @@ impl RowStarts {
         }
         let total = span(0, rows);
         PageLoad {
-            definitions_vary: nulls_above || total.levels > total.values,
+            definitions_vary: nulls_above || self.nulls || total.levels > total.values,
             total: scaled(total),
             head: std::array::from_fn(|m| scaled(span(0, step_rows(page, m).min(rows)))),
             tail: std::array::from_fn(|m| {
@@ -551,6 +565,11 @@ mod tests {
                 levels: 7
             }
         );
+        // A null list over values: as many levels as values counted, its
+        // definition levels vary all the same.
+        let array = list(&[3, 3], Some(vec![true, false]), false);
+        assert!(load(&array, 1).definitions_vary);
+        assert!(!load(&list(&[3, 3], None, false), 1).definitions_vary);
         let sliced = list(&[100, 1, 1, 100], None, false).slice(1, 2);
         let got = load(&sliced, 8);
         assert_eq!(
@@ -668,11 +687,7 @@ mod tests {
             ..delta
         };
         assert_eq!(plain.beyond(1 << 30, 1), 0);
-        let vary = PageLoad {
-            definitions_vary: true,
-            ..PageLoad::default()
-        };
-        assert_eq!(plain.level_bytes(10, &vary), 5);
-        assert_eq!(plain.level_bytes(10, &PageLoad::default()), 3);
+        assert_eq!(plain.level_bytes(10, true), 5);
+        assert_eq!(plain.level_bytes(10, false), 3);
     }
 }
