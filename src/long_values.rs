@@ -97,6 +97,9 @@ struct Walk<'a> {
     scale: usize,
     /// The repeated leaves to look at, and what the batch brings them.
     watch_repeated: &'a [Option<PageValues>],
+    /// The rows a page of any of them holds (the plan's row limit and
+    /// write batch, the same for every leaf), where there are any.
+    page_rows: Option<usize>,
     loads: Vec<(usize, PageLoad)>,
     /// Where the batch's rows begin in the array walked, below a list
     /// (and where some repeated leaf is watched).
@@ -119,6 +122,7 @@ impl<'a> Walk<'a> {
             threshold,
             watch,
             watch_repeated,
+            page_rows: watch_repeated.iter().flatten().next().map(|p| p.rows),
             scale: 1,
             ..Walk::default()
         };
@@ -239,7 +243,7 @@ impl<'a> Walk<'a> {
         self.levels = self.levels.saturating_add(taken.saturating_mul(self.scale));
         let saved = (self.scale, self.starts.clone(), self.keyed);
         self.scale = saved.0.saturating_mul(rows.div_ceil(len).max(1));
-        if self.watch_repeated.iter().any(Option::is_some) {
+        if self.page_rows.is_some() {
             // Pages: any key may take the largest entry, the entries
             // looked at one by one (a row each).
             self.keyed = Some(Keyed {
@@ -255,14 +259,13 @@ impl<'a> Walk<'a> {
     /// The `values` of a list (or map) array `parent`: repeated, and each
     /// of its rows may add a level slot (an empty or null list).
     fn list(&mut self, parent: &ArrayRef, values: Option<ArrayRef>) {
-        let saved = (self.repeated, self.extra_slots, self.starts.clone());
+        let saved = (self.repeated, self.extra_slots, self.starts.take());
         self.repeated = true;
         self.extra_slots = self.extra_slots.saturating_add(parent.len());
-        // Every leaf's pages hold the same rows (the plan's row limit).
-        if let Some(page) = self.watch_repeated.iter().flatten().next() {
-            let starts = match &self.starts {
+        if let Some(page_rows) = self.page_rows {
+            let starts = match &saved.2 {
                 Some(starts) => starts.clone(),
-                None => RowStarts::new(parent.len(), page.rows),
+                None => RowStarts::new(parent.len(), page_rows),
             };
             self.starts = Some(match parent.data_type() {
                 DataType::ListView(_) | DataType::LargeListView(_) => starts.unknown(),

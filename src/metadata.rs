@@ -897,16 +897,15 @@ impl Meter {
         if loads.is_empty() {
             return open;
         }
-        let admitted: Vec<Admitted> = {
-            let kept = lock(&self.kept);
-            let of = |leaf: usize| kept.admitted.get(leaf).copied().unwrap_or_default();
-            loads.iter().map(|&(leaf, _)| of(leaf)).collect()
-        };
+        // `paged` is taken alone elsewhere: no other order to meet.
+        let kept = lock(&self.kept);
         let paged = lock(&self.paged);
-        for (&(leaf, load), admitted) in loads.iter().zip(admitted) {
+        let none = Admitted::default();
+        for &(leaf, load) in loads {
             let Some(Some(page)) = self.long.repeated.get(leaf) else {
                 continue;
             };
+            let admitted = kept.admitted.get(leaf).unwrap_or(&none);
             let paged = paged.get(leaf).copied().unwrap_or(0);
             let counts = load.page(|m| admitted.last(paged, page.rows, m));
             let (values, levels) = (counts.values, counts.levels);
@@ -1020,37 +1019,47 @@ impl Meter {
     }
 }
 
-/// The page type and uncompressed size in a page header parquet wrote
-/// (Thrift compact: field 1, the page type, then field 2,
-/// `uncompressed_page_size`, both `i32`); `None` for anything else (an
-/// encrypted header, another writer).
-fn page_header(header: &[u8]) -> Option<(i64, usize)> {
-    let mut bytes = header.iter();
-    (*bytes.next()? == NEXT_I32).then_some(())?;
-    let page_type = zigzag(varint(&mut bytes)?);
-    (*bytes.next()? == NEXT_I32).then_some(())?;
-    let size = usize::try_from(zigzag(varint(&mut bytes)?)).ok()?;
-    Some((page_type, size))
+/// What the metered store reads of a page header parquet wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PageHeader {
+    kind: i64,
+    /// Uncompressed size.
+    size: usize,
+    /// A data page's levels ([`data_page_levels`]).
+    levels: Option<usize>,
 }
 
-/// The levels of a data page (v1 or v2) from the header parquet wrote:
-/// its `num_values`, the first field of the page's own header (field 5 or
-/// 8 of the page header, after the sizes and an optional CRC); `None` for
-/// a dictionary page or anything else.
-fn data_page_levels(header: &[u8]) -> Option<usize> {
+/// The page type and uncompressed size in a page header parquet wrote
+/// (Thrift compact: field 1, the page type, then field 2,
+/// `uncompressed_page_size`, both `i32`), and a data page's levels;
+/// `None` for anything else (an encrypted header, another writer).
+fn page_header(header: &[u8]) -> Option<PageHeader> {
     let mut bytes = header.iter();
-    let mut field = 0u8;
+    (*bytes.next()? == NEXT_I32).then_some(())?;
+    let kind = zigzag(varint(&mut bytes)?);
+    (*bytes.next()? == NEXT_I32).then_some(())?;
+    let size = usize::try_from(zigzag(varint(&mut bytes)?)).ok()?;
+    let levels = data_page_levels(&mut bytes);
+    Some(PageHeader { kind, size, levels })
+}
+
+/// The levels of a data page (v1 or v2), from the rest of its header
+/// past field 2: its `num_values`, the first field of the page's own
+/// header (field 5 or 8, after the compressed size and an optional CRC);
+/// `None` for a dictionary page or anything else.
+fn data_page_levels(bytes: &mut std::slice::Iter<'_, u8>) -> Option<usize> {
+    let mut field = 2u8;
     loop {
         let byte = *bytes.next()?;
         let (delta, kind) = (byte >> 4, byte & 0x0f);
         field = field.checked_add(delta).filter(|_| delta > 0)?;
         match (field, kind) {
-            (1..=4, I32) => {
-                varint(&mut bytes)?;
+            (3..=4, I32) => {
+                varint(bytes)?;
             }
             (5 | 8, STRUCT) => {
                 (*bytes.next()? == NEXT_I32).then_some(())?;
-                return usize::try_from(zigzag(varint(&mut bytes)?)).ok();
+                return usize::try_from(zigzag(varint(bytes)?)).ok();
             }
             _ => return None,
         }
@@ -1287,13 +1296,11 @@ impl PageStore for MeteredStore {
             // The header comes first, while the page's copies are still
             // alive: room made now makes heap pages yield now.
             let header = page_header(&value);
-            if self.repeated {
-                if let Some(levels) = data_page_levels(&value) {
-                    self.meter.paged(self.column, levels);
-                }
+            if let Some(levels) = header.and_then(|h| h.levels).filter(|_| self.repeated) {
+                self.meter.paged(self.column, levels);
             }
-            self.header_size = header.map(|(_, size)| size);
-            self.dictionary_page = header.is_some_and(|(kind, _)| kind == DICTIONARY_PAGE);
+            self.header_size = header.map(|h| h.size);
+            self.dictionary_page = header.is_some_and(|h| h.kind == DICTIONARY_PAGE);
         }
         // A header not of parquet's layout: the body's length instead.
         let size = match (page, self.header_size) {
@@ -1596,9 +1603,10 @@ mod tests {
             let chunk = reader.metadata().row_group(0).column(0).clone();
             let at = |offset: i64| &file[usize::try_from(offset).unwrap()..];
             // 3,001 levels: the empty list is one.
-            assert_eq!(data_page_levels(at(chunk.data_page_offset())), Some(3001));
+            let levels = |offset| page_header(at(offset)).and_then(|h| h.levels);
+            assert_eq!(levels(chunk.data_page_offset()), Some(3001));
             if let Some(dictionary) = chunk.dictionary_page_offset() {
-                assert_eq!(data_page_levels(at(dictionary)), None);
+                assert_eq!(levels(dictionary), None);
             }
         }
     }
@@ -1748,13 +1756,11 @@ mod tests {
     #[test]
     fn a_page_headers_type_and_uncompressed_size_are_read_or_none() {
         // Thrift compact: field 1 (type 0), field 2 (64, zigzag 128), ...
-        assert_eq!(
-            page_header(&[0x15, 0x00, 0x15, 0x80, 0x01, 0x15]),
-            Some((0, 64))
-        );
+        let read = |header: &[u8]| page_header(header).map(|h| (h.kind, h.size));
+        assert_eq!(read(&[0x15, 0x00, 0x15, 0x80, 0x01, 0x15]), Some((0, 64)));
         // A dictionary page (type 2, zigzag 4) of 32,767 bytes.
         assert_eq!(
-            page_header(&[0x15, 0x04, 0x15, 0xfe, 0xff, 0x03]),
+            read(&[0x15, 0x04, 0x15, 0xfe, 0xff, 0x03]),
             Some((DICTIONARY_PAGE, 32767))
         );
         // An encrypted header, a negative size, a truncated one.

@@ -225,7 +225,10 @@ pub fn random_batch(schema: &SchemaRef, rows: usize, seed: u64) -> RecordBatch {
 /// assert_eq!(batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [3, 0, 5]);
 /// ```
 pub fn random_batches(schema: &SchemaRef, rows: &[usize], seed: u64) -> Vec<RecordBatch> {
-    let mut gen = Gen::new(seed);
+    batches_of(Gen::new(seed), schema, rows)
+}
+
+fn batches_of(mut gen: Gen, schema: &SchemaRef, rows: &[usize]) -> Vec<RecordBatch> {
     rows.iter().map(|&n| gen.batch(schema, n)).collect()
 }
 
@@ -252,5 +255,5 @@ pub fn random_batches_with_lists(
 ) -> Vec<RecordBatch> {
     let mut gen = Gen::new(seed);
     gen.max_items = Some(items.max(1));
-    rows.iter().map(|&n| gen.batch(schema, n)).collect()
+    batches_of(gen, schema, rows)
 }
