@@ -66,6 +66,7 @@
 
 mod blobs;
 mod budget;
+mod compat;
 mod encode_cost;
 mod error;
 mod extents;

@@ -568,8 +568,12 @@ impl Meter {
 /// What a batch makes of repeated leaves' open pages ([`Meter::open_pages`]).
 #[derive(Debug, Default)]
 struct OpenPages {
-    /// Their values' handles beyond the plan, all leaves together.
+    /// Their values' handles beyond the plan, all leaves together, each
+    /// at the most of this batch's page and the batches before it that
+    /// may still be written beside it.
     beyond: usize,
+    /// Each leaf's of this batch alone, in the order of the loads.
+    each: Vec<usize>,
     /// Each leaf's page with its levels, as long pages to cover.
     level_pages: Vec<(usize, usize)>,
     /// The leaf needing most, and the values a page of it may hold.
@@ -870,7 +874,7 @@ impl Meter {
         match long {
             Ok(()) => {
                 self.compact.fetch_max(beyond, Ordering::Relaxed);
-                self.admitted_levels(batch.num_rows(), &scan.repeated);
+                self.admitted_levels(batch.num_rows(), &scan.repeated, &open.each);
                 Ok(())
             }
             Err(error) => {
@@ -903,6 +907,7 @@ impl Meter {
         let none = Admitted::default();
         for &(leaf, load) in loads {
             let Some(Some(page)) = self.long.repeated.get(leaf) else {
+                open.each.push(0);
                 continue;
             };
             let admitted = kept.admitted.get(leaf).unwrap_or(&none);
@@ -910,6 +915,9 @@ impl Meter {
             let counts = load.page(|m| admitted.last(paged, page.rows, m));
             let (values, levels) = (counts.values, counts.levels);
             let beyond = page.beyond(values, load.row);
+            open.each.push(beyond);
+            // The leaf may still be on a batch before this one.
+            let beyond = beyond.max(admitted.recent_beyond(RECENT - 1));
             if beyond >= open.most {
                 (open.worst, open.most) = ((leaf, values), beyond);
             }
@@ -922,17 +930,18 @@ impl Meter {
         open
     }
 
-    /// Count the rows and levels of an admitted batch's repeated leaves.
-    fn admitted_levels(&self, rows: usize, loads: &[(usize, PageLoad)]) {
+    /// Count the rows and levels of an admitted batch's repeated leaves,
+    /// and what their pages keep beyond the plan (`beyond`, by load).
+    fn admitted_levels(&self, rows: usize, loads: &[(usize, PageLoad)], beyond: &[usize]) {
         if loads.is_empty() {
             return;
         }
         let mut kept = lock(&self.kept);
-        for &(leaf, load) in loads {
+        for (&(leaf, load), &beyond) in loads.iter().zip(beyond) {
             if kept.admitted.len() <= leaf {
                 kept.admitted.resize(leaf + 1, Admitted::default());
             }
-            kept.admitted[leaf].push(rows, &load);
+            kept.admitted[leaf].push(rows, &load, beyond);
         }
     }
 
@@ -1716,6 +1725,74 @@ mod tests {
         );
         // A dictionary page keeps no statistics.
         assert_eq!(long_statistics_charge(dictionary, 3000, &[u32::MAX]), 0);
+    }
+
+    /// The room a meter keeps for batches once it admitted `batches`, two
+    /// columns of lists of `Int64` under a dictionary whose indices the
+    /// plan counted none of, in pages of up to 64 rows.
+    fn list_batch_room(batches: &[RecordBatch]) -> usize {
+        let page = crate::page_rows::PageValues {
+            rows: 64,
+            batch: 16,
+            dictionary: Some(crate::page_rows::PhaseRoom {
+                planned: 0,
+                bytes: 1 << 20,
+            }),
+            ..Default::default()
+        };
+        let long = LongPages {
+            repeated: vec![Some(page); 2],
+            ..NO_LONG_PAGES
+        };
+        let meter = Meter::new(&MemoryBudget::new(256 << 20), 1, long).unwrap();
+        for batch in batches {
+            meter.admit(batch).unwrap();
+        }
+        meter.batch_room()
+    }
+
+    /// A batch of 256 rows of two list columns: the first 32 rows of
+    /// column `heavy` hold 1,000 values each, every other row one.
+    fn lists_heavy_in(heavy: usize) -> RecordBatch {
+        use arrow_array::{ArrayRef, Int64Array, ListArray};
+        use arrow_buffer::OffsetBuffer;
+        let item = Arc::new(arrow_schema::Field::new(
+            "item",
+            arrow_schema::DataType::Int64,
+            false,
+        ));
+        let column = |c: usize| -> (String, ArrayRef) {
+            let lengths: Vec<usize> = (0..256)
+                .map(|row| if c == heavy && row < 32 { 1000 } else { 1 })
+                .collect();
+            let values = Int64Array::from(vec![0i64; lengths.iter().sum()]);
+            let offsets = OffsetBuffer::from_lengths(lengths);
+            let list = ListArray::new(item.clone(), offsets, Arc::new(values), None);
+            (format!("l{c}"), Arc::new(list))
+        };
+        RecordBatch::try_from_iter([column(0), column(1)]).unwrap()
+    }
+
+    #[test]
+    fn a_leaf_may_still_be_on_a_batch_queued_before() {
+        // A page of 64 rows holding the 32 heavy rows: 32,032 values,
+        // 256 KiB of indices in a vector of 32,768.
+        let heavy_page = 32_768 * 8;
+        let first = list_batch_room(&[lists_heavy_in(0)]);
+        let alone = list_batch_room(&[lists_heavy_in(1)]);
+        assert!(
+            first >= heavy_page && alone >= heavy_page,
+            "{first}, {alone}"
+        );
+        // The first column may still be writing its heavy rows of the
+        // first batch (a `ParallelWriter` queues batches) while the second
+        // writes its own of the second: both pages are open at once.
+        let both = list_batch_room(&[lists_heavy_in(0), lists_heavy_in(1)]);
+        assert!(both >= first.max(alone) + heavy_page, "{both} vs {first}");
+        // Not for ever: batches past those a writer queues are written.
+        let light = || lists_heavy_in(2);
+        let later = list_batch_room(&[lists_heavy_in(0), light(), light(), light()]);
+        assert!(later < first + heavy_page, "{later} vs {first}");
     }
 
     /// What the meter keeps room for once leaf 0 wrote a `page`-byte page

@@ -880,7 +880,8 @@ fn encodings_child() {
             })
             .collect::<Vec<_>>()
     });
-    let w = measure::planned_write(&ALLOC, Crc(0), schema, limit, props.build(), &batches);
+    let options = SpillOptions::new(limit).properties(props.build());
+    let w = measure::planned_write(&ALLOC, Crc(0), schema, options, &batches);
     println!("ENCODINGS {w}");
 }
 

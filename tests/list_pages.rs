@@ -21,8 +21,9 @@ use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::WriterProperties;
 use parquet_spill::testkit::measure::{self, ChildRunner, PlannedWrite};
-use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::testkit::{self, CountingAlloc};
 use parquet_spill::workloads::SplitMix64;
+use parquet_spill::SpillOptions;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
@@ -35,8 +36,13 @@ const CASE: &str = "PARQUET_SPILL_LIST_PAGES";
 /// random: their levels do not run), `fsb` (`FixedSizeBinary(16)`),
 /// `dict` (a dictionary of 64 lists of `Int64`, every key the first, of
 /// ITEMS values, the others of one);
+/// `skew` (lists of `Int64`, ITEMS values in each of the first quarter
+/// of the rows of one column a batch, column `b % COLUMNS` in batch `b`,
+/// and one value in every other row);
 /// ITEMS values a row, drawn from DISTINCT values; an ENCODING turns
-/// dictionaries off and sets it; `rows:R` is the caller's page row limit.
+/// dictionaries off and sets it; `rows:R` is the caller's page row limit;
+/// `threads:T` writes with a `ParallelWriter` on T threads; `colrows:R`
+/// sets every leaf's own row limit (parquet 60).
 /// The cases the error's advice (a smaller row limit) or the charge lets
 /// through must be written.
 #[test]
@@ -61,6 +67,14 @@ fn lists_of_many_values_a_row_stay_within_the_limit() {
         // (16 values), this took 502.8 MiB of heap at 64 MiB.
         ("dict,4,64,200,64,1000,1", false),
         ("dict,4,64,200,64,1000,1,rows:16", true),
+        // The caller's own row limit for every column (parquet 60), far
+        // above the plan's: one value, a dictionary of one entry, whose
+        // indices the page's size counts at an eighth of a byte. Left as
+        // the caller set it, 69.5 MiB of heap at 16 MiB; the plan lowers it.
+        ("i64,8,1048576,4,16,1,1,colrows:100000000", true),
+        // Columns of a `ParallelWriter` on different batches, each batch
+        // with the many values of one column.
+        ("skew,4,8192,24,128,1000,2,rows:2000,threads:2", true),
     ];
     // Every case run, what failed reported together.
     let mut failed = Vec::new();
@@ -98,9 +112,13 @@ fn list_pages_child() {
     let (kind, columns, rows, batches) = (p[0], number(1), number(2), number(3));
     let (limit, items, distinct) = (number(4) * MIB, number(5), number(6) as u64);
     let encoding = p[7..].iter().find_map(|e| e.parse::<Encoding>().ok());
-    let row_limit = p[7..]
-        .iter()
-        .find_map(|o| o.strip_prefix("rows:")?.parse::<usize>().ok());
+    let option = |name: &str| {
+        p[7..]
+            .iter()
+            .find_map(|o| o.strip_prefix(name)?.parse::<usize>().ok())
+    };
+    let (row_limit, threads) = (option("rows:"), option("threads:").unwrap_or(1));
+    let column_rows = option("colrows:");
     let leaf = match kind {
         "fsb" => DataType::FixedSizeBinary(16),
         _ => DataType::Int64,
@@ -120,20 +138,33 @@ fn list_pages_child() {
     if let Some(rows) = row_limit {
         props = props.set_data_page_row_count_limit(rows);
     }
-    if let Some(encoding) = encoding {
-        props = props.set_dictionary_enabled(false);
-        let descr = ArrowSchemaConverter::new().convert(&schema).unwrap();
-        for column in descr.columns() {
-            props = props.set_column_encoding(column.path().clone(), encoding);
+    let descr = ArrowSchemaConverter::new().convert(&schema).unwrap();
+    for column in descr.columns() {
+        let path = column.path().clone();
+        if let Some(encoding) = encoding {
+            props = props
+                .set_dictionary_enabled(false)
+                .set_column_encoding(path.clone(), encoding);
+        }
+        if let Some(rows) = column_rows {
+            props = testkit::set_column_row_limit(props, path, rows);
         }
     }
     let batches = ALLOC.exclude(|| {
         let mut r = SplitMix64::new(7);
         (0..batches)
-            .map(|_| {
-                let n = rows * items;
+            .map(|b| {
                 let lists: Vec<ArrayRef> = (0..columns)
-                    .map(|_| {
+                    .map(|c| {
+                        // Values of each row.
+                        let lengths: Vec<usize> = match kind {
+                            "skew" if c == b % columns => (0..rows)
+                                .map(|row| if row < rows / 4 { items } else { 1 })
+                                .collect(),
+                            "skew" => vec![1; rows],
+                            _ => vec![items; rows],
+                        };
+                        let n = lengths.iter().sum();
                         let mut draw = || r.below(distinct.max(1));
                         let values: ArrayRef = match kind {
                             "fsb" => Arc::new(
@@ -165,7 +196,7 @@ fn list_pages_child() {
                             let dictionary = DictionaryArray::new(keys, Arc::new(entries));
                             return Arc::new(dictionary) as ArrayRef;
                         }
-                        let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(items, rows));
+                        let offsets = OffsetBuffer::from_lengths(lengths);
                         Arc::new(ListArray::new(item.clone(), offsets, values, None)) as ArrayRef
                     })
                     .collect();
@@ -173,13 +204,9 @@ fn list_pages_child() {
             })
             .collect::<Vec<_>>()
     });
-    let w = measure::planned_write(
-        &ALLOC,
-        std::io::sink(),
-        schema,
-        limit,
-        props.build(),
-        &batches,
-    );
+    let options = SpillOptions::new(limit)
+        .properties(props.build())
+        .threads(threads);
+    let w = measure::planned_write(&ALLOC, std::io::sink(), schema, options, &batches);
     println!("LISTS {w}");
 }

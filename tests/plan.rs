@@ -351,6 +351,43 @@ fn per_column_page_overrides_are_capped() {
         .any(|c| c.column.as_deref() == Some("c1") && c.setting == "data_page_size_limit"));
 }
 
+/// parquet 60's per-column row limit wins over the planned file-wide one:
+/// a caller's larger one is lowered to the plan's (a page's dictionary
+/// indices grow with its rows, not its bytes: eight columns of one value
+/// at a 16 MiB limit took 69.5 MiB of heap with the caller's 100 M rows,
+/// `tests/list_pages.rs`), and a smaller one kept. On parquet 59, which has
+/// only the file's, nothing is set or listed.
+#[test]
+fn per_column_row_limits_are_capped() {
+    use parquet_spill::testkit::{column_row_limit, set_column_row_limit};
+    let b = WriterProperties::builder();
+    let b = set_column_row_limit(b, ColumnPath::from("c0"), 100_000_000);
+    let b = set_column_row_limit(b, ColumnPath::from("c1"), 10);
+    let plan = SpillOptions::new(64 * MIB)
+        .properties(b.build())
+        .plan(&schema(20, DataType::Int64))
+        .unwrap();
+    let props = plan.properties();
+    let planned = props.data_page_row_count_limit();
+    let version = parquet::file::properties::DEFAULT_CREATED_BY;
+    let per_column = !version.contains("version 59.");
+    let row_limit = |c: &str| column_row_limit(props, &ColumnPath::from(c));
+    assert!(planned < 100_000_000);
+    assert_eq!(row_limit("c0"), planned);
+    assert_eq!(row_limit("c1"), if per_column { 10 } else { planned });
+    assert_eq!(row_limit("c2"), planned);
+    let listed = |c: &str| {
+        plan.changes()
+            .iter()
+            .any(|x| x.column.as_deref() == Some(c) && x.setting == "data_page_row_count_limit")
+    };
+    // Only c0 changed.
+    assert_eq!(
+        (listed("c0"), listed("c1"), listed("c2")),
+        (per_column, false, false)
+    );
+}
+
 /// "Limit by rows only" (`usize::MAX` page size) must not overflow the model.
 #[test]
 fn huge_caller_limits_do_not_overflow() {

@@ -43,6 +43,9 @@ use parquet::file::properties::{
 use parquet::schema::types::{ColumnDescriptor, ColumnPath};
 
 use self::model::{Leaf, Settings};
+// Stand-ins on parquet 59; unused on 60, whose own methods win.
+#[allow(unused_imports)]
+use crate::compat::{ColumnRowLimit, SetColumnRowLimit};
 use crate::error::{Alternative, Error, Result};
 use crate::metadata::{long_page_trigger, ColumnCost, CostModel, LongPages, LongStatistics};
 
@@ -775,6 +778,20 @@ fn apply(
             );
         }
         b = b.set_column_dictionary_page_size_limit(path.clone(), dictionary);
+        // parquet 60's per-column row limit: no more rows than the plan's
+        // pages (a page's dictionary indices, handles and levels grow with
+        // its rows, not its bytes).
+        let column_rows = props.column_data_page_row_count_limit(&path);
+        let rows = column_rows.min(s.rows);
+        if column_rows != props.data_page_row_count_limit() {
+            note(
+                column.clone(),
+                "data_page_row_count_limit",
+                column_rows.to_string(),
+                rows.to_string(),
+            );
+        }
+        b = b.set_column_data_page_row_count_limit(path.clone(), rows);
         if leaf.dictionary && !leaf.dictionary_on(s) {
             note(
                 column.clone(),

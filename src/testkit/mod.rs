@@ -54,6 +54,7 @@ pub use throttled::{ThrottleConfig, ThrottledStoreFactory};
 #[cfg(target_os = "linux")]
 pub use tmpfs::Tmpfs;
 pub use write::{
-    planned_arrow_writer, read_parquet, write_parallel_writer, write_parallel_writer_all,
-    write_parquet, write_parquet_parallel, write_planned,
+    column_row_limit, planned_arrow_writer, read_parquet, set_column_row_limit,
+    write_parallel_writer, write_parallel_writer_all, write_parquet, write_parquet_parallel,
+    write_planned,
 };

@@ -86,6 +86,9 @@ pub fn planned_arrow_writer<W: std::io::Write + Send>(
 /// Write `batches` to `out` with an `ArrowWriter` made from `plan`, each
 /// batch admitted in parts ([`crate::SpillMonitor::admit_in_parts`]) as
 /// the plan's docs ask, and close it; the plan's monitor, for its stats.
+/// A plan for more than one thread ([`crate::SpillOptions::threads`]) is
+/// written by a [`crate::ParallelWriter`] on them (which admits each batch
+/// itself).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -104,6 +107,15 @@ pub fn write_planned<W: std::io::Write + Send>(
     plan: crate::SpillPlan,
     batches: &[RecordBatch],
 ) -> Result<crate::SpillMonitor> {
+    if plan.threads() > 1 {
+        let monitor = plan.monitor();
+        let mut writer = crate::ParallelWriter::try_new_with_plan(out, schema, plan)?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.close()?;
+        return Ok(monitor);
+    }
     let (monitor, mut writer) = planned_arrow_writer(out, schema, plan)?;
     for batch in batches {
         for part in monitor.admit_in_parts(batch)? {
@@ -272,4 +284,43 @@ fn schema_of(batches: &[RecordBatch]) -> Result<SchemaRef> {
         .first()
         .map(RecordBatch::schema)
         .ok_or_else(|| ParquetError::General("no batches to write".into()))
+}
+
+/// Set leaf `col`'s data page row limit to `rows` where parquet has
+/// per-column row limits (60), for tests that build on 59 too (where it
+/// changes nothing: 59 has only the file's).
+///
+/// ```
+/// use parquet::file::properties::WriterProperties;
+/// use parquet::schema::types::ColumnPath;
+/// use parquet_spill::testkit::{column_row_limit, set_column_row_limit};
+/// let col = ColumnPath::from("x");
+/// let b = WriterProperties::builder().set_data_page_row_count_limit(100);
+/// let props = set_column_row_limit(b, col.clone(), 1_000_000).build();
+/// assert_eq!(props.data_page_row_count_limit(), 100);
+/// let version = parquet::file::properties::DEFAULT_CREATED_BY;
+/// let expected = if version.contains("version 59.") { 100 } else { 1_000_000 };
+/// assert_eq!(column_row_limit(&props, &col), expected);
+/// ```
+pub fn set_column_row_limit(
+    builder: parquet::file::properties::WriterPropertiesBuilder,
+    col: parquet::schema::types::ColumnPath,
+    rows: usize,
+) -> parquet::file::properties::WriterPropertiesBuilder {
+    // Stand-in on parquet 59; unused on 60, whose own method wins.
+    #[allow(unused_imports)]
+    use crate::compat::SetColumnRowLimit;
+    builder.set_column_data_page_row_count_limit(col, rows)
+}
+
+/// Leaf `col`'s data page row limit: its own where parquet has per-column
+/// row limits (60), else the file's (59). Example: [`set_column_row_limit`].
+pub fn column_row_limit(
+    props: &WriterProperties,
+    col: &parquet::schema::types::ColumnPath,
+) -> usize {
+    // Stand-in on parquet 59; unused on 60, whose own method wins.
+    #[allow(unused_imports)]
+    use crate::compat::ColumnRowLimit;
+    props.column_data_page_row_count_limit(col)
 }

@@ -123,8 +123,9 @@ impl std::fmt::Display for PlannedWrite {
     }
 }
 
-/// Plan `schema` within `limit` bytes from `props`, write `batches` to
-/// `out` as the plan's docs ask ([`crate::testkit::write_planned`]), and
+/// Plan `schema` with `options`, write `batches` to `out` as the plan's
+/// docs ask ([`crate::testkit::write_planned`]: a `ParallelWriter` where
+/// the options ask for more than one thread), and
 /// measure it from here: `alloc`'s peak heap and the resident-set growth
 /// (`/proc/self/clear_refs` first; where it cannot be reset, the whole
 /// peak, which errs high). Call it once a process, the batches made
@@ -134,14 +135,15 @@ impl std::fmt::Display for PlannedWrite {
 /// use std::sync::Arc;
 /// use arrow_schema::{DataType, Field, Schema};
 /// use parquet_spill::testkit::{self, measure, CountingAlloc};
+/// use parquet_spill::SpillOptions;
 ///
 /// #[global_allocator]
 /// static ALLOC: CountingAlloc = CountingAlloc::new();
 ///
 /// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
 /// let batches = testkit::random_batches(&schema, &[1000], 1);
-/// let props = Default::default();
-/// let w = measure::planned_write(&ALLOC, std::io::sink(), schema, 16 << 20, props, &batches);
+/// let options = SpillOptions::new(16 << 20).threads(2);
+/// let w = measure::planned_write(&ALLOC, std::io::sink(), schema, options, &batches);
 /// assert_eq!(w.outcome, "written");
 /// assert!(w.heap > 0 && !w.over(16 << 20));
 /// ```
@@ -149,14 +151,13 @@ pub fn planned_write<W: std::io::Write + Send>(
     alloc: &'static CountingAlloc,
     out: W,
     schema: SchemaRef,
-    limit: usize,
-    props: WriterProperties,
+    options: SpillOptions,
     batches: &[RecordBatch],
 ) -> PlannedWrite {
     let base = alloc.current();
     let rss_base = crate::rss::reset_peak().unwrap_or(0);
     alloc.reset_peak();
-    let outcome = match SpillOptions::new(limit).properties(props).plan(&schema) {
+    let outcome = match options.plan(&schema) {
         Err(e) => format!("refused: {e}"),
         Ok(plan) => match super::write_planned(out, schema, plan, batches) {
             Ok(_) => "written".to_string(),
