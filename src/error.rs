@@ -192,16 +192,14 @@ pub enum Error {
     },
 
     /// A page far longer than the plan's pages (a value longer than the
-    /// page size, which a page holds whole, or the levels of a list whose
-    /// rows hold many values, which the page size does not count): parquet holds several copies
+    /// page size, which a page holds whole): parquet holds several copies
     /// of a page while writing it, and the limit cannot hold them for a
     /// page this long.
     #[error(
         "parquet-spill: leaf column {column} needs a page of {page} bytes, longer than the \
-         {planned} the plan's pages reach (a value longer than the page size, or the levels of \
-         a list whose rows hold many values); writing pages this long needs {needed} more \
-         bytes, which the {limit}-byte memory limit cannot hold: raise the limit (for a \
-         list, or set a smaller data_page_row_count_limit)"
+         {planned} the plan's pages reach (a value longer than the page size); writing pages \
+         this long needs {needed} more bytes, which the {limit}-byte memory limit cannot \
+         hold: raise the limit"
     )]
     PageTooLong {
         /// The leaf column's index.
@@ -237,25 +235,28 @@ pub enum Error {
     },
 
     /// The rows of a repeated (list or map) leaf hold so many values that
-    /// one page of them, up to the plan's page row limit, would keep more
+    /// one page of them, up to the plan's page row limit, would need more
     /// than the limit has room for: parquet ends a page by its encoded
-    /// size or its rows, and a dictionary's indices and a fixed-length
-    /// `DELTA_BYTE_ARRAY` encoder's handles grow with a page's values where
-    /// its encoded size barely does. Nothing of the batch was written; a
+    /// size or its rows, and a dictionary's indices, a fixed-length
+    /// `DELTA_BYTE_ARRAY` encoder's handles and the levels grow with a
+    /// page's values where its encoded size barely does (the levels are
+    /// not counted in it at all). Nothing of the batch was written; a
     /// smaller `data_page_row_count_limit` set by the caller (the planner
     /// keeps it) bounds such pages.
     #[error(
-        "parquet-spill: leaf column {column} (a list) holds up to {values} values in a page of \
-         up to {rows} rows, whose dictionary indices or DELTA_BYTE_ARRAY handles need \
-         {needed} bytes beyond the plan, which the {limit}-byte memory limit cannot hold: set a \
-         smaller data_page_row_count_limit in the writer properties, or raise the limit"
+        "parquet-spill: leaf column {column} (a list) holds up to {values} values in a page \
+         (of up to {rows} rows and a write batch), whose levels, dictionary indices or \
+         DELTA_BYTE_ARRAY handles need {needed} bytes beyond the plan, which the {limit}-byte \
+         memory limit cannot hold: set a smaller data_page_row_count_limit in the writer \
+         properties, or raise the limit"
     )]
     PageTooManyValues {
         /// The leaf column's index.
         column: usize,
         /// The most values a page of it may hold, from the batches so far.
         values: usize,
-        /// The most rows a page holds in the plan.
+        /// The plan's page row limit (parquet ends a page once a write
+        /// batch takes it past that).
         rows: usize,
         /// Bytes the batch needed beyond the plan's reservation.
         needed: usize,

@@ -43,7 +43,7 @@ use crate::blobs::{arena_bound, arena_bytes};
 use crate::budget::{MemoryBudget, Reservation};
 use crate::error::{Error, Result};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
-use crate::page_rows::{Admitted, PageLoad, PageValues};
+use crate::page_rows::{Admitted, PageLoad, PageRoom, PageValues};
 use crate::plan::codec;
 
 /// What one column costs in metadata, in bytes.
@@ -344,6 +344,10 @@ pub(crate) struct Meter {
     longest: Mutex<Vec<usize>>,
     /// Levels of the data pages each repeated leaf has put so far.
     paged: Mutex<Vec<usize>>,
+    /// The most bytes the levels of a page of each repeated leaf take, of
+    /// the batches admitted so far: the page is that much longer than its
+    /// values, with room made for it ([`PageRoom`]); only grows.
+    level_bytes: Mutex<Vec<usize>>,
     /// Charged to open stores (released or kept when they drop).
     open: AtomicUsize,
     pages: AtomicU64,
@@ -374,6 +378,7 @@ impl Meter {
             kept: Mutex::new(KeptValues::default()),
             longest: Mutex::new(Vec::new()),
             paged: Mutex::new(Vec::new()),
+            level_bytes: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
             budget: budget.clone(),
             pages: AtomicU64::new(0),
@@ -568,14 +573,14 @@ impl Meter {
 /// What a batch makes of repeated leaves' open pages ([`Meter::open_pages`]).
 #[derive(Debug, Default)]
 struct OpenPages {
-    /// Their values' handles beyond the plan, all leaves together, each
-    /// at the most of this batch's page and the batches before it that
-    /// may still be written beside it.
-    beyond: usize,
+    /// What their pages keep beyond the plan, all leaves together, each at
+    /// the most of this batch's page and the batches before it that may
+    /// still be written beside it ([`PageRoom::kept`]).
+    kept: usize,
+    /// The most one of them needs while it is written, on one thread.
+    writing: usize,
     /// Each leaf's of this batch alone, in the order of the loads.
-    each: Vec<usize>,
-    /// Each leaf's page with its levels, as long pages to cover.
-    level_pages: Vec<(usize, usize)>,
+    each: Vec<PageRoom>,
     /// The leaf needing most, and the values a page of it may hold.
     worst: (usize, usize),
     most: usize,
@@ -701,7 +706,10 @@ impl Meter {
     /// on every encoding thread, beyond the plan's transient (heap pages
     /// yield to it). Fails when the limit cannot hold it.
     fn cover_long_page(&self, column: usize, page: usize) -> Result<()> {
-        self.cover_long_pages_below(&[(column, page)], self.trigger())
+        // A list's levels admitted make its pages longer, with room made
+        // for them when their batch was admitted.
+        let levels = lock(&self.level_bytes).get(column).copied().unwrap_or(0);
+        self.cover_long_pages_below(&[(column, page.saturating_sub(levels))], self.trigger())
     }
 
     /// [`cover_long_page`](Self::cover_long_page) for several leaves at
@@ -792,7 +800,7 @@ impl Meter {
         // A page of those two values, with their 4-byte length prefixes:
         // parquet's byte budget lets a page take up to two values past its
         // limit (a dictionary page held two 2 MiB values in a fresh sweep).
-        let mut pages: Vec<(usize, usize)> = scan
+        let pages: Vec<(usize, usize)> = scan
             .long
             .into_iter()
             .map(|(leaf, two)| (leaf, two.saturating_add(8)))
@@ -801,7 +809,6 @@ impl Meter {
         // make them longer than the plan's, and their values' handles
         // need room beyond it.
         let open = self.open_pages(&scan.repeated);
-        pages.extend(open.level_pages.iter().copied());
         // What parquet allocates to encode the batch, and a page `beyond`
         // longer than planned (in the encoder and as the encoded page) on
         // every thread, as the plan's transient counts its pages.
@@ -837,9 +844,10 @@ impl Meter {
         // The open pages' handles on top: for the largest batch and its
         // pages so far. Parts of the batch need as much of it (their rows
         // join the same pages) and less room to encode.
-        let with_pages = open
-            .beyond
-            .saturating_add(open.beyond / crate::plan::ALLOCATOR_SHARE);
+        let pages_room = open
+            .kept
+            .saturating_add(open.writing.saturating_mul(self.closers));
+        let with_pages = pages_room.saturating_add(pages_room / crate::plan::ALLOCATOR_SHARE);
         let with_pages = needed.saturating_add(with_pages);
         let more_pages = with_pages.saturating_sub(room.bytes());
         if self.grow(&mut room, more_pages).is_err() {
@@ -907,41 +915,71 @@ impl Meter {
         let none = Admitted::default();
         for &(leaf, load) in loads {
             let Some(Some(page)) = self.long.repeated.get(leaf) else {
-                open.each.push(0);
+                open.each.push(PageRoom::default());
                 continue;
             };
             let admitted = kept.admitted.get(leaf).unwrap_or(&none);
             let paged = paged.get(leaf).copied().unwrap_or(0);
             let counts = load.page(|m| admitted.last(paged, page.rows, m));
-            let (values, levels) = (counts.values, counts.levels);
-            let beyond = page.beyond(values, load.row);
-            open.each.push(beyond);
-            // The leaf may still be on a batch before this one.
-            let beyond = beyond.max(admitted.recent_beyond(RECENT - 1));
-            if beyond >= open.most {
-                (open.worst, open.most) = ((leaf, values), beyond);
-            }
-            open.beyond = open.beyond.saturating_add(beyond);
-            open.rows = page.rows;
+            // Rows short of the limit, and the mini-batch that ends it.
+            let mini = page.mini_batch(load.row, load.definitions_vary);
+            let values = counts.values.saturating_add(mini.values);
+            let levels = counts.levels.saturating_add(mini.levels);
+            // The levels make the page longer by their bytes (its values
+            // stay within the page limit); past what the plan's pages
+            // reach, the copies of the rest while it is written, and what
+            // its buffers and codec keep.
             let bytes = page.level_bytes(levels, load.definitions_vary || admitted.varied);
-            open.level_pages
-                .push((leaf, bytes.saturating_add(self.long.page_limit)));
+            let past = self
+                .long
+                .page_limit
+                .saturating_add(bytes)
+                .saturating_sub(self.long.trigger());
+            let room = PageRoom {
+                levels: bytes,
+                kept: page
+                    .beyond(values, load.row)
+                    .saturating_add(past.saturating_mul(LONG_PAGE_KEPT))
+                    .saturating_add(self.long.codec_kept(leaf, bytes)),
+                writing: past.saturating_mul(LONG_PAGE_COPIES).saturating_add(
+                    self.long
+                        .codec_transient(leaf, bytes)
+                        .saturating_sub(self.long.codec_transient(leaf, 0)),
+                ),
+            };
+            open.each.push(room);
+            // The leaf may still be on a batch before this one.
+            let room = room.max(admitted.recent_room(RECENT - 1));
+            if room.kept >= open.most {
+                (open.worst, open.most) = ((leaf, values), room.kept);
+            }
+            open.kept = open.kept.saturating_add(room.kept);
+            open.writing = open.writing.max(room.writing);
+            open.rows = page.rows;
         }
         open
     }
 
     /// Count the rows and levels of an admitted batch's repeated leaves,
-    /// and what their pages keep beyond the plan (`beyond`, by load).
-    fn admitted_levels(&self, rows: usize, loads: &[(usize, PageLoad)], beyond: &[usize]) {
+    /// and the room their pages need beyond the plan (`rooms`, by load).
+    fn admitted_levels(&self, rows: usize, loads: &[(usize, PageLoad)], rooms: &[PageRoom]) {
         if loads.is_empty() {
             return;
         }
         let mut kept = lock(&self.kept);
-        for (&(leaf, load), &beyond) in loads.iter().zip(beyond) {
+        for (&(leaf, load), &room) in loads.iter().zip(rooms) {
             if kept.admitted.len() <= leaf {
                 kept.admitted.resize(leaf + 1, Admitted::default());
             }
-            kept.admitted[leaf].push(rows, &load, beyond);
+            kept.admitted[leaf].push(rows, &load, room);
+        }
+        drop(kept);
+        let mut levels = lock(&self.level_bytes);
+        for (&(leaf, _), room) in loads.iter().zip(rooms) {
+            if levels.len() <= leaf {
+                levels.resize(leaf + 1, 0);
+            }
+            levels[leaf] = levels[leaf].max(room.levels);
         }
     }
 
@@ -1771,6 +1809,53 @@ mod tests {
             (format!("l{c}"), Arc::new(list))
         };
         RecordBatch::try_from_iter([column(0), column(1)]).unwrap()
+    }
+
+    /// The room a meter keeps for one batch of 256 rows of `values`
+    /// values each, one list column of `Int64` without a dictionary, pages
+    /// of up to 64 rows and 64 KiB whose levels take `bits` bits each.
+    fn level_room(values: usize, bits: usize) -> usize {
+        let page = crate::page_rows::PageValues {
+            rows: 64,
+            batch: 16,
+            level_bits: [0, bits],
+            ..Default::default()
+        };
+        let long = LongPages {
+            bound: 64 << 10,
+            page_limit: 64 << 10,
+            repeated: vec![Some(page)],
+            ..NO_LONG_PAGES
+        };
+        let meter = Meter::new(&MemoryBudget::new(256 << 20), 1, long).unwrap();
+        let item = Arc::new(arrow_schema::Field::new(
+            "item",
+            arrow_schema::DataType::Int64,
+            false,
+        ));
+        let values = arrow_array::Int64Array::from(vec![0i64; 256 * values]);
+        let offsets = arrow_buffer::OffsetBuffer::from_lengths([values.len() / 256; 256]);
+        let list = arrow_array::ListArray::new(item, offsets, Arc::new(values), None);
+        let batch = RecordBatch::try_from_iter([("l", Arc::new(list) as _)]).unwrap();
+        meter.admit(&batch).unwrap();
+        meter.batch_room()
+    }
+
+    #[test]
+    fn levels_past_the_plans_pages_take_room_for_their_copies() {
+        // Ten values a row: a page's levels (64 rows and a write batch,
+        // two bits each) keep it within what the plan's pages reach.
+        assert_eq!(level_room(10, 2), level_room(10, 0));
+        // A thousand: 73,016 levels (a window of 72 rows, the write batch
+        // and a row) take 18,254 bytes, 10,062 past the 72 KiB the plan's
+        // pages reach: written in six copies, two kept.
+        let past = 65_536 + 18_254 - 73_728;
+        let more = level_room(1000, 2) - level_room(1000, 0);
+        assert!(more >= past * (LONG_PAGE_COPIES + LONG_PAGE_KEPT), "{more}");
+        assert!(
+            more < 2 * past * (LONG_PAGE_COPIES + LONG_PAGE_KEPT),
+            "{more}"
+        );
     }
 
     #[test]

@@ -25,9 +25,10 @@ use arrow_schema::DataType;
 /// bytes, and how the plan bounds its rows; from the plan's model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct PageValues {
-    /// The most rows a page holds: parquet checks the row limit after
-    /// each mini-batch of up to a write batch of levels (widened to whole
-    /// rows), so the limit plus a write batch.
+    /// The page row limit. parquet checks it after each mini-batch of up
+    /// to a write batch of levels (widened to the end of a row), so a page
+    /// holds fewer rows than the limit and one mini-batch
+    /// ([`PageValues::mini_batch`]).
     pub rows: usize,
     /// The write batch size (levels of one mini-batch, before widening).
     pub batch: usize,
@@ -82,6 +83,23 @@ impl PageValues {
         dictionary.max(delta)
     }
 
+    /// The most values and levels the mini-batch that ends a page adds to
+    /// the rows before it: a write batch widened to the end of a row of up
+    /// to `row` levels. Where the levels of a write (a batch, or the slice
+    /// of it in a row group) are all alike, parquet takes a row limit of
+    /// levels at once; they are alike only for lists that are all null or
+    /// empty (`vary`, [`PageLoad::definitions_vary`]), which hold no values.
+    pub(crate) fn mini_batch(&self, row: usize, vary: bool) -> Counts {
+        let levels = match vary {
+            true => self.batch.max(self.rows),
+            false => self.batch,
+        };
+        Counts {
+            values: self.batch.saturating_add(row),
+            levels: levels.saturating_add(row),
+        }
+    }
+
     /// The most bytes a page's `levels` levels take once encoded,
     /// bit-packed; definition levels only where they `vary` (a definition
     /// level that never varies is one run).
@@ -112,8 +130,31 @@ struct Remembered {
     levels: usize,
     /// Levels in its last `m` steps of rows ([`PageLoad::tail`]).
     tail: [usize; STEPS + 1],
-    /// What its pages keep beyond the plan ([`PageValues::beyond`]).
-    beyond: usize,
+    /// What its pages need beyond the plan.
+    room: PageRoom,
+}
+
+/// What a repeated leaf's page needs beyond the plan: what it keeps (its
+/// dictionary indices or handles, [`PageValues::beyond`], and what its
+/// levels, beyond the page limit, leave in its buffers and codec), and
+/// what it holds besides while it is written (copies of the levels).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PageRoom {
+    pub kept: usize,
+    pub writing: usize,
+    /// The bytes of its levels, encoded.
+    pub levels: usize,
+}
+
+impl PageRoom {
+    /// The most of each.
+    pub(crate) fn max(self, other: Self) -> Self {
+        Self {
+            kept: self.kept.max(other.kept),
+            writing: self.writing.max(other.writing),
+            levels: self.levels.max(other.levels),
+        }
+    }
 }
 
 /// The levels of a repeated leaf admitted so far, and the rows and levels
@@ -135,29 +176,28 @@ pub(crate) struct Admitted {
 }
 
 impl Admitted {
-    /// A batch of `rows` rows bringing `load`, its pages keeping `beyond`
-    /// bytes beyond the plan.
-    pub(crate) fn push(&mut self, rows: usize, load: &PageLoad, beyond: usize) {
+    /// A batch of `rows` rows bringing `load`, its pages needing `room`
+    /// beyond the plan.
+    pub(crate) fn push(&mut self, rows: usize, load: &PageLoad, room: PageRoom) {
         self.levels = self.levels.saturating_add(load.total.levels);
         self.varied |= load.definitions_vary;
         self.recent[self.next] = Remembered {
             rows,
             levels: load.total.levels,
             tail: load.tail,
-            beyond,
+            room,
         };
         self.next = (self.next + 1) % REMEMBERED;
     }
 
-    /// The most the pages of the last `batches` batches keep beyond the
+    /// The most the pages of the last `batches` batches need beyond the
     /// plan: a `ParallelWriter`'s columns may each be on a different one
     /// of the batches it has queued, so the leaf's page of one batch may be
     /// open beside another leaf's page of a later one.
-    pub(crate) fn recent_beyond(&self, batches: usize) -> usize {
+    pub(crate) fn recent_room(&self, batches: usize) -> PageRoom {
         (1..=batches.min(REMEMBERED))
-            .map(|back| self.recent[(self.next + REMEMBERED - back) % REMEMBERED].beyond)
-            .max()
-            .unwrap_or(0)
+            .map(|back| self.recent[(self.next + REMEMBERED - back) % REMEMBERED].room)
+            .fold(PageRoom::default(), PageRoom::max)
     }
 
     /// The most levels the last `m` steps of a page-worth of `page` rows
@@ -295,6 +335,13 @@ pub(crate) struct RowStarts {
     /// A list above has nulls (whose values, if any, parquet does not
     /// write: the definition levels vary though the counts may not tell).
     nulls: bool,
+    /// The most levels one row holds at the leaf where known exactly: below
+    /// the first list alone (a slot for each of its items, or one for an
+    /// empty or null list). Below a second list, `None`: the blocks bound
+    /// it.
+    row: Option<usize>,
+    /// No list is above yet: the starts are the batch's rows.
+    top: bool,
 }
 
 impl RowStarts {
@@ -318,6 +365,8 @@ impl RowStarts {
             extra: vec![0; points.len()],
             points,
             nulls: false,
+            row: None,
+            top: true,
         }
     }
 
@@ -327,6 +376,8 @@ impl RowStarts {
     pub(crate) fn through_list(&self, parent: &ArrayRef) -> Self {
         let mut starts = self.through_offsets(parent);
         starts.nulls |= parent.null_count() > 0;
+        starts.row = self.top.then(|| longest_list(parent)).flatten();
+        starts.top = false;
         starts
     }
 
@@ -475,6 +526,7 @@ impl RowStarts {
             // A row lies within a block.
             row = row.max(span(from, (from + block).min(rows)).levels);
         }
+        let row = self.row.map_or(row, |longest| longest.min(row));
         let total = span(0, rows);
         PageLoad {
             definitions_vary: nulls_above || self.nulls || total.levels > total.values,
@@ -487,6 +539,24 @@ impl RowStarts {
             most: scaled(most),
             row: row.saturating_mul(scale),
         }
+    }
+}
+
+/// The most slots one list of `parent` takes (one for an empty or null
+/// list), in one pass over its offsets; `None` for other arrays.
+fn longest_list(parent: &ArrayRef) -> Option<usize> {
+    fn longest<O: OffsetSizeTrait>(o: &[O]) -> usize {
+        o.windows(2)
+            .map(|w| (w[1].as_usize() - w[0].as_usize()).max(1))
+            .max()
+            .unwrap_or(1)
+    }
+    match parent.data_type() {
+        DataType::List(_) => Some(longest(parent.as_list_opt::<i32>()?.value_offsets())),
+        DataType::LargeList(_) => Some(longest(parent.as_list_opt::<i64>()?.value_offsets())),
+        DataType::Map(_, _) => Some(longest(parent.as_map_opt()?.value_offsets())),
+        DataType::FixedSizeList(_, size) => Some(usize::try_from(*size).ok()?.max(1)),
+        _ => None,
     }
 }
 
@@ -570,6 +640,44 @@ mod tests {
     }
 
     #[test]
+    fn a_page_ends_within_a_write_batch_and_a_row_past_its_row_limit() {
+        let page = PageValues {
+            rows: 100,
+            batch: 16,
+            ..Default::default()
+        };
+        // Rows of up to 40 levels: 16 levels widened to the row's end.
+        let mini = page.mini_batch(40, false);
+        assert_eq!((mini.values, mini.levels), (56, 56));
+        // Lists all null or empty: parquet may take a row limit of levels
+        // at once, with no values.
+        let mini = page.mini_batch(1, true);
+        assert_eq!((mini.values, mini.levels), (17, 101));
+    }
+
+    #[test]
+    fn a_row_below_one_list_is_counted_exactly() {
+        // Pages of 80 rows: blocks of 10 rows, which hold all eight rows
+        // (17 levels); the longest row holds 9.
+        let got = load(&list(&[2, 9, 0, 1, 1, 1, 1, 1], None, false), 80);
+        assert_eq!(got.row, 9);
+        // Below a second list, the blocks bound it.
+        let inner = list(&[2, 9, 0, 1, 1, 1, 1, 1], None, false);
+        let field = Arc::new(Field::new("item", inner.data_type().clone(), true));
+        let outer: ArrayRef = Arc::new(ListArray::new(
+            field,
+            OffsetBuffer::from_lengths([4, 4]),
+            inner,
+            None,
+        ));
+        let starts = RowStarts::new(2, 80).through_list(&outer);
+        let inner = outer.as_list::<i32>().values().clone();
+        let starts = starts.through_list(&inner);
+        let leaf = inner.as_list::<i32>().values().clone();
+        assert_eq!(starts.load(&leaf, 1, false).row, 17);
+    }
+
+    #[test]
     fn a_null_list_is_one_slot_and_a_slice_counts_its_own_rows() {
         let array = list(&[3, 0, 3], Some(vec![true, false, true]), false);
         let got = load(&array, 1);
@@ -637,7 +745,7 @@ mod tests {
         assert_eq!(batch.tail[STEPS], 800);
         let mut admitted = Admitted::default();
         for _ in 0..10 {
-            admitted.push(100, &batch, 0);
+            admitted.push(100, &batch, PageRoom::default());
         }
         // Nothing paged: the last step and the last page-worth.
         assert_eq!(admitted.last(0, 80, 1), 100);
@@ -647,20 +755,20 @@ mod tests {
         // Batches of fewer rows than a step: whole batches.
         let small = load(&list(&[10; 4], None, false), 80);
         for _ in 0..3 {
-            admitted.push(4, &small, 0);
+            admitted.push(4, &small, PageRoom::default());
         }
         assert_eq!(admitted.last(0, 80, 1), 120);
         assert_eq!(admitted.last(0, 80, 2), 120 + 100);
         // More rows than the batches remembered: what pages left.
         for _ in 0..20 {
-            admitted.push(1, &load(&list(&[10], None, false), 80), 0);
+            admitted.push(1, &load(&list(&[10], None, false), 80), PageRoom::default());
         }
         assert_eq!(admitted.last(10_000, 80, STEPS), 320);
         // A page meeting the next batch: an eighth of a page-worth past
         // the 800 levels of 80 rows, where taking both whole would count
         // 1,600.
         let mut admitted = Admitted::default();
-        admitted.push(100, &batch, 0);
+        admitted.push(100, &batch, PageRoom::default());
         let page = batch.page(|m| admitted.last(0, 80, m));
         assert_eq!(page.levels, 900);
     }

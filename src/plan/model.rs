@@ -433,7 +433,7 @@ impl Leaf {
             bytes: self.width.unwrap_or(0),
         });
         Some(PageValues {
-            rows: s.rows.saturating_add(s.batch),
+            rows: s.rows,
             batch: s.batch,
             dictionary,
             delta,
