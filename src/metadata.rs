@@ -196,6 +196,12 @@ pub(crate) struct KeptValues {
     /// By leaf: a repeated leaf's levels admitted ([`crate::page_rows`]),
     /// undone with the rest should the batch be refused.
     admitted: Vec<Admitted>,
+    /// By leaf: the most a repeated leaf's pages have needed beyond the
+    /// plan. parquet clears a dictionary's indices, and its level
+    /// encoders' buffers, after each page but keeps their capacity until
+    /// the chunk closes, so what one page grew stays: a column heavy in
+    /// one batch and another heavy in the next hold both.
+    rooms: Vec<PageRoom>,
 }
 
 /// Batches that may be written into a chunk admitted before it began: the
@@ -344,10 +350,6 @@ pub(crate) struct Meter {
     longest: Mutex<Vec<usize>>,
     /// Levels of the data pages each repeated leaf has put so far.
     paged: Mutex<Vec<usize>>,
-    /// The most bytes the levels of a page of each repeated leaf take, of
-    /// the batches admitted so far: the page is that much longer than its
-    /// values, with room made for it ([`PageRoom`]); only grows.
-    level_bytes: Mutex<Vec<usize>>,
     /// Charged to open stores (released or kept when they drop).
     open: AtomicUsize,
     pages: AtomicU64,
@@ -378,7 +380,6 @@ impl Meter {
             kept: Mutex::new(KeptValues::default()),
             longest: Mutex::new(Vec::new()),
             paged: Mutex::new(Vec::new()),
-            level_bytes: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
             budget: budget.clone(),
             pages: AtomicU64::new(0),
@@ -574,8 +575,7 @@ impl Meter {
 #[derive(Debug, Default)]
 struct OpenPages {
     /// What their pages keep beyond the plan, all leaves together, each at
-    /// the most of this batch's page and the batches before it that may
-    /// still be written beside it ([`PageRoom::kept`]).
+    /// its heaviest page so far, this batch's among them ([`PageRoom::kept`]).
     kept: usize,
     /// The most one of them needs while it is written, on one thread.
     writing: usize,
@@ -705,11 +705,17 @@ impl Meter {
     /// if it is longer than the plan's pages, make room for pages this long
     /// on every encoding thread, beyond the plan's transient (heap pages
     /// yield to it). Fails when the limit cannot hold it.
-    fn cover_long_page(&self, column: usize, page: usize) -> Result<()> {
-        // A list's levels admitted make its pages longer, with room made
-        // for them when their batch was admitted.
-        let levels = lock(&self.level_bytes).get(column).copied().unwrap_or(0);
-        self.cover_long_pages_below(&[(column, page.saturating_sub(levels))], self.trigger())
+    fn cover_long_page(&self, column: usize, page: usize, levels: Option<usize>) -> Result<()> {
+        // A list's levels make its pages longer, with room made for them
+        // when their batch was admitted: up to what its `levels` levels
+        // take, and no more than was admitted.
+        let admitted = lock(&self.kept).rooms.get(column).map_or(0, |r| r.levels);
+        let bytes = match (levels, self.long.repeated.get(column)) {
+            (Some(levels), Some(Some(values))) => values.level_bytes(levels, true),
+            _ => 0,
+        };
+        let page = page.saturating_sub(bytes.min(admitted));
+        self.cover_long_pages_below(&[(column, page)], self.trigger())
     }
 
     /// [`cover_long_page`](Self::cover_long_page) for several leaves at
@@ -913,6 +919,7 @@ impl Meter {
         let kept = lock(&self.kept);
         let paged = lock(&self.paged);
         let none = Admitted::default();
+        let mut rooms = kept.rooms.clone();
         for &(leaf, load) in loads {
             let Some(Some(page)) = self.long.repeated.get(leaf) else {
                 open.each.push(PageRoom::default());
@@ -948,14 +955,19 @@ impl Meter {
                 ),
             };
             open.each.push(room);
-            // The leaf may still be on a batch before this one.
-            let room = room.max(admitted.recent_room(RECENT - 1));
             if room.kept >= open.most {
                 (open.worst, open.most) = ((leaf, values), room.kept);
             }
+            if rooms.len() <= leaf {
+                rooms.resize(leaf + 1, PageRoom::default());
+            }
+            rooms[leaf] = rooms[leaf].max(room);
+            open.rows = page.rows;
+        }
+        // Every leaf's heaviest page so far, this batch's among them.
+        for room in &rooms {
             open.kept = open.kept.saturating_add(room.kept);
             open.writing = open.writing.max(room.writing);
-            open.rows = page.rows;
         }
         open
     }
@@ -971,15 +983,11 @@ impl Meter {
             if kept.admitted.len() <= leaf {
                 kept.admitted.resize(leaf + 1, Admitted::default());
             }
-            kept.admitted[leaf].push(rows, &load, room);
-        }
-        drop(kept);
-        let mut levels = lock(&self.level_bytes);
-        for (&(leaf, _), room) in loads.iter().zip(rooms) {
-            if levels.len() <= leaf {
-                levels.resize(leaf + 1, 0);
+            kept.admitted[leaf].push(rows, &load);
+            if kept.rooms.len() <= leaf {
+                kept.rooms.resize(leaf + 1, PageRoom::default());
             }
-            levels[leaf] = levels[leaf].max(room.levels);
+            kept.rooms[leaf] = kept.rooms[leaf].max(room);
         }
     }
 
@@ -1214,6 +1222,8 @@ struct MeteredStore {
     column: usize,
     /// The uncompressed size in the last page header put, if parquet's.
     header_size: Option<usize>,
+    /// Levels of the data page whose header came last (a list's).
+    header_levels: Option<usize>,
     /// The last page header put was a dictionary page's (no statistics).
     dictionary_page: bool,
     puts: u64,
@@ -1250,6 +1260,7 @@ impl MeteredStore {
             cost,
             column,
             header_size: None,
+            header_levels: None,
             dictionary_page: false,
             puts: 0,
             pages: 0,
@@ -1347,6 +1358,7 @@ impl PageStore for MeteredStore {
                 self.meter.paged(self.column, levels);
             }
             self.header_size = header.map(|h| h.size);
+            self.header_levels = header.and_then(|h| h.levels);
             self.dictionary_page = header.is_some_and(|h| h.kind == DICTIONARY_PAGE);
         }
         // A header not of parquet's layout: the body's length instead.
@@ -1356,7 +1368,8 @@ impl PageStore for MeteredStore {
             (false, Some(_)) => None,
         };
         if let Some(size) = size {
-            self.meter.cover_long_page(self.column, size)?;
+            let levels = self.header_levels.filter(|_| page);
+            self.meter.cover_long_page(self.column, size, levels)?;
         }
         if value.len() <= DEFAULT_INLINE_THRESHOLD {
             let small = self.small + arena_bytes(value.len());
@@ -1815,6 +1828,11 @@ mod tests {
     /// values each, one list column of `Int64` without a dictionary, pages
     /// of up to 64 rows and 64 KiB whose levels take `bits` bits each.
     fn level_room(values: usize, bits: usize) -> usize {
+        level_meter(values, bits).batch_room()
+    }
+
+    /// The meter of [`level_room`], the batch admitted.
+    fn level_meter(values: usize, bits: usize) -> Meter {
         let page = crate::page_rows::PageValues {
             rows: 64,
             batch: 16,
@@ -1838,7 +1856,25 @@ mod tests {
         let list = arrow_array::ListArray::new(item, offsets, Arc::new(values), None);
         let batch = RecordBatch::try_from_iter([("l", Arc::new(list) as _)]).unwrap();
         meter.admit(&batch).unwrap();
-        meter.batch_room()
+        meter
+    }
+
+    #[test]
+    fn a_lists_page_is_judged_long_without_the_levels_it_holds() {
+        // Pages of 1,000-value rows were admitted: their levels take up to
+        // 18,254 bytes past the page's values.
+        let meter = level_meter(1000, 2);
+        let trigger = meter.trigger();
+        // A page that long for the levels it holds is not a long page.
+        meter
+            .cover_long_page(0, trigger + 10_000, Some(73_016))
+            .unwrap();
+        assert_eq!(meter.long_room(), 0);
+        // One of ten levels is: its values are that long.
+        meter
+            .cover_long_page(0, trigger + 10_000, Some(10))
+            .unwrap();
+        assert!(meter.long_room() > 0);
     }
 
     #[test]
@@ -1859,7 +1895,7 @@ mod tests {
     }
 
     #[test]
-    fn a_leaf_may_still_be_on_a_batch_queued_before() {
+    fn a_leaf_keeps_what_its_heaviest_page_grew() {
         // A page of 64 rows holding the 32 heavy rows: 32,032 values,
         // 256 KiB of indices in a vector of 32,768.
         let heavy_page = 32_768 * 8;
@@ -1869,15 +1905,22 @@ mod tests {
             first >= heavy_page && alone >= heavy_page,
             "{first}, {alone}"
         );
-        // The first column may still be writing its heavy rows of the
-        // first batch (a `ParallelWriter` queues batches) while the second
-        // writes its own of the second: both pages are open at once.
+        // parquet clears the indices after each page and keeps their
+        // capacity until the chunk closes: the first column's stays while
+        // the second grows its own, however many batches come between
+        // (and a `ParallelWriter`'s columns may be on different batches).
         let both = list_batch_room(&[lists_heavy_in(0), lists_heavy_in(1)]);
         assert!(both >= first.max(alone) + heavy_page, "{both} vs {first}");
-        // Not for ever: batches past those a writer queues are written.
         let light = || lists_heavy_in(2);
-        let later = list_batch_room(&[lists_heavy_in(0), light(), light(), light()]);
-        assert!(later < first + heavy_page, "{later} vs {first}");
+        let later = [
+            lists_heavy_in(0),
+            light(),
+            light(),
+            light(),
+            lists_heavy_in(1),
+        ];
+        let later = list_batch_room(&later);
+        assert!(later >= both, "{later} vs {both}");
     }
 
     /// What the meter keeps room for once leaf 0 wrote a `page`-byte page
@@ -1890,7 +1933,7 @@ mod tests {
             ..NO_LONG_PAGES
         };
         let meter = Meter::new(&MemoryBudget::new(256 << 20), 1, long)?;
-        meter.cover_long_page(0, page)?;
+        meter.cover_long_page(0, page, None)?;
         Ok(meter.long_room())
     }
 

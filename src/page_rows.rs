@@ -130,8 +130,6 @@ struct Remembered {
     levels: usize,
     /// Levels in its last `m` steps of rows ([`PageLoad::tail`]).
     tail: [usize; STEPS + 1],
-    /// What its pages need beyond the plan.
-    room: PageRoom,
 }
 
 /// What a repeated leaf's page needs beyond the plan: what it keeps (its
@@ -176,28 +174,16 @@ pub(crate) struct Admitted {
 }
 
 impl Admitted {
-    /// A batch of `rows` rows bringing `load`, its pages needing `room`
-    /// beyond the plan.
-    pub(crate) fn push(&mut self, rows: usize, load: &PageLoad, room: PageRoom) {
+    /// A batch of `rows` rows bringing `load`.
+    pub(crate) fn push(&mut self, rows: usize, load: &PageLoad) {
         self.levels = self.levels.saturating_add(load.total.levels);
         self.varied |= load.definitions_vary;
         self.recent[self.next] = Remembered {
             rows,
             levels: load.total.levels,
             tail: load.tail,
-            room,
         };
         self.next = (self.next + 1) % REMEMBERED;
-    }
-
-    /// The most the pages of the last `batches` batches need beyond the
-    /// plan: a `ParallelWriter`'s columns may each be on a different one
-    /// of the batches it has queued, so the leaf's page of one batch may be
-    /// open beside another leaf's page of a later one.
-    pub(crate) fn recent_room(&self, batches: usize) -> PageRoom {
-        (1..=batches.min(REMEMBERED))
-            .map(|back| self.recent[(self.next + REMEMBERED - back) % REMEMBERED].room)
-            .fold(PageRoom::default(), PageRoom::max)
     }
 
     /// The most levels the last `m` steps of a page-worth of `page` rows
@@ -745,7 +731,7 @@ mod tests {
         assert_eq!(batch.tail[STEPS], 800);
         let mut admitted = Admitted::default();
         for _ in 0..10 {
-            admitted.push(100, &batch, PageRoom::default());
+            admitted.push(100, &batch);
         }
         // Nothing paged: the last step and the last page-worth.
         assert_eq!(admitted.last(0, 80, 1), 100);
@@ -755,20 +741,20 @@ mod tests {
         // Batches of fewer rows than a step: whole batches.
         let small = load(&list(&[10; 4], None, false), 80);
         for _ in 0..3 {
-            admitted.push(4, &small, PageRoom::default());
+            admitted.push(4, &small);
         }
         assert_eq!(admitted.last(0, 80, 1), 120);
         assert_eq!(admitted.last(0, 80, 2), 120 + 100);
         // More rows than the batches remembered: what pages left.
         for _ in 0..20 {
-            admitted.push(1, &load(&list(&[10], None, false), 80), PageRoom::default());
+            admitted.push(1, &load(&list(&[10], None, false), 80));
         }
         assert_eq!(admitted.last(10_000, 80, STEPS), 320);
         // A page meeting the next batch: an eighth of a page-worth past
         // the 800 levels of 80 rows, where taking both whole would count
         // 1,600.
         let mut admitted = Admitted::default();
-        admitted.push(100, &batch, PageRoom::default());
+        admitted.push(100, &batch);
         let page = batch.page(|m| admitted.last(0, 80, m));
         assert_eq!(page.levels, 900);
     }
