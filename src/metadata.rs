@@ -581,10 +581,11 @@ struct OpenPages {
     writing: usize,
     /// Each leaf's of this batch alone, in the order of the loads.
     each: Vec<PageRoom>,
-    /// The leaf needing most, and the values a page of it may hold.
+    /// The leaf of this batch needing most, and the values a page of it
+    /// may hold.
     worst: (usize, usize),
     most: usize,
-    /// The most rows a page holds.
+    /// The page row limit.
     rows: usize,
 }
 
@@ -847,9 +848,9 @@ impl Meter {
             };
             by_rows(error, true)
         })?;
-        // The open pages' handles on top: for the largest batch and its
-        // pages so far. Parts of the batch need as much of it (their rows
-        // join the same pages) and less room to encode.
+        // The open pages' on top: every repeated leaf's heaviest page so
+        // far, this batch's among them. Parts of the batch need as much of
+        // it (their rows join the same pages) and less room to encode.
         let pages_room = open
             .kept
             .saturating_add(open.writing.saturating_mul(self.closers));
@@ -909,7 +910,9 @@ impl Meter {
     /// What a batch bringing `loads` makes of repeated leaves' open pages
     /// ([`crate::page_rows`]): a page holds what the batches before it
     /// left in it (their levels its pages have not taken) and the batch's
-    /// first page-worth of rows, or any page-worth of its rows.
+    /// first rows, or any row limit's worth of its rows, and one
+    /// mini-batch more; what each leaf's heaviest page needs stays
+    /// ([`KeptValues::rooms`]).
     fn open_pages(&self, loads: &[(usize, PageLoad)]) -> OpenPages {
         let mut open = OpenPages::default();
         if loads.is_empty() {
