@@ -97,8 +97,8 @@ struct Walk<'a> {
     scale: usize,
     /// The repeated leaves to look at, and what the batch brings them.
     watch_repeated: &'a [Option<PageValues>],
-    /// The rows a page of any of them holds (the plan's row limit and
-    /// write batch, the same for every leaf), where there are any.
+    /// The page row limit of any of them (the plan's, the same for every
+    /// leaf), where there are any.
     page_rows: Option<usize>,
     loads: Vec<(usize, PageLoad)>,
     /// Where the batch's rows begin in the array walked, below a list

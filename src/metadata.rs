@@ -710,12 +710,18 @@ impl Meter {
         // A list's levels make its pages longer, with room made for them
         // when their batch was admitted: up to what its `levels` levels
         // take, and no more than was admitted.
-        let admitted = lock(&self.kept).rooms.get(column).map_or(0, |r| r.levels);
         let bytes = match (levels, self.long.repeated.get(column)) {
             (Some(levels), Some(Some(values))) => values.level_bytes(levels, true),
             _ => 0,
         };
-        let page = page.saturating_sub(bytes.min(admitted));
+        // Only a list's data pages look (every page of a column passes).
+        let page = match bytes {
+            0 => page,
+            _ => {
+                let admitted = lock(&self.kept).rooms.get(column).map_or(0, |r| r.levels);
+                page.saturating_sub(bytes.min(admitted))
+            }
+        };
         self.cover_long_pages_below(&[(column, page)], self.trigger())
     }
 

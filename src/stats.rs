@@ -128,9 +128,9 @@ impl SpillMonitor {
     /// pages by encoded size or rows: the values and levels a page of the
     /// batch's rows can hold (with the page the batches before left open)
     /// are counted, their dictionary indices and `DELTA_BYTE_ARRAY`
-    /// handles given room beyond the plan's, or the batch refused with
-    /// [`Error::PageTooManyValues`](crate::Error::PageTooManyValues), and
-    /// their levels made room for as a long page.
+    /// handles and their levels past the plan's pages given room, or the
+    /// batch refused with
+    /// [`Error::PageTooManyValues`](crate::Error::PageTooManyValues).
     /// [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
     /// calls this for every batch; with `ArrowWriter`, call it before each
     /// `write`. It reads the arrays' lengths and null counts, a list's
@@ -363,7 +363,7 @@ pub struct WriterStats {
     /// encodes it: its levels and converted values, which grow with the
     /// batch's rows, and what the open pages of lists whose rows hold many
     /// values keep beyond the plan (dictionary indices, `DELTA_BYTE_ARRAY`
-    /// handles) ([`SpillMonitor::admit`]).
+    /// handles, levels) ([`SpillMonitor::admit`]).
     pub batch_room: u64,
     /// Batches too large to encode whole within the limit, written in
     /// parts ([`SpillMonitor::admit_in_parts`]).

@@ -83,8 +83,9 @@ struct Case {
 
 /// Which sweep a case belongs to: the plain one, with a long-value column
 /// ([`Long`]), with writer properties a caller set ([`Caller`]), both, or
-/// with lists whose rows hold many values (up to 16, 128 or 1,024; one
-/// list column more, of a random leaf type), fewer rows.
+/// with lists whose rows hold many values ([`Lists`]: one to eight list
+/// columns of random leaf types in place of the drawn schema, up to 16,
+/// 128 or 1,024 values a row, fewer rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Plain,
@@ -478,35 +479,21 @@ impl Case {
     /// The case's batches: random data, and the long column or the lists
     /// of many values last.
     fn batches(&self) -> Vec<RecordBatch> {
-        let fields = self.schema.fields();
-        let (last, split): (Vec<Vec<ArrayRef>>, usize) = match (&self.long, self.items) {
-            (Some(long), _) => (
-                self.batch_rows
-                    .iter()
-                    .map(|&n| vec![long.column(n)])
-                    .collect(),
-                fields.len() - 1,
-            ),
-            (None, Some(items)) => {
-                return testkit::random_batches_with_lists(
-                    &self.schema,
-                    &self.batch_rows,
-                    self.seed,
-                    items,
-                );
-            }
-            (None, None) => {
-                return testkit::random_batches(&self.schema, &self.batch_rows, self.seed);
-            }
+        if let Some(items) = self.items {
+            let (schema, rows) = (&self.schema, &self.batch_rows);
+            return testkit::random_batches_with_lists(schema, rows, self.seed, items);
+        }
+        let Some(long) = &self.long else {
+            return testkit::random_batches(&self.schema, &self.batch_rows, self.seed);
         };
-        let base = Arc::new(Schema::new(fields[..split].to_vec()));
+        let fields = &self.schema.fields()[..self.schema.fields().len() - 1];
+        let base = Arc::new(Schema::new(fields.to_vec()));
         testkit::random_batches(&base, &self.batch_rows, self.seed)
             .into_iter()
-            .zip(last)
-            .map(|(batch, last)| {
+            .map(|batch| {
                 let mut columns = batch.columns().to_vec();
-                columns.extend(last);
-                RecordBatch::try_new(Arc::clone(&self.schema), columns).expect("last columns")
+                columns.push(long.column(batch.num_rows()));
+                RecordBatch::try_new(Arc::clone(&self.schema), columns).expect("long column")
             })
             .collect()
     }
@@ -578,9 +565,9 @@ enum Outcome {
 }
 
 /// The errors a write may stop with before passing its limit: page
-/// metadata the limit cannot hold, a long value's pages (or a list's
-/// levels), a batch parquet could not encode within it, a list's page of
-/// more values than the limit can hold.
+/// metadata the limit cannot hold, a long value's pages, a batch parquet
+/// could not encode within it, a list's page of more values and levels
+/// than the limit can hold.
 const STOPS: [&str; 4] = [
     "PageMetadataExhausted",
     "PageTooLong",
@@ -633,18 +620,6 @@ fn write_all(
     }
 }
 
-/// Write the first rows of `batches` with `props` to nowhere, through
-/// parquet's own store.
-fn warm_up(batches: &[RecordBatch], props: &WriterProperties) -> parquet::errors::Result<()> {
-    let Some(first) = batches.first() else {
-        return Ok(());
-    };
-    let rows = first.slice(0, first.num_rows().min(64));
-    let mut writer = ArrowWriter::try_new(std::io::sink(), rows.schema(), Some(props.clone()))?;
-    writer.write(&rows)?;
-    writer.close().map(drop)
-}
-
 fn child(
     counter: &'static CountingAlloc,
     set_bound: impl Fn(usize),
@@ -678,12 +653,13 @@ fn child(
         eprintln!("{case:?}\ninput batch: {input} B\n{plan}");
     }
     let monitor = plan.monitor();
-    // The code the write runs (parquet's encoders for these types, the
-    // codec) paged in first, as the budget tests do: a fixed cost of the
-    // program, some 1.5 MiB, not of the write (seeds 1516 and 3253 of the
-    // lists kind, whose writers had 3 to 5 MiB, read 1.29 and 1.37 of it
-    // with it counted, 0.94 and 0.88 without).
-    warm_up(&batches, plan.properties()).expect("a warm-up write");
+    // The code the write runs paged in first, as the budget tests do
+    // (`measure::warm_up`): seeds 1516 and 3253 of the lists kind, whose
+    // writers had 3 to 5 MiB, read 1.29 and 1.37 of it with the code
+    // counted, 0.94 and 0.88 without (README, the promise sweep).
+    if let Some(first) = batches.first() {
+        measure::warm_up(first, plan.properties()).expect("a warm-up write");
+    }
     set_bound(case.recycled());
     let base = counter.current();
     let rss = parquet_spill::rss::reset_peak().unwrap_or(0);

@@ -6,7 +6,7 @@
 //! exists to change, so the memory tests and the `wide_skewed` demo must
 //! measure it the same way. This module is that one way:
 //!
-//! - [`measure_write`] writes a [`Workload`]
+//! - [`measure_write`] writes a [`Workload`](crate::workloads::Workload)
 //!   as **one** row group (zstd, no row-group limits) to a file in a
 //!   temporary directory and reports a [`Measurement`]. Input batches are generated inside
 //!   [`CountingAlloc::exclude`], so only the writer's heap is charged.
@@ -72,7 +72,6 @@ pub use self::measurement::Measurement;
 pub use self::scenario::{Scenario, Store};
 pub use self::table::{format_table, human_bytes, text_table};
 use super::alloc::CountingAlloc;
-use crate::workloads::Workload;
 use crate::{FileStoreFactory, PageStoreFactory, ParallelWriter, SpillMonitor, SpillOptions};
 
 /// One planned write measured ([`planned_write`]): peak heap and
@@ -398,10 +397,9 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
     };
     let mut batches = workload.batches(scenario.batch_rows());
 
-    warm_up(
-        &scenario.workload,
-        &properties(scenario.codec, scenario.limits),
-    )?;
+    let workload = &scenario.workload;
+    let first = workload.batch(0, workload.rows().min(64), 0);
+    warm_up(&first, &properties(scenario.codec, scenario.limits))?;
     let base = alloc.current();
     let since = |peak: usize| peak.saturating_sub(base) as u64;
     let rss_base = crate::rss::reset_peak();
@@ -525,14 +523,24 @@ impl AnyWriter {
     }
 }
 
-/// Write a few rows with the same settings first, so the code the writer
-/// runs (parquet's encoders, the codec) is paged in before the resident set
-/// is measured: that is a fixed cost of the program, not of the write.
-fn warm_up(workload: &Workload, props: &WriterProperties) -> Result<()> {
-    let batch = workload.batch(0, workload.rows().min(64), 0);
+/// Write up to 64 rows of `batch` with `props` to nowhere, through
+/// parquet's own store, so the code a write with them runs (parquet's
+/// encoders for its types, the codec) is paged in before a resident set is
+/// measured: that is a fixed cost of the program, about 1.5 MiB, not of
+/// the write.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef)])?;
+/// parquet_spill::testkit::measure::warm_up(&batch, &Default::default())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn warm_up(batch: &RecordBatch, props: &WriterProperties) -> Result<()> {
+    let rows = batch.slice(0, batch.num_rows().min(64));
     let options = ArrowWriterOptions::new().with_properties(props.clone());
-    let mut writer = ArrowWriter::try_new_with_options(std::io::sink(), batch.schema(), options)?;
-    writer.write(&batch)?;
+    let mut writer = ArrowWriter::try_new_with_options(std::io::sink(), rows.schema(), options)?;
+    writer.write(&rows)?;
     writer.close().map(drop)
 }
 
@@ -542,6 +550,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::workloads::Workload;
 
     #[test]
     fn scenarios_survive_the_trip_to_a_child() {
