@@ -36,6 +36,18 @@ impl SetColumnRowLimit for WriterPropertiesBuilder {
     }
 }
 
+/// Whether this parquet keeps a column's own page row limit (60 does; on
+/// 59 the stand-in above sets nothing). A limit set and read back tells.
+pub(crate) fn column_row_limits() -> bool {
+    let col = ColumnPath::from("c");
+    WriterProperties::builder()
+        .set_data_page_row_count_limit(2)
+        .set_column_data_page_row_count_limit(col.clone(), 1)
+        .build()
+        .column_data_page_row_count_limit(&col)
+        == 1
+}
+
 #[cfg(test)]
 mod tests {
     #[allow(unused_imports)]
@@ -64,5 +76,6 @@ mod tests {
             expected,
             "{version}"
         );
+        assert_eq!(super::column_row_limits(), expected == 7, "{version}");
     }
 }

@@ -240,14 +240,17 @@ pub enum Error {
     /// size or its rows, and a dictionary's indices, a fixed-length
     /// `DELTA_BYTE_ARRAY` encoder's handles and the levels grow with a
     /// page's values where its encoded size barely does (the levels are
-    /// not counted in it at all). Nothing of the batch was written; a
-    /// smaller `data_page_row_count_limit` set by the caller (the planner
-    /// keeps it) bounds such pages.
+    /// not counted in it at all). Nothing of the batch was written; a plan
+    /// from a sample batch ([`SpillOptions::sample`](crate::SpillOptions::sample),
+    /// which gives list leaves fewer rows a page) or a smaller
+    /// `data_page_row_count_limit` set by the caller (the planner keeps it)
+    /// bounds such pages.
     #[error(
         "parquet-spill: leaf column {column} (a list) holds up to {values} values in a page \
          (of up to {rows} rows and a write batch), whose levels, dictionary indices or \
          DELTA_BYTE_ARRAY handles need {needed} bytes beyond the plan, which the {limit}-byte \
-         memory limit cannot hold: set a smaller data_page_row_count_limit in the writer \
+         memory limit cannot hold: plan with a batch like these as a sample \
+         (SpillOptions::sample), set a smaller data_page_row_count_limit in the writer \
          properties, or raise the limit"
     )]
     PageTooManyValues {

@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use parquet::arrow::arrow_writer::PageStoreFactory;
 use parquet::file::properties::WriterProperties;
@@ -79,6 +80,7 @@ pub struct SpillOptions {
     threads: usize,
     extra: usize,
     chunk_statistics: bool,
+    sample: Option<RecordBatch>,
 }
 
 impl SpillOptions {
@@ -127,6 +129,7 @@ impl SpillOptions {
             threads: 1,
             extra: 0,
             chunk_statistics: false,
+            sample: None,
         }
     }
 
@@ -349,6 +352,55 @@ impl SpillOptions {
         self
     }
 
+    /// Plan with a batch like those to come, for its lists' rows: a row of
+    /// a list column holds any number of values, and the plan, from the
+    /// schema alone, takes one. parquet ends a page by its encoded size or
+    /// its rows, and a page of many values a row keeps per value what its
+    /// encoded size barely counts (a dictionary's indices, the levels), so
+    /// without a sample the writer finds out at the first batch and may
+    /// stop there with [`Error::PageTooManyValues`]. With one, the plan
+    /// gives list leaves a page row limit of their own (parquet 60; on 59
+    /// every column's) at which a page of the sample's longest rows needs
+    /// nothing beyond the plan, and lists it in
+    /// [`SpillPlan::changes`]. Columns without lists keep the plan's.
+    ///
+    /// The options keep the batch (its arrays, shared, not copied) until
+    /// they are dropped. Later batches are still counted as they come:
+    /// rows longer than the sample's take room of the budget, or stop the
+    /// write as before, never over the limit. The sample must have the
+    /// columns of the schema planned for ([`Error::InvalidOption`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{ArrayRef, Int64Array, ListArray, RecordBatch};
+    /// use arrow_buffer::OffsetBuffer;
+    /// use arrow_schema::{DataType, Field};
+    /// use parquet::arrow::ArrowWriter;
+    /// use parquet_spill::SpillOptions;
+    ///
+    /// // Embeddings: 512 values a row.
+    /// let item = Arc::new(Field::new("item", DataType::Int64, false));
+    /// let values = Int64Array::from_iter_values(0..512 * 2048);
+    /// let offsets = OffsetBuffer::from_lengths([512; 2048]);
+    /// let list = ListArray::new(item, offsets, Arc::new(values), None);
+    /// let batch = RecordBatch::try_from_iter([("embedding", Arc::new(list) as ArrayRef)])?;
+    ///
+    /// let plan = SpillOptions::new(16 << 20).sample(&batch).plan(&batch.schema())?;
+    /// let change = plan.changes().iter().find(|c| c.setting == "data_page_row_count_limit");
+    /// assert!(change.is_some_and(|c| c.column.as_deref() == Some("embedding.list.item")));
+    /// let monitor = plan.monitor();
+    /// let mut writer =
+    ///     ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), plan.into_writer_options())?;
+    /// writer.write(&batch)?;
+    /// writer.close()?;
+    /// assert!(monitor.stats().budget.peak <= 16 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sample(mut self, batch: &RecordBatch) -> Self {
+        self.sample = Some(batch.clone());
+        self
+    }
+
     /// Plan the writer for `schema`: choose the encoder limits, reserve
     /// their memory and build the store factory.
     ///
@@ -393,6 +445,7 @@ impl SpillOptions {
             extra: self.extra,
             chunk_statistics: self.chunk_statistics,
             backend_slot: self.backend_slot(),
+            sample: self.sample.as_ref(),
         })
         .map_err(|e| match e {
             // Report what the user sets: the whole limit, for all writers.

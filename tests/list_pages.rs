@@ -42,7 +42,8 @@ const CASE: &str = "PARQUET_SPILL_LIST_PAGES";
 /// ITEMS values a row, drawn from DISTINCT values; an ENCODING turns
 /// dictionaries off and sets it; `rows:R` is the caller's page row limit;
 /// `threads:T` writes with a `ParallelWriter` on T threads; `colrows:R`
-/// sets every leaf's own row limit (parquet 60).
+/// sets every leaf's own row limit (parquet 60); `sample` plans with the
+/// first batch as a sample (`SpillOptions::sample`).
 /// Cases `Written` must be written (the error's advice, a smaller row
 /// limit, or the charge lets them through); `Advised` be written or stopped
 /// with that advice; `Stopped` be written or stopped cleanly. None over.
@@ -101,6 +102,26 @@ fn lists_of_many_values_a_row_stay_within_the_limit() {
         // The same on a `ParallelWriter`, whose columns may be on
         // different batches.
         ("skew,4,8192,24,128,1000,2,rows:2000,threads:2", Written),
+        // Planned with the first batch as a sample (`SpillOptions::sample`):
+        // the cases above that parquet's row limit stops, written without
+        // a row limit from the caller. At 16 MiB, pages of a thousand
+        // equal values a row few enough to need no more than their share
+        // of the limit are a few rows each, and their metadata and the
+        // parts of batches of 8 million values each fill the limit; the
+        // fixed-length values' pages keep their statistics' values (as at
+        // the caller's row limit of 50 above, with 2,048-row batches):
+        // stopped by the page metadata, cleanly.
+        ("i64,20,65536,3,48,10,1000,sample", Written),
+        ("i64,4,8192,4,16,1000,1,sample", Stopped),
+        ("i64,4,8192,4,64,1000,1,sample", Written),
+        ("nulls,4,8192,4,32,1000,16,sample", Written),
+        ("fsb,4,8192,4,16,1000,1,DELTA_BYTE_ARRAY,sample", Stopped),
+        ("fsb,4,8192,4,64,1000,1,DELTA_BYTE_ARRAY,sample", Stopped),
+        ("fsb,4,2048,4,64,1000,1,DELTA_BYTE_ARRAY,sample", Written),
+        ("dict,4,64,200,64,1000,1,sample", Written),
+        ("i64,1,8192,4,32,768,1000000000000,sample", Written),
+        ("skew,4,8192,4,48,1000,2,sample", Written),
+        ("skew,4,8192,24,128,1000,2,threads:2,sample", Written),
     ];
     // Every case run, what failed reported together.
     let mut failed = Vec::new();
@@ -234,9 +255,12 @@ fn list_pages_child() {
             })
             .collect::<Vec<_>>()
     });
-    let options = SpillOptions::new(limit)
+    let mut options = SpillOptions::new(limit)
         .properties(props.build())
         .threads(threads);
+    if p[7..].contains(&"sample") {
+        options = options.sample(&batches[0]);
+    }
     let w = measure::planned_write(&ALLOC, std::io::sink(), schema, options, &batches);
     println!("LISTS {w}");
 }

@@ -388,6 +388,103 @@ fn per_column_row_limits_are_capped() {
     );
 }
 
+/// A batch of `rows` rows: an `Int64` column, and a list column of
+/// `items` values a row (`item` values past the first `long` rows).
+fn list_batch(rows: usize, items: usize, long: usize, item: usize) -> arrow_array::RecordBatch {
+    use arrow_array::{ArrayRef, Int64Array, ListArray};
+    let field = Arc::new(Field::new("item", DataType::Int64, true));
+    let lengths: Vec<usize> = (0..rows)
+        .map(|r| if r < long { items } else { item })
+        .collect();
+    let n: usize = lengths.iter().sum();
+    let values = Arc::new(Int64Array::from_iter_values(0..n as i64));
+    let offsets = arrow_buffer::OffsetBuffer::from_lengths(lengths);
+    let list = ListArray::new(field, offsets, values, None);
+    let id = Arc::new(Int64Array::from_iter_values(0..rows as i64));
+    arrow_array::RecordBatch::try_from_iter([("id", id as ArrayRef), ("l", Arc::new(list) as _)])
+        .unwrap()
+}
+
+/// With a sample batch, a list leaf gets a row limit of its own, fewer
+/// for longer rows (the longest row counts, not the average), none
+/// without lists or without a sample; a larger limit never gives fewer
+/// rows. On parquet 59, which has only the file's limit, that is lowered
+/// instead.
+#[test]
+fn a_sample_gives_list_leaves_their_own_row_limit() {
+    let version = parquet::file::properties::DEFAULT_CREATED_BY;
+    let per_column = !version.contains("version 59.");
+    let rows_of = |limit: usize, sample: Option<&arrow_array::RecordBatch>| {
+        let batch = list_batch(64, 1, 0, 1);
+        let mut options = SpillOptions::new(limit * MIB);
+        if let Some(sample) = sample {
+            options = options.sample(sample);
+        }
+        let plan = options.plan(&batch.schema()).unwrap();
+        let props = plan.properties();
+        let limit = |c: &str| {
+            let path = ColumnPath::new(c.split('.').map(String::from).collect());
+            testkit::column_row_limit(props, &path)
+        };
+        let listed = plan
+            .changes()
+            .iter()
+            .any(|c| c.column.as_deref() == Some("l.list.item"));
+        (
+            limit("id"),
+            limit("l.list.item"),
+            listed,
+            props.data_page_row_count_limit(),
+        )
+    };
+    let (id, list, listed, file) = rows_of(32, None);
+    assert_eq!((id, list, listed), (file, file, false), "no sample");
+    let one = list_batch(4096, 1, 0, 1);
+    assert_eq!(
+        rows_of(32, Some(&one)),
+        (id, list, false, file),
+        "a value a row"
+    );
+    let mut last = 0;
+    for limit in [16, 32, 64, 256] {
+        let wide = list_batch(4096, 768, 4096, 768);
+        let (id, rows, listed, file) = rows_of(limit, Some(&wide));
+        let (_, unsampled, _, _) = rows_of(limit, None);
+        assert!(
+            rows < unsampled / 8,
+            "{limit} MiB: {rows} rows of {unsampled}"
+        );
+        assert!(
+            rows >= last,
+            "{limit} MiB: {rows} rows, fewer than {last} at less"
+        );
+        last = rows;
+        match per_column {
+            true => assert_eq!((id, listed, file), (unsampled, true, unsampled)),
+            false => assert_eq!((id, file), (rows, rows)),
+        }
+        // One long row in the sample bounds them all.
+        let one_long = list_batch(4096, 768, 1, 1);
+        assert_eq!(rows_of(limit, Some(&one_long)).1, rows, "{limit} MiB");
+    }
+    // The sample must be of the schema planned for.
+    let other = list_batch(8, 1, 0, 1);
+    let err = SpillOptions::new(32 * MIB)
+        .sample(&other)
+        .plan(&schema(2, DataType::Int64))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidOption {
+                option: "sample",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
 /// "Limit by rows only" (`usize::MAX` page size) must not overflow the model.
 #[test]
 fn huge_caller_limits_do_not_overflow() {

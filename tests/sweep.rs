@@ -3,12 +3,13 @@
 //! process per case, every case within its limit or refused up front.
 //!
 //! ```text
-//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 + 16 + 80 cases
+//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 + 16 + 80 + 40 cases
 //! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture
 //! PARQUET_SPILL_SWEEP_LONG=200 cargo test --release --all-features --test sweep long -- --nocapture      # and 16 "both"
 //! PARQUET_SPILL_SWEEP_CALLER=200 cargo test --release --all-features --test sweep caller -- --nocapture  # and 16 "both"
 //! PARQUET_SPILL_SWEEP_BOTH=200 cargo test --release --all-features --test sweep both -- --nocapture
-//! PARQUET_SPILL_SWEEP_LISTS=200 cargo test --release --all-features --test sweep lists -- --nocapture
+//! PARQUET_SPILL_SWEEP_LISTS=200 cargo test --release --all-features --test sweep lists_of_many -- --nocapture
+//! PARQUET_SPILL_SWEEP_SAMPLED=200 cargo test --release --all-features --test sweep sampled -- --nocapture
 //! PARQUET_SPILL_SWEEP_FROM=400 PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture  # cases no earlier run drew
 //! ```
 
@@ -60,4 +61,12 @@ fn with_long_values_and_caller_properties_both_every_case_is_within_its_limit_or
 #[test]
 fn with_lists_of_many_values_every_case_is_within_its_limit_or_stopped() {
     sweep::run("sweep_child", 80, false, sweep::Kind::Lists);
+}
+
+/// The lists' cases planned with their first batch as a sample
+/// (`SpillOptions::sample`): later batches' rows may hold more values than
+/// the sample's, and are still counted as they come.
+#[test]
+fn with_sampled_lists_every_case_is_within_its_limit_or_stopped() {
+    sweep::run("sweep_child", 40, false, sweep::Kind::Sampled);
 }

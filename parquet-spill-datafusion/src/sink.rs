@@ -431,6 +431,20 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
     if shared.options.chunk_statistics {
         spill = spill.chunk_statistics();
     }
+    // The first batch tells how many values its lists' rows hold: list
+    // leaves get a page row limit of their own (`SpillOptions::sample`).
+    let types = |s: &datafusion::arrow::datatypes::Schema| {
+        s.fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect::<Vec<_>>()
+    };
+    if let Some(first) = first
+        .as_ref()
+        .filter(|b| types(&b.schema()) == types(&shared.schema))
+    {
+        spill = spill.sample(first);
+    }
     let mut plan = spill.plan(&shared.schema).map_err(|e| match e {
         // Planned for `files` writers, the budget is full: more are open.
         parquet_spill::Error::BudgetExhausted { .. } if shared.permits.is_none() => {

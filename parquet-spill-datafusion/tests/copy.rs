@@ -807,3 +807,49 @@ async fn a_wide_copy_in_one_row_group_stays_within_the_pool() {
     use datafusion::parquet::file::reader::FileReader;
     assert_eq!(reader.metadata().num_row_groups(), 1, "one row group");
 }
+
+/// Embeddings, 768 distinct values a row: the sink plans each file with
+/// its first batch as a sample (`SpillOptions::sample`), so the list leaf
+/// gets a page row limit of its own and the COPY is written at parquet's
+/// default properties. Planned from the schema alone, the writer stops at
+/// the first batch (`PageTooManyValues`: the plan's pages of 8,192 rows of
+/// 768 values need 5.2 MB beyond it, which 32 MiB cannot hold).
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_of_many_values_a_row_are_planned_from_the_first_batch() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, ListArray};
+    use datafusion::arrow::buffer::OffsetBuffer;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+    let item = Arc::new(Field::new("item", DataType::Int64, false));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "embedding",
+        DataType::List(item.clone()),
+        false,
+    )]));
+    let (per_batch, items) = (512, 768);
+    let batches: Vec<RecordBatch> = (0..8)
+        .map(|b| {
+            let first = (b * per_batch * items) as i64;
+            let values = Int64Array::from_iter_values(first..first + (per_batch * items) as i64);
+            let offsets = OffsetBuffer::from_lengths(vec![items; per_batch]);
+            let list = ListArray::new(item.clone(), offsets, Arc::new(values), None);
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(list) as ArrayRef]).unwrap()
+        })
+        .collect();
+    let ctx = session(None);
+    let table = MemTable::try_new(schema.clone(), vec![batches.clone()]).unwrap();
+    ctx.register_table("embeddings", Arc::new(table)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("embeddings.parquet");
+    let copy = format!(
+        "COPY embeddings TO '{}' STORED AS PARQUET_SPILL OPTIONS (spill_memory_limit '32MiB')",
+        path.display()
+    );
+    let count = rows(&ctx, &copy).await;
+    assert_eq!(
+        count.column(0).as_primitive::<UInt64Type>().value(0),
+        (8 * per_batch) as u64
+    );
+    let back = read_back(&ctx, &path, "SELECT * FROM {}").await;
+    assert_eq!(back, concat_batches(&schema, &batches).unwrap());
+}

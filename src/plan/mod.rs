@@ -34,6 +34,7 @@ pub(crate) mod model;
 use std::fmt;
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Schema};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::file::properties::{
@@ -48,6 +49,7 @@ use self::model::{Leaf, Settings};
 use crate::compat::{ColumnRowLimit, SetColumnRowLimit};
 use crate::error::{Alternative, Error, Result};
 use crate::metadata::{long_page_trigger, ColumnCost, CostModel, LongPages, LongStatistics};
+use crate::page_rows::PageValues;
 
 /// Page sizes the planner tries, largest first.
 const PAGE_LADDER: [usize; 9] = [
@@ -63,6 +65,11 @@ const PAGE_LADDER: [usize; 9] = [
 ];
 /// Part of the limit always left for pages and metadata: 1 / ROOM_SHARE.
 const ROOM_SHARE: usize = 8;
+/// What repeated leaves' pages of a sampled plan may take beyond it
+/// ([`model::list_rows`]): half the room every plan leaves.
+fn list_spare(limit: usize) -> usize {
+    limit / ROOM_SHARE / 2
+}
 /// Part of the limit reserved for the allocator's overhead (freed heap that
 /// stays resident): 1 / ALLOCATOR_SHARE. Without it, (c) at full size at
 /// its minimum (202 MiB, LZ4_RAW) measured a resident-set growth of
@@ -196,6 +203,8 @@ pub(crate) struct PlanInput<'a> {
     pub chunk_statistics: bool,
     /// What the backend keeps per spilled page until the row group is flushed.
     pub backend_slot: usize,
+    /// A batch like those to come ([`crate::SpillOptions::sample`]).
+    pub sample: Option<&'a RecordBatch>,
 }
 
 /// The planner's output.
@@ -295,6 +304,40 @@ impl<'a> Columns<'a> {
             descrs: descrs.iter().map(AsRef::as_ref).collect(),
             leaves,
         }
+    }
+
+    /// With each repeated leaf's most levels in a row of `sample`
+    /// ([`Leaf::row_levels`]), which must have `schema`'s columns.
+    fn sampled(mut self, schema: &Schema, sample: Option<&RecordBatch>) -> Result<Self> {
+        let Some(sample) = sample else {
+            return Ok(self);
+        };
+        let types = |s: &Schema| -> Vec<DataType> {
+            s.fields().iter().map(|f| f.data_type().clone()).collect()
+        };
+        if types(&sample.schema()) != types(schema) {
+            return Err(Error::InvalidOption {
+                option: "sample",
+                reason: "the sample batch's columns are not those of the schema planned for",
+            });
+        }
+        // Pages of one row: the most levels of any row, exactly.
+        let one_row = PageValues {
+            rows: 1,
+            ..PageValues::default()
+        };
+        let watch: Vec<_> = self
+            .leaves
+            .iter()
+            .map(|l| l.repeated.then_some(one_row))
+            .collect();
+        let scan = crate::long_values::scan(sample, usize::MAX, &[], &watch);
+        for (leaf, load) in scan.repeated {
+            if let Some(l) = self.leaves.get_mut(leaf) {
+                l.row_levels = Some(load.row);
+            }
+        }
+        Ok(self)
     }
 
     /// The estimate for one rung.
@@ -468,7 +511,8 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     if columns.leaves.is_empty() {
         return Err(Error::EmptySchema);
     }
-    let rungs = ladder(&input.props, &columns, input.fixed);
+    let columns = columns.sampled(input.schema, input.sample)?;
+    let rungs = ladder(&input.props, &columns, input.fixed, list_spare(input.limit));
     let estimates: Vec<Estimate> = rungs.iter().map(|s| columns.estimate(s, &input)).collect();
     let chosen = rungs
         .iter()
@@ -547,7 +591,14 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
 }
 
 /// Every rung the planner may choose, most generous first.
-fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<Settings> {
+/// `spare`: what repeated leaves' pages may take beyond the plan
+/// ([`model::list_rows`]).
+fn ladder(
+    props: &WriterProperties,
+    columns: &Columns<'_>,
+    fixed: Fixed,
+    spare: usize,
+) -> Vec<Settings> {
     let page_cap = columns
         .descrs
         .iter()
@@ -569,6 +620,9 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
             pages
         }
     };
+    // parquet 59 has no per-column row limit: a sampled list's is every
+    // column's there.
+    let per_column = crate::compat::column_row_limits();
     // Tighter column-index truncation only when the caller left the default.
     let caller_truncate = props.column_index_truncate_length();
     let truncations = if caller_truncate == DEFAULT_COLUMN_INDEX_TRUNCATE_LENGTH {
@@ -609,6 +663,7 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
                         page,
                         dictionary,
                         rows,
+                        list_rows: rows,
                         group_rows: props.max_row_group_row_count(),
                         batch: batch(rows),
                         dictionary_on,
@@ -616,6 +671,12 @@ fn ladder(props: &WriterProperties, columns: &Columns<'_>, fixed: Fixed) -> Vec<
                         long_trigger: 0,
                     };
                     s.long_trigger = long_page_trigger(model::splice(&columns.leaves, &s));
+                    s.list_rows = model::list_rows(&columns.leaves, &s, spare);
+                    if s.list_rows < s.rows && !per_column {
+                        // parquet 59: one row limit for every column.
+                        (s.rows, s.batch) = (s.list_rows, batch(s.list_rows));
+                        s.long_trigger = long_page_trigger(model::splice(&columns.leaves, &s));
+                    }
                     rungs.push(s);
                 }
             }
@@ -636,7 +697,7 @@ fn refusal(
         // Would the planner's own sizes have fitted?
         let mut free = input.clone();
         free.fixed.data_page = None;
-        let free_rungs = ladder(&input.props, columns, free.fixed);
+        let free_rungs = ladder(&input.props, columns, free.fixed, list_spare(input.limit));
         if free_rungs
             .iter()
             .any(|s| fits(&columns.estimate(s, &free), input.limit))
@@ -782,8 +843,12 @@ fn apply(
         // pages (a page's dictionary indices, handles and levels grow with
         // its rows, not its bytes).
         let column_rows = props.column_data_page_row_count_limit(&path);
-        let rows = column_rows.min(s.rows);
-        if column_rows != props.data_page_row_count_limit() {
+        let planned = match leaf.repeated {
+            true => s.list_rows,
+            false => s.rows,
+        };
+        let rows = column_rows.min(planned);
+        if column_rows != props.data_page_row_count_limit() || planned != s.rows {
             note(
                 column.clone(),
                 "data_page_row_count_limit",

@@ -108,6 +108,9 @@ pub(crate) struct Settings {
     pub dictionary: usize,
     /// Data page row-count limit.
     pub rows: usize,
+    /// Repeated leaves' row limit ([`list_rows`]): `rows`, or fewer where
+    /// a sample batch's rows hold many values.
+    pub list_rows: usize,
     /// The caller's row-group row limit: no column writer ever holds more
     /// rows than that, whatever the page limits.
     pub group_rows: Option<usize>,
@@ -177,6 +180,10 @@ pub(crate) struct Leaf {
     /// full: parquet 60.1's encoder keeps a handle on every value of a page
     /// ([`Leaf::delta_handles`]).
     pub delta_handles: bool,
+    /// A repeated leaf's: the most levels one row of the caller's sample
+    /// batch holds at it ([`crate::SpillOptions::sample`]); `None` without
+    /// a sample.
+    pub row_levels: Option<usize>,
 }
 
 impl Leaf {
@@ -224,6 +231,7 @@ impl Leaf {
             ),
             statistics_truncate: DEFAULT_STATISTICS_TRUNCATE_LENGTH,
             delta_handles: false,
+            row_levels: None,
         }
     }
 
@@ -433,7 +441,7 @@ impl Leaf {
             bytes: self.width.unwrap_or(0),
         });
         Some(PageValues {
-            rows: s.rows,
+            rows: s.list_rows,
             batch: s.batch,
             dictionary,
             delta,
@@ -636,4 +644,62 @@ pub(crate) fn compact_pages(leaves: &[Leaf], s: &Settings) -> crate::metadata::C
 /// into the file while its workers still close other columns.
 pub(crate) fn splice(leaves: &[Leaf], s: &Settings) -> usize {
     leaves.iter().map(|l| l.largest_page(s)).max().unwrap_or(0)
+}
+
+/// The row limit for repeated leaves' pages, from a sample batch
+/// ([`Leaf::row_levels`]): the most rows, up to `s.rows`, whose page (that
+/// many rows of the sample's longest, and the mini-batch that ends it,
+/// [`PageValues::mini_batch`]) needs no more than its share of `spare`
+/// beyond the plan, as the meter counts it when a batch comes
+/// ([`crate::metadata::Meter::admit`]): what it keeps per value beyond
+/// what the plan counted ([`PageValues::beyond`]), and its levels past the
+/// long-page trigger, kept and copied while written. Fewer rows make more
+/// pages, each with its metadata until the file closes: the pages are
+/// let take a share of the room the plan leaves, not held to none. One
+/// row where even one row's page needs more; `s.rows` without a sample.
+/// One limit for every repeated leaf (the least), as the meter walks them
+/// all with one.
+pub(crate) fn list_rows(leaves: &[Leaf], s: &Settings, spare: usize) -> usize {
+    let page_limit = s.page.max(s.dictionary);
+    let sampled: Vec<(&Leaf, usize)> = leaves
+        .iter()
+        .filter_map(|leaf| Some((leaf, leaf.row_levels.filter(|r| *r > 0)?)))
+        .collect();
+    let share = spare / sampled.len().max(1);
+    sampled
+        .into_iter()
+        .map(|(leaf, row)| {
+            let fits = |rows: usize| {
+                let Some(page) = leaf.page_values(&Settings {
+                    list_rows: rows,
+                    ..*s
+                }) else {
+                    return true;
+                };
+                // Later batches may have nulls or empty lists: levels vary.
+                let mini = page.mini_batch(row, true);
+                let open = rows.saturating_mul(row);
+                let values = open.saturating_add(mini.values);
+                let levels = open.saturating_add(mini.levels);
+                let past = page_limit
+                    .saturating_add(page.level_bytes(levels, true))
+                    .saturating_sub(s.long_trigger);
+                let copies = crate::metadata::LONG_PAGE_KEPT + crate::metadata::LONG_PAGE_COPIES;
+                page.beyond(values, row)
+                    .saturating_add(past.saturating_mul(copies))
+                    <= share
+            };
+            // The most rows that fit: `fits` holds up to some row count.
+            let (mut low, mut high) = (1, s.rows.max(1));
+            while low < high {
+                let mid = low + (high - low).div_ceil(2);
+                match fits(mid) {
+                    true => low = mid,
+                    false => high = mid - 1,
+                }
+            }
+            low
+        })
+        .min()
+        .unwrap_or(s.rows)
 }

@@ -79,13 +79,16 @@ struct Case {
     /// columns of them the whole of `schema`.
     items: Option<usize>,
     lists: usize,
+    /// Planned with its first batch as a sample ([`Kind::Sampled`]).
+    sample: bool,
 }
 
 /// Which sweep a case belongs to: the plain one, with a long-value column
 /// ([`Long`]), with writer properties a caller set ([`Caller`]), both, or
 /// with lists whose rows hold many values ([`Lists`]: one to eight list
 /// columns of random leaf types in place of the drawn schema, up to 16,
-/// 128 or 1,024 values a row, fewer rows).
+/// 128 or 1,024 values a row, fewer rows), or the same planned with its
+/// first batch as a sample ([`Sampled`], `SpillOptions::sample`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Plain,
@@ -93,15 +96,17 @@ pub enum Kind {
     Caller,
     Both,
     Lists,
+    Sampled,
 }
 
 impl Kind {
-    const ALL: [(Kind, &'static str); 5] = [
+    const ALL: [(Kind, &'static str); 6] = [
         (Kind::Plain, "plain"),
         (Kind::Long, "long"),
         (Kind::Caller, "caller"),
         (Kind::Both, "both"),
         (Kind::Lists, "lists"),
+        (Kind::Sampled, "sampled"),
     ];
 
     fn long(self) -> bool {
@@ -131,6 +136,7 @@ impl Kind {
             Kind::Caller => "PARQUET_SPILL_SWEEP_CALLER",
             Kind::Both => "PARQUET_SPILL_SWEEP_BOTH",
             Kind::Lists => "PARQUET_SPILL_SWEEP_LISTS",
+            Kind::Sampled => "PARQUET_SPILL_SWEEP_SAMPLED",
         }
     }
 }
@@ -419,6 +425,7 @@ impl Case {
             objects: None,
             items: None,
             lists: 0,
+            sample: false,
         };
         // Drawn last, so the cases of earlier sweeps keep their other draws:
         // a quarter at a higher level (zstd's contexts and brotli's
@@ -432,7 +439,8 @@ impl Case {
         if r.below(6) == 0 {
             case.objects = Some([1 << 20, parquet_spill::DEFAULT_BUFFER_SIZE][r.below(2) as usize]);
         }
-        if kind == Kind::Lists {
+        if matches!(kind, Kind::Lists | Kind::Sampled) {
+            case.sample = kind == Kind::Sampled;
             case.lists(&mut r);
         }
         case
@@ -639,7 +647,11 @@ fn child(
     // on stderr, for a case a sweep found over its limit.
     let verbose = std::env::var_os("PARQUET_SPILL_SWEEP_VERBOSE").is_some();
     let objects = tempfile::tempdir().expect("a directory for objects");
-    let plan = match case.options(input, objects.path()).plan(&case.schema) {
+    let mut options = case.options(input, objects.path());
+    if let Some(first) = batches.iter().find(|b| case.sample && b.num_rows() > 0) {
+        options = options.sample(first);
+    }
+    let plan = match options.plan(&case.schema) {
         Ok(plan) => plan,
         Err(e @ Error::BudgetTooSmall { .. }) => {
             if verbose {
@@ -820,6 +832,7 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
             Kind::Caller => ", writer properties a caller set",
             Kind::Both => ", a long-value column and writer properties a caller set",
             Kind::Lists => ", lists whose rows hold many values",
+            Kind::Sampled => ", lists whose rows hold many values, planned from a sample",
         },
         STOPS
             .iter()
