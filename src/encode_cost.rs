@@ -45,8 +45,14 @@ pub(crate) struct LeafCost {
 
 /// What encoding `array` (a leaf, narrowed to the values parquet writes)
 /// costs: `repeated` when a list is above it, `extra_slots` the level
-/// slots its ancestors add (an empty or null list row takes one).
-pub(crate) fn leaf(array: &ArrayRef, repeated: bool, extra_slots: usize) -> LeafCost {
+/// slots its ancestors add (an empty or null list row takes one), and
+/// `whole` the length of the leaf array parquet holds. Below a list that
+/// is the list's whole child: slicing a list (a batch's slice, or a part
+/// of it) slices its offsets, not its child, and parquet converts the
+/// whole child where it converts an array at once (`unary`, `cast`):
+/// parts of 186 rows of a 2,604-row batch of lists of `Decimal32` each
+/// took 2.6 MB of heap where their own values were counted at 0.9 MiB.
+pub(crate) fn leaf(array: &ArrayRef, repeated: bool, extra_slots: usize, whole: usize) -> LeafCost {
     let slots = array.len().saturating_add(extra_slots);
     let values = array.len() - array.null_count();
     let levels = match repeated {
@@ -57,13 +63,14 @@ pub(crate) fn leaf(array: &ArrayRef, repeated: bool, extra_slots: usize) -> Leaf
     };
     LeafCost {
         levels,
-        converted: converted(array.data_type(), array.len(), values),
+        converted: converted(array.data_type(), whole.max(array.len()), values),
         fixed_len: fixed_len_buffer(array.data_type(), values),
     }
 }
 
 /// Bytes of the copy parquet makes of a leaf's values of type `data_type`
-/// before encoding them (`len` slots, `values` of them not null).
+/// before encoding them (`len` slots of the array it converts, `values`
+/// of the slots written not null).
 fn converted(data_type: &DataType, len: usize, values: usize) -> usize {
     if let Some(width) = fixed_len_width(data_type) {
         return values * (FLBA_HANDLE + width);

@@ -218,8 +218,12 @@ pub enum Error {
     /// every leaf's levels for the whole batch, and converts some types'
     /// values (booleans, small integers, wide decimals, fixed-size binary)
     /// in copies of their own, before encoding a column
-    /// ([`SpillMonitor::admit`](crate::SpillMonitor::admit)). Nothing of
-    /// the batch was written; smaller batches may be.
+    /// ([`SpillMonitor::admit`](crate::SpillMonitor::admit)). Below a
+    /// list it converts the list's whole child array, and slicing a list
+    /// slices its offsets, not its child: a slice of a batch of lists
+    /// (and the parts [`SpillMonitor::admit_in_parts`](crate::SpillMonitor::admit_in_parts)
+    /// cuts) costs that as the whole batch does. Nothing of the batch was
+    /// written; smaller batches (built smaller, not sliced) may be.
     #[error(
         "parquet-spill: a batch of {rows} rows needs {needed} bytes while parquet encodes it \
          (levels and converted values, beyond the plan's encoders), which the {limit}-byte \

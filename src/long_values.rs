@@ -64,6 +64,26 @@ pub(crate) fn scan(
     }
 }
 
+/// The most levels one row of `batch` holds at each leaf below a list, by
+/// leaf index (the order parquet numbers them); `None` for other leaves.
+/// Exact below one list; below a second, a block of rows bounds it
+/// ([`RowStarts`]).
+pub(crate) fn longest_rows(batch: &RecordBatch) -> Vec<Option<usize>> {
+    let leaves = Walk::over(batch, usize::MAX, &[], &[]).leaf;
+    let one_row = PageValues {
+        rows: 1,
+        ..PageValues::default()
+    };
+    let watch = vec![Some(one_row); leaves];
+    let mut rows = vec![None; leaves];
+    for (leaf, load) in Walk::over(batch, usize::MAX, &[], &watch).loads {
+        if let Some(row) = rows.get_mut(leaf) {
+            *row = Some(load.row);
+        }
+    }
+    rows
+}
+
 /// Each leaf holding a value longer than `threshold`, and its longest.
 #[cfg(test)]
 fn longer_than(batch: &RecordBatch, threshold: usize) -> Vec<(usize, usize)> {
@@ -106,6 +126,10 @@ struct Walk<'a> {
     starts: Option<RowStarts>,
     /// A struct above the array walked has nulls.
     nulls_above: bool,
+    /// Below a list: the length of its child, which the walk narrows to
+    /// the values its rows use and parquet takes whole
+    /// ([`crate::encode_cost::leaf`]).
+    whole: Option<usize>,
     /// A dictionary or run-end array of nested values above: its keys.
     keyed: Option<Keyed>,
 }
@@ -149,35 +173,40 @@ impl<'a> Walk<'a> {
                 array,
                 array
                     .as_list_opt::<i32>()
-                    .map(|a| used(a.values(), a.value_offsets())),
+                    .map(|a| (used(a.values(), a.value_offsets()), a.values().len())),
             ),
             DataType::LargeList(_) => self.list(
                 array,
                 array
                     .as_list_opt::<i64>()
-                    .map(|a| used(a.values(), a.value_offsets())),
+                    .map(|a| (used(a.values(), a.value_offsets()), a.values().len())),
             ),
             DataType::ListView(_) => self.list(
                 array,
-                array
-                    .as_list_view_opt::<i32>()
-                    .map(|a| used_views(a.values(), a.value_offsets(), a.value_sizes())),
+                array.as_list_view_opt::<i32>().map(|a| {
+                    let used = used_views(a.values(), a.value_offsets(), a.value_sizes());
+                    (used, a.values().len())
+                }),
             ),
             DataType::LargeListView(_) => self.list(
                 array,
-                array
-                    .as_list_view_opt::<i64>()
-                    .map(|a| used_views(a.values(), a.value_offsets(), a.value_sizes())),
+                array.as_list_view_opt::<i64>().map(|a| {
+                    let used = used_views(a.values(), a.value_offsets(), a.value_sizes());
+                    (used, a.values().len())
+                }),
             ),
+            // Slicing a fixed-size list slices its child.
             DataType::FixedSizeList(_, _) => self.list(
                 array,
-                array.as_fixed_size_list_opt().map(|a| a.values().clone()),
+                array
+                    .as_fixed_size_list_opt()
+                    .map(|a| (a.values().clone(), a.values().len())),
             ),
             DataType::Map(_, _) => self.list(
                 array,
                 array.as_map_opt().map(|a| {
                     let entries: ArrayRef = std::sync::Arc::new(a.entries().clone());
-                    used(&entries, a.value_offsets())
+                    (used(&entries, a.value_offsets()), entries.len())
                 }),
             ),
             // parquet writes a dictionary or run array of nested values as
@@ -190,7 +219,8 @@ impl<'a> Walk<'a> {
                 self.expanded(array, run_values(array))
             }
             _ => {
-                let cost = crate::encode_cost::leaf(array, self.repeated, self.extra_slots);
+                let whole = self.whole.unwrap_or(0);
+                let cost = crate::encode_cost::leaf(array, self.repeated, self.extra_slots, whole);
                 let scaled = |bytes: usize| bytes.saturating_mul(self.scale);
                 self.levels = self.levels.saturating_add(scaled(cost.levels));
                 self.converted = self.converted.max(scaled(cost.converted));
@@ -241,7 +271,9 @@ impl<'a> Walk<'a> {
         let (rows, len) = (parent.len(), values.len().max(1));
         let taken = (values.get_array_memory_size() / len).saturating_mul(rows);
         self.levels = self.levels.saturating_add(taken.saturating_mul(self.scale));
+        // parquet takes the values into a new array: no whole child.
         let saved = (self.scale, self.starts.clone(), self.keyed);
+        let saved_whole = self.whole.take();
         self.scale = saved.0.saturating_mul(rows.div_ceil(len).max(1));
         if self.page_rows.is_some() {
             // Pages: any key may take the largest entry, the entries
@@ -254,12 +286,17 @@ impl<'a> Walk<'a> {
         }
         self.array(&values);
         (self.scale, self.starts, self.keyed) = saved;
+        self.whole = saved_whole;
     }
 
     /// The `values` of a list (or map) array `parent`: repeated, and each
     /// of its rows may add a level slot (an empty or null list).
-    fn list(&mut self, parent: &ArrayRef, values: Option<ArrayRef>) {
+    /// `values`: the part of its child its rows use, and the child's
+    /// whole length ([`Walk::whole`]).
+    fn list(&mut self, parent: &ArrayRef, values: Option<(ArrayRef, usize)>) {
+        let (values, whole) = values.unzip();
         let saved = (self.repeated, self.extra_slots, self.starts.take());
+        let saved_whole = std::mem::replace(&mut self.whole, whole);
         self.repeated = true;
         self.extra_slots = self.extra_slots.saturating_add(parent.len());
         if let Some(page_rows) = self.page_rows {
@@ -274,6 +311,7 @@ impl<'a> Walk<'a> {
         }
         self.values(values);
         (self.repeated, self.extra_slots, self.starts) = saved;
+        self.whole = saved_whole;
     }
 }
 

@@ -1871,18 +1871,16 @@ mod tests {
     #[test]
     fn a_lists_page_is_judged_long_without_the_levels_it_holds() {
         // Pages of 1,000-value rows were admitted: their levels take up to
-        // 18,254 bytes past the page's values.
+        // 16,254 bytes past the page's values.
         let meter = level_meter(1000, 2);
         let trigger = meter.trigger();
         // A page that long for the levels it holds is not a long page.
         meter
-            .cover_long_page(0, trigger + 10_000, Some(73_016))
+            .cover_long_page(0, trigger + 8_000, Some(65_016))
             .unwrap();
         assert_eq!(meter.long_room(), 0);
         // One of ten levels is: its values are that long.
-        meter
-            .cover_long_page(0, trigger + 10_000, Some(10))
-            .unwrap();
+        meter.cover_long_page(0, trigger + 8_000, Some(10)).unwrap();
         assert!(meter.long_room() > 0);
     }
 
@@ -1891,10 +1889,11 @@ mod tests {
         // Ten values a row: a page's levels (64 rows and a write batch,
         // two bits each) keep it within what the plan's pages reach.
         assert_eq!(level_room(10, 2), level_room(10, 0));
-        // A thousand: 73,016 levels (a window of 72 rows, the write batch
-        // and a row) take 18,254 bytes, 10,062 past the 72 KiB the plan's
-        // pages reach: written in six copies, two kept.
-        let past = 65_536 + 18_254 - 73_728;
+        // A thousand: 65,016 levels (a page-worth of 64 of the longest
+        // rows, the write batch and a row) take 16,254 bytes, 8,062 past
+        // the 72 KiB the plan's pages reach: written in six copies, two
+        // kept.
+        let past = 65_536 + 16_254 - 73_728;
         let more = level_room(1000, 2) - level_room(1000, 0);
         assert!(more >= past * (LONG_PAGE_COPIES + LONG_PAGE_KEPT), "{more}");
         assert!(

@@ -80,7 +80,7 @@ pub struct SpillOptions {
     threads: usize,
     extra: usize,
     chunk_statistics: bool,
-    sample: Option<RecordBatch>,
+    sample: Option<plan::Sample>,
 }
 
 impl SpillOptions {
@@ -360,15 +360,16 @@ impl SpillOptions {
     /// without a sample the writer finds out at the first batch and may
     /// stop there with [`Error::PageTooManyValues`]. With one, the plan
     /// gives list leaves a page row limit of their own (parquet 60; on 59
-    /// every column's) at which a page of the sample's longest rows needs
-    /// nothing beyond the plan, and lists it in
+    /// every column's, and no fewer than 64 rows there) at which a page
+    /// of the sample's longest rows needs no more beyond the plan than its
+    /// share of a sixteenth of the limit, and lists it in
     /// [`SpillPlan::changes`]. Columns without lists keep the plan's.
     ///
-    /// The options keep the batch (its arrays, shared, not copied) until
-    /// they are dropped. Later batches are still counted as they come:
-    /// rows longer than the sample's take room of the budget, or stop the
-    /// write as before, never over the limit. The sample must have the
-    /// columns of the schema planned for ([`Error::InvalidOption`]).
+    /// The batch is read here (its rows' lengths, one pass over each
+    /// list's offsets), not kept. Later batches are still counted as they
+    /// come: rows longer than the sample's take room of the budget, or stop
+    /// the write as before. The sample must have the columns of the schema
+    /// planned for ([`Error::InvalidOption`]).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -397,7 +398,7 @@ impl SpillOptions {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sample(mut self, batch: &RecordBatch) -> Self {
-        self.sample = Some(batch.clone());
+        self.sample = Some(plan::Sample::of(batch));
         self
     }
 

@@ -113,6 +113,12 @@ impl PageValues {
 /// Batches (or parts of one) whose rows [`Admitted`] remembers.
 const REMEMBERED: usize = 16;
 
+/// The most blocks a batch's rows are cut in ([`RowStarts`]): a page
+/// row limit of a few rows would otherwise make a block of every row, and
+/// the walk's vectors (some 80 bytes a row, not charged) took 160 MB of
+/// heap for 2,000,000-row batches at a row limit of one.
+const MAX_BLOCKS: usize = 1024;
+
 /// Steps a page-worth of rows is cut in, to bound what a page holds where
 /// the page left open by earlier batches meets a batch: `STEPS` of them
 /// err by at most an eighth of a page-worth.
@@ -309,6 +315,9 @@ pub(crate) struct RowStarts {
     /// The batch's rows and the page-worth of rows windows are taken over.
     rows: usize,
     page: usize,
+    /// The rows of a block windows are made of: a step of a page-worth,
+    /// or more where the batch has more than [`MAX_BLOCKS`] of those.
+    block: usize,
     /// The row starts looked at, in order: each step of a page-worth from
     /// the first row ([`step_rows`]: the blocks windows are made of, and
     /// the first steps), each from the last, and the end. Not every row:
@@ -335,7 +344,7 @@ impl RowStarts {
     /// `page_rows` rows.
     pub(crate) fn new(rows: usize, page_rows: usize) -> Self {
         let page = page_rows.max(1);
-        let block = step_rows(page, 1).max(1);
+        let block = step_rows(page, 1).max(rows.div_ceil(MAX_BLOCKS)).max(1);
         let mut points: Vec<usize> = (0..=rows)
             .step_by(block)
             .chain((0..=STEPS).map(|m| step_rows(page, m).min(rows)))
@@ -347,6 +356,7 @@ impl RowStarts {
         Self {
             rows,
             page,
+            block,
             at: Some(points.clone()),
             extra: vec![0; points.len()],
             points,
@@ -501,7 +511,7 @@ impl RowStarts {
         // any row lies within the block it starts in and the next ones it
         // reaches (a page-worth of blocks at most: a step is an eighth of
         // a page-worth, rounded up).
-        let block = step_rows(page, 1).max(1);
+        let block = self.block;
         let window = block.saturating_mul(1 + page.div_ceil(block));
         let mut most = Counts::default();
         let mut row = 0;
@@ -513,6 +523,11 @@ impl RowStarts {
             row = row.max(span(from, (from + block).min(rows)).levels);
         }
         let row = self.row.map_or(row, |longest| longest.min(row));
+        // Nor more than a page-worth of the longest rows (blocks longer
+        // than a page-worth take in rows no page holds with them).
+        let longest = page.saturating_mul(row);
+        most.values = most.values.min(longest);
+        most.levels = most.levels.min(longest);
         let total = span(0, rows);
         PageLoad {
             definitions_vary: nulls_above || self.nulls || total.levels > total.values,
@@ -609,11 +624,12 @@ mod tests {
         // Null items are levels, not values.
         let got = load(&list(&[4, 4], None, true), 1);
         assert_eq!(got.row, 4);
+        // One row a page: no more than the longest row.
         assert_eq!(
             got.most,
             Counts {
                 values: 4,
-                levels: 8
+                levels: 4
             }
         );
         assert_eq!(

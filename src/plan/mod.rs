@@ -49,7 +49,6 @@ use self::model::{Leaf, Settings};
 use crate::compat::{ColumnRowLimit, SetColumnRowLimit};
 use crate::error::{Alternative, Error, Result};
 use crate::metadata::{long_page_trigger, ColumnCost, CostModel, LongPages, LongStatistics};
-use crate::page_rows::PageValues;
 
 /// Page sizes the planner tries, largest first.
 const PAGE_LADDER: [usize; 9] = [
@@ -65,6 +64,12 @@ const PAGE_LADDER: [usize; 9] = [
 ];
 /// Part of the limit always left for pages and metadata: 1 / ROOM_SHARE.
 const ROOM_SHARE: usize = 8;
+/// The fewest rows a sampled plan gives every column's pages on parquet
+/// 59, which has one row limit for all: one list row of many values would
+/// otherwise make every column's pages a row or two, each with its
+/// metadata until the file closes (an `Int64` page of 64 rows is 512
+/// bytes beside some 100 of metadata).
+const SHARED_LIST_ROWS: usize = 64;
 /// What repeated leaves' pages of a sampled plan may take beyond it
 /// ([`model::list_rows`]): half the room every plan leaves.
 fn list_spare(limit: usize) -> usize {
@@ -204,7 +209,33 @@ pub(crate) struct PlanInput<'a> {
     /// What the backend keeps per spilled page until the row group is flushed.
     pub backend_slot: usize,
     /// A batch like those to come ([`crate::SpillOptions::sample`]).
-    pub sample: Option<&'a RecordBatch>,
+    pub sample: Option<&'a Sample>,
+}
+
+/// What the planner keeps of a sample batch ([`crate::SpillOptions::sample`]):
+/// its columns' types and, by leaf, the most levels one of its rows holds
+/// below a list. Not the batch: the options may outlive it.
+#[derive(Debug, Clone)]
+pub(crate) struct Sample {
+    types: Vec<DataType>,
+    rows: Vec<Option<usize>>,
+}
+
+impl Sample {
+    pub(crate) fn of(batch: &RecordBatch) -> Self {
+        Self {
+            types: column_types(&batch.schema()),
+            rows: crate::long_values::longest_rows(batch),
+        }
+    }
+}
+
+fn column_types(schema: &Schema) -> Vec<DataType> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect()
 }
 
 /// The planner's output.
@@ -306,35 +337,21 @@ impl<'a> Columns<'a> {
         }
     }
 
-    /// With each repeated leaf's most levels in a row of `sample`
+    /// With each repeated leaf's most levels in a row of the sample
     /// ([`Leaf::row_levels`]), which must have `schema`'s columns.
-    fn sampled(mut self, schema: &Schema, sample: Option<&RecordBatch>) -> Result<Self> {
+    fn sampled(mut self, schema: &Schema, sample: Option<&Sample>) -> Result<Self> {
         let Some(sample) = sample else {
             return Ok(self);
         };
-        let types = |s: &Schema| -> Vec<DataType> {
-            s.fields().iter().map(|f| f.data_type().clone()).collect()
-        };
-        if types(&sample.schema()) != types(schema) {
+        if sample.types != column_types(schema) || sample.rows.len() != self.leaves.len() {
             return Err(Error::InvalidOption {
                 option: "sample",
                 reason: "the sample batch's columns are not those of the schema planned for",
             });
         }
-        // Pages of one row: the most levels of any row, exactly.
-        let one_row = PageValues {
-            rows: 1,
-            ..PageValues::default()
-        };
-        let watch: Vec<_> = self
-            .leaves
-            .iter()
-            .map(|l| l.repeated.then_some(one_row))
-            .collect();
-        let scan = crate::long_values::scan(sample, usize::MAX, &[], &watch);
-        for (leaf, load) in scan.repeated {
-            if let Some(l) = self.leaves.get_mut(leaf) {
-                l.row_levels = Some(load.row);
+        for (leaf, &row) in self.leaves.iter_mut().zip(&sample.rows) {
+            if leaf.repeated {
+                leaf.row_levels = row;
             }
         }
         Ok(self)
@@ -673,8 +690,12 @@ fn ladder(
                     s.long_trigger = long_page_trigger(model::splice(&columns.leaves, &s));
                     s.list_rows = model::list_rows(&columns.leaves, &s, spare);
                     if s.list_rows < s.rows && !per_column {
-                        // parquet 59: one row limit for every column.
-                        (s.rows, s.batch) = (s.list_rows, batch(s.list_rows));
+                        // parquet 59: one row limit for every column, so
+                        // no fewer than `SHARED_LIST_ROWS` (what lists'
+                        // pages need beyond the plan there is counted as
+                        // their batches come).
+                        let rows = s.list_rows.max(SHARED_LIST_ROWS).min(s.rows);
+                        (s.rows, s.batch, s.list_rows) = (rows, batch(rows), rows);
                         s.long_trigger = long_page_trigger(model::splice(&columns.leaves, &s));
                     }
                     rungs.push(s);
