@@ -15,7 +15,7 @@ use arrow_array::types::{Int16Type, Int32Type, Int64Type, RunEndIndexType};
 use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch, RunArray};
 use arrow_schema::DataType;
 
-use crate::page_rows::{Keyed, PageLoad, PageValues, RowStarts};
+use crate::page_rows::{Keyed, PageLoad, PageValues, RowStarts, MAX_BLOCKS};
 
 /// What one look at a batch's leaves finds.
 pub(crate) struct Scan {
@@ -66,22 +66,28 @@ pub(crate) fn scan(
 
 /// The most levels one row of `batch` holds at each leaf below a list, by
 /// leaf index (the order parquet numbers them); `None` for other leaves.
-/// Exact below one list; below a second, a block of rows bounds it
-/// ([`RowStarts`]).
+/// Exact at any depth of lists (below a second, a row's levels are summed
+/// over its lists, [`RowStarts`]).
 pub(crate) fn longest_rows(batch: &RecordBatch) -> Vec<Option<usize>> {
-    let leaves = Walk::over(batch, usize::MAX, &[], &[]).leaf;
+    let leaves = Walk::over(&batch.slice(0, 0), usize::MAX, &[], &[]).leaf;
     let one_row = PageValues {
         rows: 1,
         ..PageValues::default()
     };
     let watch = vec![Some(one_row); leaves];
-    let mut rows = vec![None; leaves];
-    for (leaf, load) in Walk::over(batch, usize::MAX, &[], &watch).loads {
-        if let Some(row) = rows.get_mut(leaf) {
-            *row = Some(load.row);
+    let mut longest = vec![None; leaves];
+    // In slices of `MAX_BLOCKS` rows, whose blocks are single rows: exact
+    // below a second list too, and the walk's vectors no larger than that.
+    let rows = batch.num_rows();
+    for start in (0..rows).step_by(MAX_BLOCKS) {
+        let part = batch.slice(start, MAX_BLOCKS.min(rows - start));
+        for (leaf, load) in Walk::over(&part, usize::MAX, &[], &watch).loads {
+            if let Some(row) = longest.get_mut(leaf) {
+                *row = Some(row.unwrap_or(0).max(load.row));
+            }
         }
     }
-    rows
+    longest
 }
 
 /// Each leaf holding a value longer than `threshold`, and its longest.
@@ -195,13 +201,20 @@ impl<'a> Walk<'a> {
                     (used, a.values().len())
                 }),
             ),
-            // Slicing a fixed-size list slices its child.
-            DataType::FixedSizeList(_, _) => self.list(
-                array,
-                array
-                    .as_fixed_size_list_opt()
-                    .map(|a| (a.values().clone(), a.values().len())),
-            ),
+            // Slicing a fixed-size list slices its child; below a list,
+            // parquet takes the list's whole child, and its whole child.
+            DataType::FixedSizeList(_, size) => {
+                let size = usize::try_from(*size).unwrap_or(0);
+                let whole = self.whole.map(|w| w.saturating_mul(size));
+                self.list(
+                    array,
+                    array.as_fixed_size_list_opt().map(|a| {
+                        let values = a.values().clone();
+                        let len = whole.unwrap_or(values.len());
+                        (values, len)
+                    }),
+                )
+            }
             DataType::Map(_, _) => self.list(
                 array,
                 array.as_map_opt().map(|a| {
@@ -811,5 +824,59 @@ mod tests {
         // The leaf's levels and indices, and the taken struct's 8 bytes a row.
         assert!(cost >= 100_000 * (4 + 8 + 8), "{cost}");
         assert!(cost <= 100_000 * 40, "{cost}");
+    }
+
+    /// A list of `Int16` (converted whole by parquet) whose one row of a
+    /// slice holds one value and the other 8,191: `child` wraps the values.
+    fn sliced_list_cost(child: impl Fn(ArrayRef) -> ArrayRef) -> (usize, usize) {
+        let values: ArrayRef = Arc::new(arrow_array::Int16Array::from(vec![1i16; 8192]));
+        let items = child(values);
+        let field = Arc::new(Field::new("item", items.data_type().clone(), false));
+        let offsets = arrow_buffer::OffsetBuffer::from_lengths([items.len() - 1, 1]);
+        let list = arrow_array::ListArray::new(field, offsets, items, None);
+        let batch = RecordBatch::try_from_iter([("l", Arc::new(list) as ArrayRef)]).unwrap();
+        let cost = |b: &RecordBatch| scan(b, usize::MAX, &[], &[]).columns[0];
+        (cost(&batch), cost(&batch.slice(1, 1)))
+    }
+
+    /// parquet converts a leaf below a list over the list's whole child,
+    /// whatever the slice: a slice costs that conversion as the batch does,
+    /// also where a fixed-size list (whose slice slices its child) is
+    /// between the list and the leaf.
+    #[test]
+    fn a_slice_of_lists_costs_the_conversion_of_their_whole_child() {
+        let (whole, slice) = sliced_list_cost(|values| values);
+        assert!(slice >= 8192 * 4, "{slice} of {whole}");
+        let (whole, slice) = sliced_list_cost(|values| {
+            let item = Arc::new(Field::new("item", DataType::Int16, false));
+            let fixed = arrow_array::FixedSizeListArray::new(item, 64, values, None);
+            Arc::new(fixed) as ArrayRef
+        });
+        assert!(slice >= 8192 * 4, "{slice} of {whole}");
+    }
+
+    /// A sample's longest rows are exact below a second list too, however
+    /// many rows it has (it is walked 1,024 rows at a time).
+    #[test]
+    fn longest_rows_are_exact_below_two_lists() {
+        // Rows of ten lists of ten values; row 3,000 of ten lists of 30.
+        let inner: Vec<usize> = (0..4096 * 10)
+            .map(|i| if i / 10 == 3000 { 30 } else { 10 })
+            .collect();
+        let n: usize = inner.iter().sum();
+        let values = arrow_array::Int64Array::from_iter_values(0..n as i64);
+        let item = Arc::new(Field::new("item", DataType::Int64, false));
+        let offsets = arrow_buffer::OffsetBuffer::from_lengths(inner);
+        let lists = arrow_array::ListArray::new(item, offsets, Arc::new(values), None);
+        let field = Arc::new(Field::new("item", lists.data_type().clone(), false));
+        let offsets = arrow_buffer::OffsetBuffer::from_lengths([10; 4096]);
+        let outer = arrow_array::ListArray::new(field, offsets, Arc::new(lists), None);
+        let id = arrow_array::Int64Array::from_iter_values(0..4096);
+        let batch = RecordBatch::try_from_iter([
+            ("id", Arc::new(id) as ArrayRef),
+            ("l", Arc::new(outer) as ArrayRef),
+        ])
+        .unwrap();
+        assert_eq!(longest_rows(&batch), vec![None, Some(300)]);
     }
 }

@@ -117,7 +117,7 @@ const REMEMBERED: usize = 16;
 /// row limit of a few rows would otherwise make a block of every row, and
 /// the walk's vectors (some 80 bytes a row, not charged) took 160 MB of
 /// heap for 2,000,000-row batches at a row limit of one.
-const MAX_BLOCKS: usize = 1024;
+pub(crate) const MAX_BLOCKS: usize = 1024;
 
 /// Steps a page-worth of rows is cut in, to bound what a page holds where
 /// the page left open by earlier batches meets a batch: `STEPS` of them
