@@ -63,9 +63,10 @@ pub(crate) fn leaf(array: &ArrayRef, repeated: bool, extra_slots: usize, whole: 
     };
     let len = whole.max(array.len());
     LeafCost {
-        levels,
-        converted: converted(array.data_type(), len, values)
-            .saturating_add(expanded_runs(array, len)),
+        // A run array's expansion lives with the levels, every leaf's of
+        // the column at once.
+        levels: levels.saturating_add(expanded_runs(array, len)),
+        converted: converted(array.data_type(), len, values),
         fixed_len: fixed_len_buffer(array.data_type(), values),
     }
 }
@@ -73,27 +74,30 @@ pub(crate) fn leaf(array: &ArrayRef, repeated: bool, extra_slots: usize, whole: 
 /// What parquet 60.1 allocates to expand a run array leaf of `len`
 /// logical rows before anything else (`levels.rs`, `expand_ree_array`):
 /// an `Int32Array` of every row's run, and the `take` of its values over
-/// it, which for byte arrays copies every row's value (primitives are
-/// counted by [`converted`]). A run array of 16 runs of 4,096 rows of
-/// 1 KiB strings took 68.2 MB of heap at a 32 MiB limit where none of
-/// this was counted. The values' bytes are summed run by run where the
-/// array is all parquet expands; below a list (`len` past the slice),
-/// every row is taken at the longest value.
+/// it (a value a row and a validity bit), which stays with the column's
+/// levels until the column is written, for every run array leaf of it at
+/// once. A run array of 16 runs of 4,096 rows of 1 KiB strings took
+/// 68.2 MB of heap at a 32 MiB limit where none of the strings were
+/// counted, and eight such leaves in a struct 34.0 MB at 16 MiB where the
+/// largest alone was. The values' bytes are summed run by run where the
+/// array is all parquet expands; below a list (`len` past the slice, whose
+/// runs are not all parquet expands), every row is taken at the longest
+/// value of all.
 fn expanded_runs(array: &ArrayRef, len: usize) -> usize {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int16Type, Int32Type, Int64Type};
     let DataType::RunEndEncoded(ends, values) = array.data_type() else {
         return 0;
     };
-    let indices = len.saturating_mul(4);
+    let fixed = len.saturating_mul(4).saturating_add(len.div_ceil(8));
     let (offset, data) = match values.data_type() {
         DataType::Utf8 | DataType::Binary => (4, true),
         DataType::LargeUtf8 | DataType::LargeBinary => (8, true),
         // Views are copied; their data buffers are shared.
         DataType::Utf8View | DataType::BinaryView => (16, false),
-        _ => return indices,
+        other => return fixed.saturating_add(len.saturating_mul(width(other))),
     };
-    let mut bytes = indices.saturating_add(len.saturating_add(1).saturating_mul(offset));
+    let mut bytes = fixed.saturating_add(len.saturating_add(1).saturating_mul(offset));
     if data {
         let rows = match ends.data_type() {
             DataType::Int16 => array
@@ -133,14 +137,15 @@ fn run_value_bytes<R: arrow_array::types::RunEndIndexType>(
     };
     let ends = run.run_ends();
     let (start, rows) = (ends.offset(), ends.len());
+    if len > rows {
+        // A run array's values are never sliced: all of its runs'.
+        let longest = (0..values.len()).map(value).max().unwrap_or(0);
+        return len.saturating_mul(longest);
+    }
     if run.is_empty() {
         return 0;
     }
     let physical = run.get_start_physical_index()..=run.get_end_physical_index();
-    if len > rows {
-        let longest = physical.map(value).max().unwrap_or(0);
-        return len.saturating_mul(longest);
-    }
     let mut from = start;
     let mut bytes = 0usize;
     for i in physical {
@@ -172,15 +177,19 @@ fn converted(data_type: &DataType, len: usize, values: usize) -> usize {
         | DataType::Decimal64(..)
         | DataType::Decimal128(..)
         | DataType::Decimal256(..) => len * 8,
-        // Taken into a plain array of its values, which is then converted
+        // Cast into a plain array of its values, which is then converted
         // as its own type is; byte-array values are encoded through the
         // keys without a copy.
-        DataType::Dictionary(_, _) | DataType::RunEndEncoded(_, _) => match value_type(data_type) {
+        DataType::Dictionary(_, _) => match value_type(data_type) {
             Some(value) if !is_byte_array(value) => {
                 len * width(value) + converted(value, len, values)
             }
             _ => 0,
         },
+        // Expanded first ([`expanded_runs`]), then converted as its values.
+        DataType::RunEndEncoded(_, _) => {
+            value_type(data_type).map_or(0, |value| converted(value, len, values))
+        }
         _ => 0,
     }
 }
@@ -273,20 +282,29 @@ mod tests {
         let run: ArrayRef = std::sync::Arc::new(
             arrow_array::RunArray::try_new(&ends, &values).expect("a run array"),
         );
-        // Values, offsets and the run indices parquet takes them by.
-        assert_eq!(expanded_runs(&run, 10), 2 + 3 * 2 + 5 * 3 + 11 * 4 + 10 * 4);
+        // Values, offsets, validity and the run indices parquet takes
+        // them by.
+        let fixed = |len: usize| len * 4 + len.div_ceil(8);
+        assert_eq!(
+            expanded_runs(&run, 10),
+            2 + 3 * 2 + 5 * 3 + 11 * 4 + fixed(10)
+        );
         let slice = run.slice(1, 6);
-        assert_eq!(expanded_runs(&slice, 6), 1 + 3 * 2 + 2 * 3 + 7 * 4 + 6 * 4);
-        assert_eq!(expanded_runs(&slice, 100), 100 * 3 + 101 * 4 + 100 * 4);
+        assert_eq!(
+            expanded_runs(&slice, 6),
+            1 + 3 * 2 + 2 * 3 + 7 * 4 + fixed(6)
+        );
+        // Below a list: every row at the longest value of all the runs,
+        // not only the slice's (its first row's run, "a", alone here).
+        let first = run.slice(0, 1);
+        assert_eq!(expanded_runs(&first, 100), 100 * 3 + 101 * 4 + fixed(100));
+        let empty = run.slice(0, 0);
+        assert_eq!(expanded_runs(&empty, 100), 100 * 3 + 101 * 4 + fixed(100));
         let numbers =
             arrow_array::RunArray::try_new(&ends, &arrow_array::Int64Array::from(vec![1, 2, 3]))
                 .expect("a run array");
         let numbers: ArrayRef = std::sync::Arc::new(numbers);
-        assert_eq!(
-            expanded_runs(&numbers, 10),
-            10 * 4,
-            "the run indices; values by `converted`"
-        );
+        assert_eq!(expanded_runs(&numbers, 10), 10 * 8 + fixed(10));
     }
 
     #[test]

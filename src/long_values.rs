@@ -879,4 +879,28 @@ mod tests {
         .unwrap();
         assert_eq!(longest_rows(&batch), vec![None, Some(300)]);
     }
+
+    /// parquet expands every run array leaf of a column before it writes
+    /// any (each stays with its levels): a struct of eight costs eight
+    /// expansions, not the largest one.
+    #[test]
+    fn a_structs_run_arrays_are_expanded_together() {
+        let ends = Int32Array::from(vec![4096]);
+        let values = StringArray::from(vec!["x".repeat(1024)]);
+        let run: ArrayRef = Arc::new(RunArray::try_new(&ends, &values).unwrap());
+        let fields: Vec<(Arc<Field>, ArrayRef)> = (0..8)
+            .map(|i| {
+                let field = Field::new(format!("r{i}"), run.data_type().clone(), false);
+                (Arc::new(field), run.clone())
+            })
+            .collect();
+        let columns = [
+            ("one", run.clone()),
+            ("eight", Arc::new(StructArray::from(fields)) as ArrayRef),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let cost = scan(&batch, usize::MAX, &[], &[]).columns;
+        assert!(cost[0] >= 4096 * 1024, "{cost:?}");
+        assert!(cost[1] >= 8 * cost[0], "{cost:?}");
+    }
 }
