@@ -43,7 +43,7 @@ use crate::blobs::{arena_bound, arena_bytes};
 use crate::budget::{MemoryBudget, Reservation};
 use crate::error::{Error, Result};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
-use crate::page_rows::{Admitted, PageLoad, PageRoom, PageValues};
+use crate::page_rows::{Admitted, Counts, PageLoad, PageRoom, PageValues};
 use crate::plan::codec;
 
 /// What one column costs in metadata, in bytes.
@@ -945,24 +945,18 @@ impl Meter {
             // stay within the page limit); past what the plan's pages
             // reach, the copies of the rest while it is written, and what
             // its buffers and codec keep.
-            let bytes = page.level_bytes(levels, load.definitions_vary || admitted.varied);
-            let past = self
-                .long
-                .page_limit
-                .saturating_add(bytes)
-                .saturating_sub(self.long.trigger());
-            let room = PageRoom {
-                levels: bytes,
-                kept: page
-                    .beyond(values, load.row)
-                    .saturating_add(past.saturating_mul(LONG_PAGE_KEPT))
-                    .saturating_add(self.long.codec_kept(leaf, bytes)),
-                writing: past.saturating_mul(LONG_PAGE_COPIES).saturating_add(
-                    self.long
-                        .codec_transient(leaf, bytes)
-                        .saturating_sub(self.long.codec_transient(leaf, 0)),
-                ),
-            };
+            let vary = load.definitions_vary || admitted.varied;
+            let page_counts = Counts { values, levels };
+            let (limit, trigger) = (self.long.page_limit, self.long.trigger());
+            let mut room = page.room(page_counts, load.row, vary, limit, trigger);
+            room.kept = room
+                .kept
+                .saturating_add(self.long.codec_kept(leaf, room.levels));
+            room.writing = room.writing.saturating_add(
+                self.long
+                    .codec_transient(leaf, room.levels)
+                    .saturating_sub(self.long.codec_transient(leaf, 0)),
+            );
             open.each.push(room);
             if room.kept >= open.most {
                 (open.worst, open.most) = ((leaf, values), room.kept);

@@ -21,6 +21,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, OffsetSizeTrait};
 use arrow_schema::DataType;
 
+use crate::metadata::{LONG_PAGE_COPIES, LONG_PAGE_KEPT};
+
 /// What a repeated leaf's open page keeps per value beyond its encoded
 /// bytes, and how the plan bounds its rows; from the plan's model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -97,6 +99,31 @@ impl PageValues {
         Counts {
             values: self.batch.saturating_add(row),
             levels: levels.saturating_add(row),
+        }
+    }
+
+    /// What a page of `values` values and `levels` levels (its longest
+    /// row `row` levels; definition levels varying or not) needs beyond the
+    /// plan, its codec aside: what it keeps per value
+    /// ([`PageValues::beyond`]), and its levels' bytes past `trigger` on a
+    /// page of up to `page_limit` bytes of values, kept
+    /// ([`LONG_PAGE_KEPT`]) and copied while written ([`LONG_PAGE_COPIES`]).
+    pub(crate) fn room(
+        &self,
+        page: Counts,
+        row: usize,
+        vary: bool,
+        page_limit: usize,
+        trigger: usize,
+    ) -> PageRoom {
+        let levels = self.level_bytes(page.levels, vary);
+        let past = page_limit.saturating_add(levels).saturating_sub(trigger);
+        PageRoom {
+            levels,
+            kept: self
+                .beyond(page.values, row)
+                .saturating_add(past.saturating_mul(LONG_PAGE_KEPT)),
+            writing: past.saturating_mul(LONG_PAGE_COPIES),
         }
     }
 

@@ -597,7 +597,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
                 .iter()
                 .map(|l| (l.codec, l.codec_input(settings)))
                 .collect(),
-            page_limit: settings.page.max(settings.dictionary),
+            page_limit: settings.page_limit(),
             repeated: columns
                 .leaves
                 .iter()

@@ -33,7 +33,7 @@ use parquet::schema::types::ColumnDescriptor;
 
 use super::codec;
 use crate::metadata::{ColumnCost, LongStatistics};
-use crate::page_rows::{PageValues, PhaseRoom};
+use crate::page_rows::{Counts, PageValues, PhaseRoom};
 
 /// Heap of a column writer whatever its settings (writer, encoders' state,
 /// statistics, level encoders).
@@ -124,6 +124,13 @@ pub(crate) struct Settings {
     /// ([`crate::metadata::long_page_trigger`] of the longest page any
     /// leaf plans, [`splice`]): a codec must be counted up to it.
     pub long_trigger: usize,
+}
+
+impl Settings {
+    /// The longest page of values the plan's limits let parquet make.
+    pub(crate) fn page_limit(&self) -> usize {
+        self.page.max(self.dictionary)
+    }
 }
 
 /// What the model needs to know about one leaf column.
@@ -660,7 +667,6 @@ pub(crate) fn splice(leaves: &[Leaf], s: &Settings) -> usize {
 /// One limit for every repeated leaf (the least), as the meter walks them
 /// all with one.
 pub(crate) fn list_rows(leaves: &[Leaf], s: &Settings, spare: usize) -> usize {
-    let page_limit = s.page.max(s.dictionary);
     let sampled: Vec<(&Leaf, usize)> = leaves
         .iter()
         .filter_map(|leaf| Some((leaf, leaf.row_levels.filter(|r| *r > 0)?)))
@@ -679,15 +685,12 @@ pub(crate) fn list_rows(leaves: &[Leaf], s: &Settings, spare: usize) -> usize {
                 // Later batches may have nulls or empty lists: levels vary.
                 let mini = page.mini_batch(row, true);
                 let open = rows.saturating_mul(row);
-                let values = open.saturating_add(mini.values);
-                let levels = open.saturating_add(mini.levels);
-                let past = page_limit
-                    .saturating_add(page.level_bytes(levels, true))
-                    .saturating_sub(s.long_trigger);
-                let copies = crate::metadata::LONG_PAGE_KEPT + crate::metadata::LONG_PAGE_COPIES;
-                page.beyond(values, row)
-                    .saturating_add(past.saturating_mul(copies))
-                    <= share
+                let counts = Counts {
+                    values: open.saturating_add(mini.values),
+                    levels: open.saturating_add(mini.levels),
+                };
+                let room = page.room(counts, row, true, s.page_limit(), s.long_trigger);
+                room.kept.saturating_add(room.writing) <= share
             };
             // The most rows that fit: `fits` holds up to some row count.
             let (mut low, mut high) = (1, s.rows.max(1));

@@ -648,7 +648,8 @@ fn child(
     let verbose = std::env::var_os("PARQUET_SPILL_SWEEP_VERBOSE").is_some();
     let objects = tempfile::tempdir().expect("a directory for objects");
     let mut options = case.options(input, objects.path());
-    if let Some(first) = batches.iter().find(|b| case.sample && b.num_rows() > 0) {
+    let first = batches.iter().find(|b| b.num_rows() > 0);
+    if let Some(first) = first.filter(|_| case.sample) {
         options = options.sample(first);
     }
     let plan = match options.plan(&case.schema) {
