@@ -66,6 +66,7 @@
 
 mod blobs;
 mod budget;
+mod compact;
 mod compat;
 mod encode_cost;
 mod error;

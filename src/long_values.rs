@@ -30,6 +30,10 @@ pub(crate) struct Scan {
     /// For each top-level column, what parquet allocates beyond its
     /// encoders to encode it ([`crate::encode_cost`]).
     pub columns: Vec<usize>,
+    /// For each top-level column, what it would cost as a compact copy of
+    /// its rows ([`crate::compact`]): less than `columns` where parquet
+    /// converts values below a list that the batch's rows do not use.
+    pub compact: Vec<usize>,
     /// For each leaf column, the buffer parquet copies its fixed-length
     /// byte-array values into ([`crate::encode_cost::fixed_len_buffer`];
     /// zero for other types).
@@ -58,6 +62,7 @@ pub(crate) fn scan(
     Scan {
         long: walk.long,
         columns: walk.columns,
+        compact: walk.compact,
         fixed_len: walk.fixed_len,
         statistics: walk.statistics,
         repeated: walk.loads,
@@ -115,6 +120,10 @@ struct Walk<'a> {
     levels: usize,
     converted: usize,
     columns: Vec<usize>,
+    /// The same, were its lists' children copied compactly.
+    compact_levels: usize,
+    compact_converted: usize,
+    compact: Vec<usize>,
     /// Each leaf's fixed-length byte-array buffer ([`Scan::fixed_len`]).
     fixed_len: Vec<usize>,
     /// How many times parquet encodes each value walked here: more than
@@ -158,9 +167,12 @@ impl<'a> Walk<'a> {
         };
         for column in batch.columns() {
             (walk.levels, walk.converted) = (0, 0);
+            (walk.compact_levels, walk.compact_converted) = (0, 0);
             walk.array(column);
             walk.columns
                 .push(walk.levels.saturating_add(walk.converted));
+            walk.compact
+                .push(walk.compact_levels.saturating_add(walk.compact_converted));
         }
         walk
     }
@@ -175,32 +187,11 @@ impl<'a> Walk<'a> {
                 }
                 self.nulls_above = saved;
             }
-            DataType::List(_) => self.list(
-                array,
-                array
-                    .as_list_opt::<i32>()
-                    .map(|a| (used(a.values(), a.value_offsets()), a.values().len())),
-            ),
-            DataType::LargeList(_) => self.list(
-                array,
-                array
-                    .as_list_opt::<i64>()
-                    .map(|a| (used(a.values(), a.value_offsets()), a.values().len())),
-            ),
-            DataType::ListView(_) => self.list(
-                array,
-                array.as_list_view_opt::<i32>().map(|a| {
-                    let used = used_views(a.values(), a.value_offsets(), a.value_sizes());
-                    (used, a.values().len())
-                }),
-            ),
-            DataType::LargeListView(_) => self.list(
-                array,
-                array.as_list_view_opt::<i64>().map(|a| {
-                    let used = used_views(a.values(), a.value_offsets(), a.value_sizes());
-                    (used, a.values().len())
-                }),
-            ),
+            DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::Map(_, _) => self.list(array, list_child(array)),
             // Slicing a fixed-size list slices its child; below a list,
             // parquet takes the list's whole child, and its whole child.
             DataType::FixedSizeList(_, size) => {
@@ -215,13 +206,6 @@ impl<'a> Walk<'a> {
                     }),
                 )
             }
-            DataType::Map(_, _) => self.list(
-                array,
-                array.as_map_opt().map(|a| {
-                    let entries: ArrayRef = std::sync::Arc::new(a.entries().clone());
-                    (used(&entries, a.value_offsets()), entries.len())
-                }),
-            ),
             // parquet writes a dictionary or run array of nested values as
             // the leaves of its values (every value counted).
             DataType::Dictionary(_, values) if values.is_nested() => self.expanded(
@@ -234,9 +218,15 @@ impl<'a> Walk<'a> {
             _ => {
                 let whole = self.whole.unwrap_or(0);
                 let cost = crate::encode_cost::leaf(array, self.repeated, self.extra_slots, whole);
+                let compact = match whole > array.len() {
+                    true => crate::encode_cost::leaf(array, self.repeated, self.extra_slots, 0),
+                    false => cost,
+                };
                 let scaled = |bytes: usize| bytes.saturating_mul(self.scale);
                 self.levels = self.levels.saturating_add(scaled(cost.levels));
                 self.converted = self.converted.max(scaled(cost.converted));
+                self.compact_levels = self.compact_levels.saturating_add(scaled(compact.levels));
+                self.compact_converted = self.compact_converted.max(scaled(compact.converted));
                 self.fixed_len.push(scaled(cost.fixed_len));
                 let found = longest(array, self.threshold);
                 if found.two > self.threshold {
@@ -283,7 +273,9 @@ impl<'a> Walk<'a> {
         };
         let (rows, len) = (parent.len(), values.len().max(1));
         let taken = (values.get_array_memory_size() / len).saturating_mul(rows);
-        self.levels = self.levels.saturating_add(taken.saturating_mul(self.scale));
+        let taken = taken.saturating_mul(self.scale);
+        self.levels = self.levels.saturating_add(taken);
+        self.compact_levels = self.compact_levels.saturating_add(taken);
         // parquet takes the values into a new array: no whole child.
         let saved = (self.scale, self.starts.clone(), self.keyed);
         let saved_whole = self.whole.take();
@@ -339,6 +331,56 @@ fn used<O: OffsetSizeTrait>(values: &ArrayRef, offsets: &[O]) -> ArrayRef {
     }
 }
 
+/// The children of a list, map, fixed-size list or struct `array`,
+/// narrowed to what its rows use (slicing a fixed-size list or a struct
+/// slices its children; a list's, the walk narrows).
+pub(crate) fn used_children(array: &ArrayRef) -> Vec<ArrayRef> {
+    match array.data_type() {
+        DataType::FixedSizeList(_, _) => array
+            .as_fixed_size_list_opt()
+            .map(|a| vec![a.values().clone()])
+            .unwrap_or_default(),
+        DataType::Struct(_) => array
+            .as_struct_opt()
+            .map(|s| s.columns().to_vec())
+            .unwrap_or_default(),
+        _ => list_child(array)
+            .map(|(used, _)| vec![used])
+            .unwrap_or_default(),
+    }
+}
+
+/// The part of a list's (list view's, map's) child its rows use, and the
+/// child's whole length.
+fn list_child(array: &ArrayRef) -> Option<(ArrayRef, usize)> {
+    match array.data_type() {
+        DataType::List(_) => array
+            .as_list_opt::<i32>()
+            .map(|a| (used(a.values(), a.value_offsets()), a.values().len())),
+        DataType::LargeList(_) => array
+            .as_list_opt::<i64>()
+            .map(|a| (used(a.values(), a.value_offsets()), a.values().len())),
+        DataType::ListView(_) => array.as_list_view_opt::<i32>().map(|a| {
+            let used = used_views(a.values(), a.value_offsets(), a.value_sizes());
+            (used, a.values().len())
+        }),
+        DataType::LargeListView(_) => array.as_list_view_opt::<i64>().map(|a| {
+            let used = used_views(a.values(), a.value_offsets(), a.value_sizes());
+            (used, a.values().len())
+        }),
+        DataType::Map(_, _) => array.as_map_opt().map(|a| {
+            let entries: ArrayRef = std::sync::Arc::new(a.entries().clone());
+            (used(&entries, a.value_offsets()), entries.len())
+        }),
+        _ => None,
+    }
+}
+
+/// The bytes of a byte array's values its rows use.
+pub(crate) fn value_bytes(array: &ArrayRef) -> usize {
+    Offsets::of(array).map_or(0, |o| o.span())
+}
+
 /// The part of a list view's child its views use.
 fn used_views<O: OffsetSizeTrait>(values: &ArrayRef, offsets: &[O], sizes: &[O]) -> ArrayRef {
     let spans = offsets
@@ -353,7 +395,7 @@ fn used_views<O: OffsetSizeTrait>(values: &ArrayRef, offsets: &[O], sizes: &[O])
 }
 
 /// A run array's values for its (possibly sliced) runs.
-fn run_values(array: &ArrayRef) -> Option<ArrayRef> {
+pub(crate) fn run_values(array: &ArrayRef) -> Option<ArrayRef> {
     fn physical<R: RunEndIndexType>(run: &RunArray<R>) -> ArrayRef {
         let (start, end) = (run.get_start_physical_index(), run.get_end_physical_index());
         match run.is_empty() {

@@ -340,6 +340,11 @@ pub(crate) struct Meter {
     /// Room for the largest batch so far while parquet encodes it
     /// ([`crate::encode_cost`], and [`CompactPages::beyond`]); only grows.
     batch_room: Mutex<Reservation>,
+    /// Room for the compact copies of parts in flight at once
+    /// ([`crate::compact`]); only grows. Apart from `batch_room`: a
+    /// `ParallelWriter` may encode one batch's columns while it holds
+    /// another's copies.
+    copy_room: Mutex<Reservation>,
     /// The most a page may pass the plan's bound by in the batches
     /// admitted so far ([`CompactPages`]); only grows.
     compact: AtomicUsize,
@@ -376,6 +381,7 @@ impl Meter {
             long,
             long_room: Mutex::new((budget.reserve(0)?, Vec::new())),
             batch_room: Mutex::new(budget.reserve(0)?),
+            copy_room: Mutex::new(budget.reserve(0)?),
             compact: AtomicUsize::new(0),
             kept: Mutex::new(KeptValues::default()),
             longest: Mutex::new(Vec::new()),
@@ -783,18 +789,24 @@ impl Meter {
     /// [`Error::BatchTooLarge`] or as such a page would, and then nothing
     /// of it is reserved.
     pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
-        self.try_admit(batch, false)
+        self.try_admit(batch, false, false)
+            .map(drop)
             .map_err(|refused| refused.error)
     }
 
     /// [`admit`](Self::admit), saying, where the batch is refused, why and
     /// about what parts of it would need ([`Refused`]); `joins_last` as for
-    /// [`batch_keeps_values`](Self::batch_keeps_values).
+    /// [`batch_keeps_values`](Self::batch_keeps_values). A `part` of a
+    /// batch is admitted as a compact copy of the columns whose lists'
+    /// children parquet would otherwise convert whole ([`crate::compact`]),
+    /// with room for the copy: the columns to copy are returned, and the
+    /// caller must write the part with them copied.
     pub(crate) fn try_admit(
         &self,
         batch: &RecordBatch,
         joins_last: bool,
-    ) -> std::result::Result<(), Box<Refused>> {
+        part: bool,
+    ) -> std::result::Result<Vec<usize>, Box<Refused>> {
         let beyond = self.long.compact.beyond(batch.num_rows());
         let compact = beyond.max(self.compact.load(Ordering::Relaxed));
         let threshold = self.long.trigger().saturating_add(compact);
@@ -822,13 +834,15 @@ impl Meter {
         // make them longer than the plan's, and their values' handles
         // need room beyond it.
         let open = self.open_pages(&scan.repeated);
+        let (columns, copied, copies) = self.copies(batch, &scan.columns, &scan.compact, part);
         // What parquet allocates to encode the batch, and a page `beyond`
         // longer than planned (in the encoder and as the encoded page) on
         // every thread, as the plan's transient counts its pages.
-        let encoding = crate::encode_cost::batch(&scan.columns, self.closers)
+        let encoding = crate::encode_cost::batch(&columns, self.closers)
             .saturating_add(beyond.saturating_mul(2).saturating_mul(self.closers));
         // With the allocator's share of it, as the plan takes of the limit.
         let needed = encoding.saturating_add(encoding / crate::plan::ALLOCATOR_SHARE);
+        let copies = copies.saturating_add(copies / crate::plan::ALLOCATOR_SHARE);
         // What parts of it would need: the room, and the copies of its
         // fixed-length values that statistics keep (two a chunk, of the
         // largest part: as many chunks as it may open) or a dictionary
@@ -844,16 +858,21 @@ impl Meter {
                 whole: dictionary,
             })
         };
+        let too_large = || Error::BatchTooLarge {
+            rows: batch.num_rows(),
+            needed: needed.saturating_add(copies),
+            limit: self.budget.limit(),
+        };
         let mut room = lock(&self.batch_room);
         let more = needed.saturating_sub(room.bytes());
-        self.grow(&mut room, more).map_err(|_| {
-            let error = Error::BatchTooLarge {
-                rows: batch.num_rows(),
-                needed,
-                limit: self.budget.limit(),
-            };
-            by_rows(error, true)
-        })?;
+        self.grow(&mut room, more)
+            .map_err(|_| by_rows(too_large(), true))?;
+        let mut copy_room = lock(&self.copy_room);
+        let more_copies = copies.saturating_sub(copy_room.bytes());
+        if self.grow(&mut copy_room, more_copies).is_err() {
+            room.shrink(more);
+            return Err(by_rows(too_large(), true));
+        }
         // The open pages' on top: every repeated leaf's heaviest page so
         // far, this batch's among them. Parts of the batch need as much of
         // it (their rows join the same pages) and less room to encode.
@@ -865,6 +884,7 @@ impl Meter {
         let more_pages = with_pages.saturating_sub(room.bytes());
         if self.grow(&mut room, more_pages).is_err() {
             room.shrink(more);
+            copy_room.shrink(more_copies);
             let (column, values) = open.worst;
             let error = Error::PageTooManyValues {
                 column,
@@ -886,6 +906,7 @@ impl Meter {
             Ok(kept) => kept,
             Err(e) => {
                 room.shrink(more);
+                copy_room.shrink(more_copies);
                 // The buffers parquet copies the batch's values into.
                 // Smaller parts keep smaller copies in statistics.
                 return Err(by_rows(e, false));
@@ -896,10 +917,11 @@ impl Meter {
             Ok(()) => {
                 self.compact.fetch_max(beyond, Ordering::Relaxed);
                 self.admitted_levels(batch.num_rows(), &scan.repeated, &open.each);
-                Ok(())
+                Ok(copied)
             }
             Err(error) => {
                 room.shrink(more);
+                copy_room.shrink(more_copies);
                 self.restore_kept_values(kept);
                 // Long values: one value makes the page.
                 Err(Box::new(Refused {
@@ -911,6 +933,42 @@ impl Meter {
                 }))
             }
         }
+    }
+
+    /// Each column's cost to encode `batch` (`scan`), the columns to copy
+    /// where it is a `part` ([`crate::compact`]: those whose lists' children
+    /// parquet would convert whole, and can be copied), and the copies'
+    /// peak, for every part in flight at once: the one being written, and
+    /// on a `ParallelWriter` of several threads those its columns queue
+    /// ([`crate::PARALLEL_QUEUED_BATCHES`]).
+    fn copies(
+        &self,
+        batch: &RecordBatch,
+        sliced: &[usize],
+        compact: &[usize],
+        part: bool,
+    ) -> (Vec<usize>, Vec<usize>, usize) {
+        let mut columns = sliced.to_vec();
+        if !part {
+            return (columns, Vec::new(), 0);
+        }
+        let copied: Vec<usize> = (0..columns.len())
+            .filter(|&c| compact.get(c).is_some_and(|&copy| copy < sliced[c]))
+            .filter(|&c| crate::compact::copyable(batch.column(c).data_type()))
+            .collect();
+        let mut bytes = 0usize;
+        for &c in &copied {
+            columns[c] = compact[c];
+            bytes = bytes.saturating_add(crate::compact::bytes(batch.column(c)));
+        }
+        let in_flight = match self.closers {
+            1 => 1,
+            _ => 1 + crate::PARALLEL_QUEUED_BATCHES,
+        };
+        let copies = bytes
+            .saturating_mul(crate::compact::GROWTH)
+            .saturating_mul(in_flight);
+        (columns, copied, copies)
     }
 
     /// What a batch bringing `loads` makes of repeated leaves' open pages

@@ -160,7 +160,10 @@ impl SpillMonitor {
     /// could not encode it whole within the limit
     /// ([`Error::BatchTooLarge`](crate::Error::BatchTooLarge), or no room
     /// for the copies of its fixed-length values that statistics keep), in
-    /// parts: row slices (no copy, made as they are taken) of even size,
+    /// parts: row slices (no copy, made as they are taken) of even size
+    /// (where a slice would have parquet convert values of the batch's
+    /// other rows, below a list of `Int16` say, the part's columns copied
+    /// instead, compactly, the copies charged),
     /// sized from the plan so that a part takes at most the room already
     /// held for batches and half of what the plan's reservations leave of
     /// the limit less what dictionaries would keep of the whole batch (the
@@ -211,8 +214,8 @@ impl SpillMonitor {
     /// ```
     pub fn admit_in_parts(&self, batch: &arrow_array::RecordBatch) -> crate::Result<Parts> {
         let rows = batch.num_rows();
-        let whole = match self.meter.try_admit(batch, false) {
-            Ok(()) => return Ok(Parts::whole(batch)),
+        let whole = match self.meter.try_admit(batch, false, false) {
+            Ok(_) => return Ok(Parts::whole(batch)),
             Err(refused) if refused.per_rows > 0 && rows > 1 => refused,
             Err(refused) => return Err(refused.error),
         };
@@ -236,8 +239,8 @@ impl SpillMonitor {
         let mut parts = Vec::new();
         while let Some((start, len)) = pending.pop_front() {
             let joins = !parts.is_empty();
-            match self.meter.try_admit(&batch.slice(start, len), joins) {
-                Ok(()) => parts.push((start, len)),
+            match self.meter.try_admit(&batch.slice(start, len), joins, true) {
+                Ok(copied) => parts.push(Part { start, len, copied }),
                 Err(refused)
                     if refused.smaller
                         && len > 1
@@ -268,7 +271,11 @@ impl SpillMonitor {
 const MAX_PARTS: usize = 4096;
 
 /// The parts of a batch [`SpillMonitor::admit_in_parts`] admitted, in
-/// order: each a row slice of it, made as it is taken.
+/// order: each a row slice of it, made as it is taken; where a slice would
+/// have parquet convert values of the batch's other rows (below a list of
+/// `Int16`, say), its columns copied instead, as the part was admitted.
+/// Drop each part once written: the room admitted is for one part at a
+/// time (for a `ParallelWriter`, those its columns queue).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -282,16 +289,29 @@ const MAX_PARTS: usize = 4096;
 #[derive(Debug)]
 pub struct Parts {
     batch: arrow_array::RecordBatch,
-    ranges: std::vec::IntoIter<(usize, usize)>,
+    ranges: std::vec::IntoIter<Part>,
+}
+
+/// One part: its rows, and the columns to copy ([`crate::compact`]).
+#[derive(Debug)]
+struct Part {
+    start: usize,
+    len: usize,
+    copied: Vec<usize>,
 }
 
 impl Parts {
     /// `batch` as one part.
     pub(crate) fn whole(batch: &arrow_array::RecordBatch) -> Self {
-        Self::new(batch, vec![(0, batch.num_rows())])
+        let whole = Part {
+            start: 0,
+            len: batch.num_rows(),
+            copied: Vec::new(),
+        };
+        Self::new(batch, vec![whole])
     }
 
-    fn new(batch: &arrow_array::RecordBatch, ranges: Vec<(usize, usize)>) -> Self {
+    fn new(batch: &arrow_array::RecordBatch, ranges: Vec<Part>) -> Self {
         Self {
             batch: batch.clone(),
             ranges: ranges.into_iter(),
@@ -303,8 +323,21 @@ impl Iterator for Parts {
     type Item = arrow_array::RecordBatch;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (start, len) = self.ranges.next()?;
-        Some(self.batch.slice(start, len))
+        let part = self.ranges.next()?;
+        let slice = self.batch.slice(part.start, part.len);
+        if part.copied.is_empty() {
+            return Some(slice);
+        }
+        let mut columns = slice.columns().to_vec();
+        for &c in &part.copied {
+            if let Some(column) = columns.get_mut(c) {
+                *column = crate::compact::copy(column);
+            }
+        }
+        // The copies have the slice's types and length: the slice itself
+        // only where that did not hold.
+        let copy = arrow_array::RecordBatch::try_new(slice.schema(), columns);
+        Some(copy.unwrap_or(slice))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -903,6 +903,73 @@ fn a_batch_too_large_to_encode_whole_is_refused_by_admit_and_written_in_parts() 
     assert_eq!(monitor.admit_in_parts(&short).unwrap().len(), 1);
 }
 
+/// Lists of `Int16`: parquet widens a list's whole child at once, also for
+/// a slice, so slices of a batch too large to encode whole cost as much as
+/// the batch. `admit_in_parts` copies such columns part by part, the copy
+/// charged: each part holds its own rows' values, and the file is the one
+/// `ArrowWriter` writes from the batch (a `ParallelWriter` cuts alike).
+#[test]
+fn a_batch_of_lists_parquet_converts_whole_is_written_in_copied_parts() {
+    use arrow_array::{Array, ArrayRef, Int16Array, ListArray, RecordBatch};
+
+    let values = Int16Array::from_iter_values((0..1 << 22).map(|i| i as i16));
+    let offsets = arrow_buffer::OffsetBuffer::from_lengths([256; 1 << 14]);
+    let item = Arc::new(Field::new("item", DataType::Int16, false));
+    let list = ListArray::new(item, offsets, Arc::new(values), None);
+    let batch = RecordBatch::try_from_iter([("l", Arc::new(list) as ArrayRef)]).unwrap();
+    let props = || {
+        WriterProperties::builder()
+            .set_data_page_row_count_limit(64)
+            .build()
+    };
+    let plan = || {
+        SpillOptions::new(16 << 20)
+            .properties(props())
+            .plan(&batch.schema())
+            .unwrap()
+    };
+    let mut written = Vec::new();
+    let (monitor, mut writer) =
+        testkit::planned_arrow_writer(&mut written, batch.schema(), plan()).unwrap();
+    assert!(matches!(
+        monitor.admit(&batch),
+        Err(Error::BatchTooLarge { .. })
+    ));
+    let parts = monitor.admit_in_parts(&batch).unwrap();
+    assert!(parts.len() > 1, "{} parts", parts.len());
+    let mut rows = Vec::new();
+    for part in parts {
+        let list = part.column(0).as_any().downcast_ref::<ListArray>().unwrap();
+        assert_eq!(list.values().len(), 256 * part.num_rows(), "a compact copy");
+        rows.push(part.num_rows());
+        writer.write(&part).unwrap();
+    }
+    writer.close().unwrap();
+    assert!(monitor.stats().budget.peak <= 16 << 20);
+
+    // The same rows as slices of the batch, with the plan's settings.
+    let mut expected = Vec::new();
+    let options = plan().into_writer_options();
+    let mut sliced =
+        parquet::arrow::ArrowWriter::try_new_with_options(&mut expected, batch.schema(), options)
+            .unwrap();
+    let mut start = 0;
+    for len in rows {
+        sliced.write(&batch.slice(start, len)).unwrap();
+        start += len;
+    }
+    sliced.close().unwrap();
+    assert!(written == expected, "the copies wrote other bytes");
+    let mut parallel =
+        parquet_spill::ParallelWriter::try_new_with_plan(Vec::new(), batch.schema(), plan())
+            .unwrap();
+    parallel.write(&batch).unwrap();
+    assert!(
+        parallel.into_inner().unwrap() == written,
+        "ParallelWriter wrote other bytes"
+    );
+}
+
 /// A nullable fixed-width column without nulls reaches parquet's encoder in
 /// mini-batches of up to the page row limit, so its pages pass the plan's
 /// row-limited bound (here 20,000 x 16 bytes) by up to a batch's rows (a
