@@ -36,6 +36,45 @@ impl SetColumnRowLimit for WriterPropertiesBuilder {
     }
 }
 
+/// parquet 60's distinct-value counts in row group statistics; 59 has none.
+#[allow(dead_code)]
+pub(crate) trait DistinctValues {
+    /// Whether the writer keeps every distinct value's hash of a row group
+    /// (59: never).
+    fn write_row_group_number_distinct_values(&self) -> bool;
+}
+
+impl DistinctValues for WriterProperties {
+    fn write_row_group_number_distinct_values(&self) -> bool {
+        false
+    }
+}
+
+/// parquet 60's `DELTA_BINARY_PACKED` block layout; 59 has only the default.
+#[allow(dead_code)]
+pub(crate) trait DeltaLayout {
+    /// The caller's layout for `col`'s delta encoders (59: none).
+    fn delta_binary_packed_encoder_options(&self, col: &ColumnPath) -> Option<DefaultDeltaLayout>;
+}
+
+impl DeltaLayout for WriterProperties {
+    fn delta_binary_packed_encoder_options(&self, _: &ColumnPath) -> Option<DefaultDeltaLayout> {
+        None
+    }
+}
+
+/// A stand-in for parquet 60's `DeltaBinaryPackedEncoderOptions` on 59.
+#[allow(dead_code)]
+pub(crate) struct DefaultDeltaLayout;
+
+#[allow(dead_code)]
+impl DefaultDeltaLayout {
+    /// parquet's default block of 128 values.
+    pub(crate) fn block_size(&self) -> usize {
+        128
+    }
+}
+
 /// Whether this parquet keeps a column's own page row limit (60 does; on
 /// 59 the stand-in above sets nothing). A limit set and read back tells.
 pub(crate) fn column_row_limits() -> bool {

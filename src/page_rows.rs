@@ -201,6 +201,8 @@ pub(crate) struct Admitted {
     /// Some batch's definition levels varied ([`PageLoad::definitions_vary`]):
     /// a page it left open may hold them.
     pub varied: bool,
+    /// The most levels one row of any batch held ([`PageLoad::row`]).
+    row: usize,
     /// The last batches, the newest at `next - 1`.
     recent: [Remembered; REMEMBERED],
     next: usize,
@@ -211,6 +213,7 @@ impl Admitted {
     pub(crate) fn push(&mut self, rows: usize, load: &PageLoad) {
         self.levels = self.levels.saturating_add(load.total.levels);
         self.varied |= load.definitions_vary;
+        self.row = self.row.max(load.row);
         self.recent[self.next] = Remembered {
             rows,
             levels: load.total.levels,
@@ -241,7 +244,11 @@ impl Admitted {
             levels = levels.saturating_add(batch.levels);
             wanted -= batch.rows;
         }
-        left
+        // Rows older than those remembered: none longer than the longest.
+        // (Counted as every level left, parts of a few rows of one batch,
+        // admitted before any was written, made a page of 707 rows look
+        // like 130,018 levels, and stopped a sampled sweep case.)
+        left.min(levels.saturating_add(wanted.saturating_mul(self.row)))
     }
 }
 
@@ -793,6 +800,10 @@ mod tests {
             admitted.push(1, &load(&list(&[10], None, false), 80));
         }
         assert_eq!(admitted.last(10_000, 80, STEPS), 320);
+        // Nothing paged (parts of a batch, all admitted before any is
+        // written): the 16 rows remembered, and 64 more of at most the
+        // longest row's 10 levels, not every level admitted (10,320).
+        assert_eq!(admitted.last(0, 80, STEPS), 800);
         // A page meeting the next batch: an eighth of a page-worth past
         // the 800 levels of 80 rows, where taking both whole would count
         // 1,600.

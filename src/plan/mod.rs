@@ -46,7 +46,7 @@ use parquet::schema::types::{ColumnDescriptor, ColumnPath};
 use self::model::{Leaf, Settings};
 // Stand-ins on parquet 59; unused on 60, whose own methods win.
 #[allow(unused_imports)]
-use crate::compat::{ColumnRowLimit, SetColumnRowLimit};
+use crate::compat::{ColumnRowLimit, DeltaLayout, DistinctValues, SetColumnRowLimit};
 use crate::error::{Alternative, Error, Result};
 use crate::metadata::{long_page_trigger, ColumnCost, CostModel, LongPages, LongStatistics};
 
@@ -316,6 +316,10 @@ impl<'a> Columns<'a> {
                     .map(|b| (b.ndv(), b.fpp()));
                 Leaf {
                     keep_dictionary,
+                    distinct_values: props.write_row_group_number_distinct_values(),
+                    delta_block: props
+                        .delta_binary_packed_encoder_options(path)
+                        .map_or(0, |o| o.block_size()),
                     offset_index,
                     header_statistics: props.write_page_header_statistics(path),
                     statistics_truncate: props.statistics_truncate_length(),
@@ -525,6 +529,20 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         input.chunk_statistics,
         input.backend_slot,
     );
+    // Unbounded where rows do not bound a column's values ([`Leaf::distinct_set`]).
+    let no_group_rows = input.props.max_row_group_row_count().is_none();
+    if columns
+        .leaves
+        .iter()
+        .any(|l| l.distinct_values && (l.repeated || no_group_rows))
+    {
+        return Err(Error::InvalidOption {
+            option: "write_row_group_number_distinct_values",
+            reason: "parquet keeps a hash of every distinct value of a row group until it \
+                     flushes, which nothing bounds without a row-group row limit or below a \
+                     list: set max_row_group_row_count, or leave it off",
+        });
+    }
     if columns.leaves.is_empty() {
         return Err(Error::EmptySchema);
     }
