@@ -670,13 +670,21 @@ fn huge_batch_ipc_compressed(
 }
 
 /// Convert `input` (batches of 48 MB in memory) at 32 MiB, refused naming a
-/// minimum that holds two of them, then at the limit the refusal suggests:
+/// minimum that holds two of them, before reading a batch (within the
+/// limit: the first batch is read for the plan's sample only once a plan
+/// from the schema was accepted), then at the limit the refusal suggests:
 /// all `rows` written within it.
 #[track_caller]
 fn refused_at_32mib_then_kept(input: &Path, what: &str, rows: u64) {
     let dir = input.parent().unwrap();
     let refused = convert(input, "32MiB", None, None, &dir.join("r.json"));
     let named = refusal(&refused, input, "32MiB", 6);
+    let rss = stderr_peak_rss(&refused);
+    assert!(
+        rss <= (32 << 20) + OVERHEAD,
+        "{what}: refused at a peak RSS of {:.1} MiB",
+        mib(rss)
+    );
     assert!(
         named.minimum > 2 * 48_000_000,
         "{what}: two batches of 48 MB fit in {}",
@@ -922,4 +930,82 @@ fn refused_then_kept_reading(input: &Path, columns: usize, reading: u64) {
         &report,
     ));
     assert_within(&report_json(&report), &what);
+}
+
+/// Lists of many values a row (embeddings quantized to 16 levels: 768
+/// `Int64` a row, 8,192 rows) under `--memory-limit 32MiB`, as NDJSON and
+/// as an Arrow IPC file of 512-row batches: the writer is planned with the
+/// input's first batch as its sample (`SpillOptions::sample`), so the list
+/// leaf gets a page row limit of its own, and the file is written within
+/// the limit and reads back equal. Planned from the schema alone (before
+/// the CLI sampled), both stopped with `PageTooManyValues` (a page of up to
+/// 20,000 rows of 768 values).
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn lists_of_many_values_a_row_are_planned_from_the_first_batch() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, ListArray, RecordBatch};
+    use arrow_buffer::OffsetBuffer;
+    use arrow_schema::{DataType, Field};
+
+    let (rows, items) = (8192, 768);
+    // Nullable, as arrow-json infers them, so the batches compare equal.
+    let item = Arc::new(Field::new_list_field(DataType::Int64, true));
+    let values = Int64Array::from_iter_values((0..(rows * items) as i64).map(|v| v % 16));
+    let offsets = OffsetBuffer::from_lengths(vec![items; rows]);
+    let list = ListArray::new(item, offsets, Arc::new(values), None);
+    let ids = Int64Array::from_iter_values(0..rows as i64);
+    let batch = RecordBatch::try_from_iter([
+        ("id", Arc::new(ids) as ArrayRef),
+        ("embedding", Arc::new(list) as ArrayRef),
+    ])
+    .unwrap();
+    let batches: Vec<RecordBatch> = (0..rows)
+        .step_by(512)
+        .map(|at| batch.slice(at, 512))
+        .collect();
+    let dir = TempDir::new().unwrap();
+    let limit = "32MiB";
+    for ext in ["ndjson", "arrow"] {
+        let input = dir.path().join(format!("embeddings.{ext}"));
+        write_input(&input, &batches);
+        let out = dir.path().join("out.parquet");
+        let report = dir.path().join("report.json");
+        let result = run(&[
+            &"convert",
+            &input,
+            &"-o",
+            &out,
+            &"-q",
+            &"--memory-limit",
+            &limit,
+            &"--report-json",
+            &report,
+        ]);
+        assert_ok(&result);
+        let (back, _) = read_parquet(&out);
+        assert_same_rows(&back, std::slice::from_ref(&batch));
+        let report = report_json(&report);
+        let (rss, heap, budget) = (
+            report["peak_rss"].as_u64().unwrap(),
+            report["peak_heap"].as_u64().unwrap(),
+            report["budget_peak"].as_u64().unwrap(),
+        );
+        eprintln!(
+            "{rows} rows × {items} Int64 as {ext} ({:.1} MiB) at {limit}: peak RSS {:.1} MiB \
+             (baseline {:.1} MiB), peak heap {:.1} MiB, budget peak {:.1} MiB",
+            mib(std::fs::metadata(&input).unwrap().len()),
+            mib(rss),
+            mib(report["baseline_rss"].as_u64().unwrap()),
+            mib(heap),
+            mib(budget),
+        );
+        assert_eq!(report["rows"], rows as u64, "{ext}");
+        let limit = size_arg_bytes(limit);
+        assert!(budget <= limit, "{ext}: {report}");
+        assert!(heap <= limit, "{ext}: {report}");
+        assert!(rss <= limit + OVERHEAD, "{ext}: {report}");
+        std::fs::remove_file(&out).unwrap();
+    }
 }

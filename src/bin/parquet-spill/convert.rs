@@ -4,13 +4,14 @@
 //! checked before any data is converted — inputs exist and have one schema,
 //! the spill and output directories are writable, the memory limit fits the
 //! schema — so a mistake costs a second, not a half-finished hour. Then the
-//! batches stream through one `ParallelWriter` encoding on `--threads`
+//! writer is planned again with the first batch as a sample (its lists'
+//! rows), and the batches stream through one `ParallelWriter` encoding on `--threads`
 //! threads (with a `SpillPlan`'s options when `--memory-limit` is given;
 //! the output is `ArrowWriter`'s, byte for byte), and the output is renamed
 //! into place only after the footer is written (and synced, with `--fsync`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,22 +74,66 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     let input_bytes = inputs.iter().map(|i| i.size).sum();
     let props = settings::writer_properties(args, &schema)?;
     let batch_rows = batch_rows(args, &probed)?;
-    let planned = writer_options(args, props, &schema, input_bytes, &batch_rows)?;
-    let options = planned.options;
-
-    let gauges = Arc::new(Gauges::new(input_bytes, planned.monitor.clone(), alloc));
-    // Between 50 ms and a day (`try_from` refuses what is not finite).
-    let interval = Duration::try_from_secs_f64(args.progress_interval.clamp(0.05, 86_400.0))
-        .unwrap_or(Duration::from_secs(86_400));
-    let mut progress = Progress::start(Mode::choose(args.quiet, interval), Arc::clone(&gauges));
-    let held = HeldInput::new(
-        planned.budget.as_ref(),
+    let budget = || {
+        args.memory_limit
+            .map(|l| MemoryBudget::new(usize::try_from(l).unwrap_or(usize::MAX)))
+    };
+    // A limit too small for the schema is refused before any batch is read
+    // (a Parquet input's reader or an IPC file's whole batch may hold more
+    // than the limit): planned from the schema alone first, in a budget of
+    // its own, then planned again below with the first batch.
+    writer_options(
+        args,
+        props.clone(),
+        &schema,
+        input_bytes,
+        &batch_rows,
+        budget(),
+        None,
+    )?;
+    let budget = budget();
+    let mut held = HeldInput::new(
+        budget.as_ref(),
         batch_rows.reserve,
         args.memory_limit.map_or(usize::MAX, |l| {
             usize::try_from(batch_target(l)).unwrap_or(usize::MAX)
         }),
     )?
     .with_encoders_elsewhere(threads(args) > 1);
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let mut reader = Reader {
+        schema: &schema,
+        inputs: probed.iter().zip(&batch_rows.rows),
+        reading: None,
+        bytes_read: Arc::clone(&bytes_read),
+    };
+    // The writer is planned with the first batch as its sample
+    // (`SpillOptions::sample`): the schema cannot tell how many values a
+    // list's rows hold, and lists of many a row (embeddings, JSON arrays)
+    // stopped at the first batch with `PageTooManyValues` where planned
+    // from the schema alone. The batch is read as every batch is (sized
+    // from the limit, within `held`'s room, which either plan reserves)
+    // and written first, admitted like the rest.
+    let first = reader.next(&mut held).transpose()?;
+    let sample = first.as_ref().map(|(batch, _)| batch);
+    let planned = writer_options(
+        args,
+        props,
+        &schema,
+        input_bytes,
+        &batch_rows,
+        budget,
+        sample,
+    )?;
+    let options = planned.options;
+
+    let mut gauges = Gauges::new(input_bytes, planned.monitor.clone(), alloc);
+    gauges.bytes_read = bytes_read;
+    let gauges = Arc::new(gauges);
+    // Between 50 ms and a day (`try_from` refuses what is not finite).
+    let interval = Duration::try_from_secs_f64(args.progress_interval.clamp(0.05, 86_400.0))
+        .unwrap_or(Duration::from_secs(86_400));
+    let mut progress = Progress::start(Mode::choose(args.quiet, interval), Arc::clone(&gauges));
     let mut writer =
         ParallelWriter::try_new_with_options(output.writer(), Arc::clone(&schema), options)
             .with_context(|| writing(args))?
@@ -98,7 +143,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
         // and to encode it, in parts if need be), or is refused.
         writer = writer.with_monitor(monitor.clone());
     }
-    let metadata = write(writer, &schema, &probed, &batch_rows, held, args, &gauges)?;
+    let metadata = write(writer, reader, first, held, args, &gauges)?;
     progress.finish();
     let (output_bytes, _background_syncs) = output.commit()?;
 
@@ -137,19 +182,51 @@ fn writing(args: &ConvertArgs) -> String {
     format!("writing {}", args.output.display())
 }
 
-/// Stream every input's batches through `writer`; return the file's metadata.
+/// The inputs' batches, one input after another, in the writer's schema.
+struct Reader<'a> {
+    schema: &'a SchemaRef,
+    inputs: std::iter::Zip<std::slice::Iter<'a, Probed>, std::slice::Iter<'a, Option<usize>>>,
+    reading: Option<(&'a Probed, input::Batches)>,
+    bytes_read: Arc<AtomicU64>,
+}
+
+impl<'a> Reader<'a> {
+    /// The next batch and its input, read within `held`'s room; not
+    /// admitted to it yet ([`HeldInput::admit`]).
+    fn next(&mut self, held: &mut HeldInput) -> Option<Result<(RecordBatch, &'a Probed)>> {
+        loop {
+            let (input, batches) = match &mut self.reading {
+                Some(reading) => reading,
+                None => {
+                    let (input, &rows) = self.inputs.next()?;
+                    match input.batches(rows, Arc::clone(&self.bytes_read), held) {
+                        Ok(batches) => self.reading.insert((input, batches)),
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+            };
+            held.before_read();
+            let Some(batch) = batches.next() else {
+                self.reading = None;
+                continue;
+            };
+            let input = *input;
+            return Some(batch.and_then(|batch| Ok((input::conform(self.schema, batch)?, input))));
+        }
+    }
+}
+
+/// Stream `first` (the batch the plan sampled) and the rest of `reader`'s
+/// batches through `writer`; return the file's metadata.
 fn write(
     mut writer: ParallelWriter<OutputWriter>,
-    schema: &SchemaRef,
-    inputs: &[Probed],
-    batch_rows: &BatchRows,
+    mut reader: Reader,
+    mut first: Option<(RecordBatch, &Probed)>,
     mut held: HeldInput,
     args: &ConvertArgs,
     gauges: &Gauges,
 ) -> Result<ParquetMetaData> {
     let writing = || writing(args);
-    let mut inputs = inputs.iter().zip(&batch_rows.rows);
-    let mut reading: Option<(&Probed, input::Batches)> = None;
     let mut slices = std::collections::VecDeque::<RecordBatch>::new();
     // One stream of batches, so the writer splices each full row group
     // while the next is encoded (`write_all`).
@@ -160,27 +237,14 @@ fn write(
                 .fetch_add(slice.num_rows() as u64, Ordering::Relaxed);
             return Some(Ok(slice));
         }
-        let (input, batches) = match &mut reading {
-            Some(reading) => reading,
-            None => {
-                let (input, &rows) = inputs.next()?;
-                match input.batches(rows, Arc::clone(&gauges.bytes_read), &held) {
-                    Ok(batches) => reading.insert((input, batches)),
-                    Err(e) => return Some(Err(WriteAllError::Input(e))),
-                }
-            }
+        let read = match first.take() {
+            Some(first) => Ok(first),
+            None => reader.next(&mut held)?,
         };
-        held.before_read();
-        let Some(batch) = batches.next() else {
-            reading = None;
-            continue;
-        };
-        let admitted = batch
-            .and_then(|batch| input::conform(schema, batch))
-            .and_then(|batch| {
-                held.admit(batch)
-                    .with_context(|| format!("reading {}", input.input.path.display()))
-            });
+        let admitted = read.and_then(|(batch, input)| {
+            held.admit(batch)
+                .with_context(|| format!("reading {}", input.input.path.display()))
+        });
         match admitted {
             Ok(admitted) => slices.extend(admitted),
             Err(e) => return Some(Err(WriteAllError::Input(e))),
@@ -356,25 +420,25 @@ fn batch_reserve(batch: u64, whole: u64) -> usize {
 /// The writer options, and with `--memory-limit` the handles to report on it.
 struct Planned {
     options: ArrowWriterOptions,
-    /// The writer's budget, which input beyond the plan is charged to.
-    budget: Option<MemoryBudget>,
     monitor: Option<SpillMonitor>,
     spill: Option<Arc<FileStoreFactory>>,
     page_size: Option<u64>,
 }
 
-/// Parquet's defaults without a limit; a planned, spilling writer with one.
+/// Parquet's defaults without a limit; with one (and its `budget`), a
+/// planned, spilling writer, its list leaves' pages planned from `sample`.
 fn writer_options(
     args: &ConvertArgs,
     props: WriterProperties,
     schema: &SchemaRef,
     input_bytes: u64,
     batches: &BatchRows,
+    budget: Option<MemoryBudget>,
+    sample: Option<&RecordBatch>,
 ) -> Result<Planned> {
-    let Some(limit) = args.memory_limit else {
+    let (Some(limit), Some(budget)) = (args.memory_limit, budget) else {
         return Ok(Planned {
             options: ArrowWriterOptions::new().with_properties(props),
-            budget: None,
             monitor: None,
             spill: None,
             page_size: None,
@@ -400,16 +464,19 @@ fn writer_options(
             .saturating_add(crate::recycle_bound(Some(limit)))
             .saturating_add(output::buffer_bytes(Some(limit)))
     };
-    let budget = MemoryBudget::new(usize::try_from(limit).unwrap_or(usize::MAX));
     let plan_in = |budget: MemoryBudget, props: WriterProperties| {
         let reserve = reserve_at(budget.limit() as u64);
-        SpillOptions::shared(budget, 1)
+        let options = SpillOptions::shared(budget, 1)
             .properties(props)
             .reserve(reserve)
             .threads(threads(args))
             .expected_file_bytes(input_bytes)
-            .backend(Arc::clone(&backend))
-            .plan(schema)
+            .backend(Arc::clone(&backend));
+        match sample {
+            Some(batch) => options.sample(batch),
+            None => options,
+        }
+        .plan(schema)
     };
     let minimum = |props: &WriterProperties, first: usize| {
         let mut candidate = first as u64;
@@ -474,7 +541,6 @@ fn writer_options(
         )),
     })?;
     Ok(Planned {
-        budget: Some(budget),
         monitor: Some(plan.monitor()),
         page_size: Some(plan.page_size() as u64),
         options: plan.into_writer_options(),
