@@ -54,14 +54,20 @@ pub(crate) struct Scan {
 /// value of each leaf whose `watch` threshold it passes (leaves past the
 /// end of `watch` are not watched), what each column costs to encode, and
 /// what it brings the pages of each repeated leaf with `Some` in
-/// `repeated`.
+/// `repeated`; `distinct` where parquet counts distinct values
+/// ([`crate::encode_cost::leaf`]).
 pub(crate) fn scan(
     batch: &RecordBatch,
     threshold: usize,
     watch: &[usize],
     repeated: &[Option<PageValues>],
+    distinct: bool,
 ) -> Scan {
-    let walk = Walk::over(batch, threshold, watch, repeated);
+    let mut walk = Walk {
+        distinct,
+        ..Walk::default()
+    };
+    walk.walk(batch, threshold, watch, repeated);
     Scan {
         long: walk.long,
         columns: walk.columns,
@@ -150,6 +156,8 @@ struct Walk<'a> {
     whole: Option<usize>,
     /// A dictionary or run-end array of nested values above: its keys.
     keyed: Option<Keyed>,
+    /// parquet counts the row group's distinct values.
+    distinct: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -160,14 +168,25 @@ impl<'a> Walk<'a> {
         watch: &'a [usize],
         watch_repeated: &'a [Option<PageValues>],
     ) -> Self {
-        let mut walk = Walk {
-            threshold,
-            watch,
-            watch_repeated,
-            page_rows: watch_repeated.iter().flatten().next().map(|p| p.rows),
-            scale: 1,
-            ..Walk::default()
-        };
+        let mut walk = Walk::default();
+        walk.walk(batch, threshold, watch, watch_repeated);
+        walk
+    }
+
+    /// Walk every column of `batch`.
+    fn walk(
+        &mut self,
+        batch: &RecordBatch,
+        threshold: usize,
+        watch: &'a [usize],
+        watch_repeated: &'a [Option<PageValues>],
+    ) {
+        let walk = self;
+        walk.threshold = threshold;
+        walk.watch = watch;
+        walk.watch_repeated = watch_repeated;
+        walk.page_rows = watch_repeated.iter().flatten().next().map(|p| p.rows);
+        walk.scale = 1;
         for column in batch.columns() {
             (walk.levels, walk.converted) = (0, 0);
             (walk.compact_levels, walk.compact_converted) = (0, 0);
@@ -177,7 +196,6 @@ impl<'a> Walk<'a> {
             walk.compact
                 .push(walk.compact_levels.saturating_add(walk.compact_converted));
         }
-        walk
     }
 
     fn array(&mut self, array: &ArrayRef) {
@@ -220,9 +238,13 @@ impl<'a> Walk<'a> {
             }
             _ => {
                 let whole = self.whole.unwrap_or(0);
-                let cost = crate::encode_cost::leaf(array, self.repeated, self.extra_slots, whole);
+                let leaf = |whole| {
+                    let (repeated, slots) = (self.repeated, self.extra_slots);
+                    crate::encode_cost::leaf(array, repeated, slots, whole, self.distinct)
+                };
+                let cost = leaf(whole);
                 let compact = match whole > array.len() {
-                    true => crate::encode_cost::leaf(array, self.repeated, self.extra_slots, 0),
+                    true => leaf(0),
                     false => cost,
                 };
                 let scaled = |bytes: usize| bytes.saturating_mul(self.scale);
@@ -859,18 +881,18 @@ mod tests {
     fn two_values_a_page_may_take_are_counted_together() {
         let strings = StringArray::from(vec!["x".repeat(100), "ab".into(), "y".repeat(60)]);
         let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)]).unwrap();
-        assert_eq!(scan(&batch, 50, &[], &[]).long, vec![(0, 160)]);
+        assert_eq!(scan(&batch, 50, &[], &[], false).long, vec![(0, 160)]);
         // Neither value passes 120; together they do.
-        assert_eq!(scan(&batch, 120, &[], &[]).long, vec![(0, 160)]);
+        assert_eq!(scan(&batch, 120, &[], &[], false).long, vec![(0, 160)]);
         assert_eq!(longer_than(&batch, 120), vec![]);
-        assert_eq!(scan(&batch, 160, &[], &[]).long, vec![]);
+        assert_eq!(scan(&batch, 160, &[], &[], false).long, vec![]);
 
         let values = StringArray::from(vec!["x".repeat(100), "ab".into()]);
         let keys = Int32Array::from(vec![0, 1, 0]);
         let dictionary = DictionaryArray::new(keys, Arc::new(values));
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
-        assert_eq!(scan(&batch, 150, &[], &[]).long, vec![(0, 200)]);
-        assert_eq!(scan(&batch, 200, &[], &[]).long, vec![]);
+        assert_eq!(scan(&batch, 150, &[], &[], false).long, vec![(0, 200)]);
+        assert_eq!(scan(&batch, 200, &[], &[], false).long, vec![]);
     }
 
     /// parquet takes a dictionary of structs into one struct per key before
@@ -884,7 +906,7 @@ mod tests {
         let keys = Int32Array::from_iter_values((0..100_000).map(|i| i % 10));
         let dictionary = DictionaryArray::new(keys, Arc::new(values));
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
-        let cost = scan(&batch, usize::MAX, &[], &[]).columns[0];
+        let cost = scan(&batch, usize::MAX, &[], &[], false).columns[0];
         // The leaf's levels and indices, and the taken struct's 8 bytes a row.
         assert!(cost >= 100_000 * (4 + 8 + 8), "{cost}");
         assert!(cost <= 100_000 * 40, "{cost}");
@@ -899,7 +921,7 @@ mod tests {
         let offsets = arrow_buffer::OffsetBuffer::from_lengths([items.len() - 1, 1]);
         let list = arrow_array::ListArray::new(field, offsets, items, None);
         let batch = RecordBatch::try_from_iter([("l", Arc::new(list) as ArrayRef)]).unwrap();
-        let cost = |b: &RecordBatch| scan(b, usize::MAX, &[], &[]).columns[0];
+        let cost = |b: &RecordBatch| scan(b, usize::MAX, &[], &[], false).columns[0];
         (cost(&batch), cost(&batch.slice(1, 1)))
     }
 
@@ -963,7 +985,7 @@ mod tests {
             ("eight", Arc::new(StructArray::from(fields)) as ArrayRef),
         ];
         let batch = RecordBatch::try_from_iter(columns).unwrap();
-        let cost = scan(&batch, usize::MAX, &[], &[]).columns;
+        let cost = scan(&batch, usize::MAX, &[], &[], false).columns;
         assert!(cost[0] >= 4096 * 1024, "{cost:?}");
         assert!(cost[1] >= 8 * cost[0], "{cost:?}");
     }

@@ -624,6 +624,9 @@ pub(crate) struct LongPages {
     /// By leaf: what a repeated leaf's open page keeps per value and level
     /// ([`crate::page_rows`]); `None` for the others.
     pub repeated: Vec<Option<PageValues>>,
+    /// parquet 60 counts a row group's distinct values
+    /// ([`crate::encode_cost::leaf`]'s `distinct`).
+    pub distinct_values: bool,
 }
 
 /// Pages longer than this, for a plan whose longest page is `bound`, are
@@ -810,8 +813,14 @@ impl Meter {
         let beyond = self.long.compact.beyond(batch.num_rows());
         let compact = beyond.max(self.compact.load(Ordering::Relaxed));
         let threshold = self.long.trigger().saturating_add(compact);
-        let scan =
-            crate::long_values::scan(batch, threshold, &self.long.statistics, &self.long.repeated);
+        let long = &self.long;
+        let scan = crate::long_values::scan(
+            batch,
+            threshold,
+            &long.statistics,
+            &long.repeated,
+            long.distinct_values,
+        );
         if !scan.statistics.is_empty() {
             // Kept however the batch fares: a longer bound errs safe.
             let mut longest = lock(&self.longest);
@@ -1483,6 +1492,7 @@ mod tests {
         codecs: Vec::new(),
         page_limit: 0,
         repeated: Vec::new(),
+        distinct_values: false,
     };
 
     const COST: ColumnCost = ColumnCost {

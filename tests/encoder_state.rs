@@ -20,6 +20,9 @@
 //! - `ndv`: parquet 60's distinct-value count keeps a hash of every
 //!   distinct value of a row group (101.9 MiB at 32 MiB, a million rows a
 //!   row group); `ndv_groups` the same in 65,536-row groups, which fit;
+//!   `ndv_dict` a dictionary column, whose keys parquet takes as `usize`s,
+//!   twice, for each write (counted since; this case does not show the
+//!   count biting: its 65,536-row groups cut every write short of it);
 //! - `delta_block`: parquet 60's delta encoder allocates its block of
 //!   `i64`s up front: a caller's block of a million values took 66.2 MiB
 //!   at 32 MiB; `delta_small` a block of 4,096, which fits.
@@ -42,12 +45,13 @@ const CASE: &str = "PARQUET_SPILL_ENCODER_STATE";
 
 /// Each case: its name, columns, rows (one batch), limit in MiB, and
 /// whether it must be written (else: written, refused or stopped).
-const CASES: [(&str, usize, usize, usize, bool); 7] = [
+const CASES: [(&str, usize, usize, usize, bool); 8] = [
     ("flba_dict", 16, 80_000, 64, true),
     ("decimal_dict", 32, 25_000, 48, true),
     ("dict_long_value", 1, 1 << 22, 16, true),
     ("ndv", 4, 1 << 20, 32, false),
     ("ndv_groups", 4, 1 << 20, 32, true),
+    ("ndv_dict", 1, 1_700_000, 48, true),
     ("delta_block", 8, 1 << 18, 32, false),
     ("delta_small", 8, 1 << 18, 32, true),
 ];
@@ -116,7 +120,7 @@ fn encoder_state_child() {
     let mut props = WriterProperties::builder().set_compression(Compression::LZ4_RAW);
     props = match case.as_str() {
         "ndv" => props.set_write_row_group_number_distinct_values(true),
-        "ndv_groups" => props
+        "ndv_groups" | "ndv_dict" => props
             .set_write_row_group_number_distinct_values(true)
             .set_max_row_group_row_count(Some(1 << 16)),
         "delta_block" | "delta_small" => {
@@ -150,6 +154,13 @@ fn column(case: &str, rows: usize) -> ArrayRef {
                 arrow_array::StringArray::from(vec!["x".repeat(2_100_000), "a".into(), "b".into()]);
             let keys =
                 arrow_array::Int32Array::from_iter_values((0..rows as i32).map(|i| 1 + i % 2));
+            Arc::new(arrow_array::DictionaryArray::new(keys, Arc::new(values)))
+        }
+        // 4,096 distinct values, keys in turn.
+        "ndv_dict" => {
+            let values = Int64Array::from_iter_values(0..4096);
+            let keys =
+                arrow_array::Int32Array::from_iter_values((0..rows as i32).map(|i| i % 4096));
             Arc::new(arrow_array::DictionaryArray::new(keys, Arc::new(values)))
         }
         // A 9-byte fixed-length byte array, every value distinct.

@@ -621,6 +621,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
                 .iter()
                 .map(|l| l.page_values(settings))
                 .collect(),
+            distinct_values: columns.leaves.iter().any(|l| l.distinct_values),
         },
     })
 }
