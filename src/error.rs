@@ -172,9 +172,10 @@ pub enum Error {
     #[error(
         "parquet-spill: the page metadata ({what}) needs {requested} more bytes, but the \
          {metadata} bytes parquet keeps until the file closes and everything else held in the \
-         budget (this writer's encoders and row group, and any writers sharing the budget) \
-         already fill the {limit}-byte memory limit; write larger pages, fewer columns, fewer \
-         row groups or smaller files, or raise the limit"
+         budget (this writer's encoders, the room kept to encode its largest batch so far, \
+         its row group, and any writers sharing the budget) already fill the {limit}-byte \
+         memory limit; write smaller batches, larger pages, fewer columns, fewer row groups \
+         or smaller files, or raise the limit"
     )]
     PageMetadataExhausted {
         /// What was being charged and how long it lives: `column chunk
@@ -199,7 +200,8 @@ pub enum Error {
         "parquet-spill: leaf column {column} needs a page of {page} bytes, longer than the \
          {planned} the plan's pages reach (a value longer than the page size); writing pages \
          this long needs {needed} more bytes, which the {limit}-byte memory limit cannot \
-         hold: raise the limit"
+         hold beside what it holds already (the plan's reservations, the room to encode \
+         batches, pages and metadata): raise the limit"
     )]
     PageTooLong {
         /// The leaf column's index.
@@ -221,8 +223,9 @@ pub enum Error {
     /// ([`SpillMonitor::admit`](crate::SpillMonitor::admit)). Below a
     /// list it converts the list's whole child array, and slicing a list
     /// slices its offsets, not its child: a slice of a batch of lists
-    /// (and the parts [`SpillMonitor::admit_in_parts`](crate::SpillMonitor::admit_in_parts)
-    /// cuts) costs that as the whole batch does. Nothing of the batch was
+    /// costs that as the whole batch does (the parts
+    /// [`SpillMonitor::admit_in_parts`](crate::SpillMonitor::admit_in_parts)
+    /// cuts are copied where that costs less). Nothing of the batch was
     /// written; smaller batches (built smaller, not sliced) may be.
     #[error(
         "parquet-spill: a batch of {rows} rows needs {needed} bytes while parquet encodes it \
@@ -253,9 +256,9 @@ pub enum Error {
         "parquet-spill: leaf column {column} (a list) holds up to {values} values in a page \
          (of up to {rows} rows and a write batch), whose levels, dictionary indices or \
          DELTA_BYTE_ARRAY handles need {needed} bytes beyond the plan, which the {limit}-byte \
-         memory limit cannot hold: plan with a batch like these as a sample \
-         (SpillOptions::sample), set a smaller data_page_row_count_limit in the writer \
-         properties, or raise the limit"
+         memory limit cannot hold beside what it holds already: plan with a sample batch \
+         whose rows are as long as these (SpillOptions::sample), set a smaller \
+         data_page_row_count_limit in the writer properties, or raise the limit"
     )]
     PageTooManyValues {
         /// The leaf column's index.

@@ -1074,3 +1074,32 @@ fn delta_encoded_fixed_length_leaves_get_fewer_rows_a_page() {
     println!("rows a page by limit: {seen:?}");
     assert_eq!(seen, [256, 1024, 1024, 1024, 20_000]);
 }
+
+/// parquet converts an `Interval(MonthDayNano)` column's schema but cannot
+/// write it: the plan refuses it up front, as it would fail in the write.
+#[test]
+fn leaves_parquet_cannot_write_are_refused_by_the_plan() {
+    use arrow_schema::IntervalUnit::MonthDayNano;
+    let interval = DataType::Interval(MonthDayNano);
+    let nested = DataType::new_list(interval.clone(), true);
+    for data_type in [interval, nested] {
+        let schema = Schema::new(vec![Field::new("i", data_type.clone(), true)]);
+        match SpillOptions::new(64 << 20).plan(&schema) {
+            Err(Error::Schema(e)) => assert!(e.to_string().contains("MonthDayNano"), "{e}"),
+            other => panic!("{data_type}: expected Error::Schema, got {other:?}"),
+        }
+    }
+    // As parquet itself fails it.
+    let values = arrow_array::IntervalMonthDayNanoArray::from(vec![
+        arrow_array::types::IntervalMonthDayNano::new(1, 2, 3),
+    ]);
+    let batch =
+        arrow_array::RecordBatch::try_from_iter([("i", Arc::new(values) as arrow_array::ArrayRef)])
+            .unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), None).unwrap();
+    assert!(writer
+        .write(&batch)
+        .and_then(|_| writer.close().map(drop))
+        .is_err());
+}

@@ -297,10 +297,10 @@ impl<'a> Columns<'a> {
         chunk_stats: bool,
         backend_slot: usize,
     ) -> Self {
-        let mut dictionaries = Vec::new();
-        for field in arrow.fields() {
-            arrow_dictionary_leaves(field.data_type(), &mut dictionaries);
-        }
+        let mut dictionaries: Vec<bool> = arrow_leaves(arrow)
+            .iter()
+            .map(|t| matches!(t, DataType::Dictionary(_, _)))
+            .collect();
         if dictionaries.len() != descrs.len() {
             dictionaries = vec![false; descrs.len()];
         }
@@ -431,30 +431,34 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// Append, for each Parquet leaf under `data_type` (depth first, as the
-/// Arrow-to-Parquet conversion orders them), whether it is an Arrow dictionary.
-fn arrow_dictionary_leaves(data_type: &DataType, out: &mut Vec<bool>) {
-    match data_type {
-        // parquet writes nested values as their own leaves.
-        DataType::Dictionary(_, values) if values.is_nested() => {
-            arrow_dictionary_leaves(values, out)
-        }
-        // A run array is written as its values are.
-        DataType::RunEndEncoded(_, values) => arrow_dictionary_leaves(values.data_type(), out),
-        DataType::Dictionary(_, _) => out.push(true),
-        DataType::Struct(fields) => {
-            for f in fields {
-                arrow_dictionary_leaves(f.data_type(), out);
+/// Each leaf's Arrow type, in the order parquet numbers leaves: a
+/// dictionary of values that are not nested is one leaf (of its own type).
+fn arrow_leaves(schema: &Schema) -> Vec<&DataType> {
+    fn walk<'a>(data_type: &'a DataType, out: &mut Vec<&'a DataType>) {
+        match data_type {
+            // parquet writes nested values as their own leaves.
+            DataType::Dictionary(_, values) if values.is_nested() => walk(values, out),
+            // A run array is written as its values are.
+            DataType::RunEndEncoded(_, values) => walk(values.data_type(), out),
+            DataType::Struct(fields) => {
+                for f in fields {
+                    walk(f.data_type(), out);
+                }
             }
+            DataType::List(f)
+            | DataType::LargeList(f)
+            | DataType::ListView(f)
+            | DataType::LargeListView(f)
+            | DataType::FixedSizeList(f, _)
+            | DataType::Map(f, _) => walk(f.data_type(), out),
+            other => out.push(other),
         }
-        DataType::List(f)
-        | DataType::LargeList(f)
-        | DataType::ListView(f)
-        | DataType::LargeListView(f)
-        | DataType::FixedSizeList(f, _)
-        | DataType::Map(f, _) => arrow_dictionary_leaves(f.data_type(), out),
-        _ => out.push(false),
     }
+    let mut out = Vec::new();
+    for field in schema.fields() {
+        walk(field.data_type(), &mut out);
+    }
+    out
 }
 
 /// Whether `e` fits `limit` with room left for pages and metadata.
@@ -522,6 +526,17 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         .with_coerce_types(input.props.coerce_types())
         .convert(input.schema)
         .map_err(Error::Schema)?;
+    // parquet 60.1 converts the schema but cannot write these leaves
+    // (`NYI`): refused before anything is reserved or written.
+    let month_day_nano = DataType::Interval(arrow_schema::IntervalUnit::MonthDayNano);
+    if arrow_leaves(input.schema).iter().any(|t| match t {
+        DataType::Dictionary(_, values) => **values == month_day_nano,
+        t => **t == month_day_nano,
+    }) {
+        return Err(Error::Schema(parquet::errors::ParquetError::NYI(
+            "parquet cannot write an Arrow Interval(MonthDayNano) column".into(),
+        )));
+    }
     let columns = Columns::new(
         parquet_schema.columns(),
         input.schema,
