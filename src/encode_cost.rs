@@ -86,11 +86,14 @@ pub(crate) fn leaf(
 }
 
 /// What counting distinct values takes of a dictionary leaf of `len` keys
-/// (`values` of them not null): each key as a `usize`, and those of the
-/// values again, both sized exactly.
+/// (`values` of them not null): each key as a `usize`, sized exactly, and
+/// those of the values again, collected through a filter (grown by
+/// doubling).
 fn distinct_keys(data_type: &DataType, len: usize, values: usize, distinct: bool) -> usize {
     match (distinct, data_type) {
-        (true, DataType::Dictionary(_, _)) => len.saturating_add(values).saturating_mul(INDEX),
+        (true, DataType::Dictionary(_, _)) => len
+            .saturating_add(values.saturating_mul(2))
+            .saturating_mul(INDEX),
         _ => 0,
     }
 }

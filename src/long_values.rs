@@ -420,7 +420,7 @@ fn used_views<O: OffsetSizeTrait>(values: &ArrayRef, offsets: &[O], sizes: &[O])
 }
 
 /// A run array's values for its (possibly sliced) runs.
-pub(crate) fn run_values(array: &ArrayRef) -> Option<ArrayRef> {
+fn run_values(array: &ArrayRef) -> Option<ArrayRef> {
     fn physical<R: RunEndIndexType>(run: &RunArray<R>) -> ArrayRef {
         let (start, end) = (run.get_start_physical_index(), run.get_end_physical_index());
         match run.is_empty() {

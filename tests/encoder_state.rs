@@ -23,13 +23,18 @@
 //!   `ndv_dict` a dictionary column, whose keys parquet takes as `usize`s,
 //!   twice, for each write (counted since; this case does not show the
 //!   count biting: its 65,536-row groups cut every write short of it);
+//! - `fsl_sparse`: the parts of a batch of lists are copied
+//!   (`src/compact.rs`); sized from the parent's rows, the copy of a
+//!   fixed-size list below a list of mostly empty rows took 26.3 MiB of
+//!   heap at 16 MiB (a review of 3957db3; every 64th of 262,144 rows
+//!   holds one list of 256 `Int16`, planned with the batch as a sample);
 //! - `delta_block`: parquet 60's delta encoder allocates its block of
 //!   `i64`s up front: a caller's block of a million values took 66.2 MiB
 //!   at 32 MiB; `delta_small` a block of 4,096, which fits.
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, FixedSizeBinaryArray, Int64Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, Int64Array, RecordBatch};
 use arrow_schema::{Field, Schema};
 use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::WriterProperties;
@@ -45,7 +50,7 @@ const CASE: &str = "PARQUET_SPILL_ENCODER_STATE";
 
 /// Each case: its name, columns, rows (one batch), limit in MiB, and
 /// whether it must be written (else: written, refused or stopped).
-const CASES: [(&str, usize, usize, usize, bool); 8] = [
+const CASES: [(&str, usize, usize, usize, bool); 9] = [
     ("flba_dict", 16, 80_000, 64, true),
     ("decimal_dict", 32, 25_000, 48, true),
     ("dict_long_value", 1, 1 << 22, 16, true),
@@ -54,6 +59,7 @@ const CASES: [(&str, usize, usize, usize, bool); 8] = [
     ("ndv_dict", 1, 1_700_000, 48, true),
     ("delta_block", 8, 1 << 18, 32, false),
     ("delta_small", 8, 1 << 18, 32, true),
+    ("fsl_sparse", 1, 1 << 18, 16, true),
 ];
 
 #[test]
@@ -139,7 +145,10 @@ fn encoder_state_child() {
         }
         _ => props,
     };
-    let options = SpillOptions::new(mib * MIB).properties(props.build());
+    let mut options = SpillOptions::new(mib * MIB).properties(props.build());
+    if case == "fsl_sparse" {
+        options = options.sample(&batch);
+    }
     let batches = std::slice::from_ref(&*batch);
     let w = measure::planned_write(&ALLOC, std::io::sink(), batch.schema(), options, batches);
     println!("STATE {w}");
@@ -162,6 +171,23 @@ fn column(case: &str, rows: usize) -> ArrayRef {
             let keys =
                 arrow_array::Int32Array::from_iter_values((0..rows as i32).map(|i| i % 4096));
             Arc::new(arrow_array::DictionaryArray::new(keys, Arc::new(values)))
+        }
+        // Every 64th row a list of one fixed-size list of 256 `Int16`.
+        "fsl_sparse" => {
+            let item = Arc::new(Field::new("v", arrow_schema::DataType::Int16, false));
+            let lists = rows / 64;
+            let values =
+                arrow_array::Int16Array::from_iter_values((0..lists * 256).map(|i| i as i16));
+            let fsl = arrow_array::FixedSizeListArray::new(item, 256, Arc::new(values), None);
+            let lengths = (0..rows).map(|row| usize::from(row % 64 == 0));
+            let field = Arc::new(Field::new("item", fsl.data_type().clone(), false));
+            let offsets = arrow_buffer::OffsetBuffer::from_lengths(lengths);
+            Arc::new(arrow_array::ListArray::new(
+                field,
+                offsets,
+                Arc::new(fsl),
+                None,
+            ))
         }
         // A 9-byte fixed-length byte array, every value distinct.
         "decimal_dict" => Arc::new(
