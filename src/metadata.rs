@@ -1133,9 +1133,11 @@ impl Meter {
         self.parted.load(Ordering::Relaxed)
     }
 
-    /// Room held for the largest batch while parquet encodes it.
+    /// Room held for the largest batch while parquet encodes it, and for
+    /// the compact copies of parts in flight.
     pub(crate) fn batch_room(&self) -> usize {
-        lock(&self.batch_room).bytes()
+        let copies = lock(&self.copy_room).bytes();
+        lock(&self.batch_room).bytes().saturating_add(copies)
     }
 
     /// Room held for pages longer than the plan's.

@@ -396,7 +396,8 @@ pub struct WriterStats {
     /// encodes it: its levels and converted values, which grow with the
     /// batch's rows, and what the open pages of lists whose rows hold many
     /// values keep beyond the plan (dictionary indices, `DELTA_BYTE_ARRAY`
-    /// handles, levels) ([`SpillMonitor::admit`]).
+    /// handles, levels) ([`SpillMonitor::admit`]), and the compact copies
+    /// of parts in flight ([`SpillMonitor::admit_in_parts`]).
     pub batch_room: u64,
     /// Batches too large to encode whole within the limit, written in
     /// parts ([`SpillMonitor::admit_in_parts`]).
@@ -420,7 +421,7 @@ impl fmt::Display for WriterStats {
         if self.batch_room > 0 {
             write!(
                 f,
-                "batch encoding  {} reserved (levels and converted values of the largest batch, list pages' values)",
+                "batch encoding  {} reserved (levels and converted values of the largest batch, list pages' values, copies of parts)",
                 b(self.batch_room)
             )?;
             match self.batches_in_parts {
