@@ -246,8 +246,8 @@ impl Admitted {
         }
         // Rows older than those remembered: none longer than the longest.
         // (Counted as every level left, parts of a few rows of one batch,
-        // admitted before any was written, made a page of 707 rows look
-        // like 130,018 levels, and stopped a sampled sweep case.)
+        // admitted before any was written, made a page of up to 707 rows
+        // hold 131,123 values, and stopped sampled sweep seed 204.)
         left.min(levels.saturating_add(wanted.saturating_mul(self.row)))
     }
 }

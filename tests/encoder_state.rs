@@ -38,7 +38,7 @@ use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, Int64Array, RecordBatch
 use arrow_schema::{Field, Schema};
 use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::WriterProperties;
-use parquet_spill::testkit::measure::{self, ChildRunner, PlannedWrite};
+use parquet_spill::testkit::measure::{self, ChildRunner};
 use parquet_spill::testkit::CountingAlloc;
 use parquet_spill::SpillOptions;
 
@@ -67,16 +67,9 @@ fn encoder_state_stays_within_the_limit() {
     let child = ChildRunner::test("encoder_state_child").expect("test executable");
     let mut failed = Vec::new();
     for (case, _, _, mib, written) in CASES {
-        let out = child.run(CASE, case).unwrap();
-        let w = PlannedWrite::from_child(&out, "STATE ")
-            .unwrap_or_else(|| panic!("{case}: no result line:\n{out}"));
+        let w = child.planned_write(CASE, case, "STATE ").unwrap();
         let limit = (mib * MIB) as u64;
-        println!(
-            "{case:<16} {mib:>3} MiB: peak heap {:>10}, RSS growth {:>10}, {}",
-            measure::human_bytes(w.heap),
-            measure::human_bytes(w.rss),
-            w.outcome
-        );
+        println!("{}", w.line(case, limit));
         if w.over(limit) {
             failed.push(format!("{case}: {w}, over {limit}"));
         }

@@ -21,7 +21,7 @@ use arrow_schema::{DataType, Field, Fields, Schema};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::WriterProperties;
-use parquet_spill::testkit::measure::{self, ChildRunner, PlannedWrite};
+use parquet_spill::testkit::measure::{self, ChildRunner};
 use parquet_spill::testkit::{self, CountingAlloc};
 use parquet_spill::workloads::SplitMix64;
 use parquet_spill::SpillOptions;
@@ -159,17 +159,10 @@ fn lists_of_many_values_a_row_stay_within_the_limit() {
     // Every case run, what failed reported together.
     let mut failed = Vec::new();
     for (case, expect) in cases {
-        let out = child.run(CASE, case).unwrap();
-        let w = PlannedWrite::from_child(&out, "LISTS ")
-            .unwrap_or_else(|| panic!("{case}: no result line:\n{out}"));
+        let w = child.planned_write(CASE, case, "LISTS ").unwrap();
         let limit = case.split(',').nth(4).and_then(|m| m.parse::<u64>().ok());
         let limit = limit.unwrap() * MIB as u64;
-        println!(
-            "{case:<52} peak heap {:>10}, RSS growth {:>10}, {}",
-            measure::human_bytes(w.heap),
-            measure::human_bytes(w.rss),
-            w.outcome
-        );
+        println!("{}", w.line(case, limit));
         if w.over(limit) {
             failed.push(format!("{case}: {w}, over {limit}"));
         }

@@ -207,6 +207,31 @@ impl ChildRunner {
         })
     }
 
+    /// Run the child with `key=value` in its environment and read the
+    /// [`PlannedWrite`](super::PlannedWrite) it printed after `tag`; no
+    /// such line is an error carrying its stdout.
+    ///
+    /// ```no_run
+    /// use parquet_spill::testkit::measure::ChildRunner;
+    /// let w = ChildRunner::test("my_child_test")?.planned_write("MY_CASE", "a,1", "MINE ")?;
+    /// assert!(!w.over(64 << 20));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn planned_write(
+        &self,
+        key: &str,
+        value: &str,
+        tag: &str,
+    ) -> io::Result<super::PlannedWrite> {
+        let out = self.run(key, value)?;
+        super::PlannedWrite::from_child(&out, tag).ok_or_else(|| {
+            io::Error::other(format!(
+                "{value}: no {tag:?} line:
+{out}"
+            ))
+        })
+    }
+
     /// Run the child with `key=value` in its environment and return its
     /// stdout; an unsuccessful exit is an error carrying both outputs.
     ///

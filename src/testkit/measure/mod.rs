@@ -110,6 +110,26 @@ impl PlannedWrite {
     pub fn over(&self, limit: u64) -> bool {
         self.heap > limit || self.rss > limit
     }
+
+    /// One readable line for `case` at `limit`, and `OVER` where it was.
+    ///
+    /// ```
+    /// use parquet_spill::testkit::measure::PlannedWrite;
+    /// let w = PlannedWrite { heap: 3 << 20, rss: 5 << 20, outcome: "written".into() };
+    /// let line = w.line("a,1", 4 << 20);
+    /// assert!(line.starts_with("a,1") && line.contains("RSS growth    5.0 MiB"), "{line}");
+    /// assert!(line.ends_with("written OVER"), "{line}");
+    /// ```
+    pub fn line(&self, case: &str, limit: u64) -> String {
+        format!(
+            "{case:<52} at {:>9}: peak heap {:>10}, RSS growth {:>10}, {}{}",
+            human_bytes(limit),
+            human_bytes(self.heap),
+            human_bytes(self.rss),
+            self.outcome,
+            if self.over(limit) { " OVER" } else { "" }
+        )
+    }
 }
 
 impl std::fmt::Display for PlannedWrite {
