@@ -30,6 +30,10 @@ pub(crate) struct Scan {
     /// list's child), not null, and of a dictionary only those its keys
     /// use.
     pub long: Vec<(usize, usize)>,
+    /// The leaves of `long` whose page is a mini-batch of a dictionary's
+    /// values ([`MiniBatches`]): a part of the batch with fewer rows makes
+    /// a shorter one.
+    pub batched: Vec<usize>,
     /// For each top-level column, what parquet allocates beyond its
     /// encoders to encode it ([`crate::encode_cost`]).
     pub columns: Vec<usize>,
@@ -50,26 +54,67 @@ pub(crate) struct Scan {
     pub repeated: Vec<(usize, PageLoad)>,
 }
 
+/// What parquet hands a leaf's encoder at once, checking its page limits
+/// only after: mini-batches of the write batch size, or of the page row
+/// limit where a leaf's levels are uniform (no nulls, below no list).
+/// parquet's byte budget cuts a mini-batch of byte arrays to what the page
+/// has room for, but not one of an Arrow dictionary (parquet 59.3 and
+/// 60.1 take its values to be short), nor below a list past a record's
+/// end (a record never spans pages). So a page, or a dictionary page,
+/// can pass its limit by a mini-batch of a dictionary's values, and by a
+/// whole row of values below a list (a review's finding: one
+/// `Dictionary(Int32, Utf8)` column of 256 distinct 900 KB values in
+/// 1,024-row batches took 660.9 MiB of heap at 64 MiB; rows of 500
+/// 40 KB strings, 57.8 MiB at 32 MiB). [`scan`] counts such pages as long
+/// pages; zero `batch` looks for none.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MiniBatches {
+    /// The write batch size and the page row limit.
+    pub batch: usize,
+    pub rows: usize,
+    /// The larger page limit (data or dictionary): what a page may hold
+    /// before the mini-batch that passes it.
+    pub page_limit: usize,
+}
+
 /// Scan `batch`: its values longer than `threshold` bytes, the longest
 /// value of each leaf whose `watch` threshold it passes (leaves past the
 /// end of `watch` are not watched), what each column costs to encode, and
 /// what it brings the pages of each repeated leaf with `Some` in
 /// `repeated`; `distinct` where parquet counts distinct values
-/// ([`crate::encode_cost::leaf`]).
+/// ([`crate::encode_cost::leaf`]); pages that `mini` batches of a
+/// dictionary's values or a row's take past the threshold, as long pages.
 pub(crate) fn scan(
     batch: &RecordBatch,
     threshold: usize,
     watch: &[usize],
     repeated: &[Option<PageValues>],
     distinct: bool,
+    mini: MiniBatches,
 ) -> Scan {
     let mut walk = Walk {
         distinct,
+        mini,
         ..Walk::default()
     };
     walk.walk(batch, threshold, watch, repeated);
+    let mut long = walk.long;
+    // Rows below a list whose values together may pass the threshold:
+    // each one's own.
+    if !walk.row_leaves.is_empty() {
+        let leaves: Vec<usize> = walk.row_leaves.iter().map(|&(leaf, _)| leaf).collect();
+        let rows = longest_row_bytes(batch, &leaves);
+        for &(leaf, window) in &walk.row_leaves {
+            let row = rows.get(leaf).copied().flatten().unwrap_or(usize::MAX);
+            let page = mini.page_limit.saturating_add(window).saturating_add(row);
+            if page > threshold {
+                long.push((leaf, page));
+            }
+        }
+    }
     Scan {
-        long: walk.long,
+        long,
+        batched: walk.batched,
         columns: walk.columns,
         compact: walk.compact,
         fixed_len: walk.fixed_len,
@@ -98,6 +143,39 @@ pub(crate) fn longest_rows(batch: &RecordBatch) -> Vec<Option<usize>> {
         for (leaf, load) in Walk::over(&part, usize::MAX, &[], &watch).loads {
             if let Some(row) = longest.get_mut(leaf) {
                 *row = Some(row.unwrap_or(0).max(load.row));
+            }
+        }
+    }
+    longest
+}
+
+/// The most bytes of values one row of `batch` holds at each of `leaves`
+/// (below a list), by leaf index; `None` for other leaves. Exact as
+/// [`longest_rows`] is.
+fn longest_row_bytes(batch: &RecordBatch, leaves: &[usize]) -> Vec<Option<usize>> {
+    let count = Walk::over(&batch.slice(0, 0), usize::MAX, &[], &[]).leaf;
+    let one_row = PageValues {
+        rows: 1,
+        ..PageValues::default()
+    };
+    let mut watch = vec![None; count];
+    for &leaf in leaves {
+        if let Some(w) = watch.get_mut(leaf) {
+            *w = Some(one_row);
+        }
+    }
+    let mut longest = vec![None; count];
+    let rows = batch.num_rows();
+    for start in (0..rows).step_by(MAX_BLOCKS) {
+        let part = batch.slice(start, MAX_BLOCKS.min(rows - start));
+        let mut walk = Walk {
+            row_bytes: true,
+            ..Walk::default()
+        };
+        walk.walk(&part, usize::MAX, &[], &watch);
+        for (leaf, bytes) in walk.rows_found {
+            if let Some(row) = longest.get_mut(leaf) {
+                *row = Some(row.unwrap_or(0).max(bytes));
             }
         }
     }
@@ -158,6 +236,16 @@ struct Walk<'a> {
     keyed: Option<Keyed>,
     /// parquet counts the row group's distinct values.
     distinct: bool,
+    /// Mini-batches parquet does not cut to its pages ([`MiniBatches`]).
+    mini: MiniBatches,
+    /// Leaves below a list whose rows may be long pages, and the
+    /// dictionary mini-batch each row's page may hold besides.
+    row_leaves: Vec<(usize, usize)>,
+    /// Find each watched leaf's longest row in bytes (`rows_found`).
+    row_bytes: bool,
+    rows_found: Vec<(usize, usize)>,
+    /// Leaves whose long page is a dictionary's mini-batch ([`Scan::batched`]).
+    batched: Vec<usize>,
 }
 
 impl<'a> Walk<'a> {
@@ -254,8 +342,12 @@ impl<'a> Walk<'a> {
                 self.compact_converted = self.compact_converted.max(scaled(compact.converted));
                 self.fixed_len.push(scaled(cost.fixed_len));
                 let found = longest(array, self.threshold);
-                if found.two > self.threshold {
-                    self.long.push((self.leaf, found.two));
+                let batched = self.mini_batch_page(array);
+                if found.two.max(batched) > self.threshold {
+                    self.long.push((self.leaf, found.two.max(batched)));
+                    if batched > found.two {
+                        self.batched.push(self.leaf);
+                    }
                 }
                 let watched = self.watch.get(self.leaf).filter(|&&w| w < usize::MAX);
                 if let Some(&watch) = watched {
@@ -269,6 +361,18 @@ impl<'a> Walk<'a> {
                     self.longest.push((self.leaf, found.one));
                 }
                 let page = self.watch_repeated.get(self.leaf).copied().flatten();
+                if let (true, Some(_), Some(starts)) = (self.row_bytes, page, &self.starts) {
+                    if let Some(len) = written_lengths(array) {
+                        let row = starts.most_between(|from, to| {
+                            (from..to.min(array.len()))
+                                .map(&len)
+                                .fold(0, usize::saturating_add)
+                        });
+                        let row = row.unwrap_or_else(|| sum_of(array.len(), &len));
+                        self.rows_found
+                            .push((self.leaf, row.saturating_mul(self.scale)));
+                    }
+                }
                 if let (Some(page), Some(starts)) = (page, &self.starts) {
                     let load = match self.keyed {
                         // Each entry's levels, one by one: the largest.
@@ -280,6 +384,57 @@ impl<'a> Walk<'a> {
                 self.leaf += 1;
             }
         }
+    }
+
+    /// The page a mini-batch parquet does not cut can make of leaf
+    /// `array` ([`MiniBatches`]): the page limit and the most bytes of a
+    /// dictionary's values one mini-batch takes; 0 where none passes the
+    /// threshold or parquet cuts it. Below a list, a row's values are
+    /// added where they may pass it (found by [`longest_row_bytes`] once
+    /// the walk is done: [`Walk::row_leaves`]).
+    fn mini_batch_page(&mut self, array: &ArrayRef) -> usize {
+        let mini = self.mini;
+        let dictionary = matches!(array.data_type(), DataType::Dictionary(_, v) if !v.is_nested());
+        if mini.batch == 0 || !(dictionary || self.repeated) {
+            return 0;
+        }
+        let Some(len) = written_lengths(array) else {
+            return 0;
+        };
+        let room = self.threshold.saturating_sub(mini.page_limit);
+        let window = match array.as_any_dictionary_opt() {
+            Some(d) if dictionary => {
+                let uniform = !self.repeated && !self.nulls_above && array.null_count() == 0;
+                let values = match uniform {
+                    true => mini.batch.max(mini.rows),
+                    false => mini.batch,
+                };
+                // At most that many of its longest value (cheap) first.
+                let longest = max_len(d.values()).one;
+                match longest.saturating_mul(values) <= room {
+                    true => 0,
+                    false => most_in_window(array.len(), values, &len),
+                }
+            }
+            _ => 0,
+        };
+        let window = window.saturating_mul(self.scale);
+        if !self.repeated {
+            return match window > room {
+                true => mini.page_limit.saturating_add(window),
+                false => 0,
+            };
+        }
+        // No row holds more than the leaf's values together.
+        let all = match Offsets::of(array) {
+            Some(offsets) => offsets.span(),
+            None => sum_of(array.len(), &len),
+        };
+        let all = all.saturating_mul(self.scale);
+        if window.saturating_add(all) > room {
+            self.row_leaves.push((self.leaf, window));
+        }
+        0
     }
 
     fn values(&mut self, values: Option<ArrayRef>) {
@@ -497,17 +652,50 @@ fn through_keys(d: &dyn arrow_array::AnyDictionaryArray, threshold: usize) -> Lo
     // Key by key, in place: `normalized_keys` would allocate eight bytes
     // a row (32.0 MiB of heap at 16 MiB for 4 Mi keys of a dictionary
     // with one long value, a review's finding).
-    fn keyed<K: ArrowPrimitiveType>(keys: &dyn Array, values: &ArrayRef) -> Longest
+    match keyed_lengths(d) {
+        Some(len) => (0..d.keys().len()).map(len).collect(),
+        // Dictionary keys are integers: every value counted otherwise.
+        None => all,
+    }
+}
+
+/// Value `i`'s length as parquet writes it (0 for a null), of a byte
+/// array, or of a dictionary's byte-array values through its keys;
+/// `None` for other leaves.
+fn written_lengths(array: &ArrayRef) -> Option<Box<dyn Fn(usize) -> usize + '_>> {
+    match array.data_type() {
+        DataType::Dictionary(_, _) => keyed_lengths(array.as_any_dictionary_opt()?),
+        DataType::Utf8
+        | DataType::Binary
+        | DataType::LargeUtf8
+        | DataType::LargeBinary
+        | DataType::Utf8View
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => Some(Box::new(move |i| value_len(array, i))),
+        _ => None,
+    }
+}
+
+/// Key `i`'s value's length, key by key in place (values that are
+/// themselves a dictionary or run array count 0); `None` for keys that
+/// are not integers.
+fn keyed_lengths(
+    d: &dyn arrow_array::AnyDictionaryArray,
+) -> Option<Box<dyn Fn(usize) -> usize + '_>> {
+    fn keyed<'a, K: ArrowPrimitiveType>(
+        keys: &'a dyn Array,
+        values: &'a ArrayRef,
+    ) -> Option<Box<dyn Fn(usize) -> usize + 'a>>
     where
         K::Native: TryInto<usize>,
     {
-        let keys = keys.as_primitive::<K>();
-        keys.iter()
-            .flatten()
-            .map(|k| value_len(values, k.try_into().unwrap_or(usize::MAX)))
-            .collect()
+        let keys = keys.as_primitive_opt::<K>()?;
+        Some(Box::new(move |i| match keys.is_valid(i) {
+            true => value_len(values, keys.value(i).try_into().unwrap_or(usize::MAX)),
+            false => 0,
+        }))
     }
-    let keys = d.keys();
+    let (keys, values) = (d.keys(), d.values());
     match keys.data_type() {
         DataType::Int8 => keyed::<Int8Type>(keys, values),
         DataType::Int16 => keyed::<Int16Type>(keys, values),
@@ -517,9 +705,28 @@ fn through_keys(d: &dyn arrow_array::AnyDictionaryArray, threshold: usize) -> Lo
         DataType::UInt16 => keyed::<UInt16Type>(keys, values),
         DataType::UInt32 => keyed::<UInt32Type>(keys, values),
         DataType::UInt64 => keyed::<UInt64Type>(keys, values),
-        // Dictionary keys are integers: every value counted otherwise.
-        _ => all,
+        _ => None,
     }
+}
+
+/// `len(0) + .. + len(count - 1)`.
+fn sum_of(count: usize, len: &dyn Fn(usize) -> usize) -> usize {
+    (0..count).map(len).fold(0, usize::saturating_add)
+}
+
+/// The most `len` gives any `window` consecutive indices below `count`
+/// together.
+fn most_in_window(count: usize, window: usize, len: &dyn Fn(usize) -> usize) -> usize {
+    let window = window.max(1);
+    let (mut sum, mut most) = (0usize, 0usize);
+    for i in 0..count {
+        sum = sum.saturating_add(len(i));
+        if i >= window {
+            sum = sum.saturating_sub(len(i - window));
+        }
+        most = most.max(sum);
+    }
+    most
 }
 
 /// A `Utf8`/`Binary` array's offsets, or a large one's.
@@ -874,6 +1081,56 @@ mod tests {
         assert_eq!(longer_than(&batch, 2), vec![(0, 3)]);
     }
 
+    /// parquet hands an Arrow dictionary's encoder a mini-batch of keys at
+    /// once (a page row limit of them where its levels are uniform), and
+    /// a list's rows whole: such a leaf is reported as a page of the page
+    /// limit and its longest mini-batch or row.
+    #[test]
+    fn mini_batches_parquet_does_not_cut_are_long_pages() {
+        let mini = MiniBatches {
+            batch: 4,
+            rows: 8,
+            page_limit: 10,
+        };
+        let values: ArrayRef = Arc::new(StringArray::from(vec![
+            "a".to_string(),
+            "bb".into(),
+            "ccc".into(),
+            "x".repeat(50),
+        ]));
+        let dictionary = |keys: Vec<Option<i32>>| {
+            let keys = Int32Array::from(keys);
+            let array = DictionaryArray::new(keys, values.clone());
+            RecordBatch::try_from_iter([("d", Arc::new(array) as ArrayRef)]).expect("batch")
+        };
+        let scan = |batch: &RecordBatch| scan(batch, 20, &[], &[], false, mini);
+        // A null key: mini-batches of 4 keys, the longest 1 + 2 + 3 + 50.
+        let mut keys = vec![Some(0), Some(1), Some(2), Some(3), Some(0), Some(0), None];
+        let nulls = scan(&dictionary(keys.clone()));
+        assert_eq!((nulls.long, nulls.batched), (vec![(0, 66)], vec![0]));
+        // None: of 8 keys (the row limit), the longest holding both 50s.
+        keys.truncate(6);
+        keys.extend([Some(0), Some(0), Some(3)]);
+        assert_eq!(scan(&dictionary(keys)).long, vec![(0, 10 + 109)]);
+        // Not long: none passes the threshold, however many keys.
+        let short = dictionary(vec![Some(0); 100]);
+        assert_eq!(scan(&short).long, vec![]);
+        // Rows of 8, 1 and 60 bytes: the last, whole, in one page.
+        let mut rows = ListBuilder::new(StringBuilder::new());
+        for row in [vec!["aaaa", "bbbb"], vec!["c"]] {
+            row.iter().for_each(|v| rows.values().append_value(v));
+            rows.append(true);
+        }
+        rows.values().append_value("x".repeat(30));
+        rows.values().append_value("y".repeat(30));
+        rows.append(true);
+        let lists = RecordBatch::try_from_iter([("l", Arc::new(rows.finish()) as ArrayRef)])
+            .expect("batch");
+        let long = scan(&lists).long;
+        assert_eq!(long.iter().map(|&(_, page)| page).max(), Some(10 + 60));
+        assert!(scan(&lists).batched.is_empty(), "parts do not cut a row");
+    }
+
     /// A page can take two values past its byte budget, so a leaf is
     /// reported with its two longest values together, a dictionary's keys
     /// using one value twice counting it twice.
@@ -881,18 +1138,33 @@ mod tests {
     fn two_values_a_page_may_take_are_counted_together() {
         let strings = StringArray::from(vec!["x".repeat(100), "ab".into(), "y".repeat(60)]);
         let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)]).unwrap();
-        assert_eq!(scan(&batch, 50, &[], &[], false).long, vec![(0, 160)]);
+        assert_eq!(
+            scan(&batch, 50, &[], &[], false, MiniBatches::default()).long,
+            vec![(0, 160)]
+        );
         // Neither value passes 120; together they do.
-        assert_eq!(scan(&batch, 120, &[], &[], false).long, vec![(0, 160)]);
+        assert_eq!(
+            scan(&batch, 120, &[], &[], false, MiniBatches::default()).long,
+            vec![(0, 160)]
+        );
         assert_eq!(longer_than(&batch, 120), vec![]);
-        assert_eq!(scan(&batch, 160, &[], &[], false).long, vec![]);
+        assert_eq!(
+            scan(&batch, 160, &[], &[], false, MiniBatches::default()).long,
+            vec![]
+        );
 
         let values = StringArray::from(vec!["x".repeat(100), "ab".into()]);
         let keys = Int32Array::from(vec![0, 1, 0]);
         let dictionary = DictionaryArray::new(keys, Arc::new(values));
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
-        assert_eq!(scan(&batch, 150, &[], &[], false).long, vec![(0, 200)]);
-        assert_eq!(scan(&batch, 200, &[], &[], false).long, vec![]);
+        assert_eq!(
+            scan(&batch, 150, &[], &[], false, MiniBatches::default()).long,
+            vec![(0, 200)]
+        );
+        assert_eq!(
+            scan(&batch, 200, &[], &[], false, MiniBatches::default()).long,
+            vec![]
+        );
     }
 
     /// parquet takes a dictionary of structs into one struct per key before
@@ -906,7 +1178,7 @@ mod tests {
         let keys = Int32Array::from_iter_values((0..100_000).map(|i| i % 10));
         let dictionary = DictionaryArray::new(keys, Arc::new(values));
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as ArrayRef)]).unwrap();
-        let cost = scan(&batch, usize::MAX, &[], &[], false).columns[0];
+        let cost = scan(&batch, usize::MAX, &[], &[], false, MiniBatches::default()).columns[0];
         // The leaf's levels and indices, and the taken struct's 8 bytes a row.
         assert!(cost >= 100_000 * (4 + 8 + 8), "{cost}");
         assert!(cost <= 100_000 * 40, "{cost}");
@@ -921,7 +1193,9 @@ mod tests {
         let offsets = arrow_buffer::OffsetBuffer::from_lengths([items.len() - 1, 1]);
         let list = arrow_array::ListArray::new(field, offsets, items, None);
         let batch = RecordBatch::try_from_iter([("l", Arc::new(list) as ArrayRef)]).unwrap();
-        let cost = |b: &RecordBatch| scan(b, usize::MAX, &[], &[], false).columns[0];
+        let cost = |b: &RecordBatch| {
+            scan(b, usize::MAX, &[], &[], false, MiniBatches::default()).columns[0]
+        };
         (cost(&batch), cost(&batch.slice(1, 1)))
     }
 
@@ -985,7 +1259,7 @@ mod tests {
             ("eight", Arc::new(StructArray::from(fields)) as ArrayRef),
         ];
         let batch = RecordBatch::try_from_iter(columns).unwrap();
-        let cost = scan(&batch, usize::MAX, &[], &[], false).columns;
+        let cost = scan(&batch, usize::MAX, &[], &[], false, MiniBatches::default()).columns;
         assert!(cost[0] >= 4096 * 1024, "{cost:?}");
         assert!(cost[1] >= 8 * cost[0], "{cost:?}");
     }

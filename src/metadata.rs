@@ -820,6 +820,11 @@ impl Meter {
             &long.statistics,
             &long.repeated,
             long.distinct_values,
+            crate::long_values::MiniBatches {
+                batch: long.compact.batch,
+                rows: long.compact.rows,
+                page_limit: long.page_limit,
+            },
         );
         if !scan.statistics.is_empty() {
             // Kept however the batch fares: a longer bound errs safe.
@@ -831,6 +836,7 @@ impl Meter {
                 longest[leaf] = longest[leaf].max(len);
             }
         }
+        let statistics = self.statistics_in_flight();
         // A page of those two values, with their 4-byte length prefixes:
         // parquet's byte budget lets a page take up to two values past its
         // limit (a dictionary page held two 2 MiB values in a fresh sweep).
@@ -850,6 +856,7 @@ impl Meter {
         let encoding = crate::encode_cost::batch(&columns, self.closers)
             .saturating_add(beyond.saturating_mul(2).saturating_mul(self.closers));
         // With the allocator's share of it, as the plan takes of the limit.
+        let encoding = encoding.saturating_add(statistics);
         let needed = encoding.saturating_add(encoding / crate::plan::ALLOCATOR_SHARE);
         let copies = copies.saturating_add(copies / crate::plan::ALLOCATOR_SHARE);
         // What parts of it would need: the room, and the copies of its
@@ -932,16 +939,47 @@ impl Meter {
                 room.shrink(more);
                 copy_room.shrink(more_copies);
                 self.restore_kept_values(kept);
-                // Long values: one value makes the page.
+                // Long values: one value makes the page. A mini-batch of
+                // a dictionary's values: fewer rows make a shorter one.
+                let per_rows = match (&error, scan.batched.is_empty()) {
+                    (Error::PageTooLong { needed, .. }, false) => *needed,
+                    _ => 0,
+                };
                 Err(Box::new(Refused {
                     error,
                     room: false,
-                    smaller: false,
-                    per_rows: 0,
+                    smaller: per_rows > 0,
+                    per_rows,
                     whole: 0,
                 }))
             }
         }
+    }
+
+    /// What long minimums and maximums take before any store sees them
+    /// ([`LongStatistics`]; charged as their pages are put, in
+    /// `MeteredStore::charge_long_statistics`): each leaf's open page
+    /// keeps its own two, and a page being closed, on each encoding
+    /// thread, its column index entry's and its chunk's besides. From the
+    /// longest value of each leaf admitted so far (a review's finding:
+    /// 1.06 MB strings, one a row group, the column index untruncated,
+    /// took 32.4 MiB of heap at 32 MiB before the put that was refused).
+    fn statistics_in_flight(&self) -> usize {
+        let Some(model) = &self.model else {
+            return 0;
+        };
+        let longest = lock(&self.longest);
+        let (mut open, mut closing) = (0usize, 0usize);
+        for (leaf, &len) in longest.iter().enumerate().filter(|(_, &len)| len > 0) {
+            let cost = model(leaf);
+            let two = |s: Option<LongStatistics>| {
+                s.map_or(0, |s| s.beyond(usize::MAX, len).saturating_mul(2))
+            };
+            let page = two(cost.long_index).max(two(cost.long_chunk));
+            open = open.saturating_add(page);
+            closing = closing.max(two(cost.long_index).saturating_add(two(cost.long_chunk)));
+        }
+        open.saturating_add(closing.saturating_mul(self.closers))
     }
 
     /// Each column's cost to encode `batch` (`scan`), the columns to copy

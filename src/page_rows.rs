@@ -451,6 +451,19 @@ impl RowStarts {
         }
     }
 
+    /// The most `sum` gives the values of any block of rows (the array
+    /// walked's indices from one start to the next: a row where there is
+    /// a start for every row); `None` where the rows are not known.
+    pub(crate) fn most_between(&self, sum: impl Fn(usize, usize) -> usize) -> Option<usize> {
+        let at = self.at.as_ref()?;
+        Some(
+            at.windows(2)
+                .map(|w| sum(w[0], w[1].max(w[0])))
+                .max()
+                .unwrap_or(0),
+        )
+    }
+
     /// Every value taken to be in the first row.
     pub(crate) fn unknown(&self) -> Self {
         Self {

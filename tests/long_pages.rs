@@ -1,0 +1,162 @@
+//! Pages parquet fills past their limit at once, and what it keeps of long
+//! values before any store sees them: each case in a child process,
+//! measured with a counting allocator and the resident set's high-water
+//! mark, must be within its limit, refused up front, or stopped cleanly,
+//! and the cases that must be written are.
+//!
+//! ```text
+//! cargo test --release --all-features --test long_pages -- --nocapture
+//! ```
+//!
+//! Found by a review (2026-12-06, at 1658810); each case went over before
+//! its fix (`src/long_values.rs`, `MiniBatches`; `src/metadata.rs`,
+//! `Meter::statistics_in_flight`):
+//! - `dict_batch`: one `Dictionary(Int32, Utf8)` column of 2,048 distinct
+//!   20 KB values in one 8,192-row batch. parquet's byte budget does not
+//!   cut an Arrow dictionary's mini-batches (a nullable column without
+//!   nulls takes a page row limit of rows at once), so a mini-batch of
+//!   such values went into one page, or the dictionary, whole: 58.7 MiB
+//!   of heap at 32 MiB. Now written, in parts; `dict_plain` the same
+//!   with 64 values and dictionary encoding off (78.3 MiB before);
+//! - `dict_wide`: 64 such columns of 1.5 KB values: stopped at 4.7 MiB
+//!   before, as "a value longer than the page size"; now written;
+//! - `list_row`: `List<Utf8>`, each row 250 distinct 40 KB strings: a
+//!   record never spans pages, so a 10 MB row is a 10 MB page (57.8 MiB
+//!   at 32 MiB for 20 MB rows); now refused as a page too long, before
+//!   parquet encodes it; `list_rows` 2 MB rows, written;
+//! - `long_index`: 100 strings of 1.06 MB, one a row group, the column
+//!   index untruncated: parquet copies a page's minimum and maximum into
+//!   the column index before the store sees the page that charges them
+//!   (32.4 MiB at 32 MiB before the write stopped).
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array, ListArray, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::basic::Compression;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet_spill::testkit::measure::{self, ChildRunner};
+use parquet_spill::testkit::CountingAlloc;
+use parquet_spill::SpillOptions;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+const MIB: usize = 1 << 20;
+const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
+
+/// Each case: its name, limit in MiB, and what it must end as.
+const CASES: [(&str, usize, Expect); 6] = [
+    ("dict_batch", 32, Expect::Written),
+    ("dict_plain", 32, Expect::Written),
+    ("dict_wide", 32, Expect::Written),
+    ("list_row", 32, Expect::PageTooLong),
+    ("list_rows", 32, Expect::Written),
+    ("long_index", 32, Expect::Clean),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    Written,
+    /// Stopped before parquet made the page.
+    PageTooLong,
+    /// Written, refused or stopped.
+    Clean,
+}
+
+#[test]
+fn pages_parquet_fills_at_once_stay_within_the_limit() {
+    let child = ChildRunner::test("long_pages_child").expect("test executable");
+    let mut failed = Vec::new();
+    for (case, mib, expect) in CASES {
+        let w = child.planned_write(CASE, case, "LONG ").unwrap();
+        let limit = (mib * MIB) as u64;
+        println!("{}", w.line(case, limit));
+        if w.over(limit) {
+            failed.push(format!("{case}: {w}, over {limit}"));
+        }
+        let ok = match expect {
+            Expect::Written => w.outcome == "written",
+            Expect::PageTooLong => w.outcome.contains("needs a page of"),
+            Expect::Clean => ["written", "refused: ", "stopped: "]
+                .iter()
+                .any(|o| w.outcome.starts_with(o)),
+        };
+        if !ok {
+            failed.push(format!("{case}: expected {expect:?}, {}", w.outcome));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+#[test]
+fn long_pages_child() {
+    let Ok(case) = std::env::var(CASE) else {
+        return;
+    };
+    let Some(&(_, mib, _)) = CASES.iter().find(|c| c.0 == case) else {
+        panic!("no case {case}");
+    };
+    let batches = ALLOC.exclude(|| batches(&case));
+    let props = WriterProperties::builder().set_compression(Compression::LZ4_RAW);
+    let props = match case.as_str() {
+        "dict_plain" | "list_row" | "list_rows" => props.set_dictionary_enabled(false),
+        "long_index" => props
+            .set_dictionary_enabled(false)
+            .set_max_row_group_row_count(Some(1))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_column_index_truncate_length(None),
+        _ => props,
+    };
+    let options = SpillOptions::new(mib * MIB).properties(props.build());
+    let schema = batches[0].schema();
+    let w = measure::planned_write(&ALLOC, std::io::sink(), schema, options, &batches);
+    println!("LONG {w}");
+}
+
+/// A string of `len` bytes unique to `i`.
+fn value(i: usize, len: usize) -> String {
+    let mut v = format!("{i:010}-");
+    v.extend((v.len()..len).map(|j| char::from(b'a' + ((j * 7 + i) % 26) as u8)));
+    v
+}
+
+/// `columns` columns of a dictionary of `distinct` values of `len` bytes,
+/// `rows` keys cycling through them.
+fn dictionaries(columns: usize, distinct: usize, len: usize, rows: usize) -> RecordBatch {
+    let values: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..distinct).map(|i| value(i, len)),
+    ));
+    let arrays = (0..columns).map(|c| {
+        let keys = (0..rows).map(|i| ((i * 7 + c * 13) % distinct) as i32);
+        let keys = Int32Array::from_iter_values(keys);
+        let column: ArrayRef = Arc::new(DictionaryArray::new(keys, values.clone()));
+        (format!("c{c}"), column)
+    });
+    RecordBatch::try_from_iter(arrays).unwrap()
+}
+
+/// A `List<Utf8>` column of `rows` rows of `per` distinct `len`-byte strings.
+fn lists(rows: usize, per: usize, len: usize) -> RecordBatch {
+    let child = StringArray::from_iter_values((0..rows * per).map(|i| value(i, len)));
+    let item = Arc::new(Field::new("item", DataType::Utf8, true));
+    let offsets = arrow_buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(per, rows));
+    let list: ArrayRef = Arc::new(ListArray::new(item, offsets, Arc::new(child), None));
+    RecordBatch::try_from_iter([("l", list)]).unwrap()
+}
+
+fn batches(case: &str) -> Vec<RecordBatch> {
+    match case {
+        "dict_batch" => vec![dictionaries(1, 2048, 20_000, 8192)],
+        "dict_plain" => vec![dictionaries(1, 64, 20_000, 8192)],
+        "dict_wide" => vec![dictionaries(64, 4096, 1500, 8192)],
+        "list_row" => vec![lists(4, 250, 40_000)],
+        "list_rows" => vec![lists(16, 50, 40_000)],
+        "long_index" => {
+            let strings = StringArray::from_iter_values((0..100).map(|i| value(i, 1_060_000)));
+            let schema = Schema::new(vec![Field::new("s", DataType::Utf8, true)]);
+            vec![RecordBatch::try_new(Arc::new(schema), vec![Arc::new(strings)]).unwrap()]
+        }
+        other => panic!("no case {other}"),
+    }
+}
