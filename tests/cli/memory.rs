@@ -1009,3 +1009,204 @@ fn lists_of_many_values_a_row_are_planned_from_the_first_batch() {
         std::fs::remove_file(&out).unwrap();
     }
 }
+
+/// The peak RSS of a run, finished (its report) or failed (its error).
+fn run_peak_rss(result: &std::process::Output, report: &Path) -> u64 {
+    if result.status.success() {
+        report_json(report)["peak_rss"].as_u64().unwrap()
+    } else {
+        stderr_peak_rss(result)
+    }
+}
+
+/// Text rows that grow after the sample: batches are planned in rows from
+/// the sample's bytes per row (40,000 rows of about 10 bytes), and the
+/// 2-3 KB rows after them made batches of 26,000-odd fat rows, decoded
+/// whole before they were counted. A batch is now also ended by the input
+/// bytes fed to its decoder, so the file converts within the limit (peak
+/// RSS 21.9-22.3 MiB for the CSV, 20.5-20.6 for the NDJSON, dev build). Before, the
+/// CSV stopped at 16 MiB with "a batch of 24000 rows holds 64.3 MiB" after
+/// its peak RSS reached 121.4 MiB.
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn text_rows_that_grow_after_the_sample_are_read_within_the_limit() {
+    let dir = TempDir::new().unwrap();
+    let (tiny, fat) = (40_000, 16_000);
+    let fat_value = |i: usize| "y".repeat(2000 + i % 1000);
+    let csv = dir.path().join("grow.csv");
+    let mut out = BufWriter::new(File::create(&csv).unwrap());
+    writeln!(out, "id,s").unwrap();
+    (0..tiny).for_each(|i| writeln!(out, "{i},x").unwrap());
+    (0..fat).for_each(|i| writeln!(out, "{i},{}", fat_value(i)).unwrap());
+    out.flush().unwrap();
+    drop(out);
+    let ndjson = dir.path().join("grow.ndjson");
+    let mut out = BufWriter::new(File::create(&ndjson).unwrap());
+    (0..tiny).for_each(|i| writeln!(out, r#"{{"id":{i},"s":"x"}}"#).unwrap());
+    (0..fat).for_each(|i| writeln!(out, r#"{{"id":{i},"s":"{}"}}"#, fat_value(i)).unwrap());
+    out.flush().unwrap();
+    drop(out);
+    let limit = "16MiB";
+    for input in [&csv, &ndjson] {
+        let report = dir.path().join("report.json");
+        let result = convert(input, limit, Some("lz4_raw"), None, &report);
+        let rss = run_peak_rss(&result, &report);
+        eprintln!(
+            "{} ({:.1} MiB) at {limit}: peak RSS {:.1} MiB, {}",
+            input.display(),
+            mib(std::fs::metadata(input).unwrap().len()),
+            mib(rss),
+            if result.status.success() {
+                "converted".to_string()
+            } else {
+                stderr(&result)
+            }
+        );
+        assert!(
+            rss <= size_arg_bytes(limit) + OVERHEAD,
+            "{}: peak RSS {:.1} MiB",
+            input.display(),
+            mib(rss)
+        );
+        assert_ok(&result);
+        assert_eq!(report_json(&report)["rows"], (tiny + fat) as u64);
+    }
+}
+
+/// A row longer than a batch's input bytes is fed a piece at a time, the
+/// memory it decodes to made room for in the budget before each piece: one
+/// of 1 MB converts at 16 MiB; one of 24 MB stops naming its line and the
+/// bytes read of it, within the limit (peak RSS about 22 and 23.2-23.6 MiB,
+/// dev build). Before, the 24 MB line was read whole, decoded, and stopped at a
+/// peak RSS of 107.7 MiB.
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn a_row_longer_than_a_batch_is_admitted_or_refused_before_it_is_decoded() {
+    let dir = TempDir::new().unwrap();
+    let limit = "16MiB";
+    // (rows before the long one, its length, whether it fits)
+    for (before, len, fits) in [
+        (1000, 1_000_000, true),
+        (0, 1_000_000, true),
+        (1000, 24_000_000, false),
+    ] {
+        let csv = dir.path().join("long.csv");
+        let mut out = BufWriter::new(File::create(&csv).unwrap());
+        writeln!(out, "id,s").unwrap();
+        (0..before).for_each(|i| writeln!(out, "{i},x").unwrap());
+        writeln!(out, "{before},{}", "z".repeat(len)).unwrap();
+        (before + 1..before + 1000).for_each(|i| writeln!(out, "{i},x").unwrap());
+        out.flush().unwrap();
+        drop(out);
+        let report = dir.path().join("report.json");
+        let result = convert(&csv, limit, Some("lz4_raw"), None, &report);
+        let rss = run_peak_rss(&result, &report);
+        eprintln!(
+            "a row of {len} bytes after {before} rows at {limit}: peak RSS {:.1} MiB",
+            mib(rss)
+        );
+        assert!(
+            rss <= size_arg_bytes(limit) + OVERHEAD,
+            "{len}: peak RSS {:.1} MiB",
+            mib(rss)
+        );
+        if fits {
+            assert_ok(&result);
+            assert_eq!(report_json(&report)["rows"], before + 1000);
+        } else {
+            assert_failed(
+                &result,
+                &[
+                    "long.csv, line 1002: a row of more than",
+                    "Raise --memory-limit",
+                ],
+                &csv.with_file_name("out.parquet"),
+            );
+        }
+    }
+}
+
+/// An IPC file whose dictionary is larger than the limit allows: refused by
+/// the plan, naming the dictionaries' bytes, before any dictionary is read
+/// (peak RSS 11.7-12.1 MiB, dev build; arrow's `FileReader`, which read the
+/// schema before, reads them all first: the same refusal came at 55.9 MiB
+/// under 16 MiB). At the limit the refusal names (83 MiB), converted within
+/// it (62.1-62.2 MiB): the dictionary the batches point into is counted once, as
+/// the reader's (counted again as the first batch's, it stopped there).
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn an_ipc_files_dictionaries_are_planned_before_they_are_read() {
+    use std::sync::Arc;
+
+    use arrow_array::{DictionaryArray, Int32Array, RecordBatch, StringArray};
+
+    let dir = TempDir::new().unwrap();
+    let (distinct, len, rows) = (480, 100_000, 2);
+    let values = StringArray::from_iter_values(
+        (0..distinct).map(|i| format!("{i:06}{}", "v".repeat(len - 6))),
+    );
+    let keys = Int32Array::from_iter_values((0..rows).map(|i| i % distinct as i32));
+    let dictionary = DictionaryArray::new(keys, Arc::new(values));
+    let batch = RecordBatch::try_from_iter([("d", Arc::new(dictionary) as _)]).unwrap();
+    let input = dir.path().join("dict.arrow");
+    let mut w = arrow_ipc::writer::FileWriter::try_new(
+        BufWriter::new(File::create(&input).unwrap()),
+        &batch.schema(),
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+    drop(w);
+
+    let limit = "16MiB";
+    let refused = convert(
+        &input,
+        limit,
+        Some("lz4_raw"),
+        None,
+        &dir.path().join("r.json"),
+    );
+    let rss = stderr_peak_rss(&refused);
+    eprintln!(
+        "{} ({:.1} MiB) at {limit}: peak RSS {:.1} MiB, {}",
+        input.display(),
+        mib(std::fs::metadata(&input).unwrap().len()),
+        mib(rss),
+        stderr(&refused)
+    );
+    assert!(
+        rss <= size_arg_bytes(limit) + OVERHEAD,
+        "refused at a peak RSS of {:.1} MiB",
+        mib(rss)
+    );
+    let named = refusal(&refused, &input, limit, 1);
+    let err = stderr(&refused);
+    let reading = between(&err, "(of it, ", " for reading ")
+        .map(human_bytes)
+        .unwrap_or_else(|| panic!("no share for reading named\n{err}"));
+    assert!(
+        reading >= (distinct * len) as u64 && err.contains("its dictionaries"),
+        "{err}"
+    );
+
+    let report = dir.path().join("ok.json");
+    assert_ok(&convert(
+        &input,
+        &named.suggested,
+        Some("lz4_raw"),
+        None,
+        &report,
+    ));
+    let report = report_json(&report);
+    let (limit, rss) = (
+        report["memory_limit"].as_u64().unwrap(),
+        report["peak_rss"].as_u64().unwrap(),
+    );
+    eprintln!(
+        "at its minimum {:.1} MiB: peak RSS {:.1} MiB",
+        mib(limit),
+        mib(rss)
+    );
+    assert_eq!(report["rows"], rows as u64);
+    assert!(rss <= limit + OVERHEAD, "{report}");
+}

@@ -28,7 +28,7 @@ use parquet_spill::{
 use peak_alloc::PeakAlloc;
 
 use crate::cli::ConvertArgs;
-use crate::input::{self, HeldInput, Input, Probed, TextOptions};
+use crate::input::{self, BatchSize, HeldInput, Input, Probed, TextOptions};
 use crate::output::{self, Durability, OutputWriter, TempOutput};
 use crate::progress::{Gauges, Mode, Progress};
 use crate::report::{self, Report, ReportFile};
@@ -185,7 +185,7 @@ fn writing(args: &ConvertArgs) -> String {
 /// The inputs' batches, one input after another, in the writer's schema.
 struct Reader<'a> {
     schema: &'a SchemaRef,
-    inputs: std::iter::Zip<std::slice::Iter<'a, Probed>, std::slice::Iter<'a, Option<usize>>>,
+    inputs: std::iter::Zip<std::slice::Iter<'a, Probed>, std::slice::Iter<'a, BatchSize>>,
     reading: Option<(&'a Probed, input::Batches)>,
     bytes_read: Arc<AtomicU64>,
 }
@@ -198,8 +198,8 @@ impl<'a> Reader<'a> {
             let (input, batches) = match &mut self.reading {
                 Some(reading) => reading,
                 None => {
-                    let (input, &rows) = self.inputs.next()?;
-                    match input.batches(rows, Arc::clone(&self.bytes_read), held) {
+                    let (input, &size) = self.inputs.next()?;
+                    match input.batches(size, Arc::clone(&self.bytes_read), held) {
                         Ok(batches) => self.reading.insert((input, batches)),
                         Err(e) => return Some(Err(e)),
                     }
@@ -277,9 +277,10 @@ const BATCH_OVERHEAD: u64 = 4;
 /// [`PARALLEL_QUEUED_BATCHES`] of them) costs about twice its input bytes.
 const QUEUED_OVERHEAD: u64 = 2;
 
-/// Rows per read batch for each input, and the memory the batches need.
+/// Rows (and input bytes) per read batch for each input, and the memory
+/// the batches need.
 struct BatchRows {
-    rows: Vec<Option<usize>>,
+    rows: Vec<BatchSize>,
     reserve: usize,
     /// The most two consecutive batches a reader reads whole hold (an IPC
     /// file's), bytes.
@@ -287,7 +288,7 @@ struct BatchRows {
     /// The most an input's reader holds beside its batches (inputs are read
     /// one at a time), bytes, and that input.
     reader: u64,
-    reader_input: Option<PathBuf>,
+    reader_input: Option<(PathBuf, input::Kind)>,
     /// The CSV inputs read in planned batches: columns and bytes per row
     /// ([`BatchRows::decoder_at`]).
     csv: Vec<(usize, f64)>,
@@ -335,10 +336,16 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
     };
     let (whole, _) = most(Probed::whole_batches)?;
     let (reader, reader_input) = most(Probed::reader_bytes)?;
-    let reader_input = reader_input.map(|p| p.input.path.clone());
+    let reader_input = reader_input.map(|p| (p.input.path.clone(), p.input.kind));
     let Some(limit) = args.memory_limit else {
         return Ok(BatchRows {
-            rows: vec![args.batch_rows.map(|n| n.get()); inputs.len()],
+            rows: vec![
+                BatchSize {
+                    rows: args.batch_rows.map(|n| n.get()),
+                    bytes: None,
+                };
+                inputs.len()
+            ],
             reserve: 0,
             whole,
             reader,
@@ -351,18 +358,15 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
         // tells its row size (text and Parquet; IPC batches are read as
         // written): a batch of 1,048,576 wide CSV rows is refused up front,
         // not read past the limit and stopped.
-        let batch = inputs
-            .iter()
-            .filter_map(|p| {
-                let bytes = (p.bytes_per_row? * rows.get() as f64) as u64;
-                // A text batch holds no more rows than its file.
-                Some(match p.input.kind.is_text() {
-                    true => bytes.min(p.input.size),
-                    false => bytes,
-                })
+        let planned = |p: &Probed| {
+            let bytes = (p.bytes_per_row? * rows.get() as f64) as u64;
+            // A text batch holds no more rows than its file.
+            Some(match p.input.kind.is_text() {
+                true => bytes.min(p.input.size),
+                false => bytes,
             })
-            .max()
-            .unwrap_or(0);
+        };
+        let batch = inputs.iter().filter_map(planned).max().unwrap_or(0);
         // Inputs are read one at a time: the largest decoder.
         let decoder = inputs
             .iter()
@@ -370,11 +374,20 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
             .max_by_key(|(bytes, _)| *bytes)
             .filter(|(bytes, _)| *bytes > reader);
         let (reader, reader_input) = match decoder {
-            Some((bytes, p)) => (bytes, Some(p.input.path.clone())),
+            Some((bytes, p)) => (bytes, Some((p.input.path.clone(), p.input.kind))),
             None => (reader, reader_input),
         };
         return Ok(BatchRows {
-            rows: vec![Some(rows.get()); inputs.len()],
+            // A text batch's input bytes are held to what was reserved for
+            // it (the sampled row size; a share of the limit when the sample
+            // held no row).
+            rows: inputs
+                .iter()
+                .map(|p| BatchSize {
+                    rows: Some(rows.get()),
+                    bytes: Some(planned(p).unwrap_or_else(|| batch_target(limit)).max(1)),
+                })
+                .collect(),
             reserve: batch_reserve(batch, whole),
             whole,
             reader,
@@ -385,7 +398,10 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
     let target = batch_target(limit);
     let rows = inputs
         .iter()
-        .map(|p| p.bytes_per_row.map(|bytes| planned_rows(target, bytes)))
+        .map(|p| BatchSize {
+            rows: p.bytes_per_row.map(|bytes| planned_rows(target, bytes)),
+            bytes: Some(target),
+        })
         .collect();
     let csv = inputs
         .iter()
@@ -508,16 +524,24 @@ fn writer_options(
                 minimum(&lz4, a.minimum)
             });
             // An input's reader needs the same whatever the codec written.
-            let reading = match &batches.reader_input {
-                Some(input) => format!(
-                    " (of it, {} for reading {}: what its reader holds beside its batches, \
-                     such as a Parquet input's largest page, dictionary and codec context per \
-                     column, or a CSV decoder's 24 bytes a field of the --batch-rows asked)",
+            let reading =
+                match &batches.reader_input {
+                    Some((input, kind)) => format!(
+                    " (of it, {} for reading {}: {})",
                     human_bytes(batches.reader),
-                    input.display()
+                    input.display(),
+                    match kind {
+                        input::Kind::IpcFile => "its dictionaries, read whole before its first \
+                                                 batch and kept to the end",
+                        input::Kind::Parquet => "what its reader holds beside its batches, its \
+                                                 largest page, dictionary and codec context per \
+                                                 column",
+                        _ => "what its reader holds beside its batches, a CSV decoder's 24 bytes \
+                              a field of the --batch-rows asked",
+                    }
                 ),
-                None => String::new(),
-            };
+                    None => String::new(),
+                };
             anyhow!(
                 "--memory-limit {} is too small for {columns} leaf columns with {}: the smallest \
                  limit that works is {}{reading} (try --memory-limit {}){}",

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::{FileReader, StreamReader};
+use arrow_ipc::reader::StreamReader;
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::counting::{CountedFile, CountingRead};
-use super::ipc_file::Footer;
+use super::ipc_file::{self, Footer};
 use super::ipc_stream::StreamBatches;
 use super::{Batches, HeldInput, Input, Kind, Probed};
 
@@ -40,10 +40,10 @@ pub fn probe(input: &Input) -> Result<(SchemaRef, Option<f64>)> {
             let per_row = (rows > 0).then(|| bytes as f64 / rows as f64);
             Ok((Arc::clone(builder.schema()), per_row))
         }
-        Kind::IpcFile => Ok((
-            ipc_file(path, counter).with_context(context)?.schema(),
-            None,
-        )),
+        // From the schema message alone: arrow's `FileReader` reads every
+        // dictionary before it returns, and a dictionary larger than the
+        // limit was read whole before the plan could refuse it.
+        Kind::IpcFile => Ok((ipc_file::schema(path).with_context(context)?, None)),
         _ => Ok((
             ipc_stream(path, counter).with_context(context)?.schema(),
             None,
@@ -81,7 +81,12 @@ pub fn batches(
         ),
         Kind::IpcFile => Box::new(
             Footer::read(path)?
-                .batches(Arc::clone(&probed.schema), bytes_read, held.pool())?
+                .batches(
+                    Arc::clone(&probed.schema),
+                    bytes_read,
+                    held.pool(),
+                    &held.gate(),
+                )?
                 .map(|r| r.map_err(anyhow::Error::new)),
         ),
         _ => Box::new(StreamBatches::open(path, bytes_read, held.gate()).with_context(context)?),
@@ -105,14 +110,6 @@ fn parquet_builder(
         open(path)?,
         counter,
     ))?)
-}
-
-fn ipc_file(
-    path: &Path,
-    counter: Arc<AtomicU64>,
-) -> Result<FileReader<BufReader<CountingRead<File>>>> {
-    let reader = BufReader::new(CountingRead::new(open(path)?, counter));
-    Ok(FileReader::try_new(reader, None)?)
 }
 
 fn ipc_stream(

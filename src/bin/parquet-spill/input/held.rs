@@ -16,7 +16,7 @@
 //! columns all point into the one block read), and released when the last
 //! of them is dropped, on whichever thread the writer drops it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,10 @@ struct Room {
     tracker: TrackingMemoryPool,
     /// Bytes the plan reserved for input batches.
     planned: usize,
+    /// Bytes counted in `tracker` that the plan reserved outside the
+    /// batches: an IPC file's dictionaries, planned as its reader's
+    /// ([`Gate::claim_reserved`]), which its batches' arrays point into.
+    reserved_elsewhere: AtomicUsize,
     /// What the input took from the budget beyond `planned`; `None` without
     /// a memory limit.
     beyond: Mutex<Option<Reservation>>,
@@ -72,7 +76,10 @@ impl Room {
                 return Ok(());
             };
             let want = live.saturating_add(extra);
-            let covered = self.planned.saturating_add(beyond.bytes());
+            let covered = self
+                .planned
+                .saturating_add(self.reserved_elsewhere.load(Ordering::Relaxed))
+                .saturating_add(beyond.bytes());
             if want <= covered {
                 return Ok(());
             }
@@ -98,6 +105,24 @@ impl Gate {
         buffer.claim(&self.0.tracker);
     }
 
+    /// Count `buffer` as input held, covered by what the plan reserved for
+    /// the reader rather than by the batches' room, for as long as the
+    /// returned guard lives: an IPC file's dictionary, which the plan
+    /// reserves as its reader's ([`super::Probed::reader_bytes`]) and which
+    /// every batch's dictionary arrays point into (so [`HeldInput::admit`]
+    /// would count it again as the first batch's).
+    pub fn claim_reserved(&self, buffer: &arrow_buffer::Buffer) -> Reserved {
+        buffer.claim(&self.0.tracker);
+        let bytes = buffer.capacity();
+        self.0
+            .reserved_elsewhere
+            .fetch_add(bytes, Ordering::Relaxed);
+        Reserved {
+            room: Arc::clone(&self.0),
+            bytes,
+        }
+    }
+
     /// Make room for `bytes` a reader is about to allocate for `what` (an
     /// IPC stream's message), beside the input held now: from the plan's
     /// reservation, then the budget (heap pages spill for it), waiting for
@@ -109,6 +134,22 @@ impl Gate {
     /// When the budget cannot hold it, naming `what` and its size, before
     /// any of it is allocated.
     pub fn make_room(&self, bytes: usize, what: &str) -> Result<()> {
+        self.make_room_for(
+            bytes,
+            || format!("{what} of {}", human_bytes(bytes as u64)),
+            "write the input with smaller batches",
+        )
+    }
+
+    /// [`Gate::make_room`] for `bytes` a reader is about to allocate as it
+    /// decodes; `what` (built only for the error) names them and their
+    /// size, `instead` what to do besides raising the limit.
+    pub fn make_room_for(
+        &self,
+        bytes: usize,
+        what: impl FnOnce() -> String,
+        instead: &str,
+    ) -> Result<()> {
         self.0.cover(bytes, true).map_err(|e| {
             let held = match self.0.tracker.used() {
                 0 => String::new(),
@@ -117,13 +158,23 @@ impl Gate {
                     human_bytes(live as u64)
                 ),
             };
-            no_room(
-                format!("{what} of {}{held}", human_bytes(bytes as u64)),
-                self.0.planned,
-                &e,
-                "write the input with smaller batches",
-            )
+            no_room(format!("{}{held}", what()), self.0.planned, &e, instead)
         })
+    }
+}
+
+/// Bytes [`Gate::claim_reserved`] counted as reserved elsewhere, until
+/// dropped.
+pub struct Reserved {
+    room: Arc<Room>,
+    bytes: usize,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.room
+            .reserved_elsewhere
+            .fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 
@@ -135,6 +186,7 @@ impl HeldInput {
             room: Gate(Arc::new(Room {
                 tracker: TrackingMemoryPool::default(),
                 planned,
+                reserved_elsewhere: AtomicUsize::new(0),
                 beyond: Mutex::new(beyond),
                 encoders_elsewhere: AtomicBool::new(false),
             })),

@@ -15,7 +15,7 @@
 //! [`KEEP`] of them wait for reuse.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,12 +26,52 @@ use arrow_array::RecordBatch;
 use arrow_buffer::{Buffer, MemoryPool, MemoryReservation};
 #[cfg(test)]
 use arrow_ipc::reader::FileReader;
-use arrow_ipc::reader::{read_footer_length, FileDecoder};
+use arrow_ipc::reader::{read_footer_length, FileDecoder, StreamReader};
 use arrow_ipc::{Block, MetadataVersion};
 use arrow_schema::{ArrowError, SchemaRef};
 
+use super::held::{Gate, Reserved};
+
 /// Idle read buffers kept for the next blocks.
 const KEEP: usize = 2;
+
+/// The bytes of an IPC file's magic (`ARROW1`) and its padding to 8.
+const MAGIC_BYTES: u64 = 8;
+/// The most zero padding skipped before an IPC file's schema message
+/// (writers align it to at most 64 bytes).
+const MAX_PADDING: u64 = 1024;
+
+/// The schema of the IPC file at `path`, read without reading a
+/// dictionary, after its footer was checked ([`Footer::read`]).
+///
+/// Why: arrow's `FileReader::try_new` reads every dictionary batch before
+/// it returns, so a file whose dictionaries are larger than the memory
+/// limit was read whole before the plan (which counts them,
+/// [`Footer::dictionary_bytes`]) could refuse it. A file holds its stream
+/// between the magic and the footer, the schema message first, so arrow's
+/// `StreamReader` reads that message and stops there. Zero bytes before it
+/// are padding (arrow-rs aligns the first message to 64 bytes; a message
+/// starts with a continuation marker or a length, never four zero bytes).
+/// Not the footer's copy through `fb_to_schema`: arrow 60 deprecates it
+/// for panicking on a malformed schema, and arrow 59, which this crate also
+/// builds on, has no `try_fb_to_schema`.
+pub fn schema(path: &Path) -> Result<SchemaRef> {
+    let context = || format!("reading the schema message of {}", path.display());
+    let file = Footer::read(path)?.file;
+    let mut reader = BufReader::new(file);
+    reader
+        .seek(SeekFrom::Start(MAGIC_BYTES))
+        .with_context(context)?;
+    let mut skipped = 0;
+    while skipped < MAX_PADDING {
+        match reader.fill_buf().with_context(context)? {
+            [0, 0, 0, 0, ..] => reader.consume(4),
+            _ => break,
+        }
+        skipped += 4;
+    }
+    Ok(StreamReader::try_new(reader, None)?.schema())
+}
 
 /// What an IPC file's footer says: the blocks, checked to lie within the
 /// file, and the format version.
@@ -154,25 +194,33 @@ impl Footer {
 
     /// Read the record batches of a file whose schema is `schema`, into
     /// buffers whose idle bytes are reserved in `pool`, counting bytes read
-    /// in `bytes_read`.
+    /// in `bytes_read`; the dictionaries, read first, are counted in `gate`
+    /// as the plan's reservation for this reader covers them
+    /// ([`Gate::claim_reserved`]; a compressed dictionary's decompressed
+    /// buffers are counted by the batches that point into them).
     pub fn batches(
         self,
         schema: SchemaRef,
         bytes_read: Arc<AtomicU64>,
         pool: &dyn MemoryPool,
+        gate: &Gate,
     ) -> Result<Batches> {
         let mut decoder = FileDecoder::new(schema, self.version);
+        let mut dictionaries = Vec::with_capacity(self.dictionaries.len());
         for stored in &self.dictionaries {
             let mut buf = vec![0u8; stored.len];
             self.file
                 .read_exact_at(&mut buf, stored.offset)
                 .with_context(|| format!("reading a dictionary of {}", self.path.display()))?;
             bytes_read.fetch_add(stored.len as u64, Ordering::Relaxed);
-            decoder.read_dictionary(&stored.block, &Buffer::from(buf))?;
+            let buf = Buffer::from(buf);
+            dictionaries.push(gate.claim_reserved(&buf));
+            decoder.read_dictionary(&stored.block, &buf)?;
         }
         Ok(Batches {
             footer: self,
             decoder,
+            _dictionaries: dictionaries,
             next: 0,
             buffers: Arc::new(Recycler {
                 idle: Mutex::new(Idle {
@@ -247,6 +295,8 @@ impl Stored {
 pub struct Batches {
     footer: Footer,
     decoder: FileDecoder,
+    /// The dictionaries' count as the reader's, while it reads.
+    _dictionaries: Vec<Reserved>,
     next: usize,
     buffers: Arc<Recycler>,
     bytes_read: Arc<AtomicU64>,
@@ -378,12 +428,20 @@ mod tests {
         let path = ipc_file(dir.path(), 3);
         let footer = Footer::read(&path).unwrap();
         let block_bytes = footer.batches[0].len as u64;
-        let schema = FileReader::try_new(File::open(&path).unwrap(), None)
-            .unwrap()
-            .schema();
+        let schema = super::schema(&path).unwrap();
+        assert_eq!(
+            schema,
+            FileReader::try_new(File::open(&path).unwrap(), None)
+                .unwrap()
+                .schema(),
+            "the schema message's schema is the footer's"
+        );
         let pool = TrackingMemoryPool::default();
         let read = Arc::new(AtomicU64::new(0));
-        let mut batches = footer.batches(schema, Arc::clone(&read), &pool).unwrap();
+        let held = super::super::HeldInput::new(None, 0, usize::MAX).unwrap();
+        let mut batches = footer
+            .batches(schema, Arc::clone(&read), &pool, &held.gate())
+            .unwrap();
         let first = batches.next().unwrap().unwrap();
         let data = first.column(0).to_data().buffers()[0].as_ptr();
         assert_eq!(pool.used(), 0, "a buffer in use is the batch's to count");

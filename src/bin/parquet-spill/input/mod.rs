@@ -106,6 +106,19 @@ pub struct Probed {
     pub bytes_per_row: Option<f64>,
 }
 
+/// How large an input's read batches may be.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchSize {
+    /// Rows a batch (`None`: about [`TARGET_BATCH_BYTES`] of input, from the
+    /// input's row size).
+    pub rows: Option<usize>,
+    /// The input bytes planned for a batch (with `--memory-limit`): a text
+    /// batch is also ended by the bytes its decoder is fed, not only by
+    /// rows ([`text`]'s `Allowance`), since rows may grow after the sample
+    /// they were counted from. `None`: rows alone.
+    pub bytes: Option<u64>,
+}
+
 /// Batches of one input; errors name the file and, for text, the line.
 pub type Batches = Box<dyn Iterator<Item = Result<RecordBatch>>>;
 
@@ -186,23 +199,24 @@ impl Probed {
         }
     }
 
-    /// Open the input and read it in batches of `batch_rows` rows (default:
-    /// about [`TARGET_BATCH_BYTES`] of input each), counting bytes read in
-    /// `bytes_read`; the input they hold is counted in `held`.
+    /// Open the input and read it in batches of `size.rows` rows (default:
+    /// about [`TARGET_BATCH_BYTES`] of input each; a text input's also held
+    /// to `size.bytes` of input), counting bytes read in `bytes_read`; the
+    /// input they hold is counted in `held`.
     pub fn batches(
         &self,
-        batch_rows: Option<usize>,
+        size: BatchSize,
         bytes_read: Arc<AtomicU64>,
         held: &HeldInput,
     ) -> Result<Batches> {
-        let rows = batch_rows.unwrap_or_else(|| match self.bytes_per_row {
+        let rows = size.rows.unwrap_or_else(|| match self.bytes_per_row {
             // A text input whose sample held no row holds none: arrow-csv
             // would size its fields for 8,192 rows of every column anyway.
             None if self.input.kind.is_text() => 1,
             bytes => default_batch_rows(bytes),
         });
         if self.input.kind.is_text() {
-            text::batches(self, rows, bytes_read)
+            text::batches(self, rows, size.bytes, bytes_read, held.gate())
         } else {
             binary::batches(self, rows, bytes_read, held)
         }

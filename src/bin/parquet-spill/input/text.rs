@@ -13,10 +13,18 @@
 //!
 //! NDJSON is read in strict mode: a key missing from the schema is an error
 //! naming the line, never silently dropped data.
+//!
+//! Batches are sized in rows from the sample's bytes per row, and, with
+//! `--memory-limit`, also in the input bytes fed to the decoder
+//! ([`Allowance`]): rows that grow after the sample (40,000 rows of about
+//! 10 bytes, then 2-3 KB rows: `tests/cli/memory.rs`) made batches of
+//! 24,000 rows, decoded whole before they could be counted. Input is fed in pieces of at
+//! most [`PIECE_BYTES`] (a line, or part of a longer one), so no line is
+//! read whole into memory either.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -27,8 +35,57 @@ use arrow_schema::{ArrowError, FieldRef, Schema, SchemaRef};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::counting::CountingRead;
+use super::held::Gate;
 use super::text_types::{cast_to, decoded_schema};
 use super::{Batches, Input, Kind, Probed, TextOptions};
+use crate::units::human_bytes;
+
+/// The most input fed to the decoder at once: a line, or a piece of a
+/// longer one.
+const PIECE_BYTES: u64 = 64 << 10;
+
+/// A text batch is ended at a record boundary before the input fed to its
+/// decoder passes this many times the bytes planned for it, whatever its
+/// rows. Twice: a batch of ordinary rows ends by rows first (planned at
+/// the sample's bytes per row), so its batches, and the output, are what
+/// they were before bytes were counted; only rows that grow past twice the
+/// sample's size end a batch early.
+const BATCH_BYTES_SLACK: u64 = 2;
+
+/// The memory a batch holds once decoded, per byte of input fed, beside
+/// what the batch's rows hold whatever their size (per value: a CSV
+/// field's 8-byte offset in the decoder, a JSON token's 8-byte tape element
+/// and offset, the array's 4-8-byte slot or offset and its validity bit),
+/// which the rows planned bound. From arrow's code:
+///
+/// - the decoder copies every value's bytes into one buffer (arrow-csv's
+///   `RecordDecoder::data`, arrow-json's tape `bytes`), at most the bytes
+///   fed, in a `Vec` grown by doubling: up to 2x;
+/// - building the batch copies a string's bytes once more (a
+///   `GenericByteBuilder` whose buffer grows by doubling: up to 2x); a
+///   number's text becomes one 1-8-byte slot, no more than its text and
+///   delimiter for all but one-digit numbers (in the per-value part).
+///
+/// So 4, the input overhead the plan reserves for the batch being read
+/// (arrow's own count of a batch of 2-3 KB strings, `Array::claim`, is
+/// 1.7 times its input: the builder's doubled buffer). Not bounded by it:
+/// JSON arrays of many short elements (`[1,2,3,...]`), whose tape holds an
+/// 8-byte element and an 8-byte offset for every 2-byte `1,` (8.5 bytes a
+/// byte, up to twice that in a doubled `Vec`) and whose `Int64` values 4
+/// more; their batches are still ended at twice the planned input, but may
+/// decode to tens of times it unseen by this check.
+const DECODED_PER_INPUT_BYTE: u64 = 4;
+
+/// How many input bytes a text batch may be fed, with `--memory-limit`.
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
+    /// The input bytes planned for a batch: beyond them, the memory they
+    /// decode to is taken from the budget before they are fed
+    /// ([`Gate::make_room_for`]), or the conversion stops naming the row.
+    planned: u64,
+    /// The batch ends at the first record boundary before this many.
+    end_at: u64,
+}
 
 /// Infer (or take from `--schema`) the schema of a text input, and its
 /// average bytes per row from the sample.
@@ -169,8 +226,16 @@ fn check_header(path: &Path, header: &Schema, given: &Schema) -> Result<()> {
     Ok(())
 }
 
-/// Read a text input in batches of `rows` rows.
-pub fn batches(probed: &Probed, rows: usize, bytes_read: Arc<AtomicU64>) -> Result<Batches> {
+/// Read a text input in batches of `rows` rows and, when `bytes` is given
+/// (the input bytes planned per batch), of about as many bytes at most
+/// ([`Allowance`]), making room in `gate` for what passes the plan.
+pub fn batches(
+    probed: &Probed,
+    rows: usize,
+    bytes: Option<u64>,
+    bytes_read: Arc<AtomicU64>,
+    gate: Gate,
+) -> Result<Batches> {
     let path = &probed.input.path;
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let syntax = Syntax {
@@ -184,9 +249,18 @@ pub fn batches(probed: &Probed, rows: usize, bytes_read: Arc<AtomicU64>) -> Resu
         path: path.display().to_string(),
         syntax,
         decoder,
+        allowance: bytes.map(|planned| Allowance {
+            planned: planned.max(1),
+            end_at: planned.max(1).saturating_mul(BATCH_BYTES_SLACK),
+        }),
+        gate,
+        fed: 0,
+        boundary: true,
+        row_start: (1, 0),
         line: Vec::new(),
         consumed: 0,
         line_no: 0,
+        line_ended: true,
         record_line: 1,
         line_offset: 0,
         next_offset: 0,
@@ -203,21 +277,33 @@ trait TextDecoder {
     fn record_complete(&self) -> bool;
     /// Part of a record is buffered (as far as the decoder tells).
     fn partial(&self) -> bool;
+    /// Whole records decoded since the last flush.
+    fn rows(&self) -> usize;
 }
 
-impl TextDecoder for arrow_csv::reader::Decoder {
+/// arrow-csv's decoder, and the batch size it was built with (it tells
+/// only the rows left to a full batch).
+struct Csv {
+    inner: arrow_csv::reader::Decoder,
+    batch_size: usize,
+}
+
+impl TextDecoder for Csv {
     fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError> {
-        arrow_csv::reader::Decoder::decode(self, buf)
+        self.inner.decode(buf)
     }
     fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
-        arrow_csv::reader::Decoder::flush(self)
+        self.inner.flush()
     }
     fn record_complete(&self) -> bool {
-        self.capacity() == 0
+        self.inner.capacity() == 0
     }
     fn partial(&self) -> bool {
         // arrow-csv does not say; its field-count errors carry their own line.
         false
+    }
+    fn rows(&self) -> usize {
+        self.batch_size.saturating_sub(self.inner.capacity())
     }
 }
 
@@ -233,6 +319,10 @@ impl TextDecoder for arrow_json::reader::Decoder {
     }
     fn partial(&self) -> bool {
         self.has_partial_record()
+    }
+    fn rows(&self) -> usize {
+        self.len()
+            .saturating_sub(usize::from(self.has_partial_record()))
     }
 }
 
@@ -258,6 +348,9 @@ impl TextDecoder for Casting {
     }
     fn partial(&self) -> bool {
         self.inner.partial()
+    }
+    fn rows(&self) -> usize {
+        self.inner.rows()
     }
 }
 
@@ -289,12 +382,13 @@ impl Syntax {
     fn decoded_as_read(&self, rows: usize, at_start: bool) -> Result<Box<dyn TextDecoder>> {
         let schema = Arc::clone(&self.decoded);
         Ok(match self.kind {
-            Kind::Csv => Box::new(
-                arrow_csv::ReaderBuilder::new(schema)
+            Kind::Csv => Box::new(Csv {
+                inner: arrow_csv::ReaderBuilder::new(schema)
                     .with_header(at_start)
                     .with_batch_size(rows)
                     .build_decoder(),
-            ),
+                batch_size: rows,
+            }),
             _ => Box::new(
                 arrow_json::ReaderBuilder::new(schema)
                     .with_batch_size(rows)
@@ -330,13 +424,27 @@ struct TextBatches {
     path: String,
     syntax: Syntax,
     decoder: Box<dyn TextDecoder>,
-    /// The current line, `consumed` bytes of it already decoded.
+    /// The input bytes a batch may be fed (`None`: rows alone end it).
+    allowance: Option<Allowance>,
+    /// Where room beyond the allowance's plan is made.
+    gate: Gate,
+    /// Input bytes fed to the decoder since the last flush.
+    fed: u64,
+    /// Whether the decoder is between records after the bytes fed so far.
+    boundary: bool,
+    /// The line the record being fed began on, and the bytes fed before it.
+    row_start: (u64, u64),
+    /// The current piece of input (a line, or at most [`PIECE_BYTES`] of
+    /// one), `consumed` bytes of it already decoded.
     line: Vec<u8>,
     consumed: usize,
-    /// 1-based number of `line` (0 before the first).
+    /// 1-based number of the line `line` is (part of) (0 before the first).
     line_no: u64,
+    /// Whether the piece before the next one ended its line.
+    line_ended: bool,
     /// The line where the record being decoded began.
     record_line: u64,
+    /// Where `line` starts in the file.
     line_offset: u64,
     next_offset: u64,
     /// Start of the batch being decoded (for locating value errors).
@@ -363,23 +471,42 @@ impl TextBatches {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
             if self.consumed < self.line.len() {
+                let piece = (self.line.len() - self.consumed) as u64;
+                if let Some(allowance) = self.allowance {
+                    let after = self.fed + piece;
+                    if after > allowance.end_at && self.boundary && self.decoder.rows() > 0 {
+                        // Full in bytes; this piece starts the next batch.
+                        return self.flush();
+                    }
+                    if self.boundary && self.consumed == 0 {
+                        self.row_start = (self.line_no, self.fed);
+                    }
+                    if after > allowance.planned {
+                        self.make_room(after)?;
+                    }
+                }
                 if !self.decoder.partial() {
                     self.record_line = self.line_no;
                 }
+                let rows = self.decoder.rows();
                 let n = self
                     .decoder
                     .decode(&self.line[self.consumed..])
                     .map_err(|e| self.decode_error(&e))?;
                 self.consumed += n;
+                self.fed += n as u64;
                 if self.consumed < self.line.len() {
                     // The batch is full; the rest of the line starts the next one.
                     return self.flush();
                 }
+                self.boundary = self.ends_a_record(rows);
                 continue;
             }
             self.line.clear();
-            let read = self
-                .reader
+            // At most a piece: a line longer than the batch's bytes is fed
+            // (and its room made) a piece at a time, not read whole first.
+            let read = (&mut self.reader)
+                .take(PIECE_BYTES)
                 .read_until(b'\n', &mut self.line)
                 .with_context(|| format!("reading {}", self.path))?;
             if read == 0 {
@@ -390,16 +517,75 @@ impl TextBatches {
                     .map_err(|e| self.decode_error(&e))?;
                 return self.flush();
             }
-            self.line_no += 1;
+            if self.line_ended {
+                self.line_no += 1;
+            }
+            self.line_ended = self.line.last() == Some(&b'\n');
             self.consumed = 0;
             self.line_offset = self.next_offset;
             self.next_offset += read as u64;
         }
     }
 
+    /// Whether the decoder is between records now that the piece in `line`
+    /// was fed whole, `rows` whole records decoded before it. arrow-json
+    /// tells; arrow-csv does not, so a CSV piece ends a record when one
+    /// ended while it was fed (or it is the header, line 1) and its only
+    /// line break is its end (`\n` or `\r\n`): records end only at
+    /// unquoted line breaks. A piece that is only a line break (an empty
+    /// line, skipped) leaves things as they were.
+    fn ends_a_record(&self, rows: usize) -> bool {
+        if self.syntax.kind != Kind::Csv {
+            return !self.decoder.partial();
+        }
+        let line = &self.line[..];
+        let body = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        match body {
+            Some([]) => self.boundary,
+            Some(body) => {
+                (self.decoder.rows() > rows || self.line_no == 1)
+                    && !body.iter().any(|&b| b == b'\r' || b == b'\n')
+            }
+            None => false,
+        }
+    }
+
+    /// Make room in the budget for what the batch decodes to once `fed`
+    /// bytes of input are fed ([`DECODED_PER_INPUT_BYTE`]), or stop naming
+    /// the row (or rows) and their bytes, before they are fed.
+    fn make_room(&self, fed: u64) -> Result<()> {
+        let decoded = fed.saturating_mul(DECODED_PER_INPUT_BYTE);
+        let what = || {
+            let rows = self.decoder.rows();
+            let (line, before) = self.row_start;
+            let row = format!(
+                "{}, line {line}: a row of more than {} of input",
+                self.path,
+                human_bytes(fed.saturating_sub(before))
+            );
+            match rows {
+                0 => format!("{row}, about {} once decoded", human_bytes(decoded)),
+                _ => format!(
+                    "{row} after {rows} rows of {} in its batch, about {} once decoded",
+                    human_bytes(before),
+                    human_bytes(decoded)
+                ),
+            }
+        };
+        self.gate.make_room_for(
+            usize::try_from(decoded).unwrap_or(usize::MAX),
+            what,
+            "split the input into shorter rows",
+        )
+    }
+
     fn flush(&mut self) -> Result<Option<RecordBatch>> {
         match self.decoder.flush() {
             Ok(batch) => {
+                self.fed = 0;
+                self.boundary = true;
                 self.batch_start = if self.consumed < self.line.len() {
                     Position {
                         offset: self.line_offset + self.consumed as u64,
