@@ -105,7 +105,11 @@ pub(crate) fn scan(
         let leaves: Vec<usize> = walk.row_leaves.iter().map(|&(leaf, _)| leaf).collect();
         let rows = longest_row_bytes(batch, &leaves);
         for &(leaf, window) in &walk.row_leaves {
-            let row = rows.get(leaf).copied().flatten().unwrap_or(usize::MAX);
+            // Rows not known (below a list view): as before rows were
+            // looked at.
+            let Some(row) = rows.get(leaf).copied().flatten() else {
+                continue;
+            };
             let page = mini.page_limit.saturating_add(window).saturating_add(row);
             if page > threshold {
                 long.push((leaf, page));
@@ -362,15 +366,18 @@ impl<'a> Walk<'a> {
                 }
                 let page = self.watch_repeated.get(self.leaf).copied().flatten();
                 if let (true, Some(_), Some(starts)) = (self.row_bytes, page, &self.starts) {
-                    if let Some(len) = written_lengths(array) {
-                        let row = starts.most_between(|from, to| {
+                    // A row's own values (below a dictionary of lists, an
+                    // entry is the row each of its keys takes); none where
+                    // rows are not known (a list view).
+                    let row = written_lengths(array).and_then(|len| {
+                        starts.most_between(|from, to| {
                             (from..to.min(array.len()))
                                 .map(&len)
                                 .fold(0, usize::saturating_add)
-                        });
-                        let row = row.unwrap_or_else(|| sum_of(array.len(), &len));
-                        self.rows_found
-                            .push((self.leaf, row.saturating_mul(self.scale)));
+                        })
+                    });
+                    if let Some(row) = row {
+                        self.rows_found.push((self.leaf, row));
                     }
                 }
                 if let (Some(page), Some(starts)) = (page, &self.starts) {
@@ -410,7 +417,7 @@ impl<'a> Walk<'a> {
                     false => mini.batch,
                 };
                 // At most that many of its longest value (cheap) first.
-                let longest = max_len(d.values()).one;
+                let longest = longest_value(d.values());
                 match longest.saturating_mul(values) <= room {
                     true => 0,
                     false => most_in_window(array.len(), values, &len),
@@ -430,7 +437,6 @@ impl<'a> Walk<'a> {
             Some(offsets) => offsets.span(),
             None => sum_of(array.len(), &len),
         };
-        let all = all.saturating_mul(self.scale);
         if window.saturating_add(all) > room {
             self.row_leaves.push((self.leaf, window));
         }
@@ -690,9 +696,19 @@ fn keyed_lengths(
         K::Native: TryInto<usize>,
     {
         let keys = keys.as_primitive_opt::<K>()?;
-        Some(Box::new(move |i| match keys.is_valid(i) {
-            true => value_len(values, keys.value(i).try_into().unwrap_or(usize::MAX)),
-            false => 0,
+        // Values that are a dictionary themselves, through their keys too
+        // (parquet writes the innermost values).
+        let inner = values.as_any_dictionary_opt().and_then(keyed_lengths);
+        Some(Box::new(move |i| {
+            if !keys.is_valid(i) {
+                return 0;
+            }
+            let key = keys.value(i).try_into().unwrap_or(usize::MAX);
+            match &inner {
+                Some(inner) if key < values.len() => inner(key),
+                Some(_) => 0,
+                None => value_len(values, key),
+            }
         }))
     }
     let (keys, values) = (d.keys(), d.values());
@@ -706,6 +722,15 @@ fn keyed_lengths(
         DataType::UInt32 => keyed::<UInt32Type>(keys, values),
         DataType::UInt64 => keyed::<UInt64Type>(keys, values),
         _ => None,
+    }
+}
+
+/// The longest value of a byte array, or of a dictionary's values (of
+/// its values' values, for a dictionary of dictionaries).
+fn longest_value(array: &ArrayRef) -> usize {
+    match array.as_any_dictionary_opt() {
+        Some(d) => longest_value(d.values()),
+        None => max_len(array).one,
     }
 }
 

@@ -28,6 +28,16 @@
 //!   index untruncated: parquet copies a page's minimum and maximum into
 //!   the column index before the store sees the page that charges them
 //!   (32.4 MiB at 32 MiB before the write stopped).
+//!
+//! A review of that fix (63f80db) found three more, mended in the next
+//! commit: `dict_of_dict`, `dict_batch` with its values a dictionary
+//! themselves, whose lengths the scan took as 0 (61.6 MiB at 32 MiB);
+//! `dict_of_lists`, a `Dictionary(Int32, List<Utf8>)` whose entries were
+//! counted once a key (written by 1658810, stopped by 63f80db); and
+//! ordinary rows of a `ListView<Utf8>`, whose rows the scan does not know,
+//! all taken as one row (the review's 65,536-row batches of ten 200-byte
+//! strings a row were stopped at 32 MiB; `list_view` here, smaller, is
+//! written either way and only guards that such rows are).
 
 use std::sync::Arc;
 
@@ -46,13 +56,16 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 6] = [
+const CASES: [(&str, usize, Expect); 9] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
     ("list_row", 32, Expect::PageTooLong),
     ("list_rows", 32, Expect::Written),
     ("long_index", 32, Expect::Clean),
+    ("dict_of_dict", 32, Expect::Written),
+    ("list_view", 32, Expect::Written),
+    ("dict_of_lists", 32, Expect::Written),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -152,6 +165,35 @@ fn batches(case: &str) -> Vec<RecordBatch> {
         "dict_wide" => vec![dictionaries(64, 4096, 1500, 8192)],
         "list_row" => vec![lists(4, 250, 40_000)],
         "list_rows" => vec![lists(16, 50, 40_000)],
+        "dict_of_dict" => {
+            let values = StringArray::from_iter_values((0..2048).map(|i| value(i, 20_000)));
+            let keys = arrow_array::Int16Array::from_iter_values(0..2048);
+            let inner: ArrayRef = Arc::new(DictionaryArray::new(keys, Arc::new(values)));
+            let keys = Int32Array::from_iter_values((0..8192).map(|i| i % 2048));
+            let outer: ArrayRef = Arc::new(DictionaryArray::new(keys, inner));
+            vec![RecordBatch::try_from_iter([("d", outer)]).unwrap()]
+        }
+        "list_view" => {
+            let (rows, per) = (8192, 10);
+            let child = StringArray::from_iter_values((0..rows * per).map(|i| value(i, 200)));
+            let item = Arc::new(Field::new("item", DataType::Utf8, true));
+            let offsets = (0..rows).map(|i| (i * per) as i32).collect::<Vec<_>>();
+            let sizes = vec![per as i32; rows];
+            let list: ArrayRef = Arc::new(arrow_array::ListViewArray::new(
+                item,
+                offsets.into(),
+                sizes.into(),
+                Arc::new(child),
+                None,
+            ));
+            vec![RecordBatch::try_from_iter([("l", list)]).unwrap()]
+        }
+        "dict_of_lists" => {
+            let list = lists(2, 5, 40_000).column(0).clone();
+            let keys = Int32Array::from_iter_values((0..64).map(|i| i % 2));
+            let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, list));
+            vec![RecordBatch::try_from_iter([("d", dictionary)]).unwrap()]
+        }
         "long_index" => {
             let strings = StringArray::from_iter_values((0..100).map(|i| value(i, 1_060_000)));
             let schema = Schema::new(vec![Field::new("s", DataType::Utf8, true)]);
