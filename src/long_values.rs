@@ -346,13 +346,6 @@ impl<'a> Walk<'a> {
                 self.compact_converted = self.compact_converted.max(scaled(compact.converted));
                 self.fixed_len.push(scaled(cost.fixed_len));
                 let found = longest(array, self.threshold);
-                let batched = self.mini_batch_page(array);
-                if found.two.max(batched) > self.threshold {
-                    self.long.push((self.leaf, found.two.max(batched)));
-                    if batched > found.two {
-                        self.batched.push(self.leaf);
-                    }
-                }
                 let watched = self.watch.get(self.leaf).filter(|&&w| w < usize::MAX);
                 if let Some(&watch) = watched {
                     let one = longest(array, watch).one;
@@ -388,6 +381,13 @@ impl<'a> Walk<'a> {
                     };
                     self.loads.push((self.leaf, load));
                 }
+                let batched = self.mini_batch_page(array);
+                if found.two.max(batched) > self.threshold {
+                    self.long.push((self.leaf, found.two.max(batched)));
+                    if batched > found.two {
+                        self.batched.push(self.leaf);
+                    }
+                }
                 self.leaf += 1;
             }
         }
@@ -402,20 +402,37 @@ impl<'a> Walk<'a> {
     fn mini_batch_page(&mut self, array: &ArrayRef) -> usize {
         let mini = self.mini;
         let dictionary = matches!(array.data_type(), DataType::Dictionary(_, v) if !v.is_nested());
-        if mini.batch == 0 || !(dictionary || self.repeated) {
+        if mini.batch == 0 {
             return 0;
+        }
+        let room = self.threshold.saturating_sub(mini.page_limit);
+        // A chunk parquet cuts in mini-batches: the write batch size, or
+        // the page row limit where the leaf's levels are uniform (taken so
+        // without nulls, nullable or not).
+        let uniform = !self.repeated && !self.nulls_above && array.null_count() == 0;
+        let values = match uniform {
+            true => mini.batch.max(mini.rows),
+            false => mini.batch,
+        };
+        if !(dictionary || self.repeated) {
+            // parquet's byte budget sizes every mini-batch of a chunk from
+            // the chunk's first values: after short values, as many long
+            // ones (a review's finding: 2,000 one-byte strings, then 2,000
+            // of 20 KB, took 115.5 MiB of heap at 32 MiB).
+            let window = match total(array) <= room {
+                true => 0,
+                false => budget_window(array, values, mini.page_limit),
+            };
+            return match window > room {
+                true => mini.page_limit.saturating_add(window),
+                false => 0,
+            };
         }
         let Some(len) = written_lengths(array) else {
             return 0;
         };
-        let room = self.threshold.saturating_sub(mini.page_limit);
         let window = match array.as_any_dictionary_opt() {
             Some(d) if dictionary => {
-                let uniform = !self.repeated && !self.nulls_above && array.null_count() == 0;
-                let values = match uniform {
-                    true => mini.batch.max(mini.rows),
-                    false => mini.batch,
-                };
                 // At most that many of its longest value (cheap) first.
                 let longest = longest_value(d.values());
                 match longest.saturating_mul(values) <= room {
@@ -432,12 +449,22 @@ impl<'a> Walk<'a> {
                 false => 0,
             };
         }
-        // No row holds more than the leaf's values together.
+        // No row holds more than the leaf's values together, nor more
+        // than its most levels (the page load's, where the leaf is
+        // watched) of its longest value: looked at row by row only where
+        // both could pass the room.
         let all = match Offsets::of(array) {
             Some(offsets) => offsets.span(),
             None => sum_of(array.len(), &len),
         };
-        if window.saturating_add(all) > room {
+        let levels = self.loads.last().filter(|(leaf, _)| *leaf == self.leaf);
+        let row = match levels {
+            Some((_, load)) if window.saturating_add(all) > room => {
+                all.min(load.row.saturating_mul(longest_value(array)))
+            }
+            _ => all,
+        };
+        if window.saturating_add(row) > room {
             self.row_leaves.push((self.leaf, window));
         }
         0
@@ -677,8 +704,21 @@ fn written_lengths(array: &ArrayRef) -> Option<Box<dyn Fn(usize) -> usize + '_>>
         | DataType::LargeBinary
         | DataType::Utf8View
         | DataType::BinaryView
-        | DataType::FixedSizeBinary(_) => Some(Box::new(move |i| value_len(array, i))),
+        | DataType::FixedSizeBinary(_) => Some(value_lengths(array)),
         _ => None,
+    }
+}
+
+/// [`value_len`] of `array`, its offsets and nulls looked up once.
+fn value_lengths(array: &ArrayRef) -> Box<dyn Fn(usize) -> usize + '_> {
+    let nulls = array.nulls();
+    let valid = move |i: usize| nulls.is_none_or(|n| n.is_valid(i));
+    match Offsets::of(array) {
+        Some(offsets) => Box::new(move |i| match i < array.len() && valid(i) {
+            true => offsets.at(i),
+            false => 0,
+        }),
+        None => Box::new(move |i| value_len(array, i)),
     }
 }
 
@@ -698,16 +738,18 @@ fn keyed_lengths(
         let keys = keys.as_primitive_opt::<K>()?;
         // Values that are a dictionary themselves, through their keys too
         // (parquet writes the innermost values).
-        let inner = values.as_any_dictionary_opt().and_then(keyed_lengths);
+        let lengths = match values.as_any_dictionary_opt() {
+            Some(inner) => keyed_lengths(inner)?,
+            None => value_lengths(values),
+        };
         Some(Box::new(move |i| {
             if !keys.is_valid(i) {
                 return 0;
             }
             let key = keys.value(i).try_into().unwrap_or(usize::MAX);
-            match &inner {
-                Some(inner) if key < values.len() => inner(key),
-                Some(_) => 0,
-                None => value_len(values, key),
+            match key < values.len() {
+                true => lengths(key),
+                false => 0,
             }
         }))
     }
@@ -737,6 +779,57 @@ fn longest_value(array: &ArrayRef) -> usize {
 /// `len(0) + .. + len(count - 1)`.
 fn sum_of(count: usize, len: &dyn Fn(usize) -> usize) -> usize {
     (0..count).map(len).fold(0, usize::saturating_add)
+}
+
+/// The most bytes a mini-batch of a byte array `array` may take, in
+/// chunks of `chunk` values cut by parquet's byte budget of `budget`: the
+/// budget sizes a chunk's mini-batches once, from its first values, so
+/// each may hold as many values as the most that fit the budget anywhere
+/// (the chunks' starts are not known here), up to the chunk.
+fn budget_window(array: &ArrayRef, chunk: usize, budget: usize) -> usize {
+    fn offsets<O: OffsetSizeTrait>(o: &[O], chunk: usize, budget: usize) -> usize {
+        let at = |i: usize| o[i].as_usize();
+        let n = o.len().saturating_sub(1);
+        // The most consecutive values within the budget (two pointers).
+        let (mut most, mut end) = (0, 0);
+        for start in 0..n {
+            end = end.max(start);
+            while end < n && at(end + 1) - at(start) <= budget {
+                end += 1;
+            }
+            most = most.max(end - start);
+        }
+        let k = most.clamp(1, chunk.max(1)).min(n.max(1));
+        (0..=n.saturating_sub(k))
+            .map(|i| at((i + k).min(n)) - at(i))
+            .max()
+            .unwrap_or(0)
+    }
+    match Offsets::of(array) {
+        Some(Offsets::Small(o)) => offsets(o, chunk, budget),
+        Some(Offsets::Large(o)) => offsets(o, chunk, budget),
+        // Views: by their lengths.
+        None if views(array).is_some() => {
+            let len = |i: usize| value_len(array, i);
+            let n = array.len();
+            let (mut most, mut end, mut sum) = (0, 0, 0usize);
+            for start in 0..n {
+                if end < start {
+                    (end, sum) = (start, 0);
+                }
+                while end < n && sum.saturating_add(len(end)) <= budget {
+                    sum += len(end);
+                    end += 1;
+                }
+                most = most.max(end - start);
+                if end > start {
+                    sum -= len(start);
+                }
+            }
+            most_in_window(n, most.clamp(1, chunk.max(1)), &len)
+        }
+        None => 0,
+    }
 }
 
 /// The most `len` gives any `window` consecutive indices below `count`
