@@ -30,9 +30,9 @@ pub(crate) struct Scan {
     /// list's child), not null, and of a dictionary only those its keys
     /// use.
     pub long: Vec<(usize, usize)>,
-    /// The leaves of `long` whose page is a mini-batch of a dictionary's
-    /// values ([`MiniBatches`]): a part of the batch with fewer rows makes
-    /// a shorter one.
+    /// The leaves of `long` whose page is a mini-batch ([`MiniBatches`]),
+    /// not a row or a value: a part of the batch with fewer rows makes a
+    /// shorter one.
     pub batched: Vec<usize>,
     /// For each top-level column, what parquet allocates beyond its
     /// encoders to encode it ([`crate::encode_cost`]).
@@ -55,18 +55,19 @@ pub(crate) struct Scan {
 }
 
 /// What parquet hands a leaf's encoder at once, checking its page limits
-/// only after: mini-batches of the write batch size, or of the page row
-/// limit where a leaf's levels are uniform (no nulls, below no list).
-/// parquet's byte budget cuts a mini-batch of byte arrays to what the page
-/// has room for, but not one of an Arrow dictionary (parquet 59.3 and
-/// 60.1 take its values to be short), nor below a list past a record's
-/// end (a record never spans pages). So a page, or a dictionary page,
-/// can pass its limit by a mini-batch of a dictionary's values, and by a
-/// whole row of values below a list (a review's finding: one
-/// `Dictionary(Int32, Utf8)` column of 256 distinct 900 KB values in
-/// 1,024-row batches took 660.9 MiB of heap at 64 MiB; rows of 500
-/// 40 KB strings, 57.8 MiB at 32 MiB). [`scan`] counts such pages as long
-/// pages; zero `batch` looks for none.
+/// only after: chunks of the write batch size, or of the page row limit
+/// where a leaf's levels are uniform (no nulls, below no list), cut into
+/// mini-batches by a byte budget. The budget does not cut an Arrow
+/// dictionary's chunk (parquet 59.3 and 60.1 take its values to be
+/// short); it sizes every mini-batch of a chunk from the chunk's first
+/// values (after short values, as many long ones); and below a list a
+/// mini-batch runs to its record's end (a record never spans pages). So a
+/// page, or a dictionary page, can pass its limit by a mini-batch of long
+/// values, and by a whole row below a list (reviews' findings,
+/// `tests/long_pages.rs`: 58.7 MiB of heap at 32 MiB for a dictionary of
+/// 20 KB values, 115.5 MiB for short strings then long ones, 38.5 MiB for
+/// 10 MB rows). [`scan`] counts such pages as long pages; zero `batch`
+/// looks for none.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct MiniBatches {
     /// The write batch size and the page row limit.
@@ -248,7 +249,7 @@ struct Walk<'a> {
     /// Find each watched leaf's longest row in bytes (`rows_found`).
     row_bytes: bool,
     rows_found: Vec<(usize, usize)>,
-    /// Leaves whose long page is a dictionary's mini-batch ([`Scan::batched`]).
+    /// Leaves whose long page is a mini-batch ([`Scan::batched`]).
     batched: Vec<usize>,
 }
 
@@ -393,10 +394,11 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// The page a mini-batch parquet does not cut can make of leaf
-    /// `array` ([`MiniBatches`]): the page limit and the most bytes of a
-    /// dictionary's values one mini-batch takes; 0 where none passes the
-    /// threshold or parquet cuts it. Below a list, a row's values are
+    /// The page a mini-batch parquet does not cut to its budget can make
+    /// of leaf `array` ([`MiniBatches`]): the page limit and the most bytes
+    /// one mini-batch takes ([`budget_window`]; of a dictionary, a whole
+    /// chunk's); 0 where none passes the threshold. Below a list, a row's
+    /// values are
     /// added where they may pass it (found by [`longest_row_bytes`] once
     /// the walk is done: [`Walk::row_leaves`]).
     fn mini_batch_page(&mut self, array: &ArrayRef) -> usize {
