@@ -194,15 +194,16 @@ pub enum Error {
 
     /// A page far longer than the plan's pages (a value longer than the
     /// page size, which a page holds whole, or a row below a list, or a
-    /// mini-batch of an Arrow dictionary's values, which parquet does not
-    /// cut at the page's limit): parquet holds several copies
+    /// mini-batch parquet does not cut at the page's limit: an Arrow
+    /// dictionary's, or one sized from shorter values): parquet holds
+    /// several copies
     /// of a page while writing it, and the limit cannot hold them for a
     /// page this long.
     #[error(
         "parquet-spill: leaf column {column} needs a page of {page} bytes, longer than the \
          {planned} the plan's pages reach (a value longer than the page size, a row below a \
-         list longer than it, or as many values of an Arrow dictionary as parquet encodes \
-         at once); writing pages this long needs {needed} more bytes, which the \
+         list longer than it, or a mini-batch of values parquet encodes at once, of an Arrow \
+         dictionary or sized from shorter values); writing pages this long needs {needed} more bytes, which the \
          {limit}-byte memory limit cannot hold beside what it holds already (the plan's \
          reservations, the room to encode batches, pages and metadata): raise the limit, \
          or write shorter rows"

@@ -939,8 +939,9 @@ impl Meter {
                 room.shrink(more);
                 copy_room.shrink(more_copies);
                 self.restore_kept_values(kept);
-                // Long values: one value makes the page. A mini-batch of
-                // a dictionary's values: fewer rows make a shorter one.
+                // Long values: one value makes the page. A mini-batch
+                // (of a dictionary's values, or sized from shorter ones):
+                // fewer rows make a shorter one.
                 let per_rows = match (&error, scan.batched.is_empty()) {
                     (Error::PageTooLong { needed, .. }, false) => *needed,
                     _ => 0,
