@@ -133,54 +133,58 @@ pub(crate) fn scan(
 /// Exact at any depth of lists (below a second, a row's levels are summed
 /// over its lists, [`RowStarts`]).
 pub(crate) fn longest_rows(batch: &RecordBatch) -> Vec<Option<usize>> {
-    let leaves = Walk::over(&batch.slice(0, 0), usize::MAX, &[], &[]).leaf;
-    let one_row = PageValues {
-        rows: 1,
-        ..PageValues::default()
-    };
-    let watch = vec![Some(one_row); leaves];
-    let mut longest = vec![None; leaves];
-    // In slices of `MAX_BLOCKS` rows, whose blocks are single rows: exact
-    // below a second list too, and the walk's vectors no larger than that.
-    let rows = batch.num_rows();
-    for start in (0..rows).step_by(MAX_BLOCKS) {
-        let part = batch.slice(start, MAX_BLOCKS.min(rows - start));
-        for (leaf, load) in Walk::over(&part, usize::MAX, &[], &watch).loads {
-            if let Some(row) = longest.get_mut(leaf) {
-                *row = Some(row.unwrap_or(0).max(load.row));
-            }
-        }
-    }
-    longest
+    row_most(batch, None)
 }
 
 /// The most bytes of values one row of `batch` holds at each of `leaves`
 /// (below a list), by leaf index; `None` for other leaves. Exact as
 /// [`longest_rows`] is.
 fn longest_row_bytes(batch: &RecordBatch, leaves: &[usize]) -> Vec<Option<usize>> {
+    row_most(batch, Some(leaves))
+}
+
+/// The most one row of `batch` holds at each leaf below a list: its
+/// levels, or, for `bytes` leaves, its values' bytes.
+fn row_most(batch: &RecordBatch, bytes: Option<&[usize]>) -> Vec<Option<usize>> {
     let count = Walk::over(&batch.slice(0, 0), usize::MAX, &[], &[]).leaf;
-    let one_row = PageValues {
+    let one_row = Some(PageValues {
         rows: 1,
         ..PageValues::default()
-    };
-    let mut watch = vec![None; count];
-    for &leaf in leaves {
-        if let Some(w) = watch.get_mut(leaf) {
-            *w = Some(one_row);
+    });
+    let watch = match bytes {
+        None => vec![one_row; count],
+        Some(leaves) => {
+            let mut watch = vec![None; count];
+            for &leaf in leaves {
+                if let Some(w) = watch.get_mut(leaf) {
+                    *w = one_row;
+                }
+            }
+            watch
         }
-    }
+    };
     let mut longest = vec![None; count];
+    // In slices of `MAX_BLOCKS` rows, whose blocks are single rows: exact
+    // below a second list too, and the walk's vectors no larger than that.
     let rows = batch.num_rows();
     for start in (0..rows).step_by(MAX_BLOCKS) {
         let part = batch.slice(start, MAX_BLOCKS.min(rows - start));
         let mut walk = Walk {
-            row_bytes: true,
+            row_bytes: bytes.is_some(),
             ..Walk::default()
         };
         walk.walk(&part, usize::MAX, &[], &watch);
-        for (leaf, bytes) in walk.rows_found {
+        let found: Vec<(usize, usize)> = match bytes {
+            None => walk
+                .loads
+                .iter()
+                .map(|(leaf, load)| (*leaf, load.row))
+                .collect(),
+            Some(_) => walk.rows_found,
+        };
+        for (leaf, most) in found {
             if let Some(row) = longest.get_mut(leaf) {
-                *row = Some(row.unwrap_or(0).max(bytes));
+                *row = Some(row.unwrap_or(0).max(most));
             }
         }
     }
@@ -789,49 +793,26 @@ fn sum_of(count: usize, len: &dyn Fn(usize) -> usize) -> usize {
 /// each may hold as many values as the most that fit the budget anywhere
 /// (the chunks' starts are not known here), up to the chunk.
 fn budget_window(array: &ArrayRef, chunk: usize, budget: usize) -> usize {
-    fn offsets<O: OffsetSizeTrait>(o: &[O], chunk: usize, budget: usize) -> usize {
-        let at = |i: usize| o[i].as_usize();
-        let n = o.len().saturating_sub(1);
-        // The most consecutive values within the budget (two pointers).
-        let (mut most, mut end) = (0, 0);
-        for start in 0..n {
-            end = end.max(start);
-            while end < n && at(end + 1) - at(start) <= budget {
-                end += 1;
-            }
-            most = most.max(end - start);
+    let Some(len) = written_lengths(array) else {
+        return 0;
+    };
+    let n = array.len();
+    // The most consecutive values within the budget (two pointers).
+    let (mut most, mut end, mut sum) = (0, 0, 0usize);
+    for start in 0..n {
+        if end < start {
+            (end, sum) = (start, 0);
         }
-        let k = most.clamp(1, chunk.max(1)).min(n.max(1));
-        (0..=n.saturating_sub(k))
-            .map(|i| at((i + k).min(n)) - at(i))
-            .max()
-            .unwrap_or(0)
-    }
-    match Offsets::of(array) {
-        Some(Offsets::Small(o)) => offsets(o, chunk, budget),
-        Some(Offsets::Large(o)) => offsets(o, chunk, budget),
-        // Views: by their lengths.
-        None if views(array).is_some() => {
-            let len = |i: usize| value_len(array, i);
-            let n = array.len();
-            let (mut most, mut end, mut sum) = (0, 0, 0usize);
-            for start in 0..n {
-                if end < start {
-                    (end, sum) = (start, 0);
-                }
-                while end < n && sum.saturating_add(len(end)) <= budget {
-                    sum += len(end);
-                    end += 1;
-                }
-                most = most.max(end - start);
-                if end > start {
-                    sum -= len(start);
-                }
-            }
-            most_in_window(n, most.clamp(1, chunk.max(1)), &len)
+        while end < n && sum.saturating_add(len(end)) <= budget {
+            sum += len(end);
+            end += 1;
         }
-        None => 0,
+        most = most.max(end - start);
+        if end > start {
+            sum -= len(start);
+        }
     }
+    most_in_window(n, most.clamp(1, chunk.max(1)), &len)
 }
 
 /// The most `len` gives any `window` consecutive indices below `count`
