@@ -792,7 +792,12 @@ fn sum_of(count: usize, len: &dyn Fn(usize) -> usize) -> usize {
 /// budget sizes a chunk's mini-batches once, from its first values, so
 /// each may hold as many values as the most that fit the budget anywhere
 /// (the chunks' starts are not known here), up to the chunk.
+/// Only variable-length byte arrays: parquet cuts fixed-length ones by
+/// their width.
 fn budget_window(array: &ArrayRef, chunk: usize, budget: usize) -> usize {
+    if Offsets::of(array).is_none() && views(array).is_none() {
+        return 0;
+    }
     let Some(len) = written_lengths(array) else {
         return 0;
     };
