@@ -81,6 +81,9 @@ struct Case {
     lists: usize,
     /// Planned with its first batch as a sample ([`Kind::Sampled`]).
     sample: bool,
+    /// Its lists read as list views ([`Kind::Views`]): the schema its
+    /// data is drawn in (lists), and whether the views are out of order.
+    views: Option<(SchemaRef, bool)>,
 }
 
 /// Which sweep a case belongs to: the plain one, with a long-value column
@@ -88,7 +91,10 @@ struct Case {
 /// with lists whose rows hold many values ([`Lists`]: one to eight list
 /// columns of random leaf types in place of the drawn schema, up to 16,
 /// 128 or 1,024 values a row, fewer rows), or the same planned with its
-/// first batch as a sample ([`Sampled`], `SpillOptions::sample`).
+/// first batch as a sample ([`Sampled`], `SpillOptions::sample`), or the
+/// plain cases with their lists read as list views ([`Views`]: the same
+/// rows, views in order in three cases of four, the rows' views reversed
+/// in the fourth).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Plain,
@@ -97,16 +103,18 @@ pub enum Kind {
     Both,
     Lists,
     Sampled,
+    Views,
 }
 
 impl Kind {
-    const ALL: [(Kind, &'static str); 6] = [
+    const ALL: [(Kind, &'static str); 7] = [
         (Kind::Plain, "plain"),
         (Kind::Long, "long"),
         (Kind::Caller, "caller"),
         (Kind::Both, "both"),
         (Kind::Lists, "lists"),
         (Kind::Sampled, "sampled"),
+        (Kind::Views, "views"),
     ];
 
     fn long(self) -> bool {
@@ -137,6 +145,7 @@ impl Kind {
             Kind::Both => "PARQUET_SPILL_SWEEP_BOTH",
             Kind::Lists => "PARQUET_SPILL_SWEEP_LISTS",
             Kind::Sampled => "PARQUET_SPILL_SWEEP_SAMPLED",
+            Kind::Views => "PARQUET_SPILL_SWEEP_VIEWS",
         }
     }
 }
@@ -426,6 +435,7 @@ impl Case {
             items: None,
             lists: 0,
             sample: false,
+            views: None,
         };
         // Drawn last, so the cases of earlier sweeps keep their other draws:
         // a quarter at a higher level (zstd's contexts and brotli's
@@ -442,6 +452,16 @@ impl Case {
         if matches!(kind, Kind::Lists | Kind::Sampled) {
             case.sample = kind == Kind::Sampled;
             case.lists(&mut r);
+        }
+        if kind == Kind::Views {
+            let reversed = SplitMix64::new(seed ^ 0x5649_4557).below(4) == 0;
+            let lists = std::mem::replace(&mut case.schema, Arc::new(Schema::empty()));
+            let fields = lists.fields().iter().map(|f| {
+                let view = view_type(f.data_type());
+                Field::new(f.name(), view, f.is_nullable())
+            });
+            case.schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
+            case.views = Some((lists, reversed));
         }
         case
     }
@@ -487,6 +507,17 @@ impl Case {
     /// The case's batches: random data, and the long column or the lists
     /// of many values last.
     fn batches(&self) -> Vec<RecordBatch> {
+        if let Some((lists, reversed)) = &self.views {
+            let batches = testkit::random_batches(lists, &self.batch_rows, self.seed);
+            return batches
+                .iter()
+                .map(|batch| {
+                    let columns = batch.columns().iter();
+                    let columns = columns.map(|c| to_views(c, *reversed)).collect();
+                    RecordBatch::try_new(self.schema.clone(), columns).expect("views")
+                })
+                .collect();
+        }
         if let Some(items) = self.items {
             let (schema, rows) = (&self.schema, &self.batch_rows);
             return testkit::random_batches_with_lists(schema, rows, self.seed, items);
@@ -834,6 +865,7 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
             Kind::Both => ", a long-value column and writer properties a caller set",
             Kind::Lists => ", lists whose rows hold many values",
             Kind::Sampled => ", lists whose rows hold many values, planned from a sample",
+            Kind::Views => ", lists read as list views",
         },
         STOPS
             .iter()
@@ -843,6 +875,105 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
             .join(", "),
     );
     assert!(over.is_empty(), "over the limit:\n{}", over.join("\n"));
+}
+
+/// `dt` with every list (at any depth) a list view of the same items.
+fn view_type(dt: &DataType) -> DataType {
+    let field = |f: &Field| {
+        Arc::new(Field::new(
+            f.name(),
+            view_type(f.data_type()),
+            f.is_nullable(),
+        ))
+    };
+    match dt {
+        DataType::List(f) => DataType::ListView(field(f)),
+        DataType::LargeList(f) => DataType::LargeListView(field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        other => other.clone(),
+    }
+}
+
+/// `array` with every list (at any depth) a list view of the same rows
+/// ([`view_type`]), or with `reversed`, each row the view of the row as
+/// far from the other end (views out of order).
+fn to_views(array: &ArrayRef, reversed: bool) -> ArrayRef {
+    use arrow_array::cast::AsArray;
+    use arrow_array::{
+        Array, FixedSizeListArray, GenericListArray, GenericListViewArray, MapArray,
+        OffsetSizeTrait, StructArray,
+    };
+    fn view<O: OffsetSizeTrait>(list: &GenericListArray<O>, reversed: bool) -> ArrayRef {
+        let offsets = list.value_offsets();
+        let mut starts = offsets[..offsets.len() - 1].to_vec();
+        let mut sizes: Vec<O> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
+        if reversed {
+            starts.reverse();
+            sizes.reverse();
+        }
+        let values = to_views(list.values(), reversed);
+        let (DataType::List(f) | DataType::LargeList(f)) = list.data_type() else {
+            unreachable!("a list")
+        };
+        let item = Arc::new(Field::new(
+            f.name(),
+            values.data_type().clone(),
+            f.is_nullable(),
+        ));
+        let nulls = list.nulls().cloned();
+        let view = GenericListViewArray::<O>::new(item, starts.into(), sizes.into(), values, nulls);
+        Arc::new(view)
+    }
+    let field = |f: &Field, child: &ArrayRef| {
+        Arc::new(Field::new(
+            f.name(),
+            child.data_type().clone(),
+            f.is_nullable(),
+        ))
+    };
+    match array.data_type() {
+        DataType::List(_) => view(array.as_list::<i32>(), reversed),
+        DataType::LargeList(_) => view(array.as_list::<i64>(), reversed),
+        DataType::FixedSizeList(f, n) => {
+            let list = array.as_fixed_size_list();
+            let values = to_views(list.values(), reversed);
+            let f = field(f, &values);
+            Arc::new(FixedSizeListArray::new(
+                f,
+                *n,
+                values,
+                list.nulls().cloned(),
+            ))
+        }
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            let columns: Vec<ArrayRef> =
+                s.columns().iter().map(|c| to_views(c, reversed)).collect();
+            let fields = fields.iter().zip(&columns).map(|(f, c)| field(f, c));
+            Arc::new(StructArray::new(
+                fields.collect(),
+                columns,
+                s.nulls().cloned(),
+            ))
+        }
+        DataType::Map(f, sorted) => {
+            let map = array.as_map();
+            let entries = to_views(&(Arc::new(map.entries().clone()) as ArrayRef), reversed);
+            let f = field(f, &entries);
+            let entries = entries.as_struct().clone();
+            let offsets = map.offsets().clone();
+            Arc::new(MapArray::new(
+                f,
+                offsets,
+                entries,
+                map.nulls().cloned(),
+                *sorted,
+            ))
+        }
+        _ => array.clone(),
+    }
 }
 
 /// `codec` at a higher level than its default, the `pick`th of a few.
