@@ -49,7 +49,9 @@
 //! same without dictionary encoding, 150.7 MiB): now written in parts.
 //! Below a list too: `skew_list`, a `List<Utf8>` of 512 rows of one
 //! one-byte string then 512 of one distinct 40 KB string (77.5 MiB of heap
-//! at 32 MiB, at eeb3011): now written in parts.
+//! at 32 MiB, at eeb3011): now written in parts. So is `dict_list`,
+//! `dict_batch`'s keys in rows of four below a list, which eeb3011
+//! refused (`PageTooLong`) as one batch.
 
 use std::sync::Arc;
 
@@ -69,7 +71,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 14] = [
+const CASES: [(&str, usize, Expect); 15] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -84,6 +86,7 @@ const CASES: [(&str, usize, Expect); 14] = [
     ("skew_list", 32, Expect::Written),
     ("list_view_row", 32, Expect::PageTooLong),
     ("list_view_rows", 32, Expect::Written),
+    ("dict_list", 32, Expect::Written),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -226,6 +229,13 @@ fn batches(case: &str) -> Vec<RecordBatch> {
         }
         "list_view_row" => vec![list_view(lists(4, 250, 40_000))],
         "list_view_rows" => vec![list_view(lists(16, 50, 40_000))],
+        "dict_list" => {
+            let keys = dictionaries(1, 2048, 20_000, 8192).column(0).clone();
+            let item = Arc::new(Field::new("item", keys.data_type().clone(), true));
+            let offsets = arrow_buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(4, 2048));
+            let list: ArrayRef = Arc::new(ListArray::new(item, offsets, keys, None));
+            vec![RecordBatch::try_from_iter([("l", list)]).unwrap()]
+        }
         "dict_of_lists" => {
             let list = lists(2, 5, 40_000).column(0).clone();
             let keys = Int32Array::from_iter_values((0..64).map(|i| i % 2));
