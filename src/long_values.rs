@@ -15,13 +15,10 @@ use arrow_array::types::{
     ArrowPrimitiveType, Int16Type, Int32Type, Int64Type, Int8Type, RunEndIndexType, UInt16Type,
     UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow_array::{
-    Array, ArrayRef, GenericListArray, GenericListViewArray, OffsetSizeTrait, RecordBatch, RunArray,
-};
-use arrow_buffer::OffsetBuffer;
+use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch, RunArray};
 use arrow_schema::DataType;
 
-use crate::page_rows::{Keyed, PageLoad, PageValues, RowStarts, MAX_BLOCKS};
+use crate::page_rows::{views_in_order, Keyed, PageLoad, PageValues, RowStarts, MAX_BLOCKS};
 
 /// What one look at a batch's leaves finds.
 pub(crate) struct Scan {
@@ -171,16 +168,14 @@ fn row_most(batch: &RecordBatch, bytes: Option<&[usize]>) -> Vec<Option<usize>> 
         }
     };
     let mut longest = vec![None; count];
-    // In slices of `MAX_BLOCKS` rows, whose blocks are single rows: exact
-    // below a second list too, and the walk's vectors no larger than that.
-    let rows = batch.num_rows();
-    for start in (0..rows).step_by(MAX_BLOCKS) {
-        let part = batch.slice(start, MAX_BLOCKS.min(rows - start));
+    // The most of each leaf's rows in `part`, its leaves numbered from
+    // `first`.
+    let mut most_of = |part: &RecordBatch, watch: &[Option<PageValues>], first: usize| {
         let mut walk = Walk {
             row_bytes: bytes.is_some(),
             ..Walk::default()
         };
-        walk.walk(&part, usize::MAX, &[], &watch);
+        walk.walk(part, usize::MAX, &[], watch);
         let found: Vec<(usize, usize)> = match bytes {
             None => walk
                 .loads
@@ -190,12 +185,50 @@ fn row_most(batch: &RecordBatch, bytes: Option<&[usize]>) -> Vec<Option<usize>> 
             Some(_) => walk.rows_found,
         };
         for (leaf, most) in found {
-            if let Some(row) = longest.get_mut(leaf) {
+            if let Some(row) = longest.get_mut(first + leaf) {
                 *row = Some(row.unwrap_or(0).max(most));
             }
         }
+    };
+    // In slices of `MAX_BLOCKS` rows, whose blocks are single rows: exact
+    // below a second list too, and the walk's vectors no larger than that.
+    let rows = batch.num_rows();
+    for start in (0..rows).step_by(MAX_BLOCKS) {
+        most_of(&batch.slice(start, MAX_BLOCKS.min(rows - start)), &watch, 0);
+    }
+    // A column of list views out of order, whose rows the walk does not
+    // know: its rows' bytes one row at a time (one view is in order,
+    // [`views_in_order`]). Their levels are taken as one row's, as before.
+    if bytes.is_none() || !batch.columns().iter().any(views_out_of_order) {
+        return longest;
+    }
+    let mut first = 0;
+    for (i, column) in batch.columns().iter().enumerate() {
+        let Ok(one) = batch.project(&[i]) else {
+            continue;
+        };
+        let leaves = Walk::over(&one.slice(0, 0), usize::MAX, &[], &[]).leaf;
+        if views_out_of_order(column) {
+            let watch = watch.get(first..first + leaves).unwrap_or(&[]);
+            for row in 0..rows {
+                most_of(&one.slice(row, 1), watch, first);
+            }
+        }
+        first += leaves;
     }
     longest
+}
+
+/// Whether `array`, or a struct's field of it (not below a list), is a list
+/// view whose views are out of order ([`views_in_order`]).
+fn views_out_of_order(array: &ArrayRef) -> bool {
+    match array.data_type() {
+        DataType::ListView(_) | DataType::LargeListView(_) => !views_in_order(array),
+        DataType::Struct(_) => array
+            .as_struct_opt()
+            .is_some_and(|s| s.columns().iter().any(views_out_of_order)),
+        _ => false,
+    }
 }
 
 /// Each leaf holding a value longer than `threshold`, and its longest.
@@ -218,6 +251,9 @@ struct Walk<'a> {
     /// Below a list, and the level slots the lists above add.
     repeated: bool,
     extra_slots: usize,
+    /// Levels above the leaf that hold no slot of it: empty or null
+    /// lists, null structs ([`budget_window`]).
+    gaps: usize,
     /// The column being walked: its leaves' levels, and the largest copy
     /// of one leaf's values.
     levels: usize,
@@ -305,23 +341,19 @@ impl<'a> Walk<'a> {
     fn array(&mut self, array: &ArrayRef) {
         match array.data_type() {
             DataType::Struct(_) => {
-                let saved = self.nulls_above;
+                let saved = (self.nulls_above, self.gaps);
                 self.nulls_above |= array.null_count() > 0;
+                self.gaps = self.gaps.saturating_add(array.null_count());
                 for child in array.as_struct_opt().map_or(&[][..], |s| s.columns()) {
                     self.array(child);
                 }
-                self.nulls_above = saved;
+                (self.nulls_above, self.gaps) = saved;
             }
-            // A list view whose views follow one another is that list:
-            // its rows are known (a review's finding: 20 MB rows of one
-            // were not counted, 57.8 MiB of heap at 32 MiB).
-            DataType::ListView(_) | DataType::LargeListView(_) => match views_as_list(array) {
-                Some(list) => self.array(&list),
-                None => self.list(array, list_child(array)),
-            },
-            DataType::List(_) | DataType::LargeList(_) | DataType::Map(_, _) => {
-                self.list(array, list_child(array))
-            }
+            DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::Map(_, _) => self.list(array, list_child(array)),
             // Slicing a fixed-size list slices its child; below a list,
             // parquet takes the list's whole child, and its whole child.
             DataType::FixedSizeList(_, size) => {
@@ -378,7 +410,8 @@ impl<'a> Walk<'a> {
                 if let (true, Some(_), Some(starts)) = (self.row_bytes, page, &self.starts) {
                     // A row's own values (below a dictionary of lists, an
                     // entry is the row each of its keys takes); none where
-                    // rows are not known (a list view).
+                    // rows are not known (list views out of order:
+                    // [`row_most`] looks at them a row at a time).
                     let row = written_lengths(array).and_then(|len| {
                         starts.most_between(|from, to| {
                             (from..to.min(array.len()))
@@ -424,6 +457,7 @@ impl<'a> Walk<'a> {
             return 0;
         }
         let room = self.threshold.saturating_sub(mini.page_limit);
+        let gaps = self.gaps.saturating_mul(self.scale);
         // A chunk parquet cuts in mini-batches: the write batch size, or
         // the page row limit where the leaf's levels are uniform (taken so
         // without nulls, nullable or not).
@@ -439,7 +473,7 @@ impl<'a> Walk<'a> {
             // of 20 KB, took 115.5 MiB of heap at 32 MiB).
             let window = match total(array) <= room {
                 true => 0,
-                false => budget_window(array, values, mini.page_limit),
+                false => budget_window(array, values, mini.page_limit, gaps),
             };
             return match window > room {
                 true => mini.page_limit.saturating_add(window),
@@ -465,7 +499,7 @@ impl<'a> Walk<'a> {
             // list: a mini-batch of whole rows within the budget is the
             // page a plan's pages reach already.
             _ if total(array) > room => {
-                let window = budget_window(array, values, mini.page_limit);
+                let window = budget_window(array, values, mini.page_limit, gaps);
                 if window > room {
                     window
                 } else {
@@ -545,23 +579,66 @@ impl<'a> Walk<'a> {
     /// whole length ([`Walk::whole`]).
     fn list(&mut self, parent: &ArrayRef, values: Option<(ArrayRef, usize)>) {
         let (values, whole) = values.unzip();
-        let saved = (self.repeated, self.extra_slots, self.starts.take());
+        let saved = (
+            self.repeated,
+            self.extra_slots,
+            self.starts.take(),
+            self.gaps,
+        );
         let saved_whole = std::mem::replace(&mut self.whole, whole);
         self.repeated = true;
         self.extra_slots = self.extra_slots.saturating_add(parent.len());
+        self.gaps = self.gaps.saturating_add(empty_or_null(parent));
         if let Some(page_rows) = self.page_rows {
             let starts = match &saved.2 {
                 Some(starts) => starts.clone(),
                 None => RowStarts::new(parent.len(), page_rows),
             };
+            // A list view whose views follow one another has a list's rows
+            // (a review's finding: 20 MB rows of one were not counted,
+            // 57.8 MiB of heap at 32 MiB); one out of order is not known.
             self.starts = Some(match parent.data_type() {
-                DataType::ListView(_) | DataType::LargeListView(_) => starts.unknown(),
+                DataType::ListView(_) | DataType::LargeListView(_) if !views_in_order(parent) => {
+                    starts.unknown()
+                }
                 _ => starts.through_list(parent),
             });
         }
         self.values(values);
-        (self.repeated, self.extra_slots, self.starts) = saved;
+        (self.repeated, self.extra_slots, self.starts, self.gaps) = saved;
         self.whole = saved_whole;
+    }
+}
+
+/// The entries of a list (list view, map, fixed-size list) `parent` that
+/// are null or empty: a level each with no value below.
+fn empty_or_null(parent: &ArrayRef) -> usize {
+    fn count<O: OffsetSizeTrait>(parent: &ArrayRef, len: impl Fn(usize) -> O) -> usize {
+        (0..parent.len())
+            .filter(|&i| parent.is_null(i) || len(i).as_usize() == 0)
+            .count()
+    }
+    match parent.data_type() {
+        DataType::List(_) => parent.as_list_opt::<i32>().map_or(0, |a| {
+            let o = a.value_offsets();
+            count(parent, |i| o[i + 1] - o[i])
+        }),
+        DataType::LargeList(_) => parent.as_list_opt::<i64>().map_or(0, |a| {
+            let o = a.value_offsets();
+            count(parent, |i| o[i + 1] - o[i])
+        }),
+        DataType::Map(_, _) => parent.as_map_opt().map_or(0, |a| {
+            let o = a.value_offsets();
+            count(parent, |i| o[i + 1] - o[i])
+        }),
+        DataType::ListView(_) => parent
+            .as_list_view_opt::<i32>()
+            .map_or(0, |a| count(parent, |i| a.value_sizes()[i])),
+        DataType::LargeListView(_) => parent
+            .as_list_view_opt::<i64>()
+            .map_or(0, |a| count(parent, |i| a.value_sizes()[i])),
+        DataType::FixedSizeList(_, 0) => parent.len(),
+        _ => parent.null_count(),
     }
 }
 
@@ -636,38 +713,6 @@ fn used_views<O: OffsetSizeTrait>(values: &ArrayRef, offsets: &[O], sizes: &[O])
     match spans.reduce(|(a, b), (c, d)| (a.min(c), b.max(d))) {
         Some((start, end)) => values.slice(start, end - start),
         None => values.slice(0, 0),
-    }
-}
-
-/// The list a list view `array` is where each row's view starts where the
-/// one before ends (as a list's rows do; views of nothing may start
-/// anywhere): what parquet writes of it is that list's. `None` otherwise.
-fn views_as_list(array: &ArrayRef) -> Option<ArrayRef> {
-    fn in_order<O: OffsetSizeTrait>(view: &GenericListViewArray<O>) -> Option<ArrayRef> {
-        let (offsets, sizes) = (view.value_offsets(), view.value_sizes());
-        let first = offsets.iter().zip(sizes).find(|(_, s)| s.as_usize() > 0);
-        let mut end = first.map_or(O::usize_as(0), |(offset, _)| *offset);
-        let mut starts = Vec::with_capacity(offsets.len() + 1);
-        starts.push(end);
-        for (&offset, &size) in offsets.iter().zip(sizes) {
-            if size.as_usize() > 0 && offset != end {
-                return None;
-            }
-            end = end.checked_add(&size)?;
-            starts.push(end);
-        }
-        let (DataType::ListView(field) | DataType::LargeListView(field)) = view.data_type() else {
-            return None;
-        };
-        let offsets = OffsetBuffer::new(starts.into());
-        let (values, nulls) = (view.values().clone(), view.nulls().cloned());
-        let list = GenericListArray::<O>::try_new(field.clone(), offsets, values, nulls).ok()?;
-        Some(std::sync::Arc::new(list))
-    }
-    match array.data_type() {
-        DataType::ListView(_) => in_order(array.as_list_view_opt::<i32>()?),
-        DataType::LargeListView(_) => in_order(array.as_list_view_opt::<i64>()?),
-        _ => None,
     }
 }
 
@@ -846,36 +891,68 @@ fn sum_of(count: usize, len: &dyn Fn(usize) -> usize) -> usize {
 }
 
 /// The most bytes a mini-batch of a byte array `array` may take, in
-/// chunks of `chunk` values cut by parquet's byte budget of `budget`: the
-/// budget sizes a chunk's mini-batches once, from its first values, so
-/// each may hold as many values as the most that fit the budget anywhere
-/// (the chunks' starts are not known here), up to the chunk.
+/// chunks of `chunk` levels cut by parquet's byte budget of `budget`, where
+/// `gaps` of the leaf's levels above it hold no slot of it (empty or null
+/// lists, null structs). The budget counts a chunk's first values once,
+/// `v` of them, and cuts the chunk in `ceil(v * chunk / values)` levels
+/// (its values, not its nulls or gaps: a chunk of a few long values and
+/// many empty lists takes them all at once, a review's finding). So a
+/// mini-batch holds at most `min(values, ceil(v * chunk / values))`
+/// values: no more than `sqrt(v * chunk) + 1`, nor than `v * chunk /
+/// (chunk - gaps)` where at most `gaps` of a chunk's levels are no value.
+/// `v` is taken as the most consecutive values that fit the budget
+/// anywhere (the chunks' starts are not known here).
 /// Only variable-length byte arrays: parquet cuts fixed-length ones by
 /// their width.
-fn budget_window(array: &ArrayRef, chunk: usize, budget: usize) -> usize {
+fn budget_window(array: &ArrayRef, chunk: usize, budget: usize, gaps: usize) -> usize {
     if Offsets::of(array).is_none() && views(array).is_none() {
         return 0;
     }
     let Some(len) = written_lengths(array) else {
         return 0;
     };
-    let n = array.len();
-    // The most consecutive values within the budget (two pointers).
-    let (mut most, mut end, mut sum) = (0, 0, 0usize);
-    for start in 0..n {
-        if end < start {
-            (end, sum) = (start, 0);
+    let nulls = array.logical_nulls();
+    let valid = |i: &usize| nulls.as_ref().is_none_or(|n| n.is_valid(*i));
+    // The lengths of the values parquet writes, nulls skipped.
+    let values = || (0..array.len()).filter(valid).map(&len);
+    let chunk = chunk.max(1);
+    let gaps = gaps.saturating_add(nulls.as_ref().map_or(0, |n| n.null_count()));
+    let v = most_within(values(), budget).clamp(1, chunk);
+    let spread = v.saturating_mul(chunk);
+    let each = spread
+        .div_ceil(chunk - gaps.min(chunk - 1))
+        .min(spread.isqrt() + 1)
+        .min(chunk);
+    most_of_any(values(), each)
+}
+
+/// The most consecutive `lengths` whose sum is within `budget` (two
+/// iterators, the second trailing).
+fn most_within<I: Iterator<Item = usize> + Clone>(lengths: I, budget: usize) -> usize {
+    let mut tail = lengths.clone();
+    let (mut most, mut count, mut sum) = (0, 0, 0usize);
+    for len in lengths {
+        (sum, count) = (sum.saturating_add(len), count + 1);
+        while sum > budget && count > 0 {
+            (sum, count) = (sum - tail.next().unwrap_or(0), count - 1);
         }
-        while end < n && sum.saturating_add(len(end)) <= budget {
-            sum += len(end);
-            end += 1;
-        }
-        most = most.max(end - start);
-        if end > start {
-            sum -= len(start);
-        }
+        most = most.max(count);
     }
-    most_in_window(n, most.clamp(1, chunk.max(1)), &len)
+    most
+}
+
+/// The most any `window` consecutive `lengths` sum to.
+fn most_of_any<I: Iterator<Item = usize> + Clone>(lengths: I, window: usize) -> usize {
+    let mut tail = lengths.clone();
+    let (mut most, mut count, mut sum) = (0, 0, 0usize);
+    for len in lengths {
+        (sum, count) = (sum.saturating_add(len), count + 1);
+        if count > window.max(1) {
+            (sum, count) = (sum.saturating_sub(tail.next().unwrap_or(0)), count - 1);
+        }
+        most = most.max(sum);
+    }
+    most
 }
 
 /// The most `len` gives any `window` consecutive indices below `count`
@@ -1431,27 +1508,40 @@ mod tests {
         assert!(cost[1] >= 8 * cost[0], "{cost:?}");
     }
 
-    /// A list view whose views follow one another (views of nothing
-    /// anywhere) is read as its list; one whose views do not is not.
+    /// A list view whose views follow one another has its list's rows:
+    /// the same longest rows, in levels and in bytes; one whose views do
+    /// not is looked at a row at a time for its bytes.
     #[test]
-    fn list_views_in_order_are_their_lists() {
+    fn list_views_in_order_have_their_lists_rows() {
         let values: ArrayRef = Arc::new(StringArray::from(vec!["a", "bb", "ccc", "dddd"]));
         let item = Arc::new(Field::new("item", DataType::Utf8, true));
-        let view = |offsets: Vec<i32>, sizes: Vec<i32>| -> ArrayRef {
-            let (offsets, sizes) = (offsets.into(), sizes.into());
-            Arc::new(arrow_array::ListViewArray::new(
+        let batch = |array: ArrayRef| RecordBatch::try_from_iter([("l", array)]).expect("batch");
+        let view = |offsets: Vec<i32>, sizes: Vec<i32>| {
+            batch(Arc::new(arrow_array::ListViewArray::new(
                 item.clone(),
-                offsets,
-                sizes,
+                offsets.into(),
+                sizes.into(),
                 values.clone(),
                 None,
-            ))
+            )))
         };
-        let list = views_as_list(&view(vec![1, 4, 2], vec![1, 0, 2])).expect("in order");
-        let list = list.as_list::<i32>();
-        assert_eq!(list.value_offsets(), &[1, 2, 2, 4]);
-        assert_eq!(list.value(2).as_string::<i32>().value(1), "dddd");
-        assert!(views_as_list(&view(vec![2, 0], vec![2, 2])).is_none());
-        assert!(views_as_list(&view(vec![0, 0], vec![2, 2])).is_none());
+        let offsets = arrow_buffer::OffsetBuffer::new(vec![0, 1, 1, 4].into());
+        let list = batch(Arc::new(arrow_array::ListArray::new(
+            item.clone(),
+            offsets,
+            values.clone(),
+            None,
+        )));
+        let in_order = view(vec![0, 1, 1], vec![1, 0, 3]);
+        assert!(views_in_order(in_order.column(0)));
+        assert_eq!(longest_rows(&in_order), longest_rows(&list));
+        assert_eq!(longest_rows(&list), vec![Some(3)]);
+        assert_eq!(longest_row_bytes(&in_order, &[0]), vec![Some(9)]);
+        // Reversed: the rows' bytes one row at a time.
+        let reversed = view(vec![1, 1, 0], vec![3, 0, 1]);
+        assert!(!views_in_order(reversed.column(0)));
+        assert_eq!(longest_row_bytes(&reversed, &[0]), vec![Some(9)]);
+        // Apart (a gap between two views): not in order.
+        assert!(!views_in_order(view(vec![0, 2], vec![1, 2]).column(0)));
     }
 }

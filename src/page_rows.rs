@@ -412,8 +412,9 @@ impl RowStarts {
     }
 
     fn through_offsets(&self, parent: &ArrayRef) -> Self {
-        fn offsets<O: OffsetSizeTrait>(starts: &RowStarts, o: &[O]) -> RowStarts {
-            let first = o.first().map_or(0, |f| f.as_usize());
+        // `n` lists, list `i` from `start(i)` to `start(i + 1)`.
+        fn starting(starts: &RowStarts, n: usize, start: impl Fn(usize) -> usize) -> RowStarts {
+            let first = start(0);
             starts.mapped(|at| {
                 // The lists of none before each row start, in one pass (the
                 // starts only grow).
@@ -421,14 +422,29 @@ impl RowStarts {
                 let mut list = 0;
                 at.iter()
                     .map(|&row| {
-                        while list < row && list + 1 < o.len() {
-                            empty += usize::from(o[list + 1] == o[list]);
+                        while list < row && list < n {
+                            empty += usize::from(start(list + 1) == start(list));
                             list += 1;
                         }
-                        let value = o.get(row).map_or(0, |v| v.as_usize() - first);
+                        let value = match row <= n {
+                            true => start(row) - first,
+                            false => 0,
+                        };
                         (value, empty)
                     })
                     .collect()
+            })
+        }
+        fn offsets<O: OffsetSizeTrait>(starts: &RowStarts, o: &[O]) -> RowStarts {
+            starting(starts, o.len().saturating_sub(1), |i| o[i].as_usize())
+        }
+        // Views in order ([`views_in_order`]): each starts where the one
+        // before ends.
+        fn views<O: OffsetSizeTrait>(starts: &RowStarts, o: &[O], sizes: &[O]) -> RowStarts {
+            let n = o.len();
+            starting(starts, n, |i| match i < n {
+                true => o[i].as_usize(),
+                false => o[n - 1].as_usize() + sizes[n - 1].as_usize(),
             })
         }
         match parent.data_type() {
@@ -441,6 +457,18 @@ impl RowStarts {
             DataType::Map(_, _) => parent
                 .as_map_opt()
                 .map_or_else(|| self.unknown(), |a| offsets(self, a.value_offsets())),
+            DataType::ListView(_) if views_in_order(parent) => {
+                parent.as_list_view_opt::<i32>().map_or_else(
+                    || self.unknown(),
+                    |a| views(self, a.value_offsets(), a.value_sizes()),
+                )
+            }
+            DataType::LargeListView(_) if views_in_order(parent) => {
+                parent.as_list_view_opt::<i64>().map_or_else(
+                    || self.unknown(),
+                    |a| views(self, a.value_offsets(), a.value_sizes()),
+                )
+            }
             DataType::FixedSizeList(_, size) => {
                 let size = usize::try_from(*size).unwrap_or(0);
                 // A list of none is a slot of its own.
@@ -604,7 +632,48 @@ fn longest_list(parent: &ArrayRef) -> Option<usize> {
         DataType::LargeList(_) => Some(longest(parent.as_list_opt::<i64>()?.value_offsets())),
         DataType::Map(_, _) => Some(longest(parent.as_map_opt()?.value_offsets())),
         DataType::FixedSizeList(_, size) => Some(usize::try_from(*size).ok()?.max(1)),
+        DataType::ListView(_) if views_in_order(parent) => {
+            let sizes = parent.as_list_view_opt::<i32>()?.value_sizes();
+            Some(
+                sizes
+                    .iter()
+                    .map(|&s| usize::try_from(s).unwrap_or(0).max(1))
+                    .max()
+                    .unwrap_or(1),
+            )
+        }
+        DataType::LargeListView(_) if views_in_order(parent) => {
+            let sizes = parent.as_list_view_opt::<i64>()?.value_sizes();
+            Some(
+                sizes
+                    .iter()
+                    .map(|&s| usize::try_from(s).unwrap_or(0).max(1))
+                    .max()
+                    .unwrap_or(1),
+            )
+        }
         _ => None,
+    }
+}
+
+/// Whether list view `array`'s views follow one another, each starting
+/// where the one before ends (as a list's rows do, empty views too): its
+/// rows are then known as a list's. Views out of order, apart or shared
+/// are not (nor are other arrays).
+pub(crate) fn views_in_order(array: &ArrayRef) -> bool {
+    fn in_order<O: OffsetSizeTrait>(o: &[O], sizes: &[O]) -> bool {
+        o.windows(2)
+            .zip(sizes)
+            .all(|(w, size)| w[0].as_usize() + size.as_usize() == w[1].as_usize())
+    }
+    match array.data_type() {
+        DataType::ListView(_) => array
+            .as_list_view_opt::<i32>()
+            .is_some_and(|a| in_order(a.value_offsets(), a.value_sizes())),
+        DataType::LargeListView(_) => array
+            .as_list_view_opt::<i64>()
+            .is_some_and(|a| in_order(a.value_offsets(), a.value_sizes())),
+        _ => false,
     }
 }
 

@@ -52,6 +52,16 @@
 //! at 32 MiB, at eeb3011): now written in parts. So is `dict_list`,
 //! `dict_batch`'s keys in rows of four below a list, which eeb3011
 //! refused (`PageTooLong`) as one batch.
+//!
+//! A review of 8cf0c1a found three more: `empty_lists`, 64 rows of one
+//! 256 KB string then 960 empty lists: parquet scales a chunk's budget by
+//! its levels over its values, and empty lists are levels without values,
+//! so one mini-batch took all 64 (64.5 MiB of heap at 32 MiB, at eeb3011
+//! and 8cf0c1a); `list_view_reversed`, `list_row`'s views out of order,
+//! whose rows the scan did not know (38.5 MiB at 32 MiB, at both); and
+//! `view_rows_many`, 2,000,000 rows
+//! of a `LargeListView`, whose offsets 8cf0c1a copied to read it as a list
+//! (15.3 MiB of heap at 12 MiB).
 
 use std::sync::Arc;
 
@@ -71,7 +81,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 15] = [
+const CASES: [(&str, usize, Expect); 18] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -87,6 +97,9 @@ const CASES: [(&str, usize, Expect); 15] = [
     ("list_view_row", 32, Expect::PageTooLong),
     ("list_view_rows", 32, Expect::Written),
     ("dict_list", 32, Expect::Written),
+    ("empty_lists", 32, Expect::Written),
+    ("list_view_reversed", 32, Expect::PageTooLong),
+    ("view_rows_many", 12, Expect::Written),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -135,7 +148,9 @@ fn long_pages_child() {
     let props = WriterProperties::builder().set_compression(Compression::LZ4_RAW);
     let props = match case.as_str() {
         "dict_plain" | "list_row" | "list_rows" | "skew_plain" | "list_view_row"
-        | "list_view_rows" => props.set_dictionary_enabled(false),
+        | "list_view_rows" | "list_view_reversed" | "empty_lists" => {
+            props.set_dictionary_enabled(false)
+        }
         "long_index" => props
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(1))
@@ -181,15 +196,21 @@ fn lists(rows: usize, per: usize, len: usize) -> RecordBatch {
 }
 
 /// The `ListView` of `batch`'s one `List` column: the same rows, each
-/// view where its list's offsets put it.
-fn list_view(batch: RecordBatch) -> RecordBatch {
+/// view where its list's offsets put it; `reversed`, in the other order
+/// (views out of order).
+fn list_view(batch: RecordBatch, reversed: bool) -> RecordBatch {
     let list = batch.column(0).as_list::<i32>();
     let offsets = list.value_offsets();
-    let sizes = offsets.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
+    let mut sizes = offsets.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
+    let mut starts = offsets[..offsets.len() - 1].to_vec();
+    if reversed {
+        sizes.reverse();
+        starts.reverse();
+    }
     let item = Arc::new(Field::new("item", DataType::Utf8, true));
     let view: ArrayRef = Arc::new(arrow_array::ListViewArray::new(
         item,
-        offsets[..offsets.len() - 1].to_vec().into(),
+        starts.into(),
         sizes.into(),
         list.values().clone(),
         None,
@@ -227,8 +248,30 @@ fn batches(case: &str) -> Vec<RecordBatch> {
             ));
             vec![RecordBatch::try_from_iter([("l", list)]).unwrap()]
         }
-        "list_view_row" => vec![list_view(lists(4, 250, 40_000))],
-        "list_view_rows" => vec![list_view(lists(16, 50, 40_000))],
+        "list_view_row" => vec![list_view(lists(4, 250, 40_000), false)],
+        "list_view_rows" => vec![list_view(lists(16, 50, 40_000), false)],
+        "list_view_reversed" => vec![list_view(lists(4, 250, 40_000), true)],
+        "empty_lists" => {
+            let child = StringArray::from_iter_values((0..64).map(|i| value(i, 262_144)));
+            let item = Arc::new(Field::new("item", DataType::Utf8, true));
+            let lengths = (0..1024).map(|i| usize::from(i < 64));
+            let offsets = arrow_buffer::OffsetBuffer::from_lengths(lengths);
+            let list: ArrayRef = Arc::new(ListArray::new(item, offsets, Arc::new(child), None));
+            vec![RecordBatch::try_from_iter([("l", list)]).unwrap()]
+        }
+        "view_rows_many" => {
+            let rows = 2_000_000;
+            let child = StringArray::from_iter_values((0..rows).map(|i| value(i, 8)));
+            let item = Arc::new(Field::new("item", DataType::Utf8, true));
+            let view: ArrayRef = Arc::new(arrow_array::LargeListViewArray::new(
+                item,
+                (0..rows as i64).collect::<Vec<_>>().into(),
+                vec![1i64; rows].into(),
+                Arc::new(child),
+                None,
+            ));
+            vec![RecordBatch::try_from_iter([("l", view)]).unwrap()]
+        }
         "dict_list" => {
             let keys = dictionaries(1, 2048, 20_000, 8192).column(0).clone();
             let item = Arc::new(Field::new("item", keys.data_type().clone(), true));
