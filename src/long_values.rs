@@ -251,9 +251,10 @@ struct Walk<'a> {
     /// Below a list, and the level slots the lists above add.
     repeated: bool,
     extra_slots: usize,
-    /// Levels above the leaf that hold no slot of it: empty or null
-    /// lists, null structs ([`budget_window`]).
-    gaps: usize,
+    /// Levels above the leaf that hold no slot of it (empty or null
+    /// lists, null structs): the most in any window of a chunk's levels,
+    /// and of halves of it ([`Gaps`], [`budget_window`]).
+    gaps: Gaps,
     /// The column being walked: its leaves' levels, and the largest copy
     /// of one leaf's values.
     levels: usize,
@@ -341,9 +342,12 @@ impl<'a> Walk<'a> {
     fn array(&mut self, array: &ArrayRef) {
         match array.data_type() {
             DataType::Struct(_) => {
-                let saved = (self.nulls_above, self.gaps);
+                let saved = (self.nulls_above, self.gaps.clone());
                 self.nulls_above |= array.null_count() > 0;
-                self.gaps = self.gaps.saturating_add(array.null_count());
+                if array.null_count() > 0 && byte_arrays_below(array.data_type()) {
+                    let nulls = Gaps::of(array.len(), self.mini.batch, |i| array.is_null(i));
+                    self.gaps = self.gaps.plus(&nulls);
+                }
                 for child in array.as_struct_opt().map_or(&[][..], |s| s.columns()) {
                     self.array(child);
                 }
@@ -457,7 +461,7 @@ impl<'a> Walk<'a> {
             return 0;
         }
         let room = self.threshold.saturating_sub(mini.page_limit);
-        let gaps = self.gaps.saturating_mul(self.scale);
+        let gaps = self.gaps.times(self.scale);
         // A chunk parquet cuts in mini-batches: the write batch size, or
         // the page row limit where the leaf's levels are uniform (taken so
         // without nulls, nullable or not).
@@ -473,7 +477,7 @@ impl<'a> Walk<'a> {
             // of 20 KB, took 115.5 MiB of heap at 32 MiB).
             let window = match total(array) <= room {
                 true => 0,
-                false => budget_window(array, values, mini.page_limit, gaps),
+                false => budget_window(array, values, mini.page_limit, &gaps),
             };
             return match window > room {
                 true => mini.page_limit.saturating_add(window),
@@ -499,7 +503,7 @@ impl<'a> Walk<'a> {
             // list: a mini-batch of whole rows within the budget is the
             // page a plan's pages reach already.
             _ if total(array) > room => {
-                let window = budget_window(array, values, mini.page_limit, gaps);
+                let window = budget_window(array, values, mini.page_limit, &gaps);
                 if window > room {
                     window
                 } else {
@@ -583,12 +587,14 @@ impl<'a> Walk<'a> {
             self.repeated,
             self.extra_slots,
             self.starts.take(),
-            self.gaps,
+            self.gaps.clone(),
         );
         let saved_whole = std::mem::replace(&mut self.whole, whole);
         self.repeated = true;
         self.extra_slots = self.extra_slots.saturating_add(parent.len());
-        self.gaps = self.gaps.saturating_add(empty_or_null(parent));
+        if byte_arrays_below(parent.data_type()) {
+            self.gaps = self.gaps.plus(&empty_or_null(parent, self.mini.batch));
+        }
         if let Some(page_rows) = self.page_rows {
             let starts = match &saved.2 {
                 Some(starts) => starts.clone(),
@@ -611,35 +617,110 @@ impl<'a> Walk<'a> {
 }
 
 /// The entries of a list (list view, map, fixed-size list) `parent` that
-/// are null or empty: a level each with no value below.
-fn empty_or_null(parent: &ArrayRef) -> usize {
-    fn count<O: OffsetSizeTrait>(parent: &ArrayRef, len: impl Fn(usize) -> O) -> usize {
-        (0..parent.len())
-            .filter(|&i| parent.is_null(i) || len(i).as_usize() == 0)
-            .count()
-    }
+/// are null or empty, a level each with no value below: the most among
+/// any `chunk` of them, and halves of it ([`Gaps`]).
+fn empty_or_null(parent: &ArrayRef, chunk: usize) -> Gaps {
+    let count = |empty: &dyn Fn(usize) -> bool| {
+        Gaps::of(parent.len(), chunk, |i| parent.is_null(i) || empty(i))
+    };
     match parent.data_type() {
-        DataType::List(_) => parent.as_list_opt::<i32>().map_or(0, |a| {
+        DataType::List(_) => parent.as_list_opt::<i32>().map_or(Gaps::default(), |a| {
             let o = a.value_offsets();
-            count(parent, |i| o[i + 1] - o[i])
+            count(&|i| o[i + 1] == o[i])
         }),
-        DataType::LargeList(_) => parent.as_list_opt::<i64>().map_or(0, |a| {
+        DataType::LargeList(_) => parent.as_list_opt::<i64>().map_or(Gaps::default(), |a| {
             let o = a.value_offsets();
-            count(parent, |i| o[i + 1] - o[i])
+            count(&|i| o[i + 1] == o[i])
         }),
-        DataType::Map(_, _) => parent.as_map_opt().map_or(0, |a| {
+        DataType::Map(_, _) => parent.as_map_opt().map_or(Gaps::default(), |a| {
             let o = a.value_offsets();
-            count(parent, |i| o[i + 1] - o[i])
+            count(&|i| o[i + 1] == o[i])
         }),
         DataType::ListView(_) => parent
             .as_list_view_opt::<i32>()
-            .map_or(0, |a| count(parent, |i| a.value_sizes()[i])),
+            .map_or(Gaps::default(), |a| count(&|i| a.value_sizes()[i] == 0)),
         DataType::LargeListView(_) => parent
             .as_list_view_opt::<i64>()
-            .map_or(0, |a| count(parent, |i| a.value_sizes()[i])),
-        DataType::FixedSizeList(_, 0) => parent.len(),
-        _ => parent.null_count(),
+            .map_or(Gaps::default(), |a| count(&|i| a.value_sizes()[i] == 0)),
+        DataType::FixedSizeList(_, 0) => Gaps::of(parent.len(), chunk, |_| true),
+        _ => count(&|_| false),
     }
+}
+
+/// Whether a leaf of `data_type` is a variable-length byte array (not of
+/// a dictionary), whose mini-batches [`budget_window`] bounds.
+fn byte_arrays_below(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::Utf8View
+        | DataType::BinaryView => true,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => byte_arrays_below(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| byte_arrays_below(f.data_type())),
+        DataType::Dictionary(_, v) if v.is_nested() => byte_arrays_below(v),
+        DataType::RunEndEncoded(_, v) => byte_arrays_below(v.data_type()),
+        _ => false,
+    }
+}
+
+/// Levels that hold no value, by window: `[k]` the most in any window of
+/// `chunk >> k` levels (down to one), where a chunk of parquet's
+/// between half that and that many levels has at most as many.
+#[derive(Debug, Clone, Default)]
+struct Gaps([usize; GAPS]);
+
+/// Windows of a chunk's levels and its halves: 2^23 levels at most.
+const GAPS: usize = 24;
+
+impl Gaps {
+    /// Of `count` levels, those `hit` holds for, in windows of `chunk`.
+    fn of(count: usize, chunk: usize, hit: impl Fn(usize) -> bool) -> Self {
+        let mut gaps = [0; GAPS];
+        if !(0..count).any(&hit) {
+            return Self(gaps);
+        }
+        let chunk = chunk.max(1);
+        for (k, most) in gaps.iter_mut().enumerate() {
+            let window = (chunk >> k.min(usize::BITS as usize - 1)).max(1);
+            *most = most_hits(count, window, &hit);
+            if window == 1 {
+                break;
+            }
+        }
+        Self(gaps)
+    }
+
+    fn plus(&self, other: &Self) -> Self {
+        Self(std::array::from_fn(|k| {
+            self.0[k].saturating_add(other.0[k])
+        }))
+    }
+
+    fn times(&self, scale: usize) -> Self {
+        Self(self.0.map(|g| g.saturating_mul(scale)))
+    }
+}
+
+/// The most of any `window` consecutive indices below `count` that `hit`
+/// holds for.
+fn most_hits(count: usize, window: usize, hit: impl Fn(usize) -> bool) -> usize {
+    let window = window.max(1);
+    let (mut hits, mut most) = (0usize, 0usize);
+    for i in 0..count {
+        hits += usize::from(hit(i));
+        if i >= window && hit(i - window) {
+            hits -= 1;
+        }
+        most = most.max(hits);
+    }
+    most
 }
 
 /// The part of a list's child its (possibly sliced) offsets use.
@@ -892,19 +973,21 @@ fn sum_of(count: usize, len: &dyn Fn(usize) -> usize) -> usize {
 
 /// The most bytes a mini-batch of a byte array `array` may take, in
 /// chunks of `chunk` levels cut by parquet's byte budget of `budget`, where
-/// `gaps` of the leaf's levels above it hold no slot of it (empty or null
-/// lists, null structs). The budget counts a chunk's first values once,
-/// `v` of them, and cuts the chunk in `ceil(v * chunk / values)` levels
+/// `gaps` levels above it hold no slot of it (empty or null lists, null
+/// structs). The budget counts the values that fit it from a chunk's first
+/// value, `v`, and cuts the chunk in `ceil(v * levels / values)` levels
 /// (its values, not its nulls or gaps: a chunk of a few long values and
 /// many empty lists takes them all at once, a review's finding). So a
-/// mini-batch holds at most `min(values, ceil(v * chunk / values))`
-/// values: no more than `sqrt(v * chunk) + 1`, nor than `v * chunk /
-/// (chunk - gaps)` where at most `gaps` of a chunk's levels are no value.
-/// `v` is taken as the most consecutive values that fit the budget
-/// anywhere (the chunks' starts are not known here).
+/// chunk of between `lo` and `hi` levels, at most `g` of them no value
+/// (the most in any `hi` levels), has mini-batches of at most
+/// `min(hi, ceil(v * lo / (lo - g)))` values; shorter chunks (a write's
+/// last) too, halving `hi` down to one. And none more than
+/// `sqrt(v * chunk) + 1` (a chunk of `x` values takes `min(x, v * chunk /
+/// x)` at most). `v` is taken as the most consecutive values that fit the
+/// budget anywhere (the chunks' starts are not known here).
 /// Only variable-length byte arrays: parquet cuts fixed-length ones by
 /// their width.
-fn budget_window(array: &ArrayRef, chunk: usize, budget: usize, gaps: usize) -> usize {
+fn budget_window(array: &ArrayRef, chunk: usize, budget: usize, gaps: &Gaps) -> usize {
     if Offsets::of(array).is_none() && views(array).is_none() {
         return 0;
     }
@@ -916,13 +999,27 @@ fn budget_window(array: &ArrayRef, chunk: usize, budget: usize, gaps: usize) -> 
     // The lengths of the values parquet writes, nulls skipped.
     let values = || (0..array.len()).filter(valid).map(&len);
     let chunk = chunk.max(1);
-    let gaps = gaps.saturating_add(nulls.as_ref().map_or(0, |n| n.null_count()));
+    let gaps = match &nulls {
+        Some(n) => gaps.plus(&Gaps::of(array.len(), chunk, |i| n.is_null(i))),
+        None => gaps.clone(),
+    };
     let v = most_within(values(), budget).clamp(1, chunk);
-    let spread = v.saturating_mul(chunk);
-    let each = spread
-        .div_ceil(chunk - gaps.min(chunk - 1))
-        .min(spread.isqrt() + 1)
-        .min(chunk);
+    let mut each = 0;
+    for (k, &g) in gaps.0.iter().enumerate() {
+        let hi = chunk >> k.min(usize::BITS as usize - 1);
+        if hi == 0 {
+            break;
+        }
+        let lo = hi / 2 + 1;
+        // The level windows round up: one more.
+        let most = match g {
+            0 => v,
+            g if g < lo => v.saturating_mul(lo).div_ceil(lo - g) + 1,
+            _ => hi,
+        };
+        each = each.max(most.min(hi));
+    }
+    let each = each.min(v.saturating_mul(chunk).isqrt() + 1).min(chunk);
     most_of_any(values(), each)
 }
 
@@ -1543,5 +1640,13 @@ mod tests {
         assert_eq!(longest_row_bytes(&reversed, &[0]), vec![Some(9)]);
         // Apart (a gap between two views): not in order.
         assert!(!views_in_order(view(vec![0, 2], vec![1, 2]).column(0)));
+        // Views of none, below a list of empty rows (a sweep's finding:
+        // the end of no view was looked up).
+        let none = view(vec![], vec![]).column(0).clone();
+        assert!(views_in_order(&none));
+        let field = Arc::new(Field::new("item", none.data_type().clone(), true));
+        let offsets = arrow_buffer::OffsetBuffer::new(vec![0, 0, 0].into());
+        let outer = arrow_array::ListArray::new(field, offsets, none, None);
+        assert_eq!(longest_rows(&batch(Arc::new(outer))), vec![Some(1)]);
     }
 }

@@ -441,11 +441,9 @@ impl RowStarts {
         // Views in order ([`views_in_order`]): each starts where the one
         // before ends.
         fn views<O: OffsetSizeTrait>(starts: &RowStarts, o: &[O], sizes: &[O]) -> RowStarts {
-            let n = o.len();
-            starting(starts, n, |i| match i < n {
-                true => o[i].as_usize(),
-                false => o[n - 1].as_usize() + sizes[n - 1].as_usize(),
-            })
+            let end = o.last().zip(sizes.last());
+            let end = end.map_or(0, |(o, size)| o.as_usize() + size.as_usize());
+            starting(starts, o.len(), |i| o.get(i).map_or(end, |o| o.as_usize()))
         }
         match parent.data_type() {
             DataType::List(_) => parent
