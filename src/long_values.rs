@@ -251,10 +251,9 @@ struct Walk<'a> {
     /// Below a list, and the level slots the lists above add.
     repeated: bool,
     extra_slots: usize,
-    /// Levels above the leaf that hold no slot of it (empty or null
-    /// lists, null structs): the most in any window of a chunk's levels,
-    /// and of halves of it ([`Gaps`], [`budget_window`]).
-    gaps: Gaps,
+    /// The lists above the leaf, outermost first: their empty or null
+    /// entries are levels of the leaf without a slot ([`budget_window`]).
+    lists_above: Vec<ArrayRef>,
     /// The column being walked: its leaves' levels, and the largest copy
     /// of one leaf's values.
     levels: usize,
@@ -342,16 +341,12 @@ impl<'a> Walk<'a> {
     fn array(&mut self, array: &ArrayRef) {
         match array.data_type() {
             DataType::Struct(_) => {
-                let saved = (self.nulls_above, self.gaps.clone());
+                let saved = self.nulls_above;
                 self.nulls_above |= array.null_count() > 0;
-                if array.null_count() > 0 && byte_arrays_below(array.data_type()) {
-                    let nulls = Gaps::of(array.len(), self.mini.batch, |i| array.is_null(i));
-                    self.gaps = self.gaps.plus(&nulls);
-                }
                 for child in array.as_struct_opt().map_or(&[][..], |s| s.columns()) {
                     self.array(child);
                 }
-                (self.nulls_above, self.gaps) = saved;
+                self.nulls_above = saved;
             }
             DataType::List(_)
             | DataType::LargeList(_)
@@ -461,7 +456,7 @@ impl<'a> Walk<'a> {
             return 0;
         }
         let room = self.threshold.saturating_sub(mini.page_limit);
-        let gaps = self.gaps.times(self.scale);
+        let above = &self.lists_above;
         // A chunk parquet cuts in mini-batches: the write batch size, or
         // the page row limit where the leaf's levels are uniform (taken so
         // without nulls, nullable or not).
@@ -477,7 +472,7 @@ impl<'a> Walk<'a> {
             // of 20 KB, took 115.5 MiB of heap at 32 MiB).
             let window = match total(array) <= room {
                 true => 0,
-                false => budget_window(array, values, mini.page_limit, &gaps),
+                false => budget_window(array, values, mini.page_limit, &[]),
             };
             return match window > room {
                 true => mini.page_limit.saturating_add(window),
@@ -502,8 +497,10 @@ impl<'a> Walk<'a> {
             // at 32 MiB). Counted where it passes the room, as beside a
             // list: a mini-batch of whole rows within the budget is the
             // page a plan's pages reach already.
-            _ if total(array) > room => {
-                let window = budget_window(array, values, mini.page_limit, &gaps);
+            // (Views out of order may write the child's values more than
+            // once: its total is no bound.)
+            _ if total(array) > room || above.iter().any(views_out_of_order) => {
+                let window = budget_window(array, values, mini.page_limit, above);
                 if window > room {
                     window
                 } else {
@@ -587,14 +584,12 @@ impl<'a> Walk<'a> {
             self.repeated,
             self.extra_slots,
             self.starts.take(),
-            self.gaps.clone(),
+            self.lists_above.len(),
         );
         let saved_whole = std::mem::replace(&mut self.whole, whole);
         self.repeated = true;
         self.extra_slots = self.extra_slots.saturating_add(parent.len());
-        if byte_arrays_below(parent.data_type()) {
-            self.gaps = self.gaps.plus(&empty_or_null(parent, self.mini.batch));
-        }
+        self.lists_above.push(parent.clone());
         if let Some(page_rows) = self.page_rows {
             let starts = match &saved.2 {
                 Some(starts) => starts.clone(),
@@ -611,116 +606,10 @@ impl<'a> Walk<'a> {
             });
         }
         self.values(values);
-        (self.repeated, self.extra_slots, self.starts, self.gaps) = saved;
+        (self.repeated, self.extra_slots, self.starts) = (saved.0, saved.1, saved.2);
+        self.lists_above.truncate(saved.3);
         self.whole = saved_whole;
     }
-}
-
-/// The entries of a list (list view, map, fixed-size list) `parent` that
-/// are null or empty, a level each with no value below: the most among
-/// any `chunk` of them, and halves of it ([`Gaps`]).
-fn empty_or_null(parent: &ArrayRef, chunk: usize) -> Gaps {
-    let count = |empty: &dyn Fn(usize) -> bool| {
-        Gaps::of(parent.len(), chunk, |i| parent.is_null(i) || empty(i))
-    };
-    match parent.data_type() {
-        DataType::List(_) => parent.as_list_opt::<i32>().map_or(Gaps::default(), |a| {
-            let o = a.value_offsets();
-            count(&|i| o[i + 1] == o[i])
-        }),
-        DataType::LargeList(_) => parent.as_list_opt::<i64>().map_or(Gaps::default(), |a| {
-            let o = a.value_offsets();
-            count(&|i| o[i + 1] == o[i])
-        }),
-        DataType::Map(_, _) => parent.as_map_opt().map_or(Gaps::default(), |a| {
-            let o = a.value_offsets();
-            count(&|i| o[i + 1] == o[i])
-        }),
-        DataType::ListView(_) => parent
-            .as_list_view_opt::<i32>()
-            .map_or(Gaps::default(), |a| count(&|i| a.value_sizes()[i] == 0)),
-        DataType::LargeListView(_) => parent
-            .as_list_view_opt::<i64>()
-            .map_or(Gaps::default(), |a| count(&|i| a.value_sizes()[i] == 0)),
-        DataType::FixedSizeList(_, 0) => Gaps::of(parent.len(), chunk, |_| true),
-        _ => count(&|_| false),
-    }
-}
-
-/// Whether a leaf of `data_type` is a variable-length byte array (not of
-/// a dictionary), whose mini-batches [`budget_window`] bounds.
-fn byte_arrays_below(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Utf8
-        | DataType::LargeUtf8
-        | DataType::Binary
-        | DataType::LargeBinary
-        | DataType::Utf8View
-        | DataType::BinaryView => true,
-        DataType::List(f)
-        | DataType::LargeList(f)
-        | DataType::ListView(f)
-        | DataType::LargeListView(f)
-        | DataType::FixedSizeList(f, _)
-        | DataType::Map(f, _) => byte_arrays_below(f.data_type()),
-        DataType::Struct(fields) => fields.iter().any(|f| byte_arrays_below(f.data_type())),
-        DataType::Dictionary(_, v) if v.is_nested() => byte_arrays_below(v),
-        DataType::RunEndEncoded(_, v) => byte_arrays_below(v.data_type()),
-        _ => false,
-    }
-}
-
-/// Levels that hold no value, by window: `[k]` the most in any window of
-/// `chunk >> k` levels (down to one), where a chunk of parquet's
-/// between half that and that many levels has at most as many.
-#[derive(Debug, Clone, Default)]
-struct Gaps([usize; GAPS]);
-
-/// Windows of a chunk's levels and its halves: 2^23 levels at most.
-const GAPS: usize = 24;
-
-impl Gaps {
-    /// Of `count` levels, those `hit` holds for, in windows of `chunk`.
-    fn of(count: usize, chunk: usize, hit: impl Fn(usize) -> bool) -> Self {
-        let mut gaps = [0; GAPS];
-        if !(0..count).any(&hit) {
-            return Self(gaps);
-        }
-        let chunk = chunk.max(1);
-        for (k, most) in gaps.iter_mut().enumerate() {
-            let window = (chunk >> k.min(usize::BITS as usize - 1)).max(1);
-            *most = most_hits(count, window, &hit);
-            if window == 1 {
-                break;
-            }
-        }
-        Self(gaps)
-    }
-
-    fn plus(&self, other: &Self) -> Self {
-        Self(std::array::from_fn(|k| {
-            self.0[k].saturating_add(other.0[k])
-        }))
-    }
-
-    fn times(&self, scale: usize) -> Self {
-        Self(self.0.map(|g| g.saturating_mul(scale)))
-    }
-}
-
-/// The most of any `window` consecutive indices below `count` that `hit`
-/// holds for.
-fn most_hits(count: usize, window: usize, hit: impl Fn(usize) -> bool) -> usize {
-    let window = window.max(1);
-    let (mut hits, mut most) = (0usize, 0usize);
-    for i in 0..count {
-        hits += usize::from(hit(i));
-        if i >= window && hit(i - window) {
-            hits -= 1;
-        }
-        most = most.max(hits);
-    }
-    most
 }
 
 /// The part of a list's child its (possibly sliced) offsets use.
@@ -972,55 +861,141 @@ fn sum_of(count: usize, len: &dyn Fn(usize) -> usize) -> usize {
 }
 
 /// The most bytes a mini-batch of a byte array `array` may take, in
-/// chunks of `chunk` levels cut by parquet's byte budget of `budget`, where
-/// `gaps` levels above it hold no slot of it (empty or null lists, null
-/// structs). The budget counts the values that fit it from a chunk's first
-/// value, `v`, and cuts the chunk in `ceil(v * levels / values)` levels
-/// (its values, not its nulls or gaps: a chunk of a few long values and
-/// many empty lists takes them all at once, a review's finding). So a
-/// chunk of between `lo` and `hi` levels, at most `g` of them no value
-/// (the most in any `hi` levels), has mini-batches of at most
-/// `min(hi, ceil(v * lo / (lo - g)))` values; shorter chunks (a write's
-/// last) too, halving `hi` down to one. And none more than
-/// `sqrt(v * chunk) + 1` (a chunk of `x` values takes `min(x, v * chunk /
-/// x)` at most). `v` is taken as the most consecutive values that fit the
-/// budget anywhere (the chunks' starts are not known here).
+/// chunks of `chunk` levels cut by parquet's byte budget of `budget`: the
+/// budget counts the values that fit it from a chunk's first value, the
+/// one that passes it included, and cuts the chunk in as many levels times
+/// the chunk's levels per value, every mini-batch of the chunk alike. So
+/// a mini-batch may take as many levels as the most that fit the budget
+/// anywhere, and one (the chunks' starts are not known here), in the
+/// leaf's levels as parquet writes them ([`Levels`]): a null is a level
+/// without bytes, and an empty or null entry of a list above (`lists`,
+/// outermost first) a level without a slot (a review's finding: 64 rows
+/// of one 256 KB string, then 960 empty lists, went into one page whole).
 /// Only variable-length byte arrays: parquet cuts fixed-length ones by
 /// their width.
-fn budget_window(array: &ArrayRef, chunk: usize, budget: usize, gaps: &Gaps) -> usize {
+fn budget_window(array: &ArrayRef, chunk: usize, budget: usize, lists: &[ArrayRef]) -> usize {
     if Offsets::of(array).is_none() && views(array).is_none() {
         return 0;
     }
     let Some(len) = written_lengths(array) else {
         return 0;
     };
-    let nulls = array.logical_nulls();
-    let valid = |i: &usize| nulls.as_ref().is_none_or(|n| n.is_valid(*i));
-    // The lengths of the values parquet writes, nulls skipped.
-    let values = || (0..array.len()).filter(valid).map(&len);
-    let chunk = chunk.max(1);
-    let gaps = match &nulls {
-        Some(n) => gaps.plus(&Gaps::of(array.len(), chunk, |i| n.is_null(i))),
-        None => gaps.clone(),
+    let entries: Option<Vec<(usize, Entries)>> = lists.iter().map(entries).collect();
+    let levels = match &entries {
+        Some(entries) if !entries.is_empty() => Levels::new(entries, &len),
+        // Not a list parquet takes by entries (not known: as slots).
+        _ => Levels::new(&[], &len).slots(array.len()),
     };
-    let v = most_within(values(), budget).clamp(1, chunk);
-    let mut each = 0;
-    for (k, &g) in gaps.0.iter().enumerate() {
-        let hi = chunk >> k.min(usize::BITS as usize - 1);
-        if hi == 0 {
-            break;
-        }
-        let lo = hi / 2 + 1;
-        // The level windows round up: one more.
-        let most = match g {
-            0 => v,
-            g if g < lo => v.saturating_mul(lo).div_ceil(lo - g) + 1,
-            _ => hi,
+    let most = most_within(levels.clone(), budget).saturating_add(1);
+    most_of_any(levels, most.clamp(1, chunk.max(1)))
+}
+
+/// Where entry `r` of a list starts and ends in the array below it, and
+/// whether it is a level without any (empty or null).
+type Entries<'a> = Box<dyn Fn(usize) -> (usize, usize, bool) + 'a>;
+
+/// The [`Entries`] of `list` (a list, large list, map, list view or
+/// fixed-size list), as the walk slices its child: from its first offset,
+/// or a view's first start.
+fn entries(list: &ArrayRef) -> Option<(usize, Entries<'_>)> {
+    fn offsets<'a, O: OffsetSizeTrait>(list: &'a ArrayRef, o: &'a [O]) -> (usize, Entries<'a>) {
+        let first = o.first().map_or(0, |f| f.as_usize());
+        let bounds = move |r: usize| {
+            let (from, to) = (o[r].as_usize() - first, o[r + 1].as_usize() - first);
+            (from, to, list.is_null(r) || from == to)
         };
-        each = each.max(most.min(hi));
+        (o.len().saturating_sub(1), Box::new(bounds))
     }
-    let each = each.min(v.saturating_mul(chunk).isqrt() + 1).min(chunk);
-    most_of_any(values(), each)
+    fn views<'a, O: OffsetSizeTrait>(
+        list: &'a ArrayRef,
+        o: &'a [O],
+        sizes: &'a [O],
+    ) -> (usize, Entries<'a>) {
+        let used = o.iter().zip(sizes).filter(|(_, size)| size.as_usize() > 0);
+        let first = used.map(|(o, _)| o.as_usize()).min().unwrap_or(0);
+        let bounds = move |r: usize| {
+            let from = o[r].as_usize().saturating_sub(first);
+            let to = from + sizes[r].as_usize();
+            (from, to, list.is_null(r) || from == to)
+        };
+        (o.len(), Box::new(bounds))
+    }
+    match list.data_type() {
+        DataType::List(_) => list
+            .as_list_opt::<i32>()
+            .map(|a| offsets(list, a.value_offsets())),
+        DataType::LargeList(_) => list
+            .as_list_opt::<i64>()
+            .map(|a| offsets(list, a.value_offsets())),
+        DataType::Map(_, _) => list.as_map_opt().map(|a| offsets(list, a.value_offsets())),
+        DataType::ListView(_) => list
+            .as_list_view_opt::<i32>()
+            .map(|a| views(list, a.value_offsets(), a.value_sizes())),
+        DataType::LargeListView(_) => list
+            .as_list_view_opt::<i64>()
+            .map(|a| views(list, a.value_offsets(), a.value_sizes())),
+        DataType::FixedSizeList(_, size) => {
+            let size = usize::try_from(*size).ok()?;
+            let bounds = move |r: usize| (r * size, (r + 1) * size, list.is_null(r) || size == 0);
+            Some((list.len(), Box::new(bounds) as Entries))
+        }
+        _ => None,
+    }
+}
+
+/// The lengths of a leaf's levels as parquet writes them below lists
+/// (their [`entries`], outermost first): each slot's, and 0 for a level
+/// without one (an empty or null entry, whose slots below, if any, it
+/// skips). A depth-first walk with a stack of the entries left at each
+/// depth.
+#[derive(Clone)]
+struct Levels<'a> {
+    lists: &'a [(usize, Entries<'a>)],
+    len: &'a dyn Fn(usize) -> usize,
+    /// At each depth, the next entry (or slot, below the last list) and
+    /// the end.
+    stack: Vec<(usize, usize)>,
+}
+
+impl<'a> Levels<'a> {
+    fn new(lists: &'a [(usize, Entries<'a>)], len: &'a dyn Fn(usize) -> usize) -> Self {
+        let top = lists.first().map_or(0, |(n, _)| *n);
+        Self {
+            lists,
+            len,
+            stack: vec![(0, top)],
+        }
+    }
+
+    /// The leaf's own `count` slots, no list above.
+    fn slots(mut self, count: usize) -> Self {
+        self.stack = vec![(0, count)];
+        self
+    }
+}
+
+impl Iterator for Levels<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            let depth = self.stack.len().checked_sub(1)?;
+            let (at, end) = self.stack[depth];
+            if at >= end {
+                self.stack.pop();
+                continue;
+            }
+            self.stack[depth].0 += 1;
+            let Some((_, bounds)) = self.lists.get(depth) else {
+                return Some((self.len)(at));
+            };
+            let (from, to, none) = bounds(at);
+            if none {
+                return Some(0);
+            }
+            self.stack.push((from, to));
+        }
+    }
 }
 
 /// The most consecutive `lengths` whose sum is within `budget` (two
@@ -1455,8 +1430,9 @@ mod tests {
         assert_eq!(scan(&short).long, vec![]);
         // Rows of 8, 1 and 60 bytes: the last, whole, in one page, after
         // a mini-batch sized from the first values (3 fit the budget of
-        // 10: then any 3 values, at most c, x and y's 61 bytes). Loose
-        // where the two overlap, as here.
+        // 10, and parquet counts the one that passes it: then any 4
+        // values, at most bbbb, c, x and y's 65 bytes). Loose where the
+        // two overlap, as here.
         let mut rows = ListBuilder::new(StringBuilder::new());
         for row in [vec!["aaaa", "bbbb"], vec!["c"]] {
             row.iter().for_each(|v| rows.values().append_value(v));
@@ -1468,7 +1444,7 @@ mod tests {
         let lists = RecordBatch::try_from_iter([("l", Arc::new(rows.finish()) as ArrayRef)])
             .expect("batch");
         let long = scan(&lists).long;
-        assert_eq!(long.iter().map(|&(_, page)| page).max(), Some(10 + 61 + 60));
+        assert_eq!(long.iter().map(|&(_, page)| page).max(), Some(10 + 65 + 60));
         assert!(scan(&lists).batched.is_empty(), "parts do not cut a row");
     }
 
