@@ -65,8 +65,9 @@
 //! A review of that fix (09b9413) found its bound held for chunks of a
 //! whole write batch only: `short_chunk`, a 256-row batch of 16 strings of
 //! 1.1 MB then 240 nulls, is one chunk of 256 levels whose windows of 16
-//! take every string (69.3 MiB of heap at 32 MiB, at 09b9413); the bound
-//! now halves the chunk down to one level.
+//! take every string (69.3 MiB of heap at 32 MiB, at 09b9413). Since
+//! 6e7dc19 mini-batches are counted in the leaf's levels as parquet
+//! writes them (`long_values::Levels`).
 
 use std::sync::Arc;
 
