@@ -67,7 +67,10 @@
 //! 1.1 MB then 240 nulls, is one chunk of 256 levels whose windows of 16
 //! take every string (69.3 MiB of heap at 32 MiB, at 09b9413). Since
 //! 6e7dc19 mini-batches are counted in the leaf's levels as parquet
-//! writes them (`long_values::Levels`).
+//! writes them (`long_values::Levels`). The last review found a chunk runs
+//! to its record's end: `big_record`, 1,000 rows of one 20 KB string, then
+//! one row of 200,000 null items, whose chunk's windows took all 1,000
+//! strings at once (77.6 MiB of heap at 64 MiB, at eeb3011).
 
 use std::sync::Arc;
 
@@ -87,7 +90,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 19] = [
+const CASES: [(&str, usize, Expect); 20] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -107,6 +110,7 @@ const CASES: [(&str, usize, Expect); 19] = [
     ("list_view_reversed", 32, Expect::PageTooLong),
     ("view_rows_many", 12, Expect::Written),
     ("short_chunk", 32, Expect::Written),
+    ("big_record", 64, Expect::Written),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -155,9 +159,8 @@ fn long_pages_child() {
     let props = WriterProperties::builder().set_compression(Compression::LZ4_RAW);
     let props = match case.as_str() {
         "dict_plain" | "list_row" | "list_rows" | "skew_plain" | "list_view_row"
-        | "list_view_rows" | "list_view_reversed" | "empty_lists" | "short_chunk" => {
-            props.set_dictionary_enabled(false)
-        }
+        | "list_view_rows" | "list_view_reversed" | "empty_lists" | "short_chunk"
+        | "big_record" => props.set_dictionary_enabled(false),
         "long_index" => props
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(1))
@@ -271,6 +274,15 @@ fn batches(case: &str) -> Vec<RecordBatch> {
             let strings: ArrayRef = Arc::new(StringArray::from_iter(strings));
             let schema = Schema::new(vec![Field::new("s", DataType::Utf8, true)]);
             vec![RecordBatch::try_new(Arc::new(schema), vec![strings]).unwrap()]
+        }
+        "big_record" => {
+            let strings = (0..201_000).map(|i| (i < 1000).then(|| value(i, 20_000)));
+            let child = StringArray::from_iter(strings);
+            let item = Arc::new(Field::new("item", DataType::Utf8, true));
+            let lengths = (0..1001).map(|i| if i < 1000 { 1 } else { 200_000 });
+            let offsets = arrow_buffer::OffsetBuffer::from_lengths(lengths);
+            let list: ArrayRef = Arc::new(ListArray::new(item, offsets, Arc::new(child), None));
+            vec![RecordBatch::try_from_iter([("l", list)]).unwrap()]
         }
         "view_rows_many" => {
             let rows = 2_000_000;
