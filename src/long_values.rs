@@ -226,6 +226,9 @@ struct Walk<'a> {
     /// The lists above the leaf, outermost first: their empty or null
     /// entries are levels of the leaf without a slot ([`budget_window`]).
     lists_above: Vec<ArrayRef>,
+    /// How many of them are list views out of order ([`views_in_order`]),
+    /// found once a list, not once a leaf.
+    unordered_above: usize,
     /// The column being walked: its leaves' levels, and the largest copy
     /// of one leaf's values.
     levels: usize,
@@ -472,7 +475,7 @@ impl<'a> Walk<'a> {
             // page a plan's pages reach already.
             // (Views out of order may write the child's values more than
             // once: its total is no bound.)
-            _ if total(array) > room || above.iter().any(views_out_of_order) => {
+            _ if total(array) > room || self.unordered_above > 0 => {
                 let window = budget_window(array, values, mini.page_limit, above);
                 if window > room {
                     window
@@ -505,11 +508,10 @@ impl<'a> Walk<'a> {
             _ => all,
         };
         // Below list views out of order, whose rows the walk does not
-        // know: each top-level entry's levels summed (a review's finding:
-        // a list of reversed views of 20 MB rows, 76.9 MiB of heap at
-        // 32 MiB).
-        let out_of_order = self.lists_above.iter().any(views_out_of_order);
-        let known = match out_of_order && self.scale == 1 {
+        // know: each top-level entry's levels summed (a review's finding;
+        // `list_view_nested`, reversed views of 10 MB rows below a list,
+        // took 38.5 MiB of heap at 32 MiB uncounted).
+        let known = match self.unordered_above > 0 && self.scale == 1 {
             true => longest_entry(array, &self.lists_above),
             false => None,
         };
@@ -567,29 +569,32 @@ impl<'a> Walk<'a> {
             self.extra_slots,
             self.starts.take(),
             self.lists_above.len(),
+            self.unordered_above,
         );
         let saved_whole = std::mem::replace(&mut self.whole, whole);
         self.repeated = true;
         self.extra_slots = self.extra_slots.saturating_add(parent.len());
         self.lists_above.push(parent.clone());
+        let unordered = views_out_of_order(parent);
+        self.unordered_above += usize::from(unordered);
         if let Some(page_rows) = self.page_rows {
             let starts = match &saved.2 {
                 Some(starts) => starts.clone(),
                 None => RowStarts::new(parent.len(), page_rows),
             };
             // A list view whose views follow one another has a list's rows
-            // (a review's finding: 20 MB rows of one were not counted,
-            // 57.8 MiB of heap at 32 MiB); one out of order is not known.
-            self.starts = Some(match parent.data_type() {
-                DataType::ListView(_) | DataType::LargeListView(_) if !views_in_order(parent) => {
-                    starts.unknown()
-                }
-                _ => starts.through_list(parent),
+            // (a review's finding: `list_view_row` of `tests/long_pages.rs`,
+            // 10 MB rows, took 38.5 MiB of heap at 32 MiB uncounted); one
+            // out of order is not known.
+            self.starts = Some(match unordered {
+                true => starts.unknown(),
+                false => starts.through_list(parent),
             });
         }
         self.values(values);
         (self.repeated, self.extra_slots, self.starts) = (saved.0, saved.1, saved.2);
         self.lists_above.truncate(saved.3);
+        self.unordered_above = saved.4;
         self.whole = saved_whole;
     }
 }
@@ -955,9 +960,10 @@ impl<'a> Levels<'a> {
         self
     }
 
-    /// Only the levels below top-level entry `r`.
-    fn entry(mut self, r: usize) -> Self {
-        self.stack = vec![(r, r + 1)];
+    /// From here, only the levels below top-level entry `r`.
+    fn entry(&mut self, r: usize) -> &mut Self {
+        self.stack.clear();
+        self.stack.push((r, r + 1));
         self
     }
 }
@@ -993,11 +999,9 @@ fn longest_entry(array: &ArrayRef, lists: &[ArrayRef]) -> Option<usize> {
     let entries: Option<Vec<(usize, Entries)>> = lists.iter().map(entries).collect();
     let entries = entries?;
     let rows = entries.first()?.0;
-    let row = |r: usize| {
-        Levels::new(&entries, &len)
-            .entry(r)
-            .fold(0, usize::saturating_add)
-    };
+    // One walk's stack for every entry.
+    let mut levels = Levels::new(&entries, &len);
+    let row = |r: usize| levels.entry(r).fold(0, usize::saturating_add);
     (0..rows).map(row).max()
 }
 

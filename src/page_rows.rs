@@ -625,30 +625,19 @@ fn longest_list(parent: &ArrayRef) -> Option<usize> {
             .max()
             .unwrap_or(1)
     }
+    fn largest<O: OffsetSizeTrait>(sizes: &[O]) -> usize {
+        sizes.iter().map(|s| s.as_usize().max(1)).max().unwrap_or(1)
+    }
     match parent.data_type() {
         DataType::List(_) => Some(longest(parent.as_list_opt::<i32>()?.value_offsets())),
         DataType::LargeList(_) => Some(longest(parent.as_list_opt::<i64>()?.value_offsets())),
         DataType::Map(_, _) => Some(longest(parent.as_map_opt()?.value_offsets())),
         DataType::FixedSizeList(_, size) => Some(usize::try_from(*size).ok()?.max(1)),
         DataType::ListView(_) if views_in_order(parent) => {
-            let sizes = parent.as_list_view_opt::<i32>()?.value_sizes();
-            Some(
-                sizes
-                    .iter()
-                    .map(|&s| usize::try_from(s).unwrap_or(0).max(1))
-                    .max()
-                    .unwrap_or(1),
-            )
+            Some(largest(parent.as_list_view_opt::<i32>()?.value_sizes()))
         }
         DataType::LargeListView(_) if views_in_order(parent) => {
-            let sizes = parent.as_list_view_opt::<i64>()?.value_sizes();
-            Some(
-                sizes
-                    .iter()
-                    .map(|&s| usize::try_from(s).unwrap_or(0).max(1))
-                    .max()
-                    .unwrap_or(1),
-            )
+            Some(largest(parent.as_list_view_opt::<i64>()?.value_sizes()))
         }
         _ => None,
     }
