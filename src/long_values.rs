@@ -448,7 +448,7 @@ impl<'a> Walk<'a> {
             // of 20 KB, took 115.5 MiB of heap at 32 MiB).
             let window = match total(array) <= room {
                 true => 0,
-                false => budget_window(array, values, mini.page_limit, &[]),
+                false => budget_window(array, values, mini.page_limit, &[], false),
             };
             return match window > room {
                 true => mini.page_limit.saturating_add(window),
@@ -476,7 +476,8 @@ impl<'a> Walk<'a> {
             // (Views out of order may write the child's values more than
             // once: its total is no bound.)
             _ if total(array) > room || self.unordered_above > 0 => {
-                let window = budget_window(array, values, mini.page_limit, above);
+                let unordered = self.unordered_above > 0;
+                let window = budget_window(array, values, mini.page_limit, above, unordered);
                 if window > room {
                     window
                 } else {
@@ -859,8 +860,14 @@ fn sum_of(count: usize, len: &dyn Fn(usize) -> usize) -> usize {
 /// outermost first) a level without a slot (a review's finding: 64 rows
 /// of one 256 KB string, then 960 empty lists, went into one page whole).
 /// Only variable-length byte arrays: parquet cuts fixed-length ones by
-/// their width.
-fn budget_window(array: &ArrayRef, chunk: usize, budget: usize, lists: &[ArrayRef]) -> usize {
+/// their width. `unordered`: some list above is a list view out of order.
+fn budget_window(
+    array: &ArrayRef,
+    chunk: usize,
+    budget: usize,
+    lists: &[ArrayRef],
+    unordered: bool,
+) -> usize {
     if Offsets::of(array).is_none() && views(array).is_none() {
         return 0;
     }
@@ -869,12 +876,41 @@ fn budget_window(array: &ArrayRef, chunk: usize, budget: usize, lists: &[ArrayRe
     };
     let entries: Option<Vec<(usize, Entries)>> = lists.iter().map(entries).collect();
     let levels = match &entries {
-        Some(entries) if !entries.is_empty() => Levels::new(entries, &len),
+        Some(entries) if !entries.is_empty() => Levels::new(entries),
         // Not a list parquet takes by entries (not known: as slots).
-        _ => Levels::new(&[], &len).slots(array.len()),
+        _ => Levels::new(&[]).slots(array.len()),
     };
-    let most = most_within(levels.clone(), budget).saturating_add(1);
-    most_of_any(levels, most.clamp(1, chunk.max(1)))
+    let lengths = levels.clone().map(|slot| slot.map_or(0, &len));
+    let most = most_within(lengths.clone(), budget).saturating_add(1);
+    let window = most_of_any(lengths.clone(), most.clamp(1, chunk.max(1)));
+    // Before counting, parquet takes a chunk whole where the bytes from
+    // its first value's slot to its last's fit the budget: all its values
+    // where their slots rise, not where views go back to slots before
+    // (views that share values, or in any order but their rows'
+    // reversed; `shared_views` of `tests/long_pages.rs`, 64 rows viewing
+    // one 256 KB string, went into one page whole).
+    match unordered && Offsets::of(array).is_some() && slots_go_back(levels, array) {
+        true => window.max(most_of_any(lengths, chunk)),
+        false => window,
+    }
+}
+
+/// Whether some value of `array`, in its `levels`' order, comes after a
+/// slot at or before its own with a value going back between them: a
+/// chunk from the one to the other holds more than the bytes between
+/// their slots (parquet 59.3 and 60.1 count those, docs/UPSTREAM.md).
+fn slots_go_back(levels: Levels, array: &ArrayRef) -> bool {
+    let (mut last, mut before_back, mut least) = (None, usize::MAX, usize::MAX);
+    for slot in levels.flatten().filter(|&slot| array.is_valid(slot)) {
+        if last.is_some_and(|last| slot <= last) {
+            before_back = least;
+        }
+        if before_back <= slot {
+            return true;
+        }
+        (least, last) = (least.min(slot), Some(slot));
+    }
+    false
 }
 
 /// Where entry `r` of a list starts and ends in the array below it, and
@@ -930,26 +966,24 @@ fn entries(list: &ArrayRef) -> Option<(usize, Entries<'_>)> {
     }
 }
 
-/// The lengths of a leaf's levels as parquet writes them below lists
-/// (their [`entries`], outermost first): each slot's, and 0 for a level
+/// A leaf's levels as parquet writes them below lists (their
+/// [`entries`], outermost first): each one's slot, and `None` for a level
 /// without one (an empty or null entry, whose slots below, if any, it
 /// skips). A depth-first walk with a stack of the entries left at each
 /// depth.
 #[derive(Clone)]
 struct Levels<'a> {
     lists: &'a [(usize, Entries<'a>)],
-    len: &'a dyn Fn(usize) -> usize,
     /// At each depth, the next entry (or slot, below the last list) and
     /// the end.
     stack: Vec<(usize, usize)>,
 }
 
 impl<'a> Levels<'a> {
-    fn new(lists: &'a [(usize, Entries<'a>)], len: &'a dyn Fn(usize) -> usize) -> Self {
+    fn new(lists: &'a [(usize, Entries<'a>)]) -> Self {
         let top = lists.first().map_or(0, |(n, _)| *n);
         Self {
             lists,
-            len,
             stack: vec![(0, top)],
         }
     }
@@ -969,9 +1003,9 @@ impl<'a> Levels<'a> {
 }
 
 impl Iterator for Levels<'_> {
-    type Item = usize;
+    type Item = Option<usize>;
 
-    fn next(&mut self) -> Option<usize> {
+    fn next(&mut self) -> Option<Option<usize>> {
         loop {
             let depth = self.stack.len().checked_sub(1)?;
             let (at, end) = self.stack[depth];
@@ -981,11 +1015,11 @@ impl Iterator for Levels<'_> {
             }
             self.stack[depth].0 += 1;
             let Some((_, bounds)) = self.lists.get(depth) else {
-                return Some((self.len)(at));
+                return Some(Some(at));
             };
             let (from, to, none) = bounds(at);
             if none {
-                return Some(0);
+                return Some(None);
             }
             self.stack.push((from, to));
         }
@@ -1000,8 +1034,11 @@ fn longest_entry(array: &ArrayRef, lists: &[ArrayRef]) -> Option<usize> {
     let entries = entries?;
     let rows = entries.first()?.0;
     // One walk's stack for every entry.
-    let mut levels = Levels::new(&entries, &len);
-    let row = |r: usize| levels.entry(r).fold(0, usize::saturating_add);
+    let mut levels = Levels::new(&entries);
+    let row = |r: usize| {
+        let lengths = levels.entry(r).map(|slot| slot.map_or(0, &len));
+        lengths.fold(0, usize::saturating_add)
+    };
     (0..rows).map(row).max()
 }
 
@@ -1635,5 +1672,42 @@ mod tests {
         let offsets = arrow_buffer::OffsetBuffer::new(vec![0, 0, 0].into());
         let outer = arrow_array::ListArray::new(field, offsets, none, None);
         assert_eq!(longest_rows(&batch(Arc::new(outer))), vec![Some(1)]);
+    }
+
+    #[test]
+    fn views_that_go_back_are_taken_in_chunks_whole() {
+        // Four one-value rows of 100 bytes.
+        let long = "x".repeat(100);
+        let values: ArrayRef = Arc::new(StringArray::from(vec![long.as_str(); 4]));
+        let item = Arc::new(Field::new("item", DataType::Utf8, true));
+        let view = |offsets: Vec<i32>| -> ArrayRef {
+            Arc::new(arrow_array::ListViewArray::new(
+                item.clone(),
+                offsets.into(),
+                vec![1; 4].into(),
+                values.clone(),
+                None,
+            ))
+        };
+        let goes_back = |list: &ArrayRef| {
+            let entries: Vec<_> = std::iter::once(list).filter_map(entries).collect();
+            slots_go_back(Levels::new(&entries), &values)
+        };
+        // Rising (apart too) or each row before the last: parquet's quick
+        // count holds (a chunk's first slot past its last, or the bytes
+        // between them all its values').
+        for rising in [vec![0, 1, 2, 3], vec![3, 2, 1, 0], vec![2, 3, 0, 1]] {
+            assert!(!goes_back(&view(rising.clone())), "{rising:?}");
+        }
+        // Shared, or back to a slot a later one passes: not.
+        for back in [vec![0, 0, 1, 2], vec![1, 0, 2, 3], vec![2, 3, 0, 3]] {
+            assert!(goes_back(&view(back.clone())), "{back:?}");
+        }
+        // Shared, a chunk of four is four values whole (the budget fits
+        // the 100 bytes between its first slot and its last); in order,
+        // one past the budget.
+        let window = |offsets| budget_window(&values, 4, 150, &[view(offsets)], true);
+        assert_eq!(window(vec![0, 0, 0, 0]), 400);
+        assert_eq!(window(vec![0, 1, 2, 3]), 200);
     }
 }

@@ -82,8 +82,8 @@ struct Case {
     /// Planned with its first batch as a sample ([`Kind::Sampled`]).
     sample: bool,
     /// Its lists read as list views ([`Kind::Views`]): the schema its
-    /// data is drawn in (lists), and whether the views are out of order.
-    views: Option<(SchemaRef, bool)>,
+    /// data is drawn in (lists), and the views' order.
+    views: Option<(SchemaRef, Order)>,
 }
 
 /// Which sweep a case belongs to: the plain one, with a long-value column
@@ -93,8 +93,8 @@ struct Case {
 /// 128 or 1,024 values a row, fewer rows), or the same planned with its
 /// first batch as a sample ([`Sampled`], `SpillOptions::sample`), or the
 /// plain cases with their lists read as list views ([`Views`]: the same
-/// rows, views in order in three cases of four, the rows' views reversed
-/// in the fourth).
+/// rows, views in order in two cases of four; in the third the rows'
+/// views reversed, in the fourth rows in pairs sharing one view, [`Order`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Plain,
@@ -454,14 +454,18 @@ impl Case {
             case.lists(&mut r);
         }
         if kind == Kind::Views {
-            let reversed = SplitMix64::new(seed ^ 0x5649_4557).below(4) == 0;
+            let order = match SplitMix64::new(seed ^ 0x5649_4557).below(4) {
+                0 => Order::Reversed,
+                1 => Order::Shared,
+                _ => Order::Rising,
+            };
             let lists = std::mem::replace(&mut case.schema, Arc::new(Schema::empty()));
             let fields = lists.fields().iter().map(|f| {
                 let view = view_type(f.data_type());
                 Field::new(f.name(), view, f.is_nullable())
             });
             case.schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
-            case.views = Some((lists, reversed));
+            case.views = Some((lists, order));
         }
         case
     }
@@ -507,13 +511,13 @@ impl Case {
     /// The case's batches: random data, and the long column or the lists
     /// of many values last.
     fn batches(&self) -> Vec<RecordBatch> {
-        if let Some((lists, reversed)) = &self.views {
+        if let Some((lists, order)) = &self.views {
             let batches = testkit::random_batches(lists, &self.batch_rows, self.seed);
             return batches
                 .iter()
                 .map(|batch| {
                     let columns = batch.columns().iter();
-                    let columns = columns.map(|c| to_views(c, *reversed)).collect();
+                    let columns = columns.map(|c| to_views(c, *order)).collect();
                     RecordBatch::try_new(self.schema.clone(), columns).expect("views")
                 })
                 .collect();
@@ -896,24 +900,43 @@ fn view_type(dt: &DataType) -> DataType {
     }
 }
 
-/// `array` with every list (at any depth) a list view of the same rows
-/// ([`view_type`]), or with `reversed`, each row the view of the row as
-/// far from the other end (views out of order).
-fn to_views(array: &ArrayRef, reversed: bool) -> ArrayRef {
+/// How [`to_views`] lays out a list's views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Each row's view where its list's offsets put it.
+    Rising,
+    /// Each row the view of the row as far from the other end.
+    Reversed,
+    /// Rows in pairs, the second the first's view (views sharing their
+    /// values, which parquet writes once a row).
+    Shared,
+}
+
+/// `array` with every list (at any depth) a list view ([`view_type`])
+/// of the same rows, or others in the views' `order` ([`Order`]).
+fn to_views(array: &ArrayRef, order: Order) -> ArrayRef {
     use arrow_array::cast::AsArray;
     use arrow_array::{
         Array, FixedSizeListArray, GenericListArray, GenericListViewArray, MapArray,
         OffsetSizeTrait, StructArray,
     };
-    fn view<O: OffsetSizeTrait>(list: &GenericListArray<O>, reversed: bool) -> ArrayRef {
+    fn view<O: OffsetSizeTrait>(list: &GenericListArray<O>, order: Order) -> ArrayRef {
         let offsets = list.value_offsets();
         let mut starts = offsets[..offsets.len() - 1].to_vec();
         let mut sizes: Vec<O> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
-        if reversed {
-            starts.reverse();
-            sizes.reverse();
+        match order {
+            Order::Rising => {}
+            Order::Reversed => {
+                starts.reverse();
+                sizes.reverse();
+            }
+            Order::Shared => {
+                for row in (1..starts.len()).step_by(2) {
+                    (starts[row], sizes[row]) = (starts[row - 1], sizes[row - 1]);
+                }
+            }
         }
-        let values = to_views(list.values(), reversed);
+        let values = to_views(list.values(), order);
         let (DataType::List(f) | DataType::LargeList(f)) = list.data_type() else {
             unreachable!("a list")
         };
@@ -934,11 +957,11 @@ fn to_views(array: &ArrayRef, reversed: bool) -> ArrayRef {
         ))
     };
     match array.data_type() {
-        DataType::List(_) => view(array.as_list::<i32>(), reversed),
-        DataType::LargeList(_) => view(array.as_list::<i64>(), reversed),
+        DataType::List(_) => view(array.as_list::<i32>(), order),
+        DataType::LargeList(_) => view(array.as_list::<i64>(), order),
         DataType::FixedSizeList(f, n) => {
             let list = array.as_fixed_size_list();
-            let values = to_views(list.values(), reversed);
+            let values = to_views(list.values(), order);
             let f = field(f, &values);
             Arc::new(FixedSizeListArray::new(
                 f,
@@ -949,8 +972,7 @@ fn to_views(array: &ArrayRef, reversed: bool) -> ArrayRef {
         }
         DataType::Struct(fields) => {
             let s = array.as_struct();
-            let columns: Vec<ArrayRef> =
-                s.columns().iter().map(|c| to_views(c, reversed)).collect();
+            let columns: Vec<ArrayRef> = s.columns().iter().map(|c| to_views(c, order)).collect();
             let fields = fields.iter().zip(&columns).map(|(f, c)| field(f, c));
             Arc::new(StructArray::new(
                 fields.collect(),
@@ -960,7 +982,7 @@ fn to_views(array: &ArrayRef, reversed: bool) -> ArrayRef {
         }
         DataType::Map(f, sorted) => {
             let map = array.as_map();
-            let entries = to_views(&(Arc::new(map.entries().clone()) as ArrayRef), reversed);
+            let entries = to_views(&(Arc::new(map.entries().clone()) as ArrayRef), order);
             let f = field(f, &entries);
             let entries = entries.as_struct().clone();
             let offsets = map.offsets().clone();
