@@ -21,6 +21,7 @@
 //! to have definition levels. `tests/calibration.rs` checks them against
 //! a counting allocator for every leaf type.
 
+use crate::page_rows::Counts;
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 
@@ -54,16 +55,25 @@ pub(crate) struct LeafCost {
 /// each part's own values were counted (`tests/list_pages.rs`, `i16`).
 /// `distinct`: parquet 60 counts the row group's distinct values, and for
 /// a dictionary leaf first takes every key as a `usize` and the non-null
-/// ones' again (`ArrowColumnWriter::write_internal`).
+/// ones' again (`ArrowColumnWriter::write_internal`). `written`: the
+/// leaf's levels and values where they were counted as parquet writes
+/// them (below list views out of order, which may write a value more
+/// than once).
 pub(crate) fn leaf(
     array: &ArrayRef,
     repeated: bool,
     extra_slots: usize,
     whole: usize,
     distinct: bool,
+    written: Option<Counts>,
 ) -> LeafCost {
-    let slots = array.len().saturating_add(extra_slots);
-    let values = array.len() - array.null_count();
+    let (slots, values) = match written {
+        Some(w) => (w.levels, w.values),
+        None => (
+            array.len().saturating_add(extra_slots),
+            array.len() - array.null_count(),
+        ),
+    };
     let levels = match repeated {
         // Definition and repetition levels; the indices are extended range
         // by range, so their vector may double too.

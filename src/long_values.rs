@@ -18,7 +18,9 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch, RunArray};
 use arrow_schema::DataType;
 
-use crate::page_rows::{views_in_order, Keyed, PageLoad, PageValues, RowStarts, MAX_BLOCKS};
+use crate::page_rows::{
+    views_in_order, Counts, Keyed, PageLoad, PageValues, RowStarts, MAX_BLOCKS,
+};
 
 /// What one look at a batch's leaves finds.
 pub(crate) struct Scan {
@@ -354,9 +356,18 @@ impl<'a> Walk<'a> {
             }
             _ => {
                 let whole = self.whole.unwrap_or(0);
+                // Below list views out of order, as parquet writes them:
+                // views that overlap write a value once a view
+                // (`overlapping_views` of `tests/long_pages.rs`, 4,096 rows
+                // each viewing all 4,096 values, took 172.6 MiB of heap at
+                // 32 MiB counted as 8,192 levels).
+                let written = match self.unordered_above > 0 {
+                    true => written_levels(array, &self.lists_above),
+                    false => None,
+                };
                 let leaf = |whole| {
                     let (repeated, slots) = (self.repeated, self.extra_slots);
-                    crate::encode_cost::leaf(array, repeated, slots, whole, self.distinct)
+                    crate::encode_cost::leaf(array, repeated, slots, whole, self.distinct, written)
                 };
                 let cost = leaf(whole);
                 let compact = match whole > array.len() {
@@ -402,7 +413,13 @@ impl<'a> Walk<'a> {
                     let load = match self.keyed {
                         // Each entry's levels, one by one: the largest.
                         Some(keyed) => keyed.load(starts.load(array, 1, true).row, page.rows),
-                        None => starts.load(array, self.scale, self.nulls_above),
+                        None => match written {
+                            Some(w) => PageLoad::one_row(Counts {
+                                values: w.values.saturating_mul(self.scale),
+                                levels: w.levels.saturating_mul(self.scale),
+                            }),
+                            None => starts.load(array, self.scale, self.nulls_above),
+                        },
                     };
                     self.loads.push((self.leaf, load));
                 }
@@ -462,9 +479,19 @@ impl<'a> Walk<'a> {
             Some(d) if dictionary => {
                 // At most that many of its longest value (cheap) first.
                 let longest = longest_value(d.values());
-                match longest.saturating_mul(values) <= room {
-                    true => 0,
-                    false => most_in_window(array.len(), values, &len),
+                match (
+                    longest.saturating_mul(values) <= room,
+                    self.unordered_above > 0,
+                ) {
+                    (true, _) => 0,
+                    (false, false) => most_in_window(array.len(), values, &len),
+                    // Views out of order may write a value more than once,
+                    // and not with its neighbours (`shared_dict_views`:
+                    // 64 rows viewing one 256 KB value, 64.5 MiB of heap at
+                    // 32 MiB): in the levels parquet writes.
+                    (false, true) => in_levels(array, above, |levels| {
+                        most_of_any(levels.map(|slot| slot.map_or(0, &len)), values)
+                    }),
                 }
             }
             // Below a list, as beside one: mini-batches sized from a
@@ -874,24 +901,44 @@ fn budget_window(
     let Some(len) = written_lengths(array) else {
         return 0;
     };
+    in_levels(array, lists, |levels| {
+        let lengths = levels.clone().map(|slot| slot.map_or(0, &len));
+        let most = most_within(lengths.clone(), budget).saturating_add(1);
+        let window = most_of_any(lengths.clone(), most.clamp(1, chunk.max(1)));
+        // Before counting, parquet takes a chunk whole where the bytes
+        // from its first value's slot to its last's fit the budget: all
+        // its values where their slots rise, not where views go back to
+        // slots before (views that share values, or in any order but
+        // their rows' reversed; `shared_views` of `tests/long_pages.rs`,
+        // 64 rows viewing one 256 KB string, went into one page whole).
+        match unordered && Offsets::of(array).is_some() && slots_go_back(levels, array) {
+            true => window.max(most_of_any(lengths, chunk)),
+            false => window,
+        }
+    })
+}
+
+/// Leaf `array`'s levels below `lists` (outermost first) as parquet
+/// writes them, and its values not null among them; `None` where a list
+/// is not one parquet takes by entries.
+fn written_levels(array: &ArrayRef, lists: &[ArrayRef]) -> Option<Counts> {
     let entries: Option<Vec<(usize, Entries)>> = lists.iter().map(entries).collect();
-    let levels = match &entries {
-        Some(entries) if !entries.is_empty() => Levels::new(entries),
-        // Not a list parquet takes by entries (not known: as slots).
-        _ => Levels::new(&[]).slots(array.len()),
+    let entries = entries.filter(|e| !e.is_empty())?;
+    let count = |c: Counts, slot: Option<usize>| Counts {
+        values: c.values + usize::from(slot.is_some_and(|s| array.is_valid(s))),
+        levels: c.levels + 1,
     };
-    let lengths = levels.clone().map(|slot| slot.map_or(0, &len));
-    let most = most_within(lengths.clone(), budget).saturating_add(1);
-    let window = most_of_any(lengths.clone(), most.clamp(1, chunk.max(1)));
-    // Before counting, parquet takes a chunk whole where the bytes from
-    // its first value's slot to its last's fit the budget: all its values
-    // where their slots rise, not where views go back to slots before
-    // (views that share values, or in any order but their rows'
-    // reversed; `shared_views` of `tests/long_pages.rs`, 64 rows viewing
-    // one 256 KB string, went into one page whole).
-    match unordered && Offsets::of(array).is_some() && slots_go_back(levels, array) {
-        true => window.max(most_of_any(lengths, chunk)),
-        false => window,
+    Some(Levels::new(&entries).fold(Counts::default(), count))
+}
+
+/// `f` of leaf `array`'s [`Levels`] below `lists` (outermost first), or
+/// of its slots where there are none (or one parquet does not take by
+/// entries).
+fn in_levels<T>(array: &ArrayRef, lists: &[ArrayRef], f: impl FnOnce(Levels) -> T) -> T {
+    let entries: Option<Vec<(usize, Entries)>> = lists.iter().map(entries).collect();
+    match &entries {
+        Some(entries) if !entries.is_empty() => f(Levels::new(entries)),
+        _ => f(Levels::new(&[]).slots(array.len())),
     }
 }
 

@@ -322,6 +322,23 @@ impl Keyed {
 }
 
 impl PageLoad {
+    /// A leaf's `all` values and levels of a batch taken as one row (its
+    /// rows not known).
+    pub(crate) fn one_row(all: Counts) -> Self {
+        let mut head = [all; STEPS + 1];
+        head[0] = Counts::default();
+        let mut tail = [all.levels; STEPS + 1];
+        tail[0] = 0;
+        PageLoad {
+            total: all,
+            head,
+            most: all,
+            tail,
+            row: all.levels,
+            definitions_vary: true,
+        }
+    }
+
     /// The most values and levels one page of the leaf holds while this
     /// batch is written: a page-worth of its rows, or the rows a page
     /// left open by the batches before (`before(m)`: the most levels of
@@ -546,24 +563,11 @@ impl RowStarts {
             levels: c.levels.saturating_mul(scale),
         };
         let Some(at) = &self.at else {
-            // All in the first row.
             let levels = array.len() + self.extra.last().copied().unwrap_or(0);
-            let all = scaled(Counts {
+            return PageLoad::one_row(scaled(Counts {
                 values: valid.last().copied().unwrap_or(0),
                 levels,
-            });
-            let mut head = [all; STEPS + 1];
-            head[0] = Counts::default();
-            let mut tail = [all.levels; STEPS + 1];
-            tail[0] = 0;
-            return PageLoad {
-                total: all,
-                head,
-                most: all,
-                tail,
-                row: all.levels,
-                definitions_vary: true,
-            };
+            }));
         };
         // Counts before row start `row`, one of the points.
         let before = |row: usize| {

@@ -79,7 +79,13 @@
 //! between its first and last value's slots fit the budget, which holds
 //! its values only where slots rise (docs/UPSTREAM.md): all 64 went into
 //! one page (64.5 MiB of heap at 32 MiB at e205bd7; `shared_views_empty`,
-//! then 960 empty rows, 48.8 MiB). Written in parts now.
+//! then 960 empty rows, 48.8 MiB). Written in parts now. So is
+//! `shared_dict_views`, the string a dictionary's, whose chunks parquet
+//! never cuts and the scan counted in the child's slots (64.5 MiB at
+//! 7a210b3). `overlapping_views`, 4,096 rows each viewing all 4,096 values
+//! of an `Int32` child, is 16,777,216 levels that the scan counted as the
+//! child's 4,096 values and the views' 4,096 slots: written at 172.6 MiB
+//! of heap at 32 MiB (7a210b3); now stopped before encoding.
 
 use std::sync::Arc;
 
@@ -99,7 +105,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 23] = [
+const CASES: [(&str, usize, Expect); 25] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -123,6 +129,8 @@ const CASES: [(&str, usize, Expect); 23] = [
     ("list_view_nested", 32, Expect::PageTooLong),
     ("shared_views", 32, Expect::Written),
     ("shared_views_empty", 32, Expect::Written),
+    ("shared_dict_views", 32, Expect::Written),
+    ("overlapping_views", 32, Expect::Clean),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -172,9 +180,8 @@ fn long_pages_child() {
     let props = match case.as_str() {
         "dict_plain" | "list_row" | "list_rows" | "skew_plain" | "list_view_row"
         | "list_view_rows" | "list_view_reversed" | "empty_lists" | "short_chunk"
-        | "big_record" | "list_view_nested" | "shared_views" | "shared_views_empty" => {
-            props.set_dictionary_enabled(false)
-        }
+        | "big_record" | "list_view_nested" | "shared_views" | "shared_views_empty"
+        | "shared_dict_views" => props.set_dictionary_enabled(false),
         "long_index" => props
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(1))
@@ -305,17 +312,39 @@ fn batches(case: &str) -> Vec<RecordBatch> {
             let list: ArrayRef = Arc::new(ListArray::new(item, offsets, views, None));
             vec![RecordBatch::try_from_iter([("l", list)]).unwrap()]
         }
-        "shared_views" | "shared_views_empty" => {
-            // 64 rows viewing one 256 KB string, then (`_empty`) 960 empty rows.
-            let child = StringArray::from_iter_values([value(0, 262_144)]);
-            let item = Arc::new(Field::new("item", DataType::Utf8, true));
+        "shared_views" | "shared_views_empty" | "shared_dict_views" => {
+            // 64 rows viewing one 256 KB string (`_dict`: a dictionary's),
+            // then (`_empty`) 960 empty rows.
+            let child: ArrayRef = Arc::new(StringArray::from_iter_values([value(0, 262_144)]));
+            let child: ArrayRef = match case {
+                "shared_dict_views" => {
+                    Arc::new(DictionaryArray::new(Int32Array::from(vec![0]), child))
+                }
+                _ => child,
+            };
+            let item = Arc::new(Field::new("item", child.data_type().clone(), true));
             let rows = if case == "shared_views" { 64 } else { 1024 };
             let sizes = (0..rows).map(|i| i32::from(i < 64)).collect::<Vec<_>>();
             let view: ArrayRef = Arc::new(arrow_array::ListViewArray::new(
                 item,
                 vec![0; rows].into(),
                 sizes.into(),
-                Arc::new(child),
+                child,
+                None,
+            ));
+            vec![RecordBatch::try_from_iter([("l", view)]).unwrap()]
+        }
+        "overlapping_views" => {
+            // 4,096 rows each viewing all 4,096 values of an Int32 child:
+            // 16,777,216 levels.
+            let n = 4096;
+            let child: ArrayRef = Arc::new(Int32Array::from_iter_values(0..n));
+            let item = Arc::new(Field::new("item", DataType::Int32, true));
+            let view: ArrayRef = Arc::new(arrow_array::ListViewArray::new(
+                item,
+                vec![0; n as usize].into(),
+                vec![n; n as usize].into(),
+                child,
                 None,
             ));
             vec![RecordBatch::try_from_iter([("l", view)]).unwrap()]
