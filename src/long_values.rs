@@ -453,7 +453,7 @@ impl<'a> Walk<'a> {
         // A chunk parquet cuts in mini-batches: the write batch size, or
         // the page row limit where the leaf's levels are uniform (taken so
         // without nulls, nullable or not).
-        let uniform = !self.repeated && !self.nulls_above && array.null_count() == 0;
+        let uniform = !self.repeated && !self.nulls_above && array.logical_null_count() == 0;
         let values = match uniform {
             true => mini.batch.max(mini.rows),
             false => mini.batch,
@@ -787,11 +787,12 @@ fn through_keys(d: &dyn arrow_array::AnyDictionaryArray, threshold: usize) -> Lo
 }
 
 /// Value `i`'s length as parquet writes it (0 for a null), of a byte
-/// array, or of a dictionary's byte-array values through its keys;
-/// `None` for other leaves.
+/// array, of a dictionary's byte-array values through its keys, or of a
+/// run array's through its runs; `None` for other leaves.
 fn written_lengths(array: &ArrayRef) -> Option<Box<dyn Fn(usize) -> usize + '_>> {
     match array.data_type() {
         DataType::Dictionary(_, _) => keyed_lengths(array.as_any_dictionary_opt()?),
+        DataType::RunEndEncoded(_, _) => run_lengths(array),
         DataType::Utf8
         | DataType::Binary
         | DataType::LargeUtf8
@@ -799,6 +800,32 @@ fn written_lengths(array: &ArrayRef) -> Option<Box<dyn Fn(usize) -> usize + '_>>
         | DataType::Utf8View
         | DataType::BinaryView
         | DataType::FixedSizeBinary(_) => Some(value_lengths(array)),
+        _ => None,
+    }
+}
+
+/// Row `i`'s value's length of a run array of byte arrays, looked up by
+/// its run: parquet writes the runs expanded, every row's value in turn
+/// (`expanded_runs` of [`crate::encode_cost`]), so its byte budget cuts
+/// them as it cuts any byte array (a review's finding: a run of 2,000
+/// one-byte strings, then 64 runs of a 256 KB one, went into one page
+/// whole, uncounted; `tests/long_pages.rs`, `runs`).
+fn run_lengths(array: &ArrayRef) -> Option<Box<dyn Fn(usize) -> usize + '_>> {
+    fn lengths<R: RunEndIndexType>(run: &RunArray<R>) -> Option<Box<dyn Fn(usize) -> usize + '_>> {
+        let len = written_lengths(run.values())?;
+        let rows = run.len();
+        Some(Box::new(move |i| match i < rows {
+            true => len(run.get_physical_index(i)),
+            false => 0,
+        }))
+    }
+    let DataType::RunEndEncoded(ends, _) = array.data_type() else {
+        return None;
+    };
+    match ends.data_type() {
+        DataType::Int16 => array.as_run_opt::<Int16Type>().and_then(lengths),
+        DataType::Int32 => array.as_run_opt::<Int32Type>().and_then(lengths),
+        DataType::Int64 => array.as_run_opt::<Int64Type>().and_then(lengths),
         _ => None,
     }
 }
@@ -895,7 +922,8 @@ fn budget_window(
     lists: &[ArrayRef],
     unordered: bool,
 ) -> usize {
-    if Offsets::of(array).is_none() && views(array).is_none() {
+    let runs = matches!(array.data_type(), DataType::RunEndEncoded(_, _));
+    if Offsets::of(array).is_none() && views(array).is_none() && !runs {
         return 0;
     }
     let Some(len) = written_lengths(array) else {
@@ -904,7 +932,8 @@ fn budget_window(
     in_levels(array, lists, |levels| {
         let lengths = levels.clone().map(|slot| slot.map_or(0, &len));
         let most = most_within(lengths.clone(), budget).saturating_add(1);
-        let window = most_of_any(lengths.clone(), most.clamp(1, chunk.max(1)));
+        let cut = most_levels_cut(levels.clone(), array, &len, chunk, budget);
+        let window = most_of_any(lengths.clone(), most.max(cut).clamp(1, chunk.max(1)));
         // Before counting, parquet takes a chunk whole where the bytes
         // from its first value's slot to its last's fit the budget: all
         // its values where their slots rise, not where views go back to
@@ -916,6 +945,66 @@ fn budget_window(
             false => window,
         }
     })
+}
+
+/// The most levels parquet's byte budget cuts a chunk's mini-batches to,
+/// over chunks of `chunk` levels from any level of `levels` (and the
+/// shorter ones that end at the last): for a chunk of `c` levels holding
+/// `n` values whose first `v` reach `budget` (each value's bytes and its
+/// 4-byte length; the one that passes it included), `ceil(v * c / n)`.
+/// Where the chunk's first values are short and its values spread thin
+/// after them, that is many more levels than fit the budget anywhere
+/// (a review's finding: 64 strings of 16 KB, then one of 1 MiB every 64
+/// levels, nulls between, took 12 of the long ones a mini-batch, 53.1 MiB
+/// of heap at 32 MiB; `tests/long_pages.rs`, `spread_nulls`). Four walks of
+/// the levels side by side: the chunk's start and end, and its values'
+/// first and the one the budget reaches.
+fn most_levels_cut(
+    levels: Levels,
+    array: &ArrayRef,
+    len: &dyn Fn(usize) -> usize,
+    chunk: usize,
+    budget: usize,
+) -> usize {
+    const LENGTH: usize = 4;
+    let total = levels.clone().count();
+    let chunk = chunk.max(1);
+    // A run array's nulls are its values' (logical).
+    let nulls = array.logical_nulls();
+    let value =
+        |slot: Option<usize>| slot.filter(|&s| nulls.as_ref().is_none_or(|n| n.is_valid(s)));
+    let mut end = levels.clone();
+    let values = levels.clone().filter_map(value).map(|s| len(s) + LENGTH);
+    let (mut first, mut reach) = (values.clone(), values.peekable());
+    // Levels `end` passed; values between the start and it; values from
+    // the first whose bytes fit the budget, and those bytes.
+    let (mut ahead, mut n, mut fit, mut bytes) = (0, 0usize, 0usize, 0usize);
+    let mut most = 0;
+    for (start, slot) in levels.enumerate() {
+        let c = chunk.min(total - start);
+        while ahead < start + c {
+            n += usize::from(end.next().flatten().and_then(|s| value(Some(s))).is_some());
+            ahead += 1;
+        }
+        while let Some(&next) = reach.peek().filter(|&&next| bytes + next <= budget) {
+            (bytes, fit) = (bytes + next, fit + 1);
+            reach.next();
+        }
+        // The budget cuts the chunk where the value that passes it is
+        // in the chunk: `fit + 1` values a mini-batch.
+        if fit + 1 < n {
+            most = most.max((fit + 1).saturating_mul(c).div_ceil(n));
+        }
+        if value(slot).is_some() {
+            n -= 1;
+            let gone = first.next().unwrap_or(0);
+            match fit {
+                0 => drop(reach.next()),
+                _ => (bytes, fit) = (bytes - gone, fit - 1),
+            }
+        }
+    }
+    most
 }
 
 /// Leaf `array`'s levels below `lists` (outermost first) as parquet
@@ -1218,6 +1307,7 @@ fn total(array: &ArrayRef) -> usize {
         // Every value is as long as the width.
         DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
         DataType::Utf8View | DataType::BinaryView => usize::MAX,
+        DataType::RunEndEncoded(_, _) => usize::MAX,
         _ => Offsets::of(array).map_or(0, |o| o.span()),
     }
 }
@@ -1756,5 +1846,30 @@ mod tests {
         let window = |offsets| budget_window(&values, 4, 150, &[view(offsets)], true);
         assert_eq!(window(vec![0, 0, 0, 0]), 400);
         assert_eq!(window(vec![0, 1, 2, 3]), 200);
+    }
+
+    #[test]
+    fn a_chunks_values_spread_thin_after_short_ones_cut_it_in_long_windows() {
+        // Four values of 50 bytes, then one of 250 ending every 4 levels,
+        // nulls before each: a chunk of 16 levels holds 7 values, the
+        // budget of 250 is passed at the fifth (with their 4-byte lengths),
+        // so parquet cuts it in windows of ceil(5 * 16 / 7) = 12 levels,
+        // where no more than 7 levels fit the budget anywhere.
+        let (short, long) = ("s".repeat(50), "l".repeat(250));
+        let strings = (0..16).map(|i| match i {
+            i if i < 4 => Some(short.as_str()),
+            i if i % 4 == 3 => Some(long.as_str()),
+            _ => None,
+        });
+        let values: ArrayRef = Arc::new(StringArray::from_iter(strings));
+        let len = value_lengths(&values);
+        let levels = Levels::new(&[]).slots(values.len());
+        assert_eq!(most_levels_cut(levels.clone(), &values, &len, 16, 250), 12);
+        assert_eq!(most_within(levels.map(|s| s.map_or(0, &len)), 250), 7);
+        // Chunks of 8: those from the first four levels hold no value past
+        // the one that passes the budget (no cut); from the fifth, two
+        // long values, the first passing it: windows of ceil(1 * 8 / 2).
+        let levels = Levels::new(&[]).slots(values.len());
+        assert_eq!(most_levels_cut(levels, &values, &len, 8, 250), 4);
     }
 }

@@ -86,6 +86,13 @@
 //! of an `Int32` child, is 16,777,216 levels that the scan counted as the
 //! child's 4,096 values and the views' 4,096 slots: written at 172.6 MiB
 //! of heap at 32 MiB (7a210b3); now stopped before encoding.
+//! `spread_nulls`: 64 strings of 16 KB, then one of 1 MiB ending every 64
+//! levels, nulls before each. parquet's budget is passed at the 64th
+//! value of the chunk's 79, so it cuts the chunk in windows of 830
+//! levels, 11 long strings each, where 128 levels fit the budget
+//! anywhere: the scan's window was too short (de9ad8d stopped it after
+//! parquet made a 4.2 MB page); written in parts now
+//! (`long_values::most_levels_cut`).
 
 use std::sync::Arc;
 
@@ -105,7 +112,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 25] = [
+const CASES: [(&str, usize, Expect); 27] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -131,6 +138,8 @@ const CASES: [(&str, usize, Expect); 25] = [
     ("shared_views_empty", 32, Expect::Written),
     ("shared_dict_views", 32, Expect::Written),
     ("overlapping_views", 32, Expect::Clean),
+    ("spread_nulls", 32, Expect::Written),
+    ("runs", 32, Expect::Written),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -289,6 +298,28 @@ fn batches(case: &str) -> Vec<RecordBatch> {
             let offsets = arrow_buffer::OffsetBuffer::from_lengths(lengths);
             let list: ArrayRef = Arc::new(ListArray::new(item, offsets, Arc::new(child), None));
             vec![RecordBatch::try_from_iter([("l", list)]).unwrap()]
+        }
+        "spread_nulls" => {
+            // 64 strings of 16 KB, then one of 1 MiB ending every 64
+            // levels, nulls before each: one chunk of 1,024 levels.
+            let strings = (0..1024).map(|i| match i {
+                i if i < 64 => Some(value(i + 1, 16_384)),
+                i if (i - 64) % 64 == 63 => Some(value(i + 1, 1 << 20)),
+                _ => None,
+            });
+            let strings: ArrayRef = Arc::new(StringArray::from_iter(strings));
+            vec![RecordBatch::try_from_iter([("n", strings)]).unwrap()]
+        }
+        "runs" => {
+            // A run of 2,000 rows of "x", then 64 runs of one row of a
+            // distinct 256 KB string.
+            let values = std::iter::once("x".to_string()).chain((0..64).map(|i| value(i, 262_144)));
+            let values = StringArray::from_iter_values(values);
+            let ends = Int32Array::from_iter_values(std::iter::once(2000).chain(2001..2065));
+            let runs =
+                arrow_array::RunArray::<arrow_array::types::Int32Type>::try_new(&ends, &values);
+            let runs: ArrayRef = Arc::new(runs.unwrap());
+            vec![RecordBatch::try_from_iter([("r", runs)]).unwrap()]
         }
         "short_chunk" => {
             let strings = (0..256).map(|i| (i < 16).then(|| value(i, 1_100_000)));
