@@ -375,9 +375,19 @@ impl<'a> Walk<'a> {
                     false => cost,
                 };
                 let scaled = |bytes: usize| bytes.saturating_mul(self.scale);
-                self.levels = self.levels.saturating_add(scaled(cost.levels));
+                // Levels counted as parquet writes them, through the keys
+                // above, are the taken array's already.
+                let levels = match written {
+                    Some(_) => cost.levels,
+                    None => scaled(cost.levels),
+                };
+                let compact_levels = match written {
+                    Some(_) => compact.levels,
+                    None => scaled(compact.levels),
+                };
+                self.levels = self.levels.saturating_add(levels);
                 self.converted = self.converted.max(scaled(cost.converted));
-                self.compact_levels = self.compact_levels.saturating_add(scaled(compact.levels));
+                self.compact_levels = self.compact_levels.saturating_add(compact_levels);
                 self.compact_converted = self.compact_converted.max(scaled(compact.converted));
                 self.fixed_len.push(scaled(cost.fixed_len));
                 let found = longest(array, self.threshold);
@@ -463,9 +473,15 @@ impl<'a> Walk<'a> {
             // the chunk's first values: after short values, as many long
             // ones (a review's finding: 2,000 one-byte strings, then 2,000
             // of 20 KB, took 115.5 MiB of heap at 32 MiB).
-            let window = match total(array) <= room {
+            // Below a dictionary or run array of nested values, in the
+            // order parquet takes them ([`Walk::expanded`]).
+            let taken = match self.unordered_above > 0 {
+                true => &above[..],
+                false => &[],
+            };
+            let window = match total(array) <= room && taken.is_empty() {
                 true => 0,
-                false => budget_window(array, values, mini.page_limit, &[], false),
+                false => budget_window(array, values, mini.page_limit, taken, !taken.is_empty()),
             };
             return match window > room {
                 true => mini.page_limit.saturating_add(window),
@@ -513,7 +529,12 @@ impl<'a> Walk<'a> {
             }
             _ => 0,
         };
-        let window = window.saturating_mul(self.scale);
+        // Counted in the levels through the keys above, if any: the taken
+        // array's already.
+        let window = match self.unordered_above > 0 {
+            true => window,
+            false => window.saturating_mul(self.scale),
+        };
         if !self.repeated {
             return match window > room {
                 true => mini.page_limit.saturating_add(window),
@@ -539,7 +560,7 @@ impl<'a> Walk<'a> {
         // know: each top-level entry's levels summed (a review's finding;
         // `list_view_nested`, reversed views of 10 MB rows below a list,
         // took 38.5 MiB of heap at 32 MiB uncounted).
-        let known = match self.unordered_above > 0 && self.scale == 1 {
+        let known = match self.unordered_above > 0 {
             true => longest_entry(array, &self.lists_above),
             false => None,
         };
@@ -571,6 +592,12 @@ impl<'a> Walk<'a> {
         // parquet takes the values into a new array: no whole child.
         let saved = (self.scale, self.starts.clone(), self.keyed);
         let saved_whole = self.whole.take();
+        // Taken by the keys, in their order: the leaves' levels below are
+        // counted through them ([`entries`]), as below list views out of
+        // order (a list view taken so shares its values where keys repeat:
+        // `dict_of_views` of `tests/long_pages.rs`).
+        self.lists_above.push(parent.clone());
+        self.unordered_above += 1;
         self.scale = saved.0.saturating_mul(rows.div_ceil(len).max(1));
         if self.page_rows.is_some() {
             // Pages: any key may take the largest entry, the entries
@@ -584,6 +611,8 @@ impl<'a> Walk<'a> {
         self.array(&values);
         (self.scale, self.starts, self.keyed) = saved;
         self.whole = saved_whole;
+        self.lists_above.pop();
+        self.unordered_above -= 1;
     }
 
     /// The `values` of a list (or map) array `parent`: repeated, and each
@@ -849,41 +878,47 @@ fn value_lengths(array: &ArrayRef) -> Box<dyn Fn(usize) -> usize + '_> {
 fn keyed_lengths(
     d: &dyn arrow_array::AnyDictionaryArray,
 ) -> Option<Box<dyn Fn(usize) -> usize + '_>> {
-    fn keyed<'a, K: ArrowPrimitiveType>(
-        keys: &'a dyn Array,
-        values: &'a ArrayRef,
-    ) -> Option<Box<dyn Fn(usize) -> usize + 'a>>
+    let keys = keys_of(d)?;
+    let values = d.values();
+    // Values that are a dictionary themselves, through their keys too
+    // (parquet writes the innermost values).
+    let lengths = match values.as_any_dictionary_opt() {
+        Some(inner) => keyed_lengths(inner)?,
+        None => value_lengths(values),
+    };
+    Some(Box::new(move |i| match keys(i) {
+        Some(key) if key < values.len() => lengths(key),
+        _ => 0,
+    }))
+}
+
+/// Key `i` of dictionary `d` as an index (`None` where it is null), read
+/// in place; `None` for keys that are not integers.
+fn keys_of(
+    d: &dyn arrow_array::AnyDictionaryArray,
+) -> Option<Box<dyn Fn(usize) -> Option<usize> + '_>> {
+    fn typed<K: ArrowPrimitiveType>(
+        keys: &dyn Array,
+    ) -> Option<Box<dyn Fn(usize) -> Option<usize> + '_>>
     where
         K::Native: TryInto<usize>,
     {
         let keys = keys.as_primitive_opt::<K>()?;
-        // Values that are a dictionary themselves, through their keys too
-        // (parquet writes the innermost values).
-        let lengths = match values.as_any_dictionary_opt() {
-            Some(inner) => keyed_lengths(inner)?,
-            None => value_lengths(values),
-        };
         Some(Box::new(move |i| {
-            if !keys.is_valid(i) {
-                return 0;
-            }
-            let key = keys.value(i).try_into().unwrap_or(usize::MAX);
-            match key < values.len() {
-                true => lengths(key),
-                false => 0,
-            }
+            let key = || keys.value(i).try_into().unwrap_or(usize::MAX);
+            keys.is_valid(i).then(key)
         }))
     }
-    let (keys, values) = (d.keys(), d.values());
+    let keys = d.keys();
     match keys.data_type() {
-        DataType::Int8 => keyed::<Int8Type>(keys, values),
-        DataType::Int16 => keyed::<Int16Type>(keys, values),
-        DataType::Int32 => keyed::<Int32Type>(keys, values),
-        DataType::Int64 => keyed::<Int64Type>(keys, values),
-        DataType::UInt8 => keyed::<UInt8Type>(keys, values),
-        DataType::UInt16 => keyed::<UInt16Type>(keys, values),
-        DataType::UInt32 => keyed::<UInt32Type>(keys, values),
-        DataType::UInt64 => keyed::<UInt64Type>(keys, values),
+        DataType::Int8 => typed::<Int8Type>(keys),
+        DataType::Int16 => typed::<Int16Type>(keys),
+        DataType::Int32 => typed::<Int32Type>(keys),
+        DataType::Int64 => typed::<Int64Type>(keys),
+        DataType::UInt8 => typed::<UInt8Type>(keys),
+        DataType::UInt16 => typed::<UInt16Type>(keys),
+        DataType::UInt32 => typed::<UInt32Type>(keys),
+        DataType::UInt64 => typed::<UInt64Type>(keys),
         _ => None,
     }
 }
@@ -1097,6 +1132,32 @@ fn entries(list: &ArrayRef) -> Option<(usize, Entries<'_>)> {
             let size = usize::try_from(*size).ok()?;
             let bounds = move |r: usize| (r * size, (r + 1) * size, list.is_null(r) || size == 0);
             Some((list.len(), Box::new(bounds) as Entries))
+        }
+        // parquet takes a dictionary's (run array's) nested values by its
+        // keys (rows): each is an entry of one value, the key's.
+        DataType::Dictionary(_, _) => {
+            let keys = keys_of(list.as_any_dictionary_opt()?)?;
+            let bounds = move |r: usize| match keys(r) {
+                Some(key) => (key, key.saturating_add(1), false),
+                None => (0, 0, true),
+            };
+            Some((list.len(), Box::new(bounds) as Entries))
+        }
+        DataType::RunEndEncoded(ends, _) => {
+            fn rows<R: RunEndIndexType>(run: &RunArray<R>) -> (usize, Entries<'_>) {
+                let first = run.get_start_physical_index();
+                let bounds = move |r: usize| {
+                    let at = run.get_physical_index(r) - first;
+                    (at, at + 1, false)
+                };
+                (run.len(), Box::new(bounds))
+            }
+            match ends.data_type() {
+                DataType::Int16 => list.as_run_opt::<Int16Type>().map(rows),
+                DataType::Int32 => list.as_run_opt::<Int32Type>().map(rows),
+                DataType::Int64 => list.as_run_opt::<Int64Type>().map(rows),
+                _ => None,
+            }
         }
         _ => None,
     }

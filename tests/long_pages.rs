@@ -90,9 +90,17 @@
 //! levels, nulls before each. parquet's budget is passed at the 64th
 //! value of the chunk's 79, so it cuts the chunk in windows of 830
 //! levels, 11 long strings each, where 128 levels fit the budget
-//! anywhere: the scan's window was too short (de9ad8d stopped it after
-//! parquet made a 4.2 MB page); written in parts now
-//! (`long_values::most_levels_cut`).
+//! anywhere: 53.1 MiB of heap at 32 MiB at de9ad8d, written in parts now
+//! (`long_values::most_levels_cut`). `runs`: a run array of 2,000 short
+//! rows, then 64 of a 256 KB string, which parquet writes expanded and
+//! the scan did not count (77.8 MiB at de9ad8d). `dict_of_views`: a
+//! dictionary of one list view of one 256 KB string, 64 keys: parquet
+//! takes the view by the keys, 64 views of one value, into one page
+//! (64.5 MiB at a88fbb5); `dict_of_lists_skew`: a dictionary of 1,024
+//! lists, one of 3,072 values, every key that one: 3,145,728 levels that
+//! the scan counted as the values' 4,095 (written at 46.7 MiB at
+//! a88fbb5). Below a dictionary or run array of nested values, leaves are
+//! now counted in the levels parquet takes through the keys.
 
 use std::sync::Arc;
 
@@ -112,7 +120,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 27] = [
+const CASES: [(&str, usize, Expect); 29] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -140,6 +148,8 @@ const CASES: [(&str, usize, Expect); 27] = [
     ("overlapping_views", 32, Expect::Clean),
     ("spread_nulls", 32, Expect::Written),
     ("runs", 32, Expect::Written),
+    ("dict_of_views", 32, Expect::Written),
+    ("dict_of_lists_skew", 32, Expect::Clean),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -190,7 +200,8 @@ fn long_pages_child() {
         "dict_plain" | "list_row" | "list_rows" | "skew_plain" | "list_view_row"
         | "list_view_rows" | "list_view_reversed" | "empty_lists" | "short_chunk"
         | "big_record" | "list_view_nested" | "shared_views" | "shared_views_empty"
-        | "shared_dict_views" => props.set_dictionary_enabled(false),
+        | "shared_dict_views" | "spread_nulls" | "runs" | "dict_of_views"
+        | "dict_of_lists_skew" => props.set_dictionary_enabled(false),
         "long_index" => props
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(1))
@@ -320,6 +331,33 @@ fn batches(case: &str) -> Vec<RecordBatch> {
                 arrow_array::RunArray::<arrow_array::types::Int32Type>::try_new(&ends, &values);
             let runs: ArrayRef = Arc::new(runs.unwrap());
             vec![RecordBatch::try_from_iter([("r", runs)]).unwrap()]
+        }
+        "dict_of_views" => {
+            // 64 keys, all of one in-order view of one 256 KB string.
+            let child = StringArray::from_iter_values([value(0, 262_144)]);
+            let item = Arc::new(Field::new("item", DataType::Utf8, true));
+            let view: ArrayRef = Arc::new(arrow_array::ListViewArray::new(
+                item,
+                vec![0].into(),
+                vec![1].into(),
+                Arc::new(child),
+                None,
+            ));
+            let keys = Int32Array::from(vec![0; 64]);
+            let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, view));
+            vec![RecordBatch::try_from_iter([("d", dictionary)]).unwrap()]
+        }
+        "dict_of_lists_skew" => {
+            // 1,024 list values, the first of 3,072 `Int32`s, the others
+            // empty; 1,024 keys, all the first.
+            let item = Arc::new(Field::new("item", DataType::Int32, true));
+            let lengths = (0..1024).map(|i| if i == 0 { 3072 } else { 0 });
+            let offsets = arrow_buffer::OffsetBuffer::from_lengths(lengths);
+            let child = Arc::new(Int32Array::from_iter_values(0..3072));
+            let lists: ArrayRef = Arc::new(ListArray::new(item, offsets, child, None));
+            let keys = Int32Array::from(vec![0; 1024]);
+            let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, lists));
+            vec![RecordBatch::try_from_iter([("d", dictionary)]).unwrap()]
         }
         "short_chunk" => {
             let strings = (0..256).map(|i| (i < 16).then(|| value(i, 1_100_000)));
