@@ -263,6 +263,12 @@ struct Walk<'a> {
     whole: Option<usize>,
     /// A dictionary or run-end array of nested values above: its keys.
     keyed: Option<Keyed>,
+    /// Dictionaries or run arrays of nested values above, which parquet
+    /// takes through their keys ([`Walk::expanded`]).
+    expanded_above: usize,
+    /// What the leaves below the innermost of them counted of the taken
+    /// array ([`taken_bytes`]).
+    taken: usize,
     /// parquet counts the row group's distinct values.
     distinct: bool,
     /// Mini-batches parquet does not cut to its pages ([`MiniBatches`]).
@@ -385,6 +391,20 @@ impl<'a> Walk<'a> {
                     Some(_) => compact.levels,
                     None => scaled(compact.levels),
                 };
+                // Below a dictionary or run array of nested values, the
+                // leaf's values as parquet takes them through the keys,
+                // with an offset and slot a level: `take` copies a value
+                // once a key, so keys that repeat a long row copy it as
+                // many times (a review's finding: 1,000 keys of one list
+                // of 2,048 strings of 256 bytes were counted as one copy;
+                // `tests/long_pages.rs`, `runs_of_lists_skew`).
+                let taken = match (written, self.expanded_above > 0) {
+                    (Some(w), true) => taken_bytes(array, &self.lists_above, w),
+                    _ => 0,
+                };
+                self.taken = self.taken.saturating_add(taken);
+                let levels = levels.saturating_add(taken);
+                let compact_levels = compact_levels.saturating_add(taken);
                 self.levels = self.levels.saturating_add(levels);
                 self.converted = self.converted.max(scaled(cost.converted));
                 self.compact_levels = self.compact_levels.saturating_add(compact_levels);
@@ -454,7 +474,17 @@ impl<'a> Walk<'a> {
     /// the walk is done: [`Walk::row_leaves`]).
     fn mini_batch_page(&mut self, array: &ArrayRef) -> usize {
         let mini = self.mini;
-        let dictionary = matches!(array.data_type(), DataType::Dictionary(_, v) if !v.is_nested());
+        // parquet does not cut an Arrow dictionary's chunks, nor a run
+        // array's of dictionary values (expanded into a dictionary; a
+        // review's finding: runs of a dictionary of 512 KB strings, 52.3
+        // MB of heap at 32 MiB, `tests/long_pages.rs`, `runs_of_dictionary`).
+        let dictionary = match array.data_type() {
+            DataType::Dictionary(_, v) => !v.is_nested(),
+            DataType::RunEndEncoded(_, v) => {
+                matches!(v.data_type(), DataType::Dictionary(_, v) if !v.is_nested())
+            }
+            _ => false,
+        };
         if mini.batch == 0 {
             return 0;
         }
@@ -491,10 +521,14 @@ impl<'a> Walk<'a> {
         let Some(len) = written_lengths(array) else {
             return 0;
         };
-        let window = match array.as_any_dictionary_opt() {
-            Some(d) if dictionary => {
+        let window = match dictionary {
+            true => {
                 // At most that many of its longest value (cheap) first.
-                let longest = longest_value(d.values());
+                let longest = match array.as_any_dictionary_opt() {
+                    Some(d) => longest_value(d.values()),
+                    // A run array's values, through their keys.
+                    None => longest(array, 0).one,
+                };
                 match (
                     longest.saturating_mul(values) <= room,
                     self.unordered_above > 0,
@@ -585,10 +619,10 @@ impl<'a> Walk<'a> {
             return;
         };
         let (rows, len) = (parent.len(), values.len().max(1));
-        let taken = (values.get_array_memory_size() / len).saturating_mul(rows);
-        let taken = taken.saturating_mul(self.scale);
-        self.levels = self.levels.saturating_add(taken);
-        self.compact_levels = self.compact_levels.saturating_add(taken);
+        // The taken array: each leaf's values through the keys
+        // ([`taken_bytes`]), or where no leaf below counts them, the
+        // values' bytes a row times the rows.
+        let taken_before = std::mem::take(&mut self.taken);
         // parquet takes the values into a new array: no whole child.
         let saved = (self.scale, self.starts.clone(), self.keyed);
         let saved_whole = self.whole.take();
@@ -598,6 +632,7 @@ impl<'a> Walk<'a> {
         // `dict_of_views` of `tests/long_pages.rs`).
         self.lists_above.push(parent.clone());
         self.unordered_above += 1;
+        self.expanded_above += 1;
         self.scale = saved.0.saturating_mul(rows.div_ceil(len).max(1));
         if self.page_rows.is_some() {
             // Pages: any key may take the largest entry, the entries
@@ -613,6 +648,14 @@ impl<'a> Walk<'a> {
         self.whole = saved_whole;
         self.lists_above.pop();
         self.unordered_above -= 1;
+        self.expanded_above -= 1;
+        if self.taken == 0 {
+            let taken = (values.get_array_memory_size() / len).saturating_mul(rows);
+            let taken = taken.saturating_mul(self.scale);
+            self.levels = self.levels.saturating_add(taken);
+            self.compact_levels = self.compact_levels.saturating_add(taken);
+        }
+        self.taken = taken_before.saturating_add(self.taken);
     }
 
     /// The `values` of a list (or map) array `parent`: repeated, and each
@@ -1053,6 +1096,22 @@ fn written_levels(array: &ArrayRef, lists: &[ArrayRef]) -> Option<Counts> {
         levels: c.levels + 1,
     };
     Some(Levels::new(&entries).fold(Counts::default(), count))
+}
+
+/// What leaf `array`'s values take once parquet takes them through the
+/// keys above (`lists`, [`written_levels`] giving `written`): their bytes
+/// (a byte array's lengths, or the array's bytes a slot), and 8 bytes a
+/// level for its offset and slot.
+fn taken_bytes(array: &ArrayRef, lists: &[ArrayRef], written: Counts) -> usize {
+    let values = match written_lengths(array) {
+        Some(len) => in_levels(array, lists, |levels| {
+            levels
+                .map(|slot| slot.map_or(0, &len))
+                .fold(0, usize::saturating_add)
+        }),
+        None => (array.get_array_memory_size() / array.len().max(1)).saturating_mul(written.values),
+    };
+    values.saturating_add(written.levels.saturating_mul(8))
 }
 
 /// `f` of leaf `array`'s [`Levels`] below `lists` (outermost first), or

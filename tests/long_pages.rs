@@ -100,7 +100,12 @@
 //! lists, one of 3,072 values, every key that one: 3,145,728 levels that
 //! the scan counted as the values' 4,095 (written at 46.7 MiB at
 //! a88fbb5). Below a dictionary or run array of nested values, leaves are
-//! now counted in the levels parquet takes through the keys.
+//! now counted in the levels parquet takes through the keys, and with the
+//! values `take` copies once a key: `runs_of_lists_skew`, 1,000 runs of
+//! one list of 2,048 strings of 256 bytes, was written at 146.9 MiB of
+//! heap at 32 MiB (a1926da). `runs_of_dictionary`, `runs` with its values
+//! a dictionary's, whose chunks parquet does not cut (49.9 MiB at
+//! a1926da).
 
 use std::sync::Arc;
 
@@ -120,7 +125,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 29] = [
+const CASES: [(&str, usize, Expect); 31] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -150,6 +155,8 @@ const CASES: [(&str, usize, Expect); 29] = [
     ("runs", 32, Expect::Written),
     ("dict_of_views", 32, Expect::Written),
     ("dict_of_lists_skew", 32, Expect::Clean),
+    ("runs_of_dictionary", 32, Expect::Clean),
+    ("runs_of_lists_skew", 32, Expect::Clean),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -201,7 +208,9 @@ fn long_pages_child() {
         | "list_view_rows" | "list_view_reversed" | "empty_lists" | "short_chunk"
         | "big_record" | "list_view_nested" | "shared_views" | "shared_views_empty"
         | "shared_dict_views" | "spread_nulls" | "runs" | "dict_of_views"
-        | "dict_of_lists_skew" => props.set_dictionary_enabled(false),
+        | "dict_of_lists_skew" | "runs_of_dictionary" | "runs_of_lists_skew" => {
+            props.set_dictionary_enabled(false)
+        }
         "long_index" => props
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(1))
@@ -358,6 +367,35 @@ fn batches(case: &str) -> Vec<RecordBatch> {
             let keys = Int32Array::from(vec![0; 1024]);
             let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, lists));
             vec![RecordBatch::try_from_iter([("d", dictionary)]).unwrap()]
+        }
+        "runs_of_dictionary" => {
+            // `runs` with 512 KB strings, the run array's values a
+            // dictionary's.
+            let strings =
+                std::iter::once("x".to_string()).chain((0..64).map(|i| value(i, 524_288)));
+            let strings: ArrayRef = Arc::new(StringArray::from_iter_values(strings));
+            let keys = Int32Array::from_iter_values(0..65);
+            let values = DictionaryArray::new(keys, strings);
+            let ends = Int32Array::from_iter_values(std::iter::once(2000).chain(2001..2065));
+            let runs =
+                arrow_array::RunArray::<arrow_array::types::Int32Type>::try_new(&ends, &values);
+            let runs: ArrayRef = Arc::new(runs.unwrap());
+            vec![RecordBatch::try_from_iter([("r", runs)]).unwrap()]
+        }
+        "runs_of_lists_skew" => {
+            // A run array of 4,096 lists, the first of 2,048 strings of
+            // 256 bytes, the others empty: a run of 1,000 rows of the
+            // first, then one row of each other.
+            let strings = StringArray::from_iter_values((0..2048).map(|i| value(i, 256)));
+            let item = Arc::new(Field::new("item", DataType::Utf8, true));
+            let lengths = (0..4096).map(|i| if i == 0 { 2048 } else { 0 });
+            let offsets = arrow_buffer::OffsetBuffer::from_lengths(lengths);
+            let lists = ListArray::new(item, offsets, Arc::new(strings), None);
+            let ends = Int32Array::from_iter_values(1000..1000 + 4096);
+            let runs =
+                arrow_array::RunArray::<arrow_array::types::Int32Type>::try_new(&ends, &lists);
+            let runs: ArrayRef = Arc::new(runs.unwrap());
+            vec![RecordBatch::try_from_iter([("r", runs)]).unwrap()]
         }
         "short_chunk" => {
             let strings = (0..256).map(|i| (i < 16).then(|| value(i, 1_100_000)));
