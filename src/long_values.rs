@@ -443,11 +443,10 @@ impl<'a> Walk<'a> {
                     let load = match self.keyed {
                         // Each entry's levels, one by one: the largest.
                         Some(keyed) => keyed.load(starts.load(array, 1, true).row, page.rows),
+                        // Counted as parquet writes them (no key above:
+                        // `keyed` is set below one).
                         None => match written {
-                            Some(w) => PageLoad::one_row(Counts {
-                                values: w.values.saturating_mul(self.scale),
-                                levels: w.levels.saturating_mul(self.scale),
-                            }),
+                            Some(w) => PageLoad::one_row(w),
                             None => starts.load(array, self.scale, self.nulls_above),
                         },
                     };
@@ -476,8 +475,8 @@ impl<'a> Walk<'a> {
         let mini = self.mini;
         // parquet does not cut an Arrow dictionary's chunks, nor a run
         // array's of dictionary values (expanded into a dictionary; a
-        // review's finding: runs of a dictionary of 512 KB strings, 52.3
-        // MB of heap at 32 MiB, `tests/long_pages.rs`, `runs_of_dictionary`).
+        // review's finding: runs of a dictionary of 512 KB strings, 49.9
+        // MiB of heap at 32 MiB, `tests/long_pages.rs`, `runs_of_dictionary`).
         let dictionary = match array.data_type() {
             DataType::Dictionary(_, v) => !v.is_nested(),
             DataType::RunEndEncoded(_, v) => {
@@ -612,8 +611,9 @@ impl<'a> Walk<'a> {
 
     /// The nested `values` of a dictionary or run array `parent`, which
     /// parquet first takes into one row per row of `parent`: their leaves
-    /// cost that many times more to encode, and the taken array is held
-    /// while the column is encoded.
+    /// are counted through its keys (as the levels of a list of one value
+    /// a key, [`entries`]), and the taken array is held while the column
+    /// is encoded.
     fn expanded(&mut self, parent: &ArrayRef, values: Option<ArrayRef>) {
         let Some(values) = values else {
             return;
@@ -1033,7 +1033,7 @@ fn budget_window(
 /// Where the chunk's first values are short and its values spread thin
 /// after them, that is many more levels than fit the budget anywhere
 /// (a review's finding: 64 strings of 16 KB, then one of 1 MiB every 64
-/// levels, nulls between, took 12 of the long ones a mini-batch, 53.1 MiB
+/// levels, nulls between, took 11 of the long ones a mini-batch, 53.1 MiB
 /// of heap at 32 MiB; `tests/long_pages.rs`, `spread_nulls`). Four walks of
 /// the levels side by side: the chunk's start and end, and its values'
 /// first and the one the budget reaches.
@@ -1195,10 +1195,11 @@ fn entries(list: &ArrayRef) -> Option<(usize, Entries<'_>)> {
         // parquet takes a dictionary's (run array's) nested values by its
         // keys (rows): each is an entry of one value, the key's.
         DataType::Dictionary(_, _) => {
-            let keys = keys_of(list.as_any_dictionary_opt()?)?;
+            let d = list.as_any_dictionary_opt()?;
+            let (keys, values) = (keys_of(d)?, d.values().len());
             let bounds = move |r: usize| match keys(r) {
-                Some(key) => (key, key.saturating_add(1), false),
-                None => (0, 0, true),
+                Some(key) if key < values => (key, key + 1, false),
+                _ => (0, 0, true),
             };
             Some((list.len(), Box::new(bounds) as Entries))
         }
