@@ -15,7 +15,7 @@ use arrow_array::types::{
     ArrowPrimitiveType, Int16Type, Int32Type, Int64Type, Int8Type, RunEndIndexType, UInt16Type,
     UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch, RunArray};
+use arrow_array::{downcast_run_array, Array, ArrayRef, OffsetSizeTrait, RecordBatch, RunArray};
 use arrow_schema::DataType;
 
 use crate::page_rows::{
@@ -782,15 +782,8 @@ fn run_values(array: &ArrayRef) -> Option<ArrayRef> {
             false => run.values().slice(start, end + 1 - start),
         }
     }
-    let DataType::RunEndEncoded(ends, _) = array.data_type() else {
-        return None;
-    };
-    match ends.data_type() {
-        DataType::Int16 => array.as_run_opt::<Int16Type>().map(physical),
-        DataType::Int32 => array.as_run_opt::<Int32Type>().map(physical),
-        DataType::Int64 => array.as_run_opt::<Int64Type>().map(physical),
-        _ => None,
-    }
+    let array = array.as_ref();
+    downcast_run_array!(array => Some(physical(array)), _ => None)
 }
 
 /// The longest value of a leaf array, and its two longest together.
@@ -891,15 +884,8 @@ fn run_lengths(array: &ArrayRef) -> Option<Box<dyn Fn(usize) -> usize + '_>> {
             false => 0,
         }))
     }
-    let DataType::RunEndEncoded(ends, _) = array.data_type() else {
-        return None;
-    };
-    match ends.data_type() {
-        DataType::Int16 => array.as_run_opt::<Int16Type>().and_then(lengths),
-        DataType::Int32 => array.as_run_opt::<Int32Type>().and_then(lengths),
-        DataType::Int64 => array.as_run_opt::<Int64Type>().and_then(lengths),
-        _ => None,
-    }
+    let array = array.as_ref();
+    downcast_run_array!(array => lengths(array), _ => None)
 }
 
 /// [`value_len`] of `array`, its offsets and nulls looked up once.
@@ -1203,7 +1189,7 @@ fn entries(list: &ArrayRef) -> Option<(usize, Entries<'_>)> {
             };
             Some((list.len(), Box::new(bounds) as Entries))
         }
-        DataType::RunEndEncoded(ends, _) => {
+        DataType::RunEndEncoded(_, _) => {
             fn rows<R: RunEndIndexType>(run: &RunArray<R>) -> (usize, Entries<'_>) {
                 let first = run.get_start_physical_index();
                 let bounds = move |r: usize| {
@@ -1212,12 +1198,8 @@ fn entries(list: &ArrayRef) -> Option<(usize, Entries<'_>)> {
                 };
                 (run.len(), Box::new(bounds))
             }
-            match ends.data_type() {
-                DataType::Int16 => list.as_run_opt::<Int16Type>().map(rows),
-                DataType::Int32 => list.as_run_opt::<Int32Type>().map(rows),
-                DataType::Int64 => list.as_run_opt::<Int64Type>().map(rows),
-                _ => None,
-            }
+            let list = list.as_ref();
+            downcast_run_array!(list => Some(rows(list)), _ => None)
         }
         _ => None,
     }

@@ -278,6 +278,20 @@ fn list_view(batch: RecordBatch, reversed: bool) -> RecordBatch {
     RecordBatch::try_from_iter([("l", view)]).unwrap()
 }
 
+/// "x", then 64 distinct strings of `len` bytes.
+fn one_then_long(len: usize) -> impl Iterator<Item = String> {
+    std::iter::once("x".to_string()).chain((0..64).map(move |i| value(i, len)))
+}
+
+/// One column of a run array of `values`' 65: the first a run of 2,000
+/// rows, each other one row.
+fn runs(values: &dyn arrow_array::Array) -> RecordBatch {
+    let ends = Int32Array::from_iter_values(std::iter::once(2000).chain(2001..2065));
+    let runs = arrow_array::RunArray::<arrow_array::types::Int32Type>::try_new(&ends, values);
+    let runs: ArrayRef = Arc::new(runs.unwrap());
+    RecordBatch::try_from_iter([("r", runs)]).unwrap()
+}
+
 fn batches(case: &str) -> Vec<RecordBatch> {
     match case {
         "dict_batch" => vec![dictionaries(1, 2048, 20_000, 8192)],
@@ -333,13 +347,7 @@ fn batches(case: &str) -> Vec<RecordBatch> {
         "runs" => {
             // A run of 2,000 rows of "x", then 64 runs of one row of a
             // distinct 256 KB string.
-            let values = std::iter::once("x".to_string()).chain((0..64).map(|i| value(i, 262_144)));
-            let values = StringArray::from_iter_values(values);
-            let ends = Int32Array::from_iter_values(std::iter::once(2000).chain(2001..2065));
-            let runs =
-                arrow_array::RunArray::<arrow_array::types::Int32Type>::try_new(&ends, &values);
-            let runs: ArrayRef = Arc::new(runs.unwrap());
-            vec![RecordBatch::try_from_iter([("r", runs)]).unwrap()]
+            vec![runs(&StringArray::from_iter_values(one_then_long(262_144)))]
         }
         "dict_of_views" => {
             // 64 keys, all of one in-order view of one 256 KB string.
@@ -371,16 +379,9 @@ fn batches(case: &str) -> Vec<RecordBatch> {
         "runs_of_dictionary" => {
             // `runs` with 512 KB strings, the run array's values a
             // dictionary's.
-            let strings =
-                std::iter::once("x".to_string()).chain((0..64).map(|i| value(i, 524_288)));
-            let strings: ArrayRef = Arc::new(StringArray::from_iter_values(strings));
+            let strings = StringArray::from_iter_values(one_then_long(524_288));
             let keys = Int32Array::from_iter_values(0..65);
-            let values = DictionaryArray::new(keys, strings);
-            let ends = Int32Array::from_iter_values(std::iter::once(2000).chain(2001..2065));
-            let runs =
-                arrow_array::RunArray::<arrow_array::types::Int32Type>::try_new(&ends, &values);
-            let runs: ArrayRef = Arc::new(runs.unwrap());
-            vec![RecordBatch::try_from_iter([("r", runs)]).unwrap()]
+            vec![runs(&DictionaryArray::new(keys, Arc::new(strings)))]
         }
         "runs_of_lists_skew" => {
             // A run array of 4,096 lists, the first of 2,048 strings of
