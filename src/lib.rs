@@ -84,10 +84,12 @@ mod parallel;
 pub mod plan;
 #[cfg(feature = "recycle")]
 pub mod recycle;
+mod row_groups;
 pub mod rss;
 pub mod spill_file;
 mod spill_plan;
 mod stats;
+mod taken;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod tiered;

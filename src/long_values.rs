@@ -21,6 +21,7 @@ use arrow_schema::DataType;
 use crate::page_rows::{
     views_in_order, Counts, Keyed, PageLoad, PageValues, RowStarts, MAX_BLOCKS,
 };
+use crate::taken::Take;
 
 /// What one look at a batch's leaves finds.
 pub(crate) struct Scan {
@@ -269,6 +270,8 @@ struct Walk<'a> {
     /// What the leaves below the innermost of them counted of the taken
     /// array ([`taken_bytes`]).
     taken: usize,
+    /// How `take` copies the array walked, below them ([`Take`]).
+    take: Take,
     /// parquet counts the row group's distinct values.
     distinct: bool,
     /// Mini-batches parquet does not cut to its pages ([`MiniBatches`]).
@@ -325,12 +328,14 @@ impl<'a> Walk<'a> {
     fn array(&mut self, array: &ArrayRef) {
         match array.data_type() {
             DataType::Struct(_) => {
-                let saved = self.nulls_above;
+                let saved = (self.nulls_above, self.take.clone());
                 self.nulls_above |= array.null_count() > 0;
-                for child in array.as_struct_opt().map_or(&[][..], |s| s.columns()) {
+                let children = array.as_struct_opt().map_or(&[][..], |s| s.columns());
+                for (index, child) in children.iter().enumerate() {
+                    self.take = saved.1.field(index);
                     self.array(child);
                 }
-                self.nulls_above = saved;
+                (self.nulls_above, self.take) = saved;
             }
             DataType::List(_)
             | DataType::LargeList(_)
@@ -398,8 +403,13 @@ impl<'a> Walk<'a> {
                 // many times (a review's finding: 1,000 keys of one list
                 // of 2,048 strings of 256 bytes were counted as one copy;
                 // `tests/long_pages.rs`, `runs_of_lists_skew`).
+                // Held up to three times over where `take` grows it
+                // below a list ([`crate::taken`]).
                 let taken = match (written, self.expanded_above > 0) {
-                    (Some(w), true) => taken_bytes(array, &self.lists_above, w),
+                    (Some(w), true) => {
+                        let exact = taken_bytes(array, &self.lists_above, w);
+                        self.take.leaf(array, exact)
+                    }
                     _ => 0,
                 };
                 self.taken = self.taken.saturating_add(taken);
@@ -626,6 +636,7 @@ impl<'a> Walk<'a> {
         // parquet takes the values into a new array: no whole child.
         let saved = (self.scale, self.starts.clone(), self.keyed);
         let saved_whole = self.whole.take();
+        let saved_take = std::mem::replace(&mut self.take, Take::of(parent, saved.0));
         // Taken by the keys, in their order: the leaves' levels below are
         // counted through them ([`entries`]), as below list views out of
         // order (a list view taken so shares its values where keys repeat:
@@ -646,6 +657,7 @@ impl<'a> Walk<'a> {
         self.array(&values);
         (self.scale, self.starts, self.keyed) = saved;
         self.whole = saved_whole;
+        self.take = saved_take;
         self.lists_above.pop();
         self.unordered_above -= 1;
         self.expanded_above -= 1;
@@ -672,6 +684,8 @@ impl<'a> Walk<'a> {
             self.unordered_above,
         );
         let saved_whole = std::mem::replace(&mut self.whole, whole);
+        let below = self.take.list();
+        let saved_take = std::mem::replace(&mut self.take, below);
         self.repeated = true;
         self.extra_slots = self.extra_slots.saturating_add(parent.len());
         self.lists_above.push(parent.clone());
@@ -696,6 +710,7 @@ impl<'a> Walk<'a> {
         self.lists_above.truncate(saved.3);
         self.unordered_above = saved.4;
         self.whole = saved_whole;
+        self.take = saved_take;
     }
 }
 

@@ -304,6 +304,23 @@ const KEPT_VALUES: &str = "fixed-length values kept as slices of their batches' 
 /// The cost model: a column's costs from its leaf index.
 pub(crate) type CostModel = Arc<dyn Fn(usize) -> ColumnCost + Send + Sync>;
 
+/// How [`Meter::try_admit`] takes a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Admission {
+    /// A batch, whole.
+    Batch,
+    /// A part of a batch (its columns copied where a slice would have
+    /// parquet convert the batch's other rows); `joins_last`: not its
+    /// first, counted with the part before as one batch of the recent
+    /// ones ([`Meter::batch_keeps_values`]).
+    Part { joins_last: bool },
+    /// Rows of a batch or part admitted already, which parquet writes as
+    /// a batch of their own (cut where a row group ends,
+    /// [`crate::row_groups`]): their chunks are looked at again, their
+    /// values and levels not counted twice.
+    Again,
+}
+
 /// Why [`Meter::try_admit`] refused a batch.
 #[derive(Debug)]
 pub(crate) struct Refused {
@@ -792,24 +809,24 @@ impl Meter {
     /// [`Error::BatchTooLarge`] or as such a page would, and then nothing
     /// of it is reserved.
     pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
-        self.try_admit(batch, false, false)
+        self.try_admit(batch, Admission::Batch)
             .map(drop)
             .map_err(|refused| refused.error)
     }
 
     /// [`admit`](Self::admit), saying, where the batch is refused, why and
-    /// about what parts of it would need ([`Refused`]); `joins_last` as for
-    /// [`batch_keeps_values`](Self::batch_keeps_values). A `part` of a
-    /// batch is admitted as a compact copy of the columns whose lists'
-    /// children parquet would otherwise convert whole ([`crate::compact`]),
-    /// with room for the copy: the columns to copy are returned, and the
-    /// caller must write the part with them copied.
+    /// about what parts of it would need ([`Refused`]), as `how` says
+    /// ([`Admission`]). A part of a batch is admitted as a compact copy of
+    /// the columns whose lists' children parquet would otherwise convert
+    /// whole ([`crate::compact`]), with room for the copy: the columns to
+    /// copy are returned, and the caller must write the part with them
+    /// copied.
     pub(crate) fn try_admit(
         &self,
         batch: &RecordBatch,
-        joins_last: bool,
-        part: bool,
+        how: Admission,
     ) -> std::result::Result<Vec<usize>, Box<Refused>> {
+        let part = matches!(how, Admission::Part { .. });
         let beyond = self.long.compact.beyond(batch.num_rows());
         let compact = beyond.max(self.compact.load(Ordering::Relaxed));
         let threshold = self.long.trigger().saturating_add(compact);
@@ -918,7 +935,13 @@ impl Meter {
         }
         let more = more.saturating_add(more_pages);
         // Refused from here on, the batch keeps no room.
-        let kept = match self.batch_keeps_values(&scan.fixed_len, joins_last) {
+        let kept = match how {
+            // Its values were charged with the rows it was cut from.
+            Admission::Again => Ok(Vec::new()),
+            Admission::Part { joins_last } => self.batch_keeps_values(&scan.fixed_len, joins_last),
+            Admission::Batch => self.batch_keeps_values(&scan.fixed_len, false),
+        };
+        let kept = match kept {
             Ok(kept) => kept,
             Err(e) => {
                 room.shrink(more);
@@ -932,7 +955,9 @@ impl Meter {
         match long {
             Ok(()) => {
                 self.compact.fetch_max(beyond, Ordering::Relaxed);
-                self.admitted_levels(batch.num_rows(), &scan.repeated, &open.each);
+                if !matches!(how, Admission::Again) {
+                    self.admitted_levels(batch.num_rows(), &scan.repeated, &open.each);
+                }
                 Ok(copied)
             }
             Err(error) => {

@@ -507,7 +507,8 @@ impl SpillOptions {
             Arc::clone(&meter),
             planned.estimate,
             limit / writers,
-        );
+        )
+        .with_groups(crate::row_groups::GroupLimits::of(&planned.props));
         let tiered: Arc<dyn PageStoreFactory> = Arc::new(tiered);
         Ok(SpillPlan {
             properties: planned.props,

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use bytesize::ByteSize;
 
 use crate::budget::{BudgetStats, MemoryBudget};
-use crate::metadata::Meter;
+use crate::metadata::{Admission, Meter};
 use crate::plan::Estimate;
+use crate::row_groups::{Cut, GroupLimits};
 use crate::tiered::TierCounters;
 
 /// A cheap, cloneable view of one planned writer's counters.
@@ -34,6 +35,9 @@ pub struct SpillMonitor {
     meter: Arc<Meter>,
     estimate: Estimate,
     limit: usize,
+    /// The plan's row-group limits, to cut a batch where `ArrowWriter`
+    /// would ([`write`](Self::write)).
+    groups: GroupLimits,
 }
 
 impl SpillMonitor {
@@ -50,7 +54,14 @@ impl SpillMonitor {
             meter,
             estimate,
             limit,
+            groups: GroupLimits::default(),
         }
+    }
+
+    /// With the plan's row-group limits.
+    pub(crate) fn with_groups(mut self, groups: GroupLimits) -> Self {
+        self.groups = groups;
+        self
     }
 
     /// The budget this writer draws on.
@@ -213,8 +224,34 @@ impl SpillMonitor {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn admit_in_parts(&self, batch: &arrow_array::RecordBatch) -> crate::Result<Parts> {
+        self.parts(batch, false)
+    }
+
+    /// Rows of a batch or part admitted already that parquet writes as a
+    /// batch of their own, cut where a row group ends
+    /// ([`crate::row_groups`]): admitted again as
+    /// [`admit_in_parts`](Self::admit_in_parts) admits a batch, their
+    /// values and levels not counted twice.
+    pub(crate) fn admit_again_in_parts(
+        &self,
+        rows: &arrow_array::RecordBatch,
+    ) -> crate::Result<Parts> {
+        self.parts(rows, true)
+    }
+
+    /// [`admit_in_parts`](Self::admit_in_parts), or `again`
+    /// [`admit_again_in_parts`](Self::admit_again_in_parts).
+    fn parts(&self, batch: &arrow_array::RecordBatch, again: bool) -> crate::Result<Parts> {
         let rows = batch.num_rows();
-        let whole = match self.meter.try_admit(batch, false, false) {
+        let how = |joins_last| match again {
+            true => Admission::Again,
+            false => Admission::Part { joins_last },
+        };
+        let whole = match again {
+            true => Admission::Again,
+            false => Admission::Batch,
+        };
+        let whole = match self.meter.try_admit(batch, whole) {
             Ok(_) => return Ok(Parts::whole(batch)),
             Err(refused) if refused.per_rows > 0 && rows > 1 => refused,
             Err(refused) => return Err(refused.error),
@@ -239,7 +276,7 @@ impl SpillMonitor {
         let mut parts = Vec::new();
         while let Some((start, len)) = pending.pop_front() {
             let joins = !parts.is_empty();
-            match self.meter.try_admit(&batch.slice(start, len), joins, true) {
+            match self.meter.try_admit(&batch.slice(start, len), how(joins)) {
                 Ok(copied) => parts.push(Part { start, len, copied }),
                 Err(refused)
                     if refused.smaller
@@ -263,6 +300,77 @@ impl SpillMonitor {
         }
         self.meter.count_parted();
         Ok(Parts::new(batch, parts))
+    }
+}
+
+impl SpillMonitor {
+    /// Admit `batch` ([`admit_in_parts`](Self::admit_in_parts)) and write
+    /// it with `writer`, an `ArrowWriter` made from this monitor's plan,
+    /// part by part; where the plan's row-group limits
+    /// (`max_row_group_row_count`, `max_row_group_bytes`) end a row group
+    /// inside a part, cut it there as `ArrowWriter` would, and admit the
+    /// piece before the cut again, in parts of its own: its last chunk
+    /// ends at the cut, shorter than the part's admission looked at, and
+    /// parquet's byte budget can cut such a chunk into windows of many long
+    /// values. Where no piece needs parts, the file is the one `write`-ing
+    /// each part would make.
+    ///
+    /// Fails as `admit_in_parts` does, or as the piece's admission or
+    /// `writer` fail; rows written before then stay written (finish the
+    /// file or drop it).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    /// use parquet::arrow::ArrowWriter;
+    /// use parquet::file::properties::WriterProperties;
+    /// let strings = StringArray::from_iter_values((0..1000).map(|i| format!("{i:08}")));
+    /// let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)])?;
+    /// let props = WriterProperties::builder().set_max_row_group_row_count(Some(400)).build();
+    /// let plan = parquet_spill::SpillOptions::new(32 << 20).properties(props).plan(&batch.schema())?;
+    /// let monitor = plan.monitor();
+    /// let mut writer = ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), plan.into_writer_options())?;
+    /// monitor.write(&mut writer, &batch)?;
+    /// let rows: Vec<i64> = writer.close()?.row_groups().iter().map(|g| g.num_rows()).collect();
+    /// assert_eq!(rows, [400, 400, 200]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write<W: std::io::Write + Send>(
+        &self,
+        writer: &mut parquet::arrow::ArrowWriter<W>,
+        batch: &arrow_array::RecordBatch,
+    ) -> parquet::errors::Result<()> {
+        for part in self.admit_in_parts(batch)? {
+            self.write_cut(writer, part)?;
+        }
+        Ok(())
+    }
+
+    /// Write admitted `rows` with `writer`, each piece of them before a
+    /// row group ends admitted again ([`Admission::Again`]), in parts, and
+    /// written so.
+    fn write_cut<W: std::io::Write + Send>(
+        &self,
+        writer: &mut parquet::arrow::ArrowWriter<W>,
+        mut rows: arrow_array::RecordBatch,
+    ) -> parquet::errors::Result<()> {
+        while rows.num_rows() > 0 {
+            let size = || Ok::<_, parquet::errors::ParquetError>(writer.in_progress_size());
+            match self
+                .groups
+                .cut(writer.in_progress_rows(), rows.num_rows(), size)?
+            {
+                Cut::Flush => writer.flush()?,
+                Cut::Rows(all) if all >= rows.num_rows() => return writer.write(&rows),
+                Cut::Rows(head) => {
+                    for part in self.admit_again_in_parts(&rows.slice(0, head))? {
+                        self.write_cut(writer, part)?;
+                    }
+                    rows = rows.slice(head, rows.num_rows() - head);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -714,6 +714,28 @@ fn batch_column(kind: &str) -> arrow_array::ArrayRef {
                 Arc::new(values),
             ))
         }
+        // Below a dictionary or run array of nested values, lists that
+        // `take` copies through the keys (`src/taken.rs`): 2,048 keys of
+        // the one list of 64 strings of 512 bytes among 4,096, or
+        // `BATCH_ROWS` keys of an empty list beside one of 64 values.
+        "dictionary<list<utf8>> skewed" | "run<list<utf8>> skewed" => {
+            let strings = (0..64).map(|i| format!("{i:0512}"));
+            let lists = first_of(Arc::new(StringArray::from_iter_values(strings)), 4096);
+            match kind.starts_with("run") {
+                true => {
+                    let ends = Int32Array::from_iter_values(2048..2048 + 4096);
+                    let runs = arrow_array::RunArray::<arrow_array::types::Int32Type>::try_new(
+                        &ends, &lists,
+                    );
+                    Arc::new(runs.expect("runs"))
+                }
+                false => Arc::new(DictionaryArray::new(Int32Array::from(vec![0; 2048]), lists)),
+            }
+        }
+        "dictionary<list<int32>> sparse" => {
+            let lists = first_of(Arc::new(Int32Array::from_iter_values(0..64)), 2);
+            Arc::new(DictionaryArray::new(Int32Array::from(vec![1; n]), lists))
+        }
         "list<bool>" => {
             let mut list = ListBuilder::new(BooleanBuilder::new());
             for i in 0..n / 4 {
@@ -741,6 +763,18 @@ fn batch_column(kind: &str) -> arrow_array::ArrayRef {
             (0..n).map(|i| format!("{}", i % 1000)),
         )),
     }
+}
+
+/// `count` lists, the first of all of `child`, the others empty.
+fn first_of(child: arrow_array::ArrayRef, count: usize) -> arrow_array::ArrayRef {
+    let item = std::sync::Arc::new(arrow_schema::Field::new(
+        "item",
+        child.data_type().clone(),
+        true,
+    ));
+    let lengths = std::iter::once(child.len()).chain(std::iter::repeat_n(0, count - 1));
+    let offsets = arrow_buffer::OffsetBuffer::from_lengths(lengths);
+    std::sync::Arc::new(arrow_array::ListArray::new(item, offsets, child, None))
 }
 
 /// A planned `ArrowWriter` for `batch`'s schema at 512 MiB with `props`,
@@ -812,6 +846,9 @@ fn batch_encoding_is_within_the_admitted_room() {
         "dictionary<struct>",
         "list<bool>",
         "list<list<int8>>",
+        "dictionary<list<utf8>> skewed",
+        "run<list<utf8>> skewed",
+        "dictionary<list<int32>> sparse",
         "utf8",
     ] {
         let out = runner
@@ -828,7 +865,7 @@ fn batch_encoding_is_within_the_admitted_room() {
         );
         let cover = (held + kept + room) as f64 / measured as f64;
         println!(
-            "{kind:>18}: measured {:>6.1} MiB, plan {:>5.1} + kept {:>5.1} + batch room {:>6.1} MiB: {cover:.2}x",
+            "{kind:>30}: measured {:>6.1} MiB, plan {:>5.1} + kept {:>5.1} + batch room {:>6.1} MiB: {cover:.2}x",
             measured as f64 / MIB as f64,
             held as f64 / MIB as f64,
             kept as f64 / MIB as f64,

@@ -1102,3 +1102,74 @@ fn leaves_parquet_cannot_write_are_refused_by_the_plan() {
         .and_then(|_| writer.close().map(drop))
         .is_err());
 }
+
+/// `SpillMonitor::write` cuts a batch where `ArrowWriter` ends a row group
+/// inside it, by rows and by bytes (at the average row so far), and writes
+/// each piece as a batch of its own: where no piece needs parts, the file
+/// is `ArrowWriter`'s own, byte for byte (cut anywhere else, the pieces'
+/// chunks would start elsewhere and the pages differ).
+#[test]
+fn the_monitor_writes_the_row_groups_arrow_writer_would() {
+    use parquet::arrow::ArrowWriter;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("i", DataType::Int64, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
+    for (seed, props) in [
+        (
+            1,
+            WriterProperties::builder().set_max_row_group_row_count(Some(700)),
+        ),
+        (
+            2,
+            WriterProperties::builder().set_max_row_group_row_count(Some(333)),
+        ),
+        (
+            3,
+            WriterProperties::builder().set_max_row_group_bytes(Some(4_000)),
+        ),
+        (
+            4,
+            WriterProperties::builder()
+                .set_max_row_group_row_count(Some(900))
+                .set_max_row_group_bytes(Some(6_000)),
+        ),
+    ] {
+        let props = props.set_write_batch_size(64).build();
+        let batches = testkit::random_batches(&schema, &[500, 1200, 90, 2500, 10], seed);
+        let plan = SpillOptions::new(64 * MIB)
+            .properties(props)
+            .plan(&schema)
+            .unwrap();
+        let mut plain_bytes = Vec::new();
+        let props = Some(plan.properties().clone());
+        let mut plain = ArrowWriter::try_new(&mut plain_bytes, schema.clone(), props).unwrap();
+        for batch in &batches {
+            plain.write(batch).unwrap();
+        }
+        let groups: Vec<i64> = (plain.close().unwrap().row_groups().iter())
+            .map(|g| g.num_rows())
+            .collect();
+        let monitor = plan.monitor();
+        let mut cut = ArrowWriter::try_new_with_options(
+            Vec::new(),
+            schema.clone(),
+            plan.into_writer_options(),
+        )
+        .unwrap();
+        for batch in &batches {
+            monitor.write(&mut cut, batch).unwrap();
+        }
+        let cut = cut.into_inner().unwrap();
+        assert_eq!(
+            monitor.stats().batches_in_parts,
+            0,
+            "{seed}: a batch needed parts"
+        );
+        assert!(groups.len() > 3, "{seed}: {groups:?}");
+        assert!(
+            cut == plain_bytes,
+            "{seed}: other bytes than ArrowWriter's ({groups:?})"
+        );
+    }
+}

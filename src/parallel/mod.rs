@@ -50,6 +50,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 
 use crate::error::Error;
+use crate::row_groups::{Cut, GroupLimits};
 use crate::spill_plan::SpillPlan;
 use crate::stats::{Parts, SpillMonitor};
 use pool::{again, Pool, Splice};
@@ -167,8 +168,9 @@ struct Encoder {
     in_progress: Option<usize>,
     /// Row groups closed so far (the next one's index).
     row_groups: usize,
-    max_row_group_row_count: Option<usize>,
-    max_row_group_bytes: Option<usize>,
+    /// Its row-group limits: row groups are split as `ArrowWriter`
+    /// splits them.
+    limits: GroupLimits,
     finished: bool,
     /// The first failure of the writer (not of its input): every later
     /// call fails with it, so a failed writer never writes a footer.
@@ -177,16 +179,6 @@ struct Encoder {
     /// in parts if need be, and for its long values:
     /// [`SpillMonitor::admit_in_parts`]) before any column has the batch.
     monitor: Option<SpillMonitor>,
-}
-
-/// What [`Encoder::step`] did with a batch.
-enum Step {
-    /// Every row is queued.
-    Done,
-    /// These rows still go to the open row group.
-    Continue(RecordBatch),
-    /// The open row group is full and must be closed; these rows follow.
-    Full(Option<RecordBatch>),
 }
 
 impl<W: Write + Send> std::fmt::Debug for ParallelWriter<W> {
@@ -248,8 +240,7 @@ impl<W: Write + Send> ParallelWriter<W> {
             }
             .into());
         }
-        let (max_row_group_row_count, max_row_group_bytes) =
-            (props.max_row_group_row_count(), props.max_row_group_bytes());
+        let limits = GroupLimits::of(props);
         let descr = writer.schema_descr();
         let mut leaves = vec![0; schema.fields().len()];
         for leaf in 0..descr.num_columns() {
@@ -270,8 +261,7 @@ impl<W: Write + Send> ParallelWriter<W> {
                 pool: None,
                 in_progress: None,
                 row_groups: 0,
-                max_row_group_row_count,
-                max_row_group_bytes,
+                limits,
                 finished: false,
                 failed: None,
             },
@@ -395,18 +385,12 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// ```
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.encoder.healthy()?;
-        for part in self.encoder.check(batch)? {
-            let mut next = Some(part).filter(|b| b.num_rows() > 0);
-            while let Some(batch) = next.take() {
-                let step = self.encoder.step(batch, None);
-                next = match self.encoder.record(step)? {
-                    Step::Done => None,
-                    Step::Continue(rest) => Some(rest),
-                    Step::Full(rest) => {
-                        self.flush()?;
-                        rest
-                    }
-                };
+        let mut queue = Queue::default();
+        queue.push(self.encoder.check(batch)?);
+        while let Some(rows) = queue.next() {
+            let step = self.encoder.step(rows, &mut queue, None);
+            if self.encoder.record(step)? {
+                self.flush()?;
             }
         }
         Ok(())
@@ -457,8 +441,7 @@ impl<W: Write + Send> ParallelWriter<W> {
         self.encoder.healthy()?;
         let mut input = Input {
             batches: batches.into_iter(),
-            rest: None,
-            parts: None,
+            queue: Queue::default(),
         };
         let mut full = match self.encoder.encode_until_full(&mut input, None)? {
             Outcome::Ended => return Ok(()),
@@ -694,8 +677,32 @@ impl<W: Write + Send> ParallelWriter<W> {
 /// the rest of a part a full row group left, then the parts after it.
 struct Input<I> {
     batches: I,
-    rest: Option<RecordBatch>,
-    parts: Option<Parts>,
+    queue: Queue,
+}
+
+/// Rows admitted and not yet queued for the columns, in order: the parts
+/// of a piece cut short of its batch ([`Encoder::step`]) before the rest.
+#[derive(Default)]
+struct Queue {
+    stack: Vec<Parts>,
+}
+
+impl Queue {
+    /// Rows before any queued so far.
+    fn push(&mut self, parts: Parts) {
+        self.stack.push(parts);
+    }
+
+    fn next(&mut self) -> Option<RecordBatch> {
+        while let Some(parts) = self.stack.last_mut() {
+            match parts.next() {
+                Some(rows) if rows.num_rows() > 0 => return Some(rows),
+                Some(_) => {}
+                None => drop(self.stack.pop()),
+            }
+        }
+        None
+    }
 }
 
 /// Why [`Encoder::encode_until_full`] stopped.
@@ -756,50 +763,47 @@ impl Encoder {
     }
 
     /// Queue `batch`'s rows for the open row group (starting one if none
-    /// is), splitting row groups exactly as `ArrowWriter::write` does, up
-    /// to the first row group that fills. Waits splice into `splice`.
-    fn step(&mut self, batch: RecordBatch, mut splice: Option<&mut dyn Splice>) -> Result<Step> {
+    /// is), splitting row groups exactly as `ArrowWriter::write` does; the
+    /// rows left, in `queue`. `true` where the open row group is full and
+    /// must be closed. Waits splice into `splice`.
+    fn step(
+        &mut self,
+        batch: RecordBatch,
+        queue: &mut Queue,
+        mut splice: Option<&mut dyn Splice>,
+    ) -> Result<bool> {
         let buffered = match self.in_progress {
             Some(rows) => rows,
             None => self.start_row_group(again(&mut splice))?,
         };
-        let mut split_at = match self.max_row_group_row_count {
-            Some(max) if buffered + batch.num_rows() > max => Some(max - buffered),
-            _ => None,
-        };
-        let candidate = split_at.unwrap_or_else(|| batch.num_rows());
-        if let (Some(max_bytes), true) = (self.max_row_group_bytes, buffered > 0) {
-            let current = self.pool()?.estimated_bytes(again(&mut splice))?;
-            if current >= max_bytes {
-                return Ok(Step::Full(Some(batch)));
+        let limits = self.limits;
+        let cut = limits.cut(buffered, batch.num_rows(), || {
+            self.pool()?.estimated_bytes(again(&mut splice))
+        })?;
+        let head = match cut {
+            Cut::Flush => {
+                queue.push(Parts::whole(&batch));
+                return Ok(true);
             }
-            // As ArrowWriter: the rows that fit at the average row size so far.
-            match (max_bytes - current).checked_div(current / buffered) {
-                Some(0) if candidate > 0 => return Ok(Step::Full(Some(batch))),
-                Some(fit) if candidate > fit => split_at = Some(fit),
-                _ => {}
+            Cut::Rows(at) if at < batch.num_rows() => {
+                queue.push(Parts::whole(&batch.slice(at, batch.num_rows() - at)));
+                // A piece cut short of its batch ends in a chunk shorter
+                // than the batch's admission looked at
+                // ([`crate::row_groups`]): admitted again, in parts, each
+                // queued as a batch (as `SpillMonitor::write` writes them).
+                let head = batch.slice(0, at);
+                if let Some(monitor) = &self.monitor {
+                    queue.push(monitor.admit_again_in_parts(&head)?);
+                    return Ok(false);
+                }
+                head
             }
-        }
-        let (head, rest) = match split_at {
-            Some(at) => (
-                batch.slice(0, at),
-                Some(batch.slice(at, batch.num_rows() - at)),
-            ),
-            None => (batch, None),
+            Cut::Rows(_) => batch,
         };
         self.pool()?.submit(&head, again(&mut splice))?;
         let rows = buffered + head.num_rows();
         self.in_progress = Some(rows);
-        let full = self.max_row_group_row_count.is_some_and(|max| rows >= max)
-            || match self.max_row_group_bytes {
-                Some(max) => self.pool()?.estimated_bytes(splice)? >= max,
-                None => false,
-            };
-        Ok(match (full, rest) {
-            (true, rest) => Step::Full(rest),
-            (false, Some(rest)) => Step::Continue(rest),
-            (false, None) => Step::Done,
-        })
+        limits.full(rows, || self.pool()?.estimated_bytes(splice))
     }
 
     /// Write the input's batches until the open row group is full or the
@@ -814,31 +818,19 @@ impl Encoder {
         E: From<ParquetError>,
     {
         loop {
-            let admitted = input
-                .rest
-                .take()
-                .or_else(|| input.parts.as_mut().and_then(Iterator::next));
-            let batch = match admitted {
+            let batch = match input.queue.next() {
                 Some(batch) => batch,
                 None => match input.batches.next() {
                     Some(batch) => {
-                        input.parts = Some(self.check(&batch?)?);
+                        input.queue.push(self.check(&batch?)?);
                         continue;
                     }
                     None => return Ok(Outcome::Ended),
                 },
             };
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            let step = self.step(batch, again(&mut splice));
-            match self.record(step)? {
-                Step::Done => {}
-                Step::Continue(rest) => input.rest = Some(rest),
-                Step::Full(rest) => {
-                    input.rest = rest;
-                    return Ok(Outcome::Full);
-                }
+            let step = self.step(batch, &mut input.queue, again(&mut splice));
+            if self.record(step)? {
+                return Ok(Outcome::Full);
             }
         }
     }

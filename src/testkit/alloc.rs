@@ -10,6 +10,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+/// The alignment up to which std's [`System`] forwards `realloc` to the C
+/// allocator on 64-bit Linux (`MIN_ALIGN`); above it, std moves the block
+/// itself.
+const SYSTEM_MIN_ALIGN: usize = 2 * std::mem::size_of::<usize>();
+
 /// A [`System`]-backed allocator that counts live bytes and their peak.
 ///
 /// ```
@@ -17,6 +22,31 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// static ALLOC: CountingAlloc = CountingAlloc::new();
 /// // In a real binary: #[global_allocator] static ALLOC: CountingAlloc = CountingAlloc::new();
 /// assert_eq!(ALLOC.peak(), 0);
+/// ```
+///
+/// A block std moves to grow it (an alignment above the C allocator's,
+/// as arrow's buffers have) is counted with the old one still held:
+///
+/// ```
+/// use std::alloc::Layout;
+/// use parquet_spill::testkit::CountingAlloc;
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::new();
+///
+/// fn main() {
+///     let (small, large) = (1 << 20, 2 << 20);
+///     let layout = Layout::from_size_align(small, 64).unwrap();
+///     let base = ALLOC.current();
+///     ALLOC.reset_peak();
+///     // SAFETY: a non-zero layout; the block is freed with its new size.
+///     unsafe {
+///         let block = std::alloc::realloc(std::alloc::alloc(layout), layout, large);
+///         std::alloc::dealloc(block, Layout::from_size_align(large, 64).unwrap());
+///     }
+///     assert_eq!(ALLOC.peak() - base, small + large);
+///     assert_eq!(ALLOC.current(), base);
+/// }
 /// ```
 #[derive(Debug)]
 pub struct CountingAlloc {
@@ -279,7 +309,20 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // Where std's `System` cannot ask the C allocator to grow a block
+        // in place (an alignment above its minimum: arrow's 64-byte
+        // buffers), it allocates the new block, copies and frees the old:
+        // both are held at once, and the peak counts them so (arrow
+        // growing a 32 MiB buffer to 64 MiB holds 96 MiB for a moment).
+        let moves = new_size > layout.size()
+            && (layout.align() > SYSTEM_MIN_ALIGN || layout.align() > new_size);
+        if moves {
+            self.grew(new_size);
+        }
         let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if moves {
+            self.shrank(new_size);
+        }
         if !new.is_null() {
             if new_size > layout.size() {
                 self.grew(new_size - layout.size());

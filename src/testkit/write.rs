@@ -84,8 +84,8 @@ pub fn planned_arrow_writer<W: std::io::Write + Send>(
 }
 
 /// Write `batches` to `out` with an `ArrowWriter` made from `plan`, each
-/// batch admitted in parts ([`crate::SpillMonitor::admit_in_parts`]) as
-/// the plan's docs ask, and close it; the plan's monitor, for its stats.
+/// batch admitted and written by the plan's monitor
+/// ([`crate::SpillMonitor::write`]), and close it; the plan's monitor, for its stats.
 /// A plan for more than one thread ([`crate::SpillOptions::threads`]) is
 /// written by a [`crate::ParallelWriter`] on them (which admits each batch
 /// itself).
@@ -118,9 +118,7 @@ pub fn write_planned<W: std::io::Write + Send>(
     }
     let (monitor, mut writer) = planned_arrow_writer(out, schema, plan)?;
     for batch in batches {
-        for part in monitor.admit_in_parts(batch)? {
-            writer.write(&part)?;
-        }
+        monitor.write(&mut writer, batch)?;
     }
     writer.close()?;
     Ok(monitor)

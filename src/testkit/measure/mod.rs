@@ -434,11 +434,7 @@ pub fn measure_write(alloc: &'static CountingAlloc, scenario: &Scenario) -> Resu
         let started = Instant::now();
         // A planned writer's caller admits each batch first (in parts, if
         // parquet could not encode it whole within the limit).
-        let parts = match &monitor {
-            Some(m) => m.admit_in_parts(batch).map_err(ParquetError::from),
-            None => Ok(crate::Parts::whole(batch)),
-        };
-        if let Err(e) = parts.and_then(|mut parts| parts.try_for_each(|p| writer.write(&p))) {
+        if let Err(e) = writer.write_admitted(monitor.as_ref(), batch) {
             // What the process had spent when it stopped, for the caller to check.
             let rss = rss_base
                 .zip(crate::rss::peak())
@@ -528,10 +524,21 @@ impl AnyWriter {
         })
     }
 
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        match self {
-            Self::Serial(w) => w.write(batch),
-            Self::Parallel(w) => w.write(batch),
+    /// Write `batch`, admitted by `monitor` where there is one: an
+    /// `ArrowWriter`'s through [`crate::SpillMonitor::write`], a
+    /// `ParallelWriter`'s part by part (it splits its row groups itself).
+    fn write_admitted(
+        &mut self,
+        monitor: Option<&crate::SpillMonitor>,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        match (self, monitor) {
+            (Self::Serial(w), Some(monitor)) => monitor.write(w, batch),
+            (Self::Serial(w), None) => w.write(batch),
+            (Self::Parallel(w), Some(monitor)) => monitor
+                .admit_in_parts(batch)?
+                .try_for_each(|part| w.write(&part)),
+            (Self::Parallel(w), None) => w.write(batch),
         }
     }
 

@@ -1,0 +1,167 @@
+//! What arrow allocates as parquet takes a dictionary or run array of
+//! nested values through its keys.
+//!
+//! Why: parquet 60.1 writes such a column by first taking its values into
+//! one row per key (`arrow_select::take`; a run array's rows by their
+//! physical index). arrow-select 60.1 copies a list's child through
+//! `MutableArrayData` (or a `MutableBuffer` for primitives without
+//! nulls), every buffer below the list first allocated for the source's
+//! average row times the rows taken, then grown by doubling. So where the
+//! keys take long rows, a buffer grows past its first size, and while it
+//! grows the old allocation and the new one, twice it, are held at once:
+//! three times the copy's bytes (a review's finding: a dictionary of 4,096
+//! lists, every key the one of 2,048 strings of 256 bytes, took 33.6 MiB
+//! of heap at 32 MiB counted once; `tests/long_pages.rs`,
+//! `dict_of_strings_skew`). Where the keys take short rows of a source
+//! whose average row is long, the first size is the larger: 1,048,576 keys
+//! of an empty list beside one of 64 values allocated 128 MiB for a copy
+//! of nothing (`dict_of_lists_sparse`; docs/UPSTREAM.md). arrow-select
+//! 59.3 took a list's child by its value indices, sized exactly: these
+//! bounds hold there too.
+
+use arrow_array::cast::AsArray;
+use arrow_array::{downcast_run_array, Array, ArrayRef};
+use arrow_schema::DataType;
+
+/// Bytes held, at most, per byte of a taken list's child as arrow grows
+/// its buffers by doubling: the old allocation and the new one (twice
+/// it) at once, during the copy.
+pub(crate) const GROWTH: usize = 3;
+
+/// How the values below a dictionary or run array of nested values are
+/// copied where parquet takes them through its keys.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Take {
+    /// Not copied by a list's `take`: not below a dictionary or run array
+    /// of nested values, or below a list view (which shares its child).
+    #[default]
+    Exact,
+    /// Taken by `indices` indices from `whole`, the values as parquet
+    /// holds them (a run array's whole values, not only those of the
+    /// runs its rows use), no list between.
+    Rows { indices: usize, whole: ArrayRef },
+    /// Below a list taken: every buffer below it is first allocated for
+    /// `estimate` elements and grown by doubling; `lists` further lists
+    /// between it and the array walked, each with its own offsets.
+    Grown { estimate: usize, lists: usize },
+}
+
+impl Take {
+    /// The values of dictionary or run array `parent`, taken by its keys
+    /// `scale` times each (dictionaries or run arrays of nested values
+    /// above repeat its rows).
+    pub(crate) fn of(parent: &ArrayRef, scale: usize) -> Self {
+        let parent_ref = parent.as_ref();
+        let whole = match parent.as_any_dictionary_opt() {
+            Some(dictionary) => Some(dictionary.values().clone()),
+            None => downcast_run_array!(parent_ref => Some(parent_ref.values().clone()), _ => None),
+        };
+        match whole {
+            Some(whole) => Self::Rows {
+                indices: parent.len().saturating_mul(scale),
+                whole,
+            },
+            None => Self::Exact,
+        }
+    }
+
+    /// Through a struct's `index`th child: `take` takes each child by the
+    /// same indices.
+    pub(crate) fn field(&self, index: usize) -> Self {
+        match self {
+            Self::Rows { indices, whole } => match whole.as_struct_opt() {
+                Some(fields) if index < fields.num_columns() => Self::Rows {
+                    indices: *indices,
+                    whole: fields.column(index).clone(),
+                },
+                _ => Self::Exact,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// Through a list's child (a list, list view, map or fixed-size
+    /// list).
+    pub(crate) fn list(&self) -> Self {
+        match self {
+            Self::Exact => Self::Exact,
+            Self::Grown { estimate, lists } => Self::Grown {
+                estimate: *estimate,
+                lists: lists.saturating_add(1),
+            },
+            Self::Rows { indices, whole } => match whole.data_type() {
+                // The child's elements the source's rows use, on average,
+                // times the rows taken (`take_list`).
+                DataType::List(_) | DataType::LargeList(_) | DataType::Map(_, _) => {
+                    let used = used_elements(whole);
+                    let average = used.checked_div(whole.len()).unwrap_or(0);
+                    Self::Grown {
+                        estimate: average.saturating_mul(*indices),
+                        lists: 0,
+                    }
+                }
+                // Taken by its value indices, exactly.
+                DataType::FixedSizeList(_, size) => match whole.as_fixed_size_list_opt() {
+                    Some(list) => Self::Rows {
+                        indices: indices.saturating_mul(usize::try_from(*size).unwrap_or(0)),
+                        whole: list.values().clone(),
+                    },
+                    None => Self::Exact,
+                },
+                // A list view's views are taken, its child shared.
+                _ => Self::Exact,
+            },
+        }
+    }
+
+    /// What leaf `array`'s taken values hold at most, `exact` their bytes
+    /// as `take` copies them.
+    pub(crate) fn leaf(&self, array: &ArrayRef, exact: usize) -> usize {
+        match self {
+            Self::Grown { estimate, lists } => {
+                let element = element_bytes(array.data_type())
+                    .saturating_add(lists.saturating_mul(8))
+                    .saturating_add(1);
+                exact
+                    .saturating_mul(GROWTH)
+                    .max(estimate.saturating_mul(element))
+            }
+            _ => exact,
+        }
+    }
+}
+
+/// The child elements a list or map array's rows use.
+fn used_elements(list: &ArrayRef) -> usize {
+    fn span<O: arrow_array::OffsetSizeTrait>(offsets: &[O]) -> usize {
+        match (offsets.first(), offsets.last()) {
+            (Some(first), Some(last)) => (*last - *first).as_usize(),
+            _ => 0,
+        }
+    }
+    match list.data_type() {
+        DataType::List(_) => list
+            .as_list_opt::<i32>()
+            .map_or(0, |l| span(l.value_offsets())),
+        DataType::LargeList(_) => list
+            .as_list_opt::<i64>()
+            .map_or(0, |l| span(l.value_offsets())),
+        DataType::Map(_, _) => list.as_map_opt().map_or(0, |m| span(m.value_offsets())),
+        _ => 0,
+    }
+}
+
+/// The bytes arrow allocates per element of a leaf of `data_type` it is
+/// told to expect (`new_buffers`): a byte array's offset and one byte of
+/// value, a primitive's width.
+fn element_bytes(data_type: &DataType) -> usize {
+    match data_type {
+        DataType::Utf8 | DataType::Binary => 5,
+        DataType::LargeUtf8 | DataType::LargeBinary => 9,
+        DataType::Utf8View | DataType::BinaryView => 16,
+        DataType::Boolean | DataType::Null => 1,
+        DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
+        DataType::Dictionary(key, _) => key.primitive_width().unwrap_or(8),
+        other => other.primitive_width().unwrap_or(8),
+    }
+}
