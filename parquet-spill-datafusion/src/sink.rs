@@ -522,13 +522,9 @@ fn write_file(shared: &Shared, path: Path, mut rx: Receiver<RecordBatch>) -> Res
             ArrowWriter::try_new_with_options(upload, schema, options).map_err(context)?;
         while let Some(batch) = next(&mut rows)? {
             // Room is made before the batch is encoded (for its long values,
-            // and to encode it, in parts if need be), or it is refused.
-            let parts = monitor
-                .admit_in_parts(&batch)
-                .map_err(|e| context(ParquetError::from(e)))?;
-            for part in parts {
-                writer.write(&part).map_err(context)?;
-            }
+            // and to encode it, in parts if need be, cut where a row group
+            // ends), or it is refused.
+            monitor.write(&mut writer, &batch).map_err(context)?;
         }
         // Its meter's reservations go with the writer's plan.
         drop(monitor);
