@@ -165,3 +165,134 @@ fn element_bytes(data_type: &DataType) -> usize {
         other => other.primitive_width().unwrap_or(8),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::types::Int32Type;
+    use arrow_array::{DictionaryArray, Int32Array, ListArray, RunArray, StringArray, StructArray};
+    use arrow_buffer::OffsetBuffer;
+    use arrow_schema::Field;
+
+    use super::*;
+
+    /// `count` lists, the first of all of `child`, the others empty.
+    fn first_of(child: ArrayRef, count: usize) -> ArrayRef {
+        let item = Arc::new(Field::new("item", child.data_type().clone(), true));
+        let lengths = std::iter::once(child.len()).chain(std::iter::repeat_n(0, count - 1));
+        Arc::new(ListArray::new(
+            item,
+            OffsetBuffer::from_lengths(lengths),
+            child,
+            None,
+        ))
+    }
+
+    fn lists_type() -> DataType {
+        first_of(strings(1), 1).data_type().clone()
+    }
+
+    fn strings(count: usize) -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(
+            (0..count).map(|i| format!("{i:04}")),
+        ))
+    }
+
+    #[test]
+    fn a_taken_lists_child_is_first_sized_from_the_average_row() {
+        // 64 values over 2 lists: 32 on average, times 1,000 keys.
+        let lists = first_of(strings(64), 2);
+        let keys = Int32Array::from(vec![1; 1000]);
+        let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, lists));
+        let below = Take::of(&dictionary, 1).list();
+        assert!(
+            matches!(
+                below,
+                Take::Grown {
+                    estimate: 32_000,
+                    lists: 0
+                }
+            ),
+            "{below:?}"
+        );
+        // A `Utf8` leaf: a 4-byte offset, a byte of value and a bit of
+        // validity an element, rounded to a byte; or three times the copy.
+        assert_eq!(below.leaf(&strings(1), 10), 32_000 * 6);
+        assert_eq!(below.leaf(&strings(1), 1 << 20), 3 << 20);
+        // A list further down has its own offsets.
+        assert!(matches!(below.list(), Take::Grown { lists: 1, .. }));
+        // Repeated by a dictionary above: its keys taken that many times.
+        assert!(matches!(
+            Take::of(&dictionary, 3).list(),
+            Take::Grown {
+                estimate: 96_000,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_run_arrays_whole_values_give_the_average() {
+        // Sliced to its first run, the run array still takes from all its
+        // values: 64 over 4 lists, 16 on average, times the 10 rows.
+        let lists = first_of(strings(64), 4);
+        let ends = Int32Array::from(vec![10, 11, 12, 13]);
+        let runs: ArrayRef = Arc::new(RunArray::<Int32Type>::try_new(&ends, &lists).unwrap());
+        let first = runs.slice(0, 10);
+        assert!(matches!(
+            Take::of(&first, 1).list(),
+            Take::Grown { estimate: 160, .. }
+        ));
+    }
+
+    #[test]
+    fn fields_and_fixed_size_lists_are_taken_by_index_and_views_share_their_child() {
+        let lists = first_of(strings(64), 2);
+        let values = StructArray::from(vec![(
+            Arc::new(Field::new("l", lists.data_type().clone(), true)),
+            lists,
+        )]);
+        let keys = Int32Array::from(vec![0; 100]);
+        let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, Arc::new(values)));
+        let take = Take::of(&dictionary, 1);
+        assert!(matches!(
+            take.field(0).list(),
+            Take::Grown { estimate: 3200, .. }
+        ));
+        assert!(matches!(take.field(1), Take::Exact), "no such field");
+        // A list view's views are taken, its child shared.
+        let item = Arc::new(Field::new("item", DataType::Utf8, true));
+        let views = arrow_array::ListViewArray::new(
+            item,
+            vec![0, 0].into(),
+            vec![64, 0].into(),
+            strings(64),
+            None,
+        );
+        let keys = Int32Array::from(vec![0; 100]);
+        let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, Arc::new(views)));
+        assert!(matches!(Take::of(&dictionary, 1).list(), Take::Exact));
+        // A fixed-size list's child is taken by its value indices: a list
+        // below it from there.
+        let sizes = Arc::new(Field::new("item", lists_type(), true));
+        let fixed = arrow_array::FixedSizeListArray::new(sizes, 2, first_of(strings(64), 4), None);
+        let keys = Int32Array::from(vec![0; 100]);
+        let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, Arc::new(fixed)));
+        let below = Take::of(&dictionary, 1).list().list();
+        // 64 values over 4 lists, 16 on average, times 100 keys of two.
+        assert!(
+            matches!(
+                below,
+                Take::Grown {
+                    estimate: 3200,
+                    lists: 0
+                }
+            ),
+            "{below:?}"
+        );
+        // Not below a dictionary or run array: copied exactly, if at all.
+        assert!(matches!(Take::of(&strings(3), 1), Take::Exact));
+        assert_eq!(Take::Exact.list().leaf(&strings(1), 10), 10);
+    }
+}
