@@ -143,8 +143,9 @@ impl SpillMonitor {
     /// batch refused with
     /// [`Error::PageTooManyValues`](crate::Error::PageTooManyValues).
     /// [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
-    /// calls this for every batch; with `ArrowWriter`, call it before each
-    /// `write`. It reads the arrays' lengths and null counts, a list's
+    /// calls this for every batch; with `ArrowWriter`, write each batch
+    /// with [`write`](Self::write), which admits it (in parts where need
+    /// be) and cuts it where a row group ends. It reads the arrays' lengths and null counts, a list's
     /// offsets, and the values' lengths (offsets or views) only where a
     /// column's values together pass a page.
     ///
@@ -186,8 +187,11 @@ impl SpillMonitor {
     /// order, each with its own `write`: the file holds the same rows, in
     /// pages parquet splits as it would for batches of that size.
     /// [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
-    /// does this for every batch; with `ArrowWriter`, call it in place of
-    /// `admit`. Two writers given the same batches cut them alike (so a
+    /// does this for every batch, and so does [`write`](Self::write) for
+    /// an `ArrowWriter` (cutting a part where a row group ends inside it,
+    /// as `ArrowWriter` would, and admitting the piece before the cut
+    /// again: write a part with its own `write` only where no row-group
+    /// limit can end inside it). Two writers given the same batches cut them alike (so a
     /// planned `ParallelWriter` writes `ArrowWriter`'s bytes) unless a part
     /// had to be halved or the whole batch was admitted by one and not the
     /// other: both depend on what the budget held at that moment.
