@@ -864,8 +864,13 @@ impl Meter {
             .collect();
         // What its rows bring repeated leaves' open pages: their levels
         // make them longer than the plan's, and their values' handles
-        // need room beyond it.
-        let open = self.open_pages(&scan.repeated);
+        // need room beyond it. Rows admitted again brought theirs already
+        // (counted on top, they were counted twice: two cases of the lists
+        // sweep were stopped so).
+        let open = match how {
+            Admission::Again => OpenPages::default(),
+            _ => self.open_pages(&scan.repeated),
+        };
         let (columns, copied, copies) = self.copies(batch, &scan.columns, &scan.compact, part);
         // What parquet allocates to encode the batch, and a page `beyond`
         // longer than planned (in the encoder and as the encoded page) on
