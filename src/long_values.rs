@@ -684,7 +684,7 @@ impl<'a> Walk<'a> {
             self.unordered_above,
         );
         let saved_whole = std::mem::replace(&mut self.whole, whole);
-        let below = self.take.list();
+        let below = self.take.list(parent.data_type());
         let saved_take = std::mem::replace(&mut self.take, below);
         self.repeated = true;
         self.extra_slots = self.extra_slots.saturating_add(parent.len());

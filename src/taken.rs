@@ -80,14 +80,25 @@ impl Take {
         }
     }
 
-    /// Through a list's child (a list, list view, map or fixed-size
-    /// list).
-    pub(crate) fn list(&self) -> Self {
+    /// Through the child of a list of `data_type` (a list, list view, map
+    /// or fixed-size list).
+    pub(crate) fn list(&self, data_type: &DataType) -> Self {
         match self {
             Self::Exact => Self::Exact,
-            Self::Grown { estimate, lists } => Self::Grown {
-                estimate: *estimate,
-                lists: lists.saturating_add(1),
+            // `MutableArrayData` sizes a fixed-size list's child for its
+            // size times the elements it was told to expect (a review's
+            // finding: 262,144 keys of an empty list beside one of two
+            // fixed-size lists of 64 `Float64`s allocated 128 MiB, counted
+            // at 17 bytes a fixed-size list).
+            Self::Grown { estimate, lists } => match data_type {
+                DataType::FixedSizeList(_, size) => Self::Grown {
+                    estimate: estimate.saturating_mul(usize::try_from(*size).unwrap_or(0)),
+                    lists: *lists,
+                },
+                _ => Self::Grown {
+                    estimate: *estimate,
+                    lists: lists.saturating_add(1),
+                },
             },
             Self::Rows { indices, whole } => match whole.data_type() {
                 // The child's elements the source's rows use, on average,
@@ -205,7 +216,7 @@ mod tests {
         let lists = first_of(strings(64), 2);
         let keys = Int32Array::from(vec![1; 1000]);
         let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, lists));
-        let below = Take::of(&dictionary, 1).list();
+        let below = Take::of(&dictionary, 1).list(&lists_type());
         assert!(
             matches!(
                 below,
@@ -221,10 +232,13 @@ mod tests {
         assert_eq!(below.leaf(&strings(1), 10), 32_000 * 6);
         assert_eq!(below.leaf(&strings(1), 1 << 20), 3 << 20);
         // A list further down has its own offsets.
-        assert!(matches!(below.list(), Take::Grown { lists: 1, .. }));
+        assert!(matches!(
+            below.list(&lists_type()),
+            Take::Grown { lists: 1, .. }
+        ));
         // Repeated by a dictionary above: its keys taken that many times.
         assert!(matches!(
-            Take::of(&dictionary, 3).list(),
+            Take::of(&dictionary, 3).list(&lists_type()),
             Take::Grown {
                 estimate: 96_000,
                 ..
@@ -241,7 +255,7 @@ mod tests {
         let runs: ArrayRef = Arc::new(RunArray::<Int32Type>::try_new(&ends, &lists).unwrap());
         let first = runs.slice(0, 10);
         assert!(matches!(
-            Take::of(&first, 1).list(),
+            Take::of(&first, 1).list(&lists_type()),
             Take::Grown { estimate: 160, .. }
         ));
     }
@@ -257,7 +271,7 @@ mod tests {
         let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, Arc::new(values)));
         let take = Take::of(&dictionary, 1);
         assert!(matches!(
-            take.field(0).list(),
+            take.field(0).list(&lists_type()),
             Take::Grown { estimate: 3200, .. }
         ));
         assert!(matches!(take.field(1), Take::Exact), "no such field");
@@ -272,14 +286,20 @@ mod tests {
         );
         let keys = Int32Array::from(vec![0; 100]);
         let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, Arc::new(views)));
-        assert!(matches!(Take::of(&dictionary, 1).list(), Take::Exact));
+        assert!(matches!(
+            Take::of(&dictionary, 1).list(&lists_type()),
+            Take::Exact
+        ));
         // A fixed-size list's child is taken by its value indices: a list
         // below it from there.
         let sizes = Arc::new(Field::new("item", lists_type(), true));
         let fixed = arrow_array::FixedSizeListArray::new(sizes, 2, first_of(strings(64), 4), None);
+        let fixed_type = fixed.data_type().clone();
         let keys = Int32Array::from(vec![0; 100]);
         let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, Arc::new(fixed)));
-        let below = Take::of(&dictionary, 1).list().list();
+        let below = Take::of(&dictionary, 1)
+            .list(&fixed_type)
+            .list(&lists_type());
         // 64 values over 4 lists, 16 on average, times 100 keys of two.
         assert!(
             matches!(
@@ -291,8 +311,25 @@ mod tests {
             ),
             "{below:?}"
         );
+        // Below a list taken, a fixed-size list's child is expected at its
+        // size times the elements.
+        let below = Take::Grown {
+            estimate: 100,
+            lists: 0,
+        }
+        .list(&fixed_type);
+        assert!(
+            matches!(
+                below,
+                Take::Grown {
+                    estimate: 200,
+                    lists: 0
+                }
+            ),
+            "{below:?}"
+        );
         // Not below a dictionary or run array: copied exactly, if at all.
         assert!(matches!(Take::of(&strings(3), 1), Take::Exact));
-        assert_eq!(Take::Exact.list().leaf(&strings(1), 10), 10);
+        assert_eq!(Take::Exact.list(&lists_type()).leaf(&strings(1), 10), 10);
     }
 }

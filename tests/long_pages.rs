@@ -119,7 +119,11 @@
 //! heap at 48 MiB at 496ea71); `SpillMonitor::write` now cuts the batch
 //! there itself and admits the piece again (`src/row_groups.rs`).
 //! `row_group_cut_parallel`, the same on a planned `ParallelWriter` of two
-//! threads, was within before too (9.2 MiB).
+//! threads, was within before too (9.2 MiB). A review of that found arrow
+//! sizes a fixed-size list's child at its size times the elements it
+//! expects: `dict_of_fixed_lists_sparse`, 262,144 keys of an empty list
+//! beside one of two fixed-size lists of 64 `Float64`s, allocated 129.0
+//! MiB at 32 MiB (ca6b7fe), counted as 17 bytes a fixed-size list.
 
 use std::sync::Arc;
 
@@ -139,7 +143,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 36] = [
+const CASES: [(&str, usize, Expect); 37] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -176,6 +180,7 @@ const CASES: [(&str, usize, Expect); 36] = [
     ("dict_of_lists_sparse", 32, Expect::Written),
     ("row_group_cut", 48, Expect::Written),
     ("row_group_cut_parallel", 48, Expect::Written),
+    ("dict_of_fixed_lists_sparse", 32, Expect::Written),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -245,7 +250,8 @@ fn long_pages_child() {
         | "runs_of_lists_skew"
         | "dict_of_strings_skew"
         | "runs_of_short_lists_skew"
-        | "dict_of_lists_sparse" => props.set_dictionary_enabled(false),
+        | "dict_of_lists_sparse"
+        | "dict_of_fixed_lists_sparse" => props.set_dictionary_enabled(false),
         "row_group_cut" | "row_group_cut_parallel" => props
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(400)),
@@ -447,6 +453,14 @@ fn batches(case: &str) -> Vec<RecordBatch> {
             // 4,096 list values, the first of 2,048 strings of 256 bytes;
             // 1,000 keys, all the first.
             keyed(first_of(strings(2048, 256), 4096), vec![0; 1000])
+        }
+        "dict_of_fixed_lists_sparse" => {
+            // Two list values, the first of two fixed-size lists of 64
+            // `Float64`s, the second empty; 262,144 keys, all the second.
+            let floats = arrow_array::Float64Array::from_iter_values((0..128).map(f64::from));
+            let item = Arc::new(Field::new("item", DataType::Float64, true));
+            let fixed = arrow_array::FixedSizeListArray::new(item, 64, Arc::new(floats), None);
+            keyed(first_of(Arc::new(fixed), 2), vec![1; 262_144])
         }
         "dict_of_lists_sparse" => {
             // Two list values, the first of 64 `Int32`s, the second
