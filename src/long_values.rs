@@ -272,6 +272,11 @@ struct Walk<'a> {
     taken: usize,
     /// How `take` copies the array walked, below them ([`Take`]).
     take: Take,
+    /// Below a list: the array walked as parquet holds it, the list's
+    /// whole child (or a field of it), where it is longer than the rows
+    /// use: a dictionary or run array of nested values there is taken
+    /// whole ([`Walk::whole_taken`]).
+    whole_child: Option<ArrayRef>,
     /// parquet counts the row group's distinct values.
     distinct: bool,
     /// Mini-batches parquet does not cut to its pages ([`MiniBatches`]).
@@ -328,14 +333,16 @@ impl<'a> Walk<'a> {
     fn array(&mut self, array: &ArrayRef) {
         match array.data_type() {
             DataType::Struct(_) => {
-                let saved = (self.nulls_above, self.take.clone());
+                let saved = (self.nulls_above, self.take.clone(), self.whole_child.take());
                 self.nulls_above |= array.null_count() > 0;
                 let children = array.as_struct_opt().map_or(&[][..], |s| s.columns());
+                let whole = saved.2.as_ref().and_then(|w| w.as_struct_opt());
                 for (index, child) in children.iter().enumerate() {
                     self.take = saved.1.field(index);
+                    self.whole_child = whole.and_then(|w| w.columns().get(index)).cloned();
                     self.array(child);
                 }
-                (self.nulls_above, self.take) = saved;
+                (self.nulls_above, self.take, self.whole_child) = saved;
             }
             DataType::List(_)
             | DataType::LargeList(_)
@@ -358,12 +365,13 @@ impl<'a> Walk<'a> {
             }
             // parquet writes a dictionary or run array of nested values as
             // the leaves of its values (every value counted).
-            DataType::Dictionary(_, values) if values.is_nested() => self.expanded(
-                array,
-                array.as_any_dictionary_opt().map(|d| d.values().clone()),
-            ),
+            DataType::Dictionary(_, values) if values.is_nested() => {
+                let taken = self.keyed(array);
+                self.whole_taken(array, taken);
+            }
             DataType::RunEndEncoded(_, values) if values.data_type().is_nested() => {
-                self.expanded(array, run_values(array))
+                let taken = self.keyed(array);
+                self.whole_taken(array, taken);
             }
             _ => {
                 let whole = self.whole.unwrap_or(0);
@@ -406,10 +414,7 @@ impl<'a> Walk<'a> {
                 // Held up to three times over where `take` grows it
                 // below a list ([`crate::taken`]).
                 let taken = match (written, self.expanded_above > 0) {
-                    (Some(w), true) => {
-                        let exact = taken_bytes(array, &self.lists_above, w);
-                        self.take.leaf(array, exact)
-                    }
+                    (Some(w), true) => taken_bytes(array, &self.lists_above, w, &self.take),
                     _ => 0,
                 };
                 self.taken = self.taken.saturating_add(taken);
@@ -624,9 +629,9 @@ impl<'a> Walk<'a> {
     /// are counted through its keys (as the levels of a list of one value
     /// a key, [`entries`]), and the taken array is held while the column
     /// is encoded.
-    fn expanded(&mut self, parent: &ArrayRef, values: Option<ArrayRef>) {
+    fn expanded(&mut self, parent: &ArrayRef, values: Option<ArrayRef>) -> usize {
         let Some(values) = values else {
-            return;
+            return 0;
         };
         let (rows, len) = (parent.len(), values.len().max(1));
         // The taken array: each leaf's values through the keys
@@ -661,13 +666,30 @@ impl<'a> Walk<'a> {
         self.lists_above.pop();
         self.unordered_above -= 1;
         self.expanded_above -= 1;
-        if self.taken == 0 {
-            let taken = (values.get_array_memory_size() / len).saturating_mul(rows);
-            let taken = taken.saturating_mul(self.scale);
-            self.levels = self.levels.saturating_add(taken);
-            self.compact_levels = self.compact_levels.saturating_add(taken);
-        }
+        let taken = match self.taken {
+            0 => {
+                let taken = (values.get_array_memory_size() / len).saturating_mul(rows);
+                let taken = taken.saturating_mul(self.scale);
+                self.levels = self.levels.saturating_add(taken);
+                self.compact_levels = self.compact_levels.saturating_add(taken);
+                taken
+            }
+            taken => taken,
+        };
         self.taken = taken_before.saturating_add(self.taken);
+        taken
+    }
+
+    /// A dictionary or run array of nested values, walked through its
+    /// keys ([`expanded`](Self::expanded)): what its taken array holds.
+    fn keyed(&mut self, array: &ArrayRef) -> usize {
+        match array.data_type() {
+            DataType::Dictionary(_, _) => {
+                let values = array.as_any_dictionary_opt().map(|d| d.values().clone());
+                self.expanded(array, values)
+            }
+            _ => self.expanded(array, run_values(array)),
+        }
     }
 
     /// The `values` of a list (or map) array `parent`: repeated, and each
@@ -684,6 +706,8 @@ impl<'a> Walk<'a> {
             self.unordered_above,
         );
         let saved_whole = std::mem::replace(&mut self.whole, whole);
+        let whole_child = whole_values(parent);
+        let saved_whole_child = std::mem::replace(&mut self.whole_child, whole_child);
         let below = self.take.list(parent.data_type());
         let saved_take = std::mem::replace(&mut self.take, below);
         self.repeated = true;
@@ -710,7 +734,35 @@ impl<'a> Walk<'a> {
         self.lists_above.truncate(saved.3);
         self.unordered_above = saved.4;
         self.whole = saved_whole;
+        self.whole_child = saved_whole_child;
         self.take = saved_take;
+    }
+
+    /// After dictionary or run array `array` was walked (its rows' taken
+    /// array counted at `taken`): where a list above holds it in a longer
+    /// child than its rows use, parquet takes that whole child through
+    /// all its keys before it writes any row (`LevelInfoBuilder::try_new`
+    /// takes a list's whole child; a review's finding: a list sliced to
+    /// one row of 64 keys, its child 65,536 keys of lists of 128
+    /// `Float64`s, took 64.3 MiB of heap at 32 MiB, counted for its 64
+    /// keys). The column's cost grows by the whole child's taken array
+    /// beyond the rows'; a compact copy of the rows ([`crate::compact`])
+    /// takes only theirs.
+    fn whole_taken(&mut self, array: &ArrayRef, taken: usize) {
+        let Some(whole) = self.whole_child.take() else {
+            return;
+        };
+        if whole.len() > array.len() && whole.data_type() == array.data_type() {
+            let mut walk = Walk {
+                threshold: usize::MAX,
+                distinct: self.distinct,
+                scale: self.scale,
+                ..Walk::default()
+            };
+            let more = walk.keyed(&whole).saturating_sub(taken);
+            self.levels = self.levels.saturating_add(more);
+        }
+        self.whole_child = Some(whole);
     }
 }
 
@@ -765,6 +817,23 @@ fn list_child(array: &ArrayRef) -> Option<(ArrayRef, usize)> {
         DataType::Map(_, _) => array.as_map_opt().map(|a| {
             let entries: ArrayRef = std::sync::Arc::new(a.entries().clone());
             (used(&entries, a.value_offsets()), entries.len())
+        }),
+        _ => None,
+    }
+}
+
+/// A list or list view's whole child, as parquet takes it (slicing a list
+/// slices its offsets, not its child); `None` for a fixed-size list,
+/// whose slice is its child's.
+fn whole_values(list: &ArrayRef) -> Option<ArrayRef> {
+    match list.data_type() {
+        DataType::List(_) => list.as_list_opt::<i32>().map(|a| a.values().clone()),
+        DataType::LargeList(_) => list.as_list_opt::<i64>().map(|a| a.values().clone()),
+        DataType::ListView(_) => list.as_list_view_opt::<i32>().map(|a| a.values().clone()),
+        DataType::LargeListView(_) => list.as_list_view_opt::<i64>().map(|a| a.values().clone()),
+        DataType::Map(_, _) => list.as_map_opt().map(|a| {
+            let entries: ArrayRef = std::sync::Arc::new(a.entries().clone());
+            entries
         }),
         _ => None,
     }
@@ -1103,7 +1172,7 @@ fn written_levels(array: &ArrayRef, lists: &[ArrayRef]) -> Option<Counts> {
 /// keys above (`lists`, [`written_levels`] giving `written`): their bytes
 /// (a byte array's lengths, or the array's bytes a slot), and 8 bytes a
 /// level for its offset and slot.
-fn taken_bytes(array: &ArrayRef, lists: &[ArrayRef], written: Counts) -> usize {
+fn taken_bytes(array: &ArrayRef, lists: &[ArrayRef], written: Counts, take: &Take) -> usize {
     let values = match written_lengths(array) {
         Some(len) => in_levels(array, lists, |levels| {
             levels
@@ -1112,7 +1181,7 @@ fn taken_bytes(array: &ArrayRef, lists: &[ArrayRef], written: Counts) -> usize {
         }),
         None => (array.get_array_memory_size() / array.len().max(1)).saturating_mul(written.values),
     };
-    values.saturating_add(written.levels.saturating_mul(8))
+    take.leaf(array, values, written.levels)
 }
 
 /// `f` of leaf `array`'s [`Levels`] below `lists` (outermost first), or

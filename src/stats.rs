@@ -257,7 +257,10 @@ impl SpillMonitor {
         };
         let whole = match self.meter.try_admit(batch, whole) {
             Ok(_) => return Ok(Parts::whole(batch)),
-            Err(refused) if refused.per_rows > 0 && rows > 1 => refused,
+            // One row too: as a part, its list columns may be copied
+            // compactly (`sliced_list_of_dict_lists` of
+            // `tests/long_pages.rs`: a row of 64 keys in a child of 65,536).
+            Err(refused) if refused.per_rows > 0 && (rows > 1 || !again) => refused,
             Err(refused) => return Err(refused.error),
         };
         // From the plan, not from what the budget holds right now, so

@@ -125,20 +125,32 @@ impl Take {
         }
     }
 
-    /// What leaf `array`'s taken values hold at most, `exact` their bytes
-    /// as `take` copies them.
-    pub(crate) fn leaf(&self, array: &ArrayRef, exact: usize) -> usize {
-        match self {
-            Self::Grown { estimate, lists } => {
-                let element = element_bytes(array.data_type())
-                    .saturating_add(lists.saturating_mul(8))
-                    .saturating_add(1);
-                exact
-                    .saturating_mul(GROWTH)
-                    .max(estimate.saturating_mul(element))
+    /// What leaf `array`'s taken values hold at most: `values` their
+    /// bytes and `levels` their slots as `take` copies them, an offset
+    /// and a slot (8 bytes) a level. Below a list taken, each buffer is
+    /// its first allocation where that holds what is copied into it, and
+    /// three times what is copied where it grows.
+    pub(crate) fn leaf(&self, array: &ArrayRef, values: usize, levels: usize) -> usize {
+        let slots = levels.saturating_mul(8);
+        let Self::Grown { estimate, lists } = self else {
+            return values.saturating_add(slots);
+        };
+        let buffer = |width: usize, need: usize| {
+            let first = estimate.saturating_mul(width);
+            match need <= first {
+                true => first,
+                false => need.saturating_mul(GROWTH),
             }
-            _ => exact,
-        }
+        };
+        let (value_width, offset_width) = widths(array.data_type());
+        let offsets = lists
+            .saturating_add(usize::from(offset_width > 0))
+            .saturating_mul(buffer(8, levels.saturating_mul(8)));
+        // The validity bitmap, and a slot a level.
+        let rest = (estimate / 8).saturating_add(levels.saturating_mul(4));
+        buffer(value_width, values)
+            .saturating_add(offsets)
+            .saturating_add(rest)
     }
 }
 
@@ -163,17 +175,17 @@ fn used_elements(list: &ArrayRef) -> usize {
 }
 
 /// The bytes arrow allocates per element of a leaf of `data_type` it is
-/// told to expect (`new_buffers`): a byte array's offset and one byte of
-/// value, a primitive's width.
-fn element_bytes(data_type: &DataType) -> usize {
+/// told to expect (`new_buffers`), for its values (a byte array: one) and
+/// for its offsets (a byte array's; none for others).
+fn widths(data_type: &DataType) -> (usize, usize) {
     match data_type {
-        DataType::Utf8 | DataType::Binary => 5,
-        DataType::LargeUtf8 | DataType::LargeBinary => 9,
-        DataType::Utf8View | DataType::BinaryView => 16,
-        DataType::Boolean | DataType::Null => 1,
-        DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
-        DataType::Dictionary(key, _) => key.primitive_width().unwrap_or(8),
-        other => other.primitive_width().unwrap_or(8),
+        DataType::Utf8 | DataType::Binary => (1, 4),
+        DataType::LargeUtf8 | DataType::LargeBinary => (1, 8),
+        DataType::Utf8View | DataType::BinaryView => (16, 0),
+        DataType::Boolean | DataType::Null => (1, 0),
+        DataType::FixedSizeBinary(width) => (usize::try_from(*width).unwrap_or(0), 0),
+        DataType::Dictionary(key, _) => (key.primitive_width().unwrap_or(8), 0),
+        other => (other.primitive_width().unwrap_or(8), 0),
     }
 }
 
@@ -227,10 +239,18 @@ mod tests {
             ),
             "{below:?}"
         );
-        // A `Utf8` leaf: a 4-byte offset, a byte of value and a bit of
-        // validity an element, rounded to a byte; or three times the copy.
-        assert_eq!(below.leaf(&strings(1), 10), 32_000 * 6);
-        assert_eq!(below.leaf(&strings(1), 1 << 20), 3 << 20);
+        // A `Utf8` leaf's buffers: what arrow first allocates for 32,000
+        // strings (a byte each, an offset, counted at 8 bytes, a bit of
+        // validity) where they hold the copy, or three times the copy
+        // where it outgrows them; and 4 bytes a level.
+        assert_eq!(
+            below.leaf(&strings(1), 10, 10),
+            32_000 + 256_000 + 4_000 + 40
+        );
+        let grown = (3 << 20) + 3 * 800_000 + 4_000 + 400_000;
+        assert_eq!(below.leaf(&strings(1), 1 << 20, 100_000), grown);
+        // Copied exactly: its bytes, and 8 a level.
+        assert_eq!(Take::Exact.leaf(&strings(1), 10, 1), 18);
         // A list further down has its own offsets.
         assert!(matches!(
             below.list(&lists_type()),
@@ -330,6 +350,6 @@ mod tests {
         );
         // Not below a dictionary or run array: copied exactly, if at all.
         assert!(matches!(Take::of(&strings(3), 1), Take::Exact));
-        assert_eq!(Take::Exact.list(&lists_type()).leaf(&strings(1), 10), 10);
+        assert_eq!(Take::Exact.list(&lists_type()).leaf(&strings(1), 10, 0), 10);
     }
 }
