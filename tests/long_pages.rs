@@ -130,7 +130,9 @@
 //! took 64.3 MiB of heap at 32 MiB (0c7bf46), now written as a compact
 //! copy of the row; `_parallel`, the same on two threads, where
 //! `ParallelWriter`'s type check on an empty slice of the column took the
-//! whole child too (64.3 MiB).
+//! whole child too (64.3 MiB). `sliced_list_of_fixed_dict_lists`, the
+//! keys four a fixed-size list below the list, whose whole child the walk
+//! lost below the fixed-size list (64.3 MiB at cd8de6e, a third review).
 
 use std::sync::Arc;
 
@@ -150,7 +152,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 39] = [
+const CASES: [(&str, usize, Expect); 40] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -190,6 +192,7 @@ const CASES: [(&str, usize, Expect); 39] = [
     ("dict_of_fixed_lists_sparse", 32, Expect::Written),
     ("sliced_list_of_dict_lists", 32, Expect::Written),
     ("sliced_list_of_dict_lists_parallel", 32, Expect::Written),
+    ("sliced_list_of_fixed_dict_lists", 32, Expect::Written),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -262,7 +265,8 @@ fn long_pages_child() {
         | "dict_of_lists_sparse"
         | "dict_of_fixed_lists_sparse"
         | "sliced_list_of_dict_lists"
-        | "sliced_list_of_dict_lists_parallel" => props.set_dictionary_enabled(false),
+        | "sliced_list_of_dict_lists_parallel"
+        | "sliced_list_of_fixed_dict_lists" => props.set_dictionary_enabled(false),
         "row_group_cut" | "row_group_cut_parallel" => props
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(400)),
@@ -382,6 +386,24 @@ fn first_run(values: ArrayRef, run: usize) -> RecordBatch {
     RecordBatch::try_from_iter([("r", runs)]).unwrap()
 }
 
+/// 65,536 keys of a dictionary of 16 lists of 128 `Float64`s.
+fn dict_lists() -> ArrayRef {
+    let floats = arrow_array::Float64Array::from_iter_values((0..2048).map(f64::from));
+    let item = Arc::new(Field::new("item", DataType::Float64, true));
+    let offsets = arrow_buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(128, 16));
+    let lists = ListArray::new(item, offsets, Arc::new(floats), None);
+    let keys = Int32Array::from_iter_values((0..65_536).map(|i| i % 16));
+    Arc::new(DictionaryArray::new(keys, Arc::new(lists)))
+}
+
+/// A list of `child`, `per` of it a row.
+fn list_of(child: ArrayRef, per: usize) -> ArrayRef {
+    let item = Arc::new(Field::new("item", child.data_type().clone(), true));
+    let lengths = std::iter::repeat_n(per, child.len() / per);
+    let offsets = arrow_buffer::OffsetBuffer::from_lengths(lengths);
+    Arc::new(ListArray::new(item, offsets, child, None))
+}
+
 fn batches(case: &str) -> Vec<RecordBatch> {
     match case {
         "dict_batch" => vec![dictionaries(1, 2048, 20_000, 8192)],
@@ -468,15 +490,14 @@ fn batches(case: &str) -> Vec<RecordBatch> {
         "sliced_list_of_dict_lists" | "sliced_list_of_dict_lists_parallel" => {
             // A list of 1,024 rows of 64 keys of a dictionary of 16 lists
             // of 128 `Float64`s, sliced to its first row.
-            let floats = arrow_array::Float64Array::from_iter_values((0..2048).map(f64::from));
-            let item = Arc::new(Field::new("item", DataType::Float64, true));
-            let offsets = arrow_buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(128, 16));
-            let lists = ListArray::new(item, offsets, Arc::new(floats), None);
-            let keys = Int32Array::from_iter_values((0..65_536).map(|i| i % 16));
-            let dictionary: ArrayRef = Arc::new(DictionaryArray::new(keys, Arc::new(lists)));
-            let item = Arc::new(Field::new("item", dictionary.data_type().clone(), true));
-            let offsets = arrow_buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(64, 1024));
-            let rows: ArrayRef = Arc::new(ListArray::new(item, offsets, dictionary, None));
+            let rows = list_of(dict_lists(), 64);
+            vec![RecordBatch::try_from_iter([("l", rows.slice(0, 1))]).unwrap()]
+        }
+        "sliced_list_of_fixed_dict_lists" => {
+            // The same keys four a fixed-size list, 16 a row.
+            let item = Arc::new(Field::new("item", dict_lists().data_type().clone(), true));
+            let fixed = arrow_array::FixedSizeListArray::new(item, 4, dict_lists(), None);
+            let rows = list_of(Arc::new(fixed), 16);
             vec![RecordBatch::try_from_iter([("l", rows.slice(0, 1))]).unwrap()]
         }
         "dict_of_fixed_lists_sparse" => {
