@@ -145,9 +145,10 @@ impl SpillMonitor {
     /// [`ParallelWriter::try_new_with_plan`](crate::ParallelWriter::try_new_with_plan)
     /// calls this for every batch; with `ArrowWriter`, write each batch
     /// with [`write`](Self::write), which admits it (in parts where need
-    /// be) and cuts it where a row group ends. It reads the arrays' lengths and null counts, a list's
-    /// offsets, and the values' lengths (offsets or views) only where a
-    /// column's values together pass a page.
+    /// be) and cuts it where a row group ends. It reads the arrays'
+    /// lengths and null counts, a list's offsets, and the values' lengths
+    /// (offsets or views) only where a column's values together pass a
+    /// page.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -191,10 +192,11 @@ impl SpillMonitor {
     /// an `ArrowWriter` (cutting a part where a row group ends inside it,
     /// as `ArrowWriter` would, and admitting the piece before the cut
     /// again: write a part with its own `write` only where no row-group
-    /// limit can end inside it). Two writers given the same batches cut them alike (so a
-    /// planned `ParallelWriter` writes `ArrowWriter`'s bytes) unless a part
-    /// had to be halved or the whole batch was admitted by one and not the
-    /// other: both depend on what the budget held at that moment.
+    /// limit can end inside it). Two writers given the same batches cut
+    /// them alike (so a planned `ParallelWriter` writes `ArrowWriter`'s
+    /// bytes) unless a part had to be halved or the whole batch was
+    /// admitted by one and not the other: both depend on what the budget
+    /// held at that moment.
     ///
     /// Fails as `admit` does where a part is refused for another reason
     /// (a value longer than the pages can take, what a dictionary keeps),
