@@ -886,12 +886,23 @@ fn a_batch_too_large_to_encode_whole_is_refused_by_admit_and_written_in_parts() 
     let stats = monitor.stats();
     assert_eq!((stats.batch_room, stats.batches_in_parts), (0, 0));
     // The short row alone: a slice of the batch still carries the list's
-    // whole child, which parquet converts whole; built on its own, it is
-    // admitted.
+    // whole child, which parquet converts whole, and `admit` refuses it;
+    // in parts, it is one part, a compact copy of the row (since cd8de6e;
+    // refused before). Built on its own, it is admitted as it is.
     assert!(matches!(
-        monitor.admit_in_parts(&lists.slice(1, 1)),
+        monitor.admit(&lists.slice(1, 1)),
         Err(Error::BatchTooLarge { rows: 1, .. })
     ));
+    let parts: Vec<RecordBatch> = monitor
+        .admit_in_parts(&lists.slice(1, 1))
+        .unwrap()
+        .collect();
+    assert_eq!(parts.len(), 1);
+    let copy = parts[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow_array::ListArray>();
+    assert_eq!(copy.map(|l| l.values().len()), Some(1), "a compact copy");
     let item = Arc::new(Field::new("item", DataType::Int8, false));
     let short = arrow_array::ListArray::new(
         item,

@@ -3,7 +3,7 @@
 //! process per case, every case within its limit or refused up front.
 //!
 //! ```text
-//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 + 16 + 80 + 40 + 24 cases
+//! cargo test --all-features --test sweep -- --nocapture                       # CI: 96 + 24 + 48 + 16 + 80 + 40 + 24 + 12 cases
 //! PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture
 //! PARQUET_SPILL_SWEEP_LONG=200 cargo test --release --all-features --test sweep long -- --nocapture      # and 16 "both"
 //! PARQUET_SPILL_SWEEP_CALLER=200 cargo test --release --all-features --test sweep caller -- --nocapture  # and 16 "both"
@@ -11,6 +11,7 @@
 //! PARQUET_SPILL_SWEEP_LISTS=200 cargo test --release --all-features --test sweep lists_of_many -- --nocapture
 //! PARQUET_SPILL_SWEEP_SAMPLED=200 cargo test --release --all-features --test sweep sampled -- --nocapture
 //! PARQUET_SPILL_SWEEP_VIEWS=200 cargo test --release --all-features --test sweep views -- --nocapture
+//! PARQUET_SPILL_SWEEP_KEYED=200 cargo test --release --all-features --test sweep keyed -- --nocapture
 //! PARQUET_SPILL_SWEEP_FROM=400 PARQUET_SPILL_SWEEP=400 cargo test --release --all-features --test sweep -- --nocapture  # cases no earlier run drew
 //! ```
 
@@ -78,4 +79,13 @@ fn with_sampled_lists_every_case_is_within_its_limit_or_stopped() {
 #[test]
 fn with_list_views_every_case_is_within_its_limit_or_stopped() {
     sweep::run("sweep_child", 24, false, sweep::Kind::Views);
+}
+
+/// The plain cases with their nested columns the values of a dictionary
+/// or a run array (`sweep::Kind::Keyed`), which parquet takes through the
+/// keys before it writes them: within the limit, refused up front, or
+/// stopped before it.
+#[test]
+fn with_nested_columns_keyed_every_case_is_within_its_limit_or_stopped() {
+    sweep::run("sweep_child", 12, false, sweep::Kind::Keyed);
 }

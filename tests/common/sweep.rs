@@ -84,6 +84,9 @@ struct Case {
     /// Its lists read as list views ([`Kind::Views`]): the schema its
     /// data is drawn in (lists), and the views' order.
     views: Option<(SchemaRef, Order)>,
+    /// Its nested columns a dictionary's or run array's values
+    /// ([`Kind::Keyed`]): the schema its data is drawn in, and the keys.
+    keyed: Option<(SchemaRef, Keys)>,
 }
 
 /// Which sweep a case belongs to: the plain one, with a long-value column
@@ -94,7 +97,10 @@ struct Case {
 /// first batch as a sample ([`Sampled`], `SpillOptions::sample`), or the
 /// plain cases with their lists read as list views ([`Views`]: the same
 /// rows, views in order in two cases of four; in the third the rows'
-/// views reversed, in the fourth rows in pairs sharing one view, [`Order`]).
+/// views reversed, in the fourth rows in pairs sharing one view, [`Order`]),
+/// or the plain cases with their nested columns the values of a dictionary
+/// or a run array ([`Keyed`]: taken through keys in order, reversed, or
+/// repeating four rows; or runs of three rows, [`Keys`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Plain,
@@ -104,10 +110,11 @@ pub enum Kind {
     Lists,
     Sampled,
     Views,
+    Keyed,
 }
 
 impl Kind {
-    const ALL: [(Kind, &'static str); 7] = [
+    const ALL: [(Kind, &'static str); 8] = [
         (Kind::Plain, "plain"),
         (Kind::Long, "long"),
         (Kind::Caller, "caller"),
@@ -115,6 +122,7 @@ impl Kind {
         (Kind::Lists, "lists"),
         (Kind::Sampled, "sampled"),
         (Kind::Views, "views"),
+        (Kind::Keyed, "keyed"),
     ];
 
     fn long(self) -> bool {
@@ -146,6 +154,7 @@ impl Kind {
             Kind::Lists => "PARQUET_SPILL_SWEEP_LISTS",
             Kind::Sampled => "PARQUET_SPILL_SWEEP_SAMPLED",
             Kind::Views => "PARQUET_SPILL_SWEEP_VIEWS",
+            Kind::Keyed => "PARQUET_SPILL_SWEEP_KEYED",
         }
     }
 }
@@ -436,6 +445,7 @@ impl Case {
             lists: 0,
             sample: false,
             views: None,
+            keyed: None,
         };
         // Drawn last, so the cases of earlier sweeps keep their other draws:
         // a quarter at a higher level (zstd's contexts and brotli's
@@ -466,6 +476,21 @@ impl Case {
             });
             case.schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
             case.views = Some((lists, order));
+        }
+        if kind == Kind::Keyed {
+            let keys = match SplitMix64::new(seed ^ 0x4B45_5953).below(4) {
+                0 => Keys::Rising,
+                1 => Keys::Reversed,
+                2 => Keys::Repeated,
+                _ => Keys::Runs,
+            };
+            let drawn = std::mem::replace(&mut case.schema, Arc::new(Schema::empty()));
+            let fields = drawn
+                .fields()
+                .iter()
+                .map(|f| Field::new(f.name(), keyed_type(f.data_type(), keys), f.is_nullable()));
+            case.schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
+            case.keyed = Some((drawn, keys));
         }
         case
     }
@@ -511,6 +536,17 @@ impl Case {
     /// The case's batches: random data, and the long column or the lists
     /// of many values last.
     fn batches(&self) -> Vec<RecordBatch> {
+        if let Some((drawn, keys)) = &self.keyed {
+            let batches = testkit::random_batches(drawn, &self.batch_rows, self.seed);
+            return batches
+                .iter()
+                .map(|batch| {
+                    let columns = batch.columns().iter();
+                    let columns = columns.map(|c| to_keyed(c, *keys)).collect();
+                    RecordBatch::try_new(self.schema.clone(), columns).expect("keyed")
+                })
+                .collect();
+        }
         if let Some((lists, order)) = &self.views {
             let batches = testkit::random_batches(lists, &self.batch_rows, self.seed);
             return batches
@@ -870,6 +906,7 @@ pub fn run(child_test: &str, default_cases: u64, recycle: bool, kind: Kind) {
             Kind::Lists => ", lists whose rows hold many values",
             Kind::Sampled => ", lists whose rows hold many values, planned from a sample",
             Kind::Views => ", lists read as list views",
+            Kind::Keyed => ", nested columns taken through keys",
         },
         STOPS
             .iter()
@@ -996,6 +1033,58 @@ fn to_views(array: &ArrayRef, order: Order) -> ArrayRef {
         }
         _ => array.clone(),
     }
+}
+
+/// How [`to_keyed`] takes a nested column's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// A dictionary's keys, each row its own.
+    Rising,
+    /// Each row the row as far from the other end.
+    Reversed,
+    /// The first four rows, over and over.
+    Repeated,
+    /// A run array: runs of three rows of each of the first third.
+    Runs,
+}
+
+/// A nested `dt` as a dictionary's values, or a run array's ([`Keys`]);
+/// `dt` itself if it is not nested.
+fn keyed_type(dt: &DataType, keys: Keys) -> DataType {
+    if !dt.is_nested() {
+        return dt.clone();
+    }
+    match keys {
+        Keys::Runs => DataType::RunEndEncoded(
+            Arc::new(Field::new("run_ends", DataType::Int32, false)),
+            Arc::new(Field::new("values", dt.clone(), true)),
+        ),
+        _ => DataType::Dictionary(Box::new(DataType::Int32), Box::new(dt.clone())),
+    }
+}
+
+/// A nested `array` as the values of a dictionary or run array of as many
+/// rows ([`keyed_type`]); other arrays as they are.
+fn to_keyed(array: &ArrayRef, keys: Keys) -> ArrayRef {
+    use arrow_array::types::Int32Type;
+    use arrow_array::{Array, Int32Array, RunArray};
+    if !array.data_type().is_nested() {
+        return array.clone();
+    }
+    let rows = array.len() as i32;
+    let keys = match keys {
+        Keys::Rising => Int32Array::from_iter_values(0..rows),
+        Keys::Reversed => Int32Array::from_iter_values((0..rows).rev()),
+        Keys::Repeated => Int32Array::from_iter_values((0..rows).map(|i| i % 4)),
+        Keys::Runs => {
+            let ends =
+                Int32Array::from_iter_values((1..=(rows + 2) / 3).map(|r| (r * 3).min(rows)));
+            let values = array.slice(0, ends.len());
+            let runs = RunArray::<Int32Type>::try_new(&ends, &values).expect("runs");
+            return Arc::new(runs);
+        }
+    };
+    Arc::new(DictionaryArray::<Int32Type>::try_new(keys, array.clone()).expect("keys"))
 }
 
 /// `codec` at a higher level than its default, the `pick`th of a few.
