@@ -365,11 +365,7 @@ impl<'a> Walk<'a> {
             }
             // parquet writes a dictionary or run array of nested values as
             // the leaves of its values (every value counted).
-            DataType::Dictionary(_, values) if values.is_nested() => {
-                let taken = self.keyed(array);
-                self.whole_taken(array, taken);
-            }
-            DataType::RunEndEncoded(_, values) if values.data_type().is_nested() => {
+            data_type if keyed_nested(data_type) => {
                 let taken = self.keyed(array);
                 self.whole_taken(array, taken);
             }
@@ -833,6 +829,16 @@ fn list_child(array: &ArrayRef) -> Option<(ArrayRef, usize)> {
     }
 }
 
+/// A dictionary or run array of nested values, which parquet takes through
+/// its keys into one row per key before it writes it.
+fn keyed_nested(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Dictionary(_, values) => values.is_nested(),
+        DataType::RunEndEncoded(_, values) => values.data_type().is_nested(),
+        _ => false,
+    }
+}
+
 /// A list or list view's whole child, as parquet takes it (slicing a list
 /// slices its offsets, not its child); `None` for a fixed-size list,
 /// whose slice is its child's.
@@ -1181,8 +1187,8 @@ fn written_levels(array: &ArrayRef, lists: &[ArrayRef]) -> Option<Counts> {
 
 /// What leaf `array`'s values take once parquet takes them through the
 /// keys above (`lists`, [`written_levels`] giving `written`): their bytes
-/// (a byte array's lengths, or the array's bytes a slot), and 8 bytes a
-/// level for its offset and slot.
+/// (a byte array's lengths, or the array's bytes a slot) and levels, as
+/// `take` holds them ([`Take::leaf`]).
 fn taken_bytes(array: &ArrayRef, lists: &[ArrayRef], written: Counts, take: &Take) -> usize {
     let values = match written_lengths(array) {
         Some(len) => in_levels(array, lists, |levels| {
