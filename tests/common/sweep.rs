@@ -533,30 +533,30 @@ impl Case {
         }
     }
 
+    /// Random batches drawn in `drawn`, each column made one of the
+    /// case's schema by `column` (list views, or values taken by keys).
+    fn drawn_as(
+        &self,
+        drawn: &SchemaRef,
+        column: impl Fn(&ArrayRef) -> ArrayRef,
+    ) -> Vec<RecordBatch> {
+        let batches = testkit::random_batches(drawn, &self.batch_rows, self.seed);
+        let schema = &self.schema;
+        let made = batches.iter().map(|batch| {
+            let columns = batch.columns().iter().map(&column).collect();
+            RecordBatch::try_new(schema.clone(), columns).expect("a column of the case's schema")
+        });
+        made.collect()
+    }
+
     /// The case's batches: random data, and the long column or the lists
     /// of many values last.
     fn batches(&self) -> Vec<RecordBatch> {
         if let Some((drawn, keys)) = &self.keyed {
-            let batches = testkit::random_batches(drawn, &self.batch_rows, self.seed);
-            return batches
-                .iter()
-                .map(|batch| {
-                    let columns = batch.columns().iter();
-                    let columns = columns.map(|c| to_keyed(c, *keys)).collect();
-                    RecordBatch::try_new(self.schema.clone(), columns).expect("keyed")
-                })
-                .collect();
+            return self.drawn_as(drawn, |c| to_keyed(c, *keys));
         }
         if let Some((lists, order)) = &self.views {
-            let batches = testkit::random_batches(lists, &self.batch_rows, self.seed);
-            return batches
-                .iter()
-                .map(|batch| {
-                    let columns = batch.columns().iter();
-                    let columns = columns.map(|c| to_views(c, *order)).collect();
-                    RecordBatch::try_new(self.schema.clone(), columns).expect("views")
-                })
-                .collect();
+            return self.drawn_as(lists, |c| to_views(c, *order));
         }
         if let Some(items) = self.items {
             let (schema, rows) = (&self.schema, &self.batch_rows);
