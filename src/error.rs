@@ -232,16 +232,26 @@ pub enum Error {
     /// [`SpillMonitor::admit_in_parts`](crate::SpillMonitor::admit_in_parts)
     /// cuts are copied where that costs less). Nothing of the batch was
     /// written; smaller batches (built smaller, not sliced) may be.
+    /// Byte-array minimums and maximums are part of it: parquet keeps the
+    /// open page's and the open chunk's whole until the chunk closes,
+    /// whatever their truncation, and smaller batches of values as long
+    /// need as much.
     #[error(
         "parquet-spill: a batch of {rows} rows needs {needed} bytes while parquet encodes it \
-         (levels and converted values, beyond the plan's encoders), which the {limit}-byte \
-         memory limit cannot hold beside the plan: write smaller batches or raise the limit"
+         (levels and converted values beyond the plan's encoders, and {statistics} bytes of \
+         byte-array minimums and maximums parquet keeps whole until each chunk closes), which \
+         the {limit}-byte memory limit cannot hold beside the plan: write smaller batches, \
+         shorter values or fewer columns with statistics, or raise the limit"
     )]
     BatchTooLarge {
         /// The batch's rows.
         rows: usize,
         /// Bytes it needed beyond the plan's reservation.
         needed: usize,
+        /// Of `needed`, the minimums and maximums of the longest values
+        /// admitted so far that parquet keeps whole while their pages and
+        /// chunks are open.
+        statistics: usize,
         /// The limit.
         limit: usize,
     },
@@ -519,6 +529,7 @@ mod tests {
         let cause: ParquetError = Error::BatchTooLarge {
             rows: 10,
             needed: 1,
+            statistics: 0,
             limit: 1,
         }
         .into();

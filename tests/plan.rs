@@ -804,6 +804,7 @@ fn a_batch_too_large_to_encode_whole_is_refused_by_admit_and_written_in_parts() 
             rows,
             needed,
             limit,
+            ..
         }) => {
             assert_eq!((rows, limit), (1 << 20, 32 << 20));
             assert!(needed > 32 << 20, "{needed}");

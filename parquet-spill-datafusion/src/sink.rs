@@ -732,6 +732,7 @@ mod tests {
         let cause: ParquetError = parquet_spill::Error::BatchTooLarge {
             rows: 10,
             needed: 2,
+            statistics: 0,
             limit: 1,
         }
         .into();

@@ -592,6 +592,10 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         dictionary_keeps_values: a.dictionary_keeps_values.max(c.dictionary_keeps_values),
         long_index: LongStatistics::widest(a.long_index, c.long_index),
         long_chunk: LongStatistics::widest(a.long_chunk, c.long_chunk),
+        open_statistics: match (a.open_statistics, c.open_statistics) {
+            (Some(a), Some(c)) => Some(a.min(c)),
+            (a, c) => a.or(c),
+        },
     });
     // The leaves whose statistics may keep long values: the admit scan
     // finds their longest.
@@ -602,6 +606,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
                 .into_iter()
                 .flatten()
                 .map(|l| l.counted)
+                .chain(c.open_statistics)
                 .min()
                 .unwrap_or(usize::MAX)
         })

@@ -662,6 +662,8 @@ impl Leaf {
             .then(|| self.group_bytes(s).unwrap_or(usize::MAX)),
             long_index: long_index.filter(|_| self.statistics == EnabledStatistics::Page),
             long_chunk: long_chunk.filter(|_| self.statistics != EnabledStatistics::None),
+            open_statistics: (self.width.is_none() && self.statistics != EnabledStatistics::None)
+                .then_some(value.min(chunk_value)),
         }
     }
 }

@@ -174,6 +174,7 @@ mod tests {
         let inner = parquet_spill::Error::BatchTooLarge {
             rows: 10,
             needed: 20,
+            statistics: 0,
             limit: 30,
         };
         let text = inner.to_string();
