@@ -447,6 +447,7 @@ impl SpillOptions {
             chunk_statistics: self.chunk_statistics,
             backend_slot: self.backend_slot(),
             sample: self.sample.as_ref(),
+            floor: crate::plan::PROCESS_FLOOR / writers,
         })
         .map_err(|e| match e {
             // Report what the user sets: the whole limit, for all writers.

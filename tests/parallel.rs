@@ -15,7 +15,7 @@ use parquet::arrow::arrow_writer::{
 use parquet::encryption::decrypt::FileDecryptionProperties;
 use parquet::encryption::encrypt::FileEncryptionProperties;
 use parquet::errors::ParquetError;
-use parquet::file::properties::{CdcOptions, WriterProperties};
+use parquet::file::properties::{CdcOptions, EnabledStatistics, WriterProperties};
 use parquet_spill::testkit::{
     all_types_batch, injected_fault, random_batches, Fault, FaultyStoreFactory, InjectedFault, Op,
 };
@@ -275,7 +275,9 @@ fn a_value_the_limit_cannot_hold_is_refused_before_it_is_encoded() {
     // Pages of 8 MiB: ~6 x 8 MiB while one is written, twice it kept.
     let long = batch(vec!["x".repeat(8 << 20); 2]);
     for (threads, encrypted) in [(1, false), (2, false), (1, true), (2, true)] {
-        let mut props = WriterProperties::builder();
+        // Without statistics: their whole minimums and maximums would
+        // refuse the batch first (`BatchTooLarge`), not the page.
+        let mut props = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None);
         if encrypted {
             let key = b"0123456789012345".to_vec();
             props = props.with_file_encryption_properties(
@@ -303,7 +305,10 @@ fn a_value_the_limit_cannot_hold_is_refused_before_it_is_encoded() {
             assert_eq!(writer.close().unwrap().file_metadata().num_rows(), 4);
             continue;
         }
-        let mut serial = ArrowWriter::try_new(Vec::new(), short.schema(), None).unwrap();
+        let props = WriterProperties::builder()
+            .set_statistics_enabled(EnabledStatistics::None)
+            .build();
+        let mut serial = ArrowWriter::try_new(Vec::new(), short.schema(), Some(props)).unwrap();
         serial.write(&short).unwrap();
         serial.write(&short).unwrap();
         assert!(
@@ -322,24 +327,30 @@ fn a_refused_batch_leaves_later_batches_judged_as_before() {
     let batch = |a: usize, b: usize| {
         RecordBatch::try_from_iter([("a", column(a)), ("b", column(b))]).unwrap()
     };
+    // Without statistics, whose whole minimums and maximums would refuse
+    // the batch first: the long pages' room alone.
+    let props = WriterProperties::builder()
+        .set_statistics_enabled(EnabledStatistics::None)
+        .build();
     let plan = || {
         SpillOptions::new(64 << 20)
+            .properties(props.clone())
             .plan(&batch(1, 1).schema())
             .unwrap()
     };
-    // What a fresh writer takes: 6 MiB in `a`.
+    // What a fresh writer takes: 3 MiB in `a`.
     let fresh = plan().monitor();
-    fresh.admit(&batch(6 << 20, 1)).unwrap();
+    fresh.admit(&batch(3 << 20, 1)).unwrap();
     assert!(fresh.stats().long_page_room > 0);
 
     let monitor = plan().monitor();
-    let refused = monitor.admit(&batch(4 << 20, 16 << 20)).unwrap_err();
+    let refused = monitor.admit(&batch(2 << 20, 16 << 20)).unwrap_err();
     assert!(
         matches!(refused, Error::PageTooLong { column: 1, .. }),
         "{refused}"
     );
     assert_eq!(monitor.stats().long_page_room, 0, "nothing kept for `a`");
-    monitor.admit(&batch(6 << 20, 1)).unwrap();
+    monitor.admit(&batch(3 << 20, 1)).unwrap();
     assert_eq!(monitor.stats().long_page_room, fresh.stats().long_page_room);
 }
 

@@ -271,7 +271,7 @@ fn planned_files_are_byte_identical_and_read_back() {
         columns: 40,
         rows: 30_000,
     };
-    for limit in [8 * MIB, 32 * MIB] {
+    for limit in [12 * MIB, 32 * MIB] {
         let plan = SpillOptions::new(limit)
             .expected_file_bytes(w.raw_bytes())
             .plan(&w.schema())

@@ -14,7 +14,8 @@
 //! limit (`P / 8`, between 1,024 and parquet's 20,000) and the write batch
 //! from `P`. It takes the first rung whose reserved memory — encoders
 //! (`model.rs`), codec contexts (`codec.rs`), one page's transient per
-//! thread, the allocator's twentieth and any caller reservation — leaves an
+//! thread, the allocator's twentieth (at least 3 MiB for the process) and
+//! any caller reservation — leaves an
 //! eighth of the limit (and the page metadata
 //! of the expected file, when given) for pages and metadata. Because the
 //! rungs do not depend on the limit, a larger limit never yields a later
@@ -80,6 +81,20 @@ fn list_spare(limit: usize) -> usize {
 /// its minimum (202 MiB, LZ4_RAW) measured a resident-set growth of
 /// 204.1 MiB with 174.3 MiB of heap and a 14 MiB input batch.
 pub(crate) const ALLOCATOR_SHARE: usize = 20;
+/// The least of the limit reserved for the process itself, all writers of a
+/// budget together, where the allocator's twentieth is less (limits below
+/// 60 MiB): the resident set grows on a writer's first write by the code
+/// of parquet and its codecs paged in, file-backed pages that `VmHWM`
+/// counts, whatever is written. A review measured 1.6–1.9 MiB over a
+/// 100-row write, and 2.0 MiB over the heap with gzip; limits of 0.1–3 MiB
+/// were accepted and grew the resident set up to 3.8 times theirs.
+pub(crate) const PROCESS_FLOOR: usize = 3 << 20;
+
+/// What the limit keeps for the allocator and the process: its twentieth,
+/// at least `floor`.
+fn slack(limit: usize, floor: usize) -> usize {
+    (limit / ALLOCATOR_SHARE).max(floor)
+}
 /// Column-index truncation the planner falls back to for long values.
 const TIGHT_TRUNCATE: usize = 16;
 /// Smallest page row-count limit the planner sets.
@@ -142,7 +157,9 @@ pub struct Estimate {
     pub reserved_extra: usize,
     /// The allocator's share of the limit: heap freed by the writer that
     /// the C allocator keeps resident (arena fragmentation), measured at up
-    /// to ~8 % of the Rust heap on (c) at full size.
+    /// to ~8 % of the Rust heap on (c) at full size; at least this
+    /// writer's share of 3 MiB for the code the process pages in on its
+    /// first write.
     pub allocator: usize,
     /// Page and chunk metadata of the expected file (charged as it grows).
     pub page_metadata: usize,
@@ -210,6 +227,8 @@ pub(crate) struct PlanInput<'a> {
     pub backend_slot: usize,
     /// A batch like those to come ([`crate::SpillOptions::sample`]).
     pub sample: Option<&'a Sample>,
+    /// This writer's share of [`PROCESS_FLOOR`].
+    pub floor: usize,
 }
 
 /// What the planner keeps of a sample batch ([`crate::SpillOptions::sample`]):
@@ -416,15 +435,20 @@ impl<'a> Columns<'a> {
         costs
     }
 
-    /// The smallest limit that fits estimate `e`.
-    fn minimum(e: &Estimate) -> usize {
-        // fits() needs reserved ≤ L (1 - 1/ROOM - 1/ALLOC) and
-        // total ≤ L (1 - 1/(2 ROOM) - 1/ALLOC): start just below both.
+    /// The smallest limit that fits estimate `e`, `floor` kept for the
+    /// process.
+    fn minimum(e: &Estimate, floor: usize) -> usize {
+        // fits() needs reserved ≤ L (1 - 1/ROOM) - max(L/ALLOC, floor) and
+        // total ≤ L (1 - 1/(2 ROOM)) - max(L/ALLOC, floor): start just
+        // below both.
         let (room, slack) = (1.0 / ROOM_SHARE as f64, 1.0 / ALLOCATOR_SHARE as f64);
-        let guess = (e.reserved() as f64 / (1.0 - room - slack))
-            .max(e.total() as f64 / (1.0 - room / 2.0 - slack));
+        let (reserved, total, floor_f) = (e.reserved() as f64, e.total() as f64, floor as f64);
+        let guess = (reserved / (1.0 - room - slack))
+            .max(total / (1.0 - room / 2.0 - slack))
+            .max((reserved + floor_f) / (1.0 - room))
+            .max((total + floor_f) / (1.0 - room / 2.0));
         let mut limit = (guess as usize).saturating_sub(ROOM_SHARE * ALLOCATOR_SHARE * 4);
-        while !fits(e, limit) && limit < usize::MAX {
+        while !fits(e, limit, floor) && limit < usize::MAX {
             limit += 1;
         }
         limit
@@ -462,9 +486,9 @@ fn arrow_leaves(schema: &Schema) -> Vec<&DataType> {
 }
 
 /// Whether `e` fits `limit` with room left for pages and metadata.
-fn fits(e: &Estimate, limit: usize) -> bool {
+fn fits(e: &Estimate, limit: usize, floor: usize) -> bool {
     let room = limit / ROOM_SHARE;
-    let slack = limit / ALLOCATOR_SHARE;
+    let slack = slack(limit, floor);
     e.reserved().saturating_add(slack + room) <= limit
         && e.total().saturating_add(slack + room / 2) <= limit
 }
@@ -567,7 +591,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     let chosen = rungs
         .iter()
         .zip(&estimates)
-        .find(|(_, e)| fits(e, input.limit));
+        .find(|(_, e)| fits(e, input.limit, input.floor));
     let Some((settings, estimate)) = chosen else {
         return Err(refusal(&input, &columns, &rungs, &estimates));
     };
@@ -616,7 +640,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     let metadata: CostModel =
         Arc::new(move |index: usize| costs.get(index).copied().unwrap_or(most));
     let estimate = Estimate {
-        allocator: input.limit / ALLOCATOR_SHARE,
+        allocator: slack(input.limit, input.floor),
         ..*estimate
     };
     Ok(PlanOutput {
@@ -752,7 +776,7 @@ fn refusal(
     rungs: &[Settings],
     estimates: &[Estimate],
 ) -> Error {
-    let minimum = min_limit(estimates);
+    let minimum = min_limit(estimates, input.floor);
     if let (Some(page), Some(needed)) = (input.fixed.data_page, minimum) {
         // Would the planner's own sizes have fitted?
         let mut free = input.clone();
@@ -760,7 +784,7 @@ fn refusal(
         let free_rungs = ladder(&input.props, columns, free.fixed, list_spare(input.limit));
         if free_rungs
             .iter()
-            .any(|s| fits(&columns.estimate(s, &free), input.limit))
+            .any(|s| fits(&columns.estimate(s, &free), input.limit, input.floor))
         {
             return Error::FixedSettingTooLarge {
                 setting: "data_page_size_limit",
@@ -788,7 +812,7 @@ fn refusal(
                     .collect(),
             };
             let estimates: Vec<_> = rungs.iter().map(|s| cheaper.estimate(s, input)).collect();
-            min_limit(&estimates).map(|minimum| Alternative {
+            min_limit(&estimates, input.floor).map(|minimum| Alternative {
                 codec: cheap.to_string(),
                 minimum,
             })
@@ -802,8 +826,8 @@ fn refusal(
     }
 }
 
-fn min_limit(estimates: &[Estimate]) -> Option<usize> {
-    estimates.iter().map(Columns::minimum).min()
+fn min_limit(estimates: &[Estimate], floor: usize) -> Option<usize> {
+    estimates.iter().map(|e| Columns::minimum(e, floor)).min()
 }
 
 /// The caller's properties with the rung's settings, and every change.

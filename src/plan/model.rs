@@ -54,6 +54,18 @@ const MIN_VALUE_LEN: usize = 4;
 /// (small batches leave the most capacity behind).
 const PAGE_GROWTH_PCT: usize = 200;
 const BYTES_GROWTH_PCT: usize = 165;
+/// Bytes parquet 60.1 holds beyond a leaf's resident encoder while it
+/// writes a page, per byte of the page: a version-1 page copies the values
+/// behind its levels (one), and a codec's output is first sized for the
+/// page and then grown past it to the codec's bound, which doubles it
+/// (two; none uncompressed). The values' buffer, taken whole, is besides:
+/// up to twice the page where it just doubled. A review found the plan
+/// counted two copies in all: two columns of 200-byte strings with every
+/// 32nd a 1 MB one made 1.83 MB pages at a 1 MiB page limit, a 3.64 MB
+/// buffer, the copy and a 3.66 MB snappy output at once: 19.7 MiB of heap
+/// at 12 MiB (`tests/long_pages.rs`, `near_page_values`).
+const PAGE_COPIES: usize = 1;
+const CODEC_COPIES: usize = 2;
 
 /// A `ByteArray` handle (an `Option<Bytes>`) kept per value by parquet's
 /// `DELTA_BYTE_ARRAY` encoder of fixed-length byte arrays.
@@ -195,6 +207,14 @@ pub(crate) struct Leaf {
     /// full: parquet 60.1's encoder keeps a handle on every value of a page
     /// ([`Leaf::delta_handles`]).
     pub delta_handles: bool,
+    /// A byte array the `DELTA_BYTE_ARRAY` or `DELTA_LENGTH_BYTE_ARRAY`
+    /// encoder writes where a dictionary is off or full (the writer
+    /// version 2's default): parquet 60.1's arrow encoder clears its
+    /// values' buffer at each page, keeping its capacity for the column
+    /// writer's life, and copies the page out of it. A review found a
+    /// log table's two string columns so encoded kept 3.2–3.6 MB buffers
+    /// each at 1 MiB pages (20.5 MiB of heap at 16 MiB).
+    pub delta_bytes: bool,
     /// A repeated leaf's: the most levels one row of the caller's sample
     /// batch holds at it ([`crate::SpillOptions::sample`]); `None` without
     /// a sample.
@@ -248,6 +268,7 @@ impl Leaf {
             ),
             statistics_truncate: DEFAULT_STATISTICS_TRUNCATE_LENGTH,
             delta_handles: false,
+            delta_bytes: false,
             row_levels: None,
         }
     }
@@ -261,14 +282,21 @@ impl Leaf {
         encoding: Option<Encoding>,
         version: WriterVersion,
     ) -> Self {
+        let byte_array = matches!(
+            self.physical,
+            PhysicalType::FIXED_LEN_BYTE_ARRAY | PhysicalType::BYTE_ARRAY
+        );
         let encoding = encoding.unwrap_or(match version {
-            WriterVersion::PARQUET_2_0 if self.physical == PhysicalType::FIXED_LEN_BYTE_ARRAY => {
-                Encoding::DELTA_BYTE_ARRAY
-            }
+            WriterVersion::PARQUET_2_0 if byte_array => Encoding::DELTA_BYTE_ARRAY,
             _ => Encoding::PLAIN,
         });
         self.delta_handles = self.physical == PhysicalType::FIXED_LEN_BYTE_ARRAY
             && encoding == Encoding::DELTA_BYTE_ARRAY;
+        self.delta_bytes = self.physical == PhysicalType::BYTE_ARRAY
+            && matches!(
+                encoding,
+                Encoding::DELTA_BYTE_ARRAY | Encoding::DELTA_LENGTH_BYTE_ARRAY
+            );
         self
     }
 
@@ -350,18 +378,7 @@ impl Leaf {
     /// column holds at most one page's worth once its write returns; what a
     /// write needs beyond that is [`transient`].
     pub(crate) fn encoder(&self, s: &Settings) -> usize {
-        let growth = match self.width {
-            Some(_) => PAGE_GROWTH_PCT,
-            None => BYTES_GROWTH_PCT,
-        };
-        let plain = match self.group_bytes(s) {
-            // Bounded by the row group, not the page: the buffer grows by
-            // doubling from the first write's size, so its capacity can reach
-            // twice what it holds.
-            Some(group) if group < self.page_limit_bytes(s) => group.saturating_mul(2),
-            _ => self.page_bytes(s).saturating_mul(growth) / 100,
-        };
-        let plain = plain.saturating_add(self.delta_handles(s));
+        let plain = self.plain_buffer(s).saturating_add(self.delta_handles(s));
         let values = if self.dictionary_on(s) {
             plain.max(self.dictionary_phase(s))
         } else {
@@ -374,6 +391,27 @@ impl Leaf {
             .saturating_add(values)
             .saturating_add(self.distinct_set(s))
             .saturating_add(delta_blocks)
+    }
+
+    /// The plain encoder's values buffer between writes, as
+    /// [`encoder`](Self::encoder) counts it.
+    fn plain_buffer(&self, s: &Settings) -> usize {
+        // Kept at the capacity of the longest page it held, which just
+        // doubled: twice the page.
+        if self.delta_bytes {
+            return crate::metadata::long_page_trigger(self.largest_page(s)).saturating_mul(2);
+        }
+        let growth = match self.width {
+            Some(_) => PAGE_GROWTH_PCT,
+            None => BYTES_GROWTH_PCT,
+        };
+        match self.group_bytes(s) {
+            // Bounded by the row group, not the page: the buffer grows by
+            // doubling from the first write's size, so its capacity can reach
+            // twice what it holds.
+            Some(group) if group < self.page_limit_bytes(s) => group.saturating_mul(2),
+            _ => self.page_bytes(s).saturating_mul(growth) / 100,
+        }
     }
 
     /// parquet 60's set of the row group's distinct values
@@ -509,8 +547,8 @@ impl Leaf {
     }
 
     /// What one write of this column needs beyond its resident state: the
-    /// values of a batch past the page limit, the encoded page and its
-    /// compressed copy, and the codec's scratch.
+    /// page's copies ([`Leaf::byte_page_copies`] for byte arrays), and the
+    /// codec's scratch.
     fn transient(&self, s: &Settings) -> usize {
         // A `DELTA_BYTE_ARRAY` encoder of fixed-length values gathers each
         // piece it is handed (up to a write batch or the row limit) as
@@ -519,10 +557,29 @@ impl Leaf {
             true => s.batch.max(s.rows).saturating_mul(DELTA_HANDLE + 8),
             false => 0,
         };
-        self.largest_page(s)
-            .saturating_mul(2)
+        let copies = match self.width {
+            Some(_) => self.largest_page(s).saturating_mul(2),
+            None => self.byte_page_copies(s),
+        };
+        copies
             .saturating_add(codec::transient(self.codec, self.codec_input(s)))
             .saturating_add(delta)
+    }
+
+    /// What a byte array's page takes while it is written, beyond the
+    /// resident buffer, at the longest page the meter takes as the plan's.
+    /// (Fixed-width leaves are counted at two copies of their largest
+    /// page, their buffer at twice the page resident: no sweep or review
+    /// has found them past it.)
+    fn byte_page_copies(&self, s: &Settings) -> usize {
+        let page = crate::metadata::long_page_trigger(self.largest_page(s));
+        // A delta encoder copies the page out of its buffer first.
+        let copies = match self.codec {
+            Compression::UNCOMPRESSED => PAGE_COPIES,
+            _ => PAGE_COPIES + CODEC_COPIES,
+        } + usize::from(self.delta_bytes);
+        let buffer = page.saturating_mul(2).saturating_sub(self.plain_buffer(s));
+        page.saturating_mul(copies).saturating_add(buffer)
     }
 
     /// The longest page this column can compress before the meter hears of
