@@ -155,7 +155,11 @@ impl SpillMonitor {
     /// use arrow_array::{ArrayRef, RecordBatch, StringArray};
     /// let long = "x".repeat(16 << 20);
     /// let batch = RecordBatch::try_from_iter([("s", Arc::new(StringArray::from(vec![long])) as ArrayRef)])?;
-    /// let plan = parquet_spill::SpillOptions::new(64 << 20).plan(&batch.schema())?;
+    /// // Statistics off: their whole minimums and maximums, five copies of
+    /// // the value, would refuse it first (`BatchTooLarge`).
+    /// use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    /// let props = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None).build();
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).properties(props).plan(&batch.schema())?;
     /// let monitor = plan.monitor();
     /// // Room for six copies of a 16 MiB page, and twice it kept: more than 64 MiB.
     /// let refused = monitor.admit(&batch).unwrap_err();

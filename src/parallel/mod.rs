@@ -306,7 +306,11 @@ impl<W: Write + Send> ParallelWriter<W> {
     /// use arrow_array::{ArrayRef, RecordBatch, StringArray};
     /// let batch = |value: String| RecordBatch::try_from_iter([("s", Arc::new(StringArray::from(vec![value])) as ArrayRef)]);
     /// let long = batch("x".repeat(16 << 20))?;
-    /// let plan = parquet_spill::SpillOptions::new(64 << 20).plan(&long.schema())?;
+    /// // Statistics off: their whole minimums and maximums, five copies of
+    /// // the value, would refuse it first (`BatchTooLarge`).
+    /// use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    /// let props = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None).build();
+    /// let plan = parquet_spill::SpillOptions::new(64 << 20).properties(props).plan(&long.schema())?;
     /// let monitor = plan.monitor();
     /// let mut writer = parquet_spill::ParallelWriter::try_new_with_options(Vec::new(), long.schema(), plan.into_writer_options())?
     ///     .with_monitor(monitor);
