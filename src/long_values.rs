@@ -426,13 +426,17 @@ impl<'a> Walk<'a> {
                 // passes the threshold (a review's finding: two values of
                 // 1 MB at a 1 MiB limit made 1.83 MB pages, counted as the
                 // plan's; `tests/long_pages.rs`, `near_page_values`).
-                // (Fixed-width pages end by the plan's bound, the values
-                // that pass it counted in it.)
-                let before = match variable_width(array.data_type()) {
-                    true => self.mini.page_limit,
-                    false => 0,
+                // A fixed-size binary's page passes the plan's bound (its
+                // limit and a page more) only where two values pass a page
+                // (a review's finding: four columns of 699,000-byte values
+                // made 2.1 MB pages at a 1 MiB limit, and 1 MB values 3 MB
+                // ones, seen only as they reached the store).
+                let limit = self.mini.page_limit;
+                let (before, room) = match value_width(array.data_type()) {
+                    Width::Variable => (limit, self.threshold.saturating_sub(limit)),
+                    Width::FixedBinary => (limit, limit),
+                    Width::Fixed => (0, self.threshold),
                 };
-                let room = self.threshold.saturating_sub(before);
                 let found = longest(array, room);
                 let values_page = match found.two > room {
                     true => before.saturating_add(found.two),
@@ -933,19 +937,30 @@ impl FromIterator<usize> for Longest {
 /// The longest values of a leaf array that parquet writes, or at most
 /// `threshold` together when they are no longer (or it is not a byte
 /// array).
-/// Whether values of `data_type` (a dictionary's or run array's values)
-/// vary in length.
-fn variable_width(data_type: &DataType) -> bool {
+/// How values of a leaf's type end its pages.
+enum Width {
+    /// Of any length: a page holds its limit, then those that pass it.
+    Variable,
+    /// Fixed-size binary: any width, a mini-batch of two past the limit.
+    FixedBinary,
+    /// Primitive: the plan's bound counts what passes the limit.
+    Fixed,
+}
+
+/// How values of `data_type` (a dictionary's or run array's values) end
+/// its pages.
+fn value_width(data_type: &DataType) -> Width {
     match data_type {
-        DataType::Dictionary(_, values) => variable_width(values),
-        DataType::RunEndEncoded(_, values) => variable_width(values.data_type()),
+        DataType::Dictionary(_, values) => value_width(values),
+        DataType::RunEndEncoded(_, values) => value_width(values.data_type()),
         DataType::Utf8
         | DataType::LargeUtf8
         | DataType::Binary
         | DataType::LargeBinary
         | DataType::Utf8View
-        | DataType::BinaryView => true,
-        _ => false,
+        | DataType::BinaryView => Width::Variable,
+        DataType::FixedSizeBinary(_) => Width::FixedBinary,
+        _ => Width::Fixed,
     }
 }
 
@@ -1540,8 +1555,12 @@ fn view_len(view: &u128) -> usize {
 /// cheap (views); 0 for anything not a byte array.
 fn total(array: &ArrayRef) -> usize {
     match array.data_type() {
-        // Every value is as long as the width.
-        DataType::FixedSizeBinary(width) => usize::try_from(*width).unwrap_or(0),
+        // Every value is as long as the width (it was taken as one value's:
+        // two 1 MB values then fitted a 1 MiB room, and the page of three
+        // they ended was seen only at the store, a review's finding).
+        DataType::FixedSizeBinary(width) => usize::try_from(*width)
+            .unwrap_or(0)
+            .saturating_mul(array.len()),
         DataType::Utf8View | DataType::BinaryView => usize::MAX,
         DataType::RunEndEncoded(_, _) => usize::MAX,
         _ => Offsets::of(array).map_or(0, |o| o.span()),
