@@ -484,8 +484,11 @@ fn write_all_holds_one_row_groups_writers_at_a_time() {
         measure::human_bytes(write),
         measure::human_bytes(all)
     );
+    // Thread timing moves either peak: write_all's came 15 % over write's
+    // in one run of the whole suite (32.9 against 28.6 MiB), 5-11 % in
+    // four runs alone; a second set of writers is 50-70 %.
     assert!(
-        all <= write + write / 10 + MIB as u64,
+        all <= write + write / 5 + MIB as u64,
         "write_all {all} over write {write}"
     );
 }

@@ -73,9 +73,11 @@ fn lists_of_many_values_a_row_stay_within_the_limit() {
         ("i64,4,8192,4,64,1000,1,rows:200", Written),
         ("nulls,4,8192,4,32,1000,16", Advised),
         ("nulls,4,8192,4,32,1000,16,rows:50", Written),
-        ("fsb,4,8192,4,16,1000,1,DELTA_BYTE_ARRAY", Advised),
         // Its parts' pages and what DELTA_BYTE_ARRAY pages keep of their
-        // batches fill the limit: stopped by the page metadata.
+        // batches fill the limit: stopped by the page metadata (at 16 MiB
+        // too since the plan keeps 3 MiB for the process and counts a
+        // compressed fixed-width page's copies).
+        ("fsb,4,8192,4,16,1000,1,DELTA_BYTE_ARRAY", Stopped),
         ("fsb,4,8192,4,64,1000,1,DELTA_BYTE_ARRAY", Stopped),
         ("fsb,4,2048,4,64,1000,1,DELTA_BYTE_ARRAY,rows:50", Written),
         // A dictionary of lists: every key the entry of 1,000 values
