@@ -934,9 +934,6 @@ impl FromIterator<usize> for Longest {
     }
 }
 
-/// The longest values of a leaf array that parquet writes, or at most
-/// `threshold` together when they are no longer (or it is not a byte
-/// array).
 /// How values of a leaf's type end its pages.
 enum Width {
     /// Of any length: a page holds its limit, then those that pass it.
@@ -964,6 +961,9 @@ fn value_width(data_type: &DataType) -> Width {
     }
 }
 
+/// The longest values of a leaf array that parquet writes, or at most
+/// `threshold` together when they are no longer (or it is not a byte
+/// array).
 fn longest(array: &ArrayRef, threshold: usize) -> Longest {
     match array.data_type() {
         DataType::Dictionary(_, _) => array
