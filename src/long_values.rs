@@ -437,17 +437,17 @@ impl<'a> Walk<'a> {
                     Width::FixedBinary => (limit, limit),
                     Width::Fixed => (0, self.threshold),
                 };
-                let found = longest(array, room);
+                // One look at the values for both: below the lower of the
+                // two thresholds they are found, at or under it they are
+                // not needed (statistics' values are as short).
+                let watch = self.watch.get(self.leaf).copied().unwrap_or(usize::MAX);
+                let found = longest(array, room.min(watch));
                 let values_page = match found.two > room {
                     true => before.saturating_add(found.two),
                     false => 0,
                 };
-                let watched = self.watch.get(self.leaf).filter(|&&w| w < usize::MAX);
-                if let Some(&watch) = watched {
-                    let one = longest(array, watch).one;
-                    if one > watch {
-                        self.statistics.push((self.leaf, one));
-                    }
+                if found.one > watch {
+                    self.statistics.push((self.leaf, found.one));
                 }
                 #[cfg(test)]
                 if found.one > self.threshold {

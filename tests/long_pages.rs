@@ -163,6 +163,10 @@
 //! (random bytes: 34.4 MiB of heap at 32 MiB, stopped there, at ebd8989);
 //! now refused before
 //! parquet encodes them.
+//! `tiny_limit`: 100 `Int64`s at 1 MiB, which the planner accepted; the
+//! first write pages in parquet's code, counted in the resident set
+//! whatever is written (`plan::PROCESS_FLOOR`): refused now, and written
+//! at 4 MiB (`tiny_limit_written`).
 
 use std::sync::Arc;
 
@@ -182,7 +186,7 @@ const MIB: usize = 1 << 20;
 const CASE: &str = "PARQUET_SPILL_LONG_PAGES";
 
 /// Each case: its name, limit in MiB, and what it must end as.
-const CASES: [(&str, usize, Expect); 46] = [
+const CASES: [(&str, usize, Expect); 48] = [
     ("dict_batch", 32, Expect::Written),
     ("dict_plain", 32, Expect::Written),
     ("dict_wide", 32, Expect::Written),
@@ -229,6 +233,8 @@ const CASES: [(&str, usize, Expect); 46] = [
     ("near_page_values_v2", 12, Expect::Clean),
     ("near_page_values_written", 32, Expect::Written),
     ("wide_fixed_binary", 32, Expect::Clean),
+    ("tiny_limit", 1, Expect::Clean),
+    ("tiny_limit_written", 4, Expect::Written),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -481,6 +487,11 @@ fn batches(case: &str) -> Vec<RecordBatch> {
         "near_page_values" | "near_page_values_v2" | "near_page_values_written" => {
             vec![near_page()]
         }
+        "tiny_limit" | "tiny_limit_written" => vec![RecordBatch::try_from_iter([(
+            "i",
+            Arc::new(arrow_array::Int64Array::from_iter_values(0..100)) as ArrayRef,
+        )])
+        .unwrap()],
         "wide_fixed_binary" => (0..4)
             .map(|b| {
                 // Random bytes (a xorshift), as incompressible as the review's.

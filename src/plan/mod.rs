@@ -616,10 +616,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
         dictionary_keeps_values: a.dictionary_keeps_values.max(c.dictionary_keeps_values),
         long_index: LongStatistics::widest(a.long_index, c.long_index),
         long_chunk: LongStatistics::widest(a.long_chunk, c.long_chunk),
-        open_statistics: match (a.open_statistics, c.open_statistics) {
-            (Some(a), Some(c)) => Some(a.min(c)),
-            (a, c) => a.or(c),
-        },
+        open_statistics: a.open_statistics.into_iter().chain(c.open_statistics).min(),
     });
     // The leaves whose statistics may keep long values: the admit scan
     // finds their longest.

@@ -400,7 +400,7 @@ impl Leaf {
         // Kept at the capacity of the longest page it held, which just
         // doubled: twice the page.
         if self.delta_bytes {
-            return crate::metadata::long_page_trigger(self.largest_page(s)).saturating_mul(2);
+            return self.planned_page(s).saturating_mul(2);
         }
         let growth = match self.width {
             Some(_) => PAGE_GROWTH_PCT,
@@ -578,7 +578,7 @@ impl Leaf {
     /// What a byte array's page takes while it is written, beyond the
     /// resident buffer, at the longest page the meter takes as the plan's.
     fn byte_page_copies(&self, s: &Settings) -> usize {
-        let page = crate::metadata::long_page_trigger(self.largest_page(s));
+        let page = self.planned_page(s);
         // A delta encoder copies the page out of its buffer first.
         let copies = match self.codec {
             Compression::UNCOMPRESSED => PAGE_COPIES,
@@ -604,6 +604,12 @@ impl Leaf {
             Some(_) => self.largest_page(s),
             None => page.saturating_add(s.long_trigger),
         }
+    }
+
+    /// The longest page the meter takes as the plan's for this column
+    /// ([`crate::metadata::long_page_trigger`] of its largest).
+    fn planned_page(&self, s: &Settings) -> usize {
+        crate::metadata::long_page_trigger(self.largest_page(s))
     }
 
     /// The largest page this column can write (data or dictionary), the
