@@ -1212,3 +1212,74 @@ fn an_ipc_files_dictionaries_are_planned_before_they_are_read() {
     assert_eq!(report["rows"], rows as u64);
     assert!(rss <= limit + OVERHEAD, "{report}");
 }
+
+/// A Parquet input's batches are sized from what its rows decode to, not
+/// from its encoded bytes: a dictionary makes a row of long strings a few
+/// bits, and a column whose values grow along the file has most of its
+/// bytes in a few pages. Two files of under 200 KB decode to 78 and 41 MiB. Sized from their encoded bytes per row, both were read in
+/// one batch of all their rows at 32 MiB and stopped with the process far
+/// past the limit (a review measured 144 MiB of resident set at 32 MiB on
+/// a 46 KB file of the first kind); now they are written within it.
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn parquet_inputs_are_read_in_batches_of_their_decoded_rows() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    let dir = TempDir::new().unwrap();
+    // Four columns of 10,000 rows, each value one of 8 strings of 2 KB.
+    let entry = |c: usize, k: usize| format!("{c}{k}").repeat(1024);
+    let dictionary = RecordBatch::try_from_iter((0..4).map(|c| {
+        let values = StringArray::from_iter_values((0..10_000).map(|r| entry(c, r * 7 % 8)));
+        (format!("c{c}"), Arc::new(values) as ArrayRef)
+    }))
+    .unwrap();
+    // 100,000 values of 16 bytes, then 400 of 100 KB, plain.
+    let grown = StringArray::from_iter_values(
+        (0..100_400).map(|r| format!("{r:>16}").repeat(if r < 100_000 { 1 } else { 6_400 })),
+    );
+    let grown = RecordBatch::try_from_iter([("s", Arc::new(grown) as ArrayRef)]).unwrap();
+    for (name, batch, dictionary) in [("dictionary", dictionary, true), ("grown", grown, false)] {
+        let input = dir.path().join(format!("{name}.parquet"));
+        let props = WriterProperties::builder()
+            .set_dictionary_enabled(dictionary)
+            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+            // Pages of about 1 MiB, not 1,024 rows of 100 KB.
+            .set_write_batch_size(8)
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(File::create(&input).unwrap(), batch.schema(), Some(props))
+                .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let size = std::fs::metadata(&input).unwrap().len();
+        assert!(size < 200_000, "{name}: {size} bytes");
+        let report = dir.path().join("report.json");
+        let result = convert(&input, "32MiB", Some("lz4_raw"), None, &report);
+        assert!(result.status.success(), "{name}: {}", stderr(&result));
+        let report = report_json(&report);
+        let (rss, limit) = (
+            report["peak_rss"].as_u64().unwrap(),
+            report["memory_limit"].as_u64().unwrap(),
+        );
+        eprintln!(
+            "{name} ({:.1} KB, {:.1} MiB decoded) at 32 MiB: peak RSS {:.1} MiB, peak heap {:.1} MiB",
+            size as f64 / 1e3,
+            mib(batch
+                .columns()
+                .iter()
+                .map(|c| c.to_data().get_slice_memory_size().unwrap() as u64)
+                .sum()),
+            mib(rss),
+            mib(report["peak_heap"].as_u64().unwrap()),
+        );
+        assert!(
+            rss <= limit + OVERHEAD,
+            "{name}: peak RSS {:.1} MiB at 32 MiB\n{report}",
+            mib(rss)
+        );
+    }
+}

@@ -318,25 +318,6 @@ fn planned_rows(target: u64, bytes_per_row: f64) -> usize {
 /// With a limit, size read batches within it and reserve their memory;
 /// `--batch-rows` (or no limit) keeps the readers' defaults.
 fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
-    // Inputs are read one at a time. Counted only under a limit: a Parquet
-    // input's page headers are read for it, and a compressed IPC file's
-    // buffer lengths. The most of `of` over the inputs, and which.
-    let most = |of: fn(&Probed) -> Result<u64>| -> Result<(u64, Option<&Probed>)> {
-        if args.memory_limit.is_none() {
-            return Ok((0, None));
-        }
-        inputs.iter().try_fold((0, None), |most, input| {
-            let bytes = of(input)?;
-            Ok(if bytes > most.0 {
-                (bytes, Some(input))
-            } else {
-                most
-            })
-        })
-    };
-    let (whole, _) = most(Probed::whole_batches)?;
-    let (reader, reader_input) = most(Probed::reader_bytes)?;
-    let reader_input = reader_input.map(|p| (p.input.path.clone(), p.input.kind));
     let Some(limit) = args.memory_limit else {
         return Ok(BatchRows {
             rows: vec![
@@ -347,26 +328,55 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
                 inputs.len()
             ],
             reserve: 0,
-            whole,
-            reader,
-            reader_input,
+            whole: 0,
+            reader: 0,
+            reader_input: None,
             csv: Vec::new(),
         });
     };
+    // Inputs are read one at a time: the most any needs. Counted only under
+    // a limit: a Parquet input's page headers and dictionaries are read for
+    // it, and a compressed IPC file's buffer lengths.
+    let whole = inputs.iter().try_fold(0, |most, p| {
+        Ok::<_, anyhow::Error>(most.max(p.whole_batches()?))
+    })?;
+    let readings = inputs
+        .iter()
+        .map(Probed::reading)
+        .collect::<Result<Vec<_>>>()?;
+    let (reader, reader_input) = inputs
+        .iter()
+        .zip(&readings)
+        .filter(|(_, r)| r.held > 0)
+        .max_by_key(|(_, r)| r.held)
+        .map_or((0, None), |(p, r)| {
+            (r.held, Some((p.input.path.clone(), p.input.kind)))
+        });
+    // A Parquet input's rows as they decode, not as its footer counts them.
+    let bytes_per_row: Vec<Option<f64>> = inputs
+        .iter()
+        .zip(&readings)
+        .map(|(p, r)| r.bytes_per_row.or(p.bytes_per_row))
+        .collect();
     if let Some(rows) = args.batch_rows {
         // The caller's rows, reserved as planned batches are where an input
         // tells its row size (text and Parquet; IPC batches are read as
         // written): a batch of 1,048,576 wide CSV rows is refused up front,
         // not read past the limit and stopped.
-        let planned = |p: &Probed| {
-            let bytes = (p.bytes_per_row? * rows.get() as f64) as u64;
+        let planned = |(p, per_row): (&Probed, &Option<f64>)| {
+            let bytes = ((*per_row)? * rows.get() as f64) as u64;
             // A text batch holds no more rows than its file.
             Some(match p.input.kind.is_text() {
                 true => bytes.min(p.input.size),
                 false => bytes,
             })
         };
-        let batch = inputs.iter().filter_map(planned).max().unwrap_or(0);
+        let batch = inputs
+            .iter()
+            .zip(&bytes_per_row)
+            .filter_map(planned)
+            .max()
+            .unwrap_or(0);
         // Inputs are read one at a time: the largest decoder.
         let decoder = inputs
             .iter()
@@ -383,9 +393,10 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
             // held no row).
             rows: inputs
                 .iter()
-                .map(|p| BatchSize {
+                .zip(&bytes_per_row)
+                .map(|input| BatchSize {
                     rows: Some(rows.get()),
-                    bytes: Some(planned(p).unwrap_or_else(|| batch_target(limit)).max(1)),
+                    bytes: Some(planned(input).unwrap_or_else(|| batch_target(limit)).max(1)),
                 })
                 .collect(),
             reserve: batch_reserve(batch, whole),
@@ -396,10 +407,10 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
         });
     }
     let target = batch_target(limit);
-    let rows = inputs
+    let rows = bytes_per_row
         .iter()
-        .map(|p| BatchSize {
-            rows: p.bytes_per_row.map(|bytes| planned_rows(target, bytes)),
+        .map(|per_row| BatchSize {
+            rows: per_row.map(|bytes| planned_rows(target, bytes)),
             bytes: Some(target),
         })
         .collect();

@@ -19,7 +19,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use super::counting::{CountedFile, CountingRead};
 use super::ipc_file::{self, Footer};
 use super::ipc_stream::StreamBatches;
-use super::{Batches, HeldInput, Input, Kind, Probed};
+use super::{Batches, HeldInput, Input, Kind, Probed, Reading};
 
 /// The schema stored in the file and, for Parquet, the uncompressed bytes per row.
 pub fn probe(input: &Input) -> Result<(SchemaRef, Option<f64>)> {
@@ -51,12 +51,12 @@ pub fn probe(input: &Input) -> Result<(SchemaRef, Option<f64>)> {
     }
 }
 
-/// What parquet's reader of `input` holds beside its batches, bytes.
-pub fn parquet_reader_bytes(input: &Input) -> Result<u64> {
+/// What reading the Parquet file `input` costs, from its page headers.
+pub fn parquet_reading(input: &Input) -> Result<Reading> {
     let path = &input.path;
     let builder = parquet_builder(path, Arc::new(AtomicU64::new(0)))
         .with_context(|| format!("reading the metadata of {}", path.display()))?;
-    super::parquet_pages::reader_bytes(path, builder.metadata())
+    super::parquet_pages::reading(path, builder.metadata())
 }
 
 /// Read a self-describing input in batches (`rows` applies to Parquet; IPC

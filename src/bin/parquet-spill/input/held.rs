@@ -108,7 +108,7 @@ impl Gate {
     /// Count `buffer` as input held, covered by what the plan reserved for
     /// the reader rather than by the batches' room, for as long as the
     /// returned guard lives: an IPC file's dictionary, which the plan
-    /// reserves as its reader's ([`super::Probed::reader_bytes`]) and which
+    /// reserves as its reader's ([`super::Probed::reading`]) and which
     /// every batch's dictionary arrays point into (so [`HeldInput::admit`]
     /// would count it again as the first batch's).
     pub fn claim_reserved(&self, buffer: &arrow_buffer::Buffer) -> Reserved {

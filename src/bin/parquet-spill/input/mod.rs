@@ -12,6 +12,7 @@ mod counting;
 mod held;
 mod ipc_file;
 mod ipc_stream;
+mod page_headers;
 mod parquet_pages;
 mod text;
 mod text_types;
@@ -106,6 +107,17 @@ pub struct Probed {
     pub bytes_per_row: Option<f64>,
 }
 
+/// What reading an input costs beside its batches ([`Probed::reading`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Reading {
+    /// What the input's reader holds at most beside its batches, bytes.
+    pub held: u64,
+    /// The most bytes a row decodes to, where the input tells it (a
+    /// Parquet file's pages do: its footer's sizes are encoded ones, which
+    /// a dictionary or a delta encoding make far smaller).
+    pub bytes_per_row: Option<f64>,
+}
+
 /// How large an input's read batches may be.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BatchSize {
@@ -165,15 +177,19 @@ impl Input {
 }
 
 impl Probed {
-    /// What the input's reader holds beside its batches, bytes: a Parquet
-    /// file's pages and codec contexts ([`parquet_pages`], which reads the
-    /// file's page headers), an IPC file's dictionaries (read first, kept to
-    /// the end); nothing worth counting for the other formats.
-    pub fn reader_bytes(&self) -> Result<u64> {
+    /// What reading the input costs beside its batches: a Parquet file's
+    /// pages and codec contexts, and the most its rows decode to
+    /// ([`parquet_pages`], which reads the file's page headers and its
+    /// dictionaries); an IPC file's dictionaries (read first, kept to the
+    /// end); nothing worth counting for the other formats.
+    pub fn reading(&self) -> Result<Reading> {
         match self.input.kind {
-            Kind::Parquet => binary::parquet_reader_bytes(&self.input),
-            Kind::IpcFile => ipc_file::Footer::read(&self.input.path)?.dictionary_bytes(),
-            _ => Ok(0),
+            Kind::Parquet => binary::parquet_reading(&self.input),
+            Kind::IpcFile => Ok(Reading {
+                held: ipc_file::Footer::read(&self.input.path)?.dictionary_bytes()?,
+                bytes_per_row: None,
+            }),
+            _ => Ok(Reading::default()),
         }
     }
 
