@@ -1215,11 +1215,14 @@ fn an_ipc_files_dictionaries_are_planned_before_they_are_read() {
 
 /// A Parquet input's batches are sized from what its rows decode to, not
 /// from its encoded bytes: a dictionary makes a row of long strings a few
-/// bits, and a column whose values grow along the file has most of its
-/// bytes in a few pages. Two files of under 200 KB decode to 78 and 41 MiB. Sized from their encoded bytes per row, both were read in
-/// one batch of all their rows at 32 MiB and stopped with the process far
-/// past the limit (a review measured 144 MiB of resident set at 32 MiB on
-/// a 46 KB file of the first kind); now they are written within it.
+/// bits, `DELTA_BYTE_ARRAY` stores a prefix a value shares with the one
+/// before as its length, and a column whose values grow along the file has
+/// most of its bytes in a few pages. Three files of under 200 KB decode to
+/// 39–78 MiB. Sized from their encoded bytes per row, each was read in a
+/// batch far larger than 32 MiB, and the process passed the limit before
+/// the batch was refused (a review measured 144 MiB of resident set at
+/// 32 MiB on a 46 KB file of the first kind); now they are written within
+/// it.
 #[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn parquet_inputs_are_read_in_batches_of_their_decoded_rows() {
@@ -1227,6 +1230,7 @@ fn parquet_inputs_are_read_in_batches_of_their_decoded_rows() {
 
     use arrow_array::{ArrayRef, RecordBatch, StringArray};
     use parquet::arrow::ArrowWriter;
+    use parquet::basic::Encoding;
     use parquet::file::properties::WriterProperties;
 
     let dir = TempDir::new().unwrap();
@@ -1242,10 +1246,28 @@ fn parquet_inputs_are_read_in_batches_of_their_decoded_rows() {
         (0..100_400).map(|r| format!("{r:>16}").repeat(if r < 100_000 { 1 } else { 6_400 })),
     );
     let grown = RecordBatch::try_from_iter([("s", Arc::new(grown) as ArrayRef)]).unwrap();
-    for (name, batch, dictionary) in [("dictionary", dictionary, true), ("grown", grown, false)] {
+    // Two columns of 10,000 values: 2 KB shared by all, then the row.
+    let prefixed = RecordBatch::try_from_iter((0..2).map(|c| {
+        let values = StringArray::from_iter_values(
+            (0..10_000).map(|r| format!("{}{r:08}", "p".repeat(2048))),
+        );
+        (format!("c{c}"), Arc::new(values) as ArrayRef)
+    }))
+    .unwrap();
+    let files = [
+        ("dictionary", dictionary, Encoding::RLE_DICTIONARY),
+        ("grown", grown, Encoding::PLAIN),
+        ("prefixed", prefixed, Encoding::DELTA_BYTE_ARRAY),
+    ];
+    for (name, batch, encoding) in files {
         let input = dir.path().join(format!("{name}.parquet"));
-        let props = WriterProperties::builder()
-            .set_dictionary_enabled(dictionary)
+        let props = match encoding {
+            Encoding::RLE_DICTIONARY => WriterProperties::builder(),
+            encoding => WriterProperties::builder()
+                .set_dictionary_enabled(false)
+                .set_encoding(encoding),
+        };
+        let props = props
             .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
             // Pages of about 1 MiB, not 1,024 rows of 100 KB.
             .set_write_batch_size(8)

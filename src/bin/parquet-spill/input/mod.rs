@@ -13,6 +13,7 @@ mod held;
 mod ipc_file;
 mod ipc_stream;
 mod page_headers;
+mod page_values;
 mod parquet_pages;
 mod text;
 mod text_types;

@@ -103,11 +103,22 @@ pub(super) struct Header {
 }
 
 #[derive(Debug, PartialEq)]
-enum Parse {
+pub(super) enum Parse {
     /// More bytes are needed.
     Short,
     Malformed(&'static str),
 }
+
+impl std::fmt::Display for Parse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Parse::Short => f.write_str("cut short"),
+            Parse::Malformed(what) => write!(f, "malformed: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Parse {}
 
 /// The fields of `DataPageHeader` (5), `DictionaryPageHeader` (7) and
 /// `DataPageHeaderV2` (8) that hold the page's values, encoding and rows
@@ -199,14 +210,15 @@ const STRUCT: u8 = 12;
 const MAX_DEPTH: usize = 32;
 
 /// Just enough of the Thrift compact protocol to read a page header's sizes
-/// and skip everything else in it.
-struct Compact<'a> {
+/// and skip everything else in it (its varints serve
+/// `DELTA_BINARY_PACKED` too).
+pub(super) struct Compact<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Compact<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
 
@@ -243,13 +255,18 @@ impl<'a> Compact<'a> {
         Ok(locations)
     }
 
-    fn byte(&mut self) -> Result<u8, Parse> {
+    /// The bytes not read yet.
+    pub(super) fn rest(&self) -> &'a [u8] {
+        &self.bytes[self.pos..]
+    }
+
+    pub(super) fn byte(&mut self) -> Result<u8, Parse> {
         let byte = *self.bytes.get(self.pos).ok_or(Parse::Short)?;
         self.pos += 1;
         Ok(byte)
     }
 
-    fn advance(&mut self, n: usize) -> Result<(), Parse> {
+    pub(super) fn advance(&mut self, n: usize) -> Result<(), Parse> {
         let end = self.pos.checked_add(n).ok_or(Parse::Malformed("length"))?;
         if end > self.bytes.len() {
             return Err(Parse::Short);
@@ -258,7 +275,7 @@ impl<'a> Compact<'a> {
         Ok(())
     }
 
-    fn varint(&mut self) -> Result<u64, Parse> {
+    pub(super) fn varint(&mut self) -> Result<u64, Parse> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -270,7 +287,7 @@ impl<'a> Compact<'a> {
         Err(Parse::Malformed("varint longer than 10 bytes"))
     }
 
-    fn zigzag(&mut self) -> Result<i64, Parse> {
+    pub(super) fn zigzag(&mut self) -> Result<i64, Parse> {
         let v = self.varint()?;
         Ok((v >> 1) as i64 ^ -((v & 1) as i64))
     }

@@ -31,21 +31,26 @@
 //! bits: 10,000 rows of 2 KB strings from an 8-entry dictionary were read
 //! as one batch of 78 MiB under a 32 MiB limit. A row is counted as the
 //! most any page of each column decodes to a row
-//! (`parquet_inputs_are_read_in_batches_of_their_decoded_rows`).
+//! (`parquet_inputs_are_read_in_batches_of_their_decoded_rows`). Where a
+//! header cannot tell that, the page is read ([`super::page_values`]): a
+//! byte-array dictionary for its longest entry, a `DELTA_BYTE_ARRAY` page
+//! for the prefixes its values share.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use parquet::basic::{Compression, Type as PhysicalType};
+use parquet::basic::{Compression, Encoding, Type as PhysicalType};
 use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 use parquet::file::serialized_reader::SerializedPageReader;
 
 use super::page_headers::{
-    first_rows, page_rows, read_header, Header, DICTIONARY_PAGE, PLAIN_DICTIONARY, RLE_DICTIONARY,
+    first_rows, page_rows, read_header, Header, DELTA_BYTE_ARRAY, DICTIONARY_PAGE,
+    PLAIN_DICTIONARY, RLE_DICTIONARY,
 };
+use super::page_values::{longest_plain, shared_prefix_bytes};
 use super::Reading;
 
 /// The reader's own state per column, beyond its pages (page reader, record
@@ -143,6 +148,8 @@ struct ChunkPages {
 struct Column {
     byte_arrays: bool,
     repeated: bool,
+    max_rep: i16,
+    max_def: i16,
     /// A value's bytes decoded: fixed by the type, or for byte arrays
     /// (once the dictionary is read) the longest entry with its offset.
     value: u64,
@@ -162,15 +169,18 @@ impl Column {
         Self {
             byte_arrays: chunk.column_type() == PhysicalType::BYTE_ARRAY,
             repeated: descr.max_rep_level() > 0,
+            max_rep: descr.max_rep_level(),
+            max_def: descr.max_def_level(),
             value,
         }
     }
 
-    /// The page's values decoded with what decoding them holds: a value
-    /// from the dictionary is copied out whole (a view for `Utf8View`,
-    /// 16 bytes); other encodings decode to about their page's bytes, and
-    /// fixed-width values to their width whatever their encoding packed
-    /// them to (delta, run lengths).
+    /// The page's values decoded with what decoding them holds, as its
+    /// header tells: a value from the dictionary is copied out whole (a
+    /// view for `Utf8View`, 16 bytes); other encodings decode to about
+    /// their page's bytes (a `DELTA_BYTE_ARRAY` page's shared prefixes are
+    /// added from the page itself), and fixed-width values to their width
+    /// whatever their encoding packed them to (delta, run lengths).
     fn decoded(&self, header: &Header) -> u64 {
         let page = header.with_lengths();
         match header.encoding {
@@ -195,6 +205,7 @@ fn chunk_pages(file: &Arc<File>, chunk: &ColumnChunkMetaData, rows: u64) -> Resu
         true => first_rows(file, chunk).context("reading the offset index")?,
         false => None,
     };
+    let mut bodies = Bodies::new(file, chunk, rows, &column)?;
     let mut pages = ChunkPages::default();
     let (mut decoded, mut unplaced) = (0u64, false);
     let mut buf = Vec::new();
@@ -208,11 +219,25 @@ fn chunk_pages(file: &Arc<File>, chunk: &ColumnChunkMetaData, rows: u64) -> Resu
             };
             pages.dictionary = pages.dictionary.max(header.uncompressed + entries);
             if column.byte_arrays {
-                column.value = longest_entry(file, chunk, rows)?.saturating_add(8).max(16);
+                let page = bodies.read()?;
+                anyhow::ensure!(
+                    matches!(page, Page::DictionaryPage { .. }),
+                    "the dictionary page is not where its header is"
+                );
+                let longest = longest_plain(page.buffer()).context("reading the dictionary")?;
+                column.value = longest.saturating_add(8).max(16);
             }
         } else {
             pages.largest = pages.largest.max(header.with_lengths());
-            let page = column.decoded(&header);
+            let mut page = column.decoded(&header);
+            if column.byte_arrays && header.encoding == DELTA_BYTE_ARRAY {
+                let body = bodies.read()?;
+                let prefixes = shared_prefix_bytes(&body, column.max_rep, column.max_def)
+                    .with_context(|| format!("reading the prefixes of the page at byte {pos}"))?;
+                page = page.saturating_add(prefixes);
+            } else {
+                bodies.skip()?;
+            }
             decoded = decoded.saturating_add(page);
             let page_rows = header
                 .rows
@@ -235,31 +260,46 @@ fn chunk_pages(file: &Arc<File>, chunk: &ColumnChunkMetaData, rows: u64) -> Resu
     Ok(pages)
 }
 
-/// The longest value in `chunk`'s dictionary of byte arrays, bytes: its
-/// page read and decompressed by parquet (the chunk has `rows` rows).
-fn longest_entry(file: &Arc<File>, chunk: &ColumnChunkMetaData, rows: u64) -> Result<u64> {
-    let rows = usize::try_from(rows).context("row count")?;
-    let mut pages = SerializedPageReader::new(Arc::clone(file), chunk, rows, None)?;
-    let page = match pages.get_next_page()? {
-        Some(page @ Page::DictionaryPage { .. }) => page,
-        _ => anyhow::bail!("the dictionary page is not where its header is"),
-    };
-    longest_plain(page.buffer()).context("reading the dictionary's values")
-}
+/// parquet's reader of a chunk's pages, kept in step with the walk, for
+/// the pages whose values the walk reads: a byte-array dictionary's (for
+/// its longest entry) and `DELTA_BYTE_ARRAY` pages' (for their prefixes).
+/// `None` where the chunk has neither.
+struct Bodies(Option<SerializedPageReader<File>>);
 
-/// The longest of the plain-encoded byte arrays (a 4-byte length, then the
-/// bytes) that fill `bytes`.
-fn longest_plain(mut bytes: &[u8]) -> Result<u64> {
-    let mut longest = 0;
-    while let Some((length, rest)) = bytes.split_first_chunk::<4>() {
-        let length = u32::from_le_bytes(*length);
-        bytes = rest
-            .get(length as usize..)
-            .context("a value runs past the page's end")?;
-        longest = longest.max(u64::from(length));
+impl Bodies {
+    fn new(
+        file: &Arc<File>,
+        chunk: &ColumnChunkMetaData,
+        rows: u64,
+        column: &Column,
+    ) -> Result<Self> {
+        let needed = column.byte_arrays
+            && (chunk.dictionary_page_offset().is_some()
+                || chunk.encodings().any(|e| e == Encoding::DELTA_BYTE_ARRAY));
+        if !needed {
+            return Ok(Self(None));
+        }
+        let rows = usize::try_from(rows).context("row count")?;
+        let reader = SerializedPageReader::new(Arc::clone(file), chunk, rows, None)?;
+        Ok(Self(Some(reader)))
     }
-    anyhow::ensure!(bytes.is_empty(), "the page ends inside a value's length");
-    Ok(longest)
+
+    /// The page the walk is at, read and decompressed.
+    fn read(&mut self) -> Result<Page> {
+        self.0
+            .as_mut()
+            .context("no reader for the chunk's pages")?
+            .get_next_page()?
+            .context("parquet's reader found fewer pages than their headers")
+    }
+
+    /// Pass over the page the walk is at.
+    fn skip(&mut self) -> Result<()> {
+        if let Some(pages) = &mut self.0 {
+            pages.skip_next_page()?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
