@@ -874,11 +874,17 @@ fn parquet_inputs_are_read_within_the_limit() {
     refused_then_kept_reading(&wide, WIDE_COLUMNS, WIDE_COLUMNS as u64 * 160_000);
 
     // 32 string columns of 40,000 rows (64-byte values) in two row groups:
-    // pages of 1 MiB (parquet's 20,000-row page limit holds 1.25 MB).
+    // pages of 1 MiB (parquet's 20,000-row page limit holds 1.25 MB). The
+    // values are random hex, so the output (85 MB) does not fit the limit
+    // compressed either, and spills.
     use arrow_array::{ArrayRef, RecordBatch, StringArray};
     const COLUMNS: usize = 32;
+    let mut rng = SplitMix64::new(7);
     let batch = RecordBatch::try_from_iter((0..COLUMNS).map(|c| {
-        let values = StringArray::from_iter_values((0..40_000).map(|r| format!("{c:>8}{r:>56}")));
+        let values = StringArray::from_iter_values((0..40_000).map(|_| {
+            let [a, b, c2, d] = std::array::from_fn(|_| rng.next_u64());
+            format!("{c:>8}{a:016x}{b:016x}{c2:016x}{:08x}", d >> 32)
+        }));
         (format!("c{c}"), std::sync::Arc::new(values) as ArrayRef)
     }))
     .unwrap();
@@ -1213,12 +1219,28 @@ fn an_ipc_files_dictionaries_are_planned_before_they_are_read() {
     assert!(rss <= limit + OVERHEAD, "{report}");
 }
 
+/// Write `batch` to a Parquet file at `path` with `props`.
+fn write_parquet(
+    path: &Path,
+    batch: &arrow_array::RecordBatch,
+    props: parquet::file::properties::WriterProperties,
+) {
+    let file = File::create(path).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
 /// A Parquet input's batches are sized from what its rows decode to, not
 /// from its encoded bytes: a dictionary makes a row of long strings a few
 /// bits, `DELTA_BYTE_ARRAY` stores a prefix a value shares with the one
-/// before as its length, and a column whose values grow along the file has
-/// most of its bytes in a few pages. Three files of under 200 KB decode to
-/// 39–78 MiB. Sized from their encoded bytes per row, each was read in a
+/// before as its length, a column whose values grow along the file has
+/// most of its bytes in a few pages (of a list without an offset index,
+/// only its repetition levels tell which rows), and a null string is a
+/// view or an offset in memory and a bit on disk. Five files of under
+/// 200 KB decode to 39–78 MiB. Sized from their encoded bytes per row (or
+/// their chunks' averages, or their pages' bytes), each was read in a
 /// batch far larger than 32 MiB, and the process passed the limit before
 /// the batch was refused (a review measured 144 MiB of resident set at
 /// 32 MiB on a 46 KB file of the first kind); now they are written within
@@ -1228,10 +1250,10 @@ fn an_ipc_files_dictionaries_are_planned_before_they_are_read() {
 fn parquet_inputs_are_read_in_batches_of_their_decoded_rows() {
     use std::sync::Arc;
 
-    use arrow_array::{ArrayRef, RecordBatch, StringArray};
-    use parquet::arrow::ArrowWriter;
+    use arrow_array::types::Int64Type;
+    use arrow_array::{ArrayRef, ListArray, RecordBatch, StringArray, StringViewArray};
     use parquet::basic::Encoding;
-    use parquet::file::properties::WriterProperties;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
     let dir = TempDir::new().unwrap();
     // Four columns of 10,000 rows, each value one of 8 strings of 2 KB.
@@ -1254,41 +1276,68 @@ fn parquet_inputs_are_read_in_batches_of_their_decoded_rows() {
         (format!("c{c}"), Arc::new(values) as ArrayRef)
     }))
     .unwrap();
+    // A list of 1,000 Int64s (the writer's plan sees one in the first
+    // batch), 2,000,000 empty lists, then 8,000 of 1,000; version-1 pages
+    // and no offset index (pyarrow's and DuckDB's default).
+    let lists = ListArray::from_iter_primitive::<Int64Type, _, _>((0..2_008_000).map(|r| {
+        let n = if r > 0 && r < 2_000_000 { 0 } else { 1_000 };
+        Some((0..n).map(Some))
+    }));
+    let lists = RecordBatch::try_from_iter([("l", Arc::new(lists) as ArrayRef)]).unwrap();
+    // 60 columns of 65,536 null views.
+    let nulls = RecordBatch::try_from_iter((0..60).map(|c| {
+        let values = StringViewArray::from_iter((0..65_536).map(|_| None::<&str>));
+        (format!("c{c}"), Arc::new(values) as ArrayRef)
+    }))
+    .unwrap();
+    let plain = || WriterProperties::builder().set_dictionary_enabled(false);
+    // The lists' 64 MB of values make pages whose metadata does not fit
+    // 32 MiB beside the rest.
     let files = [
-        ("dictionary", dictionary, Encoding::RLE_DICTIONARY),
-        ("grown", grown, Encoding::PLAIN),
-        ("prefixed", prefixed, Encoding::DELTA_BYTE_ARRAY),
+        ("dictionary", dictionary, WriterProperties::builder(), 32),
+        ("grown", grown, plain(), 32),
+        (
+            "prefixed",
+            prefixed,
+            plain().set_encoding(Encoding::DELTA_BYTE_ARRAY),
+            32,
+        ),
+        (
+            "lists",
+            lists,
+            plain()
+                .set_statistics_enabled(EnabledStatistics::None)
+                .set_offset_index_disabled(true),
+            64,
+        ),
+        ("nulls", nulls, plain(), 32),
     ];
-    for (name, batch, encoding) in files {
+    for (name, batch, props, limit) in files {
         let input = dir.path().join(format!("{name}.parquet"));
-        let props = match encoding {
-            Encoding::RLE_DICTIONARY => WriterProperties::builder(),
-            encoding => WriterProperties::builder()
-                .set_dictionary_enabled(false)
-                .set_encoding(encoding),
-        };
         let props = props
             .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
             // Pages of about 1 MiB, not 1,024 rows of 100 KB.
             .set_write_batch_size(8)
             .build();
-        let mut writer =
-            ArrowWriter::try_new(File::create(&input).unwrap(), batch.schema(), Some(props))
-                .unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
+        write_parquet(&input, &batch, props);
         let size = std::fs::metadata(&input).unwrap().len();
         assert!(size < 200_000, "{name}: {size} bytes");
         let report = dir.path().join("report.json");
-        let result = convert(&input, "32MiB", Some("lz4_raw"), None, &report);
+        let result = convert(
+            &input,
+            &format!("{limit}MiB"),
+            Some("lz4_raw"),
+            None,
+            &report,
+        );
         assert!(result.status.success(), "{name}: {}", stderr(&result));
         let report = report_json(&report);
-        let (rss, limit) = (
+        let (rss, limit_bytes) = (
             report["peak_rss"].as_u64().unwrap(),
             report["memory_limit"].as_u64().unwrap(),
         );
         eprintln!(
-            "{name} ({:.1} KB, {:.1} MiB decoded) at 32 MiB: peak RSS {:.1} MiB, peak heap {:.1} MiB",
+            "{name} ({:.1} KB, {:.1} MiB decoded) at {limit} MiB: peak RSS {:.1} MiB, peak heap {:.1} MiB",
             size as f64 / 1e3,
             mib(batch
                 .columns()
@@ -1299,9 +1348,102 @@ fn parquet_inputs_are_read_in_batches_of_their_decoded_rows() {
             mib(report["peak_heap"].as_u64().unwrap()),
         );
         assert!(
-            rss <= limit + OVERHEAD,
-            "{name}: peak RSS {:.1} MiB at 32 MiB\n{report}",
+            rss <= limit_bytes + OVERHEAD,
+            "{name}: peak RSS {:.1} MiB at {limit} MiB\n{report}",
             mib(rss)
         );
     }
+}
+
+/// A dictionary page larger than the limit is not read to size the
+/// batches: the reader would hold it whole, so the conversion is refused
+/// up front, and reading it first (a 40 MB dictionary of 800 distinct
+/// 50 KB strings, 8.3 KB on disk) took the refused process to 46.9 MiB of
+/// resident set at 16 MiB. Unread, its longest entry is taken as the whole
+/// page, so the limit the refusal names is more than the smallest that
+/// works (341 MiB, where 138 MiB would do).
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn a_dictionary_larger_than_the_limit_is_refused_unread() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use parquet::file::properties::WriterProperties;
+
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("dictionary.parquet");
+    let values = StringArray::from_iter_values((0..2_000).map(|r| format!("{:>50000}", r % 800)));
+    let batch = RecordBatch::try_from_iter([("s", Arc::new(values) as ArrayRef)]).unwrap();
+    let props = WriterProperties::builder()
+        .set_dictionary_page_size_limit(64 << 20)
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    write_parquet(&input, &batch, props);
+    let size = std::fs::metadata(&input).unwrap().len();
+    let refused = convert(
+        &input,
+        "16MiB",
+        Some("lz4_raw"),
+        None,
+        &dir.path().join("r.json"),
+    );
+    let named = refusal(&refused, &input, "16MiB", 1);
+    let rss = stderr_peak_rss(&refused);
+    eprintln!(
+        "a 40 MB dictionary ({:.1} KB on disk) at 16 MiB: refused naming {}, peak RSS {:.1} MiB",
+        size as f64 / 1e3,
+        named.suggested,
+        mib(rss)
+    );
+    assert!(
+        size_arg_bytes(&named.suggested) > 40_000_000,
+        "{}",
+        stderr(&refused)
+    );
+    assert!(rss <= (16 << 20) + OVERHEAD, "{}", stderr(&refused));
+}
+
+/// A Parquet footer too large to decode within the limit is refused before
+/// it is decoded: 1,000 row groups of 20 columns with whole 1 KB
+/// statistics make a footer of 40.7 MiB, which took the process to 104.9
+/// MiB of resident set while it was decoded, before the refusal of a
+/// 32 MiB limit as too small for the rest.
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn a_footer_too_large_for_the_limit_is_refused_before_it_is_decoded() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use parquet::file::properties::WriterProperties;
+
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("footer.parquet");
+    let mut rng = SplitMix64::new(3);
+    let batch = RecordBatch::try_from_iter((0..20).map(|c| {
+        let values = StringArray::from_iter_values(
+            (0..1_000).map(|_| format!("{:016x}", rng.next_u64()).repeat(64)),
+        );
+        (format!("c{c}"), Arc::new(values) as ArrayRef)
+    }))
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1))
+        .set_statistics_truncate_length(None)
+        .build();
+    write_parquet(&input, &batch, props);
+    let refused = convert(
+        &input,
+        "32MiB",
+        Some("lz4_raw"),
+        None,
+        &dir.path().join("r.json"),
+    );
+    assert_failed(
+        &refused,
+        &["too small to read", "its footer of"],
+        &input.with_file_name("out.parquet"),
+    );
+    let (err, rss) = (stderr(&refused), stderr_peak_rss(&refused));
+    eprintln!("{err}");
+    assert!(rss <= (32 << 20) + OVERHEAD, "{err}");
 }

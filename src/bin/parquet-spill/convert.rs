@@ -68,7 +68,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     };
     let probed = inputs
         .iter()
-        .map(|input| input.probe(&text))
+        .map(|input| input.probe(&text, args.memory_limit))
         .collect::<Result<Vec<_>>>()?;
     let schema = input::common_schema(&probed)?;
     let input_bytes = inputs.iter().map(|i| i.size).sum();
@@ -82,15 +82,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     // (a Parquet input's reader or an IPC file's whole batch may hold more
     // than the limit): planned from the schema alone first, in a budget of
     // its own, then planned again below with the first batch.
-    writer_options(
-        args,
-        props.clone(),
-        &schema,
-        input_bytes,
-        &batch_rows,
-        budget(),
-        None,
-    )?;
+    writer_options(args, props.clone(), &schema, &batch_rows, budget(), None)?;
     let budget = budget();
     let mut held = HeldInput::new(
         budget.as_ref(),
@@ -116,15 +108,7 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     // and written first, admitted like the rest.
     let first = reader.next(&mut held).transpose()?;
     let sample = first.as_ref().map(|(batch, _)| batch);
-    let planned = writer_options(
-        args,
-        props,
-        &schema,
-        input_bytes,
-        &batch_rows,
-        budget,
-        sample,
-    )?;
+    let planned = writer_options(args, props, &schema, &batch_rows, budget, sample)?;
     let options = planned.options;
 
     let mut gauges = Gauges::new(input_bytes, planned.monitor.clone(), alloc);
@@ -292,6 +276,10 @@ struct BatchRows {
     /// The CSV inputs read in planned batches: columns and bytes per row
     /// ([`BatchRows::decoder_at`]).
     csv: Vec<(usize, f64)>,
+    /// The bytes the inputs hold decoded, where they tell (else their
+    /// size): the writer's expected file size, which sizes its pages and
+    /// the page metadata it reserves.
+    expected_output: u64,
 }
 
 impl BatchRows {
@@ -332,6 +320,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
             reader: 0,
             reader_input: None,
             csv: Vec::new(),
+            expected_output: inputs.iter().map(|p| p.input.size).sum(),
         });
     };
     // Inputs are read one at a time: the most any needs. Counted only under
@@ -342,7 +331,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
     })?;
     let readings = inputs
         .iter()
-        .map(Probed::reading)
+        .map(|p| p.reading(limit))
         .collect::<Result<Vec<_>>>()?;
     let (reader, reader_input) = inputs
         .iter()
@@ -352,6 +341,14 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
         .map_or((0, None), |(p, r)| {
             (r.held, Some((p.input.path.clone(), p.input.kind)))
         });
+    let expected_output = inputs
+        .iter()
+        .zip(&readings)
+        .map(|(p, r)| {
+            r.decoded_bytes
+                .map_or(p.input.size, |d| d.max(p.input.size))
+        })
+        .fold(0u64, u64::saturating_add);
     // A Parquet input's rows as they decode, not as its footer counts them.
     let bytes_per_row: Vec<Option<f64>> = inputs
         .iter()
@@ -404,6 +401,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
             reader,
             reader_input,
             csv: Vec::new(),
+            expected_output,
         });
     }
     let target = batch_target(limit);
@@ -426,6 +424,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
         reader,
         reader_input,
         csv,
+        expected_output,
     })
 }
 
@@ -458,7 +457,6 @@ fn writer_options(
     args: &ConvertArgs,
     props: WriterProperties,
     schema: &SchemaRef,
-    input_bytes: u64,
     batches: &BatchRows,
     budget: Option<MemoryBudget>,
     sample: Option<&RecordBatch>,
@@ -497,7 +495,7 @@ fn writer_options(
             .properties(props)
             .reserve(reserve)
             .threads(threads(args))
-            .expected_file_bytes(input_bytes)
+            .expected_file_bytes(batches.expected_output)
             .backend(Arc::clone(&backend));
         match sample {
             Some(batch) => options.sample(batch),

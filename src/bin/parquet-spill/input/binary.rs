@@ -19,15 +19,19 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use super::counting::{CountedFile, CountingRead};
 use super::ipc_file::{self, Footer};
 use super::ipc_stream::StreamBatches;
-use super::{Batches, HeldInput, Input, Kind, Probed, Reading};
+use super::{parquet_pages, Batches, HeldInput, Input, Kind, Probed, Reading};
+use crate::units::human_bytes;
 
 /// The schema stored in the file and, for Parquet, the uncompressed bytes per row.
-pub fn probe(input: &Input) -> Result<(SchemaRef, Option<f64>)> {
+pub fn probe(input: &Input, limit: Option<u64>) -> Result<(SchemaRef, Option<f64>)> {
     let counter = Arc::new(AtomicU64::new(0));
     let path = &input.path;
     let context = || format!("reading the schema of {} ({})", path.display(), input.kind);
     match input.kind {
         Kind::Parquet => {
+            if let Some(limit) = limit {
+                check_footer(path, limit)?;
+            }
             let builder = parquet_builder(path, counter).with_context(context)?;
             let meta = builder.metadata().file_metadata();
             let rows = meta.num_rows();
@@ -51,12 +55,41 @@ pub fn probe(input: &Input) -> Result<(SchemaRef, Option<f64>)> {
     }
 }
 
-/// What reading the Parquet file `input` costs, from its page headers.
-pub fn parquet_reading(input: &Input) -> Result<Reading> {
+/// The most a Parquet footer takes while it is decoded, over its bytes:
+/// the bytes read, and the metadata decoded from them (a 41.6 MB footer
+/// of 5,000 row groups' statistics took the process to 98 MiB of resident
+/// set, 2.3 times its bytes, before any data was read).
+const FOOTER_DECODING: u64 = 3;
+
+/// Refuse `limit` for the Parquet file at `path` before its footer is
+/// decoded, where decoding it alone would pass the limit.
+fn check_footer(path: &Path, limit: u64) -> Result<()> {
+    let file = open(path)?;
+    let footer = parquet_pages::footer_len(&file)
+        .with_context(|| format!("reading the footer of {}", path.display()))?;
+    let needed = footer.saturating_mul(FOOTER_DECODING);
+    if needed > limit {
+        let suggested = needed.div_ceil(1 << 20);
+        anyhow::bail!(
+            "--memory-limit {} is too small to read {}: its footer of {} is decoded to about \
+             twice as much beside it, {} in all before any row is read (try --memory-limit \
+             {suggested}MiB or more)",
+            human_bytes(limit),
+            path.display(),
+            human_bytes(footer),
+            human_bytes(needed),
+        );
+    }
+    Ok(())
+}
+
+/// What reading the Parquet file `input` costs under `limit`, from its
+/// page headers.
+pub fn parquet_reading(input: &Input, limit: u64) -> Result<Reading> {
     let path = &input.path;
     let builder = parquet_builder(path, Arc::new(AtomicU64::new(0)))
         .with_context(|| format!("reading the metadata of {}", path.display()))?;
-    super::parquet_pages::reading(path, builder.metadata())
+    parquet_pages::reading(path, builder.metadata(), limit)
 }
 
 /// Read a self-describing input in batches (`rows` applies to Parquet; IPC

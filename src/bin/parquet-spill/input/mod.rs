@@ -117,6 +117,10 @@ pub struct Reading {
     /// Parquet file's pages do: its footer's sizes are encoded ones, which
     /// a dictionary or a delta encoding make far smaller).
     pub bytes_per_row: Option<f64>,
+    /// What all its rows decode to, where the input tells it (a Parquet
+    /// file's pages: a compressed, dictionary-encoded file of 1.5 MB held
+    /// 87 MB of values, and its output as many pages).
+    pub decoded_bytes: Option<u64>,
 }
 
 /// How large an input's read batches may be.
@@ -162,12 +166,14 @@ impl Input {
         })
     }
 
-    /// Find the schema: from `--schema`, a sample, or the file's metadata.
-    pub fn probe(&self, text: &TextOptions) -> Result<Probed> {
+    /// Find the schema: from `--schema`, a sample, or the file's metadata
+    /// (under a `limit`, a Parquet footer too large to decode within it is
+    /// refused first).
+    pub fn probe(&self, text: &TextOptions, limit: Option<u64>) -> Result<Probed> {
         let (schema, bytes_per_row) = if self.kind.is_text() {
             text::probe(self, text)?
         } else {
-            binary::probe(self)?
+            binary::probe(self, limit)?
         };
         Ok(Probed {
             input: self.clone(),
@@ -182,13 +188,14 @@ impl Probed {
     /// pages and codec contexts, and the most its rows decode to
     /// ([`parquet_pages`], which reads the file's page headers and its
     /// dictionaries); an IPC file's dictionaries (read first, kept to the
-    /// end); nothing worth counting for the other formats.
-    pub fn reading(&self) -> Result<Reading> {
+    /// end); nothing worth counting for the other formats. Pages are read
+    /// for it only where they fit in `limit`.
+    pub fn reading(&self, limit: u64) -> Result<Reading> {
         match self.input.kind {
-            Kind::Parquet => binary::parquet_reading(&self.input),
+            Kind::Parquet => binary::parquet_reading(&self.input, limit),
             Kind::IpcFile => Ok(Reading {
                 held: ipc_file::Footer::read(&self.input.path)?.dictionary_bytes()?,
-                bytes_per_row: None,
+                ..Reading::default()
             }),
             _ => Ok(Reading::default()),
         }

@@ -99,6 +99,8 @@ pub(super) struct Header {
     pub(super) encoding: i32,
     /// Rows in the page (a version-2 data page's header says).
     pub(super) rows: Option<u64>,
+    /// Nulls in the page (a version-2 data page's header says).
+    pub(super) nulls: Option<u64>,
     pub(super) len: usize,
 }
 
@@ -120,15 +122,29 @@ impl std::fmt::Display for Parse {
 
 impl std::error::Error for Parse {}
 
-/// The fields of `DataPageHeader` (5), `DictionaryPageHeader` (7) and
-/// `DataPageHeaderV2` (8) that hold the page's values, encoding and rows
-/// (0: none).
-fn values_encoding_rows_fields(page_header: i16) -> Option<(i16, i16, i16)> {
-    match page_header {
-        5 | 7 => Some((1, 2, 0)),
-        8 => Some((1, 4, 3)),
-        _ => None,
-    }
+/// The fields of a page header within a `PageHeader` that hold the page's
+/// values, encoding, rows and nulls (0: none).
+struct Fields {
+    values: i16,
+    encoding: i16,
+    rows: i16,
+    nulls: i16,
+}
+
+/// [`Fields`] of `DataPageHeader` (5), `DictionaryPageHeader` (7) and
+/// `DataPageHeaderV2` (8).
+fn page_header_fields(page_header: i16) -> Option<Fields> {
+    let (values, encoding, rows, nulls) = match page_header {
+        5 | 7 => (1, 2, 0, 0),
+        8 => (1, 4, 3, 2),
+        _ => return None,
+    };
+    Some(Fields {
+        values,
+        encoding,
+        rows,
+        nulls,
+    })
 }
 
 impl Header {
@@ -148,10 +164,10 @@ impl Header {
     fn parse(bytes: &[u8]) -> Result<Self, Parse> {
         let mut input = Compact::new(bytes);
         let (mut kind, mut uncompressed, mut compressed) = (None, None, None);
-        let (mut values, mut encoding, mut rows) = (0u64, -1i32, None);
+        let (mut values, mut encoding, mut rows, mut nulls) = (0u64, -1i32, None, None);
         let mut last = 0i16;
         while let Some((id, ty)) = input.field(&mut last)? {
-            match (id, ty, values_encoding_rows_fields(id)) {
+            match (id, ty, page_header_fields(id)) {
                 (1..=3, I32, _) => {
                     let value = input.i32()?;
                     match id {
@@ -160,16 +176,17 @@ impl Header {
                         _ => compressed = Some(value),
                     }
                 }
-                (_, STRUCT, Some((values_field, encoding_field, rows_field))) => {
+                (_, STRUCT, Some(fields)) => {
                     let mut last = 0i16;
                     let count = |value: i32| {
                         u64::try_from(value).map_err(|_| Parse::Malformed("negative count"))
                     };
                     while let Some((id, ty)) = input.field(&mut last)? {
                         match (id, ty) {
-                            (_, I32) if id == values_field => values = count(input.i32()?)?,
-                            (_, I32) if id == encoding_field => encoding = input.i32()?,
-                            (_, I32) if id == rows_field => rows = Some(count(input.i32()?)?),
+                            (_, I32) if id == fields.values => values = count(input.i32()?)?,
+                            (_, I32) if id == fields.encoding => encoding = input.i32()?,
+                            (_, I32) if id == fields.rows => rows = Some(count(input.i32()?)?),
+                            (_, I32) if id == fields.nulls => nulls = Some(count(input.i32()?)?),
                             _ => input.skip(ty, 1)?,
                         }
                     }
@@ -188,6 +205,7 @@ impl Header {
             values,
             encoding,
             rows,
+            nulls,
             len: input.pos,
         })
     }
@@ -452,6 +470,7 @@ mod tests {
                 values: 0,
                 encoding: -1,
                 rows: None,
+                nulls: None,
                 len: 12
             })
         );
@@ -496,6 +515,7 @@ mod tests {
                 values: 1000,
                 encoding: 7,
                 rows: None,
+                nulls: None,
                 len: bytes.len()
             })
         );

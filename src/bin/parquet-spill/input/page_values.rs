@@ -80,12 +80,108 @@ fn skip_levels(bytes: &[u8], max: i16, encoding: Encoding, values: u32) -> Resul
         // Deprecated, and still in files of old writers.
         #[allow(deprecated)]
         Encoding::BIT_PACKED => {
-            let width = u64::from(16 - max.leading_zeros());
-            (u64::from(values) * width).div_ceil(8) as usize
+            (u64::from(values) * u64::from(level_width(max))).div_ceil(8) as usize
         }
         other => bail!("levels encoded as {other}"),
     };
     bytes.get(length..).context("the levels run past the page")
+}
+
+/// The bits a level up to `max` takes.
+fn level_width(max: i16) -> u8 {
+    (16 - max.leading_zeros()) as u8
+}
+
+/// Runs of a page's records over which [`densest_records`] is taken.
+const RECORD_RUNS: u64 = 64;
+
+/// The most levels a record of a version-1 data `page` (decompressed)
+/// holds on average over any run of a 64th of its records (its levels of
+/// 0 start them; the column's go up to `max_rep`): a page of a whole
+/// column chunk can hold millions of empty lists and then the long ones.
+/// `None` for other pages (a version-2 header gives their rows), and for
+/// levels in the deprecated `BIT_PACKED`.
+pub(super) fn densest_records(page: &Page, max_rep: i16) -> Result<Option<f64>> {
+    let Page::DataPage {
+        buf,
+        num_values,
+        rep_level_encoding: Encoding::RLE,
+        ..
+    } = page
+    else {
+        return Ok(None);
+    };
+    if max_rep <= 0 {
+        return Ok(None);
+    }
+    let (length, rest) = buf
+        .split_first_chunk::<4>()
+        .context("the page ends inside its levels' length")?;
+    let levels = rest
+        .get(..u32::from_le_bytes(*length) as usize)
+        .context("the levels run past the page")?;
+    let (n, width) = (u64::from(*num_values), level_width(max_rep));
+    // Twice through the levels, keeping none: how many records, then how
+    // many levels each run of them holds.
+    let mut records = 0u64;
+    each_zero(levels, width, n, |_| records += 1)?;
+    let run = records.div_ceil(RECORD_RUNS).max(1);
+    // Levels before the first start end a record of the page before.
+    let (mut densest, mut run_start, mut in_run) = (0f64, None::<u64>, 0u64);
+    each_zero(levels, width, n, |at| {
+        match run_start {
+            None => densest = at as f64,
+            Some(start) if in_run == run => {
+                densest = densest.max((at - start) as f64 / run as f64);
+            }
+            Some(_) => {
+                in_run += 1;
+                return;
+            }
+        }
+        (run_start, in_run) = (Some(at), 1);
+    })?;
+    if let Some(start) = run_start {
+        densest = densest.max((n - start) as f64 / in_run as f64);
+    } else {
+        densest = n as f64;
+    }
+    Ok(Some(densest))
+}
+
+/// Call `each` with the index of every 0 among the first `n` values of
+/// the run-length / bit-packed hybrid run of `width`-bit values in `bytes`.
+fn each_zero(bytes: &[u8], width: u8, n: u64, mut each: impl FnMut(u64)) -> Result<()> {
+    let mut input = Compact::new(bytes);
+    let value_bytes = usize::from(width).div_ceil(8);
+    let mut seen = 0u64;
+    while seen < n {
+        let header = input.varint()?;
+        ensure!(header >> 1 > 0, "an empty run");
+        if header & 1 == 0 {
+            let take = (header >> 1).min(n - seen);
+            let value = input.rest().get(..value_bytes).context("cut short")?;
+            if value.iter().all(|&b| b == 0) {
+                (seen..seen + take).for_each(&mut each);
+            }
+            input.advance(value_bytes)?;
+            seen += take;
+        } else {
+            let groups = usize::try_from(header >> 1)?;
+            let take = (groups as u64 * 8).min(n - seen);
+            let packed = input.rest();
+            let mut at = seen;
+            unpack(packed, width, take as usize, |v| {
+                if v == 0 {
+                    each(at);
+                }
+                at += 1;
+            })?;
+            input.advance(groups.saturating_mul(usize::from(width)).min(packed.len()))?;
+            seen += take;
+        }
+    }
+    Ok(())
 }
 
 /// The sum of the values of the `DELTA_BINARY_PACKED` run at the start of
@@ -232,6 +328,30 @@ mod tests {
                 assert!(expected > 500_000 && strings.null_count() > 0, "{expected}");
             }
         }
+    }
+
+    /// How many levels of 0 [`each_zero`] finds.
+    fn zeros(bytes: &[u8], width: u8, n: u64) -> Result<u64> {
+        let mut zeros = 0;
+        each_zero(bytes, width, n, |_| zeros += 1)?;
+        Ok(zeros)
+    }
+
+    /// Repetition levels of 0, counted in runs and in bit-packed groups; an
+    /// empty or cut run is an error.
+    #[test]
+    fn zeros_are_counted_in_both_kinds_of_run() {
+        // A run of 4 zeros, then one of 3 ones.
+        assert_eq!(zeros(&[0x08, 0x00, 0x06, 0x01], 1, 7).unwrap(), 4);
+        // Only the values asked for count.
+        assert_eq!(zeros(&[0x08, 0x00, 0x06, 0x01], 1, 2).unwrap(), 2);
+        // One bit-packed group of 8 one-bit values, 4 of them 0.
+        assert_eq!(zeros(&[0x03, 0b1010_1010], 1, 8).unwrap(), 4);
+        // Two-bit values 0, 1, 2, 3, 0, 0, 0, 0.
+        assert_eq!(zeros(&[0x03, 0b1110_0100, 0x00], 2, 8).unwrap(), 5);
+        assert!(zeros(&[0x00], 1, 5).is_err());
+        assert!(zeros(&[0x03], 1, 8).is_err());
+        assert!(zeros(&[0x08], 1, 4).is_err());
     }
 
     /// A `DELTA_BINARY_PACKED` run cut anywhere, or with a miniblock wider
