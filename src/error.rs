@@ -152,6 +152,13 @@ pub enum Error {
     #[error("parquet-spill: cannot convert the Arrow schema to Parquet: {0}")]
     Schema(#[source] parquet::errors::ParquetError),
 
+    /// The writer properties ask parquet for what it cannot do for a
+    /// column: an encoding its type does not take, a codec parquet does not
+    /// have ([`plan::check_properties`](crate::plan::check_properties)).
+    /// parquet would panic making the column's writer.
+    #[error("parquet-spill: the writer properties cannot be written: {0}")]
+    Properties(#[source] parquet::errors::ParquetError),
+
     /// The schema has no leaf columns to plan for.
     #[error("parquet-spill: the schema has no leaf columns")]
     EmptySchema,

@@ -31,6 +31,8 @@
 pub(crate) mod codec;
 pub use codec::{codec_memory, CodecMemory};
 pub(crate) mod model;
+mod properties;
+pub use properties::check_properties;
 
 use std::fmt;
 use std::sync::Arc;
@@ -561,6 +563,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
             "parquet cannot write an Arrow Interval(MonthDayNano) column".into(),
         )));
     }
+    check_properties(&parquet_schema, &input.props).map_err(Error::Properties)?;
     let columns = Columns::new(
         parquet_schema.columns(),
         input.schema,
