@@ -89,7 +89,7 @@ pub fn parquet_reading(input: &Input, limit: u64) -> Result<Reading> {
     let path = &input.path;
     let builder = parquet_builder(path, Arc::new(AtomicU64::new(0)))
         .with_context(|| format!("reading the metadata of {}", path.display()))?;
-    parquet_pages::reading(path, builder.metadata(), limit)
+    parquet_pages::reading(path, builder.metadata(), builder.schema(), limit)
 }
 
 /// Read a self-describing input in batches (`rows` applies to Parquet; IPC

@@ -42,6 +42,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use arrow_schema::{DataType, Schema};
 use parquet::basic::{Compression, Encoding, Type as PhysicalType};
 use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
@@ -78,12 +79,18 @@ const ZSTD_CONTEXT: u64 = 128 << 10;
 /// a row ([`ChunkPages::row_bytes`]); the file's row to the most those add
 /// up to in a row group. The pages it reads for that are read only where
 /// they fit within `limit` with the footer.
-pub fn reading(path: &Path, metadata: &ParquetMetaData, limit: u64) -> Result<Reading> {
+pub fn reading(
+    path: &Path,
+    metadata: &ParquetMetaData,
+    schema: &Schema,
+    limit: u64,
+) -> Result<Reading> {
     let file = Arc::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
     let footer = footer_len(&file).with_context(|| format!("reading {}", path.display()))?;
     let metadata_bytes = (metadata.memory_size() as u64).saturating_add(footer);
     let room = limit.saturating_sub(metadata_bytes);
     let columns = metadata.file_metadata().schema_descr().num_columns();
+    let slots = leaf_slots(schema, columns);
     let mut held = vec![0u64; columns];
     let mut transient = 0u64;
     let mut bytes_per_row: Option<f64> = None;
@@ -91,8 +98,8 @@ pub fn reading(path: &Path, metadata: &ParquetMetaData, limit: u64) -> Result<Re
     for row_group in metadata.row_groups() {
         let rows = u64::try_from(row_group.num_rows()).context("negative row count")?;
         let mut row_bytes = 0.0;
-        for (held, chunk) in held.iter_mut().zip(row_group.columns()) {
-            let pages = chunk_pages(&file, chunk, rows, room).with_context(|| {
+        for ((held, chunk), &slot) in held.iter_mut().zip(row_group.columns()).zip(&slots) {
+            let pages = chunk_pages(&file, chunk, rows, room, slot).with_context(|| {
                 format!(
                     "reading the page headers of column {} in {}",
                     chunk.column_path(),
@@ -171,10 +178,45 @@ struct ChunkPages {
     decoded: u64,
 }
 
-/// Bytes a decoded byte-array value takes beside its bytes, null or not:
-/// a view (`Utf8View`, `BinaryView`) or an offset (4 or 8 bytes), and its
-/// validity bit.
+/// Bytes a decoded byte-array value takes beside its bytes, null or not,
+/// where the Arrow type it is read as is not known: a view (`Utf8View`,
+/// `BinaryView`) is the most. An offset takes 4 or 8 bytes, a dictionary
+/// key its width ([`leaf_slots`]); each with its validity bit.
 const SLOT: u64 = 16;
+
+/// What a byte-array value of each of the file's `columns` leaves takes
+/// beside its bytes as it is read into `schema`'s Arrow types, a byte
+/// rounding up its validity bit ([`SLOT`] where the Arrow schema's leaves
+/// do not line up with the columns). A `Utf8` value counted as a view
+/// made batches of a mostly null 300-column file four times too small.
+fn leaf_slots(schema: &Schema, columns: usize) -> Vec<u64> {
+    fn walk(data_type: &DataType, out: &mut Vec<u64>) {
+        match data_type {
+            DataType::Struct(fields) => fields.iter().for_each(|f| walk(f.data_type(), out)),
+            DataType::List(f)
+            | DataType::LargeList(f)
+            | DataType::ListView(f)
+            | DataType::LargeListView(f)
+            | DataType::FixedSizeList(f, _)
+            | DataType::Map(f, _) => walk(f.data_type(), out),
+            DataType::Utf8 | DataType::Binary => out.push(4 + 1),
+            DataType::LargeUtf8 | DataType::LargeBinary => out.push(8 + 1),
+            DataType::Dictionary(key, _) => {
+                out.push(key.primitive_width().map_or(SLOT, |w| w as u64 + 1))
+            }
+            _ => out.push(SLOT),
+        }
+    }
+    let mut slots = Vec::with_capacity(columns);
+    schema
+        .fields()
+        .iter()
+        .for_each(|f| walk(f.data_type(), &mut slots));
+    match slots.len() == columns {
+        true => slots,
+        false => vec![SLOT; columns],
+    }
+}
 
 /// What a column chunk's values decode to, and what the walk reads of its
 /// pages to tell.
@@ -191,10 +233,12 @@ struct Column {
     /// Where a repeated column's pages start and their first rows, from
     /// its offset index.
     first_rows: Option<Vec<(i64, i64)>>,
+    /// What a byte-array value takes beside its bytes ([`leaf_slots`]).
+    slot: u64,
 }
 
 impl Column {
-    fn of(file: &File, chunk: &ColumnChunkMetaData) -> Result<Self> {
+    fn of(file: &File, chunk: &ColumnChunkMetaData, slot: u64) -> Result<Self> {
         let descr = chunk.column_descr();
         let value = match chunk.column_type() {
             PhysicalType::BOOLEAN => 1,
@@ -219,6 +263,7 @@ impl Column {
             value,
             non_null,
             first_rows,
+            slot,
         })
     }
 
@@ -238,8 +283,8 @@ impl Column {
     /// The data page's values decoded, from its `header` and the
     /// `prefixes` its values share (read from a `DELTA_BYTE_ARRAY` page).
     /// A fixed-width value takes its width whatever its encoding packed it
-    /// to (delta, run lengths), nulls too. A byte array takes a
-    /// [`SLOT`], null or not, and its bytes: from a dictionary, the longest
+    /// to (delta, run lengths), nulls too. A byte array takes a slot
+    /// ([`leaf_slots`]), null or not, and its bytes: from a dictionary, the longest
     /// entry for each value not null (the chunk's statistics and a
     /// version-2 header bound those); otherwise about its page's bytes.
     fn decoded(&self, header: &Header, prefixes: u64) -> u64 {
@@ -259,7 +304,7 @@ impl Column {
             }
             false => header.with_lengths().saturating_add(prefixes),
         };
-        data.saturating_add(header.values.saturating_mul(SLOT))
+        data.saturating_add(header.values.saturating_mul(self.slot))
     }
 
     /// The rows of the data page at `pos` with `header`, where its header
@@ -283,6 +328,7 @@ fn chunk_pages(
     chunk: &ColumnChunkMetaData,
     rows: u64,
     room: u64,
+    slot: u64,
 ) -> Result<ChunkPages> {
     let start = chunk
         .dictionary_page_offset()
@@ -290,7 +336,7 @@ fn chunk_pages(
     let start = u64::try_from(start).context("negative page offset")?;
     let length = u64::try_from(chunk.compressed_size()).context("negative chunk size")?;
     let end = start.checked_add(length).context("chunk size")?;
-    let mut column = Column::of(file, chunk)?;
+    let mut column = Column::of(file, chunk, slot)?;
     let mut bodies = Bodies::new(file, chunk, rows, &column)?;
     let mut pages = ChunkPages::default();
     let mut unplaced = false;
@@ -476,7 +522,7 @@ mod tests {
                         }
                     }
                     let rows = row_group.num_rows() as u64;
-                    let found = chunk_pages(&file, chunk, rows, u64::MAX).unwrap();
+                    let found = chunk_pages(&file, chunk, rows, u64::MAX, SLOT).unwrap();
                     assert_eq!(
                         (found.count, found.largest, found.dictionary),
                         (expected.count, expected.largest, expected.dictionary),
@@ -506,7 +552,7 @@ mod tests {
         writer.write(batch).unwrap();
         writer.close().unwrap();
         let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
-        reading(&path, reader.metadata(), limit)
+        reading(&path, reader.metadata(), &batch.schema(), limit)
             .unwrap()
             .bytes_per_row
             .unwrap()
@@ -528,7 +574,9 @@ mod tests {
         let footer = footer_len(&file).unwrap();
         let reader = SerializedFileReader::new(file).unwrap();
         let metadata = reader.metadata();
-        let held = reading(&path, metadata, u64::MAX).unwrap().held;
+        let held = reading(&path, metadata, &batch.schema(), u64::MAX)
+            .unwrap()
+            .held;
         assert!(footer > 100 && held >= footer + metadata.memory_size() as u64);
         assert!(footer_len(&tempfile::tempfile().unwrap()).is_err());
     }
@@ -549,7 +597,7 @@ mod tests {
         let strings =
             StringArray::from_iter_values((0..1000).map(|r| "x".repeat(100 * (r % 8 + 1))));
         let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)]).unwrap();
-        assert_eq!(row_bytes(&batch, WriterProperties::default()), 800.0 + 16.0);
+        assert_eq!(row_bytes(&batch, WriterProperties::default()), 800.0 + 5.0);
 
         // 9,000 rows of one Int64, then 1,000 of 200: 1,600 bytes a row in
         // the pages of the last rows, 167 on average.
@@ -599,14 +647,19 @@ mod tests {
         );
         let batch = RecordBatch::try_from_iter([("s", Arc::new(sparse) as ArrayRef)]).unwrap();
         let found = row_bytes(&batch, WriterProperties::default());
-        assert!((16.0..100.0).contains(&found), "{found}");
+        assert!((5.0..100.0).contains(&found), "{found}");
 
-        // All null, not from a dictionary: a slot a row, not the page's
-        // few bytes of levels.
+        // All null, not from a dictionary: a slot a row (an offset and a
+        // validity bit, a view for `Utf8View`), not the page's few bytes
+        // of levels.
+        let plain = || WriterProperties::builder().set_dictionary_enabled(false);
         let nulls = StringArray::from_iter((0..100_000).map(|_| None::<&str>));
         let batch = RecordBatch::try_from_iter([("s", Arc::new(nulls) as ArrayRef)]).unwrap();
-        let plain = WriterProperties::builder().set_dictionary_enabled(false);
-        let found = row_bytes(&batch, plain.build());
+        let found = row_bytes(&batch, plain().build());
+        assert!((5.0..6.0).contains(&found), "{found}");
+        let views = arrow_array::StringViewArray::from_iter((0..100_000).map(|_| None::<&str>));
+        let batch = RecordBatch::try_from_iter([("s", Arc::new(views) as ArrayRef)]).unwrap();
+        let found = row_bytes(&batch, plain().build());
         assert!((16.0..17.0).contains(&found), "{found}");
     }
 }
