@@ -118,8 +118,8 @@ pub struct Reading {
     /// a dictionary or a delta encoding make far smaller).
     pub bytes_per_row: Option<f64>,
     /// What all its rows decode to, where the input tells it (a Parquet
-    /// file's pages: a compressed, dictionary-encoded file of 1.5 MB held
-    /// 87 MB of values, and its output as many pages).
+    /// file's pages: a compressed file of 1.5 MB held 87 MB of values, and
+    /// its output as many pages).
     pub decoded_bytes: Option<u64>,
 }
 

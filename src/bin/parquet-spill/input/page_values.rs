@@ -6,7 +6,9 @@
 //! bounds a row ([`longest_plain`]). A `DELTA_BYTE_ARRAY` page stores each
 //! value as the length of the prefix it shares with the value before and
 //! the rest: 10,000 URLs that share 2 KB of prefix are a few bytes each on
-//! disk and 2 KB each decoded ([`shared_prefix_bytes`]).
+//! disk and 2 KB each decoded ([`shared_prefix_bytes`]). And a list page's
+//! header tells its values, not its rows: without an offset index, its
+//! repetition levels do ([`densest_records`]).
 
 use anyhow::{bail, ensure, Context, Result};
 use parquet::basic::Encoding;

@@ -43,7 +43,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_schema::{DataType, Schema};
-use parquet::basic::{Compression, Encoding, Type as PhysicalType};
+use parquet::basic::{Compression, Type as PhysicalType};
 use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 use parquet::file::serialized_reader::SerializedPageReader;
@@ -72,8 +72,9 @@ const ZSTD_CONTEXT: u64 = 128 << 10;
 /// decompressed; and every column's codec context and own state.
 ///
 /// The footer is read whole before it is decoded, so its bytes are held
-/// besides for a while (a 41.6 MB footer of 5,000 row groups' statistics
-/// took a conversion 7.6 MiB past the limit it was planned at, uncounted).
+/// besides for a while (uncounted, a review's 41.6 MB footer of 5,000 row
+/// groups' statistics took a conversion 7.6 MiB past the limit it was
+/// planned at).
 ///
 /// A row decodes to, in each column, the most any of its pages decodes to
 /// a row ([`ChunkPages::row_bytes`]); the file's row to the most those add
@@ -172,7 +173,9 @@ struct ChunkPages {
     /// page's values decoded ([`Column::decoded`]) over its rows. A page's
     /// rows are in a version-2 header, are its values where the column is
     /// not repeated, and are read from the offset index where the file has
-    /// one; where none says, the chunk's values decoded over its rows.
+    /// one, or from its repetition levels (at the densest 64th of its
+    /// records); where none says (a page too large to read), the chunk's
+    /// values decoded over its rows.
     row_bytes: f64,
     /// The chunk's values decoded ([`Column::decoded`]), bytes.
     decoded: u64,
@@ -337,7 +340,7 @@ fn chunk_pages(
     let length = u64::try_from(chunk.compressed_size()).context("negative chunk size")?;
     let end = start.checked_add(length).context("chunk size")?;
     let mut column = Column::of(file, chunk, slot)?;
-    let mut bodies = Bodies::new(file, chunk, rows, &column)?;
+    let mut bodies = Bodies::new(file, chunk, rows);
     let mut pages = ChunkPages::default();
     let mut unplaced = false;
     let mut buf = Vec::new();
@@ -405,45 +408,52 @@ fn chunk_pages(
 }
 
 /// parquet's reader of a chunk's pages, kept in step with the walk, for
-/// the pages whose bodies the walk reads ([`Column::reads`]); `None` where
-/// it reads none.
-struct Bodies(Option<SerializedPageReader<File>>);
+/// the pages whose bodies the walk reads ([`Column::reads`]): made at the
+/// first of them, past the pages walked before it.
+struct Bodies<'a> {
+    file: &'a Arc<File>,
+    chunk: &'a ColumnChunkMetaData,
+    rows: u64,
+    reader: Option<SerializedPageReader<File>>,
+    /// Pages walked before the reader was made.
+    behind: u64,
+}
 
-impl Bodies {
-    fn new(
-        file: &Arc<File>,
-        chunk: &ColumnChunkMetaData,
-        rows: u64,
-        column: &Column,
-    ) -> Result<Self> {
-        let needed = match column.byte_arrays {
-            true => {
-                chunk.dictionary_page_offset().is_some()
-                    || chunk.encodings().any(|e| e == Encoding::DELTA_BYTE_ARRAY)
-            }
-            false => false,
-        } || (column.max_rep > 0 && column.first_rows.is_none());
-        if !needed {
-            return Ok(Self(None));
+impl<'a> Bodies<'a> {
+    fn new(file: &'a Arc<File>, chunk: &'a ColumnChunkMetaData, rows: u64) -> Self {
+        Self {
+            file,
+            chunk,
+            rows,
+            reader: None,
+            behind: 0,
         }
-        let rows = usize::try_from(rows).context("row count")?;
-        let reader = SerializedPageReader::new(Arc::clone(file), chunk, rows, None)?;
-        Ok(Self(Some(reader)))
     }
 
     /// The page the walk is at, read and decompressed.
     fn read(&mut self) -> Result<Page> {
-        self.0
-            .as_mut()
-            .context("no reader for the chunk's pages")?
+        let reader = match &mut self.reader {
+            Some(reader) => reader,
+            None => {
+                let rows = usize::try_from(self.rows).context("row count")?;
+                let file = Arc::clone(self.file);
+                let mut reader = SerializedPageReader::new(file, self.chunk, rows, None)?;
+                for _ in 0..self.behind {
+                    reader.skip_next_page()?;
+                }
+                self.reader.insert(reader)
+            }
+        };
+        reader
             .get_next_page()?
             .context("parquet's reader found fewer pages than their headers")
     }
 
     /// Pass over the page the walk is at.
     fn skip(&mut self) -> Result<()> {
-        if let Some(pages) = &mut self.0 {
-            pages.skip_next_page()?;
+        match &mut self.reader {
+            Some(reader) => reader.skip_next_page()?,
+            None => self.behind += 1,
         }
         Ok(())
     }
@@ -459,6 +469,14 @@ mod tests {
     use parquet::basic::{Encoding, ZstdLevel};
     use parquet::file::properties::{EnabledStatistics, WriterProperties};
     use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    /// Write `batch` to a Parquet file at `path` with `props`.
+    fn write(path: &Path, batch: &RecordBatch, props: WriterProperties) {
+        let file = File::create(path).unwrap();
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+    }
 
     /// Every page header parquet writes (with statistics, dictionaries,
     /// both data page versions) decodes to the sizes parquet's own reader
@@ -484,11 +502,7 @@ mod tests {
                 .set_data_page_size_limit(16 << 10)
                 .set_max_row_group_row_count(Some(60_000))
                 .build();
-            let mut writer =
-                ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
-                    .unwrap();
-            writer.write(&batch).unwrap();
-            writer.close().unwrap();
+            write(&path, &batch, props);
 
             let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
             let metadata = reader.metadata();
@@ -538,6 +552,43 @@ mod tests {
         }
     }
 
+    /// Pages are read by a reader made at the first page the walk reads,
+    /// past those it skipped: a dictionary too large for the room is not
+    /// read, and the `DELTA_BYTE_ARRAY` pages parquet's version-2 writer
+    /// falls back to after it still are (their prefixes counted).
+    #[test]
+    fn pages_after_an_unread_dictionary_are_read_in_step() {
+        let strings = StringArray::from_iter_values(
+            (0..20_000).map(|r| format!("{}{r:08}", "p".repeat(1000))),
+        );
+        let batch = RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fallback.parquet");
+        let props = WriterProperties::builder()
+            .set_writer_version(parquet::file::properties::WriterVersion::PARQUET_2_0)
+            .set_dictionary_page_size_limit(1 << 20)
+            .set_data_page_size_limit(64 << 10)
+            .set_write_batch_size(64)
+            .build();
+        write(&path, &batch, props);
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let chunk = reader.metadata().row_group(0).column(0);
+        let encodings: Vec<_> = chunk.encodings().collect();
+        assert!(
+            encodings.contains(&Encoding::DELTA_BYTE_ARRAY),
+            "{encodings:?}"
+        );
+        let file = Arc::new(File::open(&path).unwrap());
+        let walk = |room| chunk_pages(&file, chunk, 20_000, room, 5).unwrap();
+        // The dictionary (1 MiB) does not fit 600 KB; the delta pages do.
+        let (read, unread) = (walk(600_000), walk(0));
+        assert_eq!(read.dictionary, unread.dictionary);
+        assert!(read.dictionary > 600_000);
+        // Every value after the fallback shares 1,000 bytes or more.
+        let prefixes = read.decoded - unread.decoded;
+        assert!(prefixes > 1_000_000, "{prefixes}");
+    }
+
     /// Write `batch` with `props` and find the most a row of it decodes to.
     fn row_bytes(batch: &RecordBatch, props: WriterProperties) -> f64 {
         row_bytes_within(batch, props, u64::MAX)
@@ -547,10 +598,7 @@ mod tests {
     fn row_bytes_within(batch: &RecordBatch, props: WriterProperties, limit: u64) -> f64 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rows.parquet");
-        let file = File::create(&path).unwrap();
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-        writer.write(batch).unwrap();
-        writer.close().unwrap();
+        write(&path, batch, props);
         let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
         reading(&path, reader.metadata(), &batch.schema(), limit)
             .unwrap()
@@ -566,10 +614,7 @@ mod tests {
         let path = dir.path().join("footer.parquet");
         let ints: ArrayRef = Arc::new(Int64Array::from_iter_values(0..1000));
         let batch = RecordBatch::try_from_iter([("i", ints)]).unwrap();
-        let mut writer =
-            ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), None).unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
+        write(&path, &batch, WriterProperties::default());
         let file = File::open(&path).unwrap();
         let footer = footer_len(&file).unwrap();
         let reader = SerializedFileReader::new(file).unwrap();
