@@ -37,7 +37,8 @@ const CASE: &str = "PARQUET_SPILL_LIST_PAGES";
 /// an `Int16` and a 256-byte string), `nulls` (half the items null, at
 /// random: their levels do not run), `fsb` (`FixedSizeBinary(16)`),
 /// `dict` (a dictionary of 64 lists of `Int64`, every key the first, of
-/// ITEMS values, the others of one);
+/// ITEMS values, the others of one); `fsl` (a `FixedSizeList` of ITEMS
+/// `Int64`s);
 /// `ree` (not lists: a run array of strings, runs of ITEMS rows, values
 /// of DISTINCT bytes);
 /// `skew` (lists of `Int64`, ITEMS values in each of the first quarter
@@ -94,6 +95,14 @@ fn lists_of_many_values_a_row_stay_within_the_limit() {
         // its levels as a long page, the second was stopped.
         ("i64,1,8192,4,32,768,1000000000000", Advised),
         ("i64,1,8192,4,32,768,1000000000000,rows:1000", Written),
+        // The same as a `FixedSizeList` of 768: the schema tells the
+        // levels a row holds, and the plan takes them as a sample's. A
+        // review found such lists of `Float32` written at 11 MiB and
+        // stopped (`PageTooManyValues`) at 12.5 to 17 MiB; these were
+        // stopped at 10, 12 and 15 MiB and written at 16 before.
+        ("fsl,1,1024,4,10,768,1000000000000", Written),
+        ("fsl,1,1024,4,12,768,1000000000000", Written),
+        ("fsl,1,1024,4,15,768,1000000000000", Written),
         // The caller's own row limit for every column (parquet 60), far
         // above the plan's: one value, a dictionary of one entry, whose
         // indices the page's size counts at an eighth of a byte. Left as
@@ -215,6 +224,7 @@ fn list_pages_child() {
     let list = DataType::List(item.clone());
     let column = match kind {
         "dict" => DataType::Dictionary(Box::new(DataType::Int32), Box::new(list)),
+        "fsl" => DataType::FixedSizeList(item.clone(), items as i32),
         "ree" => DataType::RunEndEncoded(
             Arc::new(Field::new("run_ends", DataType::Int32, false)),
             Arc::new(Field::new("values", DataType::Utf8, true)),
@@ -312,6 +322,15 @@ fn list_pages_child() {
                             let keys = arrow_array::Int32Array::from(vec![0; rows]);
                             let dictionary = DictionaryArray::new(keys, Arc::new(entries));
                             return Arc::new(dictionary) as ArrayRef;
+                        }
+                        if kind == "fsl" {
+                            let list = arrow_array::FixedSizeListArray::new(
+                                item.clone(),
+                                items as i32,
+                                values,
+                                None,
+                            );
+                            return Arc::new(list) as ArrayRef;
                         }
                         let offsets = OffsetBuffer::from_lengths(lengths);
                         Arc::new(ListArray::new(item.clone(), offsets, values, None)) as ArrayRef

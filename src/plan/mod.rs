@@ -318,18 +318,18 @@ impl<'a> Columns<'a> {
         chunk_stats: bool,
         backend_slot: usize,
     ) -> Self {
-        let mut dictionaries: Vec<bool> = arrow_leaves(arrow)
-            .iter()
-            .map(|t| matches!(t, DataType::Dictionary(_, _)))
-            .collect();
-        if dictionaries.len() != descrs.len() {
-            dictionaries = vec![false; descrs.len()];
+        let mut arrow_leaves = arrow_leaves(arrow);
+        if arrow_leaves.len() != descrs.len() {
+            arrow_leaves.clear();
         }
         let offset_index = offset_index_written(props, descrs, chunk_stats);
         let leaves = descrs
             .iter()
-            .zip(dictionaries)
-            .map(|(d, keep_dictionary)| {
+            .enumerate()
+            .map(|(i, d)| {
+                let arrow_leaf = arrow_leaves.get(i);
+                let keep_dictionary =
+                    arrow_leaf.is_some_and(|l| matches!(l.data_type, DataType::Dictionary(_, _)));
                 let path = d.path();
                 let statistics = planned_statistics(props, path, chunk_stats);
                 let bloom = props
@@ -345,6 +345,11 @@ impl<'a> Columns<'a> {
                     header_statistics: props.write_page_header_statistics(path),
                     statistics_truncate: props.statistics_truncate_length(),
                     backend_slot,
+                    // Known from the schema where only fixed-size lists
+                    // repeat the leaf; a sample's otherwise ([`Self::sampled`]).
+                    row_levels: arrow_leaf
+                        .and_then(|l| l.fixed_levels)
+                        .filter(|_| d.max_rep_level() > 0),
                     ..Leaf::new(
                         d,
                         props.dictionary_enabled(path),
@@ -457,32 +462,49 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// Each leaf's Arrow type, in the order parquet numbers leaves: a
-/// dictionary of values that are not nested is one leaf (of its own type).
-fn arrow_leaves(schema: &Schema) -> Vec<&DataType> {
-    fn walk<'a>(data_type: &'a DataType, out: &mut Vec<&'a DataType>) {
+/// A leaf as the Arrow schema has it ([`arrow_leaves`]).
+struct ArrowLeaf<'a> {
+    data_type: &'a DataType,
+    /// The levels a row holds at it where only fixed-size lists repeat it
+    /// (their sizes multiplied; 1 where nothing repeats it), `None` below
+    /// any other list: a `FixedSizeList` of 768 floats is 768 levels a row
+    /// whatever the data, so no sample is needed to plan its pages.
+    fixed_levels: Option<usize>,
+}
+
+/// Each leaf, in the order parquet numbers leaves: a dictionary of values
+/// that are not nested is one leaf (of its own type).
+fn arrow_leaves(schema: &Schema) -> Vec<ArrowLeaf<'_>> {
+    fn walk<'a>(data_type: &'a DataType, levels: Option<usize>, out: &mut Vec<ArrowLeaf<'a>>) {
         match data_type {
             // parquet writes nested values as their own leaves.
-            DataType::Dictionary(_, values) if values.is_nested() => walk(values, out),
+            DataType::Dictionary(_, values) if values.is_nested() => walk(values, levels, out),
             // A run array is written as its values are.
-            DataType::RunEndEncoded(_, values) => walk(values.data_type(), out),
+            DataType::RunEndEncoded(_, values) => walk(values.data_type(), levels, out),
             DataType::Struct(fields) => {
                 for f in fields {
-                    walk(f.data_type(), out);
+                    walk(f.data_type(), levels, out);
                 }
+            }
+            DataType::FixedSizeList(f, size) => {
+                let size = usize::try_from(*size).ok();
+                let levels = levels.zip(size).map(|(l, n)| l.saturating_mul(n.max(1)));
+                walk(f.data_type(), levels, out)
             }
             DataType::List(f)
             | DataType::LargeList(f)
             | DataType::ListView(f)
             | DataType::LargeListView(f)
-            | DataType::FixedSizeList(f, _)
-            | DataType::Map(f, _) => walk(f.data_type(), out),
-            other => out.push(other),
+            | DataType::Map(f, _) => walk(f.data_type(), None, out),
+            other => out.push(ArrowLeaf {
+                data_type: other,
+                fixed_levels: levels,
+            }),
         }
     }
     let mut out = Vec::new();
     for field in schema.fields() {
-        walk(field.data_type(), &mut out);
+        walk(field.data_type(), Some(1), &mut out);
     }
     out
 }
@@ -555,10 +577,13 @@ pub(crate) fn plan(input: PlanInput<'_>) -> Result<PlanOutput> {
     // parquet 60.1 converts the schema but cannot write these leaves
     // (`NYI`): refused before anything is reserved or written.
     let month_day_nano = DataType::Interval(arrow_schema::IntervalUnit::MonthDayNano);
-    if arrow_leaves(input.schema).iter().any(|t| match t {
-        DataType::Dictionary(_, values) => **values == month_day_nano,
-        t => **t == month_day_nano,
-    }) {
+    if arrow_leaves(input.schema)
+        .iter()
+        .any(|l| match l.data_type {
+            DataType::Dictionary(_, values) => **values == month_day_nano,
+            t => *t == month_day_nano,
+        })
+    {
         return Err(Error::Schema(parquet::errors::ParquetError::NYI(
             "parquet cannot write an Arrow Interval(MonthDayNano) column".into(),
         )));
