@@ -1404,46 +1404,58 @@ fn a_dictionary_larger_than_the_limit_is_refused_unread() {
 }
 
 /// A Parquet footer too large to decode within the limit is refused before
-/// it is decoded: 1,000 row groups of 20 columns with whole 1 KB
+/// it is decoded. 1,000 row groups of 20 columns with whole 1 KB
 /// statistics make a footer of 40.7 MiB, which took the process to 104.9
 /// MiB of resident set while it was decoded, before the refusal of a
-/// 32 MiB limit as too small for the rest.
+/// 32 MiB limit as too small for the rest. 6,000 row groups of 8 `Int32`
+/// columns make one of 4.4 MiB that decodes to six times its bytes: taken
+/// as three times them, a review's such file was decoded at 16 MiB, and
+/// refused at 39.3 MiB of resident set.
 #[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn a_footer_too_large_for_the_limit_is_refused_before_it_is_decoded() {
     use std::sync::Arc;
 
-    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use arrow_array::{ArrayRef, Int32Array, RecordBatch, StringArray};
     use parquet::file::properties::WriterProperties;
 
     let dir = TempDir::new().unwrap();
-    let input = dir.path().join("footer.parquet");
     let mut rng = SplitMix64::new(3);
-    let batch = RecordBatch::try_from_iter((0..20).map(|c| {
+    let statistics = RecordBatch::try_from_iter((0..20).map(|c| {
         let values = StringArray::from_iter_values(
             (0..1_000).map(|_| format!("{:016x}", rng.next_u64()).repeat(64)),
         );
         (format!("c{c}"), Arc::new(values) as ArrayRef)
     }))
     .unwrap();
-    let props = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(1))
-        .set_statistics_truncate_length(None)
-        .build();
-    write_parquet(&input, &batch, props);
-    let refused = convert(
-        &input,
-        "32MiB",
-        Some("lz4_raw"),
-        None,
-        &dir.path().join("r.json"),
-    );
-    assert_failed(
-        &refused,
-        &["too small to read", "its footer of"],
-        &input.with_file_name("out.parquet"),
-    );
-    let (err, rss) = (stderr(&refused), stderr_peak_rss(&refused));
-    eprintln!("{err}");
-    assert!(rss <= (32 << 20) + OVERHEAD, "{err}");
+    let ints: ArrayRef = Arc::new(Int32Array::from_iter_values(0..6_000));
+    let chunks =
+        RecordBatch::try_from_iter((0..8).map(|c| (format!("c{c}"), Arc::clone(&ints)))).unwrap();
+    for (name, batch, limit) in [("statistics", statistics, 32), ("chunks", chunks, 16)] {
+        let input = dir.path().join(format!("{name}.parquet"));
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1))
+            .set_statistics_truncate_length(None)
+            .build();
+        write_parquet(&input, &batch, props);
+        let refused = convert(
+            &input,
+            &format!("{limit}MiB"),
+            Some("lz4_raw"),
+            None,
+            &dir.path().join("r.json"),
+        );
+        assert_failed(
+            &refused,
+            &[
+                "too small to read",
+                "its footer of",
+                "before any row is read",
+            ],
+            &input.with_file_name("out.parquet"),
+        );
+        let (err, rss) = (stderr(&refused), stderr_peak_rss(&refused));
+        eprintln!("{name}: {err}");
+        assert!(rss <= (limit << 20) + OVERHEAD, "{name}: {err}");
+    }
 }

@@ -240,6 +240,37 @@ impl<'a> Compact<'a> {
         Self { bytes, pos: 0 }
     }
 
+    /// parquet.thrift's `FileMetaData`: how many row groups (its field 4)
+    /// and column chunks (each row group's field 1) it holds.
+    pub(super) fn row_groups_and_chunks(&mut self) -> Result<(u64, u64), Parse> {
+        let (mut groups, mut chunks) = (0u64, 0u64);
+        let mut last = 0i16;
+        while let Some((id, ty)) = self.field(&mut last)? {
+            if (id, ty) != (4, LIST) {
+                self.skip(ty, 0)?;
+                continue;
+            }
+            let (ty, n) = self.list_header()?;
+            if ty != STRUCT {
+                return Err(Parse::Malformed("row groups are not structs"));
+            }
+            for _ in 0..n {
+                groups += 1;
+                let mut last = 0i16;
+                while let Some((id, ty)) = self.field(&mut last)? {
+                    if (id, ty) == (1, LIST) {
+                        let (ty, n) = self.list_header()?;
+                        chunks += n as u64;
+                        self.elements(ty, n, 1)?;
+                    } else {
+                        self.skip(ty, 1)?;
+                    }
+                }
+            }
+        }
+        Ok((groups, chunks))
+    }
+
     /// parquet.thrift's `OffsetIndex`: each `PageLocation`'s offset and
     /// first row.
     fn page_locations(&mut self) -> Result<Vec<(i64, i64)>, Parse> {

@@ -149,6 +149,20 @@ pub(super) fn footer_len(file: &File) -> Result<u64> {
     ])))
 }
 
+/// The row groups and column chunks of the footer of `footer` bytes at the
+/// end of the Parquet file `file` (read whole, then walked).
+pub(super) fn footer_chunks(file: &File, footer: u64) -> Result<(u64, u64)> {
+    let size = file.metadata()?.len();
+    let start = size
+        .checked_sub(8 + footer)
+        .context("the footer is longer than the file")?;
+    let mut bytes = vec![0; usize::try_from(footer).context("footer length")?];
+    file.read_exact_at(&mut bytes, start)?;
+    super::page_headers::Compact::new(&bytes)
+        .row_groups_and_chunks()
+        .map_err(|e| anyhow::anyhow!("the footer is {e}"))
+}
+
 fn codec_context(codec: Compression) -> u64 {
     match codec {
         Compression::ZSTD(_) => ZSTD_CONTEXT,
