@@ -1408,9 +1408,9 @@ fn a_dictionary_larger_than_the_limit_is_refused_unread() {
 /// statistics make a footer of 40.7 MiB, which took the process to 104.9
 /// MiB of resident set while it was decoded, before the refusal of a
 /// 32 MiB limit as too small for the rest. 6,000 row groups of 8 `Int32`
-/// columns make one of 4.4 MiB that decodes to six times its bytes: taken
-/// as three times them, a review's such file was decoded at 16 MiB, and
-/// refused at 39.3 MiB of resident set.
+/// columns make one of 4.4 MiB that decodes to about five times its bytes
+/// (468 bytes a column chunk): taken as three times them, a review's such
+/// file was decoded at 16 MiB, and refused at 39.3 MiB of resident set.
 #[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn a_footer_too_large_for_the_limit_is_refused_before_it_is_decoded() {
