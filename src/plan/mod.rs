@@ -472,6 +472,25 @@ struct ArrowLeaf<'a> {
     fixed_levels: Option<usize>,
 }
 
+/// Each leaf column's Arrow type, in the order parquet numbers its columns:
+/// a dictionary of values that are not nested is one leaf (of the
+/// dictionary's type), a run array's values are written as they are.
+///
+/// ```
+/// use arrow_schema::{DataType, Field, Fields, Schema};
+/// let list = Field::new_list("l", Field::new_list_field(DataType::Int64, true), true);
+/// let pair = Fields::from(vec![Field::new("a", DataType::Utf8, true), list]);
+/// let schema = Schema::new(vec![Field::new("s", DataType::Struct(pair), true)]);
+/// let leaves = parquet_spill::plan::leaf_types(&schema);
+/// assert_eq!(leaves, [&DataType::Utf8, &DataType::Int64]);
+/// ```
+pub fn leaf_types(schema: &Schema) -> Vec<&DataType> {
+    arrow_leaves(schema)
+        .into_iter()
+        .map(|leaf| leaf.data_type)
+        .collect()
+}
+
 /// Each leaf, in the order parquet numbers leaves: a dictionary of values
 /// that are not nested is one leaf (of its own type).
 fn arrow_leaves(schema: &Schema) -> Vec<ArrowLeaf<'_>> {

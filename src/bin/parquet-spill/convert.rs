@@ -331,7 +331,7 @@ fn batch_rows(args: &ConvertArgs, inputs: &[Probed]) -> Result<BatchRows> {
     })?;
     let readings = inputs
         .iter()
-        .map(|p| p.reading(limit))
+        .map(Probed::reading)
         .collect::<Result<Vec<_>>>()?;
     let (reader, reader_input) = inputs
         .iter()

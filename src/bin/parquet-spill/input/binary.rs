@@ -23,9 +23,13 @@ use super::{parquet_pages, Batches, HeldInput, Input, Kind, Probed, Reading};
 use crate::units::human_bytes;
 
 /// The schema stored in the file and, for Parquet, the uncompressed bytes
-/// per row (from its footer); under a `limit`, a Parquet footer too large
-/// to decode within it is refused first ([`check_footer`]).
-pub fn probe(input: &Input, limit: Option<u64>) -> Result<(SchemaRef, Option<f64>)> {
+/// per row (from its footer) and, under a `limit`, what reading it costs
+/// ([`parquet_pages::reading`], from the same decoded footer); a footer
+/// too large to decode within the limit is refused first ([`check_footer`]).
+pub fn probe(
+    input: &Input,
+    limit: Option<u64>,
+) -> Result<(SchemaRef, Option<f64>, Option<Reading>)> {
     let counter = Arc::new(AtomicU64::new(0));
     let path = &input.path;
     let context = || format!("reading the schema of {} ({})", path.display(), input.kind);
@@ -44,14 +48,20 @@ pub fn probe(input: &Input, limit: Option<u64>) -> Result<(SchemaRef, Option<f64
                 .map(|rg| rg.total_byte_size())
                 .sum();
             let per_row = (rows > 0).then(|| bytes as f64 / rows as f64);
-            Ok((Arc::clone(builder.schema()), per_row))
+            let reading = limit
+                .map(|limit| {
+                    parquet_pages::reading(path, builder.metadata(), builder.schema(), limit)
+                })
+                .transpose()?;
+            Ok((Arc::clone(builder.schema()), per_row, reading))
         }
         // From the schema message alone: arrow's `FileReader` reads every
         // dictionary before it returns, and a dictionary larger than the
         // limit was read whole before the plan could refuse it.
-        Kind::IpcFile => Ok((ipc_file::schema(path).with_context(context)?, None)),
+        Kind::IpcFile => Ok((ipc_file::schema(path).with_context(context)?, None, None)),
         _ => Ok((
             ipc_stream(path, counter).with_context(context)?.schema(),
+            None,
             None,
         )),
     }
@@ -108,15 +118,6 @@ fn check_footer(path: &Path, limit: u64) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// What reading the Parquet file `input` costs under `limit`, from its
-/// page headers.
-pub fn parquet_reading(input: &Input, limit: u64) -> Result<Reading> {
-    let path = &input.path;
-    let builder = parquet_builder(path, Arc::new(AtomicU64::new(0)))
-        .with_context(|| format!("reading the metadata of {}", path.display()))?;
-    parquet_pages::reading(path, builder.metadata(), builder.schema(), limit)
 }
 
 /// Read a self-describing input in batches (`rows` applies to Parquet; IPC

@@ -106,6 +106,8 @@ pub struct Probed {
     pub schema: SchemaRef,
     /// Average input bytes per row, when known (to size batches).
     pub bytes_per_row: Option<f64>,
+    /// A Parquet file's reading, probed under a limit ([`Probed::reading`]).
+    parquet_reading: Option<Reading>,
 }
 
 /// What reading an input costs beside its batches ([`Probed::reading`]).
@@ -167,11 +169,12 @@ impl Input {
     }
 
     /// Find the schema: from `--schema`, a sample, or the file's metadata
-    /// (under a `limit`, a Parquet footer too large to decode within it is
-    /// refused first).
+    /// (under a `limit`, a Parquet file's reading is costed from the same
+    /// metadata, and a footer too large to decode within it refused first).
     pub fn probe(&self, text: &TextOptions, limit: Option<u64>) -> Result<Probed> {
-        let (schema, bytes_per_row) = if self.kind.is_text() {
-            text::probe(self, text)?
+        let (schema, bytes_per_row, parquet_reading) = if self.kind.is_text() {
+            let (schema, bytes_per_row) = text::probe(self, text)?;
+            (schema, bytes_per_row, None)
         } else {
             binary::probe(self, limit)?
         };
@@ -179,6 +182,7 @@ impl Input {
             input: self.clone(),
             schema,
             bytes_per_row,
+            parquet_reading,
         })
     }
 }
@@ -188,11 +192,13 @@ impl Probed {
     /// pages and codec contexts, and the most its rows decode to
     /// ([`parquet_pages`], which reads the file's page headers and its
     /// dictionaries); an IPC file's dictionaries (read first, kept to the
-    /// end); nothing worth counting for the other formats. Pages are read
-    /// for it only where they fit in `limit`.
-    pub fn reading(&self, limit: u64) -> Result<Reading> {
+    /// end); nothing worth counting for the other formats. A Parquet
+    /// file's is found when it is probed under a limit.
+    pub fn reading(&self) -> Result<Reading> {
         match self.input.kind {
-            Kind::Parquet => binary::parquet_reading(&self.input, limit),
+            Kind::Parquet => self
+                .parquet_reading
+                .context("a Parquet input's reading is found when it is probed under a limit"),
             Kind::IpcFile => Ok(Reading {
                 held: ipc_file::Footer::read(&self.input.path)?.dictionary_bytes()?,
                 ..Reading::default()

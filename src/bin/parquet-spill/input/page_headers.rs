@@ -165,8 +165,9 @@ impl Header {
         let mut input = Compact::new(bytes);
         let (mut kind, mut uncompressed, mut compressed) = (None, None, None);
         let (mut values, mut encoding, mut rows, mut nulls) = (0u64, -1i32, None, None);
-        let mut last = 0i16;
-        while let Some((id, ty)) = input.field(&mut last)? {
+        let count =
+            |value: i32| u64::try_from(value).map_err(|_| Parse::Malformed("negative count"));
+        input.fields(|input, id, ty| {
             match (id, ty, page_header_fields(id)) {
                 (1..=3, I32, _) => {
                     let value = input.i32()?;
@@ -176,24 +177,20 @@ impl Header {
                         _ => compressed = Some(value),
                     }
                 }
-                (_, STRUCT, Some(fields)) => {
-                    let mut last = 0i16;
-                    let count = |value: i32| {
-                        u64::try_from(value).map_err(|_| Parse::Malformed("negative count"))
-                    };
-                    while let Some((id, ty)) = input.field(&mut last)? {
-                        match (id, ty) {
-                            (_, I32) if id == fields.values => values = count(input.i32()?)?,
-                            (_, I32) if id == fields.encoding => encoding = input.i32()?,
-                            (_, I32) if id == fields.rows => rows = Some(count(input.i32()?)?),
-                            (_, I32) if id == fields.nulls => nulls = Some(count(input.i32()?)?),
-                            _ => input.skip(ty, 1)?,
-                        }
+                (_, STRUCT, Some(fields)) => input.fields(|input, id, ty| {
+                    match (id, ty) {
+                        (_, I32) if id == fields.values => values = count(input.i32()?)?,
+                        (_, I32) if id == fields.encoding => encoding = input.i32()?,
+                        (_, I32) if id == fields.rows => rows = Some(count(input.i32()?)?),
+                        (_, I32) if id == fields.nulls => nulls = Some(count(input.i32()?)?),
+                        _ => input.skip(ty, 1)?,
                     }
-                }
+                    Ok(())
+                })?,
                 _ => input.skip(ty, 0)?,
             }
-        }
+            Ok(())
+        })?;
         let size = |v: Option<i32>| {
             v.and_then(|v| u64::try_from(v).ok())
                 .ok_or(Parse::Malformed("a page size is missing or negative"))
@@ -244,30 +241,17 @@ impl<'a> Compact<'a> {
     /// and column chunks (each row group's field 1) it holds.
     pub(super) fn row_groups_and_chunks(&mut self) -> Result<(u64, u64), Parse> {
         let (mut groups, mut chunks) = (0u64, 0u64);
-        let mut last = 0i16;
-        while let Some((id, ty)) = self.field(&mut last)? {
-            if (id, ty) != (4, LIST) {
-                self.skip(ty, 0)?;
-                continue;
-            }
-            let (ty, n) = self.list_header()?;
-            if ty != STRUCT {
-                return Err(Parse::Malformed("row groups are not structs"));
-            }
-            for _ in 0..n {
-                groups += 1;
-                let mut last = 0i16;
-                while let Some((id, ty)) = self.field(&mut last)? {
-                    if (id, ty) == (1, LIST) {
-                        let (ty, n) = self.list_header()?;
-                        chunks += n as u64;
-                        self.elements(ty, n, 1)?;
-                    } else {
-                        self.skip(ty, 1)?;
-                    }
+        self.structs_at(4, "row groups are not structs", |input| {
+            groups += 1;
+            input.fields(|input, id, ty| match (id, ty) {
+                (1, LIST) => {
+                    let (ty, n) = input.list_header()?;
+                    chunks += n as u64;
+                    input.elements(ty, n, 1)
                 }
-            }
-        }
+                _ => input.skip(ty, 1),
+            })
+        })?;
         Ok((groups, chunks))
     }
 
@@ -275,33 +259,56 @@ impl<'a> Compact<'a> {
     /// first row.
     fn page_locations(&mut self) -> Result<Vec<(i64, i64)>, Parse> {
         let mut locations = Vec::new();
+        self.structs_at(1, "page locations are not structs", |input| {
+            let (mut offset, mut first_row) = (None, None);
+            input.fields(|input, id, ty| {
+                match (id, ty) {
+                    (1, I64) => offset = Some(input.zigzag()?),
+                    (3, I64) => first_row = Some(input.zigzag()?),
+                    _ => input.skip(ty, 1)?,
+                }
+                Ok(())
+            })?;
+            match (offset, first_row) {
+                (Some(offset), Some(first_row)) => locations.push((offset, first_row)),
+                _ => return Err(Parse::Malformed("a page location lacks a field")),
+            }
+            Ok(())
+        })?;
+        Ok(locations)
+    }
+
+    /// Walk a struct's fields to its end: `each` is given each field's id
+    /// and type, and reads or skips its value.
+    fn fields(
+        &mut self,
+        mut each: impl FnMut(&mut Self, i16, u8) -> Result<(), Parse>,
+    ) -> Result<(), Parse> {
         let mut last = 0i16;
         while let Some((id, ty)) = self.field(&mut last)? {
-            if (id, ty) != (1, LIST) {
-                self.skip(ty, 0)?;
-                continue;
-            }
-            let (ty, n) = self.list_header()?;
-            if ty != STRUCT {
-                return Err(Parse::Malformed("page locations are not structs"));
-            }
-            for _ in 0..n {
-                let (mut offset, mut first_row) = (None, None);
-                let mut last = 0i16;
-                while let Some((id, ty)) = self.field(&mut last)? {
-                    match (id, ty) {
-                        (1, I64) => offset = Some(self.zigzag()?),
-                        (3, I64) => first_row = Some(self.zigzag()?),
-                        _ => self.skip(ty, 1)?,
-                    }
-                }
-                match (offset, first_row) {
-                    (Some(offset), Some(first_row)) => locations.push((offset, first_row)),
-                    _ => return Err(Parse::Malformed("a page location lacks a field")),
-                }
-            }
+            each(self, id, ty)?;
         }
-        Ok(locations)
+        Ok(())
+    }
+
+    /// Walk a struct whose field `list` is a list of structs (`what`, if
+    /// it is not): `each` walks each of them; the other fields are skipped.
+    fn structs_at(
+        &mut self,
+        list: i16,
+        what: &'static str,
+        mut each: impl FnMut(&mut Self) -> Result<(), Parse>,
+    ) -> Result<(), Parse> {
+        self.fields(|input, id, ty| {
+            if (id, ty) != (list, LIST) {
+                return input.skip(ty, 0);
+            }
+            let (ty, n) = input.list_header()?;
+            if ty != STRUCT {
+                return Err(Parse::Malformed(what));
+            }
+            (0..n).try_for_each(|_| each(input))
+        })
     }
 
     /// The bytes not read yet.
@@ -397,13 +404,7 @@ impl<'a> Compact<'a> {
                 }
                 Ok(())
             }
-            STRUCT => {
-                let mut last = 0;
-                while let Some((_, ty)) = self.field(&mut last)? {
-                    self.skip(ty, depth + 1)?;
-                }
-                Ok(())
-            }
+            STRUCT => self.fields(|input, _, ty| input.skip(ty, depth + 1)),
             _ => Err(Parse::Malformed("unknown type")),
         }
     }

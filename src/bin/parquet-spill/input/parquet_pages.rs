@@ -207,32 +207,19 @@ const SLOT: u64 = 16;
 /// do not line up with the columns). A `Utf8` value counted as a view
 /// made batches of a mostly null 300-column file four times too small.
 fn leaf_slots(schema: &Schema, columns: usize) -> Vec<u64> {
-    fn walk(data_type: &DataType, out: &mut Vec<u64>) {
-        match data_type {
-            DataType::Struct(fields) => fields.iter().for_each(|f| walk(f.data_type(), out)),
-            DataType::List(f)
-            | DataType::LargeList(f)
-            | DataType::ListView(f)
-            | DataType::LargeListView(f)
-            | DataType::FixedSizeList(f, _)
-            | DataType::Map(f, _) => walk(f.data_type(), out),
-            DataType::Utf8 | DataType::Binary => out.push(4 + 1),
-            DataType::LargeUtf8 | DataType::LargeBinary => out.push(8 + 1),
-            DataType::Dictionary(key, _) => {
-                out.push(key.primitive_width().map_or(SLOT, |w| w as u64 + 1))
-            }
-            _ => out.push(SLOT),
-        }
+    let types = parquet_spill::plan::leaf_types(schema);
+    if types.len() != columns {
+        return vec![SLOT; columns];
     }
-    let mut slots = Vec::with_capacity(columns);
-    schema
-        .fields()
-        .iter()
-        .for_each(|f| walk(f.data_type(), &mut slots));
-    match slots.len() == columns {
-        true => slots,
-        false => vec![SLOT; columns],
-    }
+    types
+        .into_iter()
+        .map(|data_type| match data_type {
+            DataType::Utf8 | DataType::Binary => 4 + 1,
+            DataType::LargeUtf8 | DataType::LargeBinary => 8 + 1,
+            DataType::Dictionary(key, _) => key.primitive_width().map_or(SLOT, |w| w as u64 + 1),
+            _ => SLOT,
+        })
+        .collect()
 }
 
 /// What a column chunk's values decode to, and what the walk reads of its
