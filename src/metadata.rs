@@ -238,6 +238,11 @@ struct KeptLeaf {
     /// Whether its dictionary keeps buffers, and the most a chunk's
     /// values take ([`ColumnCost::dictionary_keeps_values`]).
     dictionary: Option<usize>,
+    /// Its open chunk's dictionary page has been written: parquet wrote it
+    /// as it fell back to another encoding (or as the chunk closed) and
+    /// dropped the dictionary's entries with it
+    /// ([`Meter::dictionary_written`]).
+    dictionary_written: bool,
 }
 
 impl KeptLeaf {
@@ -261,8 +266,20 @@ impl KeptLeaf {
                 .saturating_mul(2)
                 .saturating_mul(kept_by_statistics(self.until_chunk, self.chunks, 0))
         });
-        let dictionary = self.dictionary.map_or(0, |cap| self.open.min(cap));
+        // Once its dictionary is gone, only a chunk yet to open keeps
+        // entries: of the batches that may be written into it.
+        let dictionary = self
+            .dictionary
+            .map_or(0, |cap| match self.dictionary_written {
+                false => self.open.min(cap),
+                true => self.recent().min(cap),
+            });
         statistics.saturating_add(dictionary).min(self.written)
+    }
+
+    /// The last [`RECENT`] batches' buffers.
+    fn recent(&self) -> usize {
+        self.recent.iter().fold(0, |a, &b| a.saturating_add(b))
     }
 }
 
@@ -502,7 +519,8 @@ impl Meter {
         let mut kept = lock(&self.kept);
         let before = kept.update(column, |leaf| {
             leaf.chunks += 1;
-            leaf.open = leaf.recent.iter().fold(0, |a, &b| a.saturating_add(b));
+            leaf.open = leaf.recent();
+            leaf.dictionary_written = false;
             leaf.keeps(cost);
         });
         let charged = self.charge_kept(&mut kept);
@@ -571,8 +589,7 @@ impl Meter {
             charged,
             ..snapshot
         };
-        self.lock().shrink(kept.charged.saturating_sub(kept.needed));
-        kept.charged = kept.charged.min(kept.needed);
+        self.release_kept(&mut kept);
     }
 
     /// Undo [`batch_keeps_values`](Self::batch_keeps_values).
@@ -581,6 +598,22 @@ impl Meter {
         for (column, leaf) in before {
             kept.update(column, |l| *l = leaf);
         }
+        self.release_kept(&mut kept);
+    }
+
+    /// Leaf `column`'s open chunk wrote its dictionary page. parquet drops
+    /// a dictionary's entries as it writes the page, so the buffers they
+    /// kept are let go: a column of distinct values (UUIDs) falls back
+    /// within its first megabyte of entries, where the chunk's values
+    /// would have been charged until the chunk closed.
+    fn dictionary_written(&self, column: usize) {
+        let mut kept = lock(&self.kept);
+        kept.update(column, |leaf| leaf.dictionary_written = true);
+        self.release_kept(&mut kept);
+    }
+
+    /// Shrink the charge for [`KeptValues`] to what they need now.
+    fn release_kept(&self, kept: &mut KeptValues) {
         self.lock().shrink(kept.charged.saturating_sub(kept.needed));
         kept.charged = kept.charged.min(kept.needed);
     }
@@ -1518,6 +1551,9 @@ impl PageStore for MeteredStore {
             self.header_size = header.map(|h| h.size);
             self.header_levels = header.and_then(|h| h.levels);
             self.dictionary_page = header.is_some_and(|h| h.kind == DICTIONARY_PAGE);
+            if self.dictionary_page && self.cost.dictionary_keeps_values.is_some() {
+                self.meter.dictionary_written(self.column);
+            }
         }
         // A header not of parquet's layout: the body's length instead.
         let size = match (page, self.header_size) {
@@ -1627,6 +1663,32 @@ mod tests {
         assert_eq!(meter.bytes(), 400, "all four buffers written");
         meter.batch_keeps_values(&[100], false).unwrap();
         assert_eq!(meter.bytes(), 500, "250 + 600 needed, but only 500 written");
+    }
+
+    #[test]
+    fn a_written_dictionary_page_lets_its_entries_buffers_go() {
+        let budget = MemoryBudget::new(100_000);
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
+        let dictionary = ColumnCost {
+            dictionary_keeps_values: Some(10_000),
+            ..COST
+        };
+        meter.chunk_keeps_values(0, &dictionary).unwrap();
+        for _ in 0..5 {
+            meter.batch_keeps_values(&[100], false).unwrap();
+        }
+        assert_eq!(meter.bytes(), 500);
+        // It fell back: only the batches a next chunk may take are kept.
+        meter.dictionary_written(0);
+        assert_eq!(meter.bytes(), 100 * RECENT);
+        for _ in 0..5 {
+            meter.batch_keeps_values(&[100], false).unwrap();
+        }
+        assert_eq!(meter.bytes(), 100 * RECENT, "no more for this chunk");
+        // The next chunk's dictionary keeps them again.
+        meter.chunk_keeps_values(0, &dictionary).unwrap();
+        meter.batch_keeps_values(&[100], false).unwrap();
+        assert_eq!(meter.bytes(), 100 * (RECENT + 1));
     }
 
     #[test]

@@ -744,7 +744,10 @@ fn caller_encodings(physical: parquet::basic::Type) -> Vec<parquet::basic::Encod
 /// the model counted them, the sequential decimals went to 22.1 MB of heap
 /// at 16 MiB, and random `FixedSizeBinary(16)` with statistics (the last
 /// cases) to 100.2 MB at 32 MiB and 132.1 MB at 64 MiB; with fixed-width
-/// page buffers reserved at 125 %, to 34.8 MB at 32 MiB.
+/// page buffers reserved at 125 %, to 34.8 MB at 32 MiB. With
+/// dictionaries on, random 16-byte values stopped at 48, 64 and 128 MiB
+/// while their dictionaries, written as they fell back, were charged until
+/// their chunk closed.
 #[test]
 fn caller_encodings_stay_within_the_limit() {
     let child = ChildRunner::test("encodings_child").expect("test executable");
@@ -768,7 +771,13 @@ fn caller_encodings_stay_within_the_limit() {
     // 132.1 MB of heap at 64 MiB. Its page buffers, reserved at 125 % of
     // their pages (they reach twice), took it to 34.8 MB of heap at 32 MiB
     // and 52.7 MB of resident growth at 48 MiB.
-    .chain(["PLAIN,32,fsb:16", "PLAIN,48,fsb:16", "PLAIN,64,fsb:16"].map(String::from));
+    .chain(["PLAIN,32,fsb:16", "PLAIN,48,fsb:16", "PLAIN,64,fsb:16"].map(String::from))
+    // With dictionaries (parquet's default) their entries keep those
+    // buffers too, until the dictionary page is written: random values
+    // fall back within a megabyte of entries, and at 64 MiB stopped
+    // before that was seen; values that change every 64 rows keep every
+    // batch's buffer in their dictionary.
+    .chain(["DICTIONARY,64,uuid:16", "DICTIONARY,64,slow:16"].map(String::from));
     for case in cases {
         let out = child.run(ENCODINGS, &case).unwrap();
         let measure::PlannedWrite { heap, rss, outcome } =
@@ -783,7 +792,7 @@ fn caller_encodings_stay_within_the_limit() {
         );
         assert!(heap <= limit, "{case}: heap {heap} over {limit}");
         assert!(rss <= limit, "{case}: RSS growth {rss} over {limit}");
-        if mib == 32 || case.contains("seq:") {
+        if mib == 32 || case.contains("seq:") || case.contains("uuid:") {
             assert_eq!(outcome, "written", "{case}");
         }
     }
@@ -802,22 +811,36 @@ fn encodings_child() {
     let mut case = case.split(',');
     // `PARQUET_2_0`: no encoding set, the writer version's defaults
     // (`DELTA_BYTE_ARRAY` for byte arrays, fixed-length or not).
-    let (encoding, version) = match case.next().unwrap() {
-        "PARQUET_2_0" => (None, WriterVersion::PARQUET_2_0),
+    // `DICTIONARY`: none set, dictionaries on (parquet's defaults).
+    let (encoding, version, dictionary) = match case.next().unwrap() {
+        "PARQUET_2_0" => (None, WriterVersion::PARQUET_2_0, false),
+        "DICTIONARY" => (None, WriterVersion::PARQUET_1_0, true),
         e => (
             Some(e.parse::<Encoding>().expect("an encoding")),
             WriterVersion::PARQUET_1_0,
+            false,
         ),
     };
     let limit = case.next().unwrap().parse::<usize>().expect("MiB") * MIB;
     // `seq:N`: N columns of sequential decimals only; `fsb:N`: N columns
     // of random `FixedSizeBinary(16)`, not null, in four 131,000-row
-    // batches. Else every leaf type and eight sequential columns.
-    let (types, fsb, sequential, rows) = match case.next().and_then(|s| s.split_once(':')) {
-        Some(("seq", n)) => (Vec::new(), 0, n.parse().unwrap(), [1024; 32].to_vec()),
-        Some(("fsb", n)) => (Vec::new(), n.parse().unwrap(), 0, [131_000; 4].to_vec()),
+    // batches; `uuid:N`: the same in 32 batches of 16,384 rows; `slow:N`:
+    // N such columns whose value changes every 64 rows, so each batch adds
+    // 256 entries to a dictionary (which keeps every batch's buffer until
+    // its chunk closes). Else every leaf type and eight sequential columns.
+    let kind = case.next().and_then(|s| s.split_once(':'));
+    let n = || {
+        kind.and_then(|(_, n)| n.parse().ok())
+            .expect("a column count")
+    };
+    let (types, fsb, slow, sequential, rows) = match kind.map(|(k, _)| k) {
+        Some("seq") => (Vec::new(), 0, 0, n(), [1024; 32].to_vec()),
+        Some("fsb") => (Vec::new(), n(), 0, 0, [131_000; 4].to_vec()),
+        Some("uuid") => (Vec::new(), n(), 0, 0, [16_384; 32].to_vec()),
+        Some("slow") => (Vec::new(), 0, n(), 0, [16_384; 32].to_vec()),
         _ => (
             parquet_spill::testkit::leaf_types(),
+            0,
             0,
             8,
             [1024; 32].to_vec(),
@@ -837,6 +860,13 @@ fn encodings_child() {
     // last byte, so `DELTA_BYTE_ARRAY` keeps every value for a one-byte
     // suffix, and only rows end its pages.
     let random = Arc::new(Schema::new(fields.clone()));
+    for i in 0..slow {
+        fields.push(Field::new(
+            format!("s{i}"),
+            DataType::FixedSizeBinary(16),
+            false,
+        ));
+    }
     for i in 0..sequential {
         fields.push(Field::new(
             format!("seq{i}"),
@@ -849,7 +879,7 @@ fn encodings_child() {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
         .set_writer_version(version)
-        .set_dictionary_enabled(false);
+        .set_dictionary_enabled(dictionary);
     for column in descr.columns() {
         match encoding {
             Some(e) if caller_encodings(column.physical_type()).contains(&e) => {
@@ -872,6 +902,10 @@ fn encodings_child() {
             .zip(&rows)
             .map(|(mut columns, &n)| {
                 let n = n as i128;
+                let slowly = (first..first + n).map(|row| (row / 64).to_le_bytes());
+                let slowly: arrow_array::ArrayRef =
+                    Arc::new(arrow_array::FixedSizeBinaryArray::try_from_iter(slowly).unwrap());
+                columns.extend(std::iter::repeat_n(slowly, slow));
                 let seq: arrow_array::ArrayRef = Arc::new(
                     arrow_array::Decimal128Array::from_iter_values(first..first + n)
                         .with_precision_and_scale(38, 0)
