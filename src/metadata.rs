@@ -241,7 +241,8 @@ struct KeptLeaf {
     /// Its open chunk's dictionary page has been written: parquet wrote it
     /// as it fell back to another encoding (or as the chunk closed) and
     /// dropped the dictionary's entries with it
-    /// ([`Meter::dictionary_written`]).
+    /// ([`Meter::dictionary_written`]). The next chunk's dictionary is
+    /// charged when it opens.
     dictionary_written: bool,
 }
 
@@ -266,13 +267,14 @@ impl KeptLeaf {
                 .saturating_mul(2)
                 .saturating_mul(kept_by_statistics(self.until_chunk, self.chunks, 0))
         });
-        // Once its dictionary is gone, only a chunk yet to open keeps
-        // entries: of the batches that may be written into it.
+        // Once its dictionary is gone, nothing until the next chunk opens
+        // and is charged the batches that may be written into it
+        // ([`Meter::chunk_keeps_values`]).
         let dictionary = self
             .dictionary
             .map_or(0, |cap| match self.dictionary_written {
                 false => self.open.min(cap),
-                true => self.recent().min(cap),
+                true => 0,
             });
         statistics.saturating_add(dictionary).min(self.written)
     }
@@ -516,6 +518,8 @@ impl Meter {
     /// values ([`ColumnCost::keeps_values`] and
     /// [`ColumnCost::dictionary_keeps_values`]).
     fn chunk_keeps_values(&self, column: usize, cost: &ColumnCost) -> Result<()> {
+        // Where the last chunk's dictionary was written, its recent batches
+        // are charged again here, for this chunk's.
         let mut kept = lock(&self.kept);
         let before = kept.update(column, |leaf| {
             leaf.chunks += 1;
@@ -1678,15 +1682,17 @@ mod tests {
             meter.batch_keeps_values(&[100], false).unwrap();
         }
         assert_eq!(meter.bytes(), 500);
-        // It fell back: only the batches a next chunk may take are kept.
+        // It fell back: nothing is kept for this chunk.
         meter.dictionary_written(0);
-        assert_eq!(meter.bytes(), 100 * RECENT);
+        assert_eq!(meter.bytes(), 0);
         for _ in 0..5 {
             meter.batch_keeps_values(&[100], false).unwrap();
         }
-        assert_eq!(meter.bytes(), 100 * RECENT, "no more for this chunk");
-        // The next chunk's dictionary keeps them again.
+        assert_eq!(meter.bytes(), 0, "no more for this chunk");
+        // The next chunk's dictionary may keep the batches that may still
+        // be written into it, and those to come.
         meter.chunk_keeps_values(0, &dictionary).unwrap();
+        assert_eq!(meter.bytes(), 100 * RECENT);
         meter.batch_keeps_values(&[100], false).unwrap();
         assert_eq!(meter.bytes(), 100 * (RECENT + 1));
     }

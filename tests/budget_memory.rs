@@ -777,7 +777,14 @@ fn caller_encodings_stay_within_the_limit() {
     // fall back within a megabyte of entries, and at 64 MiB stopped
     // before that was seen; values that change every 64 rows keep every
     // batch's buffer in their dictionary.
-    .chain(["DICTIONARY,64,uuid:16", "DICTIONARY,64,slow:16"].map(String::from));
+    .chain(
+        [
+            "DICTIONARY,64,uuid:16",
+            "DICTIONARY,64,groups:16",
+            "DICTIONARY,64,slow:16",
+        ]
+        .map(String::from),
+    );
     for case in cases {
         let out = child.run(ENCODINGS, &case).unwrap();
         let measure::PlannedWrite { heap, rss, outcome } =
@@ -792,7 +799,11 @@ fn caller_encodings_stay_within_the_limit() {
         );
         assert!(heap <= limit, "{case}: heap {heap} over {limit}");
         assert!(rss <= limit, "{case}: RSS growth {rss} over {limit}");
-        if mib == 32 || case.contains("seq:") || case.contains("uuid:") {
+        if mib == 32
+            || ["seq:", "uuid:", "groups:"]
+                .iter()
+                .any(|k| case.contains(k))
+        {
             assert_eq!(outcome, "written", "{case}");
         }
     }
@@ -824,7 +835,8 @@ fn encodings_child() {
     let limit = case.next().unwrap().parse::<usize>().expect("MiB") * MIB;
     // `seq:N`: N columns of sequential decimals only; `fsb:N`: N columns
     // of random `FixedSizeBinary(16)`, not null, in four 131,000-row
-    // batches; `uuid:N`: the same in 32 batches of 16,384 rows; `slow:N`:
+    // batches; `uuid:N`: the same in 32 batches of 16,384 rows (`groups:N`:
+    // in row groups of 40,000 rows, so batches straddle them); `slow:N`:
     // N such columns whose value changes every 64 rows, so each batch adds
     // 256 entries to a dictionary (which keeps every batch's buffer until
     // its chunk closes). Else every leaf type and eight sequential columns.
@@ -836,7 +848,7 @@ fn encodings_child() {
     let (types, fsb, slow, sequential, rows) = match kind.map(|(k, _)| k) {
         Some("seq") => (Vec::new(), 0, 0, n(), [1024; 32].to_vec()),
         Some("fsb") => (Vec::new(), n(), 0, 0, [131_000; 4].to_vec()),
-        Some("uuid") => (Vec::new(), n(), 0, 0, [16_384; 32].to_vec()),
+        Some("uuid" | "groups") => (Vec::new(), n(), 0, 0, [16_384; 32].to_vec()),
         Some("slow") => (Vec::new(), 0, n(), 0, [16_384; 32].to_vec()),
         _ => (
             parquet_spill::testkit::leaf_types(),
@@ -880,6 +892,9 @@ fn encodings_child() {
         .set_compression(Compression::LZ4_RAW)
         .set_writer_version(version)
         .set_dictionary_enabled(dictionary);
+    if kind.is_some_and(|(k, _)| k == "groups") {
+        props = props.set_max_row_group_row_count(Some(40_000));
+    }
     for column in descr.columns() {
         match encoding {
             Some(e) if caller_encodings(column.physical_type()).contains(&e) => {
