@@ -167,7 +167,8 @@ impl ColumnCost {
 }
 
 /// The batch buffers column chunks' statistics keep until the file closes,
-/// and their dictionaries until the chunk closes.
+/// and their dictionaries until the dictionary page is written (as it
+/// falls back to another encoding, or the chunk closes).
 ///
 /// Why: parquet 60.1 copies a batch's fixed-length byte-array values into
 /// one buffer and hands each value to its encoder as a slice of it
