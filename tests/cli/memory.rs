@@ -1468,7 +1468,7 @@ fn a_footer_too_large_for_the_limit_is_refused_before_it_is_decoded() {
 /// and parquet drops it, but the charge stayed until the chunk closed:
 /// DuckDB's such file of 2,000,000 rows stopped with "fixed-length values
 /// kept as slices" at every limit from 24 to 64 MiB, and this one at 32
-/// and 48 MiB. Now a written dictionary lets them go.
+/// MiB (its first limit). Now a written dictionary lets them go.
 #[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn distinct_fixed_length_values_are_converted_within_the_limit() {
