@@ -1467,7 +1467,7 @@ fn a_footer_too_large_for_the_limit_is_refused_before_it_is_decoded() {
 /// this distinct fill a dictionary within its first megabyte of entries
 /// and parquet drops it, but the charge stayed until the chunk closed:
 /// DuckDB's such file of 2,000,000 rows stopped with "fixed-length values
-/// kept as slices" at every limit from 24 to 64 MiB, and this one at 32
+/// kept as slices" at 24, 32, 48 and 64 MiB, and this one at 32
 /// MiB (its first limit). Now a written dictionary lets them go.
 #[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
