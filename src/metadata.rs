@@ -1646,14 +1646,19 @@ mod tests {
         }
     }
 
+    /// A leaf whose dictionary keeps buffers of at most `cap` bytes.
+    fn dictionary(cap: usize) -> ColumnCost {
+        ColumnCost {
+            dictionary_keeps_values: Some(cap),
+            ..COST
+        }
+    }
+
     #[test]
     fn a_dictionary_keeps_what_was_written_up_to_a_chunks_values() {
         let budget = MemoryBudget::new(1000);
         let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
-        let dictionary = ColumnCost {
-            dictionary_keeps_values: Some(250),
-            ..COST
-        };
+        let dictionary = dictionary(250);
         meter.chunk_keeps_values(0, &dictionary).unwrap();
         for written in [100, 200, 250, 250] {
             meter.batch_keeps_values(&[100], false).unwrap();
@@ -1674,10 +1679,7 @@ mod tests {
     fn a_written_dictionary_page_lets_its_entries_buffers_go() {
         let budget = MemoryBudget::new(100_000);
         let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
-        let dictionary = ColumnCost {
-            dictionary_keeps_values: Some(10_000),
-            ..COST
-        };
+        let dictionary = dictionary(10_000);
         meter.chunk_keeps_values(0, &dictionary).unwrap();
         for _ in 0..5 {
             meter.batch_keeps_values(&[100], false).unwrap();
@@ -1771,10 +1773,7 @@ mod tests {
     fn the_parts_of_one_batch_are_one_of_the_recent_batches() {
         let budget = MemoryBudget::new(10_000);
         let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
-        let dictionary = ColumnCost {
-            dictionary_keeps_values: Some(usize::MAX),
-            ..COST
-        };
+        let dictionary = dictionary(usize::MAX);
         // Five parts of one batch, all admitted before its chunk opens:
         // the chunk's dictionary may keep all of them.
         let snapshot = meter.kept_snapshot();
