@@ -784,7 +784,11 @@ fn caller_encodings_stay_within_the_limit() {
             "DICTIONARY,64,slow:16",
         ]
         .map(String::from),
-    );
+    )
+    // Those values as Arrow dictionaries, which parquet casts into them:
+    // taken for dictionaries of byte arrays, whose chunks parquet does not
+    // cut, their batches were stopped before a page was written.
+    .chain(["DICTIONARY,64,keyed:16".to_string()]);
     for case in cases {
         let out = child.run(ENCODINGS, &case).unwrap();
         let measure::PlannedWrite { heap, rss, outcome } =
@@ -800,7 +804,7 @@ fn caller_encodings_stay_within_the_limit() {
         assert!(heap <= limit, "{case}: heap {heap} over {limit}");
         assert!(rss <= limit, "{case}: RSS growth {rss} over {limit}");
         if mib == 32
-            || ["seq:", "uuid:", "groups:"]
+            || ["seq:", "uuid:", "groups:", "keyed:"]
                 .iter()
                 .any(|k| case.contains(k))
         {
@@ -839,7 +843,9 @@ fn encodings_child() {
     // in row groups of 40,000 rows, so batches straddle them); `slow:N`:
     // N such columns whose value changes every 64 rows, so each batch adds
     // 256 entries to a dictionary (which keeps every batch's buffer until
-    // its chunk closes). Else every leaf type and eight sequential columns.
+    // its chunk closes); `keyed:N`: `uuid:N` as `Dictionary(Int32,
+    // FixedSizeBinary(16))` columns, a key a value. Else every leaf type
+    // and eight sequential columns.
     let kind = case.next().and_then(|s| s.split_once(':'));
     let n = || {
         kind.and_then(|(_, n)| n.parse().ok())
@@ -848,7 +854,7 @@ fn encodings_child() {
     let (types, fsb, slow, sequential, rows) = match kind.map(|(k, _)| k) {
         Some("seq") => (Vec::new(), 0, 0, n(), [1024; 32].to_vec()),
         Some("fsb") => (Vec::new(), n(), 0, 0, [131_000; 4].to_vec()),
-        Some("uuid" | "groups") => (Vec::new(), n(), 0, 0, [16_384; 32].to_vec()),
+        Some("uuid" | "groups" | "keyed") => (Vec::new(), n(), 0, 0, [16_384; 32].to_vec()),
         Some("slow") => (Vec::new(), 0, n(), 0, [16_384; 32].to_vec()),
         _ => (
             parquet_spill::testkit::leaf_types(),
@@ -872,6 +878,14 @@ fn encodings_child() {
     // last byte, so `DELTA_BYTE_ARRAY` keeps every value for a one-byte
     // suffix, and only rows end its pages.
     let random = Arc::new(Schema::new(fields.clone()));
+    let keyed = kind.is_some_and(|(k, _)| k == "keyed");
+    if keyed {
+        let value = Box::new(DataType::FixedSizeBinary(16));
+        for field in &mut fields[..fsb] {
+            let data_type = DataType::Dictionary(Box::new(DataType::Int32), value.clone());
+            *field = Field::new(field.name(), data_type, false);
+        }
+    }
     for i in 0..slow {
         fields.push(Field::new(
             format!("s{i}"),
@@ -916,6 +930,13 @@ fn encodings_child() {
             .into_iter()
             .zip(&rows)
             .map(|(mut columns, &n)| {
+                if keyed {
+                    for column in &mut columns[..fsb] {
+                        let keys = arrow_array::Int32Array::from_iter_values(0..n as i32);
+                        let keyed = arrow_array::DictionaryArray::new(keys, column.clone());
+                        *column = Arc::new(keyed);
+                    }
+                }
                 let n = n as i128;
                 let slowly = (first..first + n).map(|row| (row / 64).to_le_bytes());
                 let slowly: arrow_array::ArrayRef =
