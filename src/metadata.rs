@@ -332,8 +332,10 @@ pub(crate) type CostModel = Arc<dyn Fn(usize) -> ColumnCost + Send + Sync>;
 /// How [`Meter::try_admit`] takes a batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Admission {
-    /// A batch, whole.
-    Batch,
+    /// A batch, whole; with `within`, only where what its fixed-length
+    /// values' statistics keep of batches its size is within it (else it
+    /// is refused for parts: [`Meter::kept_copies`]).
+    Batch { within: Option<usize> },
     /// A part of a batch (its columns copied where a slice would have
     /// parquet convert the batch's other rows); `joins_last`: not its
     /// first, counted with the part before as one batch of the recent
@@ -852,7 +854,7 @@ impl Meter {
     /// [`Error::BatchTooLarge`] or as such a page would, and then nothing
     /// of it is reserved.
     pub(crate) fn admit(&self, batch: &RecordBatch) -> Result<()> {
-        self.try_admit(batch, Admission::Batch)
+        self.try_admit(batch, Admission::Batch { within: None })
             .map(drop)
             .map_err(|refused| refused.error)
     }
@@ -930,7 +932,8 @@ impl Meter {
         // keeps (of every part, whatever their size).
         // Looked at only where the batch is refused: not on every batch.
         let by_rows = |error, room| {
-            let (statistics, dictionary) = self.kept_copies(&scan.fixed_len, batch.num_rows());
+            let (statistics, dictionary) =
+                self.kept_copies(&scan.fixed_len, batch.num_rows(), false);
             Box::new(Refused {
                 error,
                 room,
@@ -945,6 +948,23 @@ impl Meter {
             needed: needed.saturating_add(copies),
             limit: self.budget.limit(),
         };
+        // Statistics keep up to four buffers a leaf of batches this size
+        // (two a chunk, two a page), for as long as the chunk or the file:
+        // where a batch makes them larger than the share of the limit it is
+        // given, parts keep smaller ones. Admitted whole while the limit held them,
+        // 16 columns of random `FixedSizeBinary(16)` in 131,000-row
+        // batches filled it with them, and the write stopped at 64 and
+        // 96 MiB (`tests/budget_memory.rs`, `fsb`).
+        if let Admission::Batch {
+            within: Some(share),
+        } = how
+        {
+            if scan.fixed_len.iter().any(|&bytes| bytes > 0)
+                && self.kept_copies(&scan.fixed_len, batch.num_rows(), true).0 > share
+            {
+                return Err(by_rows(too_large(), false));
+            }
+        }
         let mut room = lock(&self.batch_room);
         let more = needed.saturating_sub(room.bytes());
         self.grow(&mut room, more)
@@ -988,7 +1008,7 @@ impl Meter {
             // Its values were charged with the rows it was cut from.
             Admission::Again => Ok(Vec::new()),
             Admission::Part { joins_last } => self.batch_keeps_values(&scan.fixed_len, joins_last),
-            Admission::Batch => self.batch_keeps_values(&scan.fixed_len, false),
+            Admission::Batch { .. } => self.batch_keeps_values(&scan.fixed_len, false),
         };
         let kept = match kept {
             Ok(kept) => kept,
@@ -1215,7 +1235,10 @@ impl Meter {
     /// dictionaries (whatever the parts) may keep of a batch whose leaves'
     /// copies of their fixed-length values take `fixed_len` bytes: the
     /// plan's model where it is known, else what each leaf's chunks told.
-    fn kept_copies(&self, fixed_len: &[usize], rows: usize) -> (usize, usize) {
+    /// `larger`: statistics' of the leaves whose buffers it makes larger
+    /// than any admitted so far only (the others are charged as large
+    /// already, whatever its parts).
+    fn kept_copies(&self, fixed_len: &[usize], rows: usize, larger: bool) -> (usize, usize) {
         // The chunks the batch may open.
         let opens = self
             .group_rows
@@ -1235,7 +1258,7 @@ impl Meter {
                 }
                 None => (state.statistics, state.until_chunk, state.dictionary),
             };
-            if let Some(cap) = keeps {
+            if let Some(cap) = keeps.filter(|&cap| !larger || bytes.min(cap) > state.largest) {
                 let per_chunk = bytes.min(cap).saturating_mul(2);
                 let chunks = kept_by_statistics(until_chunk, state.chunks, opens);
                 statistics = statistics.saturating_add(per_chunk.saturating_mul(chunks));

@@ -257,9 +257,14 @@ impl SpillMonitor {
             true => Admission::Again,
             false => Admission::Part { joins_last },
         };
+        // From the plan, not from what the budget holds right now, so
+        // that writers given the same batches split them alike.
+        let free = self.limit.saturating_sub(self.estimate.reserved());
         let whole = match again {
             true => Admission::Again,
-            false => Admission::Batch,
+            false => Admission::Batch {
+                within: Some(free / 2),
+            },
         };
         let whole = match self.meter.try_admit(batch, whole) {
             Ok(_) => return Ok(Parts::whole(batch)),
@@ -269,10 +274,7 @@ impl SpillMonitor {
             Err(refused) if refused.per_rows > 0 && (rows > 1 || !again) => refused,
             Err(refused) => return Err(refused.error),
         };
-        // From the plan, not from what the budget holds right now, so
-        // that writers given the same batches split them alike; what a
-        // dictionary keeps of every part first.
-        let free = self.limit.saturating_sub(self.estimate.reserved());
+        // What a dictionary keeps of every part first.
         let free = free.saturating_sub(whole.whole);
         let room = self.meter.batch_room().saturating_add(free / 2);
         let fit = rows as u128 * room as u128 / whole.per_rows.max(1) as u128;
