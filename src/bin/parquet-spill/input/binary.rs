@@ -19,7 +19,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use super::counting::{CountedFile, CountingRead};
 use super::ipc_file::{self, Footer};
 use super::ipc_stream::StreamBatches;
-use super::{parquet_pages, Batches, HeldInput, Input, Kind, Probed, Reading};
+use super::{parquet_pages, views, Batches, HeldInput, Input, Kind, Probed, Reading};
 use crate::units::human_bytes;
 
 /// The schema stored in the file and, for Parquet, the uncompressed bytes
@@ -132,14 +132,18 @@ pub fn batches(
     let path = &probed.input.path;
     let context = || format!("opening {} ({})", path.display(), probed.input.kind);
     let batches: Batches = match probed.input.kind {
-        Kind::Parquet => Box::new(
-            parquet_builder(path, bytes_read)
+        Kind::Parquet => {
+            let reader = parquet_builder(path, bytes_read)
                 .with_context(context)?
                 .with_batch_size(rows)
                 .build()
                 .with_context(context)?
-                .map(|r| r.map_err(anyhow::Error::new)),
-        ),
+                .map(|r| r.map_err(anyhow::Error::new));
+            match views::any(&probed.schema) {
+                true => Box::new(reader.map(|r| r.and_then(views::compact))),
+                false => Box::new(reader),
+            }
+        }
         Kind::IpcFile => Box::new(
             Footer::read(path)?
                 .batches(

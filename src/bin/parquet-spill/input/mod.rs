@@ -17,6 +17,7 @@ mod page_values;
 mod parquet_pages;
 mod text;
 mod text_types;
+mod views;
 
 use std::fmt;
 use std::fs::File;
