@@ -261,6 +261,12 @@ impl HeldInput {
         &self.room.0.tracker
     }
 
+    /// Whether the input is held within a memory limit.
+    pub fn limited(&self) -> bool {
+        let beyond = self.room.0.beyond.lock();
+        beyond.unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
     /// The gate readers that know a batch's size before reading it ask.
     pub fn gate(&self) -> Gate {
         self.room.clone()

@@ -13,7 +13,9 @@
 //! rows' own values ([`super::parquet_pages`]); [`compact`] makes it so,
 //! copying out the values of a view array that holds more than twice their
 //! bytes (arrow's `gc`), and leaving one whose buffers its views use (a
-//! dictionary's values, many times over) as it is.
+//! dictionary's values, many times over) as it is. Without a limit the
+//! batches are left as read: the copies made a conversion of such a file
+//! 1.12x slower (`farm-bench`, five pairs, 2026-12-07).
 
 use std::sync::Arc;
 
