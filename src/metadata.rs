@@ -951,10 +951,12 @@ impl Meter {
         // Statistics keep up to four buffers a leaf of batches this size
         // (two a chunk, two a page), for as long as the chunk or the file:
         // where a batch makes them larger than the share of the limit it is
-        // given, parts keep smaller ones. Admitted whole while the limit held them,
-        // 16 columns of random `FixedSizeBinary(16)` in 131,000-row
-        // batches filled it with them, and the write stopped at 64 and
-        // 96 MiB (`tests/budget_memory.rs`, `fsb`).
+        // given, parts keep smaller ones. Admitted whole while the limit
+        // held them, 16 columns of random `FixedSizeBinary(16)` in
+        // 131,000-row batches filled it with them, and the write stopped at
+        // 64 and 96 MiB (`tests/budget_memory.rs`, `fsb`). Parts count as
+        // admitted: once a batch is cut, every later one its size is too
+        // (admitted whole, it would make the buffers charged that large).
         if let Admission::Batch {
             within: Some(share),
         } = how
@@ -1236,8 +1238,8 @@ impl Meter {
     /// copies of their fixed-length values take `fixed_len` bytes: the
     /// plan's model where it is known, else what each leaf's chunks told.
     /// `larger`: statistics' of the leaves whose buffers it makes larger
-    /// than any admitted so far only (the others are charged as large
-    /// already, whatever its parts).
+    /// than any batch or part admitted so far only (the others are charged
+    /// as large already, whatever its parts).
     fn kept_copies(&self, fixed_len: &[usize], rows: usize, larger: bool) -> (usize, usize) {
         // The chunks the batch may open.
         let opens = self
