@@ -778,12 +778,15 @@ fn caller_encodings_stay_within_the_limit() {
     // buffers too, until the dictionary page is written: random values
     // fall back within a megabyte of entries, and at 64 MiB stopped
     // before that was seen; values that change every 64 rows keep every
-    // batch's buffer in their dictionary.
+    // batch's buffer in their dictionary. A thousand values over and over
+    // keep the first batch's only, but every batch is charged (known: it
+    // stops).
     .chain(
         [
             "DICTIONARY,64,uuid:16",
             "DICTIONARY,64,groups:16",
             "DICTIONARY,64,slow:16",
+            "DICTIONARY,64,few:16",
         ]
         .map(String::from),
     )
@@ -845,7 +848,8 @@ fn encodings_child() {
     // in row groups of 40,000 rows, so batches straddle them); `slow:N`:
     // N such columns whose value changes every 64 rows, so each batch adds
     // 256 entries to a dictionary (which keeps every batch's buffer until
-    // its chunk closes); `keyed:N`: `uuid:N` as `Dictionary(Int32,
+    // its chunk closes); `few:N`: N such columns of 1,000 values in
+    // turn, all in every batch; `keyed:N`: `uuid:N` as `Dictionary(Int32,
     // FixedSizeBinary(16))` columns, a key a value. Else every leaf type
     // and eight sequential columns.
     let kind = case.next().and_then(|s| s.split_once(':'));
@@ -857,7 +861,7 @@ fn encodings_child() {
         Some("seq") => (Vec::new(), 0, 0, n(), [1024; 32].to_vec()),
         Some("fsb") => (Vec::new(), n(), 0, 0, [131_000; 4].to_vec()),
         Some("uuid" | "groups" | "keyed") => (Vec::new(), n(), 0, 0, [16_384; 32].to_vec()),
-        Some("slow") => (Vec::new(), 0, n(), 0, [16_384; 32].to_vec()),
+        Some("slow" | "few") => (Vec::new(), 0, n(), 0, [16_384; 32].to_vec()),
         _ => (
             parquet_spill::testkit::leaf_types(),
             0,
@@ -940,7 +944,9 @@ fn encodings_child() {
                     }
                 }
                 let n = n as i128;
-                let slowly = (first..first + n).map(|row| (row / 64).to_le_bytes());
+                let few = kind.is_some_and(|(k, _)| k == "few");
+                let value = |row: i128| if few { row * 7919 % 1000 } else { row / 64 };
+                let slowly = (first..first + n).map(|row| value(row).to_le_bytes());
                 let slowly: arrow_array::ArrayRef =
                     Arc::new(arrow_array::FixedSizeBinaryArray::try_from_iter(slowly).unwrap());
                 columns.extend(std::iter::repeat_n(slowly, slow));
