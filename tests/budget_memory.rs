@@ -774,6 +774,10 @@ fn caller_encodings_stay_within_the_limit() {
     // copies filled the limit with them, and the write stopped at 64 MiB:
     // now it is written in parts.
     .chain(["PLAIN,32,fsb:16", "PLAIN,48,fsb:16", "PLAIN,64,fsb:16"].map(String::from))
+    // The same in 50,000-row groups: a chunk's statistics keep slices of
+    // its own values only, but four batch buffers a chunk were charged,
+    // and both stopped at 64 MiB.
+    .chain(["PLAIN,64,cut:16", "DICTIONARY,64,cut:16"].map(String::from))
     // With dictionaries (parquet's default) their entries keep those
     // buffers too, until the dictionary page is written: random values
     // fall back within a megabyte of entries, and at 64 MiB stopped
@@ -809,7 +813,7 @@ fn caller_encodings_stay_within_the_limit() {
         assert!(heap <= limit, "{case}: heap {heap} over {limit}");
         assert!(rss <= limit, "{case}: RSS growth {rss} over {limit}");
         if mib == 32
-            || ["seq:", "fsb:", "uuid:", "groups:", "keyed:"]
+            || ["seq:", "fsb:", "cut:", "uuid:", "groups:", "keyed:"]
                 .iter()
                 .any(|k| case.contains(k))
         {
@@ -844,7 +848,8 @@ fn encodings_child() {
     let limit = case.next().unwrap().parse::<usize>().expect("MiB") * MIB;
     // `seq:N`: N columns of sequential decimals only; `fsb:N`: N columns
     // of random `FixedSizeBinary(16)`, not null, in four 131,000-row
-    // batches; `uuid:N`: the same in 32 batches of 16,384 rows (`groups:N`:
+    // batches (`cut:N`: in row groups of 50,000 rows); `uuid:N`: the same
+    // in 32 batches of 16,384 rows (`groups:N`:
     // in row groups of 40,000 rows, so batches straddle them); `slow:N`:
     // N such columns whose value changes every 64 rows, so each batch adds
     // 256 entries to a dictionary (which keeps every batch's buffer until
@@ -859,7 +864,7 @@ fn encodings_child() {
     };
     let (types, fsb, slow, sequential, rows) = match kind.map(|(k, _)| k) {
         Some("seq") => (Vec::new(), 0, 0, n(), [1024; 32].to_vec()),
-        Some("fsb") => (Vec::new(), n(), 0, 0, [131_000; 4].to_vec()),
+        Some("fsb" | "cut") => (Vec::new(), n(), 0, 0, [131_000; 4].to_vec()),
         Some("uuid" | "groups" | "keyed") => (Vec::new(), n(), 0, 0, [16_384; 32].to_vec()),
         Some("slow" | "few") => (Vec::new(), 0, n(), 0, [16_384; 32].to_vec()),
         _ => (
@@ -912,8 +917,10 @@ fn encodings_child() {
         .set_compression(Compression::LZ4_RAW)
         .set_writer_version(version)
         .set_dictionary_enabled(dictionary);
-    if kind.is_some_and(|(k, _)| k == "groups") {
-        props = props.set_max_row_group_row_count(Some(40_000));
+    match kind.map(|(k, _)| k) {
+        Some("groups") => props = props.set_max_row_group_row_count(Some(40_000)),
+        Some("cut") => props = props.set_max_row_group_row_count(Some(50_000)),
+        _ => {}
     }
     for column in descr.columns() {
         match encoding {
