@@ -316,8 +316,8 @@ impl KeptValues {
 /// made of the values written into it, which are no more than a chunk's
 /// values (`cap`): charged four buffers a chunk whatever the row group,
 /// 16 random `FixedSizeBinary(16)` columns in 131,000-row batches and
-/// 50,000-row groups were stopped at 64 MiB with 28.3 MB of heap (a
-/// review's finding; `tests/budget_memory.rs`, `cut`).
+/// 50,000-row groups, with dictionaries, were stopped at 64 MiB with 23.3
+/// MiB of heap (a review's finding; `tests/budget_memory.rs`, `cut`).
 fn kept_by_statistics(buffer: usize, cap: usize, until_chunk: bool, closed: usize) -> usize {
     let buffer = buffer.min(cap);
     let open = buffer.saturating_mul(4).min(cap);

@@ -6,16 +6,16 @@
 //! thousand short strings keeps a megabyte page a column alive until the
 //! writer has encoded it, and each batch hands the page out as a buffer of
 //! its own, counted again for every batch in flight: 8 such columns were
-//! refused at 32 MiB, "a batch of 1,294 rows holds 5.3 MiB", where the
-//! same strings read as `large_string` are written at the limit the
-//! refusal names (`tests/cli/memory.rs`,
-//! `string_views_are_read_within_the_limit`). The plan counts a batch as its
-//! rows' own values ([`super::parquet_pages`]); [`compact`] makes it so,
-//! copying out the values of a view array that holds more than twice their
-//! bytes (arrow's `gc`), and leaving one whose buffers its views use (a
-//! dictionary's values, many times over) as it is. Without a limit the
-//! batches are left as read: the copies made a conversion of such a file
-//! 1.12x slower (`farm-bench`, five pairs, 2026-12-07).
+//! refused after reading at 32 MiB, "a batch of 1294 rows holds 5.3 MiB",
+//! on a named minimum of 25 MiB (docs/MEMORY.md;
+//! `tests/cli/memory.rs::string_views_are_read_within_the_limit`). The
+//! plan counts a batch as its rows' own values ([`super::parquet_pages`]);
+//! [`compact`] makes it so, copying out the values of a view array that
+//! holds more than twice their bytes (arrow's `gc`), and leaving one whose
+//! buffers its views use (a dictionary's values, many times over) as it
+//! is. Without a limit the batches are left as read: the copies made a
+//! conversion of such a file 1.12x slower (`farm-bench`, five pairs,
+//! 2026-12-07).
 
 use std::sync::Arc;
 
