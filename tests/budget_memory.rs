@@ -858,6 +858,7 @@ fn encodings_child() {
     // FixedSizeBinary(16))` columns, a key a value. Else every leaf type
     // and eight sequential columns.
     let kind = case.next().and_then(|s| s.split_once(':'));
+    let is = |name: &str| kind.is_some_and(|(k, _)| k == name);
     let n = || {
         kind.and_then(|(_, n)| n.parse().ok())
             .expect("a column count")
@@ -889,7 +890,7 @@ fn encodings_child() {
     // last byte, so `DELTA_BYTE_ARRAY` keeps every value for a one-byte
     // suffix, and only rows end its pages.
     let random = Arc::new(Schema::new(fields.clone()));
-    let keyed = kind.is_some_and(|(k, _)| k == "keyed");
+    let (keyed, few) = (is("keyed"), is("few"));
     if keyed {
         let value = Box::new(DataType::FixedSizeBinary(16));
         for field in &mut fields[..fsb] {
@@ -917,10 +918,10 @@ fn encodings_child() {
         .set_compression(Compression::LZ4_RAW)
         .set_writer_version(version)
         .set_dictionary_enabled(dictionary);
-    match kind.map(|(k, _)| k) {
-        Some("groups") => props = props.set_max_row_group_row_count(Some(40_000)),
-        Some("cut") => props = props.set_max_row_group_row_count(Some(50_000)),
-        _ => {}
+    if is("groups") {
+        props = props.set_max_row_group_row_count(Some(40_000));
+    } else if is("cut") {
+        props = props.set_max_row_group_row_count(Some(50_000));
     }
     for column in descr.columns() {
         match encoding {
@@ -951,7 +952,6 @@ fn encodings_child() {
                     }
                 }
                 let n = n as i128;
-                let few = kind.is_some_and(|(k, _)| k == "few");
                 let value = |row: i128| if few { row * 7919 % 1000 } else { row / 64 };
                 let slowly = (first..first + n).map(|row| value(row).to_le_bytes());
                 let slowly: arrow_array::ArrayRef =

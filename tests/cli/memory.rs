@@ -1519,11 +1519,10 @@ fn distinct_fixed_length_values_are_converted_within_the_limit() {
 
 /// `Utf8View` columns without a dictionary: parquet decodes a plain page
 /// of views without copying it, so every batch cut from a page held the
-/// whole page, and was counted with it: such a file was refused after
-/// reading at 32 MiB ("a batch of 1294 rows holds 5.3 MiB", on a named
-/// minimum of 25.1 MiB), where `large_string` of the same strings is
-/// written at its minimum. Now the batches' values are copied out, and the
-/// file is written at the minimum the refusal names, on one thread and two.
+/// whole page, and was counted with it: this file was refused after
+/// reading at the minimum its refusal names, 19 MiB ("a batch of 1103
+/// rows holds 3.7 MiB"). Now the batches' values are copied out, and it is
+/// written there and at 32 MiB, on one thread and two.
 #[cfg(target_os = "linux")] // peak RSS is read from /proc
 #[test]
 fn string_views_are_read_within_the_limit() {

@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use arrow_array::cast::AsArray;
-use arrow_array::{make_array, Array, ArrayRef, RecordBatch};
+use arrow_array::types::ByteViewType;
+use arrow_array::{make_array, Array, ArrayRef, GenericByteViewArray, RecordBatch};
 use arrow_data::ArrayData;
 use arrow_schema::{DataType, Schema};
 
@@ -70,34 +71,19 @@ fn compact_data(data: ArrayData) -> Result<ArrayData> {
             return Ok(data.into_builder().child_data(children).build()?);
         }
     };
-    let (held, used) = match array.data_type() {
-        DataType::Utf8View => {
-            let views = array.as_string_view();
-            (
-                buffers(views.data_buffers()),
-                views.total_buffer_bytes_used(),
-            )
-        }
-        _ => {
-            let views = array.as_binary_view();
-            (
-                buffers(views.data_buffers()),
-                views.total_buffer_bytes_used(),
-            )
-        }
+    let copied = match array.data_type() {
+        DataType::Utf8View => copied_out(array.as_string_view()),
+        _ => copied_out(array.as_binary_view()),
     };
-    if held <= used.saturating_mul(2) {
-        return Ok(array.to_data());
-    }
-    let copied: ArrayRef = match array.data_type() {
-        DataType::Utf8View => Arc::new(array.as_string_view().gc()),
-        _ => Arc::new(array.as_binary_view().gc()),
-    };
-    Ok(copied.to_data())
+    Ok(copied.unwrap_or(array).to_data())
 }
 
-fn buffers(buffers: &[arrow_buffer::Buffer]) -> usize {
-    buffers.iter().map(|b| b.len()).sum()
+/// `views` with its values copied out of buffers that hold more than twice
+/// their bytes; `None` where its views use its buffers.
+fn copied_out<T: ByteViewType>(views: &GenericByteViewArray<T>) -> Option<ArrayRef> {
+    let held: usize = views.data_buffers().iter().map(|b| b.len()).sum();
+    let used = views.total_buffer_bytes_used();
+    (held > used.saturating_mul(2)).then(|| Arc::new(views.gc()) as ArrayRef)
 }
 
 #[cfg(test)]
@@ -120,7 +106,10 @@ mod tests {
             Arc::clone(&few),
             None,
         ));
-        let held = |a: &ArrayRef| buffers(a.as_string_view().data_buffers());
+        let held = |a: &ArrayRef| -> usize {
+            let buffers = a.as_string_view().data_buffers();
+            buffers.iter().map(|b| b.len()).sum()
+        };
         let compacted = |column: &ArrayRef| {
             let batch = RecordBatch::try_from_iter([("c", Arc::clone(column))]).unwrap();
             assert!(any(&batch.schema()));
