@@ -68,6 +68,7 @@ mod blobs;
 mod budget;
 mod compact;
 mod compat;
+mod dictionary_entries;
 mod encode_cost;
 mod error;
 mod extents;

@@ -41,6 +41,7 @@ use parquet::basic::Compression;
 
 use crate::blobs::{arena_bound, arena_bytes};
 use crate::budget::{MemoryBudget, Reservation};
+use crate::dictionary_entries::{Entries, Undo};
 use crate::error::{Error, Result};
 use crate::file::DEFAULT_INLINE_THRESHOLD;
 use crate::page_rows::{Admitted, Counts, PageLoad, PageRoom, PageValues};
@@ -209,6 +210,9 @@ pub(crate) struct KeptValues {
     /// the chunk closes, so what one page grew stays: a column heavy in
     /// one batch and another heavy in the next hold both.
     rooms: Vec<PageRoom>,
+    /// By leaf: the values admitted into its open chunk's dictionary, to
+    /// tell the batches that add none ([`crate::dictionary_entries`]).
+    entries: Vec<Entries>,
 }
 
 /// Batches that may be written into a chunk admitted before it began: the
@@ -246,6 +250,8 @@ struct KeptLeaf {
     /// ([`Meter::dictionary_written`]). The next chunk's dictionary is
     /// charged when it opens.
     dictionary_written: bool,
+    /// The heap its [`Entries`] take.
+    entries: usize,
 }
 
 impl KeptLeaf {
@@ -277,7 +283,16 @@ impl KeptLeaf {
                 false => self.open.min(cap),
                 true => 0,
             });
-        statistics.saturating_add(dictionary).min(self.written)
+        statistics
+            .saturating_add(dictionary)
+            .min(self.written)
+            .saturating_add(self.entries)
+    }
+
+    /// Its dictionary is open, and may keep the buffers of the batches
+    /// that add entries to it.
+    fn dictionary_open(&self) -> bool {
+        self.dictionary.is_some() && !self.dictionary_written
     }
 
     /// The last [`RECENT`] batches' buffers.
@@ -290,6 +305,30 @@ impl KeptValues {
     /// Chunks leaf `column` has opened.
     fn chunks(&self, column: usize) -> usize {
         self.leaves.get(column).map_or(0, |leaf| leaf.chunks)
+    }
+
+    /// Leaf `column`'s dictionary entries.
+    fn entries(&mut self, column: usize) -> &mut Entries {
+        if self.entries.len() <= column {
+            self.entries.resize_with(column + 1, Entries::default);
+        }
+        &mut self.entries[column]
+    }
+
+    /// Leaf `column`'s dictionary is new, or gone: no entries, and none
+    /// of their heap.
+    fn forget_entries(&mut self, column: usize) {
+        if let Some(entries) = self.entries.get_mut(column) {
+            *entries = Entries::default();
+        }
+    }
+
+    /// Back to the leaves and entries as they were before a batch.
+    fn restore(&mut self, before: Vec<KeptBefore>) {
+        for KeptBefore { column, leaf, undo } in before {
+            self.update(column, |l| *l = leaf);
+            self.entries(column).undo(undo);
+        }
     }
 
     /// Change leaf `column` with `change`, keeping [`needed`](Self::needed)
@@ -307,6 +346,15 @@ impl KeptValues {
             .saturating_add(leaf.needed());
         before
     }
+}
+
+/// A leaf as it was before a batch was admitted, to restore should the
+/// batch be refused after all.
+#[derive(Debug)]
+struct KeptBefore {
+    column: usize,
+    leaf: KeptLeaf,
+    undo: Undo,
 }
 
 /// What a leaf's statistics keep of buffers of up to `buffer` bytes: the
@@ -534,10 +582,12 @@ impl Meter {
         // Where the last chunk's dictionary was written, its recent batches
         // are charged again here, for this chunk's.
         let mut kept = lock(&self.kept);
+        kept.forget_entries(column);
         let before = kept.update(column, |leaf| {
             leaf.chunks += 1;
             leaf.open = leaf.recent();
             leaf.dictionary_written = false;
+            leaf.entries = 0;
             leaf.keeps(cost);
         });
         let charged = self.charge_kept(&mut kept);
@@ -547,8 +597,11 @@ impl Meter {
         charged
     }
 
-    /// A batch's buffers, by leaf ([`Scan::fixed_len`](crate::long_values::Scan::fixed_len));
-    /// returns what to restore if the batch is refused after all.
+    /// A batch's buffers, by leaf ([`Scan::fixed_len`](crate::long_values::Scan::fixed_len)),
+    /// and the arrays of those that are columns of their own
+    /// ([`crate::dictionary_entries::flat_leaves`]; a leaf without one
+    /// adds entries to its dictionary); returns what to restore if the
+    /// batch is refused after all.
     ///
     /// `joins_last`: a part of the batch admitted last
     /// ([`crate::SpillMonitor::admit_in_parts`] admits every part before
@@ -556,8 +609,9 @@ impl Meter {
     fn batch_keeps_values(
         &self,
         batch: &[usize],
+        arrays: &[Option<&arrow_array::ArrayRef>],
         joins_last: bool,
-    ) -> Result<Vec<(usize, KeptLeaf)>> {
+    ) -> Result<Vec<KeptBefore>> {
         let mut kept = lock(&self.kept);
         let mut before = Vec::new();
         for (column, &bytes) in batch.iter().enumerate().filter(|(_, &b)| b > 0) {
@@ -566,13 +620,33 @@ impl Meter {
                 (Some(model), 0) => Some(model(column)),
                 _ => None,
             };
+            let mut now = kept.leaves.get(column).copied().unwrap_or_default();
+            if let Some(cost) = &first {
+                now.keeps(cost);
+            }
+            // A batch of values its open dictionary holds already adds no
+            // entry, and keeps no buffer; its set may hold a quarter of
+            // the largest buffer it spares.
+            let array = arrays.get(column).copied().flatten();
+            let (adds, undo, entries) = match array.filter(|_| now.dictionary_open()) {
+                Some(array) => {
+                    let cap = now.largest.max(bytes) / 4;
+                    let set = kept.entries(column);
+                    let (adds, undo) = set.add(array.as_ref(), cap);
+                    (adds, undo, set.bytes())
+                }
+                None => (true, Undo::Nothing, now.entries),
+            };
             let leaf = kept.update(column, |leaf| {
                 if let Some(cost) = &first {
                     leaf.keeps(cost);
                 }
                 leaf.largest = leaf.largest.max(bytes);
                 leaf.written = leaf.written.saturating_add(bytes);
-                leaf.open = leaf.open.saturating_add(bytes);
+                if adds {
+                    leaf.open = leaf.open.saturating_add(bytes);
+                }
+                leaf.entries = entries;
                 if joins_last {
                     let last = (leaf.next + RECENT - 1) % RECENT;
                     leaf.recent[last] = leaf.recent[last].saturating_add(bytes);
@@ -581,12 +655,10 @@ impl Meter {
                     leaf.next = (leaf.next + 1) % RECENT;
                 }
             });
-            before.push((column, leaf));
+            before.push(KeptBefore { column, leaf, undo });
         }
         if let Err(e) = self.charge_kept(&mut kept) {
-            for (column, leaf) in before {
-                kept.update(column, |l| *l = leaf);
-            }
+            kept.restore(before);
             return Err(e);
         }
         Ok(before)
@@ -610,11 +682,9 @@ impl Meter {
     }
 
     /// Undo [`batch_keeps_values`](Self::batch_keeps_values).
-    fn restore_kept_values(&self, before: Vec<(usize, KeptLeaf)>) {
+    fn restore_kept_values(&self, before: Vec<KeptBefore>) {
         let mut kept = lock(&self.kept);
-        for (column, leaf) in before {
-            kept.update(column, |l| *l = leaf);
-        }
+        kept.restore(before);
         self.release_kept(&mut kept);
     }
 
@@ -625,7 +695,11 @@ impl Meter {
     /// would have been charged until the chunk closed.
     fn dictionary_written(&self, column: usize) {
         let mut kept = lock(&self.kept);
-        kept.update(column, |leaf| leaf.dictionary_written = true);
+        kept.forget_entries(column);
+        kept.update(column, |leaf| {
+            leaf.dictionary_written = true;
+            leaf.entries = 0;
+        });
         self.release_kept(&mut kept);
     }
 
@@ -1016,11 +1090,14 @@ impl Meter {
         }
         let more = more.saturating_add(more_pages);
         // Refused from here on, the batch keeps no room.
+        let arrays = crate::dictionary_entries::flat_leaves(batch);
         let kept = match how {
             // Its values were charged with the rows it was cut from.
             Admission::Again => Ok(Vec::new()),
-            Admission::Part { joins_last } => self.batch_keeps_values(&scan.fixed_len, joins_last),
-            Admission::Batch { .. } => self.batch_keeps_values(&scan.fixed_len, false),
+            Admission::Part { joins_last } => {
+                self.batch_keeps_values(&scan.fixed_len, &arrays, joins_last)
+            }
+            Admission::Batch { .. } => self.batch_keeps_values(&scan.fixed_len, &arrays, false),
         };
         let kept = match kept {
             Ok(kept) => kept,
@@ -1709,7 +1786,7 @@ mod tests {
         let dictionary = dictionary(250);
         meter.chunk_keeps_values(0, &dictionary).unwrap();
         for written in [100, 200, 250, 250] {
-            meter.batch_keeps_values(&[100], false).unwrap();
+            meter.batch_keeps_values_of(&[100], false).unwrap();
             assert_eq!(meter.bytes(), written);
         }
         // With statistics too: no more than was written.
@@ -1719,8 +1796,89 @@ mod tests {
         };
         meter.chunk_keeps_values(0, &both).unwrap();
         assert_eq!(meter.bytes(), 400, "all four buffers written");
-        meter.batch_keeps_values(&[100], false).unwrap();
+        meter.batch_keeps_values_of(&[100], false).unwrap();
         assert_eq!(meter.bytes(), 500, "250 + 600 needed, but only 500 written");
+    }
+
+    impl Meter {
+        /// A batch of leaves without arrays: each adds entries.
+        fn batch_keeps_values_of(
+            &self,
+            batch: &[usize],
+            joins_last: bool,
+        ) -> Result<Vec<KeptBefore>> {
+            self.batch_keeps_values(batch, &[], joins_last)
+        }
+    }
+
+    #[test]
+    fn a_batch_that_adds_no_entry_keeps_no_buffer() {
+        let budget = MemoryBudget::new(1 << 20);
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
+        meter
+            .chunk_keeps_values(0, &dictionary(usize::MAX))
+            .unwrap();
+        let few: arrow_array::ArrayRef = Arc::new(arrow_array::Decimal128Array::from_iter_values(
+            (0..1000).map(|i| i % 10),
+        ));
+        let buffer = 16_000;
+        meter
+            .batch_keeps_values(&[buffer], &[Some(&few)], false)
+            .unwrap();
+        let first = meter.bytes();
+        assert!(first > buffer, "the buffer and the set: {first}");
+        for _ in 0..5 {
+            meter
+                .batch_keeps_values(&[buffer], &[Some(&few)], false)
+                .unwrap();
+            assert_eq!(meter.bytes(), first, "no entry added");
+        }
+        // A new value keeps its batch's buffer; refused, it is not there.
+        let more: arrow_array::ArrayRef = Arc::new(arrow_array::Decimal128Array::from(vec![10]));
+        let taken = meter
+            .batch_keeps_values(&[buffer], &[Some(&more)], false)
+            .unwrap();
+        assert_eq!(meter.bytes(), first + buffer);
+        meter.restore_kept_values(taken);
+        assert_eq!(meter.bytes(), first);
+        meter
+            .batch_keeps_values(&[buffer], &[Some(&more)], false)
+            .unwrap();
+        assert_eq!(meter.bytes(), first + buffer);
+        // Written, the dictionary keeps nothing, nor does its set.
+        meter.dictionary_written(0);
+        assert_eq!(meter.bytes(), 0);
+        // A new chunk may hold the recent batches' entries, all charged.
+        meter
+            .chunk_keeps_values(0, &dictionary(usize::MAX))
+            .unwrap();
+        assert_eq!(meter.bytes(), buffer * RECENT);
+        meter
+            .batch_keeps_values(&[buffer], &[Some(&few)], false)
+            .unwrap();
+        assert!(
+            meter.bytes() > buffer * (RECENT + 1),
+            "its values are new to this chunk"
+        );
+        let now = meter.bytes();
+        meter
+            .batch_keeps_values(&[buffer], &[Some(&few)], false)
+            .unwrap();
+        assert_eq!(meter.bytes(), now);
+        // Too many values for a set a quarter of the buffer: every batch.
+        let many: arrow_array::ArrayRef =
+            Arc::new(arrow_array::Decimal128Array::from_iter_values(0..1000));
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
+        meter
+            .chunk_keeps_values(0, &dictionary(usize::MAX))
+            .unwrap();
+        let opened = meter.bytes();
+        for n in 1..=3 {
+            meter
+                .batch_keeps_values(&[buffer], &[Some(&many)], false)
+                .unwrap();
+            assert_eq!(meter.bytes(), opened + n * buffer);
+        }
     }
 
     #[test]
@@ -1730,21 +1888,21 @@ mod tests {
         let dictionary = dictionary(10_000);
         meter.chunk_keeps_values(0, &dictionary).unwrap();
         for _ in 0..5 {
-            meter.batch_keeps_values(&[100], false).unwrap();
+            meter.batch_keeps_values_of(&[100], false).unwrap();
         }
         assert_eq!(meter.bytes(), 500);
         // It fell back: nothing is kept for this chunk.
         meter.dictionary_written(0);
         assert_eq!(meter.bytes(), 0);
         for _ in 0..5 {
-            meter.batch_keeps_values(&[100], false).unwrap();
+            meter.batch_keeps_values_of(&[100], false).unwrap();
         }
         assert_eq!(meter.bytes(), 0, "no more for this chunk");
         // The next chunk's dictionary may keep the batches that may still
         // be written into it, and those to come.
         meter.chunk_keeps_values(0, &dictionary).unwrap();
         assert_eq!(meter.bytes(), 100 * RECENT);
-        meter.batch_keeps_values(&[100], false).unwrap();
+        meter.batch_keeps_values_of(&[100], false).unwrap();
         assert_eq!(meter.bytes(), 100 * (RECENT + 1));
     }
 
@@ -1758,12 +1916,12 @@ mod tests {
         };
         meter.chunk_keeps_values(0, &until_chunk).unwrap();
         for _ in 0..4 {
-            meter.batch_keeps_values(&[100], false).unwrap();
+            meter.batch_keeps_values_of(&[100], false).unwrap();
         }
         assert_eq!(meter.bytes(), 400, "the open chunk's two, the page's two");
         for _ in 0..3 {
             meter.chunk_keeps_values(0, &until_chunk).unwrap();
-            meter.batch_keeps_values(&[100], false).unwrap();
+            meter.batch_keeps_values_of(&[100], false).unwrap();
         }
         assert_eq!(meter.bytes(), 400, "closed chunks let theirs go");
         // Kept until the file closes: two for every chunk (1,200), up to
@@ -1779,20 +1937,20 @@ mod tests {
         let budget = MemoryBudget::new(1000);
         let meter = Meter::new(&budget, 1, NO_LONG_PAGES).unwrap();
         // Leaf 1 keeps values; leaf 0 has none to keep.
-        let before = meter.batch_keeps_values(&[0, 100], false).unwrap();
+        let before = meter.batch_keeps_values_of(&[0, 100], false).unwrap();
         assert_eq!(before.len(), 1, "only leaves with buffers change");
         assert_eq!(meter.bytes(), 0, "no chunk keeps anything yet");
         meter
             .chunk_keeps_values(1, &statistics(usize::MAX))
             .unwrap();
         assert_eq!(meter.bytes(), 100, "no more than was written");
-        meter.batch_keeps_values(&[0, 100], false).unwrap();
-        meter.batch_keeps_values(&[0, 100], false).unwrap();
+        meter.batch_keeps_values_of(&[0, 100], false).unwrap();
+        meter.batch_keeps_values_of(&[0, 100], false).unwrap();
         // One chunk: its two, the open page's two, of at most 100 each.
         assert_eq!(meter.bytes(), 300);
-        meter.batch_keeps_values(&[0, 100], false).unwrap();
+        meter.batch_keeps_values_of(&[0, 100], false).unwrap();
         assert_eq!(meter.bytes(), 400);
-        meter.batch_keeps_values(&[0, 100], false).unwrap();
+        meter.batch_keeps_values_of(&[0, 100], false).unwrap();
         assert_eq!(meter.bytes(), 400, "four buffers at most for one chunk");
         meter
             .chunk_keeps_values(1, &statistics(usize::MAX))
@@ -1802,20 +1960,20 @@ mod tests {
         // and so do a chunk's four together (they are slices of the values
         // written into it).
         for _ in 0..3 {
-            meter.batch_keeps_values(&[0, 0, 80], false).unwrap();
+            meter.batch_keeps_values_of(&[0, 0, 80], false).unwrap();
         }
         meter.chunk_keeps_values(2, &statistics(30)).unwrap();
         assert_eq!(meter.bytes(), 500 + 30);
         // A batch refused after all takes its buffers back.
-        let taken = meter.batch_keeps_values(&[0, 150], false).unwrap();
+        let taken = meter.batch_keeps_values_of(&[0, 150], false).unwrap();
         assert_eq!(meter.bytes(), 650 + 30);
         meter.restore_kept_values(taken);
         assert_eq!(meter.bytes(), 530);
         // Past the limit: refused, and nothing changes.
-        let err = meter.batch_keeps_values(&[0, 1000], false).unwrap_err();
+        let err = meter.batch_keeps_values_of(&[0, 1000], false).unwrap_err();
         assert!(matches!(err, Error::PageMetadataExhausted { what, .. } if what == KEPT_VALUES));
         assert_eq!(meter.bytes(), 530);
-        meter.batch_keeps_values(&[0, 100], false).unwrap();
+        meter.batch_keeps_values_of(&[0, 100], false).unwrap();
         assert_eq!(meter.bytes(), 600 + 30, "the refused batch left no trace");
     }
 
@@ -1828,7 +1986,7 @@ mod tests {
         // the chunk's dictionary may keep all of them.
         let snapshot = meter.kept_snapshot();
         for part in 0..5 {
-            meter.batch_keeps_values(&[100], part > 0).unwrap();
+            meter.batch_keeps_values_of(&[100], part > 0).unwrap();
         }
         meter.chunk_keeps_values(0, &dictionary).unwrap();
         assert_eq!(meter.bytes(), 500, "every part, not the last three");
@@ -1847,7 +2005,7 @@ mod tests {
         let meter = Meter::new(&budget, 1, NO_LONG_PAGES)
             .unwrap()
             .with_model(model, None);
-        meter.batch_keeps_values(&[0, 100], false).unwrap();
+        meter.batch_keeps_values_of(&[0, 100], false).unwrap();
         assert_eq!(meter.bytes(), 100, "what the first chunk will keep");
         meter
             .chunk_keeps_values(1, &statistics(usize::MAX))
@@ -1858,7 +2016,7 @@ mod tests {
         let meter = Meter::new(&budget, 1, NO_LONG_PAGES)
             .unwrap()
             .with_model(Arc::new(|_| statistics(usize::MAX)), None);
-        let err = meter.batch_keeps_values(&[2000], false).unwrap_err();
+        let err = meter.batch_keeps_values_of(&[2000], false).unwrap_err();
         assert!(matches!(err, Error::PageMetadataExhausted { what, .. } if what == KEPT_VALUES));
         assert_eq!(meter.bytes(), 0);
     }

@@ -494,38 +494,48 @@ pub fn leaf_types(schema: &Schema) -> Vec<&DataType> {
 /// Each leaf, in the order parquet numbers leaves: a dictionary of values
 /// that are not nested is one leaf (of its own type).
 fn arrow_leaves(schema: &Schema) -> Vec<ArrowLeaf<'_>> {
-    fn walk<'a>(data_type: &'a DataType, levels: Option<usize>, out: &mut Vec<ArrowLeaf<'a>>) {
-        match data_type {
-            // parquet writes nested values as their own leaves.
-            DataType::Dictionary(_, values) if values.is_nested() => walk(values, levels, out),
-            // A run array is written as its values are.
-            DataType::RunEndEncoded(_, values) => walk(values.data_type(), levels, out),
-            DataType::Struct(fields) => {
-                for f in fields {
-                    walk(f.data_type(), levels, out);
-                }
-            }
-            DataType::FixedSizeList(f, size) => {
-                let size = usize::try_from(*size).ok();
-                let levels = levels.zip(size).map(|(l, n)| l.saturating_mul(n.max(1)));
-                walk(f.data_type(), levels, out)
-            }
-            DataType::List(f)
-            | DataType::LargeList(f)
-            | DataType::ListView(f)
-            | DataType::LargeListView(f)
-            | DataType::Map(f, _) => walk(f.data_type(), None, out),
-            other => out.push(ArrowLeaf {
-                data_type: other,
-                fixed_levels: levels,
-            }),
-        }
-    }
     let mut out = Vec::new();
     for field in schema.fields() {
-        walk(field.data_type(), Some(1), &mut out);
+        field_leaves(field.data_type(), Some(1), &mut out);
     }
     out
+}
+
+/// How many leaves parquet writes a column of `data_type` as.
+pub(crate) fn leaf_count(data_type: &DataType) -> usize {
+    let mut out = Vec::new();
+    field_leaves(data_type, Some(1), &mut out);
+    out.len()
+}
+
+/// The leaves of a column of `data_type` ([`arrow_leaves`]), each row
+/// `levels` levels above them.
+fn field_leaves<'a>(data_type: &'a DataType, levels: Option<usize>, out: &mut Vec<ArrowLeaf<'a>>) {
+    match data_type {
+        // parquet writes nested values as their own leaves.
+        DataType::Dictionary(_, values) if values.is_nested() => field_leaves(values, levels, out),
+        // A run array is written as its values are.
+        DataType::RunEndEncoded(_, values) => field_leaves(values.data_type(), levels, out),
+        DataType::Struct(fields) => {
+            for f in fields {
+                field_leaves(f.data_type(), levels, out);
+            }
+        }
+        DataType::FixedSizeList(f, size) => {
+            let size = usize::try_from(*size).ok();
+            let levels = levels.zip(size).map(|(l, n)| l.saturating_mul(n.max(1)));
+            field_leaves(f.data_type(), levels, out)
+        }
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::Map(f, _) => field_leaves(f.data_type(), None, out),
+        other => out.push(ArrowLeaf {
+            data_type: other,
+            fixed_levels: levels,
+        }),
+    }
 }
 
 /// Whether `e` fits `limit` with room left for pages and metadata.
