@@ -129,6 +129,46 @@ fn schema_flag_types_csv_columns_and_format_flag_overrides_the_extension() {
     assert!(stderr(&result).contains("--format"), "{}", stderr(&result));
 }
 
+/// A named time zone, as `--help` shows (`Timestamp(ms, "UTC")`): arrow
+/// reads those only with its `chrono-tz` feature, and without it every CSV
+/// row was refused ("only offset based timezones supported"). A review's
+/// finding.
+#[test]
+fn csv_timestamps_take_named_time_zones() {
+    use arrow_array::{Array, TimestampMillisecondArray};
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("data.csv");
+    let text = "id,at,local\n1,2024-01-02T03:04:05Z,2024-07-01T12:00:00\n2,,2024-01-01T12:00:00\n";
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("out.parquet");
+    assert_ok(&run(&[
+        &"convert",
+        &path,
+        &"-o",
+        &out,
+        &"-q",
+        &"--schema",
+        &r#"id:int64,at:Timestamp(ms, "UTC"),local:Timestamp(ms, "America/New_York")"#,
+    ]));
+    let (back, _) = read_parquet(&out);
+    let at = back
+        .column(1)
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .unwrap();
+    assert_eq!(at.timezone(), Some("UTC"));
+    assert_eq!((at.value(0), at.null_count()), (1_704_164_645_000, 1));
+    // A local time in a named zone, daylight saving or not: 16:00 and
+    // 17:00 UTC.
+    let local = back
+        .column(2)
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .unwrap();
+    assert_eq!(local.timezone(), Some("America/New_York"));
+    assert_eq!(local.values(), &[1_719_849_600_000, 1_704_128_400_000]);
+}
+
 /// `large_string` and `binary` are `--schema` names arrow-csv cannot
 /// decode (it failed at the first row until they were read as strings and
 /// cast); an interval is reached through the cast too.
