@@ -82,11 +82,13 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     // (a Parquet input's reader or an IPC file's whole batch may hold more
     // than the limit): planned from the schema alone first, in a budget of
     // its own, then planned again below with the first batch.
-    writer_options(args, props.clone(), &schema, &batch_rows, budget(), None)?;
+    writer_options(args, props.clone(), &schema, &batch_rows, budget(), None, 0)?;
     let budget = budget();
+    // No room planned for the first batch yet: the budget holds it until
+    // the plan does ([`HeldInput::plan_room`]).
     let mut held = HeldInput::new(
         budget.as_ref(),
-        batch_rows.reserve,
+        0,
         args.memory_limit.map_or(usize::MAX, |l| {
             usize::try_from(batch_target(l)).unwrap_or(usize::MAX)
         }),
@@ -108,7 +110,14 @@ pub fn run(args: &ConvertArgs, alloc: &'static PeakAlloc) -> Result<Report> {
     // and written first, admitted like the rest.
     let first = reader.next(&mut held).transpose()?;
     let sample = first.as_ref().map(|(batch, _)| batch);
-    let planned = writer_options(args, props, &schema, &batch_rows, budget, sample)?;
+    // The first batch may hold more than the input's planned room (an IPC
+    // stream's batches are as the stream has them): the writer is planned
+    // with that much more room for input, which the plan then holds (at 64
+    // and 96 MiB such a stream's first batch held 27 / 23 MiB beyond it,
+    // and the plan, made for the limit as if it were not there, did not
+    // fit beside it: "memory budget exhausted", no minimum named).
+    let beyond = held.plan_room(batch_rows.reserve);
+    let planned = writer_options(args, props, &schema, &batch_rows, budget, sample, beyond)?;
     let options = planned.options;
 
     let mut gauges = Gauges::new(input_bytes, planned.monitor.clone(), alloc);
@@ -460,6 +469,7 @@ fn writer_options(
     batches: &BatchRows,
     budget: Option<MemoryBudget>,
     sample: Option<&RecordBatch>,
+    held_beyond: usize,
 ) -> Result<Planned> {
     let (Some(limit), Some(budget)) = (args.memory_limit, budget) else {
         return Ok(Planned {
@@ -489,8 +499,9 @@ fn writer_options(
             .saturating_add(crate::recycle_bound(Some(limit)))
             .saturating_add(output::buffer_bytes(Some(limit)))
     };
+    // With what the input holds beyond its room ([`HeldInput::plan_room`]).
     let plan_in = |budget: MemoryBudget, props: WriterProperties| {
-        let reserve = reserve_at(budget.limit() as u64);
+        let reserve = reserve_at(budget.limit() as u64).saturating_add(held_beyond);
         let options = SpillOptions::shared(budget, 1)
             .properties(props)
             .reserve(reserve)
@@ -551,9 +562,17 @@ fn writer_options(
                 ),
                     None => String::new(),
                 };
+            let first_batch = match held_beyond {
+                0 => String::new(),
+                bytes => format!(
+                    "; it holds {} for the first input batch, beyond the room planned for input \
+                     batches (smaller input batches need less)",
+                    human_bytes(bytes as u64)
+                ),
+            };
             anyhow!(
                 "--memory-limit {} is too small for {columns} leaf columns with {}: the smallest \
-                 limit that works is {}{reading} (try --memory-limit {}){}",
+                 limit that works is {}{reading} (try --memory-limit {}){first_batch}{}",
                 human_bytes(limit),
                 args.compression,
                 human_bytes(needed),

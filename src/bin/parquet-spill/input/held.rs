@@ -46,7 +46,7 @@ pub struct Gate(Arc<Room>);
 struct Room {
     tracker: TrackingMemoryPool,
     /// Bytes the plan reserved for input batches.
-    planned: usize,
+    planned: AtomicUsize,
     /// Bytes counted in `tracker` that the plan reserved outside the
     /// batches: an IPC file's dictionaries, planned as its reader's
     /// ([`Gate::claim_reserved`]), which its batches' arrays point into.
@@ -78,6 +78,7 @@ impl Room {
             let want = live.saturating_add(extra);
             let covered = self
                 .planned
+                .load(Ordering::Relaxed)
                 .saturating_add(self.reserved_elsewhere.load(Ordering::Relaxed))
                 .saturating_add(beyond.bytes());
             if want <= covered {
@@ -158,7 +159,12 @@ impl Gate {
                     human_bytes(live as u64)
                 ),
             };
-            no_room(format!("{}{held}", what()), self.0.planned, &e, instead)
+            no_room(
+                format!("{}{held}", what()),
+                self.0.planned.load(Ordering::Relaxed),
+                &e,
+                instead,
+            )
         })
     }
 }
@@ -185,7 +191,7 @@ impl HeldInput {
         Ok(Self {
             room: Gate(Arc::new(Room {
                 tracker: TrackingMemoryPool::default(),
-                planned,
+                planned: AtomicUsize::new(planned),
                 reserved_elsewhere: AtomicUsize::new(0),
                 beyond: Mutex::new(beyond),
                 encoders_elsewhere: AtomicBool::new(false),
@@ -221,7 +227,7 @@ impl HeldInput {
                     human_bytes(bytes as u64),
                     human_bytes(live as u64),
                 ),
-                room.planned,
+                room.planned.load(Ordering::Relaxed),
                 &e,
                 "use smaller input batches (--batch-rows, or an IPC file written with smaller \
                  batches)",
@@ -265,6 +271,26 @@ impl HeldInput {
     pub fn limited(&self) -> bool {
         let beyond = self.room.0.beyond.lock();
         beyond.unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// Give back to the budget what the input holds beyond the room
+    /// planned for it, and count `planned` bytes, or what the input holds
+    /// if more, as planned from now on; returns how much more than
+    /// `planned` that is. The caller plans the writer with `planned` and
+    /// that much more room for input: the first batch is read before the
+    /// writer is planned, with no room planned (so all of it is taken from
+    /// the budget), and an IPC stream's is as large as the stream made it.
+    pub fn plan_room(&self, planned: usize) -> usize {
+        let room = &self.room.0;
+        let mut beyond = room.beyond.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = beyond.as_ref().map_or(0, Reservation::bytes);
+        if let Some(reservation) = beyond.as_mut() {
+            reservation.shrink(held);
+        }
+        let extra = held.saturating_sub(planned);
+        room.planned
+            .store(planned.saturating_add(extra), Ordering::Relaxed);
+        extra
     }
 
     /// The gate readers that know a batch's size before reading it ask.
