@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
@@ -514,14 +514,41 @@ fn writer_options(
         }
         .plan(schema)
     };
+    // What the first batch needs that `plan` cannot make room for, where
+    // it cannot: the batch admitted as the writer would admit it, in a
+    // plan of its own. A plan fits the schema and the batch's shape, but
+    // not what its longest values need to be written (a Parquet input of
+    // 24 MiB strings was refused naming 174 MiB, then stopped there at
+    // its first row, which needed 126 MiB: a review's finding).
+    let batch_short = |plan: &parquet_spill::SpillPlan| {
+        let batch = sample?;
+        match plan.monitor().admit_in_parts(batch) {
+            Ok(_) => None,
+            Err(err) => Some(match err {
+                parquet_spill::Error::BatchTooLarge { needed, .. }
+                | parquet_spill::Error::PageTooLong { needed, .. }
+                | parquet_spill::Error::PageTooManyValues { needed, .. } => needed,
+                parquet_spill::Error::PageMetadataExhausted { requested, .. } => requested,
+                _ => 0,
+            }),
+        }
+    };
+    // The smallest limit, from `first` up, whose plan fits and admits the
+    // first batch.
+    let budget_of = |limit: u64| MemoryBudget::new(usize::try_from(limit).unwrap_or(usize::MAX));
     let minimum = |props: &WriterProperties, first: usize| {
         let mut candidate = first as u64;
         for _ in 0..64 {
-            let budget = MemoryBudget::new(usize::try_from(candidate).unwrap_or(usize::MAX));
+            let budget = budget_of(candidate);
+            let step = candidate + (candidate >> 6) + 1;
             match plan_in(budget, props.clone()) {
                 Err(parquet_spill::Error::BudgetTooSmall { minimum, .. }) => {
-                    candidate = (minimum as u64).max(candidate + (candidate >> 6) + 1);
+                    candidate = (minimum as u64).max(step);
                 }
+                Ok(plan) => match batch_short(&plan) {
+                    Some(needed) => candidate = step.max(candidate + needed as u64 / 2),
+                    None => break,
+                },
                 _ => break,
             }
         }
@@ -592,6 +619,25 @@ fn writer_options(
             human_bytes(limit)
         )),
     })?;
+    // The first batch, in a plan of its own at the same limit (the real
+    // one is not touched: the writer admits the batch itself).
+    let own = plan_in(budget_of(limit), props.clone()).ok();
+    if let Some(needed) = own.as_ref().and_then(batch_short) {
+        let minimum = minimum(&props, limit.saturating_add(1) as usize);
+        bail!(
+            "--memory-limit {} is too small for this input's first batch of {} row{}: writing \
+             it needs {}, more than the plan leaves (for its longest values, and the \
+             statistics kept of them); the smallest limit that works is {} (try --memory-limit {}), or \
+             use smaller input batches",
+            human_bytes(limit),
+            sample.map_or(0, RecordBatch::num_rows),
+            if sample.is_some_and(|b| b.num_rows() == 1) { "" } else { "s" },
+            human_bytes(needed as u64),
+            human_bytes(minimum),
+            size_arg_rounded_up(minimum),
+        );
+    }
+    drop(own);
     Ok(Planned {
         monitor: Some(plan.monitor()),
         page_size: Some(plan.page_size() as u64),
