@@ -70,8 +70,9 @@ impl Default for Entries {
 #[derive(Debug)]
 pub(crate) enum Undo {
     Nothing,
-    /// The keys it inserted.
-    Remove(Vec<u128>),
+    /// The keys it inserted, and the set's capacity before (given back:
+    /// the set's heap is charged as it was).
+    Remove(Vec<u128>, usize),
     /// The set as it was, before it grew too large and was let go.
     Restore(HashSet<u128>),
 }
@@ -92,6 +93,7 @@ impl Entries {
         let Some(seen) = self.seen.as_mut() else {
             return (true, Undo::Nothing);
         };
+        let capacity = seen.capacity();
         let mut inserted = Vec::new();
         let mut full = false;
         let read = each_key(array, |key| {
@@ -106,36 +108,37 @@ impl Entries {
             inserted.push(key);
             true
         });
+        if !read || full {
+            remove(seen, &inserted, capacity);
+        }
         if !read {
-            for key in &inserted {
-                seen.remove(key);
-            }
             return (true, Undo::Nothing);
         }
         if full {
-            for key in &inserted {
-                seen.remove(key);
-            }
             let before = self.seen.take().unwrap_or_default();
             return (true, Undo::Restore(before));
         }
         let adds = !inserted.is_empty();
-        (adds, Undo::Remove(inserted))
+        (adds, Undo::Remove(inserted, capacity))
     }
 
     /// Take back an [`add`](Self::add).
     pub(crate) fn undo(&mut self, undo: Undo) {
         match (undo, self.seen.as_mut()) {
             (Undo::Nothing, _) => {}
-            (Undo::Remove(keys), Some(seen)) => {
-                for key in &keys {
-                    seen.remove(key);
-                }
-            }
-            (Undo::Remove(_), None) => {}
+            (Undo::Remove(keys, capacity), Some(seen)) => remove(seen, &keys, capacity),
+            (Undo::Remove(..), None) => {}
             (Undo::Restore(before), _) => self.seen = Some(before),
         }
     }
+}
+
+/// Take `keys` out of `seen`, and its room back to `capacity`.
+fn remove(seen: &mut HashSet<u128>, keys: &[u128], capacity: usize) {
+    for key in keys {
+        seen.remove(key);
+    }
+    seen.shrink_to(capacity);
 }
 
 /// What a set of `u128` with room for `capacity` keys takes: a slot of 16
@@ -255,8 +258,11 @@ mod tests {
         assert!(!entries.add(fsb([None, Some(2)]).as_ref(), usize::MAX).0);
         let (adds, undo) = entries.add(fsb([Some(2), Some(3)]).as_ref(), usize::MAX);
         assert!(adds, "3 is new");
-        // Refused after all: 3 was never written.
+        // Refused after all: 3 was never written, and the set's heap is
+        // what it was.
+        let bytes = entries.bytes();
         entries.undo(undo);
+        assert!(entries.bytes() <= bytes);
         assert!(entries.add(fsb([Some(3)]).as_ref(), usize::MAX).0);
     }
 
@@ -294,6 +300,13 @@ mod tests {
         assert!(!entries.add(many.as_ref(), usize::MAX).0);
         let bytes = entries.bytes();
         assert!((1000 * 17..=2048 * 17 + 16).contains(&bytes), "{bytes}");
+        // A batch refused after all gives back the room its values took.
+        let more = fsb((1000..5000).map(Some));
+        let (adds, undo) = entries.add(more.as_ref(), usize::MAX);
+        assert!(adds && entries.bytes() > bytes);
+        entries.undo(undo);
+        assert_eq!(entries.bytes(), bytes);
+        assert!(!entries.add(many.as_ref(), usize::MAX).0);
     }
 
     #[test]

@@ -666,11 +666,23 @@ impl Meter {
 
     /// What batches' buffers are charged as kept, to
     /// [`restore_kept`](Self::restore_kept) should the batches be refused.
+    /// Not the dictionaries' entries: a copy of every set would be heap
+    /// no one charged, where batches are large enough to be cut.
     pub(crate) fn kept_snapshot(&self) -> KeptValues {
-        lock(&self.kept).clone()
+        let kept = lock(&self.kept);
+        KeptValues {
+            leaves: kept.leaves.clone(),
+            needed: kept.needed,
+            charged: kept.charged,
+            admitted: kept.admitted.clone(),
+            rooms: kept.rooms.clone(),
+            entries: Vec::new(),
+        }
     }
 
-    /// Back to `snapshot`, the charge shrunk to it.
+    /// Back to `snapshot`, the charge shrunk to it. The dictionaries'
+    /// entries are forgotten (not in the snapshot): every leaf's next
+    /// batches are charged as adding entries until its sets are made again.
     pub(crate) fn restore_kept(&self, snapshot: KeptValues) {
         let mut kept = lock(&self.kept);
         let charged = kept.charged;
@@ -678,6 +690,9 @@ impl Meter {
             charged,
             ..snapshot
         };
+        for column in 0..kept.leaves.len() {
+            kept.update(column, |leaf| leaf.entries = 0);
+        }
         self.release_kept(&mut kept);
     }
 

@@ -1590,3 +1590,73 @@ fn string_views_are_read_within_the_limit() {
         }
     }
 }
+
+/// Values of megabytes in a Parquet input: the plan, made from the schema
+/// and then the first batch's shape, fits, but writing a row of them needs
+/// its values several times over (the page, and the statistics parquet
+/// keeps of them whole). Refused at 8 MiB naming a minimum, the conversion
+/// then stopped at that minimum on its first row (a review's finding, on
+/// 24 MiB strings: stopped at the 174 MiB named and up to 650 MiB). Now the
+/// first batch is admitted in a plan of its own before anything is
+/// written: refused there naming a limit that holds it, and written within
+/// that.
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn a_first_batch_of_long_values_is_refused_naming_a_limit_that_holds_it() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, LargeStringArray, RecordBatch};
+    let dir = TempDir::new().unwrap();
+    let rows = 12;
+    let values = (0..rows).map(|i| format!("{i}-{}", "q".repeat(2 << 20)));
+    let batch = RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef,
+        ),
+        (
+            "s",
+            Arc::new(LargeStringArray::from_iter_values(values)) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let input = dir.path().join("long.parquet");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    write_parquet(&input, &batch, props);
+
+    let schema_only = convert(&input, "8MiB", None, None, &dir.path().join("a.json"));
+    let first = refusal(&schema_only, &input, "8MiB", 2);
+    let at_first = convert(
+        &input,
+        &first.suggested,
+        None,
+        None,
+        &dir.path().join("b.json"),
+    );
+    assert_failed(
+        &at_first,
+        &[
+            "this input's first batch of 1 row",
+            "the smallest limit that works is ",
+        ],
+        &input.with_file_name("out.parquet"),
+    );
+    let err = stderr(&at_first);
+    let suggested = between(&err, "(try --memory-limit ", ")").unwrap();
+    assert!(size_arg_bytes(suggested) > first.minimum, "{err}");
+    let report = dir.path().join("ok.json");
+    assert_ok(&convert(&input, suggested, None, None, &report));
+    let report = report_json(&report);
+    let (limit, rss) = (report["memory_limit"].as_u64(), report["peak_rss"].as_u64());
+    let (limit, rss) = (limit.unwrap(), rss.unwrap());
+    eprintln!(
+        "12 strings of 2 MiB: refused at 8 MiB naming {:.1} MiB, there naming {suggested}, \
+         written with a peak RSS of {:.1} MiB",
+        mib(first.minimum),
+        mib(rss)
+    );
+    assert_eq!(report["rows"], rows as u64);
+    assert!(rss <= limit + OVERHEAD, "{report}");
+}

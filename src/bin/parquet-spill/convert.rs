@@ -529,6 +529,7 @@ fn writer_options(
                 | parquet_spill::Error::PageTooLong { needed, .. }
                 | parquet_spill::Error::PageTooManyValues { needed, .. } => needed,
                 parquet_spill::Error::PageMetadataExhausted { requested, .. } => requested,
+                // Room it does not say how much of.
                 _ => 0,
             }),
         }
@@ -540,13 +541,22 @@ fn writer_options(
         let mut candidate = first as u64;
         for _ in 0..64 {
             let budget = budget_of(candidate);
-            let step = candidate + (candidate >> 6) + 1;
+            let step = candidate.saturating_add((candidate >> 6) + 1);
             match plan_in(budget, props.clone()) {
                 Err(parquet_spill::Error::BudgetTooSmall { minimum, .. }) => {
                     candidate = (minimum as u64).max(step);
                 }
                 Ok(plan) => match batch_short(&plan) {
-                    Some(needed) => candidate = step.max(candidate + needed as u64 / 2),
+                    // Half what it lacked (an eighth of the limit where the
+                    // error does not say): a plan takes more of a larger
+                    // limit for itself, so the whole may not do.
+                    Some(needed) => {
+                        let more = match needed as u64 {
+                            0 => candidate >> 3,
+                            n => n / 2,
+                        };
+                        candidate = step.max(candidate.saturating_add(more));
+                    }
                     None => break,
                 },
                 _ => break,
@@ -624,15 +634,22 @@ fn writer_options(
     let own = plan_in(budget_of(limit), props.clone()).ok();
     if let Some(needed) = own.as_ref().and_then(batch_short) {
         let minimum = minimum(&props, limit.saturating_add(1) as usize);
+        let needs = match needed {
+            0 => String::from("more room"),
+            n => human_bytes(n as u64),
+        };
         bail!(
             "--memory-limit {} is too small for this input's first batch of {} row{}: writing \
-             it needs {}, more than the plan leaves (for its longest values, and the \
-             statistics kept of them); the smallest limit that works is {} (try --memory-limit {}), or \
-             use smaller input batches",
+             it needs {needs}, more than the plan leaves (for its longest values, and the \
+             statistics kept of them); the smallest limit that works is {} (try --memory-limit \
+             {}), or use smaller input batches",
             human_bytes(limit),
             sample.map_or(0, RecordBatch::num_rows),
-            if sample.is_some_and(|b| b.num_rows() == 1) { "" } else { "s" },
-            human_bytes(needed as u64),
+            if sample.is_some_and(|b| b.num_rows() == 1) {
+                ""
+            } else {
+                "s"
+            },
             human_bytes(minimum),
             size_arg_rounded_up(minimum),
         );

@@ -307,11 +307,15 @@ impl HeldInput {
 
 /// The error for input the limit has no room for: `what` it is, the
 /// plan's reservation for input, the budget's refusal, what to do instead.
+/// No room planned yet: the first batch, read before the writer is planned.
 fn no_room(what: String, planned: usize, refused: &str, instead: &str) -> anyhow::Error {
+    let planned = match planned {
+        0 => String::from("the first batch, read before the writer is planned"),
+        n => format!("{} planned", human_bytes(n as u64)),
+    };
     anyhow!(
-        "{what}: more than the memory limit leaves for input ({} planned; {refused}). Raise \
-         --memory-limit, or {instead}",
-        human_bytes(planned as u64)
+        "{what}: more than the memory limit leaves for input ({planned}; {refused}). Raise \
+         --memory-limit, or {instead}"
     )
 }
 
