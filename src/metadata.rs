@@ -669,15 +669,11 @@ impl Meter {
     /// Not the dictionaries' entries: a copy of every set would be heap
     /// no one charged, where batches are large enough to be cut.
     pub(crate) fn kept_snapshot(&self) -> KeptValues {
-        let kept = lock(&self.kept);
-        KeptValues {
-            leaves: kept.leaves.clone(),
-            needed: kept.needed,
-            charged: kept.charged,
-            admitted: kept.admitted.clone(),
-            rooms: kept.rooms.clone(),
-            entries: Vec::new(),
-        }
+        let mut kept = lock(&self.kept);
+        let entries = std::mem::take(&mut kept.entries);
+        let snapshot = kept.clone();
+        kept.entries = entries;
+        snapshot
     }
 
     /// Back to `snapshot`, the charge shrunk to it. The dictionaries'
@@ -1105,7 +1101,11 @@ impl Meter {
         }
         let more = more.saturating_add(more_pages);
         // Refused from here on, the batch keeps no room.
-        let arrays = crate::dictionary_entries::flat_leaves(batch);
+        // Only where some leaf's values are copied into buffers.
+        let arrays = match scan.fixed_len.iter().any(|&bytes| bytes > 0) {
+            true => crate::dictionary_entries::flat_leaves(batch),
+            false => Vec::new(),
+        };
         let kept = match how {
             // Its values were charged with the rows it was cut from.
             Admission::Again => Ok(Vec::new()),

@@ -631,7 +631,7 @@ fn writer_options(
     })?;
     // The first batch, in a plan of its own at the same limit (the real
     // one is not touched: the writer admits the batch itself).
-    let own = plan_in(budget_of(limit), props.clone()).ok();
+    let own = sample.and_then(|_| plan_in(budget_of(limit), props.clone()).ok());
     if let Some(needed) = own.as_ref().and_then(batch_short) {
         let minimum = minimum(&props, limit.saturating_add(1) as usize);
         let needs = match needed {

@@ -306,8 +306,8 @@ impl HeldInput {
 }
 
 /// The error for input the limit has no room for: `what` it is, the
-/// plan's reservation for input, the budget's refusal, what to do instead.
-/// No room planned yet: the first batch, read before the writer is planned.
+/// plan's reservation for input (none for the first batch, read before the
+/// writer is planned), the budget's refusal, what to do instead.
 fn no_room(what: String, planned: usize, refused: &str, instead: &str) -> anyhow::Error {
     let planned = match planned {
         0 => String::from("the first batch, read before the writer is planned"),
