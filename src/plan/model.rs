@@ -808,11 +808,12 @@ pub(crate) fn list_rows(leaves: &[Leaf], s: &Settings, spare: usize) -> usize {
                 // Later batches may have nulls or empty lists: levels vary.
                 let mini = page.mini_batch(row, true);
                 // The meter counts a page in steps of an eighth of its rows
-                // ([`crate::page_rows::STEPS`]), up to a step past them: at
-                // exactly `rows` a page's indices sat on a power of two the
-                // meter's count crossed, doubling their room, and a planned
-                // write stopped (`tests/list_pages.rs`, `i16s` on two threads).
-                let rows = rows.saturating_add(rows.div_ceil(crate::page_rows::STEPS));
+                // ([`crate::page_rows::STEPS`]), up to two steps past them
+                // ([`crate::page_rows::counted_rows`]): at exactly `rows` a
+                // page's indices sat on a power of two the meter's count
+                // crossed, doubling their room, and a planned write stopped
+                // (`tests/list_pages.rs`, `i16s` on two threads).
+                let rows = crate::page_rows::counted_rows(rows);
                 let open = rows.saturating_mul(row);
                 let counts = Counts {
                     values: open.saturating_add(mini.values),

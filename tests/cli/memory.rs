@@ -1037,6 +1037,106 @@ fn lists_of_many_values_a_row_are_planned_from_the_first_batch() {
     }
 }
 
+/// Embeddings as a `list<float32>` and a `fixed_size_list<float32, 1536>`
+/// (every value distinct, beside an `Int64` id; snappy, as pyarrow writes
+/// them), converted with zstd on two threads: written within each limit.
+/// Before the planner counted a repeated leaf's page as the meter does (a
+/// page-worth of rows and two steps of an eighth, not one:
+/// `page_rows::counted_rows`), the pages' room took the room the page
+/// metadata needed, and 28 MiB stopped with `PageMetadataExhausted` ("page
+/// keys and index entries"), the resident set within the limit; 20,000
+/// rows of them stopped at 32 and 40 MiB too (README, "Lists").
+#[cfg(target_os = "linux")] // peak RSS is read from /proc
+#[test]
+fn embeddings_on_two_threads_are_written_within_the_limit() {
+    use std::sync::Arc;
+
+    use arrow_array::{
+        ArrayRef, FixedSizeListArray, Float32Array, Int64Array, ListArray, RecordBatch,
+    };
+    use arrow_buffer::OffsetBuffer;
+    use arrow_schema::{DataType, Field};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+    use parquet_spill::workloads::SplitMix64;
+
+    let (rows, items, batch_rows) = (8000, 1536, 1000);
+    let item = Arc::new(Field::new_list_field(DataType::Float32, true));
+    let mut r = SplitMix64::new(11);
+    let batches: Vec<RecordBatch> = (0..rows / batch_rows)
+        .map(|b| {
+            let mut floats = |n: usize| -> ArrayRef {
+                Arc::new(Float32Array::from_iter_values(
+                    (0..n).map(|_| r.below(1 << 24) as f32 / (1 << 24) as f32),
+                ))
+            };
+            let list = ListArray::new(
+                item.clone(),
+                OffsetBuffer::from_lengths(vec![items; batch_rows]),
+                floats(batch_rows * items),
+                None,
+            );
+            let fixed = FixedSizeListArray::new(
+                item.clone(),
+                items as i32,
+                floats(batch_rows * items),
+                None,
+            );
+            let first = (b * batch_rows) as i64;
+            RecordBatch::try_from_iter([
+                (
+                    "id",
+                    Arc::new(Int64Array::from_iter_values(
+                        first..first + batch_rows as i64,
+                    )) as ArrayRef,
+                ),
+                ("emb", Arc::new(list) as ArrayRef),
+                ("femb", Arc::new(fixed) as ArrayRef),
+            ])
+            .unwrap()
+        })
+        .collect();
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("embeddings.parquet");
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let file = std::fs::File::create(&input).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batches[0].schema(), Some(props)).unwrap();
+    batches.iter().for_each(|b| writer.write(b).unwrap());
+    writer.close().unwrap();
+    let (out, report) = (dir.path().join("out.parquet"), dir.path().join("r.json"));
+    for limit in ["28MiB", "32MiB", "40MiB"] {
+        let result = run(&[
+            &"convert",
+            &input,
+            &"-o",
+            &out,
+            &"-q",
+            &"--compression",
+            &"zstd",
+            &"--threads",
+            &"2",
+            &"--memory-limit",
+            &limit,
+            &"--report-json",
+            &report,
+        ]);
+        assert_ok(&result);
+        let report = report_json(&report);
+        let rss = report["peak_rss"].as_u64().unwrap();
+        eprintln!(
+            "{rows} embeddings at {limit}, two threads: peak RSS {:.1} MiB",
+            mib(rss)
+        );
+        assert_eq!(report["rows"], rows as u64, "{limit}");
+        assert!(rss <= size_arg_bytes(limit) + OVERHEAD, "{limit}: {report}");
+        let (back, _) = read_parquet(&out);
+        assert_same_rows(&back, &batches);
+    }
+}
+
 /// The peak RSS of a run, finished (its report) or failed (its error).
 fn run_peak_rss(result: &std::process::Output, report: &Path) -> u64 {
     if result.status.success() {
