@@ -472,6 +472,8 @@ pub(crate) struct Meter {
     /// Room heap pages leave free for writers declared but not planned
     /// yet ([`Meter::with_headroom`]).
     headroom: Option<crate::budget::Headroom>,
+    /// The page metadata the plan counted on ([`Meter::with_planned_metadata`]).
+    planned_metadata: usize,
 }
 
 impl Meter {
@@ -496,7 +498,16 @@ impl Meter {
             model: None,
             group_rows: None,
             headroom: None,
+            planned_metadata: 0,
         })
+    }
+
+    /// Keep free, as rooms for batches and long pages grow, the page
+    /// metadata the plan counted on and not charged yet
+    /// ([`crate::Estimate::page_metadata`]; [`Meter::grow_room`]).
+    pub(crate) fn with_planned_metadata(mut self, bytes: usize) -> Self {
+        self.planned_metadata = bytes;
+        self
     }
 
     /// Keep `headroom(budget)` free as metadata is charged, as the tiered
@@ -518,6 +529,24 @@ impl Meter {
                 .reclaim_until_free(headroom.saturating_add(bytes));
         }
         reservation.try_grow(bytes)
+    }
+
+    /// Grow a room for batches, their copies or long pages by `bytes`,
+    /// leaving free the page metadata the plan counted on and not charged
+    /// yet. Rooms only grow, into what the plan leaves free, where the page
+    /// metadata grows too: a room that took it all stopped the write on a
+    /// few kilobytes of metadata (an IPC stream of a dictionary of labels
+    /// of up to 50 KB, replaced every batch: long pages' room took 19.4 MB
+    /// of 64 MiB, and the first chunk's 1,192 bytes found none). Refused,
+    /// the batch is cut in parts, which need less room.
+    fn grow_room(&self, reservation: &mut Reservation, bytes: usize) -> Result<()> {
+        let margin = self.planned_metadata.saturating_sub(self.bytes());
+        if bytes == 0 || margin == 0 {
+            return self.grow(reservation, bytes);
+        }
+        self.grow(reservation, bytes.saturating_add(margin))?;
+        reservation.shrink(margin);
+        Ok(())
     }
 
     /// Charge the first batches as what the first chunks will keep of them:
@@ -931,7 +960,7 @@ impl Meter {
             .saturating_sub(self.long.covered);
         let needed = beyond.saturating_add(beyond / crate::plan::ALLOCATOR_SHARE);
         let more = needed.saturating_sub(room.bytes());
-        self.grow(room, more).map_err(|_| Error::PageTooLong {
+        self.grow_room(room, more).map_err(|_| Error::PageTooLong {
             column,
             page,
             planned: self.long.bound,
@@ -1064,11 +1093,11 @@ impl Meter {
         }
         let mut room = lock(&self.batch_room);
         let more = needed.saturating_sub(room.bytes());
-        self.grow(&mut room, more)
+        self.grow_room(&mut room, more)
             .map_err(|_| by_rows(too_large(), true))?;
         let mut copy_room = lock(&self.copy_room);
         let more_copies = copies.saturating_sub(copy_room.bytes());
-        if self.grow(&mut copy_room, more_copies).is_err() {
+        if self.grow_room(&mut copy_room, more_copies).is_err() {
             room.shrink(more);
             return Err(by_rows(too_large(), true));
         }
@@ -1081,7 +1110,7 @@ impl Meter {
         let with_pages = pages_room.saturating_add(pages_room / crate::plan::ALLOCATOR_SHARE);
         let with_pages = needed.saturating_add(with_pages);
         let more_pages = with_pages.saturating_sub(room.bytes());
-        if self.grow(&mut room, more_pages).is_err() {
+        if self.grow_room(&mut room, more_pages).is_err() {
             room.shrink(more);
             copy_room.shrink(more_copies);
             let (column, values) = open.worst;
@@ -1792,6 +1821,39 @@ mod tests {
             dictionary_keeps_values: Some(cap),
             ..COST
         }
+    }
+
+    #[test]
+    fn rooms_leave_the_planned_metadata_free() {
+        let budget = MemoryBudget::new(2000);
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES)
+            .unwrap()
+            .with_planned_metadata(600);
+        let mut room = lock(&meter.batch_room);
+        assert!(meter.grow_room(&mut room, 1500).is_err(), "500 left of 600");
+        assert_eq!((room.bytes(), budget.used()), (0, 0));
+        meter.grow_room(&mut room, 1400).unwrap();
+        assert_eq!(budget.used(), 1400, "the margin is kept free, not held");
+        drop(room);
+        // The metadata has what the room left, and as it is charged the
+        // margin shrinks with it.
+        meter.charge(400, "test").unwrap();
+        let mut room = lock(&meter.batch_room);
+        assert!(
+            meter.grow_room(&mut room, 1).is_err(),
+            "200 planned, 200 free"
+        );
+        drop(room);
+        meter.charge(200, "test").unwrap();
+        assert_eq!(budget.used(), 2000);
+        // Past the plan's metadata, a room takes what is free.
+        let budget = MemoryBudget::new(2000);
+        let meter = Meter::new(&budget, 1, NO_LONG_PAGES)
+            .unwrap()
+            .with_planned_metadata(600);
+        meter.charge(700, "test").unwrap();
+        let mut room = lock(&meter.batch_room);
+        meter.grow_room(&mut room, 1300).unwrap();
     }
 
     #[test]

@@ -500,7 +500,8 @@ impl SpillOptions {
                     Arc::clone(&planned.metadata),
                     planned.props.max_row_group_row_count(),
                 )
-                .with_headroom(headroom),
+                .with_headroom(headroom)
+                .with_planned_metadata(planned.estimate.page_metadata),
         );
         let monitor = SpillMonitor::new(
             budget,
