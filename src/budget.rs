@@ -358,11 +358,14 @@ impl MemoryBudget {
         }
     }
 
-    /// Take `bytes`, first asking reclaimers to give back what is missing.
-    fn try_reserve_reclaiming(&self, bytes: usize) -> bool {
-        if self.try_reserve(bytes) {
+    /// Take `bytes`, first asking reclaimers to give back what is missing,
+    /// only if `leave` bytes are still free afterwards (heap pages spilled
+    /// to make them free too); an external pool is asked for `bytes` alone.
+    fn try_reserve_reclaiming_leaving(&self, bytes: usize, leave: usize) -> bool {
+        if self.try_reserve_leaving(bytes, leave) {
             return true;
         }
+        let wanted = bytes.saturating_add(leave);
         let reclaimers = self.live_reclaimers();
         // Another thread may take what a reclaim freed before this one
         // reserves it (parallel writers), so retry while reclaiming frees
@@ -376,12 +379,12 @@ impl MemoryBudget {
             while rounds < RECLAIM_ROUNDS {
                 // Room in the budget yet refused: the external pool (or a
                 // writer sharing the budget) is short, so reclaim it all.
-                let missing = match bytes.saturating_sub(self.available()) {
-                    0 => bytes,
+                let missing = match wanted.saturating_sub(self.available()) {
+                    0 => wanted,
                     missing => missing,
                 };
                 let reclaimed = reclaimer.reclaim(missing);
-                if self.try_reserve(bytes) {
+                if self.try_reserve_leaving(bytes, leave) {
                     return true;
                 }
                 if reclaimed.freed > 0 {
@@ -546,7 +549,13 @@ impl Reservation {
     /// # Ok::<(), parquet_spill::Error>(())
     /// ```
     pub fn try_grow(&mut self, bytes: usize) -> Result<()> {
-        if !self.budget.try_reserve_reclaiming(bytes) {
+        self.try_grow_leaving(bytes, 0)
+    }
+
+    /// [`try_grow`](Self::try_grow) only if `leave` bytes are still free
+    /// afterwards (heap pages spilled to make them free if need be).
+    pub(crate) fn try_grow_leaving(&mut self, bytes: usize, leave: usize) -> Result<()> {
+        if !self.budget.try_reserve_reclaiming_leaving(bytes, leave) {
             return Err(Error::BudgetExhausted {
                 requested: bytes,
                 available: self.budget.available(),

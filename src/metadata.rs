@@ -523,12 +523,22 @@ impl Meter {
     /// pages up to the headroom would take that room from the writers it
     /// is kept for.
     fn grow(&self, reservation: &mut Reservation, bytes: usize) -> Result<()> {
+        self.grow_leaving(reservation, bytes, 0)
+    }
+
+    /// [`grow`](Self::grow), only if `leave` bytes are still free after.
+    fn grow_leaving(
+        &self,
+        reservation: &mut Reservation,
+        bytes: usize,
+        leave: usize,
+    ) -> Result<()> {
         let headroom = self.headroom.as_ref().map_or(0, |h| h(&self.budget));
         if headroom > 0 {
             self.budget
-                .reclaim_until_free(headroom.saturating_add(bytes));
+                .reclaim_until_free(headroom.saturating_add(bytes).saturating_add(leave));
         }
-        reservation.try_grow(bytes)
+        reservation.try_grow_leaving(bytes, leave)
     }
 
     /// Grow a room for batches, their copies or long pages by `bytes`,
@@ -539,14 +549,22 @@ impl Meter {
     /// of up to 50 KB, replaced every batch: long pages' room took 19.4 MB
     /// of 64 MiB, and the first chunk's 1,192 bytes found none). Refused,
     /// the batch is cut in parts, which need less room.
+    /// The margin is only checked, never held: page metadata charged on
+    /// another thread meanwhile finds it free. Its bytes are part of what
+    /// a refused batch or page is said to need ([`Meter::room_margin`]).
     fn grow_room(&self, reservation: &mut Reservation, bytes: usize) -> Result<()> {
-        let margin = self.planned_metadata.saturating_sub(self.bytes());
-        if bytes == 0 || margin == 0 {
-            return self.grow(reservation, bytes);
+        match bytes {
+            0 => Ok(()),
+            _ => self.grow_leaving(reservation, bytes, self.room_margin()),
         }
-        self.grow(reservation, bytes.saturating_add(margin))?;
-        reservation.shrink(margin);
-        Ok(())
+    }
+
+    /// What rooms leave free: the page metadata the plan counted on, less
+    /// what is charged (which also counts values statistics and
+    /// dictionaries keep, which the plan's figure does not: the margin
+    /// errs small).
+    fn room_margin(&self) -> usize {
+        self.planned_metadata.saturating_sub(self.bytes())
     }
 
     /// Charge the first batches as what the first chunks will keep of them:
@@ -964,7 +982,7 @@ impl Meter {
             column,
             page,
             planned: self.long.bound,
-            needed,
+            needed: needed.saturating_add(self.room_margin()),
             limit: self.budget.limit(),
         })?;
         *recorded = longest;
@@ -1069,7 +1087,9 @@ impl Meter {
         let too_large = || Error::BatchTooLarge {
             statistics,
             rows: batch.num_rows(),
-            needed: needed.saturating_add(copies),
+            needed: needed
+                .saturating_add(copies)
+                .saturating_add(self.room_margin()),
             limit: self.budget.limit(),
         };
         // Statistics keep up to four buffers a leaf of batches this size
@@ -1118,7 +1138,7 @@ impl Meter {
                 column,
                 values,
                 rows: open.rows,
-                needed: with_pages,
+                needed: with_pages.saturating_add(self.room_margin()),
                 limit: self.budget.limit(),
             };
             // Parts need less room to encode, and as much for the pages:

@@ -162,11 +162,17 @@ fn step_rows(page: usize, m: usize) -> usize {
 /// page-worth and a step, rounded up), and a step more where the walk back
 /// through the batches before rounds the rows it still wants up to a step
 /// of the batch it reaches ([`Admitted::last`]). A window of a batch's
-/// own rows ([`RowStarts`]' blocks) holds no more. The planner gives a
-/// repeated leaf's pages their rows from it: counted as a page-worth and
-/// one step, 53-row batches met 73-row pages of 1,536-value rows in 91
-/// rows, and on two threads the page's room took what the page metadata
-/// needed (the stop in README's "Not yet: embeddings on two threads").
+/// own rows ([`RowStarts`]' blocks, of a step) holds no more, up to a
+/// block less. The planner gives a repeated leaf's pages their rows from
+/// it: counted as a page-worth and one step, 53-row batches met 73-row
+/// pages of 1,536-value rows in 91 rows, and on two threads the page's
+/// room took what the page metadata needed.
+///
+/// Exact for a leaf below one list, whose rows the meter knows. Below a
+/// second list it takes a row to be a block's levels (and blocks grow
+/// past a step for batches of more than [`MAX_BLOCKS`] steps), where the
+/// planner takes the sample's longest row: there the meter counts more
+/// than this, as it did before (not yet matched).
 pub(crate) fn counted_rows(page: usize) -> usize {
     page.saturating_add(step_rows(page, 1).saturating_mul(2))
 }
@@ -551,7 +557,8 @@ impl RowStarts {
     /// What leaf `array` (the values the walk reached, `scale` times each)
     /// brings pages; `nulls_above`: a struct above it has nulls. Windows
     /// of a page-worth of rows are taken over the blocks of a step that
-    /// hold them, an eighth more at most.
+    /// hold them: up to two steps more ([`counted_rows`]), and more where
+    /// blocks are larger than a step.
     pub(crate) fn load(&self, array: &ArrayRef, scale: usize, nulls_above: bool) -> PageLoad {
         let (rows, page) = (self.rows, self.page);
         let nulls = array.logical_nulls();
@@ -904,8 +911,9 @@ mod tests {
     #[test]
     fn a_page_holds_no_more_rows_than_the_planner_counts() {
         // Batches of any rows meeting pages of any row limit, rows of 3
-        // levels: the meter's page never holds more than `counted_rows`,
-        // which the planner gives repeated leaves' pages their rows by.
+        // levels below one list: the meter's page never holds more than
+        // `counted_rows`, which the planner gives repeated leaves' pages
+        // their rows by.
         // Pages of 73 rows hold up to 92 (of 12-row batches; 91 of the
         // embeddings' 53-row ones), past a page-worth and one step (83).
         let row = 3;
