@@ -549,6 +549,7 @@ impl Meter {
     /// of up to 50 KB, replaced every batch: long pages' room took 19.4 MB
     /// of 64 MiB, and the first chunk's 1,192 bytes found none). Refused,
     /// the batch is cut in parts, which need less room.
+    ///
     /// The margin is only checked, never held: page metadata charged on
     /// another thread meanwhile finds it free. Its bytes are part of what
     /// a refused batch or page is said to need ([`Meter::room_margin`]).
